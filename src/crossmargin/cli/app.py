@@ -1,0 +1,72 @@
+"""The typer application object shared by every command module, and the CLI's error policy.
+
+Exit codes (documented in ``docs/cli.md``):
+
+=====  ==========================================================
+0      success
+1      unexpected internal error (a bug: please report it)
+2      bad input: file, row, argument or parameter (InputError)
+3      market data missing or out of range (MarketDataError)
+4      an instrument cannot be priced (PricingError)
+5      a margin model cannot run (ModelError)
+=====  ==========================================================
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from crossmargin.errors import (
+    CrossMarginError,
+    InputError,
+    MarketDataError,
+    ModelError,
+    PricingError,
+)
+
+app = typer.Typer(
+    name="crossmargin",
+    help="Cross-margining risk engine: margin, stress and backtest multi-asset derivative books.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_INPUT = 2
+EXIT_MARKET = 3
+EXIT_PRICING = 4
+EXIT_MODEL = 5
+
+
+def exit_code_for(error: CrossMarginError) -> int:
+    """Map an error of the tree to its documented exit code."""
+    if isinstance(error, InputError):
+        return EXIT_INPUT
+    if isinstance(error, MarketDataError):
+        return EXIT_MARKET
+    if isinstance(error, PricingError):
+        return EXIT_PRICING
+    if isinstance(error, ModelError):
+        return EXIT_MODEL
+    return EXIT_INTERNAL
+
+
+def fail(error: CrossMarginError) -> None:
+    """Print ``error`` without a traceback and exit with its code."""
+    err_console.print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
+    raise typer.Exit(exit_code_for(error))
+
+
+def print_json(payload: Any) -> None:
+    """Write ``payload`` as JSON to stdout (no rich markup, machine-readable)."""
+    sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
