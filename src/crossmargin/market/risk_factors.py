@@ -1,0 +1,429 @@
+"""Aligned daily risk-factor return panels and implied-vol proxies for the VaR/ES models.
+
+Return per kind (METHODS §4.2): ``price`` -> log return ``ln(P_t / P_{t-1})``;
+``vol_index`` -> absolute change of the decimal vol ``σ_t − σ_{t-1}``; ``rate`` -> absolute
+change of the decimal rate. Each row of a panel is the move from the previous panel day to
+that day, for every factor.
+
+Calendar alignment
+------------------
+* A panel of crypto series only lives on the crypto calendar: every UTC calendar day.
+* As soon as one NYSE series is in the panel, the panel lives on **NYSE days**, and every
+  factor's move runs from the previous NYSE day to this one. A crypto factor's level is
+  sampled on NYSE days, so its log return is compounded (log returns summed) over the
+  calendar days in between: Monday's BTC return is the Fri→Mon return, the sum of the
+  Saturday, Sunday and Monday log returns, and lines up with the Fri→Mon equity return.
+* NYSE days are the union of the observation dates of the panel's NYSE *price* series
+  (ETFs, stocks, SPX all share SPY's calendar exactly). Other NYSE-filed series do not
+  define days: FRED rates follow the government-securities calendar (a value on Good Friday,
+  none on Columbus Day) and the CBOE VIX file has rows on NYSE holidays since 2022 (Memorial
+  Day, Juneteenth ...). Such an extra value is folded into the next NYSE day's change, like
+  a crypto weekend; a value missing on an NYSE day is a gap. A panel with no NYSE price
+  series uses the union of its NYSE series' dates.
+
+Gaps
+----
+A gap is a run of days on which a series has no observation although its calendar expects
+one: every calendar day for crypto, every panel day for NYSE series. A gap is forward-filled
+when the value carried over is at most ``max_fill_days`` calendar days old on its last
+missing day (default 3; for a crypto series that is a gap of at most 3 days). A longer gap is
+not filled at all: every panel day whose move needs a level from inside it (the gap days and
+the day after) is dropped from the panel. Every gap met, filled or not, and every dropped day
+are listed in the panel's :class:`GapReport`; nothing is filled silently.
+
+Implied-vol proxies
+-------------------
+:func:`implied_vol_proxy` gives a daily decimal implied-vol series for any price series:
+BTC -> BTC_DVOL; ETH -> BTC_DVOL × (90-day realised vol of ETH / of BTC); SPX, ES, SPY -> VIX;
+QQQ -> VIX × (90-day realised vol of QQQ / of SPY); any other price series -> its own 30-day
+realised vol (a crude stand-in: implied vol usually trades above realised). Proxies use only
+dates where every input is observed; nothing is filled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from crossmargin.errors import InputError, MarketDataError
+from crossmargin.market.history import (
+    Calendar,
+    DateLike,
+    Kind,
+    MarketHistory,
+    as_of,
+    rolling_realised_vol,
+    to_timestamp,
+)
+
+DEFAULT_MAX_FILL_DAYS = 3
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Gap:
+    """One run of missing observations of one series inside a panel window.
+
+    Attributes
+    ----------
+    series : str
+        Series name.
+    first_missing, last_missing : pandas.Timestamp
+        First and last day without an observation.
+    length : int
+        Missing days on the series' calendar (calendar days for crypto, panel days for NYSE).
+    stale_days : int
+        Calendar days from the last observation before the gap to ``last_missing``.
+    filled : bool
+        True if forward-filled (``stale_days <= max_fill_days``), False if its days were dropped.
+    """
+
+    series: str
+    first_missing: pd.Timestamp
+    last_missing: pd.Timestamp
+    length: int
+    stale_days: int
+    filled: bool
+
+    def __str__(self) -> str:
+        action = "filled" if self.filled else "dropped"
+        return (
+            f"{self.series}: {self.first_missing:%Y-%m-%d}..{self.last_missing:%Y-%m-%d} "
+            f"({self.length} missing, {self.stale_days} days stale) {action}"
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GapReport:
+    """Every gap met while building a panel and every panel day dropped because of one."""
+
+    max_fill_days: int
+    gaps: tuple[Gap, ...]
+    dropped_dates: tuple[pd.Timestamp, ...]
+
+    @property
+    def filled(self) -> tuple[Gap, ...]:
+        """Gaps short enough to forward-fill."""
+        return tuple(g for g in self.gaps if g.filled)
+
+    @property
+    def unfilled(self) -> tuple[Gap, ...]:
+        """Gaps longer than ``max_fill_days`` whose days were dropped."""
+        return tuple(g for g in self.gaps if not g.filled)
+
+    def summary(self) -> str:
+        """A short human-readable account, one line per gap."""
+        head = (
+            f"{len(self.gaps)} gaps ({len(self.filled)} filled, {len(self.unfilled)} longer "
+            f"than {self.max_fill_days} days); {len(self.dropped_dates)} panel days dropped"
+        )
+        return "\n".join([head, *(f"  - {g}" for g in self.gaps)])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RiskFactorPanel:
+    """Aligned risk-factor moves, the date axis first.
+
+    Attributes
+    ----------
+    dates : pandas.DatetimeIndex
+        The day each row's move ends on (it starts on the previous panel day).
+    names : tuple of str
+        Factor (series) names, one per column.
+    kinds : tuple of str
+        ``price`` (log return) or ``vol_index`` / ``rate`` (absolute decimal change).
+    returns : numpy.ndarray
+        Shape ``(len(dates), len(names))``, float64, read-only.
+    calendar : {"crypto", "nyse"}
+        The panel calendar.
+    gaps : GapReport
+        Gaps met and days dropped.
+    """
+
+    dates: pd.DatetimeIndex
+    names: tuple[str, ...]
+    kinds: tuple[Kind, ...]
+    returns: npt.NDArray[np.float64]
+    calendar: Calendar
+    gaps: GapReport
+
+    def __post_init__(self) -> None:
+        shape = (len(self.dates), len(self.names))
+        if self.returns.shape != shape or len(self.kinds) != len(self.names):
+            raise ValueError(f"returns must have shape {shape}, got {self.returns.shape}")
+        self.returns.flags.writeable = False
+
+    def column(self, name: str) -> npt.NDArray[np.float64]:
+        """The moves of factor ``name``."""
+        return self.returns[:, self.names.index(name)]
+
+    def to_frame(self) -> pd.DataFrame:
+        """The panel as a DataFrame (dates × names)."""
+        return pd.DataFrame(self.returns, index=self.dates, columns=list(self.names))
+
+
+def _runs(missing: pd.DatetimeIndex, calendar_days: pd.DatetimeIndex) -> list[tuple[int, int]]:
+    """Group missing days into runs of consecutive positions on ``calendar_days``."""
+    pos = calendar_days.get_indexer(missing)
+    runs: list[tuple[int, int]] = []
+    for p in pos.tolist():
+        if runs and p == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], p)
+        else:
+            runs.append((p, p))
+    return runs
+
+
+def _levels_on_own_calendar(
+    name: str, obs: pd.Series, own: pd.DatetimeIndex, max_fill_days: int
+) -> tuple[pd.Series, list[Gap]]:
+    """Reindex ``obs`` to ``own`` days, forward-filling short gaps only; list every gap."""
+    seen = pd.DatetimeIndex(obs.index)
+    filled = obs.reindex(seen.union(own)).ffill().reindex(own)
+    keep = np.ones(len(own), dtype=bool)
+    gaps: list[Gap] = []
+    for lo, hi in _runs(own.difference(seen), own):
+        first, last = own[lo], own[hi]
+        n_before = int(seen.searchsorted(first))
+        stale = (last - seen[n_before - 1]).days if n_before else 10**9
+        ok = stale <= max_fill_days
+        gaps.append(
+            Gap(
+                series=name,
+                first_missing=first,
+                last_missing=last,
+                length=hi - lo + 1,
+                stale_days=stale,
+                filled=ok,
+            )
+        )
+        if not ok:
+            keep[lo : hi + 1] = False
+    return filled.where(pd.Series(keep, index=own)), gaps
+
+
+def _panel_days(
+    history: MarketHistory, names: Sequence[str], end: pd.Timestamp
+) -> pd.DatetimeIndex:
+    specs = [history.spec(n) for n in names]
+    first = max(history.coverage(n)[0] for n in names)
+    if all(s.calendar == "crypto" for s in specs):
+        return pd.date_range(first, end, freq="D")
+    nyse = [s for s in specs if s.calendar == "nyse"]
+    defining = [s for s in nyse if s.kind == "price"] or nyse
+    days = pd.DatetimeIndex([])
+    for s in defining:
+        days = days.union(pd.DatetimeIndex(history.series(s.name).index))
+    return days[(days >= first) & (days <= end)]
+
+
+def build_panel(
+    history: MarketHistory,
+    names: Sequence[str],
+    start: DateLike,
+    end: DateLike,
+    *,
+    max_fill_days: int = DEFAULT_MAX_FILL_DAYS,
+) -> RiskFactorPanel:
+    """Aligned daily risk-factor moves of ``names`` for panel days in [start, end].
+
+    See the module docstring for the calendar, return and gap rules.
+
+    Parameters
+    ----------
+    history : MarketHistory
+        Where the series come from.
+    names : sequence of str
+        Series names (duplicates are ignored).
+    start, end : date-like
+        First and last panel day wanted (inclusive). Each series must have an observation on
+        the panel day before ``start`` (for the first move) and one on or after ``end``.
+    max_fill_days : int, default 3
+        Longest staleness, in calendar days, that a forward-fill may carry a value.
+
+    Raises
+    ------
+    InputError
+        Empty ``names``, ``start`` after ``end`` or a negative ``max_fill_days``.
+    MarketDataError
+        Unknown series or a window outside a series' history.
+    """
+    factors = list(dict.fromkeys(names))
+    start_ts, end_ts = to_timestamp(start), to_timestamp(end)
+    if not factors:
+        raise InputError("build_panel needs at least one series name")
+    if start_ts > end_ts:
+        raise InputError(f"panel start {start_ts:%Y-%m-%d} is after its end {end_ts:%Y-%m-%d}")
+    if max_fill_days < 0:
+        raise InputError("max_fill_days must be >= 0")
+    specs = [history.spec(n) for n in factors]
+    days = _panel_days(history, factors, end_ts)
+    window = f"a panel {start_ts:%Y-%m-%d}..{end_ts:%Y-%m-%d}"
+    for n in factors:
+        first, last = history.coverage(n)
+        if last < end_ts:
+            raise MarketDataError(
+                f"{window} needs {n} up to its end, but {n} covers {first:%Y-%m-%d}.."
+                f"{last:%Y-%m-%d}; end the panel on or before {last:%Y-%m-%d}"
+            )
+    before = days[days < start_ts]
+    if not len(before) or not len(days[days >= start_ts]):
+        latest = max(factors, key=lambda n: history.coverage(n)[0])
+        first, last = history.coverage(latest)
+        raise MarketDataError(
+            f"{window} has no panel day before its start or none inside it: {latest} covers "
+            f"{first:%Y-%m-%d}..{last:%Y-%m-%d} and the first move needs the panel day before "
+            f"the start; start the panel after {first:%Y-%m-%d}"
+        )
+    days = days[days >= before[-1]]
+    moves: list[npt.NDArray[np.float64]] = []
+    gaps: list[Gap] = []
+    for spec in specs:
+        obs = history.series(spec.name)
+        own = pd.date_range(days[0], days[-1], freq="D") if spec.calendar == "crypto" else days
+        levels, found = _levels_on_own_calendar(spec.name, obs, own, max_fill_days)
+        gaps.extend(found)
+        x = levels.reindex(days).to_numpy(dtype=float)
+        moves.append(np.log(x[1:] / x[:-1]) if spec.kind == "price" else x[1:] - x[:-1])
+    matrix = np.column_stack(moves)
+    ok = np.asarray(~np.isnan(matrix).any(axis=1), dtype=bool)
+    row_dates = days[1:]
+    gaps.sort(key=lambda g: (g.first_missing, g.series))
+    report = GapReport(
+        max_fill_days=max_fill_days,
+        gaps=tuple(gaps),
+        dropped_dates=tuple(row_dates[~ok]),
+    )
+    return RiskFactorPanel(
+        dates=row_dates[ok],
+        names=tuple(factors),
+        kinds=tuple(s.kind for s in specs),
+        returns=np.ascontiguousarray(matrix[ok]),
+        calendar="crypto" if all(s.calendar == "crypto" for s in specs) else "nyse",
+        gaps=report,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VolProxyRule:
+    """How the implied vol of one underlying is approximated.
+
+    Attributes
+    ----------
+    underlying : str
+        The price series.
+    method : {"index", "scaled_index", "realised"}
+        The vol index as is; the index times a realised-vol ratio; or realised vol.
+    index : str or None
+        The vol index used (``BTC_DVOL``, ``VIX``).
+    ratio_base : str or None
+        Denominator of the realised-vol ratio (``BTC``, ``SPY``).
+    window : int or None
+        Realised-vol window in returns on the series' calendar.
+    """
+
+    underlying: str
+    method: Literal["index", "scaled_index", "realised"]
+    index: str | None = None
+    ratio_base: str | None = None
+    window: int | None = None
+
+    def describe(self) -> str:
+        """One line, e.g. ``ETH: BTC_DVOL × RV90(ETH)/RV90(BTC)``."""
+        if self.method == "index":
+            return f"{self.underlying}: {self.index}"
+        if self.method == "scaled_index":
+            w, u, b = self.window, self.underlying, self.ratio_base
+            return f"{u}: {self.index} × RV{w}({u})/RV{w}({b})"
+        return f"{self.underlying}: RV{self.window}({self.underlying}) (realised, no implied index)"
+
+
+_INDEX_PROXIES = {
+    "BTC": "BTC_DVOL",
+    "BTC_LONG": "BTC_DVOL",
+    "SPX": "VIX",
+    "ES": "VIX",
+    "SPY": "VIX",
+}
+_SCALED_PROXIES = {"ETH": ("BTC_DVOL", "BTC"), "QQQ": ("VIX", "SPY")}
+
+
+def vol_proxy_rule(
+    history: MarketHistory, name: str, *, ratio_window: int = 90, realised_window: int = 30
+) -> VolProxyRule:
+    """The implied-vol proxy rule for price series ``name`` (see the module docstring)."""
+    spec = history.spec(name)
+    if spec.kind != "price":
+        raise MarketDataError(f"no implied-vol proxy for {name}: it is a {spec.kind}, not a price")
+    if name in _INDEX_PROXIES:
+        return VolProxyRule(underlying=name, method="index", index=_INDEX_PROXIES[name])
+    if name in _SCALED_PROXIES:
+        index, base = _SCALED_PROXIES[name]
+        return VolProxyRule(
+            underlying=name,
+            method="scaled_index",
+            index=index,
+            ratio_base=base,
+            window=ratio_window,
+        )
+    return VolProxyRule(underlying=name, method="realised", window=realised_window)
+
+
+def implied_vol_proxy(
+    history: MarketHistory, name: str, *, ratio_window: int = 90, realised_window: int = 30
+) -> pd.Series:
+    """Daily decimal implied-vol proxy of price series ``name`` (observed dates only)."""
+    rule = vol_proxy_rule(history, name, ratio_window=ratio_window, realised_window=realised_window)
+    spec = history.spec(name)
+    if rule.method == "realised":
+        out = rolling_realised_vol(history.series(name), spec.calendar, realised_window)
+    else:
+        assert rule.index is not None
+        out = history.series(rule.index)
+        if rule.method == "scaled_index":
+            assert rule.ratio_base is not None
+            base = history.spec(rule.ratio_base)
+            mine = rolling_realised_vol(history.series(name), spec.calendar, ratio_window)
+            theirs = rolling_realised_vol(history.series(base.name), base.calendar, ratio_window)
+            ratio = (mine / theirs).dropna()
+            common = out.index.intersection(ratio.index)
+            out = out.loc[common] * ratio.loc[common]
+    out.name = name
+    return out
+
+
+def implied_vol_on(
+    history: MarketHistory, name: str, when: DateLike, *, max_stale_days: int | None = None
+) -> tuple[float, pd.Timestamp]:
+    """The implied-vol proxy of ``name`` on ``when`` and the date of the value used.
+
+    The staleness limit defaults to that of the vol index (BTC_DVOL 3, VIX 5 calendar days),
+    or of the underlying for a realised proxy.
+
+    Raises
+    ------
+    MarketDataError
+        ``when`` outside the proxy's history or the value staler than the limit.
+    """
+    rule = vol_proxy_rule(history, name)
+    source = rule.index if rule.index is not None else name
+    limit = history.spec(source).max_stale_days if max_stale_days is None else max_stale_days
+    series = implied_vol_proxy(history, name)
+    return as_of(series, when, label=f"implied-vol proxy {rule.describe()}", max_stale_days=limit)
+
+
+__all__ = [
+    "DEFAULT_MAX_FILL_DAYS",
+    "Gap",
+    "GapReport",
+    "RiskFactorPanel",
+    "VolProxyRule",
+    "build_panel",
+    "implied_vol_on",
+    "implied_vol_proxy",
+    "vol_proxy_rule",
+]
