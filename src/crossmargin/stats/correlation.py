@@ -85,18 +85,18 @@ def validate_correlation(
     if asym.any():
         i, j = (int(v) for v in np.argwhere(asym)[0])
         raise InputError(
-            f"{name} is not symmetric: entry {at(i, j)} = {c[i, j]!r} but {at(j, i)} = "
-            f"{c[j, i]!r}; set both to the same value"
+            f"{name} is not symmetric: entry {at(i, j)} = {float(c[i, j])!r} but {at(j, i)} = "
+            f"{float(c[j, i])!r}; set both to the same value"
         )
     bad_diag = np.abs(np.diag(c) - 1.0) > tol
     if bad_diag.any():
         i = int(np.argmax(bad_diag))
-        raise InputError(f"{name} diagonal entry {at(i, i)} = {c[i, i]!r}; it must be 1")
+        raise InputError(f"{name} diagonal entry {at(i, i)} = {float(c[i, i])!r}; it must be 1")
     out = np.abs(c) > 1.0 + tol
     if out.any():
         i, j = (int(v) for v in np.argwhere(out)[0])
         raise InputError(
-            f"{name} entry {at(i, j)} = {c[i, j]!r} lies outside [-1, 1]; correlations must"
+            f"{name} entry {at(i, j)} = {float(c[i, j])!r} lies outside [-1, 1]; correlations must"
             " be between -1 and 1"
         )
     eigvals, eigvecs = np.linalg.eigh((c + c.T) / 2.0)

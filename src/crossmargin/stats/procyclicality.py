@@ -152,7 +152,8 @@ def margin_change_es(
     windows = np.moveaxis(sliding_window_view(changes, lookback, axis=0), -1, 0)
     flat = windows.reshape(lookback, -1)
     k = tail_count(alpha, lookback)
-    es = -var_es_by_count(-flat, k).es  # ES of the upper tail of increases
+    # −mean of the k smallest of (−c) = mean of the k largest increases c.
+    es = var_es_by_count(-flat, k).es
     es = np.asarray(es.reshape(windows.shape[1:]), dtype=np.float64)
     end_index = np.arange(horizon + lookback - 1, n, dtype=np.intp)
     return end_index, es

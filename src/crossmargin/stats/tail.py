@@ -215,7 +215,7 @@ def _check_weights(weights: npt.ArrayLike, n: int) -> FloatArray:
         raise InputError(f"weights must have shape ({n},) (one per scenario), got {w.shape}")
     if (w < 0).any():
         i = int(np.argmax(w < 0))
-        raise InputError(f"weights must be non-negative; weights[{i}] = {w[i]!r}")
+        raise InputError(f"weights must be non-negative; weights[{i}] = {float(w[i])!r}")
     total = w.sum()
     if not total > 0:
         raise InputError("weights sum to zero; give at least one scenario a positive weight")
