@@ -9,11 +9,10 @@ import sys
 
 import typer
 
+# Command modules register themselves on import.
+from crossmargin.cli import commands as _commands  # noqa: F401  (registration)
 from crossmargin.cli.app import EXIT_INTERNAL, app, err_console, fail
 from crossmargin.errors import CrossMarginError
-
-# Command modules register themselves on import.
-from crossmargin.cli import commands as _commands  # noqa: E402,F401  (registration)
 
 
 def main() -> None:
@@ -30,7 +29,7 @@ def main() -> None:
     except typer.Abort:
         err_console.print("aborted")
         sys.exit(EXIT_INTERNAL)
-    except Exception as error:  # noqa: BLE001  last line of defence: no bare traceback
+    except Exception as error:
         import click
 
         if isinstance(error, click.ClickException):

@@ -1,0 +1,82 @@
+"""The resolved instrument: a contract spec plus the terms carried by the symbol."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from crossmargin.errors import InputError
+from crossmargin.instruments.specs import ContractSpec, Kind, Settlement
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Instrument:
+    """One tradable contract.
+
+    ``expiry`` is timezone-aware UTC for futures and options, ``None`` for spot and
+    perpetuals; ``strike`` (in the quote currency, > 0) and ``option_type`` (``"C"`` or
+    ``"P"``) are set for options only. Quantities of an instrument are in contracts.
+    """
+
+    symbol: str
+    spec: ContractSpec
+    expiry: datetime | None = None
+    strike: float | None = None
+    option_type: str | None = None
+
+    def __post_init__(self) -> None:
+        kind = self.spec.kind
+        if kind in ("future", "option") and self.expiry is None:
+            raise InputError(f"{self.symbol}: a {kind} needs an expiry")
+        if kind in ("spot", "perpetual") and self.expiry is not None:
+            raise InputError(f"{self.symbol}: a {kind} has no expiry")
+        if self.expiry is not None and self.expiry.tzinfo is None:
+            raise InputError(f"{self.symbol}: expiry must be timezone-aware (UTC)")
+        if kind == "option":
+            if self.strike is None or not self.strike > 0:
+                raise InputError(f"{self.symbol}: option strike must be > 0, got {self.strike}")
+            if self.option_type not in ("C", "P"):
+                raise InputError(f"{self.symbol}: option type must be C or P")
+        elif self.strike is not None or self.option_type is not None:
+            raise InputError(f"{self.symbol}: only options carry a strike and type")
+
+    @property
+    def kind(self) -> Kind:
+        """``spot``, ``future``, ``perpetual`` or ``option``."""
+        return self.spec.kind
+
+    @property
+    def settlement(self) -> Settlement:
+        """``linear`` or ``inverse``."""
+        return self.spec.settlement
+
+    @property
+    def underlying(self) -> str:
+        """Name of the risk factor the instrument is priced off."""
+        return self.spec.underlying
+
+    @property
+    def asset_class(self) -> str:
+        """Asset class of the underlying."""
+        return self.spec.asset_class
+
+    @property
+    def multiplier(self) -> float:
+        """Contract size (see :class:`~crossmargin.instruments.specs.ContractSpec`)."""
+        return self.spec.multiplier
+
+    @property
+    def settlement_currency(self) -> str:
+        """Currency of premium and P&L."""
+        return self.spec.settlement_currency
+
+    @property
+    def is_call(self) -> bool:
+        """True for a call option."""
+        return self.option_type == "C"
+
+    def years_to_expiry(self, at: datetime) -> float:
+        """ACT/365 year fraction from ``at`` to expiry (negative once expired); 0 if no expiry."""
+        if self.expiry is None:
+            return 0.0
+        return (self.expiry - at).total_seconds() / (365.0 * 86400.0)

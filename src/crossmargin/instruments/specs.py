@@ -1,0 +1,134 @@
+"""Contract specifications, shipped as the data table ``crossmargin/data/contracts.csv``.
+
+One row per product (venue style x root x kind). Columns:
+
+``product``             unique id, e.g. ``deribit_btc_option``
+``style``               symbol family: ``deribit``, ``cme``, ``occ`` or ``plain``
+``root``                symbol root (``BTC``, ``BTC_USDC``, ``ES``, ``SPY``)
+``kind``                ``spot``, ``future``, ``perpetual`` or ``option``
+``settlement``          ``linear`` (value and P&L in a fiat/stable coin) or ``inverse``
+                        (USD contract value, P&L and premium in coin)
+``underlying``          risk-factor name the contract is priced off (``BTC``, ``SPX``, ``SPY``)
+``asset_class``         ``crypto``, ``equity_index``, ``etf``, ``equity``
+``quote_currency``      currency the underlying is quoted in (``USD``)
+``settlement_currency`` currency of premium and P&L (``BTC``, ``USDC``, ``USD``)
+``multiplier``          linear: units of underlying per contract; inverse futures and
+                        perpetuals: USD face value per contract; inverse options: coins per contract
+``tick``                minimum price increment, in the instrument's price unit
+``expiry_rule``         ``dated`` (date in the symbol), ``third_friday_quarterly``,
+                        ``last_friday_monthly`` (CME month codes), empty for spot/perpetual
+``expiry_time_utc``     time of day of expiry, UTC (``HH:MM``)
+``exercise``            ``european`` for options (American equity options are valued as
+                        European; the early-exercise premium is ignored, see docs/instruments.md)
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import time
+from functools import cache
+from importlib import resources
+from typing import Literal, cast
+
+from crossmargin.errors import InputError
+
+Kind = Literal["spot", "future", "perpetual", "option"]
+Settlement = Literal["linear", "inverse"]
+KINDS: tuple[Kind, ...] = ("spot", "future", "perpetual", "option")
+SETTLEMENTS: tuple[Settlement, ...] = ("linear", "inverse")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContractSpec:
+    """Static terms of one listed product (see the module docstring for each field)."""
+
+    product: str
+    style: str
+    root: str
+    kind: Kind
+    settlement: Settlement
+    underlying: str
+    asset_class: str
+    quote_currency: str
+    settlement_currency: str
+    multiplier: float
+    tick: float
+    expiry_rule: str
+    expiry_time_utc: time | None
+    exercise: str
+    description: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise InputError(f"contract spec {self.product}: unknown kind {self.kind!r}")
+        if self.settlement not in SETTLEMENTS:
+            raise InputError(
+                f"contract spec {self.product}: unknown settlement {self.settlement!r}"
+            )
+        if not self.multiplier > 0 or not self.tick > 0:
+            raise InputError(f"contract spec {self.product}: multiplier and tick must be > 0")
+        if self.settlement == "inverse" and self.kind == "spot":
+            raise InputError(f"contract spec {self.product}: spot cannot be inverse")
+
+
+def _parse_time(text: str) -> time | None:
+    if not text:
+        return None
+    hours, minutes = text.split(":")
+    return time(int(hours), int(minutes))
+
+
+def _spec_from_row(row: Mapping[str, str]) -> ContractSpec:
+    return ContractSpec(
+        product=row["product"],
+        style=row["style"],
+        root=row["root"],
+        kind=cast(Kind, row["kind"]),
+        settlement=cast(Settlement, row["settlement"]),
+        underlying=row["underlying"],
+        asset_class=row["asset_class"],
+        quote_currency=row["quote_currency"],
+        settlement_currency=row["settlement_currency"],
+        multiplier=float(row["multiplier"]),
+        tick=float(row["tick"]),
+        expiry_rule=row["expiry_rule"],
+        expiry_time_utc=_parse_time(row["expiry_time_utc"]),
+        exercise=row["exercise"],
+        description=row["description"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ContractTable:
+    """All contract specs, indexed by ``(style, root, kind)``."""
+
+    specs: tuple[ContractSpec, ...]
+
+    def find(self, style: str, root: str, kind: Kind) -> ContractSpec | None:
+        """Return the spec for ``(style, root, kind)`` or ``None``."""
+        for spec in self.specs:
+            if spec.style == style and spec.root == root and spec.kind == kind:
+                return spec
+        return None
+
+    def roots(self, style: str) -> list[str]:
+        """Symbol roots listed for one style, sorted."""
+        return sorted({s.root for s in self.specs if s.style == style})
+
+    def underlyings(self) -> list[str]:
+        """Every underlying referenced by the table, sorted."""
+        return sorted({s.underlying for s in self.specs})
+
+
+@cache
+def contract_table() -> ContractTable:
+    """Load the shipped contract-spec table (cached)."""
+    text = resources.files("crossmargin").joinpath("data/contracts.csv").read_text("utf-8")
+    rows = list(csv.DictReader(text.splitlines()))
+    specs = tuple(_spec_from_row(row) for row in rows)
+    products = [s.product for s in specs]
+    if len(set(products)) != len(products):
+        raise InputError("contracts.csv: duplicate product ids")
+    return ContractTable(specs)

@@ -1,0 +1,146 @@
+"""Positions, accounts and portfolios.
+
+A :class:`Position` holds a signed quantity in contracts of one instrument in one account.
+A :class:`Portfolio` keeps the positions exactly as loaded (``raw``) and the netted view
+(``positions``: one row per account and instrument, quantities summed), the unique
+instruments, and the sparse accounts x instruments quantity matrix that every margin
+method aggregates through.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from crossmargin.errors import InputError
+from crossmargin.instruments import Instrument
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Position:
+    """``quantity`` contracts (signed: long > 0) of ``instrument`` held in ``account``.
+
+    ``trade_price`` is optional, in the instrument's price unit (USD per unit of
+    underlying for futures, the premium in settlement currency per unit for options).
+    """
+
+    account: str
+    instrument: Instrument
+    quantity: float
+    trade_price: float | None = None
+    position_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.account:
+            raise InputError("a position needs an account id")
+        if not math.isfinite(self.quantity):
+            raise InputError(f"{self.instrument.symbol}: quantity must be finite")
+        if self.trade_price is not None and not math.isfinite(self.trade_price):
+            raise InputError(f"{self.instrument.symbol}: trade price must be finite")
+
+    @property
+    def symbol(self) -> str:
+        """The instrument's symbol."""
+        return self.instrument.symbol
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Account:
+    """One account's netted positions."""
+
+    account_id: str
+    positions: tuple[Position, ...]
+
+
+def _net(positions: Sequence[Position]) -> tuple[Position, ...]:
+    """Sum quantities of identical (account, instrument) rows, keeping first-seen order.
+
+    The netted trade price is the quantity-weighted average when every row has one and
+    all rows are on the same side; otherwise it is ``None`` (the raw rows keep theirs).
+    """
+    groups: dict[tuple[str, Instrument], list[Position]] = {}
+    for pos in positions:
+        groups.setdefault((pos.account, pos.instrument), []).append(pos)
+    out = []
+    for (account, instrument), rows in groups.items():
+        qty = math.fsum(p.quantity for p in rows)
+        price = None
+        if len(rows) == 1:
+            price = rows[0].trade_price
+        elif all(p.trade_price is not None for p in rows) and (
+            all(p.quantity > 0 for p in rows) or all(p.quantity < 0 for p in rows)
+        ):
+            price = math.fsum(p.quantity * (p.trade_price or 0.0) for p in rows) / qty
+        ids = [p.position_id for p in rows if p.position_id]
+        out.append(
+            Position(
+                account=account,
+                instrument=instrument,
+                quantity=qty,
+                trade_price=price,
+                position_id="+".join(ids) if ids else None,
+            )
+        )
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Portfolio:
+    """A book of positions across accounts (see module docstring)."""
+
+    raw: tuple[Position, ...]
+    source: str = ""
+    positions: tuple[Position, ...] = field(init=False)
+    accounts: tuple[str, ...] = field(init=False)
+    instruments: tuple[Instrument, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        netted = _net(self.raw)
+        object.__setattr__(self, "positions", netted)
+        object.__setattr__(self, "accounts", tuple(dict.fromkeys(p.account for p in netted)))
+        object.__setattr__(self, "instruments", tuple(dict.fromkeys(p.instrument for p in netted)))
+
+    @classmethod
+    def from_positions(cls, positions: Iterable[Position], *, source: str = "") -> Portfolio:
+        """Build from any iterable of positions."""
+        return cls(raw=tuple(positions), source=source)
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    @property
+    def underlyings(self) -> tuple[str, ...]:
+        """Underlyings referenced by the book, in first-seen order."""
+        return tuple(dict.fromkeys(i.underlying for i in self.instruments))
+
+    def account(self, account_id: str) -> Account:
+        """The netted positions of one account; InputError if unknown."""
+        rows = tuple(p for p in self.positions if p.account == account_id)
+        if not rows:
+            raise InputError(
+                f"unknown account {account_id!r} (accounts: {', '.join(self.accounts)})"
+            )
+        return Account(account_id=account_id, positions=rows)
+
+    def quantity_matrix(self) -> sp.csr_matrix:
+        """Sparse accounts x instruments matrix of net quantities (contracts)."""
+        a_index = {a: i for i, a in enumerate(self.accounts)}
+        i_index = {inst: j for j, inst in enumerate(self.instruments)}
+        rows = np.fromiter((a_index[p.account] for p in self.positions), dtype=np.int64)
+        cols = np.fromiter((i_index[p.instrument] for p in self.positions), dtype=np.int64)
+        data = np.fromiter((p.quantity for p in self.positions), dtype=np.float64)
+        shape = (len(self.accounts), len(self.instruments))
+        return sp.csr_matrix((data, (rows, cols)), shape=shape)
+
+    def net_quantities(self) -> np.ndarray:
+        """Net quantity per unique instrument across all accounts."""
+        return np.asarray(self.quantity_matrix().sum(axis=0)).ravel()
+
+    def subset(self, accounts: Sequence[str]) -> Portfolio:
+        """The raw positions of some accounts, as a new portfolio."""
+        keep = set(accounts)
+        return Portfolio(raw=tuple(p for p in self.raw if p.account in keep), source=self.source)

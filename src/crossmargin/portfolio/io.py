@@ -1,0 +1,207 @@
+"""Read and write books of positions as CSV, JSON or Parquet (chosen by file suffix).
+
+Columns (case-insensitive): ``account``, ``symbol``, ``quantity`` (contracts, signed) are
+required; ``trade_price`` and ``position_id`` are optional; other columns are ignored.
+JSON is a list of row objects or ``{"positions": [...]}``.
+
+Every bad row is reported: the loader checks all rows and raises one
+:class:`~crossmargin.errors.SchemaError` listing file, row, column, value and reason for
+each problem; nothing is silently dropped. Row numbers are as a user sees them: the
+header is row 1 of a CSV, so its first data row is row 2; JSON and Parquet rows count
+from 1.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from crossmargin.errors import InputError, Issue, SchemaError
+from crossmargin.instruments import parse_symbol
+from crossmargin.portfolio.book import Portfolio, Position
+
+REQUIRED = ("account", "symbol", "quantity")
+OPTIONAL = ("trade_price", "position_id")
+FORMATS = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def _format(path: Path) -> str:
+    try:
+        return FORMATS[path.suffix.lower()]
+    except KeyError:
+        raise InputError(
+            f"{path}: unsupported file type {path.suffix or '(none)'}; use .csv, .json or .parquet"
+        ) from None
+
+
+def _records(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """Rows as dicts of raw values, and the number of the first data row."""
+    fmt = _format(path)
+    if not path.exists():
+        raise InputError(f"book file {path} not found")
+    if fmt == "csv":
+        try:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        except pd.errors.EmptyDataError:
+            raise InputError(f"{path}: the file is empty (expected a header row)") from None
+        except (pd.errors.ParserError, UnicodeDecodeError) as bad:
+            raise InputError(f"{path}: cannot parse as CSV ({bad})") from None
+        return [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")], 2
+    if fmt == "parquet":
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as bad:
+            raise InputError(f"{path}: cannot read as Parquet ({bad})") from None
+        cleaned = frame.astype(object).where(frame.notna(), None)
+        return [{str(k): v for k, v in r.items()} for r in cleaned.to_dict("records")], 1
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as bad:
+        raise InputError(f"{path}: not valid JSON ({bad})") from None
+    if isinstance(data, Mapping) and "positions" in data:
+        data = data["positions"]
+    if not isinstance(data, list) or not all(isinstance(r, Mapping) for r in data):
+        raise InputError(f"{path}: expected a list of position objects or {{'positions': [...]}}")
+    return [dict(r) for r in data], 1
+
+
+def _number(value: Any) -> float | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError("not finite")
+    return number
+
+
+def parse_rows(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    source: str,
+    first_row: int = 1,
+    reference_year: int | None = None,
+) -> Portfolio:
+    """Validate row mappings into a :class:`Portfolio`, collecting every issue."""
+    if not rows:
+        raise InputError(f"{source}: the book has no positions")
+    columns = {str(c).strip().lower(): c for c in rows[0]}
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        SchemaError.raise_if_any(
+            Issue(source=source, column=c, reason="required column is missing") for c in missing
+        )
+    issues: list[Issue] = []
+    positions: list[Position] = []
+    seen_ids: dict[str, int] = {}
+    for offset, row in enumerate(rows):
+        n = first_row + offset
+        get = {str(k).strip().lower(): v for k, v in row.items()}
+        row_issues: list[Issue] = []
+        account = str(get.get("account") or "").strip()
+        if not account:
+            row_issues.append(Issue(source=source, row=n, column="account", reason="empty account"))
+        symbol = get.get("symbol")
+        instrument = None
+        try:
+            instrument = parse_symbol(str(symbol or ""), reference_year=reference_year)
+        except InputError as bad:
+            row_issues.append(
+                Issue(source=source, row=n, column="symbol", value=symbol, reason=str(bad))
+            )
+        numbers: dict[str, float | None] = {}
+        for col in ("quantity", "trade_price"):
+            try:
+                numbers[col] = _number(get.get(col))
+            except (TypeError, ValueError):
+                row_issues.append(
+                    Issue(
+                        source=source, row=n, column=col, value=get.get(col), reason="not a number"
+                    )
+                )
+        if "quantity" in numbers and numbers["quantity"] is None:
+            row_issues.append(
+                Issue(
+                    source=source,
+                    row=n,
+                    column="quantity",
+                    value=get.get("quantity"),
+                    reason="missing quantity",
+                )
+            )
+        pid_raw = get.get("position_id")
+        pid = str(pid_raw).strip() if pid_raw not in (None, "") else None
+        if pid is not None:
+            if pid in seen_ids:
+                row_issues.append(
+                    Issue(
+                        source=source,
+                        row=n,
+                        column="position_id",
+                        value=pid,
+                        reason=f"duplicate position id (first used on row {seen_ids[pid]})",
+                    )
+                )
+            else:
+                seen_ids[pid] = n
+        if row_issues or instrument is None:
+            issues.extend(row_issues)
+            continue
+        positions.append(
+            Position(
+                account=account,
+                instrument=instrument,
+                quantity=numbers["quantity"] or 0.0,
+                trade_price=numbers.get("trade_price"),
+                position_id=pid,
+            )
+        )
+    SchemaError.raise_if_any(
+        issues,
+        headline=f"{len(issues)} bad entr"
+        f"{'y' if len(issues) == 1 else 'ies'} in {source}; nothing loaded",
+    )
+    return Portfolio(raw=tuple(positions), source=source)
+
+
+def load_portfolio(path: str | Path, *, reference_year: int | None = None) -> Portfolio:
+    """Load a book from CSV, JSON or Parquet; raises one SchemaError listing every bad row."""
+    p = Path(path)
+    rows, first = _records(p)
+    return parse_rows(rows, source=str(p), first_row=first, reference_year=reference_year)
+
+
+def portfolio_records(portfolio: Portfolio, *, raw: bool = True) -> list[dict[str, Any]]:
+    """Rows (account, symbol, quantity, trade_price, position_id) of a portfolio."""
+    return [
+        {
+            "account": p.account,
+            "symbol": p.symbol,
+            "quantity": p.quantity,
+            "trade_price": p.trade_price,
+            "position_id": p.position_id,
+        }
+        for p in (portfolio.raw if raw else portfolio.positions)
+    ]
+
+
+def save_portfolio(portfolio: Portfolio, path: str | Path) -> Path:
+    """Write the raw positions as CSV, JSON or Parquet (by suffix)."""
+    p = Path(path)
+    fmt = _format(p)
+    records = portfolio_records(portfolio)
+    if fmt == "json":
+        p.write_text(json.dumps({"positions": records}, indent=2), encoding="utf-8")
+        return p
+    frame = pd.DataFrame.from_records(records, columns=[*REQUIRED, *OPTIONAL])
+    if fmt == "csv":
+        frame.to_csv(p, index=False)
+    else:
+        frame.to_parquet(p, index=False)
+    return p
