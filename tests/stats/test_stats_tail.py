@@ -218,3 +218,15 @@ def test_input_validation_messages() -> None:
         var_es(PNL[:2], 0.9, weights=[0.0, 0.0])
     with pytest.raises(InputError, match="n_scenarios"):
         tail_count(0.99, 0)
+
+
+def test_many_portfolios_across_blocks_match_loop() -> None:
+    # More portfolios than one internal block (256) so block boundaries are exercised.
+    rng = np.random.default_rng(13)
+    pnl = rng.normal(size=(50, 600))
+    res = var_es(pnl, 0.9)  # k = ⌈0.1·50⌉ = 5
+    var_ref, es_ref = _loop_reference(pnl, 5)
+    np.testing.assert_array_equal(res.var, var_ref)
+    np.testing.assert_allclose(res.es, es_ref, rtol=1e-13)
+    np.testing.assert_array_equal(res.worst_index, pnl.argmin(axis=0))
+    assert res.tail_indices.shape == (5, 600)

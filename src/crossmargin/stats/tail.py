@@ -187,24 +187,39 @@ def var_interpolated(
     return np.asarray(-np.quantile(pnl, q, axis=0, method=method), dtype=np.float64)
 
 
+#: Portfolios per block in :func:`_smallest_k`: each block is transposed so every
+#: portfolio's scenarios are contiguous, which makes ``argpartition`` ~2-3x faster on
+#: large (n_scenarios, n_portfolios) matrices than partitioning along a strided axis 0.
+_BLOCK = 256
+
+
+def _smallest_k(pnl2d: FloatArray, k: int) -> IntArray:
+    """Indices (unordered) of the k smallest values of each column, shape ``(k, m)``."""
+    n, m = pnl2d.shape
+    if k == n:
+        return np.broadcast_to(np.arange(n, dtype=np.intp)[:, np.newaxis], (n, m)).copy()
+    out = np.empty((k, m), dtype=np.intp)
+    for start in range(0, m, _BLOCK):
+        block = np.ascontiguousarray(pnl2d[:, start : start + _BLOCK].T)
+        out[:, start : start + _BLOCK] = np.argpartition(block, k - 1, axis=1)[:, :k].T
+    return out
+
+
 def _by_count(pnl: FloatArray, k: int, *, confidence: float | None) -> TailResult:
-    """Tail statistics of the k smallest values along axis 0 via ``np.argpartition``."""
-    n = pnl.shape[0]
-    if k < n:
-        part = np.argpartition(pnl, k - 1, axis=0)[:k]
-    else:
-        part = np.broadcast_to(np.arange(n).reshape((n,) + (1,) * (pnl.ndim - 1)), pnl.shape).copy()
-    tail_values = np.take_along_axis(pnl, part, axis=0)
+    """Tail statistics of the k smallest values along axis 0 (partition, then sort k)."""
+    pnl2d = pnl.reshape(pnl.shape[0], -1)
+    part = _smallest_k(pnl2d, k)
+    tail_values = np.take_along_axis(pnl2d, part, axis=0)
     order = np.argsort(tail_values, axis=0, kind="stable")
-    tail_indices = np.take_along_axis(part, order, axis=0).astype(np.intp)
+    tail_indices = np.take_along_axis(part, order, axis=0)
     tail_sorted = np.take_along_axis(tail_values, order, axis=0)
     shape = pnl.shape[1:]
     return TailResult(
-        var=np.asarray(-tail_sorted[k - 1], dtype=np.float64),
-        es=np.asarray(-tail_sorted.mean(axis=0), dtype=np.float64),
+        var=np.asarray(-tail_sorted[k - 1], dtype=np.float64).reshape(shape),
+        es=np.asarray(-tail_sorted.mean(axis=0), dtype=np.float64).reshape(shape),
         k=np.full(shape, k, dtype=np.intp),
-        worst_index=np.asarray(tail_indices[0], dtype=np.intp),
-        tail_indices=tail_indices,
+        worst_index=np.asarray(tail_indices[0], dtype=np.intp).reshape(shape),
+        tail_indices=tail_indices.reshape((k, *shape)),
         confidence=confidence,
     )
 
