@@ -1,3 +1,5 @@
 """Import every command module so each registers itself on the app."""
 
 from __future__ import annotations
+
+from crossmargin.cli import simm  # noqa: F401  (registration)
