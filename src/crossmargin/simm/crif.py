@@ -147,13 +147,29 @@ def looks_like_crif(path: str | os.PathLike[str]) -> bool:
 
 
 def _to_number(values: pd.Series, *, allow_empty: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Return (numbers, bad mask) for a column of strings."""
+    """Return (numbers, bad mask) for a column of strings or numbers."""
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        missing = np.isnan(numbers)
+        bad = ~np.isfinite(numbers) & ~(missing & allow_empty)
+        return numbers, bad
     text = values.astype(str).str.strip()
-    numbers = pd.to_numeric(text, errors="coerce")
+    parsed = pd.to_numeric(text, errors="coerce")
     empty = text.eq("")
-    bad = numbers.isna() & ~(empty & allow_empty)
-    bad |= ~np.isfinite(numbers.fillna(0.0))
-    return numbers.to_numpy(dtype=np.float64), bad.to_numpy()
+    bad_series = parsed.isna() & ~(empty & allow_empty)
+    bad_series |= ~np.isfinite(parsed.fillna(0.0))
+    return parsed.to_numpy(dtype=np.float64), bad_series.to_numpy()
+
+
+def _text(column: pd.Series) -> pd.Series:
+    """A column as stripped strings, empty where missing."""
+    if pd.api.types.is_string_dtype(column.dtype) or column.dtype == object:
+        filled = column.fillna("")
+        if filled.dtype == object:
+            filled = filled.astype(str)
+    else:
+        filled = column.astype(str).where(column.notna(), "")
+    return filled.str.strip()
 
 
 def crif_from_frame(raw: pd.DataFrame, *, source: str = "CRIF", version: str | None = None) -> Crif:
@@ -187,7 +203,10 @@ def crif_from_frame(raw: pd.DataFrame, *, source: str = "CRIF", version: str | N
     for column in COLUMNS:
         if column in renamed.columns:
             col = renamed[column].reset_index(drop=True)
-            frame[column] = col.where(col.notna(), "").astype(str).str.strip()
+            if column in ("Amount", "AmountUSD") and pd.api.types.is_numeric_dtype(col.dtype):
+                frame[column] = col
+            else:
+                frame[column] = _text(col)
         else:
             frame[column] = ""
     if "row" in renamed.columns:
@@ -198,6 +217,8 @@ def crif_from_frame(raw: pd.DataFrame, *, source: str = "CRIF", version: str | N
     issues: list[tuple[int, Issue]] = []
 
     def add(mask: np.ndarray, column: str, reason: str) -> None:
+        if not mask.any():
+            return
         rows = frame["row"].to_numpy()
         values = frame[column].to_numpy() if column in frame else None
         for i in np.flatnonzero(mask):

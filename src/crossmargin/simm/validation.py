@@ -54,6 +54,8 @@ def _issues(crif: Crif, mask: np.ndarray, column: str, reason: str) -> list[tupl
 def _frame_issues(
     frame: pd.DataFrame, source: str, mask: np.ndarray, column: str, reason: str
 ) -> list[tuple[int, Issue]]:
+    if not mask.any():
+        return []
     rows = frame["row"].to_numpy()
     values = frame[column].to_numpy()
     return [
