@@ -2,4 +2,9 @@
 
 from __future__ import annotations
 
-from crossmargin.cli import simm  # noqa: F401  (registration)
+from crossmargin.cli import (  # noqa: F401  (registration)
+    demo,
+    sample,
+    simm,
+    value,
+)

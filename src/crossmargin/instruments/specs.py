@@ -71,6 +71,10 @@ class ContractSpec:
             raise InputError(f"contract spec {self.product}: multiplier and tick must be > 0")
         if self.settlement == "inverse" and self.kind == "spot":
             raise InputError(f"contract spec {self.product}: spot cannot be inverse")
+        if self.settlement == "inverse" and self.settlement_currency != self.underlying:
+            raise InputError(
+                f"contract spec {self.product}: an inverse contract settles in its underlying coin"
+            )
 
 
 def _parse_time(text: str) -> time | None:

@@ -65,25 +65,29 @@ class VolSurface:
         cls,
         *,
         atm_vol: float | Sequence[float],
-        skew: float = 0.0,
-        smile: float = 0.0,
+        skew: float | Sequence[float] = 0.0,
+        smile: float | Sequence[float] = 0.0,
         expiries: Sequence[float] = DEFAULT_EXPIRIES,
         moneyness: Sequence[float] = DEFAULT_MONEYNESS,
         min_vol: float = 0.01,
+        max_vol: float = np.inf,
     ) -> VolSurface:
-        """``σ(T, k) = max(atm(T) + skew·k + smile·k², min_vol)``.
+        """``σ(T, k) = min(max(atm(T) + skew(T)·k + smile(T)·k², min_vol), max_vol)``.
 
-        ``atm_vol`` is one number (flat term structure) or one per expiry. ``skew`` is the
-        vol change per unit of log-moneyness (negative for equity-style put skew) and
-        ``smile`` the curvature.
+        ``atm_vol``, ``skew`` and ``smile`` are one number each (same for every expiry) or
+        one per expiry. ``skew`` is the vol change per unit of log-moneyness (negative for
+        equity-style put skew) and ``smile`` the curvature.
         """
         t = tuple(float(x) for x in expiries)
-        atm = np.broadcast_to(np.asarray(atm_vol, dtype=np.float64), (len(t),))
-        k = np.asarray(moneyness, dtype=np.float64)
-        grid = np.maximum(atm[:, None] + skew * k[None, :] + smile * k[None, :] ** 2, min_vol)
+        atm, sk, sm = (
+            np.broadcast_to(np.asarray(x, dtype=np.float64), (len(t),))[:, None]
+            for x in (atm_vol, skew, smile)
+        )
+        k = np.asarray(moneyness, dtype=np.float64)[None, :]
+        grid = np.clip(atm + sk * k + sm * k**2, min_vol, max_vol)
         return cls(
             expiries=t,
-            moneyness=tuple(float(x) for x in k),
+            moneyness=tuple(float(x) for x in k.ravel()),
             vols=tuple(tuple(float(x) for x in row) for row in grid),
         )
 

@@ -30,12 +30,13 @@ from crossmargin.instruments import Instrument
 from crossmargin.market.scenarios import ScenarioSet
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.portfolio import Portfolio
-from crossmargin.pricing.kernels import option_pnl_into
+from crossmargin.pricing.kernels import aggregate_rows, option_pnl_into
 from crossmargin.pricing.terms import OPTION, InstrumentTerms, instrument_terms
 from crossmargin.pricing.valuation import base_fx, base_values, settlement_value
 
 FloatArray = NDArray[np.float64]
 Method = Literal["full", "delta_gamma"]
+_KERNEL_MIN_WORK = 50_000_000  # nonzeros x scenarios above which the compiled kernel pays
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,12 +57,25 @@ class ScenarioPnL:
     method: Method
 
     def aggregate(self, quantities: sp.spmatrix | FloatArray) -> FloatArray:
-        """P&L of holdings ``quantities`` (rows x instruments): returns (scenarios, rows)."""
+        """P&L of holdings ``quantities`` (rows x instruments): returns (scenarios, rows).
+
+        Large sparse books go through the blocked compiled kernel
+        (:func:`crossmargin.pricing.kernels.aggregate_rows`), small ones through SciPy.
+        """
         if sp.issparse(quantities):
-            out: FloatArray = np.asarray((quantities @ self.pnl_by_scenario.T).T)
+            q = sp.csr_matrix(quantities)
+            if q.nnz * self.scenarios.size >= _KERNEL_MIN_WORK:
+                by_row = aggregate_rows(
+                    q.indptr.astype(np.int64),
+                    q.indices.astype(np.int64),
+                    q.data.astype(np.float64),
+                    np.ascontiguousarray(self.pnl_by_scenario.T),
+                )
+                return by_row.T
+            out: FloatArray = np.asarray((q @ self.pnl_by_scenario.T).T)
             return out
-        q = np.asarray(quantities, dtype=np.float64)
-        return np.asarray(self.pnl_by_scenario @ q.T)
+        dense = np.asarray(quantities, dtype=np.float64)
+        return np.asarray(self.pnl_by_scenario @ dense.T)
 
     def columns(self, instruments: tuple[Instrument, ...]) -> NDArray[np.int64]:
         """Column of each of ``instruments`` in this matrix; InputError if one is absent."""

@@ -106,7 +106,7 @@ def instrument_terms(
         cols = np.flatnonzero(uidx == u_index[u])
         quote = instruments[cols[0]].spec.quote_currency
         carry[cols] = snapshot.carry(u, t_live[cols], quote)
-        opt = cols[kind[cols] == OPTION]
+        opt = cols[(kind[cols] == OPTION) & ~expired[cols]]
         if opt.size:
             surface = snapshot.vol_surface(u)
             fwd = spot[opt] * np.exp(carry[opt] * t_live[opt])

@@ -1,0 +1,68 @@
+"""``crossmargin value``: mark-to-market, net MTM per account and Greeks per underlying."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from crossmargin import api
+from crossmargin.cli.app import app, console, print_json
+from crossmargin.cli.options import AsofOpt, BookArg, DataOpt, JsonOpt, MarketOpt
+from crossmargin.pricing.mtm import BookValuation
+
+
+def money(x: float) -> str:
+    """Whole currency units with thousands separators."""
+    return f"{x:,.0f}"
+
+
+def valuation_tables(v: BookValuation) -> list[Table]:
+    """Rich tables for a valuation: accounts, then Greeks per account and underlying."""
+    ccy = v.currency
+    accounts = Table(title=f"Mark-to-market per account ({ccy})", title_justify="left")
+    for col in ("account", "net MTM", "gross +", "gross −"):
+        accounts.add_column(col, justify="left" if col == "account" else "right")
+    for a in v.accounts:
+        accounts.add_row(
+            a.account, money(a.net_mtm), money(a.gross_positive), money(a.gross_negative)
+        )
+    accounts.add_row("[bold]total[/]", f"[bold]{money(v.net_mtm)}[/]", "", "")
+    greeks = Table(
+        title=f"Greeks per underlying ({ccy}; delta in underlying units, vega per vol point, "
+        "theta per day)",
+        title_justify="left",
+    )
+    for col in ("account", "underlying", "spot", "delta", "$ delta", "gamma", "vega", "theta"):
+        greeks.add_column(col, justify="left" if col in ("account", "underlying") else "right")
+    for a in v.accounts:
+        for g in a.greeks:
+            greeks.add_row(
+                a.account,
+                g.underlying,
+                f"{g.spot:,.2f}",
+                f"{g.delta:,.4g}",
+                money(g.dollar_delta),
+                f"{g.gamma:,.4g}",
+                money(g.vega / 100.0),
+                money(g.theta / 365.0),
+            )
+    return [accounts, greeks]
+
+
+@app.command("value")
+def value_command(
+    book: BookArg,
+    asof: AsofOpt = None,
+    market: MarketOpt = None,
+    data: DataOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Mark-to-market, net MTM per account and Greeks per underlying."""
+    portfolio = api.load_book(book)
+    snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data)
+    result = api.value(portfolio, snapshot)
+    if json:
+        print_json(result.to_dict())
+        return
+    console.print(f"[dim]market: {snapshot.source or 'snapshot'} at {result.valuation_time}[/]")
+    for table in valuation_tables(result):
+        console.print(table)

@@ -1,0 +1,193 @@
+"""Mark-to-market and Greeks of a book, per position, account and underlying.
+
+Mark-to-market per position, in the reporting currency:
+
+- spot and options: the position's market value ``q·V·X`` (options: the premium);
+- futures and perpetuals: the variation P&L against the trade price when one is given
+  (linear ``q·m·(F − P)``, inverse ``q·m·(1/P − 1/F)·X``), else 0 (settled daily).
+
+An account's **net MTM** nets positive against negative MTM; ``gross_positive`` and
+``gross_negative`` show what was netted. Greeks are those of
+:mod:`crossmargin.pricing.greeks` times the position quantity; ``dollar_delta = delta·S``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from crossmargin.market.snapshot import MarketSnapshot
+from crossmargin.portfolio import Portfolio
+from crossmargin.pricing.greeks import reporting_greeks
+from crossmargin.pricing.terms import FUTURE, PERPETUAL, instrument_terms
+from crossmargin.pricing.valuation import base_fx, base_values
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PositionValue:
+    """One netted position's valuation (money in the reporting currency)."""
+
+    account: str
+    symbol: str
+    underlying: str
+    quantity: float
+    settlement_currency: str
+    value_per_contract: float  # settlement currency
+    mtm: float
+    delta: float
+    gamma: float
+    vega: float
+    theta: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GreekTotals:
+    """Greeks summed over a set of positions on one underlying."""
+
+    underlying: str
+    spot: float
+    delta: float
+    dollar_delta: float
+    gamma: float
+    vega: float
+    theta: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountValue:
+    """An account's netted MTM and its Greeks per underlying."""
+
+    account: str
+    net_mtm: float
+    gross_positive: float
+    gross_negative: float
+    greeks: tuple[GreekTotals, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BookValuation:
+    """Valuation of a whole book (see module docstring)."""
+
+    currency: str
+    valuation_time: str
+    market_source: str
+    positions: tuple[PositionValue, ...]
+    accounts: tuple[AccountValue, ...]
+    greeks: tuple[GreekTotals, ...]
+
+    @property
+    def net_mtm(self) -> float:
+        """Net MTM over all accounts."""
+        return math.fsum(a.net_mtm for a in self.accounts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready representation."""
+
+        def greeks(rows: tuple[GreekTotals, ...]) -> list[dict[str, Any]]:
+            return [_as_dict(g) for g in rows]
+
+        return {
+            "currency": self.currency,
+            "valuation_time": self.valuation_time,
+            "market": self.market_source,
+            "net_mtm": self.net_mtm,
+            "accounts": [
+                {
+                    "account": a.account,
+                    "net_mtm": a.net_mtm,
+                    "gross_positive": a.gross_positive,
+                    "gross_negative": a.gross_negative,
+                    "greeks": greeks(a.greeks),
+                }
+                for a in self.accounts
+            ],
+            "greeks": greeks(self.greeks),
+            "positions": [_as_dict(p) for p in self.positions],
+        }
+
+
+def _as_dict(obj: object) -> dict[str, Any]:
+    return {name: getattr(obj, name) for name in obj.__slots__}  # type: ignore[attr-defined]
+
+
+def _totals(rows: list[PositionValue], spots: dict[str, float]) -> tuple[GreekTotals, ...]:
+    out = []
+    for und in dict.fromkeys(r.underlying for r in rows):
+        sel = [r for r in rows if r.underlying == und]
+        delta = math.fsum(r.delta for r in sel)
+        out.append(
+            GreekTotals(
+                underlying=und,
+                spot=spots[und],
+                delta=delta,
+                dollar_delta=delta * spots[und],
+                gamma=math.fsum(r.gamma for r in sel),
+                vega=math.fsum(r.vega for r in sel),
+                theta=math.fsum(r.theta for r in sel),
+            )
+        )
+    return tuple(out)
+
+
+def value_portfolio(portfolio: Portfolio, snapshot: MarketSnapshot) -> BookValuation:
+    """MTM and Greeks of every netted position, per account and per underlying."""
+    terms = instrument_terms(portfolio.instruments, snapshot)
+    v0 = base_values(terms)
+    x0 = base_fx(terms)
+    g = reporting_greeks(terms)
+    col = {inst: j for j, inst in enumerate(portfolio.instruments)}
+    rows: list[PositionValue] = []
+    for pos in portfolio.positions:
+        j = col[pos.instrument]
+        q, m = pos.quantity, terms.multiplier[j]
+        kind, inverse = terms.kind[j], terms.inverse[j]
+        if kind in (FUTURE, PERPETUAL):
+            mark = terms.spot[j] * (np.exp(terms.carry[j] * terms.t[j]) if kind == FUTURE else 1.0)
+            price = pos.trade_price
+            if price is None or terms.expired[j]:
+                mtm = 0.0
+            elif inverse:
+                mtm = q * m * (1.0 / price - 1.0 / mark) * x0[j]
+            else:
+                mtm = q * m * (mark - price) * x0[j]
+        else:
+            mtm = q * v0[j] * x0[j]
+        rows.append(
+            PositionValue(
+                account=pos.account,
+                symbol=pos.symbol,
+                underlying=pos.instrument.underlying,
+                quantity=q,
+                settlement_currency=pos.instrument.settlement_currency,
+                value_per_contract=float(v0[j]),
+                mtm=float(mtm),
+                delta=float(q * g.delta[j]),
+                gamma=float(q * g.gamma[j]),
+                vega=float(q * g.vega[j]),
+                theta=float(q * g.theta[j]),
+            )
+        )
+    spots = {u: snapshot.spot(u) for u in portfolio.underlyings}
+    accounts = []
+    for acc in portfolio.accounts:
+        sel = [r for r in rows if r.account == acc]
+        accounts.append(
+            AccountValue(
+                account=acc,
+                net_mtm=math.fsum(r.mtm for r in sel),
+                gross_positive=math.fsum(r.mtm for r in sel if r.mtm > 0),
+                gross_negative=math.fsum(r.mtm for r in sel if r.mtm < 0),
+                greeks=_totals(sel, spots),
+            )
+        )
+    return BookValuation(
+        currency=snapshot.reporting_currency,
+        valuation_time=snapshot.valuation_time.isoformat(),
+        market_source=snapshot.source,
+        positions=tuple(rows),
+        accounts=tuple(accounts),
+        greeks=_totals(rows, spots),
+    )
