@@ -133,6 +133,8 @@ def _compute(
     for pc in [p for p in PRODUCT_CLASSES if p in by_pc]:
         classes = dict(sorted(by_pc[pc].items(), key=lambda kv: order[kv[0]]))
         for rc, margin in classes.items():
+            if not any(margin.component(mt).buckets for mt in MARGIN_TYPES):
+                continue  # e.g. only FX lines in the calculation currency
             for mt in MARGIN_TYPES:
                 part = margin.component(mt)
                 if part.margin == 0.0 and not part.buckets:
