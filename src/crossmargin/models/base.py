@@ -1,0 +1,156 @@
+"""The one interface every margin method implements, and the model registry.
+
+A model works in two steps so that the netting code can margin many subsets of a book in
+one call:
+
+1. ``prepare(instruments, market)`` does the per-instrument work once (e.g. the scenario
+   P&L matrix of every unique instrument, or per-instrument rule charges);
+2. ``margin_rows(context, holdings)`` margins each row of a sparse ``rows x instruments``
+   holdings matrix (quantities in contracts) and returns :class:`RowMargins`.
+
+``compute(portfolio, market)`` (the public entry point) runs both through
+:func:`crossmargin.netting.cross_margin`, which margins every position alone, every
+group, and every account, and reports the cross-margin benefit.
+
+**Convention.** A margin requirement is the *equity* an account must hold: cash collateral
+plus the mark-to-market of its positions, in the reporting currency, never negative.
+Scenario methods therefore charge the worst loss relative to today's MTM; rule methods
+charge long options their premium (no loan value) and short options the rule's amount
+beyond their premium. SPAN's cash-basis figure (risk − net option value) is reported as a
+component where it applies.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from crossmargin.errors import ModelError
+from crossmargin.instruments import Instrument
+from crossmargin.market.snapshot import MarketSnapshot
+
+if TYPE_CHECKING:
+    from crossmargin.models.result import MarginResult
+    from crossmargin.portfolio import Portfolio
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RowMargins:
+    """Margins of each row of a holdings matrix (all arrays have one entry per row).
+
+    ``total`` is the requirement (the initial margin where the method has both);
+    ``maintenance`` is set where the method defines one. ``components`` are additive
+    pieces in the reporting currency whose documented combination gives ``total`` (e.g.
+    ``scan_risk``, ``intra_spread``, ``inter_credit`` (negative), ``floor``, add-ons);
+    ``worst_scenario`` indexes ``scenario_names`` (-1 where not applicable).
+    """
+
+    total: FloatArray
+    maintenance: FloatArray | None = None
+    components: Mapping[str, FloatArray] = field(default_factory=dict)
+    worst_scenario: IntArray | None = None
+    scenario_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        n = self.total.shape[0]
+        if np.any(self.total < 0) or not np.all(np.isfinite(self.total)):
+            raise ModelError("a margin requirement must be finite and >= 0")
+        for name, arr in self.components.items():
+            if arr.shape != (n,):
+                raise ModelError(f"component {name} has shape {arr.shape}, expected ({n},)")
+
+    def take(self, rows: IntArray | slice) -> RowMargins:
+        """The margins of a subset of rows."""
+        return RowMargins(
+            total=self.total[rows],
+            maintenance=None if self.maintenance is None else self.maintenance[rows],
+            components={k: v[rows] for k, v in self.components.items()},
+            worst_scenario=None if self.worst_scenario is None else self.worst_scenario[rows],
+            scenario_names=self.scenario_names,
+        )
+
+
+class MarginModel(ABC):
+    """Base class of every margin method (see the module docstring).
+
+    Subclasses set ``name`` (the registry key, the CLI ``--model`` value and the docs
+    heading), ``description`` and ``subadditive`` (True where the method guarantees that
+    netted margin <= the sum of standalone margins), take their parameters in the
+    constructor and implement :meth:`prepare` and :meth:`margin_rows`.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    subadditive: ClassVar[bool] = False
+
+    @abstractmethod
+    def prepare(self, instruments: tuple[Instrument, ...], market: MarketSnapshot) -> Any:
+        """Per-instrument work done once (checks the market data the model needs)."""
+
+    @abstractmethod
+    def margin_rows(self, context: Any, holdings: sp.csr_matrix) -> RowMargins:
+        """Margin each row of ``holdings`` (rows x instruments, in ``prepare``'s order)."""
+
+    def parameters(self) -> dict[str, Any]:
+        """The parameters in force, JSON-ready (reported with every result)."""
+        return {}
+
+    def compute(
+        self,
+        portfolio: Portfolio,
+        market: MarketSnapshot,
+        *,
+        by: str = "underlying",
+        cap: float | None = None,
+    ) -> MarginResult:
+        """Margin ``portfolio``: standalone, grouped ``by``, netted per account, capped."""
+        from crossmargin.netting import cross_margin
+
+        return cross_margin(self, portfolio, market, by=by, cap=cap)
+
+
+_REGISTRY: dict[str, Callable[..., MarginModel]] = {}
+
+
+def register(cls: type[MarginModel]) -> type[MarginModel]:
+    """Class decorator: make a model available by its ``name``."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def model_names() -> list[str]:
+    """Registered model names, sorted."""
+    _load_builtin_models()
+    return sorted(_REGISTRY)
+
+
+def get_model(name: str, **kwargs: Any) -> MarginModel:
+    """Instantiate a registered model; ModelError names the known models if unknown."""
+    _load_builtin_models()
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        raise ModelError(
+            f"unknown model {name!r}: choose one of {', '.join(sorted(_REGISTRY))}"
+        ) from None
+    return factory(**kwargs)
+
+
+def _load_builtin_models() -> None:
+    import importlib
+
+    for module in ("rules", "span", "pm_grid", "var", "conservative"):
+        try:
+            importlib.import_module(f"crossmargin.models.{module}")
+        except ModuleNotFoundError as missing:
+            if missing.name != f"crossmargin.models.{module}":
+                raise

@@ -1,0 +1,196 @@
+"""Read-only margin results: per account, per group, per position, with the netting benefit."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+GROUPINGS = ("position", "underlying", "asset-class", "account")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PositionMargin:
+    """A netted position margined on its own (its standalone requirement)."""
+
+    account: str
+    symbol: str
+    quantity: float
+    group: str
+    standalone: float
+    maintenance: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupMargin:
+    """One group (``by`` key) within an account: netted inside the group only."""
+
+    account: str
+    group: str
+    margin: float
+    standalone: float
+
+    @property
+    def benefit(self) -> float:
+        """Standalone minus grouped margin."""
+        return self.standalone - self.margin
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountMargin:
+    """An account's requirement under full netting, with its standalone and grouped views.
+
+    ``total`` is what the account must hold: the capped figure when a cap is set, else the
+    netted one.
+    """
+
+    account: str
+    total: float
+    netted: float
+    standalone: float
+    grouped: float
+    capped: float | None
+    maintenance: float | None
+    components: Mapping[str, float]
+    worst_scenario: str | None
+
+    @property
+    def benefit(self) -> float:
+        """Standalone minus netted margin (negative if netting costs margin)."""
+        return self.standalone - self.netted
+
+    @property
+    def benefit_pct(self) -> float:
+        """Benefit as a percentage of standalone margin."""
+        return 100.0 * self.benefit / self.standalone if self.standalone > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarginResult:
+    """The result of ``MarginModel.compute``; money in ``currency``."""
+
+    model: str
+    currency: str
+    by: str
+    cap: float | None
+    accounts: tuple[AccountMargin, ...]
+    groups: tuple[GroupMargin, ...]
+    positions: tuple[PositionMargin, ...]
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    market: str = ""
+
+    @property
+    def total(self) -> float:
+        """Sum of the accounts' requirements (capped where a cap is set)."""
+        return math.fsum(a.total for a in self.accounts)
+
+    @property
+    def netted_total(self) -> float:
+        """Sum of the fully netted account margins."""
+        return math.fsum(a.netted for a in self.accounts)
+
+    @property
+    def standalone_total(self) -> float:
+        """Sum of every position margined alone."""
+        return math.fsum(a.standalone for a in self.accounts)
+
+    @property
+    def grouped_total(self) -> float:
+        """Sum of the group margins."""
+        return math.fsum(g.margin for g in self.groups)
+
+    @property
+    def maintenance_total(self) -> float | None:
+        """Sum of maintenance margins where the method has one."""
+        if any(a.maintenance is None for a in self.accounts):
+            return None
+        return math.fsum(a.maintenance or 0.0 for a in self.accounts)
+
+    @property
+    def benefit(self) -> float:
+        """Standalone minus what the accounts must hold."""
+        return self.standalone_total - self.total
+
+    @property
+    def benefit_pct(self) -> float:
+        """Benefit as a percentage of standalone margin."""
+        s = self.standalone_total
+        return 100.0 * self.benefit / s if s > 0 else 0.0
+
+    def components(self) -> dict[str, float]:
+        """Each component summed over accounts (netted figures)."""
+        names = dict.fromkeys(k for a in self.accounts for k in a.components)
+        return {k: math.fsum(a.components.get(k, 0.0) for a in self.accounts) for k in names}
+
+    def summary(self) -> str:
+        """A few lines a person reads first."""
+        cap = f", cap {self.cap:g}" if self.cap is not None else ""
+        lines = [
+            f"{self.model} margin ({self.currency}{cap}): total {self.total:,.2f}",
+            f"  standalone {self.standalone_total:,.2f}, grouped by {self.by} "
+            f"{self.grouped_total:,.2f}, netted {self.netted_total:,.2f}",
+            f"  cross-margin benefit {self.benefit:,.2f} ({self.benefit_pct:.1f}%)",
+        ]
+        lines += [
+            f"  {a.account}: {a.total:,.2f} (standalone {a.standalone:,.2f}, "
+            f"benefit {a.benefit_pct:.1f}%)"
+            for a in self.accounts
+        ]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the CLI ``--json`` and service payload."""
+        return {
+            "model": self.model,
+            "currency": self.currency,
+            "by": self.by,
+            "cap": self.cap,
+            "total": self.total,
+            "maintenance": self.maintenance_total,
+            "standalone_total": self.standalone_total,
+            "grouped_total": self.grouped_total,
+            "netted_total": self.netted_total,
+            "benefit": self.benefit,
+            "benefit_pct": self.benefit_pct,
+            "components": self.components(),
+            "accounts": [
+                {
+                    "account": a.account,
+                    "total": a.total,
+                    "netted": a.netted,
+                    "standalone": a.standalone,
+                    "grouped": a.grouped,
+                    "capped": a.capped,
+                    "maintenance": a.maintenance,
+                    "benefit": a.benefit,
+                    "benefit_pct": a.benefit_pct,
+                    "components": dict(a.components),
+                    "worst_scenario": a.worst_scenario,
+                }
+                for a in self.accounts
+            ],
+            "groups": [
+                {
+                    "account": g.account,
+                    "group": g.group,
+                    "margin": g.margin,
+                    "standalone": g.standalone,
+                    "benefit": g.benefit,
+                }
+                for g in self.groups
+            ],
+            "positions": [
+                {
+                    "account": p.account,
+                    "symbol": p.symbol,
+                    "quantity": p.quantity,
+                    "group": p.group,
+                    "standalone": p.standalone,
+                    "maintenance": p.maintenance,
+                }
+                for p in self.positions
+            ],
+            "parameters": dict(self.parameters),
+            "market": self.market,
+        }
