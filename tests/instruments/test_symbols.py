@@ -88,11 +88,6 @@ def test_occ_root_padding_is_optional() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: parse_symbol upper-cases the text before matching, so the Deribit decimal "
-    "marker 'd' in strikes (e.g. 0d625) becomes 'D', which _DERIBIT's [0-9.d] rejects",
-)
 def test_deribit_decimal_strike_with_d() -> None:
     # Deribit writes decimal strikes with a 'd' (e.g. XRP_USDC-...-0d625-C); the parser's
     # regex and _strike() both handle 'd', so the intent is clearly to accept it.

@@ -73,12 +73,6 @@ def test_log_shocks_may_be_below_minus_one() -> None:
     assert np.all(s.spot_factor() > 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ScenarioSet does not validate spot_shock_type / vol_shock_type; a typo such as "
-    "'logarithmic' silently means 'relative' (spot_factor and _scenario_vols only test for "
-    "'log' / 'absolute')",
-)
 @pytest.mark.parametrize("field", ["spot_shock_type", "vol_shock_type"])
 def test_unknown_shock_type_is_rejected(field: str) -> None:
     with pytest.raises(InputError):

@@ -129,11 +129,6 @@ def test_splitting_a_position_does_not_change_the_matrix(qty: int, cuts: list[in
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: netting keys on Instrument equality, which includes the symbol text, so the "
-    "same contract written ESZ5 and ESZ25 (or OCC with/without root padding) is not netted",
-)
 def test_same_contract_spelled_two_ways_nets() -> None:
     book = Portfolio.from_positions([_pos("A", "ESZ5", 3), _pos("A", "ESZ25", -1)])
     assert len(book.instruments) == 1

@@ -217,12 +217,6 @@ def test_good_rows_not_loaded_when_any_row_is_bad() -> None:
         parse_rows(rows, source="mem")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: pandas.read_csv skips blank lines (skip_blank_lines=True) while row numbers "
-    "are counted as header + data offset, so every row after a blank line is misnumbered",
-)
 def test_row_numbers_survive_blank_lines(tmp_path: Path) -> None:
     path = tmp_path / "b.csv"
     path.write_text("account,symbol,quantity\nA,SPY,1\n\nA,XXXXXXX,1\n", encoding="utf-8")
@@ -231,12 +225,6 @@ def test_row_numbers_survive_blank_lines(tmp_path: Path) -> None:
     assert info.value.issues[0].row == 4  # the bad line is line 4 of the file
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=SchemaError,
-    reason="BUG: parse_rows reads the account as `get('account') or ''`, so a numeric "
-    "account id 0 (JSON/Parquet) is reported as 'empty account'",
-)
 def test_numeric_account_zero_is_not_empty() -> None:
     book = parse_rows([{"account": 0, "symbol": "SPY", "quantity": 1}], source="mem")
     assert book.accounts == ("0",)

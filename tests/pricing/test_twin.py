@@ -69,12 +69,6 @@ def test_vectorised_gbs_price_equals_scalar_twin(rows: list[tuple]) -> None:
         assert got[i] == pytest.approx(expected, rel=1e-10, abs=1e-12 * max(row[0], k[i]))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeWarning,
-    reason="BUG: gbs_price treats T>0, sigma>0 as live even when sigma*sqrt(T) underflows to 0, "
-    "giving 0/0 = NaN (RuntimeWarning) at the money; the kernel checks sigma*sqrt(T) > 0",
-)
 def test_underflowing_standard_deviation_takes_intrinsic_value() -> None:
     # σ√T = 1e-200·1e-150 underflows to 0.0: the limit is the intrinsic value, here 0.
     got = gbs_price(1.0, 1.0, 1e-300, 1e-200, 0.0, 0.0, False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from crossmargin.errors import InputError
@@ -16,9 +16,11 @@ class Instrument:
     ``expiry`` is timezone-aware UTC for futures and options, ``None`` for spot and
     perpetuals; ``strike`` (in the quote currency, > 0) and ``option_type`` (``"C"`` or
     ``"P"``) are set for options only. Quantities of an instrument are in contracts.
+    Identity (equality, hashing, netting) is by terms, not spelling: ``ESZ5`` and ``ESZ25``
+    are the same instrument.
     """
 
-    symbol: str
+    symbol: str = field(compare=False)
     spec: ContractSpec
     expiry: datetime | None = None
     strike: float | None = None

@@ -35,7 +35,7 @@ _QUARTERLY = "HMUZ"
 
 _DERIBIT = re.compile(
     r"^(?P<root>[A-Z]+(?:_[A-Z]+)?)-(?:(?P<perp>PERPETUAL)|(?P<date>\d{1,2}[A-Z]{3}\d{2})"
-    r"(?:-(?P<strike>-?[0-9.d]+)-(?P<right>[CP]))?)$"
+    r"(?:-(?P<strike>-?[0-9.D]+)-(?P<right>[CP]))?)$"
 )
 _OCC = re.compile(r"^(?P<root>[A-Z]{1,6})\s*(?P<date>\d{6})(?P<right>[CP])(?P<strike>\d{8})$")
 _CME = re.compile(
@@ -67,7 +67,7 @@ def _at(day: date, spec: ContractSpec) -> datetime:
 
 def _strike(text: str, symbol: str) -> float:
     try:
-        value = float(text.replace("d", "."))
+        value = float(text.upper().replace("D", "."))
     except ValueError:
         raise InputError(f"symbol {symbol!r}: strike {text!r} is not a number") from None
     if not value > 0:

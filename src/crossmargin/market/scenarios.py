@@ -88,6 +88,14 @@ class ScenarioSet:
             raise InputError("a scenario set needs at least one scenario")
         if len(set(self.underlyings)) != u:
             raise InputError("duplicate underlyings in scenario set")
+        if self.spot_shock_type not in ("relative", "log"):
+            raise InputError(
+                f"spot_shock_type must be 'relative' or 'log', not {self.spot_shock_type!r}"
+            )
+        if self.vol_shock_type not in ("absolute", "relative"):
+            raise InputError(
+                f"vol_shock_type must be 'absolute' or 'relative', not {self.vol_shock_type!r}"
+            )
         spot = _matrix(spot, n, u, "spot_shocks")
         if self.spot_shock_type == "relative" and np.any(spot <= -1.0):
             raise InputError("relative spot shocks must be > -1 (a price cannot fall 100% or more)")

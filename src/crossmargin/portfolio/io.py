@@ -39,26 +39,38 @@ def _format(path: Path) -> str:
         ) from None
 
 
-def _records(path: Path) -> tuple[list[dict[str, Any]], int]:
-    """Rows as dicts of raw values, and the number of the first data row."""
+def _records(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
+    """Rows as dicts of raw values, and each row's number as a user sees it.
+
+    Blank CSV lines are skipped but still counted, so numbers match the file's lines.
+    """
     fmt = _format(path)
     if not path.exists():
         raise InputError(f"book file {path} not found")
     if fmt == "csv":
         try:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+            frame = pd.read_csv(
+                path,
+                dtype=str,
+                keep_default_na=False,
+                skipinitialspace=True,
+                skip_blank_lines=False,
+            )
         except pd.errors.EmptyDataError:
             raise InputError(f"{path}: the file is empty (expected a header row)") from None
         except (pd.errors.ParserError, UnicodeDecodeError) as bad:
             raise InputError(f"{path}: cannot parse as CSV ({bad})") from None
-        return [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")], 2
+        records = [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")]
+        keep = [i for i, r in enumerate(records) if any(str(v).strip() for v in r.values())]
+        return [records[i] for i in keep], [i + 2 for i in keep]
     if fmt == "parquet":
         try:
             frame = pd.read_parquet(path)
         except Exception as bad:
             raise InputError(f"{path}: cannot read as Parquet ({bad})") from None
         cleaned = frame.astype(object).where(frame.notna(), None)
-        return [{str(k): v for k, v in r.items()} for r in cleaned.to_dict("records")], 1
+        rows = [{str(k): v for k, v in r.items()} for r in cleaned.to_dict("records")]
+        return rows, list(range(1, len(rows) + 1))
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as bad:
@@ -67,7 +79,7 @@ def _records(path: Path) -> tuple[list[dict[str, Any]], int]:
         data = data["positions"]
     if not isinstance(data, list) or not all(isinstance(r, Mapping) for r in data):
         raise InputError(f"{path}: expected a list of position objects or {{'positions': [...]}}")
-    return [dict(r) for r in data], 1
+    return [dict(r) for r in data], list(range(1, len(data) + 1))
 
 
 def _number(value: Any) -> float | None:
@@ -86,9 +98,13 @@ def parse_rows(
     *,
     source: str,
     first_row: int = 1,
+    row_numbers: Sequence[int] | None = None,
     reference_year: int | None = None,
 ) -> Portfolio:
-    """Validate row mappings into a :class:`Portfolio`, collecting every issue."""
+    """Validate row mappings into a :class:`Portfolio`, collecting every issue.
+
+    Rows are numbered ``first_row, first_row + 1, ...`` unless ``row_numbers`` gives them.
+    """
     if not rows:
         raise InputError(f"{source}: the book has no positions")
     columns = {str(c).strip().lower(): c for c in rows[0]}
@@ -100,11 +116,13 @@ def parse_rows(
     issues: list[Issue] = []
     positions: list[Position] = []
     seen_ids: dict[str, int] = {}
+    line_numbers = list(row_numbers) if row_numbers is not None else None
     for offset, row in enumerate(rows):
-        n = first_row + offset
+        n = line_numbers[offset] if line_numbers is not None else first_row + offset
         get = {str(k).strip().lower(): v for k, v in row.items()}
         row_issues: list[Issue] = []
-        account = str(get.get("account") or "").strip()
+        raw_account = get.get("account")
+        account = "" if raw_account is None else str(raw_account).strip()
         if not account:
             row_issues.append(Issue(source=source, row=n, column="account", reason="empty account"))
         symbol = get.get("symbol")
@@ -173,8 +191,8 @@ def parse_rows(
 def load_portfolio(path: str | Path, *, reference_year: int | None = None) -> Portfolio:
     """Load a book from CSV, JSON or Parquet; raises one SchemaError listing every bad row."""
     p = Path(path)
-    rows, first = _records(p)
-    return parse_rows(rows, source=str(p), first_row=first, reference_year=reference_year)
+    rows, numbers = _records(p)
+    return parse_rows(rows, source=str(p), row_numbers=numbers, reference_year=reference_year)
 
 
 def portfolio_records(portfolio: Portfolio, *, raw: bool = True) -> list[dict[str, Any]]:

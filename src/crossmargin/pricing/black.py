@@ -42,7 +42,8 @@ def _npdf(x: FloatArray) -> FloatArray:
 def _d1_d2(
     s: FloatArray, k: FloatArray, t: FloatArray, sigma: FloatArray, b: FloatArray
 ) -> tuple[FloatArray, FloatArray, FloatArray, NDArray[np.bool_]]:
-    live = (t > 0.0) & (sigma > 0.0)
+    with np.errstate(invalid="ignore"):
+        live = (t > 0.0) & (sigma > 0.0) & (sigma * np.sqrt(np.maximum(t, 0.0)) > 0.0)
     t_safe = np.where(live, t, 1.0)
     sig_safe = np.where(live, sigma, 1.0)
     vol_sqrt_t = sig_safe * np.sqrt(t_safe)
