@@ -100,9 +100,7 @@ def bench_aggregation(n_accounts: int = 100_000, per_account: int = 20) -> dict[
     rng = np.random.default_rng(11)
     rows = np.repeat(np.arange(n_accounts), per_account)
     cols = rng.integers(0, N_OPTIONS, n_accounts * per_account)
-    q = sp.csr_matrix(
-        (rng.normal(size=rows.size), (rows, cols)), shape=(n_accounts, N_OPTIONS)
-    )
+    q = sp.csr_matrix((rng.normal(size=rows.size), (rows, cols)), shape=(n_accounts, N_OPTIONS))
     pnl = rng.normal(size=(N_OPTIONS, N_SCENARIOS))
     args = (q.indptr.astype(np.int64), q.indices.astype(np.int64), q.data)
     aggregate_rows(*args, pnl[:, :64])  # compile
