@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from crossmargin.errors import InputError
 from crossmargin.market.builder import latest_common_date, snapshot_from_history
 from crossmargin.market.history import MarketHistory
 from crossmargin.market.scenarios import ScenarioSet
 from crossmargin.market.snapshot import MarketSnapshot
+from crossmargin.models import MarginModel, MarginResult, get_model
 from crossmargin.portfolio import Portfolio, load_portfolio
 from crossmargin.portfolio.sample import sample_portfolio
 from crossmargin.pricing.mtm import BookValuation, value_portfolio
@@ -63,6 +65,29 @@ def value(portfolio: Portfolio, snapshot: MarketSnapshot) -> BookValuation:
     return value_portfolio(portfolio, snapshot)
 
 
+def make_model(name: str, *, also: str | None = None, **params: Any) -> MarginModel:
+    """The named model with ``params``; with ``also``, the more conservative of the two."""
+    chosen = get_model(name, **params)
+    if also is not None:
+        chosen = get_model("conservative", first=chosen, second=get_model(also))
+    return chosen
+
+
+def margin(
+    portfolio: Portfolio,
+    snapshot: MarketSnapshot,
+    model: str | MarginModel,
+    *,
+    by: str = "underlying",
+    cap: float | None = None,
+    also: str | None = None,
+    **params: Any,
+) -> MarginResult:
+    """Margin ``portfolio`` under ``model`` (a name or an instance)."""
+    chosen = make_model(model, also=also, **params) if isinstance(model, str) else model
+    return chosen.compute(portfolio, snapshot, by=by, cap=cap)
+
+
 def write_sample(path: PathLike) -> Path:
     """Write the sample book as CSV, JSON or Parquet (by suffix)."""
     from crossmargin.portfolio import save_portfolio
@@ -73,10 +98,13 @@ def write_sample(path: PathLike) -> Path:
 __all__ = [
     "BookPnL",
     "BookValuation",
+    "MarginResult",
     "MarketSnapshot",
     "Portfolio",
     "ScenarioSet",
     "load_book",
+    "make_model",
+    "margin",
     "market_for",
     "revalue",
     "sample_book",

@@ -38,6 +38,8 @@ app = typer.Typer(
 )
 
 console = Console()
+if not console.is_terminal:  # pipes and files get wide tables rather than wrapped columns
+    console = Console(width=160)
 err_console = Console(stderr=True)
 
 EXIT_OK = 0

@@ -1,0 +1,53 @@
+"""`crossmargin margin`: JSON contract and bad input."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from crossmargin.config import find_data_dir
+
+needs_data = pytest.mark.skipif(
+    find_data_dir() is None, reason="shared market history not found (../shared/data/market)"
+)
+Run = Callable[..., "object"]
+SAMPLE = str(Path(__file__).parents[2] / "src/crossmargin/data/sample_book.csv")
+
+
+@needs_data
+def test_margin_json_contract(run_cli: Run) -> None:
+    res = run_cli("margin", SAMPLE, "--model", "rules", "--asof", "2026-02-11", "--json")
+    assert res.code == 0, res.err
+    data = json.loads(res.out)
+    for key in ("model", "currency", "total", "standalone_total", "benefit", "benefit_pct",
+                "accounts", "groups"):  # fmt: skip
+        assert key in data
+    assert data["model"] == "rules"
+    assert data["currency"] == "USD"
+    assert data["total"] == pytest.approx(sum(a["total"] for a in data["accounts"]))
+    assert data["total"] > 0
+
+
+@needs_data
+def test_margin_table_and_cap(run_cli: Run) -> None:
+    res = run_cli("margin", SAMPLE, "--model", "rules", "--cap", "0.8", "--by", "asset-class")
+    assert res.code == 0, res.err
+    assert "rules margin (USD, cap 0.8; grouped by asset-class)" in res.out
+
+
+def test_unknown_model_one_line(run_cli: Run) -> None:
+    res = run_cli("margin", SAMPLE, "--model", "nope", "--market", "x.json")
+    assert res.code == 5
+    assert "unknown model 'nope'" in res.err
+    assert "Traceback" not in res.err
+
+
+def test_malformed_params_file(run_cli: Run, tmp_path: Path) -> None:
+    bad = tmp_path / "p.json"
+    bad.write_text("[1, 2")
+    res = run_cli("margin", SAMPLE, "--model", "rules", "--params", str(bad))
+    assert res.code == 2
+    assert "not valid JSON" in res.err
