@@ -15,6 +15,12 @@ from crossmargin.cli.app import app, console
 from crossmargin.cli.options import AsofOpt, DataOpt
 from crossmargin.cli.value import money, valuation_tables
 from crossmargin.market.scenarios import ScenarioSet
+from crossmargin.market.snapshot import MarketSnapshot
+from crossmargin.models import MarginResult, model_names
+from crossmargin.portfolio import Portfolio
+
+# Models the demo runs, in order; `rules` is the isolated baseline.
+DEMO_MODELS = ("rules", "span", "pm_grid", "es")
 
 # Illustrative joint stress grid for the demo: every underlying moves together.
 DEMO_SPOT_MOVES = (-0.30, -0.20, -0.10, -0.05, 0.0, 0.05, 0.10, 0.20, 0.30)
@@ -29,7 +35,7 @@ def demo_command(
         "out"
     ),
 ) -> None:
-    """Run the pipeline on the sample book: value it and revalue it on a stress grid."""
+    """Run the pipeline on the sample book: value, stress grid, margin under every model."""
     book = api.sample_book()
     market = api.market_for(book, asof=asof, data_dir=data)
     console.rule("[bold]crossmargin demo: sample book")
@@ -65,10 +71,53 @@ def demo_command(
             money(by_account[:, j].max()),
         )
     console.print(table)
+    margins = _margin_section(book, market)
     out.mkdir(parents=True, exist_ok=True)
     target = out / "demo.json"
-    target.write_text(
-        json.dumps({"valuation": valuation.to_dict(), "stress_grid": summary}, indent=2),
-        encoding="utf-8",
-    )
+    payload = {
+        "valuation": valuation.to_dict(),
+        "stress_grid": summary,
+        "margin": {name: result.to_dict() for name, result in margins.items()},
+    }
+    target.write_text(json.dumps(payload, indent=2), encoding="utf-8")
     console.print(f"wrote {target}")
+
+
+def _margin_section(book: Portfolio, market: MarketSnapshot) -> dict[str, MarginResult]:
+    """Margin the sample book under every model; print isolated vs cross per account."""
+    available = [m for m in DEMO_MODELS if m in model_names()]
+    results = {name: api.margin(book, market, name, cap=None) for name in available}
+    isolated = results.get("rules")
+    table = Table(
+        title=f"Isolated vs cross margin per account and model ({market.reporting_currency}); "
+        "isolated = rules, standalone = each position alone under the model",
+        title_justify="left",
+    )
+    for col in ("model", "account", "isolated", "standalone", "netted", "benefit", "benefit %",
+                "vs isolated %"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("model", "account") else "right")
+    for name, result in results.items():
+        for acc in (*result.accounts, None):
+            label = acc.account if acc is not None else "[bold]total[/]"
+            standalone = acc.standalone if acc is not None else result.standalone_total
+            netted = acc.netted if acc is not None else result.netted_total
+            iso = None
+            if isolated is not None:
+                iso = (
+                    next(a.total for a in isolated.accounts if a.account == acc.account)
+                    if acc is not None
+                    else isolated.total
+                )
+            benefit = standalone - netted
+            table.add_row(
+                name,
+                label,
+                money(iso) if iso is not None else "",
+                money(standalone),
+                money(netted),
+                money(benefit),
+                f"{100 * benefit / standalone:.1f}" if standalone else "",
+                f"{100 * (iso - netted) / iso:.1f}" if iso else "",
+            )
+    console.print(table)
+    return results
