@@ -300,14 +300,6 @@ def grid_scenarios(g: GridParameters) -> GridScenarios:
     )
 
 
-def vol_term_factor(g: GridParameters, t_years: FloatArray) -> FloatArray:
-    """``(ref/max(DTE, floor))^p`` with ``p`` short below ``ref`` days, long from it."""
-    days = np.maximum(np.asarray(t_years, dtype=np.float64) * 365.0, g.dte_floor_days)
-    power = np.where(days < g.vega_reference_days, g.vega_power_short, g.vega_power_long)
-    out: FloatArray = (g.vega_reference_days / days) ** power
-    return out
-
-
 def min_delta_floor(
     net_delta: FloatArray | float,
     gross_delta: FloatArray | float,
