@@ -234,3 +234,22 @@ def test_realised_vol_by_hand(write_file: WriteFile) -> None:
     assert h.realised_vol("SPY", "2024-01-03", window=2) == pytest.approx(daily * math.sqrt(252))
     with pytest.raises(MarketDataError, match="fewer than the 3-return window"):
         h.realised_vol("SPY", "2024-01-03", window=3)
+
+
+def test_until_cuts_every_series_and_shares_the_cache() -> None:
+    """``until`` is the structural no-look-ahead view used by backtests."""
+    from crossmargin.config import find_data_dir
+    from crossmargin.errors import MarketDataError
+    from crossmargin.market.history import MarketHistory
+
+    if find_data_dir() is None:
+        pytest.skip("shared market history not found")
+    full = MarketHistory.load()
+    view = full.until("2020-03-12")
+    assert view.coverage("BTC")[1] == pd.Timestamp("2020-03-12")
+    assert view.coverage("SPY")[1] == pd.Timestamp("2020-03-12")
+    assert full.coverage("BTC")[1] > pd.Timestamp("2026-01-01")
+    with pytest.raises(MarketDataError, match="outside the history of BTC"):
+        view.close_on("BTC", "2020-03-13")
+    # The file is read once: the view reuses the parent's full-series cache.
+    assert "BTC" in full._full

@@ -255,10 +255,15 @@ class MarketHistory:
         The market-data folder.
     catalogue : Mapping[str, SeriesSpec]
         The series this history can serve.
+    cutoff : pandas.Timestamp or None
+        When set (by :meth:`until`), every series ends at this date: a view of the history
+        as it was known then, which is how backtests rule out look-ahead structurally.
     """
 
     data_dir: Path
     catalogue: Mapping[str, SeriesSpec]
+    cutoff: pd.Timestamp | None = None
+    _full: dict[str, pd.Series] = field(default_factory=dict, init=False, repr=False, compare=False)
     _loaded: dict[str, pd.Series] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -317,9 +322,27 @@ class MarketHistory:
         """The observations of ``name`` (decimals for vols and rates), oldest first."""
         cached = self._loaded.get(name)
         if cached is None:
-            cached = self._build(self.spec(name))
+            full = self._full.get(name)
+            if full is None:
+                full = self._build(self.spec(name))
+                self._full[name] = full
+            cached = full if self.cutoff is None else full[full.index <= self.cutoff]
+            if cached.empty:
+                raise MarketDataError(
+                    f"{name}: no observation on or before {_day(self.cutoff)}"  # type: ignore[arg-type]
+                )
             self._loaded[name] = cached
         return cached.copy(deep=False)
+
+    def until(self, when: DateLike) -> MarketHistory:
+        """This history as known at the end of ``when``: every series cut after it.
+
+        Shares the file cache with ``self`` (nothing is read twice).
+        """
+        view = MarketHistory(data_dir=self.data_dir, catalogue=self.catalogue,
+                             cutoff=to_timestamp(when))  # fmt: skip
+        object.__setattr__(view, "_full", self._full)
+        return view
 
     def _build(self, spec: SeriesSpec) -> pd.Series:
         main = read_series_file(self.data_dir / spec.file, spec.column)
