@@ -1,26 +1,44 @@
-"""``crossmargin simm FILE``: ISDA SIMM initial margin of a CRIF file.
+"""``crossmargin simm FILE``: ISDA SIMM initial margin of a CRIF file or a position book.
 
-A thin shell over :func:`crossmargin.simm.simm_margin`; errors are raised by the library
-and reported by :func:`crossmargin.cli.main` as one line with an exit code.
+A thin shell over :func:`crossmargin.simm.simm_margin`; a position book is first turned
+into CRIF lines by :func:`crossmargin.simm.sensitivities.book_crif`.  Errors are raised
+by the library and reported by :func:`crossmargin.cli.main` as one line with an exit code.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
+from crossmargin import api
 from crossmargin.cli.app import app, console, print_json
+from crossmargin.cli.options import AsofOpt, DataOpt, MarketOpt
 from crossmargin.errors import InputError
 from crossmargin.simm import SimmResult, available_versions, looks_like_crif, simm_margin
+from crossmargin.simm.crif import write_crif
+from crossmargin.simm.sensitivities import BookCrif, book_crif
+
+MappingOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--mapping",
+        help="JSON file: underlying -> SIMM qualifier, risk class, bucket (books only; "
+        "entries replace the shipped simm/data/book_mapping.json per underlying).",
+    ),
+]
+CrifOutOpt = Annotated[
+    Path | None,
+    typer.Option("--crif-out", help="Write the CRIF generated from the book to this file."),
+]
 
 
-def _table(result: SimmResult) -> Table:
+def _table(result: SimmResult, title: str = "") -> Table:
     ccy = result.calculation_currency
-    title = f"ISDA SIMM {result.version}, {result.mpor_days}-day MPOR ({ccy})"
-    table = Table(title=title)
+    head = f"ISDA SIMM {result.version}, {result.mpor_days}-day MPOR ({ccy})"
+    table = Table(title=f"{title}: {head}" if title else head)
     table.add_column("Side")
     table.add_column("Product class")
     table.add_column("Risk class")
@@ -42,9 +60,54 @@ def _table(result: SimmResult) -> Table:
     return table
 
 
+def _accounts_table(overall: SimmResult, accounts: dict[str, SimmResult]) -> Table:
+    ccy = overall.calculation_currency
+    table = Table(title=f"ISDA SIMM per account ({ccy}; PortfolioID = account)")
+    for col in ("Account", "Total", "Delta", "Vega", "Curvature"):
+        table.add_column(col, justify="left" if col == "Account" else "right")
+    for name, res in [*accounts.items(), ("all accounts (one netting set)", overall)]:
+        table.add_row(name, *(f"{x:,.2f}" for x in (res.total, res.delta, res.vega, res.curvature)))
+    total = sum(r.total for r in accounts.values())
+    table.add_row("sum of accounts", f"{total:,.2f}", "", "", "")
+    return table
+
+
+def _book_simm(
+    file: Path,
+    *,
+    version: str,
+    mpor: int,
+    post: bool,
+    asof: str | None,
+    market: Path | None,
+    data: Path | None,
+    mapping: Path | None,
+    crif_out: Path | None,
+) -> tuple[SimmResult, dict[str, SimmResult], BookCrif, dict[str, Any]]:
+    portfolio = api.load_book(file)
+    snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data)
+    sens = book_crif(portfolio, snapshot, mapping=mapping)
+    if crif_out is not None:
+        write_crif(sens.crif, crif_out)
+
+    def run(crif: Any) -> SimmResult:
+        return simm_margin(crif, version=version, mpor_days=mpor, include_post=post or None)
+
+    overall = run(sens.crif)
+    accounts = {a: run(sens.for_account(a)) for a in sens.accounts}
+    info = {
+        "market": snapshot.source or "snapshot",
+        "valuation_time": snapshot.valuation_time.isoformat(),
+        "crif_lines": len(sens.crif),
+    }
+    return overall, accounts, sens, info
+
+
 @app.command("simm")
 def simm_command(
-    file: Annotated[Path, typer.Argument(help="CRIF file (CSV or tab-separated).")],
+    file: Annotated[
+        Path, typer.Argument(help="CRIF file (CSV/TSV), or a book of positions (.csv/.json).")
+    ],
     version: Annotated[
         str,
         typer.Option(
@@ -54,24 +117,69 @@ def simm_command(
     mpor: Annotated[int, typer.Option("--mpor", help="Margin period of risk: 10 or 1 days.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     post: Annotated[bool, typer.Option("--post", help="Also compute the post side.")] = False,
+    asof: AsofOpt = None,
+    market: MarketOpt = None,
+    data: DataOpt = None,
+    mapping: MappingOpt = None,
+    crif_out: CrifOutOpt = None,
 ) -> None:
-    """ISDA SIMM initial margin of a CRIF file, with the standard breakdown."""
+    """ISDA SIMM initial margin of a CRIF file or of a position book, with the breakdown.
+
+    A book is turned into CRIF delta and vega lines (docs/simm.md, "SIMM on a position
+    book") and margined per account and for the whole book as one netting set.
+    """
     if not file.is_file():
         raise InputError(f"no such file: {file}")
-    if not looks_like_crif(file):
-        raise InputError(
-            f"{file} is not a CRIF (its header lacks RiskType, Qualifier and Amount); "
-            "position books are not yet supported by `simm`: pass a CRIF file"
-        )
     if version not in available_versions():
         raise InputError(
             f"unknown SIMM version {version!r}; use one of {', '.join(available_versions())}"
         )
     if mpor not in (1, 10):
         raise InputError(f"--mpor must be 10 or 1, not {mpor}")
-    result = simm_margin(file, version=version, mpor_days=mpor, include_post=post or None)
+    if looks_like_crif(file):
+        book_only = {"--asof": asof, "--market": market, "--data": data}
+        book_only |= {"--mapping": mapping, "--crif-out": crif_out}
+        given = [name for name, value in book_only.items() if value is not None]
+        if given:
+            raise InputError(
+                f"{file} is a CRIF; {', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} "
+                "to position books only"
+            )
+        result = simm_margin(file, version=version, mpor_days=mpor, include_post=post or None)
+        if as_json:
+            print_json(result.to_dict())
+        else:
+            console.print(_table(result))
+            console.print(result.summary(), highlight=False)
+        return
+    overall, accounts, sens, info = _book_simm(
+        file,
+        version=version,
+        mpor=mpor,
+        post=post,
+        asof=asof,
+        market=market,
+        data=data,
+        mapping=mapping,
+        crif_out=crif_out,
+    )
+    notes = [n.to_dict() for n in sens.notes]
     if as_json:
-        print_json(result.to_dict())
-    else:
-        console.print(_table(result))
-        console.print(result.summary(), highlight=False)
+        payload = overall.to_dict()
+        payload["accounts"] = {a: r.to_dict() for a, r in accounts.items()}
+        payload["sum_of_accounts"] = sum(r.total for r in accounts.values())
+        payload["positions_without_lines"] = notes
+        payload |= info
+        print_json(payload)
+        return
+    console.print(
+        f"[dim]market: {info['market']} at {info['valuation_time']}; "
+        f"{info['crif_lines']} CRIF lines from {file}[/]"
+    )
+    console.print(_accounts_table(overall, accounts))
+    console.print(_table(overall, "all accounts"))
+    console.print(overall.summary(), highlight=False)
+    for note in sens.notes:
+        console.print(
+            f"[yellow]no SIMM line[/] {note.account} {note.symbol}: {note.reason}", highlight=False
+        )
