@@ -1,0 +1,63 @@
+"""The es model on the shared market history: the docs table row and the early-date vol rule."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from crossmargin.config import find_data_dir
+from crossmargin.market.history import MarketHistory
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.realdata
+
+
+@pytest.fixture(scope="module")
+def history() -> MarketHistory:
+    folder = find_data_dir()
+    if folder is None or not folder.is_dir():
+        pytest.skip("shared market data not found (set CROSSMARGIN_DATA or add ../shared/data)")
+    return MarketHistory.load(folder)
+
+
+@pytest.fixture(scope="module")
+def es_table() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("es_table", ROOT / "scripts" / "es_table.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _doc_row(asof: str) -> list[str]:
+    text = (ROOT / "docs" / "models" / "es.md").read_text(encoding="utf-8")
+    line = next(x for x in text.splitlines() if x.startswith(f"| {asof} |"))
+    return [c.strip() for c in line.strip("|").split("|")]
+
+
+def _money(cell: str) -> float:
+    return float(re.sub(r"[,%]", "", cell))
+
+
+def test_docs_table_row_matches_to_the_cent(history: MarketHistory, es_table: ModuleType) -> None:
+    row = es_table.es_row(history, "2024-12-31")
+    doc = _doc_row("2024-12-31")
+    computed = [c.strip() for c in es_table.markdown(row).strip("|").split("|")]
+    assert computed == doc
+    for key, cell in zip(("es_btc", "es_spx", "es_book"), doc[6:9], strict=True):
+        assert abs(row[key] - _money(cell)) < 0.005
+    assert row["es_book"] < row["es_btc"] + row["es_spx"]  # ES is subadditive
+    assert 0.0 < row["corr"] < 1.0
+
+
+def test_before_dvol_the_btc_vol_factor_is_realised(
+    history: MarketHistory, es_table: ModuleType
+) -> None:
+    row = es_table.es_row(history, "2019-06-28")
+    assert row["btc_vol"] == "RV30 (no DVOL yet)"
+    assert _doc_row("2019-06-28")[4] == "RV30 (no DVOL yet)"
