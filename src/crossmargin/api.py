@@ -11,16 +11,25 @@ Typical use::
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from crossmargin.analysis.backtest import run_paths
+from crossmargin.analysis.backtest_offsets import offset_backtest
+from crossmargin.analysis.backtest_stats import BacktestResult, summarise
+from crossmargin.analysis.strategies import (
+    Strategy,
+    representative_strategies,
+    strategies_from_book,
+)
 from crossmargin.errors import InputError
 from crossmargin.market.builder import latest_common_date, snapshot_from_history
 from crossmargin.market.history import MarketHistory
 from crossmargin.market.scenarios import ScenarioSet
 from crossmargin.market.snapshot import MarketSnapshot
-from crossmargin.models import MarginModel, MarginResult, get_model
+from crossmargin.models import MarginModel, MarginResult, get_model, model_factory
 from crossmargin.portfolio import Portfolio, load_portfolio
 from crossmargin.portfolio.sample import sample_portfolio
 from crossmargin.pricing.mtm import BookValuation, value_portfolio
@@ -88,6 +97,54 @@ def margin(
     return chosen.compute(portfolio, snapshot, by=by, cap=cap)
 
 
+def backtest(
+    book: Portfolio | Sequence[Strategy] | None,
+    model: str,
+    start: str | date,
+    end: str | date,
+    *,
+    mpor: int = 2,
+    confidence: float = 0.99,
+    by: str = "underlying",
+    data_dir: PathLike | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    **params: Any,
+) -> BacktestResult:
+    """Rolling backtest of ``model`` on real history (``None``: the representative set).
+
+    A portfolio is re-struck daily as strategies (same quantities, strikes relative to spot
+    and times to expiry as on its first day) unless it is passed as a list of strategies
+    already. Models that read history themselves get each day's cut-off view.
+    """
+    if not 0.0 < confidence < 1.0:
+        raise InputError(f"confidence must be in (0, 1), got {confidence}")
+    history = MarketHistory.load(data_dir)
+    if book is None:
+        strategies: Sequence[Strategy] = representative_strategies()
+        label = "representative strategies"
+    elif isinstance(book, Portfolio):
+        first = history.until(start)
+        snapshot = snapshot_from_history(start, book.underlyings, history=first)
+        strategies = strategies_from_book(book, snapshot)
+        label = book.source or "book"
+    else:
+        strategies, label = book, "strategies"
+    factory = model_factory(model, confidence=confidence, mpor=mpor, **params)
+    paths = run_paths(
+        strategies, factory, start, end, mpor=mpor, by=by, history=history, progress=progress
+    )
+    underlyings = {s.name: s.underlyings for s in strategies}
+    return summarise(
+        paths,
+        model=model,
+        confidence=confidence,
+        mpor=mpor,
+        book=label,
+        rolling=True,
+        offsets=offset_backtest(paths, underlyings, history),
+    )
+
+
 def write_sample(path: PathLike) -> Path:
     """Write the sample book as CSV, JSON or Parquet (by suffix)."""
     from crossmargin.portfolio import save_portfolio
@@ -96,12 +153,14 @@ def write_sample(path: PathLike) -> Path:
 
 
 __all__ = [
+    "BacktestResult",
     "BookPnL",
     "BookValuation",
     "MarginResult",
     "MarketSnapshot",
     "Portfolio",
     "ScenarioSet",
+    "backtest",
     "load_book",
     "make_model",
     "margin",

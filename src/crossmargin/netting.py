@@ -151,6 +151,7 @@ def _assemble(
                 capped=capped,
                 maintenance=None if acc_m.maintenance is None else float(acc_m.maintenance[a]),
                 components={k: float(v[a]) for k, v in acc_m.components.items()},
+                info={k: float(v[a]) for k, v in acc_m.info.items()},
                 worst_scenario=worst,
             )
         )

@@ -249,7 +249,10 @@ def test_until_cuts_every_series_and_shares_the_cache() -> None:
     assert view.coverage("BTC")[1] == pd.Timestamp("2020-03-12")
     assert view.coverage("SPY")[1] == pd.Timestamp("2020-03-12")
     assert full.coverage("BTC")[1] > pd.Timestamp("2026-01-01")
+    # The day after the cut-off takes the cut-off's close (1-day crypto staleness limit);
+    # nothing later exists in the view.
+    assert view.close_on("BTC", "2020-03-13")[1] == pd.Timestamp("2020-03-12")
     with pytest.raises(MarketDataError, match="outside the history of BTC"):
-        view.close_on("BTC", "2020-03-13")
+        view.close_on("BTC", "2020-03-14")
     # The file is read once: the view reuses the parent's full-series cache.
     assert "BTC" in full._full

@@ -98,7 +98,7 @@ def test_net_option_value_and_long_option_bounded_by_premium() -> None:
     (inst,) = instruments([symbol])
     t = inst.years_to_expiry(snap.valuation_time)
     premium = 100.0 * float(gbs_price(680.0, 680.0, t, VOLS["SPY"], 0.0, 0.0, True))
-    nov = out.components["net_option_value"]
+    nov = out.info["net_option_value"]
     np.testing.assert_allclose(nov, [-2 * premium, premium], rtol=1e-10)
     # A long option cannot lose more than its premium: equity-inclusive scan risk <= NOV,
     # so its cash-basis requirement (maintenance - NOV) is <= 0.

@@ -186,7 +186,7 @@ def test_short_option_minimum_gross_and_max() -> None:
     assert gross.total[0] == pytest.approx(625.0)  # initial = 1.25 x maintenance
     assert gross.components["im_uplift"][0] == pytest.approx(125.0)
     # NOV: long > 0, short < 0 (per contract value 3 and 4).
-    np.testing.assert_allclose(gross.components["net_option_value"], [-17.0, 17.0])
+    np.testing.assert_allclose(gross.info["net_option_value"], [-17.0, 17.0])
     # Long options never carry a SOM.
     assert gross.components["short_option_minimum"][1] == 0.0
     mx = row_margins(SpanArrays(**base, som_gross=np.array([False])), holdings)

@@ -50,14 +50,6 @@ def test_bad_rows_raise_one_schema_error(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
-def test_position_book_is_not_yet_supported(tmp_path: Path) -> None:
-    path = tmp_path / "book.csv"
-    path.write_text("account,symbol,quantity\nA,ESZ5,1\n")
-    result = CliRunner().invoke(app, _args(str(path)))
-    assert isinstance(result.exception, InputError)
-    assert "position books are not yet supported" in str(result.exception)
-
-
 def test_entry_point_prints_one_line_and_exits_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

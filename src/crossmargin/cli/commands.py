@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from crossmargin.cli import (  # noqa: F401  (registration)
+    backtest,
     demo,
     margin,
     sample,

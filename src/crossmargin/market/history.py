@@ -192,7 +192,9 @@ def as_of(
     label : str
         Series name used in error messages.
     max_stale_days : int
-        Largest accepted gap, in calendar days, between ``when`` and the observation used.
+        Largest accepted gap, in calendar days, between ``when`` and the observation used
+        (also past the last observation: a date at most this many days after the end of the
+        series takes its last value, as a history cut off at ``when`` needs).
 
     Raises
     ------
@@ -203,7 +205,7 @@ def as_of(
     if series.empty:
         raise MarketDataError(f"series {label} has no observations")
     start, end = series.index[0], series.index[-1]
-    if ts < start or ts > end:
+    if ts < start or ts > end + pd.Timedelta(days=max_stale_days):
         raise MarketDataError(
             f"snapshot date {_day(ts)} is outside the history of {label} "
             f"({_day(start)}..{_day(end)}); choose a date inside it or extend the data"

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from crossmargin.models.base import MarginModel, RowMargins, get_model, model_names, register
+from crossmargin.models.base import (
+    MarginModel,
+    RowMargins,
+    get_model,
+    model_factory,
+    model_names,
+    register,
+)
 from crossmargin.models.result import AccountMargin, GroupMargin, MarginResult, PositionMargin
 
 __all__ = [
@@ -13,6 +20,7 @@ __all__ = [
     "PositionMargin",
     "RowMargins",
     "get_model",
+    "model_factory",
     "model_names",
     "register",
 ]

@@ -51,12 +51,14 @@ class RowMargins:
     ``maintenance`` is set where the method defines one. ``components`` are additive
     pieces in the reporting currency whose documented combination gives ``total`` (e.g.
     ``scan_risk``, ``intra_spread``, ``inter_credit`` (negative), ``floor``, add-ons);
-    ``worst_scenario`` indexes ``scenario_names`` (-1 where not applicable).
+    ``worst_scenario`` indexes ``scenario_names`` (-1 where not applicable). ``info`` holds
+    informational figures that are *not* part of the sum (e.g. SPAN's net option value).
     """
 
     total: FloatArray
     maintenance: FloatArray | None = None
     components: Mapping[str, FloatArray] = field(default_factory=dict)
+    info: Mapping[str, FloatArray] = field(default_factory=dict)
     worst_scenario: IntArray | None = None
     scenario_names: tuple[str, ...] = ()
 
@@ -64,7 +66,7 @@ class RowMargins:
         n = self.total.shape[0]
         if np.any(self.total < 0) or not np.all(np.isfinite(self.total)):
             raise ModelError("a margin requirement must be finite and >= 0")
-        for name, arr in self.components.items():
+        for name, arr in {**self.components, **self.info}.items():
             if arr.shape != (n,):
                 raise ModelError(f"component {name} has shape {arr.shape}, expected ({n},)")
 
@@ -74,6 +76,7 @@ class RowMargins:
             total=self.total[rows],
             maintenance=None if self.maintenance is None else self.maintenance[rows],
             components={k: v[rows] for k, v in self.components.items()},
+            info={k: v[rows] for k, v in self.info.items()},
             worst_scenario=None if self.worst_scenario is None else self.worst_scenario[rows],
             scenario_names=self.scenario_names,
         )
@@ -143,6 +146,25 @@ def get_model(name: str, **kwargs: Any) -> MarginModel:
             f"unknown model {name!r}: choose one of {', '.join(sorted(_REGISTRY))}"
         ) from None
     return factory(**kwargs)
+
+
+def model_factory(name: str, **params: Any) -> MarginModel | Callable[[Any], MarginModel]:
+    """A model, or for models that read market history themselves (their constructor takes
+    ``history``) a factory called with a history view (used by backtests for no look-ahead).
+
+    Parameters a model's constructor does not take are dropped (e.g. ``confidence`` for
+    ``rules``, whose requirement does not depend on a confidence level).
+    """
+    import inspect
+
+    _load_builtin_models()
+    if name not in _REGISTRY:
+        get_model(name)  # raises the clear unknown-model error
+    accepted = inspect.signature(_REGISTRY[name]).parameters
+    kwargs = {k: v for k, v in params.items() if k in accepted}
+    if "history" in accepted:
+        return lambda history: get_model(name, history=history, **kwargs)
+    return get_model(name, **kwargs)
 
 
 def _load_builtin_models() -> None:

@@ -62,10 +62,13 @@ class ConservativeModel(MarginModel):
                                                         b.worst_scenario + len(a.scenario_names),
                                                         -1),
             )  # fmt: skip
+        info = {f"{self.first.name}.{k}": v for k, v in a.info.items()}
+        info.update({f"{self.second.name}.{k}": v for k, v in b.info.items()})
         return RowMargins(
             total=np.maximum(a.total, b.total),
             maintenance=maintenance,
             components=components,
+            info=info,
             worst_scenario=worst,
             scenario_names=names,
         )

@@ -54,6 +54,7 @@ class AccountMargin:
     maintenance: float | None
     components: Mapping[str, float]
     worst_scenario: str | None
+    info: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def benefit(self) -> float:
@@ -166,6 +167,7 @@ class MarginResult:
                     "benefit": a.benefit,
                     "benefit_pct": a.benefit_pct,
                     "components": dict(a.components),
+                    "info": dict(a.info),
                     "worst_scenario": a.worst_scenario,
                 }
                 for a in self.accounts

@@ -30,7 +30,7 @@ about zero. Components (reporting currency)::
     scan_risk + intra_spread + inter_credit (≤ 0) + short_option_minimum (uplift ≥ 0)
         = maintenance
     maintenance + im_uplift = total
-    net_option_value: informational, not part of the sum
+    info["net_option_value"]: informational, not part of the sum
 
 Sources: CME "Components of SPAN" and the CME SPAN wiki (risk arrays, spreads, SOM) [P];
 McMillan, *Options as a Strategic Investment*, ch. 34 [R]; METHODS §2. Parameters:
@@ -116,8 +116,8 @@ def row_margins(
             "inter_credit": -res.credit.sum(axis=1),
             "short_option_minimum": (res.requirement - before_som).sum(axis=1),
             "im_uplift": res.initial - res.maintenance,
-            "net_option_value": res.nov,
         },
+        info={"net_option_value": res.nov},
         worst_scenario=worst,
         scenario_names=names,
     )

@@ -1,0 +1,1 @@
+"""Analyses built on the margin models: backtests, stress tests, strategies."""
