@@ -3,7 +3,8 @@
 Book (one account): long 1 BTC spot (``BTC_USDC``, 1 BTC per unit) and short the front
 quarterly E-mini S&P 500 future (``ES``, 50 USD x index) sized to the same notional, i.e.
 ``−S_BTC / (50·S_SPX)`` contracts (a fractional quantity: an SPX exposure of equal USD notional).
-Market: :func:`crossmargin.models.var.history_snapshot` on each as-of date (BTC's ATM vol from
+Market: :func:`crossmargin.market.builder.snapshot_from_history` on each as-of date (BTC's ATM vol
+from
 30-day realised vol before BTC_DVOL starts on 2021-03-24; the linear book does not depend on it).
 Model: ``es`` with its file defaults (99%, 250-day lookback, 2-day MPOR, overlapping returns,
 no APC) in HS and FHS (λ = 0.97). Run ``python scripts/es_table.py`` and paste the output.
@@ -18,8 +19,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from crossmargin.instruments import parse_symbol
+from crossmargin.market.builder import snapshot_from_history
 from crossmargin.market.history import MarketHistory
-from crossmargin.models.var import ExpectedShortfallModel, history_snapshot, implied_correlations
+from crossmargin.models.var import ExpectedShortfallModel, implied_correlations
 from crossmargin.portfolio.book import Portfolio, Position
 
 DATES = {
@@ -39,7 +41,7 @@ HEADER = (
 def es_row(history: MarketHistory, asof: str) -> dict[str, Any]:
     """One row of the table (money rounded to the cent, ratios to 4 decimals)."""
     year = int(asof[:4])
-    market = history_snapshot(asof, ["BTC", "SPX"], history=history)
+    market = snapshot_from_history(asof, ["BTC", "SPX"], history=history)
     btc, spx = market.spots["BTC"], market.spots["SPX"]
     qty = round(-btc / (50.0 * spx), 6)
     future = parse_symbol(DATES[asof], reference_year=year)

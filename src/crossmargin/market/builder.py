@@ -6,7 +6,10 @@ For an as-of date ``D`` and the underlyings of a book:
   limit; see :mod:`crossmargin.market.history`); ES and SPX options price off ``SPX``;
 - **ATM implied vol**: the proxy of :func:`crossmargin.market.risk_factors.implied_vol_on`
   (BTC from BTC_DVOL; SPX/ES/SPY from VIX; ETH and QQQ scaled by realised-vol ratios;
-  others from 30-day realised vol), flat in expiry;
+  others from 30-day realised vol), flat in expiry. Before the vol index exists (BTC_DVOL
+  starts 2021-03-24) the underlying's own 30-day realised vol stands in, and the snapshot's
+  ``source`` says so; a gap *inside* the index's history beyond its staleness limit is an
+  error, never silently replaced;
 - **smile**: ``σ(T, k) = atm + (skew_1y·k + smile_1y·k²)/√T`` per asset class, from
   ``crossmargin/data/market_defaults.json`` (floored, and capped at a multiple of ATM);
 - **rates**: USD from SOFR (EFFR before SOFR exists), continuously compounded from the
@@ -78,6 +81,25 @@ def smile_surface(atm: float, asset_class: str) -> VolSurface:
     )
 
 
+REALISED_FALLBACK_WINDOW = 30
+
+
+def _atm_vol(hist: MarketHistory, und: str, when: pd.Timestamp, notes: list[str]) -> float:
+    """The implied-vol proxy, or realised vol where the proxy's index has not started yet."""
+    rule = vol_proxy_rule(hist, und)
+    if rule.index is not None and when < hist.coverage(rule.index)[0]:
+        notes.append(f"{und}: RV{REALISED_FALLBACK_WINDOW}")
+        return hist.realised_vol(und, when, REALISED_FALLBACK_WINDOW)
+    atm, _ = implied_vol_on(hist, und, when)
+    return atm
+
+
+def _fallback_note(fallbacks: list[str]) -> str:
+    if not fallbacks:
+        return ""
+    return f"; ATM vol from realised vol before the vol index exists ({', '.join(fallbacks)})"
+
+
 def snapshot_from_history(
     asof: str | date,
     underlyings: Iterable[str],
@@ -100,9 +122,10 @@ def snapshot_from_history(
     spots: dict[str, float] = {}
     vols: dict[str, VolSurface] = {}
     carries: dict[str, Carry] = {}
+    fallbacks: list[str] = []
     for und in dict.fromkeys(underlyings):
         spots[und], _ = hist.close_on(und, when)
-        atm, _ = implied_vol_on(hist, und, when)
+        atm = _atm_vol(hist, und, when, fallbacks)
         cls = _asset_class(und)
         vols[und] = smile_surface(atm, cls)
         q = defaults["asset_classes"][cls]["dividend_yield"]
@@ -116,7 +139,8 @@ def snapshot_from_history(
         rates={"USD": rate, "USDC": rate, "USDT": rate},
         carries=carries,
         fx={"USDC": 1.0, "USDT": 1.0},
-        source=f"history {hist.data_dir} as of {when.date()} (USD rate from {rate_name})",
+        source=f"history {hist.data_dir} as of {when.date()} (USD rate from {rate_name})"
+        + _fallback_note(fallbacks),
     )
 
 

@@ -64,7 +64,7 @@ from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import MarginModel, RowMargins, register
 from crossmargin.models.params import ParameterSet, load_parameters, number
 from crossmargin.models.var_addons import AddOnTerms, addon_terms
-from crossmargin.models.var_market import history_snapshot, implied_correlations
+from crossmargin.models.var_market import implied_correlations
 from crossmargin.pricing.revalue import ScenarioPnL, revalue_instruments
 from crossmargin.stats.tail import TailResult, var_es
 
@@ -398,6 +398,5 @@ __all__ = [
     "HistoricalVaRMarginModel",
     "HistoricalVaRModel",
     "VarContext",
-    "history_snapshot",
     "implied_correlations",
 ]

@@ -1,28 +1,18 @@
-"""Market helpers of the historical VaR/ES models: snapshots before an implied-vol index existed,
-and the correlations a lookback window implies.
+"""Market helpers of the historical VaR/ES models: the correlations a lookback window implies.
 
-:func:`history_snapshot` is :func:`crossmargin.market.builder.snapshot_from_history` with one
-documented fallback: an underlying whose implied-vol proxy has no value on the date (BTC before
-Deribit DVOL started on 2021-03-24, ETH likewise) gets its **30-day realised vol** as ATM vol
-(same smile, carry and rates as the builder), and the snapshot's ``source`` says so. Linear
-books do not depend on the vol; option books before 2021 are valued off realised vol.
+(Snapshots before an implied-vol index existed come from
+:func:`crossmargin.market.builder.snapshot_from_history`, which falls back to realised vol.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import replace
-from datetime import date
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from crossmargin.errors import MarketDataError
 from crossmargin.instruments import Instrument, contract_table
-from crossmargin.market.builder import market_defaults, smile_surface, snapshot_from_history
-from crossmargin.market.history import MarketHistory, to_timestamp
-from crossmargin.market.risk_factors import implied_vol_on
-from crossmargin.market.snapshot import Carry, MarketSnapshot
+from crossmargin.market.snapshot import MarketSnapshot
 
 if TYPE_CHECKING:
     from crossmargin.models.var import HistoricalVaRModel
@@ -35,49 +25,6 @@ def _asset_class(underlying: str) -> str:
         if spec.underlying == underlying:
             return spec.asset_class
     raise MarketDataError(f"underlying {underlying!r} is not in the contract table")
-
-
-def history_snapshot(
-    asof: str | date, underlyings: Iterable[str], *, history: MarketHistory
-) -> MarketSnapshot:
-    """Snapshot on ``asof`` from history, with realised vol where no implied proxy exists yet.
-
-    Raises
-    ------
-    MarketDataError
-        A spot or rate is missing on the date (as the builder), or the realised vol cannot be
-        computed either.
-    """
-    unds = list(dict.fromkeys(underlyings))
-    when = to_timestamp(asof)
-    implied, realised = [], []
-    for u in unds:
-        try:
-            implied_vol_on(history, u, when)
-            implied.append(u)
-        except MarketDataError:
-            realised.append(u)
-    snap = snapshot_from_history(when.date(), implied, history=history)
-    if not realised:
-        return snap
-    spots, vols, carries = dict(snap.spots), dict(snap.vols), dict(snap.carries)
-    rate = snap.rates["USD"]
-    for u in realised:
-        spots[u], _ = history.close_on(u, when)
-        atm = history.realised_vol(u, when, REALISED_FALLBACK_WINDOW)
-        cls = _asset_class(u)
-        vols[u] = smile_surface(atm, cls)
-        carries[u] = Carry(
-            carry_rate=rate - market_defaults()["asset_classes"][cls]["dividend_yield"]
-        )
-    note = ", ".join(f"{u}: RV{REALISED_FALLBACK_WINDOW}" for u in realised)
-    return replace(
-        snap,
-        spots=spots,
-        vols=vols,
-        carries=carries,
-        source=f"{snap.source}; ATM vol from realised vol where no implied proxy yet ({note})",
-    )
 
 
 def implied_correlations(
@@ -105,4 +52,4 @@ def implied_correlations(
     return window.corr()
 
 
-__all__ = ["history_snapshot", "implied_correlations"]
+__all__ = ["implied_correlations"]
