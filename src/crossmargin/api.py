@@ -34,6 +34,7 @@ from crossmargin.portfolio import Portfolio, load_portfolio
 from crossmargin.portfolio.sample import sample_portfolio
 from crossmargin.pricing.mtm import BookValuation, value_portfolio
 from crossmargin.pricing.revalue import BookPnL, revalue
+from crossmargin.store import RunStore
 
 PathLike = str | Path
 
@@ -95,6 +96,41 @@ def margin(
     """Margin ``portfolio`` under ``model`` (a name or an instance)."""
     chosen = make_model(model, also=also, **params) if isinstance(model, str) else model
     return chosen.compute(portfolio, snapshot, by=by, cap=cap)
+
+
+def record_margin(
+    result: MarginResult,
+    portfolio: Portfolio,
+    snapshot: MarketSnapshot,
+    store: RunStore | PathLike | None = None,
+) -> str:
+    """Record a margin run in the run store (the default one when ``store`` is None).
+
+    Returns the run id. The parameters recorded are the model's plus ``by`` and ``cap``;
+    the book rows (account, symbol, quantity, trade price, position id) enter the inputs
+    hash.
+    """
+    runs = store if isinstance(store, RunStore) else RunStore(store)
+    rows = [
+        {
+            "account": p.account,
+            "symbol": p.symbol,
+            "quantity": p.quantity,
+            "trade_price": p.trade_price,
+            "position_id": p.position_id,
+        }
+        for p in portfolio.raw
+    ]
+    return runs.record(
+        "margin",
+        model=result.model,
+        parameters={**result.parameters, "by": result.by, "cap": result.cap},
+        market_asof=snapshot.valuation_time,
+        market_source=snapshot.source,
+        book_source=portfolio.source,
+        book_rows=rows,
+        result=result.to_dict(),
+    )
 
 
 def backtest(
@@ -165,6 +201,7 @@ __all__ = [
     "make_model",
     "margin",
     "market_for",
+    "record_margin",
     "revalue",
     "sample_book",
     "value",

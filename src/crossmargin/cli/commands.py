@@ -6,6 +6,7 @@ from crossmargin.cli import (  # noqa: F401  (registration)
     backtest,
     demo,
     margin,
+    runs,
     sample,
     simm,
     value,

@@ -11,7 +11,9 @@ from rich.table import Table
 from crossmargin import api
 from crossmargin.cli.app import app, console, print_json
 from crossmargin.cli.options import AsofOpt, BookArg, DataOpt, JsonOpt, MarketOpt
+from crossmargin.cli.runs import StoreOpt
 from crossmargin.cli.value import money
+from crossmargin.errors import InputError
 from crossmargin.models import MarginResult, model_names
 
 ModelOpt = Annotated[
@@ -73,16 +75,25 @@ def margin_command(
     asof: AsofOpt = None,
     market: MarketOpt = None,
     data: DataOpt = None,
+    store: StoreOpt = None,
+    no_store: Annotated[
+        bool, typer.Option("--no-store", help="Do not record this run in the run store.")
+    ] = False,
     json: JsonOpt = False,
 ) -> None:
     """Margin a book under one model: standalone vs grouped vs netted, and the benefit."""
+    if store is not None and no_store:
+        raise InputError("give either --store PATH or --no-store, not both")
     kwargs: dict[str, Any] = {"params": params} if params is not None else {}
     chosen = api.make_model(model, also=also, **kwargs)  # bad names fail before any loading
     portfolio = api.load_book(book)
     snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data)
     result = api.margin(portfolio, snapshot, chosen, by=by, cap=cap)
+    run_id = None if no_store else api.record_margin(result, portfolio, snapshot, store)
     if json:
-        print_json(result.to_dict())
+        print_json({"run_id": run_id, **result.to_dict()})
         return
     console.print(f"[dim]market: {snapshot.source or 'snapshot'}[/]")
     console.print(margin_table(result))
+    if run_id is not None:
+        console.print(f"[dim]recorded as run {run_id} (crossmargin runs show {run_id})[/]")

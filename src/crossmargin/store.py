@@ -1,0 +1,413 @@
+"""Run history in an embedded DuckDB file: every margin, stress, backtest and SIMM run.
+
+Location
+--------
+``RunStore(path)`` uses ``path``; without one, :func:`default_store_path`:
+``$CROSSMARGIN_STORE`` if set, else ``$XDG_DATA_HOME/crossmargin/runs.duckdb``, else
+``~/.local/share/crossmargin/runs.duckdb``. The file and its folder are created on the
+first write; reading a store that does not exist yet finds no runs.
+
+Schema (version 1, created on first write)
+------------------------------------------
+``meta``          key VARCHAR PRIMARY KEY, value VARCHAR. Holds ``schema_version``.
+``runs``          one row per run:
+
+                  ===============  =========  =============================================
+                  run_id           VARCHAR    primary key, ``r-YYYYMMDDTHHMMSS-<8 hex>``
+                                              (UTC): sorts by time
+                  kind             VARCHAR    margin | stress | backtest | simm
+                  created_at       TIMESTAMP  when recorded, UTC (microseconds)
+                  model            VARCHAR    registry name of the model
+                  parameters       JSON       parameters in force (canonical JSON)
+                  market_asof      TIMESTAMP  valuation time of the market snapshot, UTC
+                  market_source    VARCHAR    where the snapshot came from
+                  inputs_hash      VARCHAR    SHA-256 of the canonical JSON of book rows +
+                                              model + parameters + market source
+                  book_source      VARCHAR    the book file (or ``sample``)
+                  status           VARCHAR    ``ok`` for a completed run
+                  version          VARCHAR    crossmargin version that computed it
+                  result           JSON       the result's ``to_dict()``
+                  ===============  =========  =============================================
+
+``run_accounts``  one row per account of a run, for per-account history:
+                  run_id, account (primary key together), total, standalone, netted,
+                  benefit (DOUBLE, NULL where the result has none) and components (JSON
+                  object of the account's netted components).
+
+Atomicity
+---------
+Each run is written in one transaction (``BEGIN`` … ``COMMIT``); any failure rolls it
+back, and a process killed before ``COMMIT`` leaves no trace of the run: DuckDB writes
+its log only at commit. DuckDB allows one writing process per file: each operation opens
+the file, does its work and closes it again, and a store held by another process raises
+:class:`~crossmargin.errors.InputError` (``run store X is in use by another process``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from crossmargin.errors import InputError
+from crossmargin.store_records import (
+    FIGURES,
+    KINDS,
+    AccountDelta,
+    AccountRecord,
+    RunDiff,
+    RunRecord,
+    RunSummary,
+    account_rows,
+    as_float,
+    canonical_json,
+    default_store_path,
+    inputs_hash,
+    new_run_id,
+    result_json,
+    utc_aware,
+    utc_naive,
+)
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS runs ("
+    " run_id VARCHAR PRIMARY KEY,"
+    f" kind VARCHAR NOT NULL CHECK (kind IN ({', '.join(repr(k) for k in KINDS)})),"
+    " created_at TIMESTAMP NOT NULL, model VARCHAR NOT NULL, parameters JSON NOT NULL,"
+    " market_asof TIMESTAMP, market_source VARCHAR NOT NULL, inputs_hash VARCHAR NOT NULL,"
+    " book_source VARCHAR NOT NULL, status VARCHAR NOT NULL, version VARCHAR NOT NULL,"
+    " result JSON NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS run_accounts ("
+    " run_id VARCHAR NOT NULL, account VARCHAR NOT NULL, total DOUBLE, standalone DOUBLE,"
+    " netted DOUBLE, benefit DOUBLE, components JSON NOT NULL,"
+    " PRIMARY KEY (run_id, account))",
+)
+
+_SUMMARY_SQL = (
+    "SELECT r.run_id, r.kind, r.created_at, r.model, r.market_asof, r.book_source, r.status,"
+    " count(a.account), sum(a.total) FROM runs r LEFT JOIN run_accounts a USING (run_id)"
+)
+_SUMMARY_GROUP = (
+    " GROUP BY r.run_id, r.kind, r.created_at, r.model, r.market_asof, r.book_source, r.status"
+)
+_ACCOUNT_SQL = (
+    "SELECT r.run_id, r.created_at, r.kind, r.model, a.account, a.total, a.standalone,"
+    " a.netted, a.benefit, a.components FROM run_accounts a JOIN runs r USING (run_id)"
+)
+
+
+class RunStore:
+    """The run history in one DuckDB file (see the module docstring for schema and rules).
+
+    Parameters
+    ----------
+    path:
+        The DuckDB file; :func:`default_store_path` when omitted.
+    """
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = Path(path).expanduser() if path is not None else default_store_path()
+
+    def __repr__(self) -> str:
+        return f"RunStore({str(self.path)!r})"
+
+    # ----------------------------------------------------------------- connection
+    @contextmanager
+    def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Open the file (creating it and its schema if needed), yield, close."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise InputError(
+                f"cannot create the run store folder {self.path.parent}: {error}"
+            ) from None
+        try:
+            con = duckdb.connect(str(self.path))
+        except duckdb.IOException as error:
+            if "lock" in str(error).lower():
+                raise InputError(
+                    f"run store {self.path} is in use by another process; wait for it to "
+                    "finish, or choose another file with --store PATH (or --no-store)"
+                ) from None
+            raise InputError(f"cannot open run store {self.path}: {error}") from None
+        except duckdb.Error as error:
+            raise InputError(
+                f"{self.path} is not a usable run store ({error}); "
+                "choose another file with --store PATH"
+            ) from None
+        try:
+            self._ensure_schema(con)
+            yield con
+        finally:
+            con.close()
+
+    def _ensure_schema(self, con: duckdb.DuckDBPyConnection) -> None:
+        row = None
+        tables = {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        if "meta" in tables:
+            row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is not None:
+            if int(row[0]) > SCHEMA_VERSION:
+                raise InputError(
+                    f"run store {self.path} has schema version {row[0]}, newer than this "
+                    f"crossmargin understands ({SCHEMA_VERSION}); upgrade crossmargin"
+                )
+            return
+        con.begin()
+        try:
+            for statement in _SCHEMA:
+                con.execute(statement)
+            con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+
+    # ----------------------------------------------------------------- writing
+    def record(
+        self,
+        kind: str,
+        *,
+        model: str,
+        parameters: Mapping[str, Any],
+        market_asof: datetime | date | None,
+        book_source: str,
+        book_rows: Sequence[Mapping[str, Any]],
+        result: Mapping[str, Any],
+        market_source: str = "",
+        status: str = "ok",
+    ) -> str:
+        """Record one run atomically and return its run id.
+
+        Parameters
+        ----------
+        kind:
+            ``margin``, ``stress``, ``backtest`` or ``simm``.
+        model, parameters:
+            The model's registry name and the parameters in force.
+        market_asof, market_source:
+            The snapshot's valuation time and where it came from.
+        book_source, book_rows:
+            The book file and its rows (dicts); the rows enter the inputs hash only.
+        result:
+            The result's ``to_dict()``; its ``accounts`` list (if any) fills
+            ``run_accounts``.
+        """
+        if kind not in KINDS:
+            raise InputError(f"unknown run kind {kind!r} (have: {', '.join(KINDS)})")
+        now = datetime.now(UTC)
+        run_id = new_run_id(now)
+        digest = inputs_hash(
+            book_rows=book_rows, model=model, parameters=parameters, market_source=market_source
+        )
+        from crossmargin import __version__
+
+        run_row = (
+            run_id,
+            kind,
+            utc_naive(now),
+            model,
+            canonical_json(parameters),
+            utc_naive(market_asof),
+            market_source,
+            digest,
+            book_source,
+            status,
+            __version__,
+            result_json(result),
+        )
+        accounts = account_rows(result)
+        with self._connect() as con:
+            con.begin()
+            try:
+                self._insert_run_row(con, run_row)
+                self._insert_account_rows(con, run_id, accounts)
+                con.commit()
+            except BaseException:
+                con.rollback()
+                raise
+        return run_id
+
+    def _insert_run_row(self, con: duckdb.DuckDBPyConnection, row: tuple[Any, ...]) -> None:
+        con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", list(row))
+
+    def _insert_account_rows(
+        self, con: duckdb.DuckDBPyConnection, run_id: str, rows: Sequence[tuple[Any, ...]]
+    ) -> None:
+        if rows:
+            con.executemany(
+                "INSERT INTO run_accounts VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [[run_id, *row] for row in rows],
+            )
+
+    # ----------------------------------------------------------------- reading
+    def get(self, run_id: str) -> RunRecord:
+        """The stored run ``run_id``; InputError if there is none."""
+        row = None
+        if self.path.exists():
+            with self._connect() as con:
+                row = con.execute(
+                    "SELECT run_id, kind, created_at, model, parameters, market_asof,"
+                    " market_source, inputs_hash, book_source, status, version, result"
+                    " FROM runs WHERE run_id = ?",
+                    [run_id],
+                ).fetchone()
+        if row is None:
+            raise InputError(
+                f"no run {run_id!r} in run store {self.path}; "
+                "see `crossmargin runs list` for the recorded ids"
+            )
+        return RunRecord(
+            run_id=row[0],
+            kind=row[1],
+            created_at=row[2].replace(tzinfo=UTC),
+            model=row[3],
+            parameters=json.loads(row[4]),
+            market_asof=utc_aware(row[5]),
+            market_source=row[6],
+            inputs_hash=row[7],
+            book_source=row[8],
+            status=row[9],
+            version=row[10],
+            result=json.loads(row[11]),
+        )
+
+    def list(
+        self, limit: int | None = 20, kind: str | None = None, model: str | None = None
+    ) -> tuple[RunSummary, ...]:
+        """The most recent runs first, optionally of one ``kind`` and/or ``model``."""
+        if limit is not None and limit < 1:
+            raise InputError(f"--limit must be at least 1, got {limit}")
+        if kind is not None and kind not in KINDS:
+            raise InputError(f"unknown run kind {kind!r} (have: {', '.join(KINDS)})")
+        if not self.path.exists():
+            return ()
+        where, args = [], []
+        for column, value in (("kind", kind), ("model", model)):
+            if value is not None:
+                where.append(f"r.{column} = ?")
+                args.append(value)
+        sql = _SUMMARY_SQL + (" WHERE " + " AND ".join(where) if where else "") + _SUMMARY_GROUP
+        sql += " ORDER BY r.created_at DESC, r.run_id DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with self._connect() as con:
+            rows = con.execute(sql, args).fetchall()
+        return tuple(self._summary(row) for row in rows)
+
+    @staticmethod
+    def _summary(row: Sequence[Any]) -> RunSummary:
+        return RunSummary(
+            run_id=row[0],
+            kind=row[1],
+            created_at=row[2].replace(tzinfo=UTC),
+            model=row[3],
+            market_asof=utc_aware(row[4]),
+            book_source=row[5],
+            status=row[6],
+            accounts=int(row[7]),
+            total=as_float(row[8]) if row[7] else None,
+        )
+
+    def _summary_of(self, con: duckdb.DuckDBPyConnection, run_id: str) -> RunSummary:
+        row = con.execute(
+            _SUMMARY_SQL + " WHERE r.run_id = ?" + _SUMMARY_GROUP, [run_id]
+        ).fetchone()
+        if row is None:
+            raise InputError(
+                f"no run {run_id!r} in run store {self.path}; "
+                "see `crossmargin runs list` for the recorded ids"
+            )
+        return self._summary(row)
+
+    @staticmethod
+    def _account(row: Sequence[Any]) -> AccountRecord:
+        return AccountRecord(
+            run_id=row[0],
+            created_at=row[1].replace(tzinfo=UTC),
+            kind=row[2],
+            model=row[3],
+            account=row[4],
+            total=row[5],
+            standalone=row[6],
+            netted=row[7],
+            benefit=row[8],
+            components=json.loads(row[9]),
+        )
+
+    def accounts(self, run_id: str) -> tuple[AccountRecord, ...]:
+        """The per-account rows of one run, in account order."""
+        self.get(run_id)  # unknown id -> InputError
+        with self._connect() as con:
+            rows = con.execute(
+                _ACCOUNT_SQL + " WHERE a.run_id = ? ORDER BY a.account", [run_id]
+            ).fetchall()
+        return tuple(self._account(row) for row in rows)
+
+    def diff(self, first: str, second: str) -> RunDiff:
+        """What changed from run ``first`` to run ``second`` (deltas are second − first)."""
+        one, two = self.get(first), self.get(second)
+        with self._connect() as con:
+            summaries = self._summary_of(con, first), self._summary_of(con, second)
+            by_run: dict[str, dict[str, AccountRecord]] = {first: {}, second: {}}
+            rows = con.execute(
+                _ACCOUNT_SQL + " WHERE a.run_id IN (?, ?) ORDER BY a.account", [first, second]
+            ).fetchall()
+        for row in rows:
+            rec = self._account(row)
+            by_run[rec.run_id][rec.account] = rec
+        a, b = by_run[first], by_run[second]
+        keys = sorted(set(one.parameters) | set(two.parameters))
+        changes = {
+            k: (one.parameters.get(k), two.parameters.get(k))
+            for k in keys
+            if canonical_json(one.parameters.get(k)) != canonical_json(two.parameters.get(k))
+            or (k in one.parameters) != (k in two.parameters)
+        }
+        return RunDiff(
+            first=summaries[0],
+            second=summaries[1],
+            accounts=tuple(
+                AccountDelta(account=k, first=a[k], second=b[k]) for k in sorted(a.keys() & b)
+            ),
+            only_in_first=tuple(sorted(a.keys() - b.keys())),
+            only_in_second=tuple(sorted(b.keys() - a.keys())),
+            parameter_changes=changes,
+            first_inputs_hash=one.inputs_hash,
+            second_inputs_hash=two.inputs_hash,
+        )
+
+    def account_history(self, account: str, model: str | None = None) -> tuple[AccountRecord, ...]:
+        """``account``'s figures across runs, oldest first (optionally one model only)."""
+        if not self.path.exists():
+            return ()
+        sql, args = _ACCOUNT_SQL + " WHERE a.account = ?", [account]
+        if model is not None:
+            sql += " AND r.model = ?"
+            args.append(model)
+        with self._connect() as con:
+            rows = con.execute(sql + " ORDER BY r.created_at, r.run_id", args).fetchall()
+        return tuple(self._account(row) for row in rows)
+
+
+__all__ = [
+    "FIGURES",
+    "KINDS",
+    "SCHEMA_VERSION",
+    "AccountDelta",
+    "AccountRecord",
+    "RunDiff",
+    "RunRecord",
+    "RunStore",
+    "RunSummary",
+    "default_store_path",
+    "new_run_id",
+]

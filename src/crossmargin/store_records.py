@@ -1,0 +1,345 @@
+"""Read-only records of the run store, the canonical inputs hash and small helpers.
+
+The records are what :class:`crossmargin.store.RunStore` returns; each has a
+``to_dict()`` that the CLI ``--json`` output and the service reuse. The schema of the
+store itself is described in :mod:`crossmargin.store`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any
+
+KINDS = ("margin", "stress", "backtest", "simm")
+
+
+def _canonical(value: Any) -> Any:
+    """``value`` with numbers normalised, so equal inputs serialise equally.
+
+    Integers become floats (a quantity of ``1`` and ``1.0`` is the same book), ``-0.0``
+    becomes ``0.0``, dates become ISO strings and tuples become lists. Key order is
+    handled by ``sort_keys`` at serialisation.
+    """
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        number = float(value)
+        if not math.isfinite(number):
+            return repr(number)  # JSON has no NaN/inf; keep them distinct and stable
+        return number + 0.0  # -0.0 + 0.0 == 0.0
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    return str(value)
+
+
+def result_json(value: Any) -> str:
+    """JSON of a result as it is (key order kept); NaN and infinities become strings."""
+
+    def clean(v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            return repr(v)
+        if isinstance(v, Mapping):
+            return {str(k): clean(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [clean(x) for x in v]
+        return v
+
+    return json.dumps(clean(value), default=str, allow_nan=False)
+
+
+def canonical_json(value: Any) -> str:
+    """Compact JSON with sorted keys and normalised numbers (see ``_canonical``)."""
+    return json.dumps(_canonical(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def inputs_hash(
+    *,
+    book_rows: Iterable[Mapping[str, Any]],
+    model: str,
+    parameters: Mapping[str, Any],
+    market_source: str,
+) -> str:
+    """SHA-256 (hex) of the canonical JSON of what determines a run's result.
+
+    The book rows are sorted by their own canonical JSON first: the margin of a book does
+    not depend on its row order, so neither does the hash. Dict key order never matters;
+    any change of a value (a quantity, a parameter, the market source) changes the hash.
+    """
+    rows = sorted(canonical_json(row) for row in book_rows)
+    payload = canonical_json(
+        {
+            "book": [json.loads(r) for r in rows],
+            "model": model,
+            "parameters": parameters,
+            "market_source": market_source,
+        }
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def default_store_path() -> Path:
+    """Where runs are recorded by default (see :mod:`crossmargin.store`)."""
+    explicit = os.environ.get("CROSSMARGIN_STORE")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    return base / "crossmargin" / "runs.duckdb"
+
+
+def new_run_id(now: datetime) -> str:
+    """``r-YYYYMMDDTHHMMSS-<8 hex>`` of ``now`` (UTC): ids sort by time to the second."""
+    return f"r-{now.astimezone(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
+
+
+def utc_naive(value: datetime | date | None) -> datetime | None:
+    """A naive UTC timestamp for DuckDB's ``TIMESTAMP`` (dates at midnight UTC)."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, time(), tzinfo=UTC)
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def utc_aware(value: datetime | None) -> datetime | None:
+    """A naive UTC timestamp read from DuckDB, made timezone-aware."""
+    return None if value is None else value.replace(tzinfo=UTC)
+
+
+def as_float(value: Any) -> float | None:
+    """``float(value)``, keeping ``None``."""
+    return None if value is None else float(value)
+
+
+def account_rows(result: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """``run_accounts`` rows from a result dict's ``accounts`` list (none if it has none)."""
+    rows = []
+    for acc in result.get("accounts") or ():
+        if not isinstance(acc, Mapping) or "account" not in acc:
+            continue
+        standalone, netted = as_float(acc.get("standalone")), as_float(acc.get("netted"))
+        benefit = as_float(acc.get("benefit"))
+        if benefit is None and standalone is not None and netted is not None:
+            benefit = standalone - netted
+        components = acc.get("components") or {}
+        rows.append(
+            (
+                str(acc["account"]),
+                as_float(acc.get("total")),
+                standalone,
+                netted,
+                benefit,
+                canonical_json(components),
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunSummary:
+    """One line of ``RunStore.list``: a run without its full result."""
+
+    run_id: str
+    kind: str
+    created_at: datetime
+    model: str
+    market_asof: datetime | None
+    book_source: str
+    status: str
+    accounts: int
+    total: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "run_id": self.run_id,
+            "kind": self.kind,
+            "created_at": self.created_at.isoformat(),
+            "model": self.model,
+            "market_asof": self.market_asof.isoformat() if self.market_asof else None,
+            "book_source": self.book_source,
+            "status": self.status,
+            "accounts": self.accounts,
+            "total": self.total,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRecord:
+    """A stored run in full: its provenance and its result as recorded."""
+
+    run_id: str
+    kind: str
+    created_at: datetime
+    model: str
+    parameters: Mapping[str, Any]
+    market_asof: datetime | None
+    market_source: str
+    inputs_hash: str
+    book_source: str
+    status: str
+    version: str
+    result: Mapping[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "run_id": self.run_id,
+            "kind": self.kind,
+            "created_at": self.created_at.isoformat(),
+            "model": self.model,
+            "parameters": dict(self.parameters),
+            "market_asof": self.market_asof.isoformat() if self.market_asof else None,
+            "market_source": self.market_source,
+            "inputs_hash": self.inputs_hash,
+            "book_source": self.book_source,
+            "status": self.status,
+            "version": self.version,
+            "result": dict(self.result),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountRecord:
+    """One account's figures in one run (a row of ``run_accounts`` with its run's context)."""
+
+    run_id: str
+    created_at: datetime
+    kind: str
+    model: str
+    account: str
+    total: float | None
+    standalone: float | None
+    netted: float | None
+    benefit: float | None
+    components: Mapping[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "run_id": self.run_id,
+            "created_at": self.created_at.isoformat(),
+            "kind": self.kind,
+            "model": self.model,
+            "account": self.account,
+            "total": self.total,
+            "standalone": self.standalone,
+            "netted": self.netted,
+            "benefit": self.benefit,
+            "components": dict(self.components),
+        }
+
+
+FIGURES = ("total", "standalone", "netted", "benefit")
+
+
+def _minus(after: float | None, before: float | None) -> float | None:
+    return None if after is None or before is None else after - before
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountDelta:
+    """An account present in both runs: its figures in each and the change (second − first)."""
+
+    account: str
+    first: AccountRecord
+    second: AccountRecord
+
+    def delta(self, figure: str) -> float | None:
+        """``second − first`` of ``figure`` (one of :data:`FIGURES`); None if either is."""
+        if figure not in FIGURES:
+            raise ValueError(f"unknown figure {figure!r} (have: {', '.join(FIGURES)})")
+        after: float | None = getattr(self.second, figure)
+        before: float | None = getattr(self.first, figure)
+        return _minus(after, before)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: each figure as ``{first, second, delta}``."""
+        out: dict[str, Any] = {"account": self.account}
+        for name in FIGURES:
+            out[name] = {
+                "first": getattr(self.first, name),
+                "second": getattr(self.second, name),
+                "delta": self.delta(name),
+            }
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunDiff:
+    """What changed between two runs: per-account deltas, accounts in one run only,
+    parameter and inputs changes.
+
+    ``parameter_changes`` maps each top-level parameter whose value differs (or that is
+    present in one run only; ``None`` stands for absent) to ``(first, second)``.
+    """
+
+    first: RunSummary
+    second: RunSummary
+    accounts: tuple[AccountDelta, ...]
+    only_in_first: tuple[str, ...]
+    only_in_second: tuple[str, ...]
+    parameter_changes: Mapping[str, tuple[Any, Any]]
+    first_inputs_hash: str
+    second_inputs_hash: str
+
+    @property
+    def inputs_changed(self) -> bool:
+        """True when the book, model, parameters or market source differ."""
+        return self.first_inputs_hash != self.second_inputs_hash
+
+    @property
+    def total_delta(self) -> float | None:
+        """Change of the sum of account totals (None if either run has no totals)."""
+        return _minus(self.second.total, self.first.total)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "first": self.first.to_dict(),
+            "second": self.second.to_dict(),
+            "total_delta": self.total_delta,
+            "accounts": [a.to_dict() for a in self.accounts],
+            "only_in_first": list(self.only_in_first),
+            "only_in_second": list(self.only_in_second),
+            "parameter_changes": {
+                k: {"first": a, "second": b} for k, (a, b) in self.parameter_changes.items()
+            },
+            "inputs_changed": self.inputs_changed,
+            "first_inputs_hash": self.first_inputs_hash,
+            "second_inputs_hash": self.second_inputs_hash,
+        }
+
+
+__all__ = [
+    "FIGURES",
+    "KINDS",
+    "AccountDelta",
+    "AccountRecord",
+    "RunDiff",
+    "RunRecord",
+    "RunSummary",
+    "account_rows",
+    "as_float",
+    "canonical_json",
+    "default_store_path",
+    "inputs_hash",
+    "new_run_id",
+    "result_json",
+    "utc_aware",
+    "utc_naive",
+]
