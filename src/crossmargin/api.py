@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from crossmargin.analysis.backtest import run_paths
+from crossmargin.analysis.backtest import ModelSpec, run_paths
 from crossmargin.analysis.backtest_offsets import offset_backtest
 from crossmargin.analysis.backtest_stats import BacktestResult, summarise
 from crossmargin.analysis.strategies import (
@@ -165,9 +165,10 @@ def backtest(
         label = book.source or "book"
     else:
         strategies, label = book, "strategies"
-    factory = model_factory(model, confidence=confidence, mpor=mpor, **params)
+    model_factory(model)  # an unknown name fails here, before any work
+    spec = ModelSpec(model, tuple({"confidence": confidence, "mpor": mpor, **params}.items()))
     paths = run_paths(
-        strategies, factory, start, end, mpor=mpor, by=by, history=history, progress=progress
+        strategies, spec, start, end, mpor=mpor, by=by, history=history, progress=progress
     )
     underlyings = {s.name: s.underlyings for s in strategies}
     return summarise(

@@ -24,9 +24,13 @@ Statistics are in :mod:`crossmargin.analysis.backtest_stats`.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,7 +43,7 @@ from crossmargin.market.history import MarketHistory, to_timestamp
 from crossmargin.market.risk_factors import build_panel
 from crossmargin.market.scenarios import ScenarioSet
 from crossmargin.market.snapshot import MarketSnapshot
-from crossmargin.models.base import MarginModel
+from crossmargin.models.base import MarginModel, model_factory
 from crossmargin.portfolio import Portfolio
 from crossmargin.pricing.revalue import revalue
 
@@ -47,6 +51,7 @@ FloatArray = NDArray[np.float64]
 MODES = ("netted", "grouped", "standalone")
 ATM_TENOR = 30 / 365  # the vol proxies are 30-day ATM vols
 ModelFactory = Callable[[MarketHistory], MarginModel]
+PARALLEL_MIN_DAYS = 120  # below this, worker start-up costs more than it saves
 Progress = Callable[[int, int], None]
 
 
@@ -106,9 +111,99 @@ def _check_window(start: date, end: date, mpor: int) -> None:
         raise InputError(f"the margin period of risk must be at least 1 day, got {mpor}")
 
 
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """A model by registry name and constructor arguments: picklable, so backtest days can
+    run in worker processes. Models that read history get each day's cut-off view."""
+
+    name: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def build(self, history: MarketHistory) -> MarginModel:
+        """The model for a day whose history view is ``history``."""
+        made = model_factory(self.name, **dict(self.params))
+        return made if isinstance(made, MarginModel) else made(history)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Day:
+    """Everything one backtest day needs (shared by the serial and the parallel paths)."""
+
+    book: Portfolio | tuple[Strategy, ...]
+    model: MarginModel | ModelFactory | ModelSpec
+    days: pd.DatetimeIndex
+    underlyings: tuple[str, ...]
+    accounts: tuple[str, ...]
+    mpor: int
+    by: str
+
+    def snapshot(self, history: MarketHistory, i: int) -> MarketSnapshot:
+        day = self.days[i].date()
+        return snapshot_from_history(day, self.underlyings, history=history.until(day))
+
+    def run(self, history: MarketHistory, i: int) -> tuple[int, list[float], list[float]] | str:
+        """(index, margins netted+grouped+standalone per account, P&L) or the skip reason."""
+        try:
+            now, later = self.snapshot(history, i), self.snapshot(history, i + self.mpor)
+        except MarketDataError as err:
+            return str(err)
+        book = self.book if isinstance(self.book, Portfolio) else materialise(self.book, now)
+        view = history.until(self.days[i].date())
+        if isinstance(self.model, MarginModel):
+            model = self.model
+        elif isinstance(self.model, ModelSpec):
+            model = self.model.build(view)
+        else:
+            model = self.model(view)
+        result = model.compute(book, now, by=self.by)
+        by_account = {a.account: a for a in result.accounts}
+        realised = revalue(book, now, _realised_move(self.underlyings, now, later))
+        pnl = dict(zip(realised.accounts, realised.account_pnl_by_scenario[0], strict=True))
+        margins = [float(getattr(by_account[a], mode)) for mode in MODES for a in self.accounts]
+        return i, margins, [float(pnl[a]) for a in self.accounts]
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(day: _Day, history: MarketHistory) -> None:
+    import numba
+
+    numba.set_num_threads(1)  # one process per core already
+    _WORKER["day"] = day
+    _WORKER["history"] = history
+
+
+def _run_chunk(indices: list[int]) -> list[tuple[int, Any]]:
+    day, history = _WORKER["day"], _WORKER["history"]
+    return [(i, day.run(history, i)) for i in indices]
+
+
+def _parallel(
+    day: _Day, history: MarketHistory, inside: list[int], workers: int, progress: Progress | None
+) -> dict[int, Any]:
+    chunks = [inside[k : k + 25] for k in range(0, len(inside), 25)]
+    out: dict[int, Any] = {}
+    # fork: workers inherit the loaded history and compiled kernels; spawn would re-import
+    # the caller's __main__ (breaking scripts without a main guard) and reload everything.
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(day, history),
+    ) as pool:
+        futures = [pool.submit(_run_chunk, c) for c in chunks]
+        for future in as_completed(futures):
+            out.update(dict(future.result()))
+            if progress is not None:
+                progress(len(out), len(inside))
+    return out
+
+
 def run_paths(
     book: Portfolio | Sequence[Strategy],
-    model: MarginModel | ModelFactory,
+    model: MarginModel | ModelFactory | ModelSpec,
     start: str | date,
     end: str | date,
     *,
@@ -117,12 +212,14 @@ def run_paths(
     history: MarketHistory | None = None,
     data_dir: str | None = None,
     progress: Progress | None = None,
+    workers: int | None = None,
 ) -> BacktestPaths:
     """Margin and realised P&L per day and account (see the module docstring).
 
     ``book`` is a static portfolio or a sequence of strategies (re-struck daily). ``model``
-    is a model, or a factory called with the cut-off history of each day (for models that
-    read history themselves, such as ``es``).
+    is a model, a factory called with each day's cut-off history, or a :class:`ModelSpec`.
+    With a ``ModelSpec`` and more than ``PARALLEL_MIN_DAYS`` days, days run in ``workers``
+    processes (default: the machine's cores, at most 2 here); the result is the same.
     """
     start_d, end_d = to_timestamp(start).date(), to_timestamp(end).date()
     _check_window(start_d, end_d, mpor)
@@ -148,44 +245,35 @@ def run_paths(
             f"the margin period of risk ({mpor} days) is not shorter than the window "
             f"({len(inside)} trading days): lengthen the window"
         )
-    snapshots: dict[int, MarketSnapshot] = {}
-
-    def snap(i: int) -> MarketSnapshot:
-        if i not in snapshots:
-            day = days[i].date()
-            snapshots[i] = snapshot_from_history(day, unds, history=hist.until(day))
-        return snapshots[i]
-
-    rows: list[tuple[int, dict[str, list[float]], list[float]]] = []
-    skipped: list[tuple[date, str]] = []
-    for done, i in enumerate(inside, start=1):
-        try:
-            now, later = snap(i), snap(i + mpor)
-        except MarketDataError as err:
-            skipped.append((days[i].date(), str(err)))
-            continue
-        held = book if isinstance(book, Portfolio) else materialise(strategies or (), now)
-        chosen = model if isinstance(model, MarginModel) else model(hist.until(days[i].date()))
-        result = chosen.compute(held, now, by=by)
-        by_account = {a.account: a for a in result.accounts}
-        realised = revalue(held, now, _realised_move(unds, now, later))
-        realised_by = dict(zip(realised.accounts, realised.account_pnl_by_scenario[0], strict=True))
-        margins = {
-            "netted": [by_account[a].netted for a in accounts],
-            "grouped": [by_account[a].grouped for a in accounts],
-            "standalone": [by_account[a].standalone for a in accounts],
-        }
-        rows.append((i, margins, [float(realised_by[a]) for a in accounts]))
-        snapshots.pop(i, None)
-        if progress is not None:
-            progress(done, len(inside))
+    day = _Day(
+        book=book if isinstance(book, Portfolio) else tuple(strategies or ()),
+        model=model,
+        days=days,
+        underlyings=unds,
+        accounts=accounts,
+        mpor=mpor,
+        by=by,
+    )
+    n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+    if isinstance(model, ModelSpec) and n_workers > 1 and len(inside) >= PARALLEL_MIN_DAYS:
+        outcome = _parallel(day, hist, inside, n_workers, progress)
+    else:
+        outcome = {}
+        for done, i in enumerate(inside, start=1):
+            outcome[i] = day.run(hist, i)
+            if progress is not None:
+                progress(done, len(inside))
+    rows = [outcome[i] for i in inside if not isinstance(outcome[i], str)]
+    skipped = [(days[i].date(), outcome[i]) for i in inside if isinstance(outcome[i], str)]
     if len(rows) <= mpor:
         raise MarketDataError(
             f"only {len(rows)} backtest days could be built in {start_d}..{end_d} "
             f"({len(skipped)} skipped, first: {skipped[0][1] if skipped else 'none'})"
         )
     kept = [r[0] for r in rows]
-    margin = {m: np.array([r[1][m] for r in rows]) for m in MODES}
+    n = len(accounts)
+    stacked = np.array([r[1] for r in rows])
+    margin = {m: stacked[:, k * n : (k + 1) * n] for k, m in enumerate(MODES)}
     pnl = np.array([r[2] for r in rows])
     return BacktestPaths(
         dates=tuple(days[i].date() for i in kept),

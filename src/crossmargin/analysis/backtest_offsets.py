@@ -7,7 +7,9 @@ For each pair of underlyings ``(a, b)`` in the account:
 - ``netting_exceptions``: days the netted margin was breached but the grouped one was not,
   i.e. the losses that the credit let through;
 - ``assumed_correlation``: the correlation of the pair's daily log returns over the
-  ``lookback`` panel days before the test window (what a model calibrated then assumes);
+  ``lookback`` panel days before each day, averaged over the test window (what a model
+  calibrated on that lookback assumed); ``assumed_correlation_exceptions``: the same,
+  averaged over the netted-exception days only (what it assumed when it was wrong);
 - ``realised_correlation_exceptions``: the correlation of the pair's daily returns pooled
   over the h-day windows that ended in a netted exception (the days that mattered);
 - ``realised_correlation_window``: over the whole test window.
@@ -55,7 +57,8 @@ def offset_backtest(
             first = max(history.coverage(a)[0], history.coverage(b)[0]) + pd.Timedelta(days=7)
             panel = build_panel(history, [a, b], max(panel_start, first).date(), end)
             frame = pd.DataFrame(panel.returns, index=panel.dates, columns=[a, b])
-            before = frame[frame.index < pd.Timestamp(start)].tail(lookback)
+            rolling = frame[a].rolling(lookback).corr(frame[b]).shift(1)  # up to t−1 only
+            at_day = rolling.reindex(pd.DatetimeIndex(paths.dates)).to_numpy()
             during = frame[(frame.index > pd.Timestamp(start)) & (frame.index <= pd.Timestamp(end))]
             windows = [
                 (pd.Timestamp(t), pd.Timestamp(e))
@@ -75,7 +78,8 @@ def offset_backtest(
                     "grouped_exceptions": int((loss > grouped).sum()),
                     "standalone_exceptions": int((loss > paths.margin["standalone"][:, j]).sum()),
                     "netting_exceptions": int(let_through.sum()),
-                    "assumed_correlation": pearson(before[a].to_numpy(), before[b].to_numpy()),
+                    "assumed_correlation": _mean(at_day),
+                    "assumed_correlation_exceptions": _mean(at_day[exc]),
                     "realised_correlation_window": pearson(
                         during[a].to_numpy(), during[b].to_numpy()
                     ),
@@ -86,3 +90,8 @@ def offset_backtest(
                 }
             )
     return tuple(out)
+
+
+def _mean(values: np.ndarray) -> float | None:
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else None

@@ -87,7 +87,13 @@ REALISED_FALLBACK_WINDOW = 30
 def _atm_vol(hist: MarketHistory, und: str, when: pd.Timestamp, notes: list[str]) -> float:
     """The implied-vol proxy, or realised vol where the proxy's index has not started yet."""
     rule = vol_proxy_rule(hist, und)
-    if rule.index is not None and when < hist.coverage(rule.index)[0]:
+    started = True
+    if rule.index is not None:
+        try:
+            started = when >= hist.coverage(rule.index)[0]
+        except MarketDataError:  # a history cut before the index's first observation
+            started = False
+    if not started:
         notes.append(f"{und}: RV{REALISED_FALLBACK_WINDOW}")
         return hist.realised_vol(und, when, REALISED_FALLBACK_WINDOW)
     atm, _ = implied_vol_on(hist, und, when)

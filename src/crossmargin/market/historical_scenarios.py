@@ -107,6 +107,8 @@ class VolFactorSource:
 
 def _levels_on(series: pd.Series, days: pd.DatetimeIndex, max_stale: int) -> FloatArray:
     """Last value of ``series`` on or before each day, NaN if none or staler than the limit."""
+    if series.empty:
+        return np.full(len(days), np.nan)
     idx = pd.DatetimeIndex(series.index)
     pos = idx.searchsorted(days, side="right") - 1
     ok = pos >= 0
@@ -131,6 +133,14 @@ def _move_days(history: MarketHistory, panel: RiskFactorPanel) -> pd.DatetimeInd
     return days.union(before[-1:])
 
 
+def _has_observations(history: MarketHistory, name: str) -> bool:
+    try:
+        history.series(name)
+    except MarketDataError:
+        return False
+    return True
+
+
 def vol_factor_changes(
     history: MarketHistory,
     panel: RiskFactorPanel,
@@ -143,7 +153,12 @@ def vol_factor_changes(
     rule = vol_proxy_rule(history, underlying)
     spec = history.spec(underlying)
     days = _move_days(history, panel)
-    proxy = implied_vol_proxy(history, underlying)
+    try:
+        proxy = implied_vol_proxy(history, underlying)
+    except MarketDataError:
+        if rule.index is None or _has_observations(history, rule.index):
+            raise
+        proxy = pd.Series(dtype=float)  # index not started in this view: realised vol throughout
     realised = rolling_realised_vol(history.series(underlying), spec.calendar, realised_window)
     rows = days[1:].get_indexer(panel.dates)
     d_proxy = np.diff(_levels_on(proxy, days, max_fill_days))[rows]
@@ -330,7 +345,7 @@ def historical_scenarios(
         spot_shocks=moves[:, :u],
         vol_shocks=moves[:, u:],
         time_steps=np.full(moves.shape[0], step),
-        names=tuple(f"{d:%Y-%m-%d}" for d in dates),
+        names=tuple(pd.DatetimeIndex(dates).strftime("%Y-%m-%d")),
         spot_shock_type="log",
         vol_shock_type="absolute",
         label=label or f"{method} {lookback}d h={mpor} ({horizon_method})",
