@@ -51,3 +51,27 @@ def test_malformed_params_file(run_cli: Run, tmp_path: Path) -> None:
     res = run_cli("margin", SAMPLE, "--model", "rules", "--params", str(bad))
     assert res.code == 2
     assert "not valid JSON" in res.err
+
+
+def test_var_options_only_for_var_models(run_cli: Run) -> None:
+    res = run_cli("margin", SAMPLE, "--model", "span", "--lookback", "100", "--no-store")
+    assert res.code == 2
+    assert "--lookback applies to --model es or hvar only, not span" in res.err
+
+
+def test_confidence_outside_unit_interval(run_cli: Run) -> None:
+    res = run_cli("margin", SAMPLE, "--model", "es", "--confidence", "1.5", "--no-store")
+    assert res.code == 2
+    assert "between 0 and 1" in res.err
+
+
+@needs_data
+def test_es_margin_with_options(run_cli: Run) -> None:
+    res = run_cli("margin", SAMPLE, "--model", "es", "--asof", "2026-02-11", "--mpor", "2",
+                  "--apc", "buffer", "--json", "--no-store")  # fmt: skip
+    assert res.code == 0, res.err
+    data = json.loads(res.out)
+    assert data["model"] == "es"
+    # The 25% APC buffer is reported as its own component: 0.25 x core per account.
+    for acc in data["accounts"]:
+        assert acc["components"]["apc"] == pytest.approx(0.25 * acc["components"]["core"])

@@ -175,3 +175,13 @@ def test_demo_writes_output(tmp_path: Path, run_cli: Run) -> None:
     data = json.loads((tmp_path / "out" / "demo.json").read_text())
     assert {r["account"] for r in data["stress_grid"]} == set(api.sample_book().accounts)
     assert "Worst P&L on a joint grid" in res.out
+
+
+def test_usage_errors_are_one_message_not_a_crash(run_cli: Run) -> None:
+    res = run_cli("value")
+    assert res.code == 2
+    assert "Missing argument 'book'" in res.err
+    assert "internal error" not in res.err
+    res = run_cli("margin", "x.csv", "--cap", "lots")
+    assert res.code == 2
+    assert "Invalid value for '--cap'" in res.err

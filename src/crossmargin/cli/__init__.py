@@ -29,12 +29,13 @@ def main() -> None:
     except typer.Abort:
         err_console.print("aborted")
         sys.exit(EXIT_INTERNAL)
-    except Exception as error:
-        import click
-
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
+    except Exception as error:  # last line of defence: no bare traceback
+        # Usage errors (bad option values, missing arguments) come from the click that
+        # typer vendors: recognise them by their interface rather than by class.
+        show, code = getattr(error, "show", None), getattr(error, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            sys.exit(code)
         err_console.print(
             f"[bold red]internal error:[/] {type(error).__name__}: {error}\n"
             "This is a bug in crossmargin; please report it with the command you ran."

@@ -13,9 +13,20 @@ from crossmargin.cli.app import app, console, print_json
 from crossmargin.cli.options import AsofOpt, BookArg, DataOpt, JsonOpt, MarketOpt
 from crossmargin.cli.runs import StoreOpt
 from crossmargin.cli.value import money
+from crossmargin.cli.var_options import (
+    ApcOpt,
+    ConfidenceOpt,
+    HorizonOpt,
+    LambdaOpt,
+    LookbackOpt,
+    MporOpt,
+    VarMethodOpt,
+    var_model_kwargs,
+)
 from crossmargin.errors import InputError
 from crossmargin.models import MarginResult, model_names
 
+VAR_MODELS = ("es", "hvar")
 ModelOpt = Annotated[
     str, typer.Option("--model", help="Margin model: " + ", ".join(model_names()) + ".")
 ]
@@ -75,6 +86,13 @@ def margin_command(
     asof: AsofOpt = None,
     market: MarketOpt = None,
     data: DataOpt = None,
+    confidence: ConfidenceOpt = None,
+    lookback: LookbackOpt = None,
+    mpor: MporOpt = None,
+    lam: LambdaOpt = None,
+    apc: ApcOpt = None,
+    var_method: VarMethodOpt = None,
+    horizon: HorizonOpt = None,
     store: StoreOpt = None,
     no_store: Annotated[
         bool, typer.Option("--no-store", help="Do not record this run in the run store.")
@@ -85,6 +103,22 @@ def margin_command(
     if store is not None and no_store:
         raise InputError("give either --store PATH or --no-store, not both")
     kwargs: dict[str, Any] = {"params": params} if params is not None else {}
+    var_kwargs = {
+        k: v
+        for k, v in var_model_kwargs(
+            confidence=confidence, lookback=lookback, mpor=mpor, lam=lam, apc=apc,
+            method=var_method, horizon=horizon,
+        ).items()
+        if v is not None
+    }  # fmt: skip
+    if model in VAR_MODELS:
+        kwargs.update(var_kwargs, data_dir=data)
+    elif var_kwargs:
+        given = ", ".join(
+            "--" + k.replace("_method", "").replace("lam", "lambda") for k in var_kwargs
+        )
+        raise InputError(f"{given} appl{'ies' if len(var_kwargs) == 1 else 'y'} to "
+                         f"--model {' or '.join(VAR_MODELS)} only, not {model}")  # fmt: skip
     chosen = api.make_model(model, also=also, **kwargs)  # bad names fail before any loading
     portfolio = api.load_book(book)
     snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data)
