@@ -231,7 +231,13 @@ def run_paths(
     else:
         assert isinstance(book, Portfolio)
         unds, accounts = book.underlyings, book.accounts
+    first_available = max(hist.coverage(u)[0] for u in unds).date()
     last_available = min(hist.coverage(u)[1] for u in unds).date()
+    if start_d >= last_available or end_d <= first_available:
+        raise MarketDataError(
+            f"backtest window {start_d}..{end_d} is outside the common history of "
+            f"{', '.join(unds)} ({first_available}..{last_available}); choose dates inside it"
+        )
     days = trading_days(hist, unds, start_d, min(end_d + pd.Timedelta(days=40), last_available))
     inside = [i for i, d in enumerate(days) if d.date() <= end_d and i + mpor < len(days)]
     if not inside:

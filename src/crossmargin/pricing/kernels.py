@@ -18,16 +18,38 @@ check that both agree.
 from __future__ import annotations
 
 import math
+import os
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numba
 import numpy as np
 from numpy.typing import NDArray
+
+# Threading layer: ``workqueue`` is fork-safe (backtests fork worker processes; GNU OpenMP
+# aborts on fork) but not thread-safe, so every launch of a parallel kernel holds
+# ``KERNEL_LOCK`` (a service answering in several threads stays safe; a kernel already uses
+# every core). A layer chosen through NUMBA_THREADING_LAYER is respected.
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "workqueue"  # type: ignore[attr-defined]
+KERNEL_LOCK = threading.Lock()
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _locked(kernel: _F) -> _F:
+    def call(*args: Any) -> Any:
+        with KERNEL_LOCK:
+            return kernel(*args)
+
+    return call  # type: ignore[return-value]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 _SQRT_HALF = 0.7071067811865476
 
 
+@_locked
 @numba.njit(parallel=True, cache=True, nogil=True)
 def option_pnl_into(
     rows: IntArray,
@@ -85,6 +107,7 @@ def option_pnl_into(
             pnl_report[s, c] = value * fx - v0[j] * x0[j]
 
 
+@_locked
 @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def _aggregate_block(
     indptr: IntArray, indices: IntArray, data: FloatArray, block: FloatArray, out: FloatArray,

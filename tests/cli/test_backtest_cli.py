@@ -1,0 +1,59 @@
+"""`crossmargin backtest`: the JSON contract and bad input."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from crossmargin.config import find_data_dir
+
+needs_data = pytest.mark.skipif(find_data_dir() is None, reason="shared market history not found")
+Run = Callable[..., "object"]
+SAMPLE = str(Path(__file__).parents[2] / "src/crossmargin/data/sample_book.csv")
+
+
+@needs_data
+def test_backtest_json_contract(run_cli: Run, tmp_path: Path) -> None:
+    series = tmp_path / "series.csv"
+    res = run_cli("backtest", "--model", "rules", "--start", "2024-03-01", "--end", "2024-04-30",
+                  "--mpor", "2", "--json", "--series", str(series))  # fmt: skip
+    assert res.code == 0, res.err
+    data = json.loads(res.out)
+    for key in ("confidence", "mpor", "exceptions", "observations", "kupiec", "christoffersen",
+                "traffic_light", "standalone", "netted"):  # fmt: skip
+        assert key in data
+    assert set(data["kupiec"]) == {"lr", "p_value"}
+    assert set(data["christoffersen"]) == {"lr_ind", "lr_cc", "p_value"}
+    assert data["mpor"] == 2
+    assert data["confidence"] == 0.99
+    assert data["observations"] == len(data["series"])
+    assert series.read_text().startswith("date,horizon_end,margin,")
+
+
+@needs_data
+def test_backtest_of_a_book(run_cli: Run) -> None:
+    res = run_cli("backtest", SAMPLE, "--model", "rules", "--start", "2025-01-06",
+                  "--end", "2025-01-31")  # fmt: skip
+    assert res.code == 0, res.err
+    assert "gamma-xasset" in res.out
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "needle"),
+    [
+        (["--start", "2024-05-01", "--end", "2024-04-01"], 2, "is after its end"),
+        (["--start", "2031-01-01", "--end", "2031-12-31"], 3, "outside the common history"),
+        (["--start", "2024-03-01", "--end", "2024-03-04", "--mpor", "10"], 2,
+         "not shorter than the window"),
+        (["--model", "nope"], 5, "unknown model 'nope'"),
+    ],
+)  # fmt: skip
+@needs_data
+def test_backtest_bad_input(run_cli: Run, args: list[str], code: int, needle: str) -> None:
+    res = run_cli("backtest", "--model", "rules", *args)
+    assert res.code == code, res.err
+    assert needle in " ".join(res.err.split())
+    assert "Traceback" not in res.err
