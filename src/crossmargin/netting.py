@@ -18,6 +18,7 @@ Accounts never net against each other. With a cap the account must hold ``capped
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -94,7 +95,8 @@ def cross_margin(
     pos_m = margins.take(slice(0, n_pos))
     grp_m = margins.take(slice(n_pos, n_pos + n_grp))
     acc_m = margins.take(slice(n_pos + n_grp, None))
-    return _assemble(model, portfolio, market, by, cap, group_ids, pos_group, pos_m, grp_m, acc_m)
+    result = _assemble(model, portfolio, market, by, cap, group_ids, pos_group, pos_m, grp_m, acc_m)
+    return replace(result, diagnostics=model.diagnostics(context))
 
 
 def _assemble(

@@ -75,3 +75,18 @@ def test_es_margin_with_options(run_cli: Run) -> None:
     # The 25% APC buffer is reported as its own component: 0.25 x core per account.
     for acc in data["accounts"]:
         assert acc["components"]["apc"] == pytest.approx(0.25 * acc["components"]["core"])
+
+
+@needs_data
+def test_es_reports_window_correlations(run_cli: Run) -> None:
+    res = run_cli("margin", SAMPLE, "--model", "es", "--asof", "2026-02-11", "--json",
+                  "--no-store")  # fmt: skip
+    assert res.code == 0, res.err
+    diag = json.loads(res.out)["diagnostics"]
+    corr = diag["correlations"]
+    assert corr["BTC"]["BTC"] == pytest.approx(1.0)
+    assert corr["BTC"]["SPX"] == pytest.approx(corr["SPX"]["BTC"])
+    assert -1.0 <= corr["BTC"]["SPX"] <= 1.0
+    assert diag["window"][1] <= "2026-02-11"
+    table = run_cli("margin", SAMPLE, "--model", "es", "--asof", "2026-02-11", "--no-store")
+    assert "Correlations of daily returns implied by the window" in table.out

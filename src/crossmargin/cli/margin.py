@@ -64,6 +64,25 @@ def margin_table(result: MarginResult) -> Table:
     return table
 
 
+def correlation_table(result: MarginResult) -> Table | None:
+    """The daily spot-return correlations the model's window implies (ES/HVaR), if any."""
+    corr = result.diagnostics.get("correlations")
+    if not corr:
+        return None
+    names = [n for n in corr if not n.startswith("vol:")]
+    window = result.diagnostics.get("window") or ["?", "?"]
+    table = Table(
+        title=f"Correlations of daily returns implied by the window {window[0]}..{window[1]}",
+        title_justify="left",
+    )
+    table.add_column("")
+    for n in names:
+        table.add_column(n, justify="right")
+    for r in names:
+        table.add_row(r, *("" if corr[r][c] is None else f"{corr[r][c]:+.2f}" for c in names))
+    return table
+
+
 @app.command("margin")
 def margin_command(
     book: BookArg,
@@ -129,5 +148,8 @@ def margin_command(
         return
     console.print(f"[dim]market: {snapshot.source or 'snapshot'}[/]")
     console.print(margin_table(result))
+    correlations = correlation_table(result)
+    if correlations is not None:
+        console.print(correlations)
     if run_id is not None:
         console.print(f"[dim]recorded as run {run_id} (crossmargin runs show {run_id})[/]")

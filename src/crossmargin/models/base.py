@@ -107,6 +107,13 @@ class MarginModel(ABC):
         """The parameters in force, JSON-ready (reported with every result)."""
         return {}
 
+    def diagnostics(self, context: Any) -> dict[str, Any]:
+        """Per-run facts worth showing beside the result, JSON-ready (default: none).
+
+        E.g. the correlations a historical window implies, or the stressed window found.
+        """
+        return {}
+
     def compute(
         self,
         portfolio: Portfolio,

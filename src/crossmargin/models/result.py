@@ -80,6 +80,7 @@ class MarginResult:
     positions: tuple[PositionMargin, ...]
     parameters: Mapping[str, Any] = field(default_factory=dict)
     market: str = ""
+    diagnostics: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def total(self) -> float:
@@ -195,4 +196,5 @@ class MarginResult:
             ],
             "parameters": dict(self.parameters),
             "market": self.market,
+            "diagnostics": dict(self.diagnostics),
         }

@@ -64,7 +64,7 @@ from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import MarginModel, RowMargins, register
 from crossmargin.models.params import ParameterSet, load_parameters, number
 from crossmargin.models.var_addons import AddOnTerms, addon_terms
-from crossmargin.models.var_market import implied_correlations
+from crossmargin.models.var_market import implied_correlations, window_correlations
 from crossmargin.pricing.revalue import ScenarioPnL, revalue_instruments
 from crossmargin.stats.tail import TailResult, var_es
 
@@ -90,6 +90,8 @@ class VarContext:
     floor_days: int = 0
     addons: AddOnTerms | None = None
     vol_sources: tuple[VolFactorSource, ...] = ()
+    correlations: dict[str, dict[str, float | None]] | None = None
+    window: tuple[str, str] | None = None
 
 
 def _pnl_subset(pnl: ScenarioPnL, start: int, stop: int) -> ScenarioPnL:
@@ -257,7 +259,15 @@ class HistoricalVaRModel(MarginModel):
             floor_set = self._scenarios(panel, unds, floor_days, self.method, "floor lookback")
             floor = revalue_instruments(instruments, market, floor_set)
         addons = addon_terms(instruments, market, self.history(), self.params)
+        corr = window_correlations(panel, self.lookback)
+        dates = panel.dates[-self.lookback :]
+        correlations = {
+            str(r): {str(c): (float(v) if np.isfinite(v) else None) for c, v in row.items()}
+            for r, row in corr.iterrows()
+        }
         return VarContext(
+            correlations=correlations,
+            window=(f"{dates[0]:%Y-%m-%d}", f"{dates[-1]:%Y-%m-%d}"),
             core=core,
             history=history,
             stress_slice=stress_slice,
@@ -266,6 +276,14 @@ class HistoricalVaRModel(MarginModel):
             addons=addons,
             vol_sources=sources,
         )
+
+    def diagnostics(self, context: VarContext) -> dict[str, Any]:
+        """The lookback window, the daily factor correlations it implies, the vol sources."""
+        return {
+            "window": list(context.window) if context.window else None,
+            "correlations": context.correlations,
+            "vol_factors": [s.describe() for s in context.vol_sources],
+        }
 
     def _measure(self, tail: TailResult) -> FloatArray:
         return tail.es_margin if self.measure == "es" else tail.var_margin

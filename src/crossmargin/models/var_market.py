@@ -12,6 +12,7 @@ import pandas as pd
 
 from crossmargin.errors import MarketDataError
 from crossmargin.instruments import Instrument, contract_table
+from crossmargin.market.risk_factors import RiskFactorPanel
 from crossmargin.market.snapshot import MarketSnapshot
 
 if TYPE_CHECKING:
@@ -48,8 +49,12 @@ def implied_correlations(
             f"lookback of {model.lookback} days is longer than the {len(panel.dates)} daily "
             f"moves available up to {panel.dates[-1]:%Y-%m-%d}; choose a shorter lookback"
         )
-    window = panel.to_frame().iloc[-model.lookback :]
-    return window.corr()
+    return window_correlations(panel, model.lookback)
 
 
-__all__ = ["implied_correlations"]
+def window_correlations(panel: RiskFactorPanel, lookback: int) -> pd.DataFrame:
+    """Pearson correlations of the last ``lookback`` daily moves of ``panel``'s factors."""
+    return panel.to_frame().iloc[-lookback:].corr()
+
+
+__all__ = ["implied_correlations", "window_correlations"]
