@@ -11,16 +11,17 @@ import typer
 from rich.table import Table
 
 from crossmargin import api
+from crossmargin.analysis.compare import DEFAULT_MODELS, compare_models
 from crossmargin.cli.app import app, console
 from crossmargin.cli.options import AsofOpt, DataOpt
 from crossmargin.cli.value import money, valuation_tables
 from crossmargin.market.scenarios import ScenarioSet
 from crossmargin.market.snapshot import MarketSnapshot
-from crossmargin.models import MarginResult, model_names
+from crossmargin.models import MarginResult
 from crossmargin.portfolio import Portfolio
 
 # Models the demo runs, in order; `rules` is the isolated baseline.
-DEMO_MODELS = ("rules", "span", "pm_grid", "es")
+DEMO_MODELS = DEFAULT_MODELS
 
 # Illustrative joint stress grid for the demo: every underlying moves together.
 DEMO_SPOT_MOVES = (-0.30, -0.20, -0.10, -0.05, 0.0, 0.05, 0.10, 0.20, 0.30)
@@ -85,9 +86,7 @@ def demo_command(
 
 def _margin_section(book: Portfolio, market: MarketSnapshot) -> dict[str, MarginResult]:
     """Margin the sample book under every model; print isolated vs cross per account."""
-    available = [m for m in DEMO_MODELS if m in model_names()]
-    results = {name: api.margin(book, market, name, cap=None) for name in available}
-    isolated = results.get("rules")
+    comparison = compare_models(book, market, DEMO_MODELS)
     table = Table(
         title=f"Isolated vs cross margin per account and model ({market.reporting_currency}); "
         "isolated = rules, standalone = each position alone under the model",
@@ -96,28 +95,16 @@ def _margin_section(book: Portfolio, market: MarketSnapshot) -> dict[str, Margin
     for col in ("model", "account", "isolated", "standalone", "netted", "benefit", "benefit %",
                 "vs isolated %"):  # fmt: skip
         table.add_column(col, justify="left" if col in ("model", "account") else "right")
-    for name, result in results.items():
-        for acc in (*result.accounts, None):
-            label = acc.account if acc is not None else "[bold]total[/]"
-            standalone = acc.standalone if acc is not None else result.standalone_total
-            netted = acc.netted if acc is not None else result.netted_total
-            iso = None
-            if isolated is not None:
-                iso = (
-                    next(a.total for a in isolated.accounts if a.account == acc.account)
-                    if acc is not None
-                    else isolated.total
-                )
-            benefit = standalone - netted
-            table.add_row(
-                name,
-                label,
-                money(iso) if iso is not None else "",
-                money(standalone),
-                money(netted),
-                money(benefit),
-                f"{100 * benefit / standalone:.1f}" if standalone else "",
-                f"{100 * (iso - netted) / iso:.1f}" if iso else "",
-            )
+    for r in comparison.rows:
+        table.add_row(
+            r.model,
+            "[bold]total[/]" if r.account == "total" else r.account,
+            money(r.isolated),
+            money(r.standalone),
+            money(r.netted),
+            money(r.benefit),
+            "" if r.benefit_pct is None else f"{r.benefit_pct:.1f}",
+            "" if r.vs_isolated_pct is None else f"{r.vs_isolated_pct:.1f}",
+        )
     console.print(table)
-    return results
+    return comparison.results
