@@ -44,6 +44,7 @@ def _locked(kernel: _F) -> _F:
 
     return call  # type: ignore[return-value]
 
+
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 _SQRT_HALF = 0.7071067811865476
@@ -110,18 +111,22 @@ def option_pnl_into(
 @_locked
 @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def _aggregate_block(
-    indptr: IntArray, indices: IntArray, data: FloatArray, block: FloatArray, out: FloatArray,
+    indptr: IntArray,
+    indices: NDArray[np.int32],
+    data: FloatArray,
+    block: FloatArray,
+    out: FloatArray,
     first: int,
-) -> None:  # fmt: skip
+) -> None:
     width = block.shape[1]
     for a in numba.prange(indptr.shape[0] - 1):
-        acc = np.zeros(width)
+        target = out[a, first : first + width]  # a view: no allocation per account
+        target[:] = 0.0
         for p in range(indptr[a], indptr[a + 1]):
             row = block[indices[p]]
             w = data[p]
             for s in range(width):
-                acc[s] += w * row[s]
-        out[a, first : first + width] = acc
+                target[s] += w * row[s]
 
 
 def aggregate_rows(
@@ -130,17 +135,21 @@ def aggregate_rows(
     data: FloatArray,
     pnl_by_instrument: FloatArray,
     *,
-    block: int = 32,
+    block: int = 64,
 ) -> FloatArray:
     """``Q @ P`` for a CSR matrix ``Q`` (rows x instruments) and dense ``P`` (instruments x
-    scenarios), in blocks of ``block`` scenarios so each block of ``P`` stays in cache.
+    scenarios), in blocks of ``block`` scenarios so each block of ``P`` stays in cache
+    (64 was fastest here for 10,000 instruments; int32 column indices halve the index
+    traffic that every block re-reads).
 
     Returns (rows, scenarios). The reference twin is SciPy's ``Q @ P``.
     """
     n_rows = indptr.shape[0] - 1
     n_scen = pnl_by_instrument.shape[1]
     out = np.empty((n_rows, n_scen))
+    cols = indices.astype(np.int32)
+    ptr = indptr.astype(np.int64)
     for first in range(0, n_scen, block):
         chunk = np.ascontiguousarray(pnl_by_instrument[:, first : first + block])
-        _aggregate_block(indptr, indices, data, chunk, out, first)
+        _aggregate_block(ptr, cols, data, chunk, out, first)
     return out
