@@ -39,6 +39,40 @@ def _npdf(x: FloatArray) -> FloatArray:
     return _INV_SQRT_2PI * np.exp(-0.5 * x * x)
 
 
+@dataclass(frozen=True, slots=True)
+class _Inputs:
+    """Broadcast float inputs and the quantities both the price and the Greeks need."""
+
+    s: FloatArray
+    k: FloatArray
+    t: FloatArray
+    sigma: FloatArray
+    r: FloatArray
+    b: FloatArray
+    sign: FloatArray  # +1 call, −1 put
+    d1: FloatArray
+    d2: FloatArray
+    vol_sqrt_t: FloatArray
+    live: NDArray[np.bool_]  # T > 0 and σ√T > 0; else intrinsic on the forward
+    carry_df: FloatArray  # e^{(b−r)T}
+    df: FloatArray  # e^{−rT}
+
+
+def _inputs(
+    s: ArrayLike, k: ArrayLike, t: ArrayLike, sigma: ArrayLike, r: ArrayLike, b: ArrayLike,
+    is_call: ArrayLike,
+) -> _Inputs:  # fmt: skip
+    s_, k_, t_, sig_, r_, b_ = (np.asarray(x, dtype=np.float64) for x in (s, k, t, sigma, r, b))
+    d1, d2, vol_sqrt_t, live = _d1_d2(s_, k_, t_, sig_, b_)
+    t_pos = np.maximum(t_, 0.0)
+    return _Inputs(
+        s=s_, k=k_, t=t_, sigma=sig_, r=r_, b=b_,
+        sign=np.where(np.asarray(is_call, dtype=bool), 1.0, -1.0),
+        d1=d1, d2=d2, vol_sqrt_t=vol_sqrt_t, live=live,
+        carry_df=np.exp((b_ - r_) * t_pos), df=np.exp(-r_ * t_pos),
+    )  # fmt: skip
+
+
 def _d1_d2(
     s: FloatArray, k: FloatArray, t: FloatArray, sigma: FloatArray, b: FloatArray
 ) -> tuple[FloatArray, FloatArray, FloatArray, NDArray[np.bool_]]:
@@ -61,16 +95,12 @@ def gbs_price(
     is_call: ArrayLike,
 ) -> FloatArray:
     """Generalised Black-Scholes-Merton price of a European option (see module docstring)."""
-    s_, k_, t_, sig_, r_, b_ = (np.asarray(x, dtype=np.float64) for x in (s, k, t, sigma, r, b))
-    call = np.asarray(is_call, dtype=bool)
-    d1, d2, _, live = _d1_d2(s_, k_, t_, sig_, b_)
-    t_pos = np.maximum(t_, 0.0)
-    carry = s_ * np.exp((b_ - r_) * t_pos)  # S·e^{(b−r)T}: discounted forward
-    strike_pv = k_ * np.exp(-r_ * t_pos)
-    sign = np.where(call, 1.0, -1.0)
-    live_value = sign * (carry * ndtr(sign * d1) - strike_pv * ndtr(sign * d2))
-    intrinsic = np.maximum(sign * (carry - strike_pv), 0.0)
-    out: FloatArray = np.where(live, live_value, intrinsic)
+    x = _inputs(s, k, t, sigma, r, b, is_call)
+    carry = x.s * x.carry_df  # S·e^{(b−r)T}: discounted forward
+    strike_pv = x.k * x.df
+    live_value = x.sign * (carry * ndtr(x.sign * x.d1) - strike_pv * ndtr(x.sign * x.d2))
+    intrinsic = np.maximum(x.sign * (carry - strike_pv), 0.0)
+    out: FloatArray = np.where(x.live, live_value, intrinsic)
     return out
 
 
@@ -95,16 +125,14 @@ def gbs_greeks(
     is_call: ArrayLike,
 ) -> Greeks:
     """Analytic price, delta, gamma, vega and theta (Haug 2007, sect. 2.1)."""
-    s_, k_, t_, sig_, r_, b_ = (np.asarray(x, dtype=np.float64) for x in (s, k, t, sigma, r, b))
-    call = np.asarray(is_call, dtype=bool)
-    d1, d2, vol_sqrt_t, live = _d1_d2(s_, k_, t_, sig_, b_)
+    x = _inputs(s, k, t, sigma, r, b, is_call)
+    s_, k_, t_, sig_, r_, b_ = x.s, x.k, x.t, x.sigma, x.r, x.b
+    sign, live, carry_df, df = x.sign, x.live, x.carry_df, x.df
     t_pos = np.maximum(t_, 0.0)
-    carry_df = np.exp((b_ - r_) * t_pos)
-    df = np.exp(-r_ * t_pos)
-    sign = np.where(call, 1.0, -1.0)
-    n_d1 = ndtr(sign * d1)
-    n_d2 = ndtr(sign * d2)
-    pdf_d1 = _npdf(d1)
+    n_d1 = ndtr(sign * x.d1)
+    n_d2 = ndtr(sign * x.d2)
+    pdf_d1 = _npdf(x.d1)
+    vol_sqrt_t = x.vol_sqrt_t
     price = sign * (s_ * carry_df * n_d1 - k_ * df * n_d2)
     delta = sign * carry_df * n_d1
     gamma = carry_df * pdf_d1 / (s_ * vol_sqrt_t)
