@@ -12,12 +12,8 @@ import pytest
 
 from crossmargin.errors import InputError, MarketDataError
 from crossmargin.market.history import MarketHistory
-from crossmargin.market.risk_factors import (
-    build_panel,
-    implied_vol_on,
-    implied_vol_proxy,
-    vol_proxy_rule,
-)
+from crossmargin.market.risk_factors import build_panel
+from crossmargin.market.vol_proxies import implied_vol_on, implied_vol_proxy, vol_proxy_rule
 
 WriteFile = Callable[[str, Mapping[str, float]], Path]  # the conftest fixture write_file
 

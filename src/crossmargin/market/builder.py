@@ -35,8 +35,8 @@ import pandas as pd
 from crossmargin.errors import MarketDataError
 from crossmargin.instruments import contract_table
 from crossmargin.market.history import MarketHistory, to_timestamp
-from crossmargin.market.risk_factors import implied_vol_on, vol_proxy_rule
 from crossmargin.market.snapshot import Carry, MarketSnapshot
+from crossmargin.market.vol_proxies import implied_vol_on, vol_proxy_rule
 from crossmargin.market.volsurface import DEFAULT_EXPIRIES, VolSurface
 
 

@@ -61,14 +61,9 @@ from crossmargin.market.history import (
     rolling_realised_vol,
     to_timestamp,
 )
-from crossmargin.market.risk_factors import (
-    DEFAULT_MAX_FILL_DAYS,
-    RiskFactorPanel,
-    build_panel,
-    implied_vol_proxy,
-    vol_proxy_rule,
-)
+from crossmargin.market.risk_factors import DEFAULT_MAX_FILL_DAYS, RiskFactorPanel, build_panel
 from crossmargin.market.scenarios import ScenarioSet
+from crossmargin.market.vol_proxies import implied_vol_proxy, vol_proxy_rule
 from crossmargin.stats.ewma import fhs_scenarios
 from crossmargin.stats.horizon import overlapping_sums, sqrt_time_scale
 from crossmargin.stats.tail import var_es
