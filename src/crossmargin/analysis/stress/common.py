@@ -1,0 +1,296 @@
+"""Shared pieces of the stress tests: result rows, margin held, scenario losses, data files.
+
+Conventions (every stress module)
+---------------------------------
+* **loss** is the negative of the full-revaluation P&L of an account under a scenario
+  (:func:`crossmargin.pricing.revalue.revalue`), in the reporting currency: a loss > 0, a
+  gain < 0. Today's book is valued on today's market (the snapshot) and the scenario's joint
+  move is applied to it: spot ``S₁ = S₀·e^x`` (log moves) or ``S₀·(1 + x)`` (relative),
+  implied vol ``σ₁ = σ₀ + Δσ`` (absolute, decimal) or ``σ₀·(1 + Δσ)`` (relative), and the
+  scenario's time step of decay.
+* **margin held** is the *netted* requirement of each account under the chosen model
+  (:attr:`crossmargin.models.result.AccountMargin.netted`): what a cross-margined account
+  holds. The standalone figure (every position margined alone) is reported beside it.
+* **shortfall** ``= max(0, loss − margin held)``: the part of the stressed loss the margin
+  does not cover (METHODS §8: "realised stressed P&L vs margin held, and the shortfall").
+
+Parameters live in data files under ``crossmargin/data`` (read with :func:`package_json`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from crossmargin.errors import InputError
+from crossmargin.market.scenarios import ScenarioSet
+from crossmargin.market.snapshot import MarketSnapshot
+from crossmargin.models.base import MarginModel
+from crossmargin.models.result import MarginResult
+from crossmargin.portfolio import Portfolio
+from crossmargin.pricing.revalue import revalue
+
+FloatArray = NDArray[np.float64]
+
+
+def package_json(name: str) -> Any:
+    """A JSON data file shipped in ``crossmargin/data`` (e.g. ``crisis_windows.json``)."""
+    text = resources.files("crossmargin").joinpath(f"data/{name}").read_text("utf-8")
+    return json.loads(text)
+
+
+def shortfall(loss: float, margin: float) -> float:
+    """``max(0, loss − margin)``."""
+    return max(0.0, loss - margin)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Move:
+    """The move of one underlying in a scenario, as reported.
+
+    ``spot`` is relative (``S₁/S₀ − 1``); ``vol`` the implied-vol change, absolute in decimal
+    vol (0.05 = +5 vol points) unless ``vol_type`` is ``relative`` (``σ₁/σ₀ − 1``);
+    ``source`` says where the move came from (data series, proxy, file entry).
+    """
+
+    spot: float
+    vol: float
+    vol_type: str = "absolute"
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        out: dict[str, Any] = {"spot": self.spot, "vol": self.vol, "vol_type": self.vol_type}
+        if self.source:
+            out["source"] = self.source
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountOutcome:
+    """One account under one stress scenario.
+
+    ``scenario`` names the scenario row applied (a date for a worst-day replay); ``moves``
+    the joint move of that row per underlying of the account. ``covered`` is False when the
+    scenario has no data for one of the account's underlyings (``note`` says which); then
+    ``loss`` and ``shortfall`` are NaN.
+    """
+
+    account: str
+    loss: float
+    margin: float
+    standalone: float
+    scenario: str = ""
+    moves: Mapping[str, Move] = field(default_factory=dict)
+    covered: bool = True
+    note: str = ""
+
+    @property
+    def shortfall(self) -> float:
+        """``max(0, loss − margin)`` (NaN when not covered)."""
+        return shortfall(self.loss, self.margin) if self.covered else math.nan
+
+    @property
+    def standalone_shortfall(self) -> float:
+        """``max(0, loss − standalone margin)``: the shortfall had nothing been netted."""
+        return shortfall(self.loss, self.standalone) if self.covered else math.nan
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (NaN as None)."""
+        return {
+            "account": self.account,
+            "loss": _num(self.loss),
+            "margin": self.margin,
+            "standalone": self.standalone,
+            "shortfall": _num(self.shortfall),
+            "standalone_shortfall": _num(self.standalone_shortfall),
+            "scenario": self.scenario,
+            "covered": self.covered,
+            "note": self.note,
+            "moves": {u: m.to_dict() for u, m in self.moves.items()},
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScenarioOutcome:
+    """Every account under one named stress scenario (one horizon of a crisis, one file row).
+
+    ``kind`` is ``crisis``, ``hypothetical`` or ``correlation``; ``horizon`` e.g. ``1d``,
+    ``2d``, ``window`` or ``instant``; ``moves`` the scenario's joint move when it is a single
+    row (per account otherwise, see :class:`AccountOutcome`).
+    """
+
+    name: str
+    kind: str
+    horizon: str
+    description: str
+    accounts: tuple[AccountOutcome, ...]
+    moves: Mapping[str, Move] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def loss(self) -> float:
+        """Sum of covered accounts' losses."""
+        return math.fsum(a.loss for a in self.accounts if a.covered)
+
+    @property
+    def shortfall(self) -> float:
+        """Sum of covered accounts' shortfalls (losses are not netted across accounts)."""
+        return math.fsum(a.shortfall for a in self.accounts if a.covered)
+
+    def account(self, name: str) -> AccountOutcome:
+        """The outcome of account ``name``."""
+        for a in self.accounts:
+            if a.account == name:
+                return a
+        raise InputError(f"no account {name!r} in stress scenario {self.name}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "horizon": self.horizon,
+            "description": self.description,
+            "loss": self.loss,
+            "margin": math.fsum(a.margin for a in self.accounts),
+            "shortfall": self.shortfall,
+            "moves": {u: m.to_dict() for u, m in self.moves.items()},
+            "notes": list(self.notes),
+            "accounts": [a.to_dict() for a in self.accounts],
+        }
+
+
+def _num(x: float) -> float | None:
+    return None if math.isnan(x) else x
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HeldMargin:
+    """The margin each account holds under the chosen model (netted) and its standalone sum."""
+
+    model: str
+    netted: Mapping[str, float]
+    standalone: Mapping[str, float]
+    result: MarginResult | None = None
+
+    @classmethod
+    def from_result(cls, result: MarginResult) -> HeldMargin:
+        """From a :class:`MarginResult`: ``netted`` and ``standalone`` per account."""
+        return cls(
+            model=result.model,
+            netted={a.account: a.netted for a in result.accounts},
+            standalone={a.account: a.standalone for a in result.accounts},
+            result=result,
+        )
+
+
+def held_margin(model: MarginModel, portfolio: Portfolio, snapshot: MarketSnapshot) -> HeldMargin:
+    """Margin ``portfolio`` under ``model`` (fully netted per account, no cap)."""
+    return HeldMargin.from_result(model.compute(portfolio, snapshot))
+
+
+def account_losses(
+    portfolio: Portfolio, snapshot: MarketSnapshot, scenarios: ScenarioSet
+) -> FloatArray:
+    """(scenarios, accounts) loss (``−P&L``) by full revaluation, accounts in book order."""
+    pnl = revalue(portfolio, snapshot, _restrict(scenarios, portfolio.underlyings))
+    out: FloatArray = -pnl.account_pnl_by_scenario
+    return out
+
+
+def _restrict(scenarios: ScenarioSet, underlyings: Sequence[str]) -> ScenarioSet:
+    """The set's columns for ``underlyings`` only (each must be in the set)."""
+    if tuple(underlyings) == scenarios.underlyings:
+        return scenarios
+    cols = [scenarios.index(u) for u in underlyings]
+    return ScenarioSet(
+        underlyings=tuple(underlyings),
+        spot_shocks=scenarios.spot_shocks[:, cols],
+        vol_shocks=scenarios.vol_shocks[:, cols],
+        time_steps=scenarios.time_steps,
+        weights=scenarios.weights,
+        names=scenarios.names,
+        spot_shock_type=scenarios.spot_shock_type,
+        vol_shock_type=scenarios.vol_shock_type,
+        vol_term_shape=scenarios.vol_term_shape,
+        min_vol=scenarios.min_vol,
+        label=scenarios.label,
+    )
+
+
+def scenario_moves(scenarios: ScenarioSet, row: int, underlyings: Sequence[str]) -> dict[str, Move]:
+    """The reported move of each of ``underlyings`` in scenario ``row``."""
+    factor = scenarios.spot_factor()
+    return {
+        u: Move(
+            spot=float(factor[row, scenarios.index(u)] - 1.0),
+            vol=float(scenarios.vol_shocks[row, scenarios.index(u)]),
+            vol_type=scenarios.vol_shock_type,
+        )
+        for u in underlyings
+    }
+
+
+def account_underlyings(portfolio: Portfolio) -> dict[str, tuple[str, ...]]:
+    """Underlyings of each account, in first-seen order."""
+    out: dict[str, dict[str, None]] = {a: {} for a in portfolio.accounts}
+    for p in portfolio.positions:
+        out[p.account][p.instrument.underlying] = None
+    return {a: tuple(u) for a, u in out.items()}
+
+
+def worst_rows(
+    portfolio: Portfolio,
+    snapshot: MarketSnapshot,
+    scenarios: ScenarioSet,
+    held: HeldMargin,
+    *,
+    uncovered: Mapping[str, str] | None = None,
+) -> tuple[AccountOutcome, ...]:
+    """Per account, the scenario row with the largest loss, against the margin held.
+
+    ``uncovered`` maps an underlying to why the scenario has no data for it; accounts holding
+    one are reported as not covered.
+    """
+    losses = account_losses(portfolio, snapshot, scenarios)
+    unds = account_underlyings(portfolio)
+    out = []
+    for j, acc in enumerate(portfolio.accounts):
+        missing = [u for u in unds[acc] if uncovered and u in uncovered]
+        row = int(np.argmax(losses[:, j]))
+        out.append(
+            AccountOutcome(
+                account=acc,
+                loss=math.nan if missing else float(losses[row, j]),
+                margin=held.netted[acc],
+                standalone=held.standalone[acc],
+                scenario=scenarios.names[row],
+                moves=scenario_moves(scenarios, row, [u for u in unds[acc] if u not in missing]),
+                covered=not missing,
+                note="; ".join(f"{u}: {uncovered[u]}" for u in missing) if uncovered else "",
+            )
+        )
+    return tuple(out)
+
+
+__all__ = [
+    "AccountOutcome",
+    "HeldMargin",
+    "Move",
+    "ScenarioOutcome",
+    "account_losses",
+    "account_underlyings",
+    "held_margin",
+    "package_json",
+    "scenario_moves",
+    "shortfall",
+    "worst_rows",
+]
