@@ -10,5 +10,6 @@ from crossmargin.cli import (  # noqa: F401  (registration)
     runs,
     sample,
     simm,
+    stress,
     value,
 )

@@ -73,12 +73,17 @@ def demo_command(
         )
     console.print(table)
     margins = _margin_section(book, market)
+    from crossmargin.cli.stress import demo_stress
+
+    stress_view, stress_rows = demo_stress(book, market, data_dir=data)
+    console.print(stress_view)
     out.mkdir(parents=True, exist_ok=True)
     target = out / "demo.json"
     payload = {
         "valuation": valuation.to_dict(),
         "stress_grid": summary,
         "margin": {name: result.to_dict() for name, result in margins.items()},
+        "stress": stress_rows,
     }
     target.write_text(json.dumps(payload, indent=2), encoding="utf-8")
     console.print(f"wrote {target}")
