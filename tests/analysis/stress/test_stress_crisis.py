@@ -98,3 +98,35 @@ def test_docs_table_cell_matches(sample_report: StressReport, table_script: Modu
     assert line in doc.splitlines()
     cells = [c.strip() for c in line.strip("|").split("|")]
     assert float(cells[2].replace(",", "")) == pytest.approx(row["margin"], abs=0.5)
+
+
+def test_stressed_mode_uses_the_covid_correlation(history: MarketHistory) -> None:
+    """ρ(BTC, SPX) of NYSE-day log returns over 2020-02-20..2020-04-30, computed here from the
+    CSVs with pandas (BTC sampled on NYSE days: weekend moves fold into Monday)."""
+    import numpy as np
+    import pandas as pd
+
+    from crossmargin import api
+
+    root = Path(history.data_dir)
+    btc = pd.read_csv(root / "crypto/btc_usd_yahoo_daily.csv", index_col=0, parse_dates=True)
+    spx = pd.read_csv(root / "index/spx_daily.csv", index_col=0, parse_dates=True)
+    days = spx.loc["2020-02-19":"2020-04-30"].index
+    r_btc = np.diff(np.log(btc["close"].reindex(days).to_numpy()))
+    r_spx = np.diff(np.log(spx["close"].reindex(days).to_numpy()))
+    expected = float(np.corrcoef(r_btc, r_spx)[0, 1])
+    book = api.sample_book()
+    market = api.market_for(book, asof="2026-02-11", data_dir=history.data_dir)
+    report = api.stress(
+        book,
+        "es",
+        market=market,
+        correlation="stressed",
+        pairs="BTC:SPX",
+        data_dir=history.data_dir,
+    )
+    assert report.correlation is not None
+    (m,) = report.correlation.matrices
+    assert "covid" in report.correlation.stressed_source
+    assert m.achieved["BTC:SPX"] == pytest.approx(expected, abs=0.03)
+    assert m.before["BTC:SPX"] != pytest.approx(expected, abs=0.03)
