@@ -6,10 +6,32 @@ sensitivities) → margin model → result. See ``docs/`` and ``DESIGN.md``.
 Units, stated once: vols and rates are decimals (0.55, not 55); time is in years
 (ACT/365); quantities are in contracts; money always travels with its currency;
 inverse (coin-margined) contracts value and settle in coin.
+
+The public surface is what this module exports (``__all__``, pinned by a test); the
+functions of :mod:`crossmargin.api` are the entry points the CLI, the service and the report
+use::
+
+    import crossmargin as cm
+
+    book = cm.sample_book()
+    market = cm.market_for(book, asof="2026-02-11")
+    result = cm.margin(book, market, "es", cap=0.8)
+    print(result.summary())
 """
 
 from __future__ import annotations
 
+from crossmargin import api
+from crossmargin.api import (
+    backtest,
+    load_book,
+    make_model,
+    margin,
+    market_for,
+    sample_book,
+    stress,
+    value,
+)
 from crossmargin.errors import (
     CrossMarginError,
     InputError,
@@ -19,16 +41,42 @@ from crossmargin.errors import (
     PricingError,
     SchemaError,
 )
+from crossmargin.instruments import Instrument, parse_symbol
+from crossmargin.market import MarketSnapshot, ScenarioSet, VolSurface
+from crossmargin.models import MarginModel, MarginResult, get_model, model_names
+from crossmargin.portfolio import Portfolio, Position
+from crossmargin.pricing import revalue
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CrossMarginError",
     "InputError",
+    "Instrument",
     "Issue",
+    "MarginModel",
+    "MarginResult",
     "MarketDataError",
+    "MarketSnapshot",
     "ModelError",
+    "Portfolio",
+    "Position",
     "PricingError",
+    "ScenarioSet",
     "SchemaError",
+    "VolSurface",
     "__version__",
+    "api",
+    "backtest",
+    "get_model",
+    "load_book",
+    "make_model",
+    "margin",
+    "market_for",
+    "model_names",
+    "parse_symbol",
+    "revalue",
+    "sample_book",
+    "stress",
+    "value",
 ]
