@@ -11,10 +11,14 @@ Typical use::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+import scipy.sparse as sp
 
 from crossmargin.analysis.backtest import ModelSpec, run_paths
 from crossmargin.analysis.backtest_offsets import offset_backtest
@@ -208,6 +212,163 @@ __all__ = [
     "value",
     "write_sample",
 ]
+
+
+# ---------------------------------------------------------------- what-if and report data
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WhatIfResult:
+    """An account's margin before and after proposed trades, against its collateral.
+
+    ``before`` and ``after`` are the full results of the account alone (one account each);
+    ``incremental`` is the change of the requirement the account must hold.
+    """
+
+    account: str
+    collateral: float
+    before: MarginResult
+    after: MarginResult
+
+    @property
+    def before_total(self) -> float:
+        """Requirement before the trades."""
+        return self.before.total
+
+    @property
+    def after_total(self) -> float:
+        """Requirement after the trades."""
+        return self.after.total
+
+    @property
+    def incremental(self) -> float:
+        """After minus before (negative when the trades reduce risk)."""
+        return self.after.total - self.before.total
+
+    @property
+    def excess(self) -> float:
+        """Collateral minus the requirement after the trades (negative: a shortfall)."""
+        return self.collateral - self.after.total
+
+    @property
+    def passes(self) -> bool:
+        """Whether the collateral covers the requirement after the trades."""
+        return self.excess >= 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the service's ``/v1/what-if`` payload."""
+        after = self.after.to_dict()
+        before = self.before.to_dict()
+        return {
+            "account": self.account,
+            "model": self.after.model,
+            "currency": self.after.currency,
+            "by": self.after.by,
+            "cap": self.after.cap,
+            "collateral": self.collateral,
+            "margin_before": self.before_total,
+            "margin_after": self.after_total,
+            "incremental_margin": self.incremental,
+            "excess": self.excess,
+            "passes": self.passes,
+            "before": before["accounts"][0],
+            "after": after["accounts"][0],
+            "market": self.after.market,
+        }
+
+
+def what_if(
+    portfolio: Portfolio,
+    account: str,
+    trades: Sequence[Mapping[str, Any]],
+    snapshot: MarketSnapshot,
+    model: str | MarginModel,
+    *,
+    collateral: float,
+    by: str = "underlying",
+    cap: float | None = None,
+    before: MarginResult | None = None,
+    **params: Any,
+) -> WhatIfResult:
+    """Margin of ``account`` before and after ``trades`` (rows: symbol, quantity, trade_price).
+
+    The account's positions are taken from ``portfolio``; the trades are added to them (and
+    net with them). ``before`` may pass an already computed result of the account alone.
+    """
+    from crossmargin.portfolio import parse_rows
+
+    if not math.isfinite(collateral) or collateral < 0:
+        raise InputError(f"collateral must be a finite amount >= 0, got {collateral}")
+    portfolio.account(account)  # InputError naming the accounts if unknown
+    if not trades:
+        raise InputError("no proposed trades: give at least one (symbol, quantity)")
+    book = portfolio.subset([account])
+    added = parse_rows([{**t, "account": account} for t in trades], source="trades")
+    after_book = Portfolio(raw=book.raw + added.raw, source=book.source)
+    chosen = make_model(model, **params) if isinstance(model, str) else model
+    if before is None:
+        before = chosen.compute(book, snapshot, by=by, cap=cap)
+    after = chosen.compute(after_book, snapshot, by=by, cap=cap)
+    return WhatIfResult(account=account, collateral=collateral, before=before, after=after)
+
+
+def scenario_distribution(
+    portfolio: Portfolio, snapshot: MarketSnapshot, model: str = "es", **params: Any
+) -> dict[str, Any]:
+    """Historical scenario P&L of the book and of each account under a VaR/ES model.
+
+    Returns ``{"model", "confidence", "scenarios", "book": {"pnl", "var", "es"},
+    "accounts": [{"account", "var", "es"}]}``: P&L per scenario of the whole book (all
+    accounts together, for illustration) and the loss-positive VaR and ES at the model's
+    confidence, the same tail convention as the model's ``core`` component.
+    """
+    import numpy as np
+
+    from crossmargin.models.var import HistoricalVaRModel
+    from crossmargin.stats.tail import var_es
+
+    chosen = make_model(model, **params)
+    if not isinstance(chosen, HistoricalVaRModel):
+        raise InputError(f"{model} is not a historical VaR/ES model: use es or hvar")
+    context = chosen.prepare(portfolio.instruments, snapshot)
+    rows = sp.vstack([portfolio.quantity_matrix(), sp.csr_matrix(portfolio.net_quantities())])
+    pnl = context.core.aggregate(sp.csr_matrix(rows))  # (scenarios, accounts + book)
+    tail = var_es(pnl, chosen.confidence)
+    var, es = np.atleast_1d(tail.var), np.atleast_1d(tail.es)
+    return {
+        "model": chosen.name,
+        "confidence": chosen.confidence,
+        "scenarios": list(context.core.scenarios.names),
+        "book": {"pnl": pnl[:, -1].tolist(), "var": float(var[-1]), "es": float(es[-1])},
+        "accounts": [
+            {"account": a, "var": float(var[j]), "es": float(es[j])}
+            for j, a in enumerate(portfolio.accounts)
+        ],
+    }
+
+
+def correlations(
+    portfolio: Portfolio, snapshot: MarketSnapshot, model: str = "es", **params: Any
+) -> dict[str, Any]:
+    """Correlations of the book's daily factor moves over a VaR/ES model's lookback window.
+
+    ``{"factors": [...], "matrix": [[...]], "lookback": n}``; NaN entries (a factor that never
+    moved) are ``None``.
+    """
+    from crossmargin.models.var import HistoricalVaRModel
+    from crossmargin.models.var_market import implied_correlations
+
+    chosen = make_model(model, **params)
+    if not isinstance(chosen, HistoricalVaRModel):
+        raise InputError(f"{model} is not a historical VaR/ES model: use es or hvar")
+    frame = implied_correlations(chosen, portfolio.instruments, snapshot)
+    matrix = [[None if not math.isfinite(x) else float(x) for x in row] for row in frame.values]
+    return {
+        "factors": [str(c) for c in frame.columns],
+        "matrix": matrix,
+        "lookback": chosen.lookback,
+    }
+
+
+__all__ += ["WhatIfResult", "correlations", "scenario_distribution", "what_if"]
 
 
 # ---------------------------------------------------------------- stress (issue 6)

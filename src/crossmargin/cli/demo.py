@@ -87,6 +87,10 @@ def demo_command(
     }
     target.write_text(json.dumps(payload, indent=2), encoding="utf-8")
     console.print(f"wrote {target}")
+    from crossmargin.report import build_payload, write_report
+
+    report = build_payload(book, market, models=tuple(margins), results=margins, data_dir=data)
+    console.print(f"wrote {write_report(report, out / 'report.html')}")
 
 
 def _margin_section(book: Portfolio, market: MarketSnapshot) -> dict[str, MarginResult]:

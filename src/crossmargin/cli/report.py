@@ -1,0 +1,60 @@
+"""``crossmargin report BOOK --out report.html``: the self-contained HTML report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from crossmargin import api
+from crossmargin.cli.app import app, console
+from crossmargin.cli.options import AsofOpt, BookArg, DataOpt, MarketOpt
+from crossmargin.errors import InputError
+from crossmargin.report import DEFAULT_MODELS, build_payload, write_report
+
+
+def _window(text: str | None) -> tuple[str, str] | None:
+    if text is None:
+        return None
+    start, sep, end = text.partition(":")
+    if not sep or not start or not end:
+        raise InputError(f"--backtest takes START:END (e.g. 2025-01-01:2025-06-30), got {text!r}")
+    return start, end
+
+
+@app.command("report")
+def report_command(
+    book: BookArg,
+    out: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path("report.html"),
+    asof: AsofOpt = None,
+    market: MarketOpt = None,
+    data: DataOpt = None,
+    models: Annotated[
+        str, typer.Option("--models", help="Comma-separated models to compare.")
+    ] = ",".join(DEFAULT_MODELS),
+    backtest: Annotated[
+        str | None,
+        typer.Option("--backtest", help="Add a backtest over START:END (YYYY-MM-DD:YYYY-MM-DD)."),
+    ] = None,
+    backtest_model: Annotated[
+        str, typer.Option("--backtest-model", help="Model of the backtest.")
+    ] = "es",
+) -> None:
+    """Write an HTML report of a book: margin by model, benefit, P&L, correlations, backtest."""
+    names = tuple(m.strip() for m in models.split(",") if m.strip())
+    if not names:
+        raise InputError("--models needs at least one model name")
+    window = _window(backtest)
+    portfolio = api.load_book(book)
+    snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data)
+    payload = build_payload(
+        portfolio,
+        snapshot,
+        models=names,
+        backtest=window,
+        backtest_model=backtest_model,
+        data_dir=data,
+    )
+    target = write_report(payload, out)
+    console.print(f"wrote {target}", highlight=False)

@@ -1,0 +1,400 @@
+"""A cache of model contexts, so that repeated and what-if margin calls reprice only what is new.
+
+``MarginModel.prepare(instruments, market)`` does the per-instrument work (full repricing on a
+scenario grid or a historical window); ``margin_rows`` is cheap by comparison. A
+:class:`ContextCache` keeps prepared contexts keyed by ``(model key, market key)`` and the
+instruments they cover, and serves a request for instruments ``R`` by, in this order:
+
+1. **hit** — a context covering ``R`` exactly or a superset of ``R`` *on the same set of
+   underlyings*: holdings are re-indexed onto the cached columns (a zero column contributes
+   nothing to any row: scenario P&L, deltas and add-ons are all linear in holdings);
+2. **extension** — a context covering a subset of ``R`` whose model has an *extender* here
+   (``pm_grid``, ``es``/``hvar``): only the missing instruments are priced and their columns
+   appended (see :func:`extend_context`);
+3. **prepare** — ``model.prepare(R, market)``, stored for next time.
+
+The same-underlyings condition matters for the historical models: their scenario dates
+depend on the calendar of the whole set of underlyings, so a context prepared for other
+underlyings is never reused for them. Extenders never change a model's figures: the tests
+compare every path with a fresh ``prepare``.
+
+:class:`CachedModel` wraps a model so that :func:`crossmargin.netting.cross_margin` (and so
+``api.margin``) goes through the cache unchanged; its results carry the wrapped model's name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from crossmargin.instruments import Instrument
+from crossmargin.market.snapshot import MarketSnapshot
+from crossmargin.models.base import MarginModel, RowMargins
+
+if TYPE_CHECKING:
+    from crossmargin.models.result import MarginResult
+    from crossmargin.portfolio import Portfolio
+
+Extender = Callable[[Any, Any, tuple[Instrument, ...], MarketSnapshot], Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CacheStats:
+    """Counts of how requests were served (see the module docstring)."""
+
+    hits: int
+    extensions: int
+    prepares: int
+    entries: int
+
+    def to_dict(self) -> dict[str, int]:
+        """JSON-ready counts."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Entry:
+    instruments: tuple[Instrument, ...]
+    columns: dict[Instrument, int]
+    underlyings: frozenset[str]
+    context: Any
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MappedContext:
+    """A cached context and, per requested instrument, its column in that context."""
+
+    context: Any
+    columns: np.ndarray
+    width: int
+
+
+def _underlyings(instruments: tuple[Instrument, ...]) -> frozenset[str]:
+    return frozenset(i.underlying for i in instruments)
+
+
+class ContextCache:
+    """LRU cache of prepared model contexts (thread-safe; see the module docstring).
+
+    Parameters
+    ----------
+    maxsize:
+        Contexts kept; the least recently used is dropped beyond it. ``0`` disables the
+        cache (every request prepares: the baseline of ``benchmarks/bench_service.py``).
+    """
+
+    def __init__(self, maxsize: int = 64) -> None:
+        if maxsize < 0:
+            raise ValueError("maxsize must be >= 0")
+        self.maxsize = maxsize
+        self._entries: OrderedDict[int, tuple[tuple[str, str], _Entry]] = OrderedDict()
+        self._next = 0
+        self._lock = threading.RLock()
+        self._hits = self._extensions = self._prepares = 0
+
+    def stats(self) -> CacheStats:
+        """How requests have been served so far."""
+        with self._lock:
+            return CacheStats(
+                hits=self._hits,
+                extensions=self._extensions,
+                prepares=self._prepares,
+                entries=len(self._entries),
+            )
+
+    def clear(self) -> None:
+        """Drop every context (counts are kept)."""
+        with self._lock:
+            self._entries.clear()
+
+    def _store(self, key: tuple[str, str], entry: _Entry) -> None:
+        if self.maxsize == 0:
+            return
+        self._entries[self._next] = (key, entry)
+        self._next += 1
+        while len(self._entries) > self.maxsize:
+            self._entries.popitem(last=False)
+
+    def context(
+        self,
+        model: MarginModel,
+        model_key: str,
+        instruments: tuple[Instrument, ...],
+        market: MarketSnapshot,
+        market_key: str,
+    ) -> MappedContext:
+        """A context of ``model`` on ``market`` covering ``instruments`` (hit, extend or prepare).
+
+        ``model_key`` must identify the model and its parameters, ``market_key`` the snapshot:
+        two calls with equal keys must mean the same computation.
+        """
+        key = (model_key, market_key)
+        wanted = set(instruments)
+        unds = _underlyings(instruments)
+        with self._lock:
+            best: tuple[int, _Entry] | None = None
+            for slot, (k, entry) in reversed(self._entries.items()):
+                if k != key:
+                    continue
+                if entry.underlyings == unds and wanted <= entry.columns.keys():
+                    self._entries.move_to_end(slot)
+                    self._hits += 1
+                    return _mapped(entry, instruments)
+                if entry.columns.keys() <= wanted and (
+                    best is None or len(entry.instruments) > len(best[1].instruments)
+                ):
+                    best = (slot, entry)
+            extender = extender_for(model)
+            if best is not None and extender is not None:
+                base = best[1]
+                new = tuple(i for i in instruments if i not in base.columns)
+                if _extendable(model, base, new):
+                    context = extender(model, base.context, new, market)
+                    self._extensions += 1
+                    entry = _entry(base.instruments + new, context)
+                    self._store(key, entry)
+                    return _mapped(entry, instruments)
+            context = model.prepare(instruments, market)
+            self._prepares += 1
+            entry = _entry(instruments, context)
+            self._store(key, entry)
+            return _mapped(entry, instruments)
+
+
+def _entry(instruments: tuple[Instrument, ...], context: Any) -> _Entry:
+    return _Entry(
+        instruments=instruments,
+        columns={inst: j for j, inst in enumerate(instruments)},
+        underlyings=_underlyings(instruments),
+        context=context,
+    )
+
+
+def _mapped(entry: _Entry, instruments: tuple[Instrument, ...]) -> MappedContext:
+    cols = np.fromiter((entry.columns[i] for i in instruments), dtype=np.int64)
+    return MappedContext(context=entry.context, columns=cols, width=len(entry.instruments))
+
+
+def _extendable(model: MarginModel, base: _Entry, new: tuple[Instrument, ...]) -> bool:
+    """Whether appending ``new`` keeps the model's figures exact (module docstring)."""
+    from crossmargin.models.var import HistoricalVaRModel
+
+    if isinstance(model, HistoricalVaRModel):
+        # scenario dates depend on the whole set of underlyings (panel calendar)
+        return _underlyings(new) <= base.underlyings
+    return True
+
+
+# ------------------------------------------------------------------------------ extenders
+def _extend_pm_grid(model: Any, context: Any, new: tuple[Instrument, ...], market: Any) -> Any:
+    """Append ``new`` to a :class:`~crossmargin.models.pm_grid.PMGridContext`.
+
+    The new instruments are prepared on their own; their risk units are merged into the
+    existing ones of the same (underlying, currency), columns shifted past the old ones.
+    """
+    from crossmargin.models.pm_grid import PMGridContext
+
+    old: PMGridContext = context
+    add: PMGridContext = model.prepare(new, market)
+    shift = len(old.instruments)
+    by_key = {(u.underlying, u.currency): u for u in old.units}
+    merged = dict(by_key)
+    for unit in add.units:
+        moved = dataclasses.replace(unit, cols=unit.cols + shift)
+        k = (unit.underlying, unit.currency)
+        if k in merged:
+            prev = merged[k]
+            merged[k] = dataclasses.replace(
+                prev,
+                cols=np.concatenate([prev.cols, moved.cols]),
+                pnl=np.ascontiguousarray(np.hstack([prev.pnl, moved.pnl])),
+                delta=np.concatenate([prev.delta, moved.delta]),
+                roll=np.concatenate([prev.roll, moved.roll]),
+            )
+        else:
+            merged[k] = moved
+    # scenario names are laid out per underlying in first-seen order; rebuild the offsets
+    names: list[str] = []
+    offset: dict[str, int] = {}
+    for unit in merged.values():
+        if unit.underlying not in offset:
+            offset[unit.underlying] = len(names)
+            names += model.scenarios(unit.underlying).names
+    units = tuple(
+        dataclasses.replace(u, scenario_offset=offset[u.underlying]) for u in merged.values()
+    )
+    return PMGridContext(
+        instruments=old.instruments + new, units=units, scenario_names=tuple(names)
+    )
+
+
+def _concat_pnl(old: Any, add: Any) -> Any:
+    """Columns of ``add`` appended to the scenario P&L ``old`` (same scenarios)."""
+    return dataclasses.replace(
+        old,
+        instruments=old.instruments + add.instruments,
+        pnl_by_scenario=np.hstack([old.pnl_by_scenario, add.pnl_by_scenario]),
+        pnl_settlement_by_scenario=np.hstack(
+            [old.pnl_settlement_by_scenario, add.pnl_settlement_by_scenario]
+        ),
+        settlement_currencies=old.settlement_currencies + add.settlement_currencies,
+        base_value=np.concatenate([old.base_value, add.base_value]),
+    )
+
+
+def _extend_var(model: Any, context: Any, new: tuple[Instrument, ...], market: Any) -> Any:
+    """Append ``new`` to a :class:`~crossmargin.models.var.VarContext` (same underlyings).
+
+    The new instruments are repriced on the context's own scenario sets (lookback, whole
+    history, floor window); their add-on terms (dollar delta, half spread) are appended to
+    the existing ones, whose per-underlying ADV and rates are unchanged.
+    """
+    from crossmargin.models.params import number
+    from crossmargin.models.var_addons import dollar_deltas
+    from crossmargin.pricing.revalue import revalue_instruments
+
+    def extend(pnl: Any) -> Any:
+        if pnl is None:
+            return None
+        return _concat_pnl(pnl, revalue_instruments(new, market, pnl.scenarios))
+
+    addons = context.addons
+    if addons is not None:
+        params = model.params
+        bump = number(params.defaults, "delta_bump", where=f"es parameters {params.path}")
+        delta = dollar_deltas(new, market, bump=bump)
+        spread = np.array(
+            [
+                number(params.for_underlying(i.underlying), "half_spread", where=i.underlying)
+                for i in new
+            ]
+        )
+        uidx = np.array([addons.underlyings.index(i.underlying) for i in new], dtype=np.int64)
+        rows = sp.csr_matrix(
+            (delta, (np.arange(len(new)), uidx)), shape=(len(new), len(addons.underlyings))
+        )
+        addons = dataclasses.replace(
+            addons,
+            dollar_delta=np.concatenate([addons.dollar_delta, delta]),
+            liquidity_per_contract=np.concatenate(
+                [addons.liquidity_per_contract, spread * np.abs(delta)]
+            ),
+            exposure=sp.csr_matrix(sp.vstack([addons.exposure, rows])),
+        )
+    return dataclasses.replace(
+        context,
+        core=extend(context.core),
+        history=extend(context.history),
+        floor=extend(context.floor),
+        addons=addons,
+    )
+
+
+def extender_for(model: MarginModel) -> Extender | None:
+    """The extender of ``model``'s context, or None (then the cache re-prepares)."""
+    from crossmargin.models.pm_grid import PMGridModel
+    from crossmargin.models.var import HistoricalVaRModel
+
+    if isinstance(model, PMGridModel):
+        return _extend_pm_grid
+    if isinstance(model, HistoricalVaRModel):
+        return _extend_var
+    return None
+
+
+def extend_context(
+    model: MarginModel,
+    context: Any,
+    instruments: tuple[Instrument, ...],
+    new: tuple[Instrument, ...],
+    market: MarketSnapshot,
+) -> Any:
+    """A context of ``model`` for ``instruments + new`` from ``context`` (for ``instruments``).
+
+    Uses the model's extender where there is one and the new instruments keep it exact;
+    otherwise prepares ``instruments + new`` afresh.
+    """
+    extender = extender_for(model)
+    base = _entry(instruments, context)
+    if extender is not None and _extendable(model, base, new):
+        return extender(model, context, new, market)
+    return model.prepare(instruments + new, market)
+
+
+class CachedModel(MarginModel):
+    """``model`` with its ``prepare`` served by a :class:`ContextCache`.
+
+    Parameters
+    ----------
+    model:
+        The model wrapped; its name, parameters and figures are what results report.
+    cache:
+        The shared cache.
+    model_key, market_key:
+        Identify the model (with its parameters) and the market snapshot in the cache.
+    """
+
+    name: ClassVar[str] = "cached"
+    description: ClassVar[str] = "A model whose prepared contexts are cached"
+
+    def __init__(
+        self, model: MarginModel, cache: ContextCache, *, model_key: str, market_key: str
+    ) -> None:
+        self.model = model
+        self.cache = cache
+        self.model_key = model_key
+        self.market_key = market_key
+
+    def parameters(self) -> dict[str, Any]:
+        """The wrapped model's parameters."""
+        return self.model.parameters()
+
+    def diagnostics(self, context: Any) -> dict[str, Any]:
+        """The wrapped model's diagnostics of the cached context."""
+        mapped: MappedContext = context
+        return self.model.diagnostics(mapped.context)
+
+    def prepare(self, instruments: tuple[Instrument, ...], market: MarketSnapshot) -> Any:
+        """The cached context of the wrapped model with the column map of ``instruments``."""
+        return self.cache.context(self.model, self.model_key, instruments, market, self.market_key)
+
+    def margin_rows(self, context: Any, holdings: sp.csr_matrix) -> RowMargins:
+        """Re-index ``holdings`` onto the cached columns and margin them."""
+        mapped: MappedContext = context
+        h = sp.csr_matrix(holdings)
+        if mapped.width != h.shape[1] or not np.array_equal(mapped.columns, np.arange(h.shape[1])):
+            h = sp.csr_matrix(
+                (h.data, mapped.columns[h.indices], h.indptr), shape=(h.shape[0], mapped.width)
+            )
+        return self.model.margin_rows(mapped.context, h)
+
+    def compute(
+        self,
+        portfolio: Portfolio,
+        market: MarketSnapshot,
+        *,
+        by: str = "underlying",
+        cap: float | None = None,
+    ) -> MarginResult:
+        """As the wrapped model's ``compute``, with cached contexts."""
+        from crossmargin.netting import cross_margin
+
+        result = cross_margin(self, portfolio, market, by=by, cap=cap)
+        return dataclasses.replace(result, model=self.model.name)
+
+
+__all__ = [
+    "CacheStats",
+    "CachedModel",
+    "ContextCache",
+    "MappedContext",
+    "extend_context",
+    "extender_for",
+]

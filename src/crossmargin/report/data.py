@@ -1,0 +1,142 @@
+"""The report's data: every figure comes from :mod:`crossmargin.api` results' ``to_dict()``.
+
+:func:`build_payload` gathers one JSON-ready mapping; :mod:`crossmargin.report.render` only
+lays it out. The payload is embedded in the HTML (``<script id="report-data">``) so that a
+reader, and the tests, can check each number shown against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from crossmargin import api
+from crossmargin.errors import CrossMarginError, InputError
+from crossmargin.market.snapshot import MarketSnapshot
+from crossmargin.models import MarginResult, model_names
+from crossmargin.portfolio import Portfolio
+
+DEFAULT_MODELS: tuple[str, ...] = ("rules", "span", "pm_grid", "es")
+VAR_MODELS = ("es", "hvar")
+
+
+def _unavailable(what: str, error: Exception) -> dict[str, Any]:
+    return {"available": False, "reason": f"{what}: {error}"}
+
+
+def stress_section(
+    portfolio: Portfolio,
+    market: MarketSnapshot,
+    model: str = "es",
+    data_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """The stress section: ``api.stress(book, model, market=...).to_dict()`` (every named
+    crisis replayed against the model's netted margin).
+
+    HOOK: where ``api.stress`` is absent (it is developed separately) the section says so.
+    """
+    stress: Callable[..., Any] | None = getattr(api, "stress", None)
+    if stress is None:
+        return {"available": False, "reason": "stress tests: api.stress is not available yet"}
+    try:
+        result = stress(portfolio, model, market=market, data_dir=data_dir)
+    except (CrossMarginError, TypeError) as error:
+        return _unavailable("stress tests", error)
+    data = result.to_dict() if hasattr(result, "to_dict") else result
+    return {"available": True, "result": data}
+
+
+def build_payload(
+    portfolio: Portfolio,
+    market: MarketSnapshot,
+    *,
+    models: Sequence[str] = DEFAULT_MODELS,
+    results: Mapping[str, MarginResult] | None = None,
+    backtest: tuple[str | date, str | date] | None = None,
+    backtest_model: str = "es",
+    data_dir: str | Path | None = None,
+    var_params: Mapping[str, Any] | None = None,
+    stress: bool = True,
+) -> dict[str, Any]:
+    """Everything the report shows, as plain JSON (see the module docstring).
+
+    Parameters
+    ----------
+    portfolio, market:
+        The book and the snapshot it is margined on.
+    models:
+        Models margined (``results`` given are reused, others computed with ``api.margin``).
+    backtest:
+        ``(start, end)`` to add a backtest of ``backtest_model`` on the book.
+    data_dir, var_params:
+        Market-history folder and parameters of the VaR/ES figures (distribution,
+        correlations).
+    stress:
+        Add the stress section (``api.stress`` with the VaR/ES model).
+    """
+    known = set(model_names())
+    unknown = [m for m in models if m not in known]
+    if unknown:
+        raise InputError(
+            f"unknown model(s) {', '.join(unknown)}: choose from {', '.join(sorted(known))}"
+        )
+    done = dict(results or {})
+    vparams: dict[str, Any] = {"data_dir": data_dir, **(var_params or {})}
+    margin: dict[str, Any] = {}
+    for name in models:
+        result = done.get(name)
+        if result is None:
+            params = vparams if name in VAR_MODELS else {}
+            result = api.margin(portfolio, market, name, **params)
+        margin[name] = result.to_dict()
+    var_model = next((m for m in models if m in VAR_MODELS), "es")
+    try:
+        distribution: dict[str, Any] = {
+            "available": True,
+            **api.scenario_distribution(portfolio, market, var_model, **vparams),
+        }
+    except CrossMarginError as error:
+        distribution = _unavailable("scenario P&L", error)
+    try:
+        corr: dict[str, Any] = {
+            "available": True,
+            **api.correlations(portfolio, market, var_model, **vparams),
+        }
+    except CrossMarginError as error:
+        corr = _unavailable("correlations", error)
+    bt: dict[str, Any] | None = None
+    if backtest is not None:
+        result_bt = api.backtest(
+            portfolio, backtest_model, backtest[0], backtest[1], data_dir=data_dir
+        )
+        stats = result_bt.to_dict(with_series=False)
+        bt = {
+            "model": backtest_model,
+            "start": stats["start"],
+            "end": stats["end"],
+            "confidence": stats["confidence"],
+            "observations": stats.get("observations"),
+            "exceptions": stats.get("exceptions"),
+            "traffic_light": stats.get("traffic_light"),
+            "series": result_bt.series(),
+        }
+    first = next(iter(margin.values()))
+    return {
+        "title": f"crossmargin report: {portfolio.source or 'book'}",
+        "book": portfolio.source or "book",
+        "positions": len(portfolio.raw),
+        "accounts": list(portfolio.accounts),
+        "market": market.source or market.valuation_time.isoformat(),
+        "valuation_time": market.valuation_time.isoformat(),
+        "currency": first["currency"],
+        "margin": margin,
+        "distribution": distribution,
+        "correlations": corr,
+        "stress": stress_section(portfolio, market, var_model, data_dir) if stress else None,
+        "backtest": bt,
+    }
+
+
+__all__ = ["DEFAULT_MODELS", "build_payload", "stress_section"]

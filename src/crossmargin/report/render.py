@@ -1,0 +1,277 @@
+"""Lay out a report payload (:func:`crossmargin.report.data.build_payload`) as one HTML file.
+
+Self-contained: plotly.js is inlined once (``include_plotlyjs=True`` on the first chart), no
+CDN, so the file opens offline. Numbers in tables are the payload's, formatted to cents;
+charts plot the payload's arrays.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import jinja2
+import plotly.graph_objects as go
+
+CHART_HEIGHT = 420
+
+_TEMPLATE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{{ p.title }}</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1300px; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.note { color: #666; font-style: italic; }
+.chart { margin: 1em 0; }
+</style></head>
+<body>
+<h1>{{ p.title }}</h1>
+<p>Book <b>{{ p.book }}</b>: {{ p.positions }} positions in {{ p.accounts|length }} accounts.
+Market: {{ p.market }}. Money in {{ p.currency }}.</p>
+
+<h2 id="summary-heading">Summary: total margin by model</h2>
+<p>Standalone = each position margined alone; netted = each account as one portfolio
+(accounts never net against each other); benefit = standalone − total.
+"vs rules" = the isolated rules requirement minus the model's total.</p>
+<table id="summary"><thead><tr><th>model</th><th>total</th><th>standalone</th>
+<th>grouped</th><th>netted</th><th>benefit</th><th>benefit %</th><th>vs rules</th></tr></thead>
+<tbody>{% for m in summary %}<tr data-model="{{ m.model }}"><td>{{ m.model }}</td>
+<td class="num" data-key="total">{{ m.total }}</td>
+<td class="num" data-key="standalone_total">{{ m.standalone_total }}</td>
+<td class="num" data-key="grouped_total">{{ m.grouped_total }}</td>
+<td class="num" data-key="netted_total">{{ m.netted_total }}</td>
+<td class="num" data-key="benefit">{{ m.benefit }}</td>
+<td class="num" data-key="benefit_pct">{{ m.benefit_pct }}</td>
+<td class="num" data-key="vs_rules">{{ m.vs_rules }}</td></tr>{% endfor %}</tbody></table>
+
+<h2>Per account</h2>
+<table id="accounts"><thead><tr><th>account</th>{% for name in models %}
+<th>{{ name }} total</th><th>{{ name }} standalone</th>{% endfor %}</tr></thead>
+<tbody>{% for row in accounts %}<tr data-account="{{ row.account }}"><td>{{ row.account }}</td>
+{% for cell in row.cells %}<td class="num" data-model="{{ cell.model }}" data-key="{{ cell.key }}">
+{{- cell.text }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+
+<h2>Standalone vs netted, by group</h2>
+<p>From the sum of standalone margins, each step is one group's netting benefit inside the
+group (standalone − grouped), then the benefit across groups within accounts
+(grouped − netted), then any cap uplift, to the total.</p>
+{% for name, html in waterfalls %}<div class="chart" data-chart="waterfall-{{ name }}">
+{{ html|safe }}</div>{% endfor %}
+
+<h2>Scenario P&amp;L distribution ({{ dist_title }})</h2>
+{% if distribution %}<p>Whole book, all accounts together (for illustration: accounts do not
+net). VaR {{ dist.var }} and ES {{ dist.es }} at {{ dist.confidence }} are marked.</p>
+<table id="distribution"><thead><tr><th>account</th><th>VaR</th><th>ES</th></tr></thead><tbody>
+{% for a in dist.accounts %}<tr data-account="{{ a.account }}"><td>{{ a.account }}</td>
+<td class="num" data-key="var">{{ a.var }}</td><td class="num" data-key="es">{{ a.es }}</td>
+</tr>{% endfor %}</tbody></table>
+<div class="chart" data-chart="distribution">{{ distribution|safe }}</div>
+{% else %}<p class="note">{{ dist_reason }}</p>{% endif %}
+
+<h2>Correlations of the book's risk factors</h2>
+{% if correlation %}<div class="chart" data-chart="correlation">{{ correlation|safe }}</div>
+{% else %}<p class="note">{{ corr_reason }}</p>{% endif %}
+
+<h2>Stress tests</h2>
+{% if stress_rows %}<table id="stress"><thead><tr>{% for c in stress_cols %}<th>{{ c }}</th>
+{% endfor %}</tr></thead><tbody>{% for r in stress_rows %}<tr>{% for v in r %}<td>{{ v }}</td>
+{% endfor %}</tr>{% endfor %}</tbody></table>
+{% else %}<p class="note" id="stress-hook">{{ stress_reason }}</p>{% endif %}
+
+{% if backtest %}<h2>Backtest: {{ bt.model }} margin vs realised loss</h2>
+<p>{{ bt.start }} to {{ bt.end }}: {{ bt.exceptions }} exceptions in {{ bt.observations }}
+observations ({{ bt.traffic_light }} zone).</p>
+<div class="chart" data-chart="backtest">{{ backtest|safe }}</div>{% endif %}
+
+<script type="application/json" id="report-data">{{ payload_json|safe }}</script>
+</body></html>
+"""
+
+
+def money(x: float | None) -> str:
+    """``1,234.56``; empty for None."""
+    return "" if x is None else f"{x:,.2f}"
+
+
+def _fig_html(fig: go.Figure, div_id: str, *, first: bool) -> str:
+    fig.update_layout(height=CHART_HEIGHT, margin={"l": 60, "r": 20, "t": 50, "b": 60})
+    out: str = fig.to_html(
+        full_html=False, include_plotlyjs=first, div_id=div_id, config={"responsive": True}
+    )
+    return out
+
+
+def waterfall(result: Mapping[str, Any]) -> go.Figure:
+    """Standalone → group benefits → grouped → cross-group benefit → netted → cap → total."""
+    labels, values, measures = ["standalone"], [result["standalone_total"]], ["absolute"]
+    for g in result["groups"]:
+        labels.append(f"{g['account']}:{g['group']}")
+        values.append(-g["benefit"])
+        measures.append("relative")
+    labels += ["grouped", "across groups", "netted", "cap", "total"]
+    values += [
+        0.0,
+        result["netted_total"] - result["grouped_total"],
+        0.0,
+        result["total"] - result["netted_total"],
+        0.0,
+    ]
+    measures += ["total", "relative", "total", "relative", "total"]
+    fig = go.Figure(go.Waterfall(x=labels, y=values, measure=measures))
+    fig.update_layout(title=f"{result['model']}: standalone vs netted ({result['currency']})")
+    return fig
+
+
+def distribution_figure(dist: Mapping[str, Any]) -> go.Figure:
+    """Histogram of the book's scenario P&L with −VaR and −ES marked."""
+    book = dist["book"]
+    fig = go.Figure(go.Histogram(x=book["pnl"], nbinsx=60, name="scenario P&L"))
+    for label, value, dash in (("VaR", book["var"], "dash"), ("ES", book["es"], "dot")):
+        fig.add_vline(x=-value, line_dash=dash, line_color="firebrick", annotation_text=f"−{label}")
+    fig.update_layout(
+        title=f"{dist['model']} scenario P&L, {len(book['pnl'])} scenarios",
+        xaxis_title="P&L",
+        yaxis_title="scenarios",
+    )
+    return fig
+
+
+def correlation_figure(corr: Mapping[str, Any]) -> go.Figure:
+    """Heatmap of the factor correlation matrix."""
+    fig = go.Figure(
+        go.Heatmap(
+            z=corr["matrix"], x=corr["factors"], y=corr["factors"], zmin=-1, zmax=1,
+            colorscale="RdBu", reversescale=True,
+        )
+    )  # fmt: skip
+    fig.update_layout(title=f"Correlations over the {corr['lookback']}-day lookback")
+    return fig
+
+
+def backtest_figure(bt: Mapping[str, Any]) -> go.Figure:
+    """Margin and realised loss per day, exceptions marked."""
+    series = bt["series"]
+    dates = [r["date"] for r in series]
+    loss = [-r["pnl"] for r in series]
+    fig = go.Figure()
+    fig.add_scatter(x=dates, y=[r["margin"] for r in series], name="margin (netted)")
+    fig.add_scatter(x=dates, y=loss, name="realised loss", mode="lines", opacity=0.6)
+    exc = [r for r in series if r["exception"]]
+    fig.add_scatter(
+        x=[r["date"] for r in exc], y=[-r["pnl"] for r in exc], mode="markers",
+        name="exception", marker={"color": "red", "size": 9, "symbol": "x"},
+    )  # fmt: skip
+    fig.update_layout(title=f"{bt['model']} backtest", yaxis_title="amount")
+    return fig
+
+
+def _stress_rows(stress: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Columns and rows of scalars from whatever list of records the stress result holds."""
+    result = stress.get("result")
+    records: Any = result
+    if isinstance(result, Mapping):
+        records = result.get("scenarios") or next(
+            (v for v in result.values() if isinstance(v, list) and v), []
+        )
+    if not isinstance(records, list) or not records or not isinstance(records[0], Mapping):
+        return [], []
+    cols = [k for k, v in records[0].items() if not isinstance(v, dict | list)]
+    rows = [
+        [money(r.get(c)) if isinstance(r.get(c), float) else str(r.get(c, "")) for c in cols]
+        for r in records
+    ]
+    return cols, rows
+
+
+def _finite(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_finite(v) for v in x]
+    return x
+
+
+def render(payload: Mapping[str, Any]) -> str:
+    """The report's HTML for ``payload``."""
+    margin = payload["margin"]
+    models = list(margin)
+    rules_total = margin["rules"]["total"] if "rules" in margin else None
+    summary = [
+        {
+            "model": name,
+            **{
+                k: money(r[k])
+                for k in (
+                    "total", "standalone_total", "grouped_total", "netted_total", "benefit",
+                )
+            },
+            "benefit_pct": f"{r['benefit_pct']:.2f}",
+            "vs_rules": money(rules_total - r["total"]) if rules_total is not None else "",
+        }
+        for name, r in margin.items()
+    ]  # fmt: skip
+    accounts = []
+    for acc in payload["accounts"]:
+        cells = []
+        for name in models:
+            row = next(a for a in margin[name]["accounts"] if a["account"] == acc)
+            cells.append({"model": name, "key": "total", "text": money(row["total"])})
+            cells.append({"model": name, "key": "standalone", "text": money(row["standalone"])})
+        accounts.append({"account": acc, "cells": cells})
+    first = True
+    waterfalls = []
+    for name in models:
+        waterfalls.append(
+            (name, _fig_html(waterfall(margin[name]), f"chart-waterfall-{name}", first=first))
+        )
+        first = False
+    dist = payload["distribution"]
+    corr = payload["correlations"]
+    bt = payload.get("backtest")
+    stress = payload.get("stress") or {"reason": "stress tests not requested"}
+    cols, rows = _stress_rows(stress)
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    return env.from_string(_TEMPLATE).render(
+        p=payload,
+        models=models,
+        summary=summary,
+        accounts=accounts,
+        waterfalls=waterfalls,
+        distribution=(
+            _fig_html(distribution_figure(dist), "chart-distribution", first=False)
+            if dist.get("available")
+            else ""
+        ),
+        dist_title=dist.get("model", "es"),
+        dist_reason=dist.get("reason", ""),
+        dist={
+            "var": money(dist["book"]["var"]) if dist.get("available") else "",
+            "es": money(dist["book"]["es"]) if dist.get("available") else "",
+            "confidence": dist.get("confidence", ""),
+            "accounts": [
+                {"account": a["account"], "var": money(a["var"]), "es": money(a["es"])}
+                for a in dist.get("accounts", [])
+            ],
+        },
+        correlation=(
+            _fig_html(correlation_figure(corr), "chart-correlation", first=False)
+            if corr.get("available")
+            else ""
+        ),
+        corr_reason=corr.get("reason", ""),
+        stress_cols=cols,
+        stress_rows=rows,
+        stress_reason=stress.get("reason", "the stress result has no table to show"),
+        backtest=_fig_html(backtest_figure(bt), "chart-backtest", first=False) if bt else "",
+        bt=bt or {},
+        payload_json=json.dumps(_finite(payload)).replace("</", "<\\/"),
+    )
+
+
+__all__ = ["money", "render"]

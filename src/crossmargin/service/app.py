@@ -1,0 +1,155 @@
+"""The FastAPI application: ``/v1`` endpoints over :mod:`crossmargin.api`.
+
+``create_app(config)`` builds it; ``crossmargin serve`` runs it on uvicorn. The OpenAPI
+schema is at ``/openapi.json`` and the interactive docs at ``/docs``. Endpoints, payloads
+and errors: ``docs/service.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Path
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from crossmargin import __version__
+from crossmargin.errors import InputError
+from crossmargin.models import get_model
+from crossmargin.portfolio import Portfolio, parse_rows
+from crossmargin.service.errors import install
+from crossmargin.service.schemas import (
+    RUN_ID_PATTERN,
+    SERVICE_MODELS,
+    MarginRequest,
+    PositionRow,
+    SimmRequest,
+    WhatIfRequest,
+)
+from crossmargin.service.state import ServiceConfig, ServiceState
+from crossmargin.simm import simm_margin
+
+
+class ErrorBody(BaseModel):
+    """A domain or validation error (``docs/service.md``, Errors)."""
+
+    error: str
+    kind: str | None = None
+    issues: list[dict[str, Any]] | None = None
+    detail: list[dict[str, Any]] | None = None
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Malformed JSON"},
+    422: {"model": ErrorBody, "description": "Invalid request or input the engine refuses"},
+}
+
+
+def _book(rows: list[PositionRow], source: str) -> Portfolio:
+    return parse_rows([r.model_dump() for r in rows], source=source)
+
+
+def _model(state: ServiceState, req: MarginRequest | WhatIfRequest) -> Any:
+    try:
+        params = req.parameters.for_model(req.model)
+    except ValueError as bad:
+        raise InputError(str(bad)) from None
+    if req.also is not None and req.also == req.model:
+        raise InputError("also names the same model as model: choose a different one")
+    return state.model(req.model, req.also, params)
+
+
+def create_app(config: ServiceConfig | None = None, state: ServiceState | None = None) -> FastAPI:
+    """The service application (see the module docstring).
+
+    Parameters
+    ----------
+    config:
+        Start-up options; ignored when ``state`` is given.
+    state:
+        Shared caches (tests pass one to inspect it).
+    """
+    shared = state if state is not None else ServiceState(config)
+    app = FastAPI(
+        title="crossmargin",
+        version=__version__,
+        description="Cross-margining risk engine: margin, what-if and SIMM over HTTP.",
+    )
+    app.state.crossmargin = shared
+    install(app)
+    v1 = APIRouter(prefix="/v1")
+
+    @v1.get("/health")
+    def health() -> dict[str, Any]:
+        """Liveness, the market policy, the run store and the context-cache counters."""
+        return {
+            "status": "ok",
+            "version": __version__,
+            "market": shared.describe_market(),
+            "store": str(shared.store.path) if shared.store is not None else None,
+            "cache": shared.contexts.stats().to_dict(),
+        }
+
+    @v1.get("/models")
+    def models() -> list[dict[str, Any]]:
+        """Models offered (``model`` / ``also`` values)."""
+        out = []
+        for name in SERVICE_MODELS:
+            model = get_model(name)
+            out.append(
+                {"name": name, "description": model.description, "subadditive": model.subadditive}
+            )
+        return out
+
+    @v1.post("/margin", responses=_ERRORS)
+    def margin(req: MarginRequest) -> JSONResponse:
+        """Margin a book: the same payload as ``crossmargin margin --json``."""
+        model = _model(shared, req)
+        book = _book(req.positions, "request")
+        result, snap = shared.margin(book, model, by=req.by, cap=req.cap)
+        run_id = None
+        if req.record and shared.store is not None:
+            run_id = shared.record(result, book, snap)
+        return JSONResponse({"run_id": run_id, **result.to_dict()})
+
+    @v1.post("/what-if", responses=_ERRORS)
+    def what_if(req: WhatIfRequest) -> JSONResponse:
+        """An account's margin before and after proposed trades, against its collateral."""
+        model = _model(shared, req)
+        book = _book(req.positions, "request")
+        result = shared.what_if(
+            book,
+            req.account,
+            [t.model_dump() for t in req.trades],
+            model,
+            collateral=req.collateral,
+            by=req.by,
+            cap=req.cap,
+        )
+        return JSONResponse(result.to_dict())
+
+    @v1.post("/simm", responses=_ERRORS)
+    def simm(req: SimmRequest) -> JSONResponse:
+        """ISDA SIMM of CRIF lines (the payload of ``crossmargin simm FILE --json``)."""
+        rows = [r.model_dump(exclude_none=True) for r in req.crif]
+        result = simm_margin(
+            rows, version=req.version, mpor_days=req.mpor, include_post=req.post or None
+        )
+        return JSONResponse(result.to_dict())
+
+    @v1.get("/runs/{run_id}", responses={404: {"model": ErrorBody, "description": "No such run"}})
+    def run(run_id: Annotated[str, Path(pattern=RUN_ID_PATTERN)]) -> JSONResponse:
+        """A recorded run (as ``crossmargin runs show ID --json``)."""
+        if shared.store is None:
+            return JSONResponse({"error": "this service records no runs (--no-store)"}, 404)
+        try:
+            record = shared.store.get(run_id)
+        except InputError as missing:
+            return JSONResponse({"error": str(missing)}, 404)
+        return JSONResponse(record.to_dict())
+
+    app.include_router(v1)
+    return app
+
+
+__all__ = ["ErrorBody", "create_app"]

@@ -1,0 +1,189 @@
+"""Request bodies of the HTTP service (pydantic), with the constraints that give 422s.
+
+Every field is bounded so that a request that passes validation is one the engine can take;
+what only the engine can check (a symbol it cannot parse, market data it lacks) comes back
+as a domain error (see :mod:`crossmargin.service.errors`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from crossmargin.models import model_names
+from crossmargin.models.result import GROUPINGS
+from crossmargin.simm import available_versions
+
+#: Models the service offers by name (``conservative`` is reached through ``also``).
+SERVICE_MODELS: tuple[str, ...] = tuple(n for n in model_names() if n != "conservative")
+VAR_MODELS: tuple[str, ...] = ("es", "hvar")
+MAX_ROWS = 20_000
+
+Text = Annotated[str, Field(min_length=1, max_length=128)]
+Money = Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)]
+Grouping = Literal["position", "underlying", "asset-class", "account"]
+assert set(GROUPINGS) == {"position", "underlying", "asset-class", "account"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _model_name(value: str) -> str:
+    if value not in SERVICE_MODELS:
+        raise ValueError(f"unknown model {value!r}: choose one of {', '.join(SERVICE_MODELS)}")
+    return value
+
+
+class PositionRow(_Strict):
+    """One position: ``quantity`` contracts (signed) of ``symbol`` in ``account``."""
+
+    account: Text
+    symbol: Text
+    quantity: Money
+    trade_price: Money | None = None
+    position_id: Text | None = None
+
+
+class TradeRow(_Strict):
+    """A proposed trade of the what-if account (its account is the request's)."""
+
+    symbol: Text
+    quantity: Money
+    trade_price: Money | None = None
+
+
+class ModelParameters(_Strict):
+    """Model parameters; each applies to the models named in its description."""
+
+    mode: Literal["cross", "segregated"] | None = Field(
+        default=None,
+        description="pm_grid: one USD risk unit per underlying, or per settlement currency",
+    )
+    venue: Literal["deribit", "paradex"] | None = Field(default=None, description="pm_grid: venue")
+    confidence: float | None = Field(
+        default=None, gt=0.0, lt=1.0, description="es, hvar: confidence"
+    )
+    lookback: int | None = Field(default=None, ge=10, le=5000, description="es, hvar: daily moves")
+    mpor: int | None = Field(
+        default=None, ge=1, le=20, description="es, hvar: margin period of risk"
+    )
+    lam: float | None = Field(
+        default=None, gt=0.0, lt=1.0, description="es, hvar: EWMA decay (fhs)"
+    )
+    apc: Literal["buffer", "stress-weight", "floor"] | None = Field(
+        default=None, description="es, hvar: anti-procyclicality tool (EMIR Art 28)"
+    )
+    method: Literal["hs", "fhs"] | None = Field(default=None, description="es, hvar: scenarios")
+    horizon_method: Literal["overlapping", "sqrt"] | None = Field(
+        default=None, description="es, hvar: how daily moves reach the MPOR"
+    )
+
+    def for_model(self, name: str) -> dict[str, Any]:
+        """Constructor keyword arguments for model ``name``; ValueError if one does not apply."""
+        given = self.model_dump(exclude_none=True)
+        applies = {
+            "pm_grid": {"mode", "venue"},
+            "es": set(given) - {"mode", "venue"},
+            "hvar": set(given) - {"mode", "venue"},
+        }.get(name, set())
+        wrong = sorted(set(given) - applies)
+        if wrong:
+            raise ValueError(f"parameter(s) {', '.join(wrong)} do not apply to model {name}")
+        return given
+
+
+class _ModelChoice(_Strict):
+    model: str = Field(
+        default="span", description="Margin model", json_schema_extra={"enum": list(SERVICE_MODELS)}
+    )
+    also: str | None = Field(
+        default=None,
+        description="A second model: charge the more conservative of the two",
+        json_schema_extra={"enum": [*SERVICE_MODELS, None]},
+    )
+    parameters: ModelParameters = ModelParameters()
+    by: Grouping = "underlying"
+    cap: float | None = Field(default=None, ge=0.0, le=1.0, description="Benefit cap C (EMIR: 0.8)")
+
+    @field_validator("model")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        return _model_name(value)
+
+    @field_validator("also")
+    @classmethod
+    def _known_also(cls, value: str | None) -> str | None:
+        return None if value is None else _model_name(value)
+
+
+class MarginRequest(_ModelChoice):
+    """``POST /v1/margin``: a book and how to margin it."""
+
+    positions: list[PositionRow] = Field(min_length=1, max_length=MAX_ROWS)
+    record: bool = Field(True, description="Record the run in the service's run store")
+
+
+class WhatIfRequest(_ModelChoice):
+    """``POST /v1/what-if``: an account's book, proposed trades and its collateral."""
+
+    account: Text
+    positions: list[PositionRow] = Field(min_length=1, max_length=MAX_ROWS)
+    trades: list[TradeRow] = Field(min_length=1, max_length=1000)
+    collateral: float = Field(ge=0.0, le=1e15, allow_inf_nan=False)
+
+
+CrifText = Annotated[str, Field(max_length=128)]
+
+
+class CrifRow(_Strict):
+    """One CRIF line (ISDA Risk Data Standards column names)."""
+
+    RiskType: CrifText
+    Qualifier: CrifText = ""
+    Bucket: CrifText = ""
+    Label1: CrifText = ""
+    Label2: CrifText = ""
+    Amount: Money
+    AmountCurrency: CrifText = "USD"
+    AmountUSD: Money | None = None
+    ProductClass: CrifText = ""
+    TradeID: CrifText = ""
+    PortfolioID: CrifText = ""
+    IMModel: CrifText = ""
+    collect_regulations: CrifText = ""
+    post_regulations: CrifText = ""
+
+
+class SimmRequest(_Strict):
+    """``POST /v1/simm``: CRIF lines and the SIMM version."""
+
+    crif: list[CrifRow] = Field(min_length=1, max_length=MAX_ROWS)
+    version: str = Field(default="2.6", json_schema_extra={"enum": list(available_versions())})
+    mpor: Literal[1, 10] = 10
+    post: bool = False
+
+    @field_validator("version")
+    @classmethod
+    def _known_version(cls, value: str) -> str:
+        if value not in available_versions():
+            raise ValueError(
+                f"unknown SIMM version {value!r}: use one of {', '.join(available_versions())}"
+            )
+        return value
+
+
+RUN_ID_PATTERN = r"^r-[0-9]{8}T[0-9]{6}-[0-9a-f]{8}$"
+
+__all__ = [
+    "RUN_ID_PATTERN",
+    "SERVICE_MODELS",
+    "CrifRow",
+    "MarginRequest",
+    "ModelParameters",
+    "PositionRow",
+    "SimmRequest",
+    "TradeRow",
+    "WhatIfRequest",
+]

@@ -1,0 +1,210 @@
+"""What the service keeps between requests: market snapshots, models, contexts and results.
+
+* **Market** — ``--market FILE`` is read once at start-up; otherwise one snapshot per set of
+  underlyings is built on first use (on ``--asof``, else on the latest date the history
+  covers them all) and kept.
+* **Models** — one instance per (name, also, parameters), so parameter files and the market
+  history are read once.
+* **Contexts** — :class:`crossmargin.models.cache.ContextCache`: a repeated margin call or
+  what-if on the same instruments does not re-run ``prepare``; new instruments of a what-if
+  are priced alone and appended (``pm_grid``, ``es``, ``hvar``).
+* **Before results** — a what-if's "before" margin per (model, market, grouping, cap, book).
+
+All of it is wiring around :mod:`crossmargin.api`; none of it changes a figure.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from crossmargin import api
+from crossmargin.errors import InputError
+from crossmargin.market.builder import latest_common_date, snapshot_from_history
+from crossmargin.market.history import MarketHistory
+from crossmargin.market.snapshot import MarketSnapshot
+from crossmargin.models import MarginModel, MarginResult
+from crossmargin.models.cache import CachedModel, ContextCache
+from crossmargin.portfolio import Portfolio, parse_rows
+from crossmargin.store import RunStore
+
+VAR_MODELS = ("es", "hvar")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceConfig:
+    """How the service was started (``crossmargin serve`` options).
+
+    Parameters
+    ----------
+    asof, market:
+        Build snapshots from history on ``asof``, or read one snapshot file (not both);
+        neither: the latest common date of each request's underlyings.
+    data_dir:
+        Market-history folder (default per :func:`crossmargin.config.data_dir`).
+    store:
+        Run-store file; ``None`` with ``record=True`` means the default store.
+    record:
+        Record margin runs (``--no-store`` sets it False).
+    cache_size:
+        Model contexts kept in the cache; ``0`` disables caching (contexts and "before"
+        results), for benchmarks.
+    """
+
+    asof: str | date | None = None
+    market: Path | None = None
+    data_dir: Path | None = None
+    store: Path | None = None
+    record: bool = True
+    cache_size: int = 64
+
+    def __post_init__(self) -> None:
+        if self.asof is not None and self.market is not None:
+            raise InputError("give either --asof DATE or --market FILE, not both")
+
+
+class _Lru:
+    """A small thread-safe LRU mapping."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._data: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any:
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                return self._data[key]
+            return None
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.maxsize:
+                self._data.popitem(last=False)
+
+
+class ServiceState:
+    """Caches shared by every request (see the module docstring)."""
+
+    def __init__(self, config: ServiceConfig | None = None) -> None:
+        self.config = config or ServiceConfig()
+        self.contexts = ContextCache(self.config.cache_size)
+        self.store: RunStore | None = RunStore(self.config.store) if self.config.record else None
+        self._store_lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._history: MarketHistory | None = None
+        self._file_market: MarketSnapshot | None = None
+        if self.config.market is not None:
+            self._file_market = MarketSnapshot.load(self.config.market)
+        self._markets: dict[frozenset[str], tuple[str, MarketSnapshot]] = {}
+        self._models: dict[str, MarginModel] = {}
+        self._before = _Lru(256)
+
+    # ----------------------------------------------------------------- market
+    def history(self) -> MarketHistory:
+        """The market history, opened once."""
+        with self._lock:
+            if self._history is None:
+                self._history = MarketHistory.load(self.config.data_dir)
+            return self._history
+
+    def describe_market(self) -> str:
+        """How snapshots are chosen (for ``/v1/health``)."""
+        if self._file_market is not None:
+            return f"file {self.config.market} ({self._file_market.valuation_time.isoformat()})"
+        if self.config.asof is not None:
+            return f"history on {self.config.asof}"
+        return "history on the latest common date of each request's underlyings"
+
+    def market(self, underlyings: tuple[str, ...]) -> tuple[str, MarketSnapshot]:
+        """``(market key, snapshot)`` covering ``underlyings`` (built once per set)."""
+        if self._file_market is not None:
+            snap = self._file_market
+            return f"file:{self.config.market}:{snap.valuation_time.isoformat()}", snap
+        key = frozenset(underlyings)
+        with self._lock:
+            if key not in self._markets:
+                history = self.history()
+                when = self.config.asof or latest_common_date(underlyings, history=history)
+                snap = snapshot_from_history(when, sorted(key), history=history)
+                self._markets[key] = (f"history:{when}:{','.join(sorted(key))}", snap)
+            return self._markets[key]
+
+    # ----------------------------------------------------------------- models
+    def model(self, name: str, also: str | None, params: dict[str, Any]) -> CachedModel:
+        """The (cached) model instance, wrapped to use the context cache; key in ``model_key``."""
+        key = json.dumps({"model": name, "also": also, "params": params}, sort_keys=True)
+        with self._lock:
+            if key not in self._models:
+                kwargs = dict(params)
+                if name in VAR_MODELS:
+                    kwargs["history"] = self.history()
+                self._models[key] = api.make_model(name, also=also, **kwargs)
+            model = self._models[key]
+        return CachedModel(model, self.contexts, model_key=key, market_key="")
+
+    def margin(
+        self,
+        portfolio: Portfolio,
+        model: CachedModel,
+        *,
+        by: str,
+        cap: float | None,
+        market: tuple[str, MarketSnapshot] | None = None,
+    ) -> tuple[MarginResult, MarketSnapshot]:
+        """Margin ``portfolio`` with cached contexts; the snapshot used comes back too."""
+        key, snap = market if market is not None else self.market(portfolio.underlyings)
+        bound = CachedModel(model.model, self.contexts, model_key=model.model_key, market_key=key)
+        return api.margin(portfolio, snap, bound, by=by, cap=cap), snap
+
+    def what_if(
+        self,
+        portfolio: Portfolio,
+        account: str,
+        trades: list[dict[str, Any]],
+        model: CachedModel,
+        *,
+        collateral: float,
+        by: str,
+        cap: float | None,
+    ) -> api.WhatIfResult:
+        """``api.what_if`` with cached contexts and a cached "before" result.
+
+        Before and after use one snapshot: the one covering the account's and the trades'
+        underlyings together.
+        """
+        portfolio.account(account)  # unknown account: InputError before any work
+        book = portfolio.subset([account])
+        trade_book = parse_rows([{**t, "account": account} for t in trades], source="trades")
+        unds = tuple(dict.fromkeys(book.underlyings + trade_book.underlyings))
+        key, snap = self.market(unds)
+        bound = CachedModel(model.model, self.contexts, model_key=model.model_key, market_key=key)
+        rows = tuple((p.symbol, p.quantity, p.trade_price) for p in book.raw)
+        before_key = (model.model_key, key, by, cap, account, rows)
+        before = self._before.get(before_key)
+        result = api.what_if(
+            book, account, trades, snap, bound, collateral=collateral, by=by, cap=cap,
+            before=before,
+        )  # fmt: skip
+        if before is None and self.config.cache_size > 0:
+            self._before.put(before_key, result.before)
+        return result
+
+    # ----------------------------------------------------------------- store
+    def record(self, result: MarginResult, portfolio: Portfolio, snap: MarketSnapshot) -> str:
+        """Record a margin run (one writer at a time)."""
+        assert self.store is not None
+        with self._store_lock:
+            return api.record_margin(result, portfolio, snap, self.store)
+
+
+__all__ = ["ServiceConfig", "ServiceState"]

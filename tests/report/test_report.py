@@ -1,0 +1,160 @@
+"""The HTML report shows the API's numbers: parsed tables against independent API calls."""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.report.conftest import ASOF, MODELS
+
+from crossmargin import api
+
+
+class Cells(HTMLParser):
+    """Collect ``td`` cells with their table id and data-* attributes, and the data script."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: list[dict[str, str]] = []
+        self.table = ""
+        self.row: dict[str, str] = {}
+        self.cell: dict[str, str] | None = None
+        self.script = ""
+        self.in_data = False
+        self.scripts_with_src: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "table":
+            self.table = a.get("id", "")
+        elif tag == "tr":
+            self.row = {k: v for k, v in a.items() if k.startswith("data-")}
+        elif tag == "td":
+            self.cell = {"table": self.table, **self.row, **a, "text": ""}
+        elif tag == "script":
+            self.in_data = a.get("id") == "report-data"
+            if "src" in a:
+                self.scripts_with_src.append(a["src"])
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td" and self.cell is not None:
+            self.cells.append(self.cell)
+            self.cell = None
+        elif tag == "script":
+            self.in_data = False
+
+    def handle_data(self, data: str) -> None:
+        if self.cell is not None:
+            self.cell["text"] += data
+        if self.in_data:
+            self.script += data
+
+
+def number(text: str) -> float:
+    return float(text.strip().replace(",", ""))
+
+
+@pytest.fixture(scope="module")
+def parsed(report: tuple[Path, dict[str, Any]]) -> Cells:
+    cells = Cells()
+    cells.feed(report[0].read_text(encoding="utf-8"))
+    return cells
+
+
+@pytest.fixture(scope="module")
+def fresh() -> dict[str, dict[str, Any]]:
+    """The API's results computed here, independently of the report code."""
+    book = api.sample_book()
+    market = api.market_for(book, asof=ASOF)
+    return {m: api.margin(book, market, m).to_dict() for m in MODELS}
+
+
+def test_self_contained(report: tuple[Path, dict[str, Any]], parsed: Cells) -> None:
+    html = report[0].read_text(encoding="utf-8")
+    assert parsed.scripts_with_src == []  # plotly.js inlined, nothing fetched
+    # (the inlined plotly.js mentions URLs in strings, e.g. its geo maps' topojson CDN:
+    # unused here; what matters is that no tag loads anything)
+    assert "<link" not in html.split("<script", 1)[0]
+    assert html.count("Plotly.newPlot") >= len(MODELS) + 3  # waterfalls, P&L, corr, backtest
+
+
+def test_summary_and_accounts_match_api(parsed: Cells, fresh: dict[str, Any]) -> None:
+    summary = [c for c in parsed.cells if c["table"] == "summary" and "data-key" in c]
+    assert {c["data-model"] for c in summary} == set(MODELS)
+    for c in summary:
+        res = fresh[c["data-model"]]
+        key = c["data-key"]
+        want = res["total"] if key != "vs_rules" else fresh["rules"]["total"] - res["total"]
+        if key != "vs_rules":
+            want = res[key]
+        assert number(c["text"]) == pytest.approx(want, abs=0.006), (c, want)
+    accounts = [c for c in parsed.cells if c["table"] == "accounts" and "data-key" in c]
+    assert len(accounts) == 2 * len(MODELS) * 4
+    for c in accounts:
+        row = next(
+            a for a in fresh[c["data-model"]]["accounts"] if a["account"] == c["data-account"]
+        )
+        assert number(c["text"]) == pytest.approx(row[c["data-key"]], abs=0.006)
+
+
+def test_distribution_matches_es_core(parsed: Cells, fresh: dict[str, Any]) -> None:
+    """The account ES shown equals the ES model's ``core`` component of that account."""
+    es = {a["account"]: a["components"]["core"] for a in fresh["es"]["accounts"]}
+    shown = [c for c in parsed.cells if c["table"] == "distribution" and c.get("data-key") == "es"]
+    assert len(shown) == len(es)
+    for c in shown:
+        assert number(c["text"]) == pytest.approx(es[c["data-account"]], abs=0.006)
+
+
+def test_embedded_payload(report: tuple[Path, dict[str, Any]], parsed: Cells) -> None:
+    data = json.loads(parsed.script)
+    payload = report[1]
+    assert data["margin"]["pm_grid"]["total"] == payload["margin"]["pm_grid"]["total"]
+    assert len(data["distribution"]["book"]["pnl"]) == len(data["distribution"]["scenarios"])
+    factors = data["correlations"]["factors"]
+    assert len(data["correlations"]["matrix"]) == len(factors)
+    assert data["backtest"]["series"], "the backtest chart has data"
+    exceptions = sum(r["exception"] for r in data["backtest"]["series"])
+    assert exceptions == data["backtest"]["exceptions"]
+    assert data["stress"]["available"] in (True, False)
+
+
+def test_report_cli(tmp_path: Path, report: tuple[Path, dict[str, Any]]) -> None:
+    import subprocess
+    import sys
+
+    from tests.service.conftest import SAMPLE
+
+    out = tmp_path / "r.html"
+    done = subprocess.run(
+        [sys.executable, "-m", "crossmargin", "report", str(SAMPLE), "--out", str(out),
+         "--asof", ASOF, "--models", "rules,pm_grid"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert out.stat().st_size > 1_000_000
+    bad = subprocess.run(
+        [sys.executable, "-m", "crossmargin", "report", str(SAMPLE), "--out", str(out),
+         "--asof", ASOF, "--backtest", "2025-01-01"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert bad.returncode == 2
+    assert "START:END" in bad.stderr
+
+
+def test_stress_table_matches_payload(report: tuple[Path, dict[str, Any]], parsed: Cells) -> None:
+    stress = report[1]["stress"]
+    if not stress["available"]:
+        pytest.skip(f"stress section unavailable: {stress['reason']}")
+    scenarios = stress["result"]["scenarios"]
+    cells = [c for c in parsed.cells if c["table"] == "stress"]
+    assert len(cells) % len(scenarios) == 0
+    width = len(cells) // len(scenarios)
+    for i, s in enumerate(scenarios):
+        row = [c["text"] for c in cells[i * width : (i + 1) * width]]
+        assert row[0] == s["name"]
+        assert any(t and number(t) == pytest.approx(s["loss"], abs=0.006) for t in row[1:]
+                   if t.replace(",", "").replace(".", "").lstrip("-").isdigit())  # fmt: skip

@@ -1,0 +1,236 @@
+"""The service in process: payloads equal the API's, errors are 4xx with reasons, caching."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from tests.service.conftest import ASOF, Client, needs_data, sample_rows
+
+from crossmargin import api
+from crossmargin.models.pm_grid import PMGridModel
+from crossmargin.models.var import HistoricalVaRModel
+from crossmargin.portfolio import parse_rows
+from crossmargin.store import RunStore
+
+pytestmark = needs_data
+
+TRADE = [{"symbol": "BTC-27MAR26-80000-C", "quantity": -5.0}]
+
+
+def _book() -> Any:
+    return parse_rows(sample_rows(), source="request")
+
+
+def _market(book: Any) -> Any:
+    return api.market_for(book, asof=ASOF)
+
+
+def _runs(path: Path) -> int:
+    return len(RunStore(path).list(None)) if path.exists() else 0
+
+
+def test_health_models_and_openapi(client: Client) -> None:
+    health = client.get("/v1/health").json()
+    assert health["status"] == "ok"
+    assert health["cache"]["prepares"] == 0
+    names = [m["name"] for m in client.get("/v1/models").json()]
+    assert {"rules", "span", "pm_grid", "es"} <= set(names)
+    schema = client.get("/openapi.json").json()
+    assert {"/v1/margin", "/v1/what-if", "/v1/simm", "/v1/runs/{run_id}"} <= set(schema["paths"])
+    assert client.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize("model", ["rules", "pm_grid", "es"])
+def test_margin_equals_api_and_is_recorded(client: Client, store_path: Path, model: str) -> None:
+    r = client.post("/v1/margin", json={"positions": sample_rows(), "model": model, "cap": 0.8})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    book = _book()
+    expected = api.margin(book, _market(book), model, cap=0.8).to_dict()
+    run_id = body.pop("run_id")
+    assert body == json.loads(json.dumps(expected))  # the CLI --json payload, exactly
+    stored = client.get(f"/v1/runs/{run_id}").json()
+    assert stored["result"]["total"] == pytest.approx(body["total"])
+    assert _runs(store_path) == 1
+    # a second call with record=false stores nothing and serves prepare from the cache
+    again = client.post(
+        "/v1/margin", json={"positions": sample_rows(), "model": model, "record": False}
+    ).json()
+    assert again["run_id"] is None
+    assert _runs(store_path) == 1
+    assert client.get("/v1/health").json()["cache"]["hits"] >= 1
+
+
+@pytest.mark.parametrize("model", ["pm_grid", "es"])
+def test_what_if_matches_uncached_api(client: Client, model: str) -> None:
+    account = "alpha-crypto"
+    rows = [r for r in sample_rows() if r["account"] == account]
+    req = {"positions": rows, "account": account, "trades": TRADE, "model": model}
+    r = client.post("/v1/what-if", json={**req, "collateral": 1e9})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    # independent: the uncached API on the account's book and on book + trades
+    full = _book()
+    market = _market(full)
+    book = full.subset([account])
+    after_book = parse_rows(rows + [{**t, "account": account} for t in TRADE], source="x")
+    before = api.margin(book, market, model).total
+    after = api.margin(after_book, market, model).total
+    assert body["margin_before"] == pytest.approx(before, rel=1e-10)
+    assert body["margin_after"] == pytest.approx(after, rel=1e-10)
+    assert body["incremental_margin"] == pytest.approx(after - before, rel=1e-8, abs=1e-6)
+    assert body["passes"] is True
+    short = client.post("/v1/what-if", json={**req, "collateral": after * 0.5}).json()
+    assert short["passes"] is False
+    assert short["excess"] == pytest.approx(-after * 0.5, rel=1e-10)
+
+
+@pytest.mark.parametrize("model_cls", [PMGridModel, HistoricalVaRModel])
+def test_repeated_what_if_does_not_prepare_again(
+    client: Client, monkeypatch: pytest.MonkeyPatch, model_cls: type
+) -> None:
+    calls: list[int] = []
+    original = model_cls.prepare
+
+    def counting(self: Any, instruments: Any, market: Any) -> Any:
+        calls.append(len(instruments))
+        return original(self, instruments, market)
+
+    monkeypatch.setattr(model_cls, "prepare", counting)
+    model = "pm_grid" if model_cls is PMGridModel else "es"
+    account = "alpha-crypto"
+    rows = [r for r in sample_rows() if r["account"] == account]
+    req = {"positions": rows, "account": account, "trades": TRADE, "model": model,
+           "collateral": 1e6}  # fmt: skip
+    first = client.post("/v1/what-if", json=req).json()
+    n_first = len(calls)
+    # before: one prepare of the book; after: the new option alone (extension)
+    assert calls[0] == len({r["symbol"] for r in rows})
+    assert calls[1:] == [1] if model == "pm_grid" else calls[1:] == []
+    for _ in range(3):
+        assert client.post("/v1/what-if", json=req).json() == first
+    assert len(calls) == n_first
+    stats = client.get("/v1/health").json()["cache"]
+    assert stats["extensions"] == 1
+    assert stats["hits"] >= 3
+
+
+def test_bad_input_is_4xx_with_reason_and_nothing_stored(client: Client, store_path: Path) -> None:
+    rows = sample_rows()
+    bad = client.post(
+        "/v1/margin", content=b'{"positions": [', headers={"content-type": "application/json"}
+    )
+    assert bad.status_code == 400
+    assert "not valid JSON" in bad.json()["error"]
+    wrong = client.post(
+        "/v1/margin",
+        json={"positions": [{**rows[0], "quantity": "lots"}], "model": "span"},
+    )
+    assert wrong.status_code == 422
+    assert wrong.json()["detail"][0]["path"] == "body.positions.0.quantity"
+    unknown = client.post("/v1/margin", json={"positions": rows, "model": "nope"})
+    assert unknown.status_code == 422
+    assert "unknown model 'nope'" in unknown.json()["error"]
+    empty = client.post("/v1/margin", json={"positions": [], "model": "span"})
+    assert empty.status_code == 422
+    assert empty.json()["detail"][0]["path"] == "body.positions"
+    nobody = client.post(
+        "/v1/what-if",
+        json={"positions": rows, "account": "nobody", "trades": TRADE, "collateral": 1.0},
+    )
+    assert nobody.status_code == 422
+    assert "unknown account 'nobody'" in nobody.json()["error"]
+    symbol = client.post(
+        "/v1/margin",
+        json={"positions": [{"account": "a", "symbol": "NOPE-X", "quantity": 1.0},
+                            {"account": "", "symbol": "SPY", "quantity": 1.0}]},
+    )  # fmt: skip
+    assert symbol.status_code == 422
+    issues = symbol.json().get("issues") or symbol.json()["detail"]
+    assert issues
+    bad_symbol = client.post(
+        "/v1/margin", json={"positions": [{"account": "a", "symbol": "NOPE-X", "quantity": 1.0}]}
+    ).json()
+    assert bad_symbol["kind"] == "SchemaError"
+    assert bad_symbol["issues"][0]["row"] == 1
+    assert bad_symbol["issues"][0]["column"] == "symbol"
+    assert bad_symbol["issues"][0]["value"] == "NOPE-X"
+    misplaced = client.post(
+        "/v1/margin",
+        json={"positions": rows, "model": "span", "parameters": {"confidence": 0.99}},
+    )
+    assert misplaced.status_code == 422
+    assert "do not apply to model span" in misplaced.json()["error"]
+    extra = client.post("/v1/margin", json={"positions": rows, "colour": "red"})
+    assert extra.status_code == 422
+    assert client.get("/v1/runs/r-20260101T000000-deadbeef").status_code == 404
+    assert client.get("/v1/runs/not-a-run").status_code == 422
+    assert _runs(store_path) == 0
+
+
+def test_simm_endpoint(client: Client) -> None:
+    crif = [
+        {"ProductClass": "RatesFX", "RiskType": "Risk_FX", "Qualifier": "EUR",
+         "Amount": 1_000_000.0, "AmountCurrency": "USD", "AmountUSD": 1_000_000.0},
+    ]  # fmt: skip
+    r = client.post("/v1/simm", json={"crif": crif, "version": "2.6"})
+    assert r.status_code == 200, r.text
+    assert r.json()["total"] > 0
+    bad = client.post("/v1/simm", json={"crif": [{"RiskType": "Risk_Nope", "Amount": 1.0}]})
+    assert bad.status_code == 422
+    assert bad.json()["error"]
+
+
+def test_unexpected_error_is_structured_500(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(client.state, "margin", broken)
+    r = client.post("/v1/margin", json={"positions": sample_rows()})
+    assert r.status_code == 500
+    body = r.json()
+    assert set(body) == {"error", "id"}
+    assert "boom" not in body["error"]
+
+
+def test_extension_equals_fresh_prepare() -> None:
+    """Cache paths (extension, superset hit) give the figures of a fresh prepare."""
+    from crossmargin.models.cache import CachedModel, ContextCache
+
+    full = _book()
+    market = _market(full)
+    account = "alpha-crypto"
+    book = full.subset([account])
+    after = parse_rows(
+        [r for r in sample_rows() if r["account"] == account]
+        + [{**t, "account": account} for t in TRADE],
+        source="x",
+    )
+    for name in ("pm_grid", "es"):
+        model = api.make_model(name)
+        cache = ContextCache()
+        cached = CachedModel(model, cache, model_key=name, market_key="m")
+        cached.compute(after.subset([account]), market)  # warm the cache (not a superset hit)
+        cache.clear()
+        cached.compute(book, market)
+        got = cached.compute(after, market)
+        want = model.compute(after, market)
+        assert cache.stats().extensions == 1
+        assert got.model == want.model
+        np.testing.assert_allclose(
+            [a.total for a in got.accounts], [a.total for a in want.accounts], rtol=1e-12
+        )
+        np.testing.assert_allclose(
+            [p.standalone for p in got.positions], [p.standalone for p in want.positions],
+            rtol=1e-12,
+        )  # fmt: skip
+        # a subset of a cached context on the same underlyings is a hit with equal figures
+        smaller = book.subset([account])
+        hit = cached.compute(smaller, market)
+        assert hit.total == pytest.approx(model.compute(smaller, market).total, rel=1e-12)
