@@ -143,3 +143,22 @@ def test_vol_factor_falls_back_to_realised_before_the_index(write_file) -> None:
     assert source.fallback_days > 0  # RV30 changes in February and March (and on 2020-04-01)
     assert source.proxy_days + source.fallback_days + source.missing_days == len(panel.dates)
     assert "BTC_DVOL" in source.describe()
+
+
+@pytest.mark.parametrize("window", [5, 6, 250, 251])
+@pytest.mark.parametrize("measure", ["es", "var"])
+@pytest.mark.parametrize("confidence", [0.99, 0.9, 0.5])
+def test_worst_window_equals_brute_force(window: int, measure: str, confidence: float) -> None:
+    """The rank-filter fast path picks the same window as sorting every window."""
+    from crossmargin.market.historical_scenarios import worst_window
+    from crossmargin.stats.tail import tail_count
+
+    rng = np.random.default_rng(window)
+    pnl = np.round(rng.standard_t(3, size=900) * 100)  # rounded: ties happen
+    k = tail_count(confidence, window)
+    scores = []
+    for i in range(pnl.size - window + 1):
+        worst = np.sort(pnl[i : i + window])[:k]
+        scores.append(-worst.mean() if measure == "es" else -worst[-1])
+    best = int(np.argmax(scores))  # first maximum: ties go to the earliest window
+    assert worst_window(pnl, window, confidence, measure=measure) == (best, best + window)

@@ -60,6 +60,11 @@ class ContractSpec:
     exercise: str
     description: str
 
+    def __hash__(self) -> int:
+        # Product ids are unique in the table: hashing the id alone is consistent with the
+        # field-wise equality and much cheaper (instruments are hashed on every netting).
+        return hash(self.product)
+
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise InputError(f"contract spec {self.product}: unknown kind {self.kind!r}")

@@ -67,6 +67,9 @@ def _net(positions: Sequence[Position]) -> tuple[Position, ...]:
         groups.setdefault((pos.account, pos.instrument), []).append(pos)
     out = []
     for (account, instrument), rows in groups.items():
+        if len(rows) == 1:  # nothing to net: keep the position as it is
+            out.append(rows[0])
+            continue
         qty = math.fsum(p.quantity for p in rows)
         price = None
         if len(rows) == 1:
