@@ -34,7 +34,7 @@ from crossmargin.market.history import MarketHistory
 from crossmargin.market.scenarios import ScenarioSet
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models import MarginModel, MarginResult, get_model, model_factory
-from crossmargin.portfolio import Portfolio, load_portfolio
+from crossmargin.portfolio import Portfolio, load_portfolio, portfolio_records
 from crossmargin.portfolio.sample import sample_portfolio
 from crossmargin.pricing.mtm import BookValuation, value_portfolio
 from crossmargin.pricing.revalue import BookPnL, revalue
@@ -114,27 +114,65 @@ def record_margin(
     the book rows (account, symbol, quantity, trade price, position id) enter the inputs
     hash.
     """
-    runs = store if isinstance(store, RunStore) else RunStore(store)
-    rows = [
-        {
-            "account": p.account,
-            "symbol": p.symbol,
-            "quantity": p.quantity,
-            "trade_price": p.trade_price,
-            "position_id": p.position_id,
-        }
-        for p in portfolio.raw
-    ]
-    return runs.record(
+    return _record_run(
         "margin",
+        store,
         model=result.model,
         parameters={**result.parameters, "by": result.by, "cap": result.cap},
         market_asof=snapshot.valuation_time,
         market_source=snapshot.source,
         book_source=portfolio.source,
-        book_rows=rows,
+        book_rows=portfolio_records(portfolio),
         result=result.to_dict(),
     )
+
+
+def _record_run(kind: str, store: RunStore | PathLike | None, **record: Any) -> str:
+    """Record one run in ``store`` (a store, a path, or the default store)."""
+    runs = store if isinstance(store, RunStore) else RunStore(store)
+    return runs.record(kind, **record)
+
+
+def record_backtest(
+    result: BacktestResult,
+    book_rows: Sequence[Mapping[str, Any]],
+    store: RunStore | PathLike | None = None,
+) -> str:
+    """Record a backtest run (kind ``backtest``); returns the run id.
+
+    Per account the run-store row holds the average netted and standalone margin over the
+    window (``total`` = average netted); the full statistics stay in the result JSON under
+    ``account_stats``.
+    """
+    data = result.to_dict()
+    accounts = []
+    for j, account in enumerate(result.paths.accounts):
+        netted = float(result.paths.margin["netted"][:, j].mean())
+        standalone = float(result.paths.margin["standalone"][:, j].mean())
+        accounts.append(
+            {
+                "account": account,
+                "total": netted,
+                "netted": netted,
+                "standalone": standalone,
+                "components": {
+                    f"exceptions_{mode}": result.stats[(account, mode)].exceptions
+                    for mode in ("netted", "grouped", "standalone")
+                },
+            }
+        )
+    return _record_run(
+        "backtest",
+        store,
+        model=result.model,
+        parameters={"confidence": result.confidence, "mpor": result.mpor,
+                    "start": result.start.isoformat(), "end": result.end.isoformat()},
+        market_asof=result.end,
+        market_source="history",
+        book_source=result.book,
+        book_rows=book_rows,
+        result={**data, "accounts": accounts, "account_stats": data["accounts"]},
+    )  # fmt: skip
 
 
 def backtest(
@@ -206,6 +244,7 @@ __all__ = [
     "make_model",
     "margin",
     "market_for",
+    "record_backtest",
     "record_margin",
     "revalue",
     "sample_book",
@@ -447,20 +486,15 @@ def record_stress(
     store: RunStore | PathLike | None = None,
 ) -> str:
     """Record a stress run (kind ``stress``) in the run store; returns the run id."""
-    runs = store if isinstance(store, RunStore) else RunStore(store)
-    rows = [
-        {"account": p.account, "symbol": p.symbol, "quantity": p.quantity,
-         "trade_price": p.trade_price, "position_id": p.position_id}
-        for p in portfolio.raw
-    ]  # fmt: skip
-    return runs.record(
+    return _record_run(
         "stress",
+        store,
         model=report.model,
         parameters=report.parameters,
         market_asof=snapshot.valuation_time,
         market_source=snapshot.source,
         book_source=portfolio.source,
-        book_rows=rows,
+        book_rows=portfolio_records(portfolio),
         result=report.to_dict(),
     )
 

@@ -57,3 +57,17 @@ def test_backtest_bad_input(run_cli: Run, args: list[str], code: int, needle: st
     assert res.code == code, res.err
     assert needle in " ".join(res.err.split())
     assert "Traceback" not in res.err
+
+
+@needs_data
+def test_backtest_is_recorded_in_the_run_store(run_cli: Run, tmp_path: Path) -> None:
+    store = tmp_path / "runs.duckdb"
+    res = run_cli("backtest", "--model", "rules", "--start", "2024-03-01", "--end", "2024-03-29",
+                  "--store", str(store), "--json")  # fmt: skip
+    assert res.code == 0, res.err
+    run_id = json.loads(res.out)["run_id"]
+    shown = run_cli("runs", "show", run_id, "--store", str(store), "--json")
+    assert shown.code == 0, shown.err
+    record = json.loads(shown.out)
+    assert record["kind"] == "backtest"
+    assert record["model"] == "rules"

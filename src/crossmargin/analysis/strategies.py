@@ -182,6 +182,24 @@ def representative_strategies() -> tuple[Strategy, ...]:
     return load_strategies(text, source="crossmargin/data/backtest_portfolios.json")
 
 
+def strategy_records(strategies: Sequence[Strategy]) -> list[dict[str, Any]]:
+    """One row per leg (account = strategy), e.g. for the run store's inputs hash."""
+    return [
+        {
+            "account": s.name,
+            "product": leg.product,
+            "sign": leg.sign,
+            "quantity": leg.quantity,
+            "notional_usd": leg.notional_usd,
+            "tenor_days": leg.tenor_days,
+            "moneyness": leg.moneyness,
+            "option_type": leg.option_type,
+        }
+        for s in strategies
+        for leg in s.legs
+    ]
+
+
 def strategies_from_book(book: Portfolio, snapshot: MarketSnapshot) -> tuple[Strategy, ...]:
     """Each account of ``book`` as a strategy re-strikable on any date."""
     out = []

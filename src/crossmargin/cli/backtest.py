@@ -12,8 +12,12 @@ from rich.table import Table
 from crossmargin import api
 from crossmargin.analysis.backtest import MODES
 from crossmargin.analysis.backtest_stats import BacktestResult
+from crossmargin.analysis.strategies import representative_strategies, strategy_records
 from crossmargin.cli.app import app, console, err_console, print_json
 from crossmargin.cli.options import DataOpt, JsonOpt
+from crossmargin.cli.runs import StoreOpt
+from crossmargin.errors import InputError
+from crossmargin.portfolio import portfolio_records
 
 
 def backtest_table(result: BacktestResult) -> Table:
@@ -63,12 +67,18 @@ def backtest_command(
         "underlying"
     ),
     data: DataOpt = None,
+    store: StoreOpt = None,
+    no_store: Annotated[
+        bool, typer.Option("--no-store", help="Do not record this run in the run store.")
+    ] = False,
     json: JsonOpt = False,
     series: Annotated[
         Path | None, typer.Option("--series", help="Write the plot-ready daily series (CSV).")
     ] = None,
 ) -> None:
     """Backtest margin coverage on real history: netted vs grouped vs standalone."""
+    if store is not None and no_store:
+        raise InputError("give either --store PATH or --no-store, not both")
     portfolio = api.load_book(book) if book is not None else None
     with Progress(
         TextColumn("backtest"),
@@ -93,8 +103,14 @@ def backtest_command(
         import pandas as pd
 
         pd.DataFrame(result.series()).to_csv(series, index=False)
+    rows = (
+        portfolio_records(portfolio)
+        if portfolio is not None
+        else strategy_records(representative_strategies())
+    )
+    run_id = None if no_store else api.record_backtest(result, rows, store)
     if json:
-        print_json(result.to_dict())
+        print_json({"run_id": run_id, **result.to_dict()})
         return
     console.print(backtest_table(result))
     for offset in result.offsets:
@@ -107,6 +123,8 @@ def backtest_command(
             f"let through by netting; correlation assumed {assumed}, realised {realised} "
             f"(in exception windows {in_exc})"
         )
+    if run_id is not None:
+        console.print(f"[dim]recorded as run {run_id} (crossmargin runs show {run_id})[/]")
     if result.paths.skipped:
         console.print(f"[yellow]{len(result.paths.skipped)} days skipped[/]: "
                       f"{result.paths.skipped[0][0]}: {result.paths.skipped[0][1]}")  # fmt: skip
