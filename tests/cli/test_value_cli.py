@@ -175,6 +175,12 @@ def test_demo_writes_output(tmp_path: Path, run_cli: Run) -> None:
     data = json.loads((tmp_path / "out" / "demo.json").read_text())
     assert {r["account"] for r in data["stress_grid"]} == set(api.sample_book().accounts)
     assert "Worst P&L on a joint grid" in res.out
+    assert {"rules", "span", "pm_grid", "es"} <= set(data["margin"])
+    assert data["stress"]
+    assert (tmp_path / "out" / "report.html").stat().st_size > 1_000_000  # plotly.js inlined
+    quiet = run_cli("demo", "--out", str(tmp_path / "out2"), "--json")
+    assert quiet.code == 0, quiet.err
+    assert json.loads(quiet.out)["files"][1].endswith("report.html")
 
 
 def test_usage_errors_are_one_message_not_a_crash(run_cli: Run) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +13,7 @@ from rich.table import Table
 
 from crossmargin import api
 from crossmargin.analysis.compare import DEFAULT_MODELS, compare_models
-from crossmargin.cli.app import app, console
+from crossmargin.cli.app import app, console, print_json
 from crossmargin.cli.options import AsofOpt, DataOpt
 from crossmargin.cli.value import money, valuation_tables
 from crossmargin.market.scenarios import ScenarioSet
@@ -35,15 +36,20 @@ def demo_command(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo's output files.")] = Path(
         "out"
     ),
+    json_: Annotated[
+        bool, typer.Option("--json", help="Print the demo's JSON instead of tables.")
+    ] = False,
 ) -> None:
     """Run the pipeline on the sample book: value, stress grid, margin under every model."""
+    show: Callable[..., None] = console.print if not json_ else (lambda *_a, **_k: None)
     book = api.sample_book()
     market = api.market_for(book, asof=asof, data_dir=data)
-    console.rule("[bold]crossmargin demo: sample book")
-    console.print(f"[dim]market: {market.source}[/]")
+    if not json_:
+        console.rule("[bold]crossmargin demo: sample book")
+    show(f"[dim]market: {market.source}[/]")
     valuation = api.value(book, market)
     for table in valuation_tables(valuation):
-        console.print(table)
+        show(table)
     grid = ScenarioSet.grid(book.underlyings, DEMO_SPOT_MOVES, DEMO_VOL_MOVES, label="demo grid")
     pnl = api.revalue(book, market, grid)
     table = Table(
@@ -71,12 +77,13 @@ def demo_command(
             grid.names[worst],
             money(by_account[:, j].max()),
         )
-    console.print(table)
-    margins = _margin_section(book, market)
+    show(table)
+    margins, margin_view = _margin_section(book, market)
+    show(margin_view)
     from crossmargin.cli.stress import demo_stress
 
     stress_view, stress_rows = demo_stress(book, market, data_dir=data)
-    console.print(stress_view)
+    show(stress_view)
     out.mkdir(parents=True, exist_ok=True)
     target = out / "demo.json"
     payload = {
@@ -86,15 +93,19 @@ def demo_command(
         "stress": stress_rows,
     }
     target.write_text(json.dumps(payload, indent=2), encoding="utf-8")
-    console.print(f"wrote {target}")
+    show(f"wrote {target}")
     from crossmargin.report import build_payload, write_report
 
     report = build_payload(book, market, models=tuple(margins), results=margins, data_dir=data)
-    console.print(f"wrote {write_report(report, out / 'report.html')}")
+    show(f"wrote {write_report(report, out / 'report.html')}")
+    if json_:
+        print_json({**payload, "files": [str(target), str(out / "report.html")]})
 
 
-def _margin_section(book: Portfolio, market: MarketSnapshot) -> dict[str, MarginResult]:
-    """Margin the sample book under every model; print isolated vs cross per account."""
+def _margin_section(
+    book: Portfolio, market: MarketSnapshot
+) -> tuple[dict[str, MarginResult], Table]:
+    """Margin the sample book under every model; the isolated-vs-cross table per account."""
     comparison = compare_models(book, market, DEMO_MODELS)
     table = Table(
         title=f"Isolated vs cross margin per account and model ({market.reporting_currency}); "
@@ -115,5 +126,4 @@ def _margin_section(book: Portfolio, market: MarketSnapshot) -> dict[str, Margin
             "" if r.benefit_pct is None else f"{r.benefit_pct:.1f}",
             "" if r.vs_isolated_pct is None else f"{r.vs_isolated_pct:.1f}",
         )
-    console.print(table)
-    return comparison.results
+    return comparison.results, table
