@@ -131,3 +131,12 @@ def test_bad_grouping_cap_and_empty_book() -> None:
         ToyScan().compute(HEDGE, MARKET, cap=1.5)
     with pytest.raises(InputError, match="empty"):
         ToyScan().compute(Portfolio.from_positions([]), MARKET)
+
+
+def test_summary_lines_agree_with_the_totals() -> None:
+    res = ToyScan().compute(HEDGE, MARKET, cap=0.8)
+    text = res.summary()
+    # Account a holds 5.4 of a standalone 19: it saves (19 − 5.4)/19 = 71.6%, not the
+    # uncapped 89.5%.
+    assert "a: 5.40 (standalone 19.00, netted 2.00 before the cap, benefit 71.6%)" in text
+    assert "total 25.40" in text

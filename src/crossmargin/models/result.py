@@ -134,11 +134,13 @@ class MarginResult:
             f"{self.grouped_total:,.2f}, netted {self.netted_total:,.2f}",
             f"  cross-margin benefit {self.benefit:,.2f} ({self.benefit_pct:.1f}%)",
         ]
-        lines += [
-            f"  {a.account}: {a.total:,.2f} (standalone {a.standalone:,.2f}, "
-            f"benefit {a.benefit_pct:.1f}%)"
-            for a in self.accounts
-        ]
+        for a in self.accounts:
+            saved = 100.0 * (a.standalone - a.total) / a.standalone if a.standalone > 0 else 0.0
+            netted = f", netted {a.netted:,.2f} before the cap" if a.capped is not None else ""
+            lines.append(
+                f"  {a.account}: {a.total:,.2f} (standalone {a.standalone:,.2f}{netted}, "
+                f"benefit {saved:.1f}%)"
+            )
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
