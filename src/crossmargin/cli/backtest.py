@@ -15,8 +15,7 @@ from crossmargin.analysis.backtest_stats import BacktestResult
 from crossmargin.analysis.strategies import representative_strategies, strategy_records
 from crossmargin.cli.app import app, console, err_console, print_json
 from crossmargin.cli.options import DataOpt, JsonOpt
-from crossmargin.cli.runs import StoreOpt
-from crossmargin.errors import InputError
+from crossmargin.cli.runs import NoStoreOpt, StoreOpt, check_store_options
 from crossmargin.portfolio import portfolio_records
 
 
@@ -68,17 +67,14 @@ def backtest_command(
     ),
     data: DataOpt = None,
     store: StoreOpt = None,
-    no_store: Annotated[
-        bool, typer.Option("--no-store", help="Do not record this run in the run store.")
-    ] = False,
+    no_store: NoStoreOpt = False,
     json: JsonOpt = False,
     series: Annotated[
         Path | None, typer.Option("--series", help="Write the plot-ready daily series (CSV).")
     ] = None,
 ) -> None:
     """Backtest margin coverage on real history: netted vs grouped vs standalone."""
-    if store is not None and no_store:
-        raise InputError("give either --store PATH or --no-store, not both")
+    check_store_options(store, no_store)
     portfolio = api.load_book(book) if book is not None else None
     with Progress(
         TextColumn("backtest"),

@@ -11,7 +11,7 @@ from rich.table import Table
 from crossmargin import api
 from crossmargin.cli.app import app, console, print_json
 from crossmargin.cli.options import AsofOpt, BookArg, DataOpt, JsonOpt, MarketOpt
-from crossmargin.cli.runs import StoreOpt
+from crossmargin.cli.runs import NoStoreOpt, StoreOpt, check_store_options
 from crossmargin.cli.value import money
 from crossmargin.cli.var_options import (
     ApcOpt,
@@ -113,14 +113,11 @@ def margin_command(
     var_method: VarMethodOpt = None,
     horizon: HorizonOpt = None,
     store: StoreOpt = None,
-    no_store: Annotated[
-        bool, typer.Option("--no-store", help="Do not record this run in the run store.")
-    ] = False,
+    no_store: NoStoreOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Margin a book under one model: standalone vs grouped vs netted, and the benefit."""
-    if store is not None and no_store:
-        raise InputError("give either --store PATH or --no-store, not both")
+    check_store_options(store, no_store)
     kwargs: dict[str, Any] = {"params": params} if params is not None else {}
     var_kwargs = {
         k: v

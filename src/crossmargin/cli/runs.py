@@ -10,6 +10,7 @@ from rich.table import Table
 
 from crossmargin.cli.app import app, console, print_json
 from crossmargin.cli.options import JsonOpt
+from crossmargin.errors import InputError
 from crossmargin.store import FIGURES, RunStore
 
 StoreOpt = Annotated[
@@ -20,6 +21,17 @@ StoreOpt = Annotated[
         "$XDG_DATA_HOME/crossmargin/runs.duckdb or ~/.local/share/crossmargin/runs.duckdb).",
     ),
 ]
+NoStoreOpt = Annotated[
+    bool, typer.Option("--no-store", help="Do not record this run in the run store.")
+]
+
+
+def check_store_options(store: Path | None, no_store: bool) -> None:
+    """``--store PATH`` and ``--no-store`` exclude each other."""
+    if store is not None and no_store:
+        raise InputError("give either --store PATH or --no-store, not both")
+
+
 ModelFilterOpt = Annotated[str | None, typer.Option("--model", help="Only runs of this model.")]
 
 runs_app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)

@@ -8,8 +8,7 @@ import typer
 
 from crossmargin.cli.app import app, console
 from crossmargin.cli.options import AsofOpt, DataOpt, MarketOpt
-from crossmargin.cli.runs import StoreOpt
-from crossmargin.errors import InputError
+from crossmargin.cli.runs import NoStoreOpt, StoreOpt, check_store_options
 
 
 @app.command("serve")
@@ -20,9 +19,7 @@ def serve_command(
     market: MarketOpt = None,
     data: DataOpt = None,
     store: StoreOpt = None,
-    no_store: Annotated[
-        bool, typer.Option("--no-store", help="Do not record margin runs.")
-    ] = False,
+    no_store: NoStoreOpt = False,
     log_level: Annotated[
         str, typer.Option("--log-level", help="uvicorn log level (info, warning, ...).")
     ] = "info",
@@ -32,8 +29,7 @@ def serve_command(
 
     from crossmargin.service import ServiceConfig, create_app
 
-    if store is not None and no_store:
-        raise InputError("give either --store PATH or --no-store, not both")
+    check_store_options(store, no_store)
     config = ServiceConfig(
         asof=asof, market=market, data_dir=data, store=store, record=not no_store
     )

@@ -25,7 +25,7 @@ from crossmargin import api
 from crossmargin.analysis.stress.report import StressReport
 from crossmargin.cli.app import app, console, print_json
 from crossmargin.cli.options import AsofOpt, BookArg, DataOpt, JsonOpt, MarketOpt
-from crossmargin.cli.runs import StoreOpt
+from crossmargin.cli.runs import NoStoreOpt, StoreOpt, check_store_options
 from crossmargin.cli.value import money
 from crossmargin.cli.var_options import (
     ConfidenceOpt,
@@ -272,15 +272,12 @@ def stress_command(
     mpor: MporOpt = None,
     var_method: VarMethodOpt = None,
     store: StoreOpt = None,
-    no_store: Annotated[
-        bool, typer.Option("--no-store", help="Do not record this run in the run store.")
-    ] = False,
+    no_store: NoStoreOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Stress the netting: crisis replays, hypothetical moves, correlation breakdown, reverse
     stress and the default of one account, against the netted margin held."""
-    if store is not None and no_store:
-        raise InputError("give either --store PATH or --no-store, not both")
+    check_store_options(store, no_store)
     params = {
         k: v
         for k, v in var_model_kwargs(

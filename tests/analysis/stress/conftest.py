@@ -3,13 +3,8 @@ report (computed once per session) and the CLI runner."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import pytest
 
-import crossmargin.cli as cli
 from crossmargin import api
 from crossmargin.analysis.stress.report import StressReport
 from crossmargin.config import find_data_dir
@@ -36,28 +31,3 @@ def sample_report(history: MarketHistory) -> StressReport:
     book = api.sample_book()
     market = api.market_for(book, asof=ASOF, data_dir=history.data_dir)
     return api.stress(book, "es", market=market, data_dir=history.data_dir)
-
-
-@dataclass(frozen=True)
-class CliResult:
-    code: int
-    out: str
-    err: str
-
-
-@pytest.fixture
-def run_cli(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., CliResult]:
-    def run(*args: str) -> CliResult:
-        monkeypatch.setattr(sys, "argv", ["crossmargin", *args])
-        monkeypatch.setenv("COLUMNS", "200")
-        code = 0
-        try:
-            cli.main()
-        except SystemExit as exit_:
-            code = int(exit_.code or 0)
-        captured = capsys.readouterr()
-        return CliResult(code=code, out=captured.out, err=captured.err)
-
-    return run
