@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import typer
@@ -67,6 +68,17 @@ def fail(error: CrossMarginError) -> None:
     """Print ``error`` without a traceback and exit with its code."""
     err_console.print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(exit_code_for(error))
+
+
+def working(message: str, *, quiet: bool = False) -> AbstractContextManager[Any]:
+    """A spinner on stderr while a single long computation runs (terminal only).
+
+    Iterative runs (backtests) show a progress bar instead; ``quiet`` (e.g. ``--json``) and
+    non-terminal output show nothing.
+    """
+    if quiet or not err_console.is_terminal:
+        return nullcontext()
+    return err_console.status(message)
 
 
 def print_json(payload: Any) -> None:

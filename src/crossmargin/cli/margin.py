@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from crossmargin import api
-from crossmargin.cli.app import app, console, print_json
+from crossmargin.cli.app import app, console, print_json, working
 from crossmargin.cli.options import AsofOpt, BookArg, DataOpt, JsonOpt, MarketOpt
 from crossmargin.cli.runs import NoStoreOpt, StoreOpt, check_store_options
 from crossmargin.cli.value import money
@@ -138,7 +138,8 @@ def margin_command(
     chosen = api.make_model(model, also=also, **kwargs)  # bad names fail before any loading
     portfolio = api.load_book(book)
     snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data)
-    result = api.margin(portfolio, snapshot, chosen, by=by, cap=cap)
+    with working(f"margining {len(portfolio)} positions under {model} ...", quiet=json):
+        result = api.margin(portfolio, snapshot, chosen, by=by, cap=cap)
     run_id = None if no_store else api.record_margin(result, portfolio, snapshot, store)
     if json:
         print_json({"run_id": run_id, **result.to_dict()})

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from crossmargin import api
-from crossmargin.cli.app import app, console
-from crossmargin.cli.options import AsofOpt, BookArg, DataOpt, MarketOpt
+from crossmargin.cli.app import app, console, print_json, working
+from crossmargin.cli.options import AsofOpt, BookArg, DataOpt, JsonOpt, MarketOpt
 from crossmargin.errors import InputError
 from crossmargin.report import DEFAULT_MODELS, build_payload, write_report
 
@@ -40,6 +40,7 @@ def report_command(
     backtest_model: Annotated[
         str, typer.Option("--backtest-model", help="Model of the backtest.")
     ] = "es",
+    json: JsonOpt = False,
 ) -> None:
     """Write an HTML report of a book: margin by model, benefit, P&L, correlations, backtest."""
     names = tuple(m.strip() for m in models.split(",") if m.strip())
@@ -48,13 +49,17 @@ def report_command(
     window = _window(backtest)
     portfolio = api.load_book(book)
     snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data)
-    payload = build_payload(
-        portfolio,
-        snapshot,
-        models=names,
-        backtest=window,
-        backtest_model=backtest_model,
-        data_dir=data,
-    )
-    target = write_report(payload, out)
+    with working("building the report ...", quiet=json):
+        payload = build_payload(
+            portfolio,
+            snapshot,
+            models=names,
+            backtest=window,
+            backtest_model=backtest_model,
+            data_dir=data,
+        )
+        target = write_report(payload, out)
+    if json:
+        print_json({"path": str(target), "bytes": target.stat().st_size, "models": names})
+        return
     console.print(f"wrote {target}", highlight=False)

@@ -23,7 +23,7 @@ from rich.table import Table
 
 from crossmargin import api
 from crossmargin.analysis.stress.report import StressReport
-from crossmargin.cli.app import app, console, print_json
+from crossmargin.cli.app import app, console, print_json, working
 from crossmargin.cli.options import AsofOpt, BookArg, DataOpt, JsonOpt, MarketOpt
 from crossmargin.cli.runs import NoStoreOpt, StoreOpt, check_store_options
 from crossmargin.cli.value import money
@@ -292,22 +292,23 @@ def stress_command(
         )
     portfolio = api.load_book(book)
     snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data)
-    report = api.stress(
-        portfolio,
-        model,
-        scenario=scenario,
-        crisis=crisis,
-        correlation=correlation,
-        pairs=pairs,
-        blend=blend,
-        stressed_window=stressed_window,
-        stressed_matrix=stressed_matrix,
-        reverse=reverse,
-        default=default,
-        market=snapshot,
-        data_dir=data,
-        **params,
-    )
+    with working("stress testing ...", quiet=json):
+        report = api.stress(
+            portfolio,
+            model,
+            scenario=scenario,
+            crisis=crisis,
+            correlation=correlation,
+            pairs=pairs,
+            blend=blend,
+            stressed_window=stressed_window,
+            stressed_matrix=stressed_matrix,
+            reverse=reverse,
+            default=default,
+            market=snapshot,
+            data_dir=data,
+            **params,
+        )
     run_id = None if no_store else api.record_stress(report, portfolio, snapshot, store)
     if json:
         print_json({"run_id": run_id, **report.to_dict()})
