@@ -166,6 +166,14 @@ class _Day:
 _WORKER: dict[str, Any] = {}
 
 
+def _fork_safe() -> bool:
+    """Whether numba's threading layer survives ``fork`` (workqueue and tbb do, omp not)."""
+    import numba
+
+    layer = str(numba.config.THREADING_LAYER)  # type: ignore[attr-defined]
+    return layer in ("workqueue", "tbb")
+
+
 def _init_worker(day: _Day, history: MarketHistory) -> None:
     import numba
 
@@ -261,6 +269,8 @@ def run_paths(
         by=by,
     )
     n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+    if not _fork_safe():
+        n_workers = 1  # a user-chosen OpenMP layer aborts forked workers: stay serial
     if isinstance(model, ModelSpec) and n_workers > 1 and len(inside) >= PARALLEL_MIN_DAYS:
         outcome = _parallel(day, hist, inside, n_workers, progress)
     else:
