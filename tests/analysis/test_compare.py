@@ -31,3 +31,19 @@ def test_sample_book_table_in_docs_matches_the_code() -> None:
     doc = DOC.read_text(encoding="utf-8")
     for line in markdown_table(comparison).splitlines()[2:]:
         assert line in doc, line
+
+
+@pytest.mark.skipif(find_data_dir() is None, reason="shared market history not found")
+def test_models_that_read_history_get_the_given_data_folder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With ``--data DIR`` and nothing to discover, the ES model must still find its data."""
+    import crossmargin.config as cfg
+
+    folder = find_data_dir()
+    monkeypatch.delenv("CROSSMARGIN_DATA", raising=False)
+    monkeypatch.setattr(cfg, "_search_upwards", lambda _start: None)
+    book = api.sample_book()
+    market = api.market_for(book, asof="2026-02-11", data_dir=folder)
+    comparison = compare_models(book, market, ("es",), data_dir=folder)
+    assert {r.model for r in comparison.rows} == {"rules", "es"}

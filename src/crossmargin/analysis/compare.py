@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models import MarginResult, get_model, model_names
+from crossmargin.models.var import VAR_MODELS
 from crossmargin.portfolio import Portfolio
 
 DEFAULT_MODELS = ("rules", "span", "pm_grid", "es")
@@ -68,11 +70,23 @@ class ModelComparison:
 
 
 def compare_models(
-    book: Portfolio, market: MarketSnapshot, models: Sequence[str] = DEFAULT_MODELS
+    book: Portfolio,
+    market: MarketSnapshot,
+    models: Sequence[str] = DEFAULT_MODELS,
+    *,
+    data_dir: str | Path | None = None,
 ) -> ModelComparison:
-    """Margin ``book`` under each available model of ``models`` and compare (module doc)."""
+    """Margin ``book`` under each available model of ``models`` and compare (module doc).
+
+    ``data_dir`` is the market-history folder of the models that read history (es, hvar).
+    """
     names = [m for m in dict.fromkeys((ISOLATED, *models)) if m in model_names()]
-    results = {name: get_model(name).compute(book, market) for name in names}
+    results = {
+        name: get_model(name, **({"data_dir": data_dir} if name in VAR_MODELS else {})).compute(
+            book, market
+        )
+        for name in names
+    }
     isolated = {a.account: a.total for a in results[ISOLATED].accounts}
     rows: list[ComparisonRow] = []
     for name in names:

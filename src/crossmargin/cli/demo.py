@@ -78,7 +78,7 @@ def demo_command(
             money(by_account[:, j].max()),
         )
     show(table)
-    margins, margin_view = _margin_section(book, market)
+    margins, margin_view = _margin_section(book, market, data)
     show(margin_view)
     from crossmargin.cli.stress import demo_stress
 
@@ -103,10 +103,10 @@ def demo_command(
 
 
 def _margin_section(
-    book: Portfolio, market: MarketSnapshot
+    book: Portfolio, market: MarketSnapshot, data: Path | None
 ) -> tuple[dict[str, MarginResult], Table]:
     """Margin the sample book under every model; the isolated-vs-cross table per account."""
-    comparison = compare_models(book, market, DEMO_MODELS)
+    comparison = compare_models(book, market, DEMO_MODELS, data_dir=data)
     table = Table(
         title=f"Isolated vs cross margin per account and model ({market.reporting_currency}); "
         "isolated = rules, standalone = each position alone under the model",

@@ -25,8 +25,8 @@ from crossmargin.cli.var_options import (
 )
 from crossmargin.errors import InputError
 from crossmargin.models import MarginResult, model_names
+from crossmargin.models.var import VAR_MODELS
 
-VAR_MODELS = ("es", "hvar")
 ModelOpt = Annotated[
     str, typer.Option("--model", help="Margin model: " + ", ".join(model_names()) + ".")
 ]

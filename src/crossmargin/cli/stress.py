@@ -36,9 +36,8 @@ from crossmargin.cli.var_options import (
 )
 from crossmargin.errors import InputError
 from crossmargin.market.snapshot import MarketSnapshot
+from crossmargin.models.var import VAR_MODELS
 from crossmargin.portfolio import Portfolio
-
-VAR_MODELS = ("es", "hvar")
 
 
 def _cell(x: float | None) -> str:

@@ -392,6 +392,9 @@ def _choice(value: Any, defaults: Any, key: str, allowed: tuple[str, ...], where
     return chosen
 
 
+VAR_MODELS = ("es", "hvar")  # the registry names of the historical VaR/ES models below
+
+
 @register
 class ExpectedShortfallModel(HistoricalVaRModel):
     """Expected shortfall: the mean of the ``k = ⌈(1 − α)n⌉`` worst scenario P&Ls."""

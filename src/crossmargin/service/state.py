@@ -31,10 +31,9 @@ from crossmargin.market.history import MarketHistory
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models import MarginModel, MarginResult
 from crossmargin.models.cache import CachedModel, ContextCache
+from crossmargin.models.var import VAR_MODELS
 from crossmargin.portfolio import Portfolio, parse_rows
 from crossmargin.store import RunStore
-
-VAR_MODELS = ("es", "hvar")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
