@@ -7,7 +7,7 @@ reader, and the tests, can check each number shown against it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -16,10 +16,10 @@ from crossmargin import api
 from crossmargin.errors import CrossMarginError, InputError
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models import MarginResult, model_names
+from crossmargin.models.var import VAR_MODELS
 from crossmargin.portfolio import Portfolio
 
 DEFAULT_MODELS: tuple[str, ...] = ("rules", "span", "pm_grid", "es")
-VAR_MODELS = ("es", "hvar")
 
 
 def _unavailable(what: str, error: Exception) -> dict[str, Any]:
@@ -33,19 +33,25 @@ def stress_section(
     data_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """The stress section: ``api.stress(book, model, market=...).to_dict()`` (every named
-    crisis replayed against the model's netted margin).
-
-    HOOK: where ``api.stress`` is absent (it is developed separately) the section says so.
-    """
-    stress: Callable[..., Any] | None = getattr(api, "stress", None)
-    if stress is None:
-        return {"available": False, "reason": "stress tests: api.stress is not available yet"}
+    crisis replayed against the model's netted margin)."""
     try:
-        result = stress(portfolio, model, market=market, data_dir=data_dir)
-    except (CrossMarginError, TypeError) as error:
+        result = api.stress(portfolio, model, market=market, data_dir=data_dir)
+    except CrossMarginError as error:
         return _unavailable("stress tests", error)
-    data = result.to_dict() if hasattr(result, "to_dict") else result
-    return {"available": True, "result": data}
+    return {"available": True, "result": result.to_dict()}
+
+
+def _window_correlations(result: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The correlations a VaR/ES result already carries (``diagnostics``), report-shaped."""
+    corr = result.get("diagnostics", {}).get("correlations")
+    if not corr:
+        return None
+    factors = list(corr)
+    return {
+        "factors": factors,
+        "matrix": [[corr[r][c] for c in factors] for r in factors],
+        "lookback": result.get("parameters", {}).get("lookback"),
+    }
 
 
 def build_payload(
@@ -99,10 +105,12 @@ def build_payload(
         }
     except CrossMarginError as error:
         distribution = _unavailable("scenario P&L", error)
+    # The VaR/ES result margined above already carries its window's correlations.
+    known_corr = _window_correlations(margin[var_model]) if var_model in margin else None
     try:
         corr: dict[str, Any] = {
             "available": True,
-            **api.correlations(portfolio, market, var_model, **vparams),
+            **(known_corr or api.correlations(portfolio, market, var_model, **vparams)),
         }
     except CrossMarginError as error:
         corr = _unavailable("correlations", error)
