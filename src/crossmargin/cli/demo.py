@@ -82,7 +82,7 @@ def demo_command(
     show(margin_view)
     from crossmargin.cli.stress import demo_stress
 
-    stress_view, stress_rows = demo_stress(book, market, data_dir=data)
+    stress_view, stress_rows, stress_report = demo_stress(book, market, data_dir=data)
     show(stress_view)
     out.mkdir(parents=True, exist_ok=True)
     target = out / "demo.json"
@@ -96,7 +96,9 @@ def demo_command(
     show(f"wrote {target}")
     from crossmargin.report import build_payload, write_report
 
-    report = build_payload(book, market, models=tuple(margins), results=margins, data_dir=data)
+    report = build_payload(
+        book, market, models=tuple(margins), results=margins, data_dir=data, stress=stress_report
+    )
     show(f"wrote {write_report(report, out / 'report.html')}")
     if json_:
         print_json({**payload, "files": [str(target), str(out / "report.html")]})

@@ -139,16 +139,12 @@ def crisis_table_from_rows(rows: list[dict[str, Any]], *, mpor: int, currency: s
 
 def demo_stress(
     book: Portfolio, market: MarketSnapshot, *, data_dir: Path | None = None
-) -> tuple[Table, list[dict[str, Any]]]:
-    """Every named crisis on ``book`` under the ``es`` model: the table and its rows."""
+) -> tuple[Table, list[dict[str, Any]], StressReport]:
+    """Every named crisis on ``book`` under the ``es`` model: the table, its rows, the report."""
     report = api.stress(book, "es", market=market, data_dir=data_dir)
     rows = stress_rows(report)
-    return crisis_table_from_rows(rows, mpor=report.mpor, currency=report.currency), rows
-
-
-def stress_table(book: Portfolio, market: MarketSnapshot) -> Table:
-    """Margin held vs loss in each named crisis for ``book`` (see :func:`demo_stress`)."""
-    return demo_stress(book, market)[0]
+    table = crisis_table_from_rows(rows, mpor=report.mpor, currency=report.currency)
+    return table, rows, report
 
 
 def correlation_table(report: StressReport) -> Table:

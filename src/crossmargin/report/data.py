@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from crossmargin import api
+from crossmargin.analysis.stress.report import StressReport
 from crossmargin.errors import CrossMarginError, InputError
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models import MarginResult, model_names
@@ -41,6 +42,18 @@ def stress_section(
     return {"available": True, "result": result.to_dict()}
 
 
+def _stress(
+    stress: bool | StressReport,
+    portfolio: Portfolio,
+    market: MarketSnapshot,
+    model: str,
+    data_dir: str | Path | None,
+) -> dict[str, Any] | None:
+    if isinstance(stress, StressReport):
+        return {"available": True, "result": stress.to_dict()}
+    return stress_section(portfolio, market, model, data_dir) if stress else None
+
+
 def _window_correlations(result: Mapping[str, Any]) -> dict[str, Any] | None:
     """The correlations a VaR/ES result already carries (``diagnostics``), report-shaped."""
     corr = result.get("diagnostics", {}).get("correlations")
@@ -64,7 +77,7 @@ def build_payload(
     backtest_model: str = "es",
     data_dir: str | Path | None = None,
     var_params: Mapping[str, Any] | None = None,
-    stress: bool = True,
+    stress: bool | StressReport = True,
 ) -> dict[str, Any]:
     """Everything the report shows, as plain JSON (see the module docstring).
 
@@ -80,7 +93,8 @@ def build_payload(
         Market-history folder and parameters of the VaR/ES figures (distribution,
         correlations).
     stress:
-        Add the stress section (``api.stress`` with the VaR/ES model).
+        Add the stress section (``api.stress`` with the VaR/ES model), or use this
+        already computed report.
     """
     known = set(model_names())
     unknown = [m for m in models if m not in known]
@@ -142,7 +156,7 @@ def build_payload(
         "margin": margin,
         "distribution": distribution,
         "correlations": corr,
-        "stress": stress_section(portfolio, market, var_model, data_dir) if stress else None,
+        "stress": _stress(stress, portfolio, market, var_model, data_dir),
         "backtest": bt,
     }
 
