@@ -134,10 +134,17 @@ def _assemble(
         )
         for g, (acc, grp) in enumerate(keys)
     )
+    # Per-account sums through index arrays: linear in the book, not accounts x positions.
+    account_index = {acc: a for a, acc in enumerate(portfolio.accounts)}
+    n_acc = len(account_index)
+    pos_account = np.array([account_index[p.account] for p in portfolio.positions])
+    grp_account = np.array([account_index[acc] for acc, _ in keys])
+    standalone_by_account = np.bincount(pos_account, weights=pos_m.total, minlength=n_acc)
+    grouped_by_account = np.bincount(grp_account, weights=grp_m.total, minlength=n_acc)
     accounts = []
     for a, acc in enumerate(portfolio.accounts):
-        standalone = sum(p.standalone for p in positions if p.account == acc)
-        grouped = sum(g.margin for g in groups if g.account == acc)
+        standalone = float(standalone_by_account[a])
+        grouped = float(grouped_by_account[a])
         netted = float(acc_m.total[a])
         capped = None if cap is None else capped_margin(standalone, netted, cap)
         worst = None
