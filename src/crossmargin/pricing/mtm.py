@@ -171,9 +171,11 @@ def value_portfolio(portfolio: Portfolio, snapshot: MarketSnapshot) -> BookValua
             )
         )
     spots = {u: snapshot.spot(u) for u in portfolio.underlyings}
+    by_account: dict[str, list[PositionValue]] = {acc: [] for acc in portfolio.accounts}
+    for r in rows:
+        by_account[r.account].append(r)
     accounts = []
-    for acc in portfolio.accounts:
-        sel = [r for r in rows if r.account == acc]
+    for acc, sel in by_account.items():
         accounts.append(
             AccountValue(
                 account=acc,
