@@ -40,7 +40,9 @@ class ToyScan(MarginModel):
     def prepare(self, instruments: tuple[Instrument, ...], market: MarketSnapshot) -> Any:
         return np.column_stack([self.table[i.symbol] for i in instruments])
 
-    def margin_rows(self, context: Any, holdings: sp.csr_matrix) -> RowMargins:
+    def margin_rows(
+        self, context: Any, holdings: sp.csr_matrix, *, detail: Any = None
+    ) -> RowMargins:
         pnl = np.asarray(holdings @ context.T)  # rows x scenarios
         worst = pnl.argmin(axis=1)
         return RowMargins(

@@ -18,8 +18,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import scipy.sparse as sp
-
 from crossmargin.analysis.backtest import ModelSpec, run_paths
 from crossmargin.analysis.backtest_offsets import offset_backtest
 from crossmargin.analysis.backtest_stats import BacktestResult, summarise
@@ -352,12 +350,13 @@ def what_if(
 def scenario_distribution(
     portfolio: Portfolio, snapshot: MarketSnapshot, model: str = "es", **params: Any
 ) -> dict[str, Any]:
-    """Historical scenario P&L of the book and of each account under a VaR/ES model.
+    """Historical scenario P&L of each account under a VaR/ES model, on its own factor set.
 
-    Returns ``{"model", "confidence", "scenarios", "book": {"pnl", "var", "es"},
-    "accounts": [{"account", "var", "es"}]}``: P&L per scenario of the whole book (all
-    accounts together, for illustration) and the loss-positive VaR and ES at the model's
-    confidence, the same tail convention as the model's ``core`` component.
+    Returns ``{"model", "confidence", "accounts": [{"account", "netting_set", "calendar",
+    "scenarios", "pnl", "var", "es"}]}``: per account the P&L (reporting currency) of each
+    lookback scenario of its own netting set (its calendar and days: accounts on different
+    calendars have different scenarios, so no book-wide P&L is formed) and the loss-positive
+    VaR and ES at the model's confidence, the convention of the model's ``core`` component.
     """
     import numpy as np
 
@@ -368,43 +367,57 @@ def scenario_distribution(
     if not isinstance(chosen, HistoricalVaRModel):
         raise InputError(f"{model} is not a historical VaR/ES model: use es or hvar")
     context = chosen.prepare(portfolio.instruments, snapshot)
-    rows = sp.vstack([portfolio.quantity_matrix(), sp.csr_matrix(portfolio.net_quantities())])
-    pnl = context.core.aggregate(sp.csr_matrix(rows))  # (scenarios, accounts + book)
-    tail = var_es(pnl, chosen.confidence)
-    var, es = np.atleast_1d(tail.var), np.atleast_1d(tail.es)
-    return {
-        "model": chosen.name,
-        "confidence": chosen.confidence,
-        "scenarios": list(context.core.scenarios.names),
-        "book": {"pnl": pnl[:, -1].tolist(), "var": float(var[-1]), "es": float(es[-1])},
-        "accounts": [
-            {"account": a, "var": float(var[j]), "es": float(es[j])}
-            for j, a in enumerate(portfolio.accounts)
-        ],
-    }
+    rows = chosen.lookback_pnl(context, portfolio.quantity_matrix())
+    accounts = []
+    for account, (fs, names, pnl) in zip(portfolio.accounts, rows, strict=True):
+        tail = var_es(pnl, chosen.confidence) if pnl.size else None
+        accounts.append(
+            {
+                "account": account,
+                "netting_set": None if fs is None else fs.key,
+                "calendar": None if fs is None else fs.calendar,
+                "scenarios": list(names),
+                "pnl": np.asarray(pnl).tolist(),
+                "var": 0.0 if tail is None else float(tail.var),
+                "es": 0.0 if tail is None else float(tail.es),
+            }
+        )
+    return {"model": chosen.name, "confidence": chosen.confidence, "accounts": accounts}
 
 
 def correlations(
     portfolio: Portfolio, snapshot: MarketSnapshot, model: str = "es", **params: Any
 ) -> dict[str, Any]:
-    """Correlations of the book's daily factor moves over a VaR/ES model's lookback window.
+    """Correlations of each netting set's factor moves over its lookback (VaR/ES models).
 
-    ``{"factors": [...], "matrix": [[...]], "lookback": n}``; NaN entries (a factor that never
-    moved) are ``None``.
+    ``{"netting_sets": [{"netting_set", "accounts", "factors", "matrix", "lookback"}]}``, one
+    entry per distinct factor set among the accounts; NaN entries (a factor that never moved)
+    are ``None``.
     """
+    from crossmargin.analysis.stress.common import netting_set_groups
     from crossmargin.models.var import HistoricalVaRModel
     from crossmargin.models.var_market import implied_correlations
 
     chosen = make_model(model, **params)
     if not isinstance(chosen, HistoricalVaRModel):
         raise InputError(f"{model} is not a historical VaR/ES model: use es or hvar")
-    frame = implied_correlations(chosen, portfolio.instruments, snapshot)
-    matrix = [[None if not math.isfinite(x) else float(x) for x in row] for row in frame.values]
-    return {
-        "factors": [str(c) for c in frame.columns],
-        "matrix": matrix,
-        "lookback": chosen.lookback,
-    }
+    sets = []
+    for unds, accounts in netting_set_groups(portfolio).items():
+        sub = portfolio.subset(accounts)
+        frame = implied_correlations(chosen, sub.instruments, snapshot)
+        sets.append(
+            {
+                "netting_set": "+".join(unds),
+                "accounts": list(accounts),
+                "factors": [str(c) for c in frame.columns],
+                "matrix": [
+                    [None if not math.isfinite(x) else float(x) for x in row]
+                    for row in frame.values
+                ],
+                "lookback": chosen.lookback,
+            }
+        )
+    return {"netting_sets": sets}
 
 
 __all__ += ["WhatIfResult", "correlations", "scenario_distribution", "what_if"]

@@ -12,7 +12,10 @@ asks the model to margin all rows in one call. Then per account::
     capped     = max(netted, standalone − c·(standalone − netted))     (EMIR RTS 153/2013
                                                                         Art. 27(4), c = 0.8)
 
-Accounts never net against each other. With a cap the account must hold ``capped``.
+Accounts never net against each other, and each row is margined on its own positions only:
+a model never sees which other rows share the call, so adding, removing or reordering other
+accounts cannot change an account's figures (a property test holds every model to it). With
+a cap the account must hold ``capped``.
 """
 
 from __future__ import annotations
@@ -89,7 +92,9 @@ def cross_margin(
         shape=(n_pos + n_grp + n_acc, len(instruments)),
     )
     context = model.prepare(instruments, market)
-    margins = model.margin_rows(context, holdings)
+    detail = np.zeros(holdings.shape[0], dtype=bool)
+    detail[n_pos + n_grp :] = True  # the account rows are the ones reported in full
+    margins = model.margin_rows(context, holdings, detail=detail)
     if margins.total.shape != (holdings.shape[0],):
         raise AssertionError(f"{model.name}: margin_rows returned the wrong number of rows")
     pos_m = margins.take(slice(0, n_pos))
@@ -162,6 +167,7 @@ def _assemble(
                 components={k: float(v[a]) for k, v in acc_m.components.items()},
                 info={k: float(v[a]) for k, v in acc_m.info.items()},
                 worst_scenario=worst,
+                netting_set=dict(acc_m.facts[a]) if acc_m.facts else {},
             )
         )
     return MarginResult(

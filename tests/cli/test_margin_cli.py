@@ -78,15 +78,25 @@ def test_es_margin_with_options(run_cli: Run) -> None:
 
 
 @needs_data
-def test_es_reports_window_correlations(run_cli: Run) -> None:
+def test_es_reports_each_netting_set_and_its_correlations(run_cli: Run) -> None:
     res = run_cli("margin", SAMPLE, "--model", "es", "--asof", "2026-02-11", "--json",
                   "--no-store")  # fmt: skip
     assert res.code == 0, res.err
-    diag = json.loads(res.out)["diagnostics"]
-    corr = diag["correlations"]
+    data = json.loads(res.out)
+    sets = data["diagnostics"]["netting_sets"]
+    by_account = {a["account"]: a["netting_set"] for a in data["accounts"]}
+    crypto = by_account["alpha-crypto"]
+    assert (crypto["netting_set"], crypto["calendar"]) == ("BTC+ETH", "crypto")
+    assert crypto["mpor_calendar_days"] == {"min": 2.0, "mean": 2.0, "max": 2.0}
+    assert crypto["lookback"]["calendar_days"] >= 365
+    mixed = by_account["gamma-xasset"]
+    assert mixed["calendar"] == "nyse"
+    assert mixed["mpor_calendar_days"]["max"] >= 4.0  # two sessions over a weekend
+    assert mixed["lookback"]["first"] == "2025-02-12"  # 12 calendar months to 2026-02-11
+    corr = sets[mixed["netting_set"]]["correlations"]
     assert corr["BTC"]["BTC"] == pytest.approx(1.0)
     assert corr["BTC"]["SPX"] == pytest.approx(corr["SPX"]["BTC"])
     assert -1.0 <= corr["BTC"]["SPX"] <= 1.0
-    assert diag["window"][1] <= "2026-02-11"
     table = run_cli("margin", SAMPLE, "--model", "es", "--asof", "2026-02-11", "--no-store")
-    assert "Correlations of daily" in table.out
+    assert "Netting sets" in table.out
+    assert "BTC+SPX+SPY (gamma-xasset): correlation" in table.out

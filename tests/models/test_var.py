@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
 from var_fixtures import (
     ASOF,
     corrupt_after,
@@ -29,7 +28,6 @@ from crossmargin.models.var import (
     implied_correlations,
 )
 from crossmargin.portfolio.book import Portfolio, Position
-from crossmargin.stats.tail import var_es
 
 # Hand-picked daily log returns of the last 20 days (the lookback): worst -0.12, then -0.07.
 LAST_RETURNS = [0.01, -0.02, 0.03, -0.12, 0.00, 0.02, -0.01, 0.04, -0.07, 0.01]
@@ -61,7 +59,7 @@ def test_hand_computed_var_and_es_through_the_model(hand_history: MarketHistory)
     losses = sorted(-s0 * math.expm1(r) for r in LAST_RETURNS)[::-1]  # 1 BTC spot, loss > 0
     var_hand, es_hand = losses[1], (losses[0] + losses[1]) / 2
     inst = instruments("BTC_USDC")
-    kw = {"confidence": 0.9, "lookback": 20, "mpor": 1, "history": hand_history}
+    kw = {"confidence": 0.9, "lookback": "20D", "mpor": 1, "history": hand_history}
     for cls, expected in ((HistoricalVaRMarginModel, var_hand), (ExpectedShortfallModel, es_hand)):
         model = cls(**kw)  # type: ignore[arg-type]
         ctx = model.prepare(inst, market)
@@ -79,7 +77,7 @@ def test_short_position_uses_the_upper_tail(hand_history: MarketHistory) -> None
     asof = f"{hand_history.coverage('BTC')[1]:%Y-%m-%d}"
     market = snapshot(hand_history, asof, ["BTC"])
     s0 = market.spots["BTC"]
-    model = ExpectedShortfallModel(confidence=0.9, lookback=20, mpor=1, history=hand_history)
+    model = ExpectedShortfallModel(confidence=0.9, lookback="20D", mpor=1, history=hand_history)
     rows = model.margin_rows(model.prepare(instruments("BTC_USDC"), market), holdings([[-1.0]]))
     gains = sorted((s0 * math.expm1(r) for r in LAST_RETURNS), reverse=True)
     assert rows.components["core"][0] == pytest.approx((gains[0] + gains[1]) / 2, rel=1e-12)
@@ -89,7 +87,7 @@ def test_liquidity_and_concentration_add_ons_by_hand(hand_history: MarketHistory
     asof = f"{hand_history.coverage('BTC')[1]:%Y-%m-%d}"
     market = snapshot(hand_history, asof, ["BTC"])
     s0 = market.spots["BTC"]
-    model = ExpectedShortfallModel(confidence=0.9, lookback=20, mpor=1, history=hand_history)
+    model = ExpectedShortfallModel(confidence=0.9, lookback="20D", mpor=1, history=hand_history)
     rows = model.margin_rows(model.prepare(instruments("BTC_USDC"), market), holdings([[-3.0]]))
     delta = s0 * math.sinh(0.01) / 0.01  # central difference of S0*e^x at x = +-1%
     assert rows.components["liquidity"][0] == pytest.approx(0.0002 * delta * 3, rel=1e-9)
@@ -112,7 +110,7 @@ def test_concentration_charges_the_excess_over_adv(tmp_path: Path) -> None:
     history = MarketHistory.load(tmp_path)
     asof = f"{closes.index[-1]:%Y-%m-%d}"
     market = snapshot(history, asof, ["BTC"])
-    model = ExpectedShortfallModel(lookback=30, history=history)
+    model = ExpectedShortfallModel(lookback="30D", history=history)
     rows = model.margin_rows(
         model.prepare(instruments("BTC_USDC"), market), holdings([[1.0], [-1.0]])
     )
@@ -121,22 +119,61 @@ def test_concentration_charges_the_excess_over_adv(tmp_path: Path) -> None:
     np.testing.assert_allclose(rows.components["concentration"], [expected, expected], rtol=1e-9)
 
 
-def test_es_at_least_var_and_vectorised_equals_row_loop(random_folder: Path) -> None:
+def _hand_es(
+    history: MarketHistory,
+    names: list[str],
+    qty: list[float],
+    lookback_days: int,
+    h: int,
+    calendar: str,
+    confidence: float = 0.99,
+) -> float:
+    """Independent twin of one row of linear positions (1 unit = 1 unit of underlying):
+    closes read straight from the CSVs with pandas, sampled on the row's calendar, h-step log
+    moves ending on each day of the lookback, loss = Σ q·S₀·(eˣ − 1), fractional-tail ES."""
+    import warnings
+
+    with warnings.catch_warnings():  # exchange-calendars' own pandas deprecation warnings
+        warnings.simplefilter("ignore")
+        import exchange_calendars as xc
+
+        cal = xc.get_calendar("XNYS", start="2015-01-01", end="2021-12-31")
+    asof = pd.Timestamp(ASOF)
+    start = asof - pd.Timedelta(days=lookback_days - 1)
+    if calendar == "crypto":
+        days = pd.date_range(start - pd.Timedelta(days=h + 10), asof, freq="D")
+    else:
+        sessions = pd.DatetimeIndex(cal.sessions).tz_localize(None)
+        days = sessions[(sessions >= start - pd.Timedelta(days=h * 4 + 10)) & (sessions <= asof)]
+    pnl = np.zeros(int(((days >= start) & (days <= asof)).sum()))
+    for name, q in zip(names, qty, strict=True):
+        path = history.data_dir / history.spec(name).file
+        close = pd.read_csv(path, index_col="date", parse_dates=True)["close"]
+        level = close.reindex(close.index.union(days)).ffill().reindex(days)
+        x = np.log(level / level.shift(h))[(days >= start) & (days <= asof)].to_numpy()
+        s0 = float(close.loc[:asof].iloc[-1])
+        pnl = pnl + q * s0 * np.expm1(x)
+    losses = np.sort(-pnl)[::-1]
+    m = (1 - confidence) * losses.size
+    k = int(np.ceil(m - 1e-9))
+    return float((losses[: k - 1].sum() + (m - (k - 1)) * losses[k - 1]) / m)
+
+
+def test_es_rows_on_their_own_calendar_equal_a_pandas_twin(random_folder: Path) -> None:
     history = MarketHistory.load(random_folder)
     market = snapshot(history, ASOF, ["BTC", "SPY"])
-    inst = instruments("BTC_USDC", "SPY", "BTC_USDC-PERPETUAL")
-    rng = np.random.default_rng(5)
-    book = sp.csr_matrix(rng.normal(0, 5, (40, 3)) * (rng.random((40, 3)) < 0.7))
-    es = ExpectedShortfallModel(lookback=500, history=history)
-    var = HistoricalVaRMarginModel(lookback=500, history=history)
-    ctx = es.prepare(inst, market)
-    m_es, m_var = es.margin_rows(ctx, book), var.margin_rows(ctx, book)
-    assert np.all(m_es.components["core"] >= m_var.components["core"] - 1e-9)
-    # Plain twin: one row at a time, dense P&L, the stats function on a 1-D vector.
-    dense = book.toarray()
-    for r in range(book.shape[0]):
-        pnl = ctx.core.pnl_by_scenario @ dense[r]
-        assert m_es.components["core"][r] == pytest.approx(max(float(var_es(pnl, 0.99).es), 0.0))
+    inst = instruments("BTC_USDC", "SPY")
+    book = holdings([[1.0, 0.0], [0.0, -20.0], [1.0, -20.0], [2.0, 30.0]])
+    es = ExpectedShortfallModel(lookback="365D", stress_window=None, history=history)
+    rows = es.margin_rows(es.prepare(inst, market), book)
+    core = rows.components["core"]
+    assert core[0] == pytest.approx(_hand_es(history, ["BTC"], [1.0], 365, 2, "crypto"), rel=1e-9)
+    assert core[1] == pytest.approx(_hand_es(history, ["SPY"], [-20.0], 365, 2, "nyse"), rel=1e-9)
+    for r, qty in ((2, [1.0, -20.0]), (3, [2.0, 30.0])):
+        hand = _hand_es(history, ["BTC", "SPY"], qty, 365, 2, "nyse")
+        assert core[r] == pytest.approx(hand, rel=1e-9)
+    var = HistoricalVaRMarginModel(lookback="365D", stress_window=None, history=history)
+    assert np.all(core >= var.margin_rows(var.prepare(inst, market), book).components["core"])
 
 
 def test_no_look_ahead(tmp_path: Path) -> None:
@@ -151,9 +188,11 @@ def test_no_look_ahead(tmp_path: Path) -> None:
         market = snapshot(history, ASOF, ["BTC", "SPY"])
         market = _with_flat_vols(market)
         for apc in (None, "stress-weight", "floor"):
-            model = ExpectedShortfallModel(lookback=400, method="fhs", apc=apc, history=history)
+            model = ExpectedShortfallModel(lookback="400D", method="fhs", apc=apc, history=history)
             rows = model.margin_rows(model.prepare(inst, market), book)
-            results.append(np.column_stack([rows.total, *rows.components.values()]))
+            results.append(
+                np.column_stack([rows.total, *rows.components.values(), *rows.info.values()])
+            )
     assert not np.array_equal(
         pd.read_csv(clean / "etf/spy_daily.csv")["close"],
         pd.read_csv(dirty / "etf/spy_daily.csv")["close"],
@@ -177,27 +216,30 @@ def test_apc_components(random_folder: Path) -> None:
     market = snapshot(history, ASOF, ["BTC", "SPY"])
     inst = instruments("BTC_USDC", "SPY")
     book = holdings([[1.0, -30.0], [1.0, 0.0]])
-    base = ExpectedShortfallModel(lookback=250, history=history)
-    ctx = base.prepare(inst, market)
-    plain = base.margin_rows(ctx, book)
-    buffered = ExpectedShortfallModel(lookback=250, apc="buffer", history=history)
+    base = ExpectedShortfallModel(lookback="12M", history=history)
+    plain = base.margin_rows(base.prepare(inst, market), book)
+    buffered = ExpectedShortfallModel(lookback="12M", apc="buffer", history=history)
     rows = buffered.margin_rows(buffered.prepare(inst, market), book)
     np.testing.assert_allclose(rows.components["apc"], 0.25 * plain.components["core"])
-    floor = ExpectedShortfallModel(lookback=250, apc="floor", history=history)
+    floor = ExpectedShortfallModel(lookback="12M", apc="floor", history=history)
     rows = floor.margin_rows(floor.prepare(inst, market), book)
     assert np.all(rows.components["apc"] >= 0)
     assert np.all(rows.total >= plain.total)
-    weighted = ExpectedShortfallModel(lookback=250, apc="stress-weight", history=history)
-    wctx = weighted.prepare(inst, market)
-    rows = weighted.margin_rows(wctx, book)
-    start, stop = weighted.stress_slice(wctx, book)  # type: ignore[misc]
-    assert stop - start == 250
-    np.testing.assert_allclose(rows.components["stress"], plain.components["stress"])
+    weighted = ExpectedShortfallModel(lookback="12M", apc="stress-weight", history=history)
+    rows = weighted.margin_rows(weighted.prepare(inst, market), book)
+    np.testing.assert_allclose(rows.info["stress"], plain.info["stress"])
+    # the stressed window holds as many scenarios as the row's own lookback: the 366 crypto
+    # days of the 12 months to 2020-06-30 (a leap year) for BTC alone, NYSE sessions for
+    # BTC + SPY
+    assert rows.facts[1]["stressed_window"]["scenarios"] == 366
+    assert rows.facts[0]["stressed_window"]["scenarios"] == rows.facts[0]["lookback"]["scenarios"]
+    assert rows.facts[0]["calendar"] == "nyse"
     # the weighted measure lies between the lookback and the stressed-window measures
     mixed = rows.components["core"] + rows.components["apc"]
-    lo = np.minimum(plain.components["core"], plain.components["stress"])
-    hi = np.maximum(plain.components["core"], plain.components["stress"])
+    lo = np.minimum(plain.components["core"], plain.info["stress"])
+    hi = np.maximum(plain.components["core"], plain.info["stress"])
     assert np.all((mixed >= lo - 1e-9) & (mixed <= hi + 1e-9))
+    assert np.all(plain.info["stress"] >= plain.components["core"] - 1e-9)
 
 
 def test_given_stress_window_dates(random_folder: Path) -> None:
@@ -205,12 +247,11 @@ def test_given_stress_window_dates(random_folder: Path) -> None:
     market = snapshot(history, ASOF, ["BTC", "SPY"])
     model = ExpectedShortfallModel(stress_window=("2018-01-01", "2018-12-31"), history=history)
     ctx = model.prepare(instruments("BTC_USDC"), market)
-    start, stop = model.stress_slice(ctx, holdings([[1.0]]))  # type: ignore[misc]
-    assert ctx.history is not None
-    names = ctx.history.scenarios.names[start:stop]
-    assert names[0] >= "2018-01-01"
-    assert names[-1] <= "2018-12-31"
-    assert len(names) > 200
+    rows = model.margin_rows(ctx, holdings([[1.0]]))
+    window = rows.facts[0]["stressed_window"]
+    assert window["first"] >= "2018-01-01"
+    assert window["last"] <= "2018-12-31"
+    assert window["scenarios"] == 365  # every crypto day of 2018
 
 
 def test_compute_netting_and_correlations(random_folder: Path) -> None:
@@ -223,10 +264,15 @@ def test_compute_netting_and_correlations(random_folder: Path) -> None:
             Position(account="A", instrument=spy, quantity=-20.0),
         ]
     )
-    model = get_model("es", lookback=500, history=history)
+    model = get_model("es", lookback="500D", history=history)
     result = model.compute(book, market)
     acc = result.accounts[0]
-    assert set(acc.components) == {"core", "stress", "apc", "liquidity", "concentration"}
+    assert set(acc.components) == {
+        "core", "apc", "liquidity", "concentration", "basis", "funding"
+    }  # fmt: skip
+    assert set(acc.info) == {"stress"}
+    assert acc.netting_set["calendar"] == "nyse"
+    assert acc.netting_set["netting_set"] == "BTC+SPY"
     assert acc.worst_scenario is not None
     assert acc.worst_scenario.startswith("20")
     assert acc.netted <= acc.standalone  # ES core is subadditive; add-ons here are linear
@@ -234,7 +280,7 @@ def test_compute_netting_and_correlations(random_folder: Path) -> None:
     assert list(corr.columns) == ["BTC", "SPY", "vol:BTC", "vol:SPY"]
     np.testing.assert_allclose(np.diag(corr.to_numpy()), 1.0)
     assert {"es", "hvar"} <= set(model_names())
-    assert result.parameters["parameter_file"]["version"] == "2026-01"
+    assert result.parameters["parameter_file"]["version"] == "2026-12"
 
 
 def test_bad_inputs(random_folder: Path) -> None:
@@ -247,15 +293,16 @@ def test_bad_inputs(random_folder: Path) -> None:
         ExpectedShortfallModel(apc="cushion")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="method"):
         ExpectedShortfallModel(method="mc")  # type: ignore[arg-type]
-    with pytest.raises(InputError, match="lookback"):
-        ExpectedShortfallModel(lookback=0)
+    for bad in (0, 250, "250", "0D"):
+        with pytest.raises(InputError, match="lookback must be a calendar period"):
+            ExpectedShortfallModel(lookback=bad)  # type: ignore[arg-type]
     with pytest.raises(InputError, match="stress-weight"):
         ExpectedShortfallModel(apc="stress-weight", stress_window=None)
-    model = ExpectedShortfallModel(lookback=5000, history=history)
+    model = ExpectedShortfallModel(lookback="20Y", history=history)
     with pytest.raises(
-        MarketDataError, match=r"longer than the \d+ daily moves.*choose a lookback"
+        MarketDataError, match=r"20Y lookback from .* needs moves of BTC from its start.*2016"
     ):
-        model.prepare(instruments("BTC_USDC"), market)
+        model.margin_rows(model.prepare(instruments("BTC_USDC"), market), holdings([[1.0]]))
     crypto_only = MarketHistory(
         data_dir=history.data_dir, catalogue={k: history.catalogue[k] for k in ("BTC", "BTC_DVOL")}
     )
@@ -271,9 +318,10 @@ def test_bad_inputs(random_folder: Path) -> None:
 def test_parameter_file_override(random_folder: Path, tmp_path: Path) -> None:
     history = MarketHistory.load(random_folder)
     market = snapshot(history, ASOF, ["BTC"])
-    path = params_file(tmp_path, {"confidence": 0.975, "lookback": 300, "mpor": 3})
+    path = params_file(tmp_path, {"confidence": 0.975, "lookback": "300D", "mpor": 3})
     model = ExpectedShortfallModel(params=path, history=history)
-    assert (model.confidence, model.lookback, model.mpor) == (0.975, 300, 3)
-    ctx = model.prepare(instruments("BTC_USDC"), market)
-    assert ctx.core.scenarios.size == 300 - 3 + 1
-    np.testing.assert_allclose(ctx.core.scenarios.time_steps, 3 / 365)
+    assert (model.confidence, model.lookback, model.mpor) == (0.975, "300D", 3)
+    rows = model.margin_rows(model.prepare(instruments("BTC_USDC"), market), holdings([[1.0]]))
+    facts = rows.facts[0]
+    assert facts["lookback"]["scenarios"] == 300  # one 3-day move ending on each of 300 days
+    assert facts["mpor_calendar_days"] == {"min": 3.0, "mean": 3.0, "max": 3.0}

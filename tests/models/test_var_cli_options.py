@@ -51,14 +51,14 @@ def _app(seen: dict[str, Any]) -> typer.Typer:
 
 def test_options_map_to_the_model_constructor() -> None:
     seen: dict[str, Any] = {}
-    args = ["--confidence", "0.975", "--lookback", "500", "--mpor", "5", "--lambda", "0.94"]
+    args = ["--confidence", "0.975", "--lookback", "500D", "--mpor", "5", "--lambda", "0.94"]
     args += ["--apc", "stress-weight", "--var-method", "fhs", "--horizon", "sqrt"]
     result = CliRunner().invoke(_app(seen), args)
     assert result.exit_code == 0, result.output
     model = get_model("es", **seen)
     assert isinstance(model, HistoricalVaRModel)
     params = model.parameters()
-    assert (params["confidence"], params["lookback"], params["mpor"]) == (0.975, 500, 5)
+    assert (params["confidence"], params["lookback"], params["mpor"]) == (0.975, "500D", 5)
     assert (params["lam"], params["apc"], params["method"]) == (0.94, "stress-weight", "fhs")
     assert params["horizon_method"] == "sqrt"
 

@@ -51,13 +51,16 @@ def test_docs_table_row_matches_to_the_cent(history: MarketHistory, es_table: Mo
     assert computed == doc
     for key, cell in zip(("es_btc", "es_spx", "es_book"), doc[6:9], strict=True):
         assert abs(row[key] - _money(cell)) < 0.005
-    assert row["es_book"] < row["es_btc"] + row["es_spx"]  # ES is subadditive
     assert 0.0 < row["corr"] < 1.0
+    # each account on its own netting set: BTC alone on the crypto calendar (365 days of
+    # 2-day moves), the book on NYSE sessions (weekend moves enter its Monday scenarios)
+    assert row["btc_window"] == 366  # 2024 is a leap year: 366 days in the 12 months
+    assert row["window"].endswith("(252)")
 
 
-def test_before_dvol_the_btc_vol_factor_is_realised(
+def test_before_dvol_the_btc_vol_factor_is_the_fallback(
     history: MarketHistory, es_table: ModuleType
 ) -> None:
     row = es_table.es_row(history, "2019-06-28")
-    assert row["btc_vol"] == "RV30 (no DVOL yet)"
-    assert _doc_row("2019-06-28")[4] == "RV30 (no DVOL yet)"
+    assert row["btc_vol"] == "DVOL 0 d, fallback 251 d"
+    assert _doc_row("2019-06-28")[4] == "DVOL 0 d, fallback 251 d"

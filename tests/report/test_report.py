@@ -113,9 +113,10 @@ def test_embedded_payload(report: tuple[Path, dict[str, Any]], parsed: Cells) ->
     data = json.loads(parsed.script)
     payload = report[1]
     assert data["margin"]["pm_grid"]["total"] == payload["margin"]["pm_grid"]["total"]
-    assert len(data["distribution"]["book"]["pnl"]) == len(data["distribution"]["scenarios"])
-    factors = data["correlations"]["factors"]
-    assert len(data["correlations"]["matrix"]) == len(factors)
+    for acc in data["distribution"]["accounts"]:  # each account on its own netting set
+        assert len(acc["pnl"]) == len(acc["scenarios"]) > 0
+    for ns in data["correlations"]["netting_sets"]:
+        assert len(ns["matrix"]) == len(ns["factors"])
     assert data["backtest"]["series"], "the backtest chart has data"
     exceptions = sum(r["exception"] for r in data["backtest"]["series"])
     assert exceptions == data["backtest"]["exceptions"]

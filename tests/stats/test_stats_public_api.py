@@ -15,6 +15,7 @@ EXPECTED = {
     "kupiec_pof", "margin_change_es", "nearest_correlation", "non_overlapping_subsamples",
     "overlapping_sums", "peak_to_trough", "push_correlations", "recorrelate", "revolatilise",
     "rolling_vol", "sqrt_time_scale", "stress_vol", "subsample_backtest", "tail_count",
+    "tail_mass", "tail_weights",
     "traffic_light", "traffic_light_zones", "transition_counts", "validate_correlation",
     "var_es", "var_es_by_count", "var_interpolated",
 }  # fmt: skip

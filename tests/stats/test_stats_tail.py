@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from crossmargin.errors import InputError
-from crossmargin.stats import tail_count, var_es, var_es_by_count, var_interpolated
+from crossmargin.stats import (
+    tail_count,
+    tail_mass,
+    tail_weights,
+    var_es,
+    var_es_by_count,
+    var_interpolated,
+)
 
 # A small P&L vector used for hand computations (gain > 0, loss < 0).
 PNL = np.array([5.0, -3.0, 12.0, -8.0, 0.0, -1.0, 7.0, -20.0, 4.0, -6.0])
@@ -46,12 +53,12 @@ def test_hand_computed_var_es_by_level() -> None:
     assert float(res.es) == 14.0
     assert int(res.worst_index) == 7
     assert res.tail_indices.tolist() == [7, 3]
-    # confidence 0.75: k = ⌈0.25·10⌉ = ⌈2.5⌉ = 3; smallest -20, -8, -6.
-    # VaR = 6; ES = (20 + 8 + 6)/3 = 34/3.
+    # confidence 0.75: m = 0.25·10 = 2.5, k = 3; smallest -20, -8, -6.
+    # VaR = 6; ES = (20 + 8 + 0.5·6)/2.5 = 31/2.5 = 12.4 (fractional tail weight).
     res = var_es(PNL, 0.75)
     assert int(res.k) == 3
     assert float(res.var) == 6.0
-    assert float(res.es) == pytest.approx(34.0 / 3.0, rel=1e-15)
+    assert float(res.es) == pytest.approx(31.0 / 2.5, rel=1e-15)
     assert res.confidence == 0.75
 
 
@@ -123,20 +130,21 @@ def test_weighted_hand_example_stressed_quarter() -> None:
     normal = [-12.0, -9.0, -4.0, -1.0, 0.0, 1.0, 2.0, 5.0, 6.0, 8.0]
     pnl = np.array(normal + stressed)
     w = np.array([0.075] * 10 + [0.125] * 2)
-    # q = 0.2: cumulative 0.125 (−50), 0.25 (−30) ≥ 0.2 → VaR 30; ES = (50 + 30)/2 = 40.
+    # q = 0.2: cumulative 0.125 (−50), 0.25 (−30) ≥ 0.2 → VaR 30; the boundary −30 takes
+    # only the 0.075 that completes q: ES = (50·0.125 + 30·0.075)/0.2 = 42.5.
     res = var_es(pnl, 0.8, weights=w)
     assert float(res.var) == 30.0
-    assert float(res.es) == pytest.approx(40.0, rel=1e-14)
+    assert float(res.es) == pytest.approx(42.5, rel=1e-14)
     assert int(res.k) == 2
     assert res.tail_indices.tolist() == [10, 11]
     # q = 0.1: 0.125 ≥ 0.1 already → VaR = ES = 50.
     res = var_es(pnl, 0.9, weights=w)
     assert (float(res.var), float(res.es)) == (50.0, 50.0)
-    # q = 0.3: 0.125, 0.25, 0.325 (−12) → VaR 12;
-    # ES = (50·0.125 + 30·0.125 + 12·0.075)/0.325 = 10.9/0.325 = 33.538461538…
+    # q = 0.3: 0.125, 0.25, 0.325 (−12) → VaR 12; −12 takes 0.05 of its 0.075:
+    # ES = (50·0.125 + 30·0.125 + 12·0.05)/0.3 = 10.6/0.3 = 35.333…
     res = var_es(pnl, 0.7, weights=w)
     assert float(res.var) == 12.0
-    assert float(res.es) == pytest.approx(10.9 / 0.325, rel=1e-13)
+    assert float(res.es) == pytest.approx(10.6 / 0.3, rel=1e-13)
     # Unnormalised weights give the same answer.
     res2 = var_es(pnl, 0.7, weights=w * 40)
     assert float(res2.es) == pytest.approx(float(res.es), rel=1e-13)
@@ -230,3 +238,44 @@ def test_many_portfolios_across_blocks_match_loop() -> None:
     np.testing.assert_allclose(res.es, es_ref, rtol=1e-13)
     np.testing.assert_array_equal(res.worst_index, pnl.argmin(axis=0))
     assert res.tail_indices.shape == (5, 600)
+
+
+def test_es_fractional_tail_weight_n250() -> None:
+    # Acerbi & Tasche (2002) eq. (3.3): at 99% of n = 250 the tail mass is m = 2.5, so the ES
+    # takes the two worst P&Ls in full and half of the third; averaging the three worst would
+    # be ES at 1 - 3/250 = 98.8%. Losses 1 … 250 shuffled: ES = (250 + 249 + 0.5·248)/2.5.
+    rng = np.random.default_rng(3)
+    pnl = -rng.permutation(np.arange(1.0, 251.0))
+    res = var_es(pnl, 0.99)
+    assert int(res.k) == 3
+    assert float(res.var) == 248.0
+    assert float(res.es) == pytest.approx((250 + 249 + 0.5 * 248) / 2.5, rel=1e-15)
+    # the same through equal weights (the weighted path)
+    weighted = var_es(pnl, 0.99, weights=np.ones(250))
+    assert float(weighted.es) == pytest.approx(float(res.es), rel=1e-13)
+    assert tail_weights(0.99, 250).tolist() == [0.4, 0.4, 0.2]
+    assert tail_mass(0.99, 250) == Fraction(5, 2)
+
+
+def _fractional_reference(col: np.ndarray, confidence: float) -> float:
+    """Plain loop: ES as the integral of the empirical quantile over the worst 1 − α."""
+    s = sorted(col.tolist())
+    n = len(s)
+    mass = (1 - Fraction(str(confidence))) * n
+    total, left = 0.0, mass
+    for x in s:
+        take = min(Fraction(1), left)
+        if take <= 0:
+            break
+        total += float(take) * x
+        left -= take
+    return -total / float(mass)
+
+
+@pytest.mark.parametrize(("n", "confidence"), [(250, 0.99), (365, 0.99), (252, 0.975), (37, 0.9)])
+def test_fractional_es_equals_quantile_integral(n: int, confidence: float) -> None:
+    rng = np.random.default_rng(n)
+    pnl = rng.normal(size=(n, 4))
+    res = var_es(pnl, confidence)
+    ref = [_fractional_reference(pnl[:, j], confidence) for j in range(4)]
+    np.testing.assert_allclose(res.es, ref, rtol=1e-12)

@@ -64,23 +64,54 @@ def margin_table(result: MarginResult) -> Table:
     return table
 
 
-def correlation_table(result: MarginResult) -> Table | None:
-    """The daily spot-return correlations the model's window implies (ES/HVaR), if any."""
-    corr = result.diagnostics.get("correlations")
-    if not corr:
+def netting_set_table(result: MarginResult) -> Table | None:
+    """How each account was margined (historical models): its netting set, calendar, MPOR in
+    steps and calendar days, lookback and stressed windows."""
+    rows = [a for a in result.accounts if a.netting_set]
+    if not rows or "calendar" not in rows[0].netting_set:
         return None
-    names = [n for n in corr if not n.startswith("vol:")]
-    window = result.diagnostics.get("window") or ["?", "?"]
-    table = Table(
-        title=f"Correlations of daily returns implied by the window {window[0]}..{window[1]}",
-        title_justify="left",
-    )
-    table.add_column("")
-    for n in names:
-        table.add_column(n, justify="right")
-    for r in names:
-        table.add_row(r, *("" if corr[r][c] is None else f"{corr[r][c]:+.2f}" for c in names))
+    table = Table(title="Netting sets (each account on its own factors)", title_justify="left")
+    cols = ["account", "netting set", "calendar", "MPOR", "lookback", "stressed window"]
+    for col in cols:
+        table.add_column(col)
+    for a in rows:
+        ns = a.netting_set
+        days = ns["mpor_calendar_days"]
+        lb = ns["lookback"]
+        sw = ns.get("stressed_window")
+        table.add_row(
+            a.account,
+            ns["netting_set"],
+            ns["calendar"],
+            f"{ns['mpor_steps']} steps = {days['min']:g}-{days['max']:g} calendar days "
+            f"(mean {days['mean']:.2f})",
+            f"{lb['first']}..{lb['last']} ({lb['scenarios']} scenarios)",
+            f"{sw['first']}..{sw['last']}" if sw else "",
+        )
     return table
+
+
+def correlation_tables(result: MarginResult) -> list[tuple[str, Table]]:
+    """The daily spot-move correlations each netting set's window implies (ES/HVaR)."""
+    sets = result.diagnostics.get("netting_sets") or {}
+    owners: dict[str, list[str]] = {}
+    for a in result.accounts:
+        key = str(a.netting_set.get("netting_set", ""))
+        if key in sets and "+" in key:
+            owners.setdefault(key, []).append(a.account)
+    tables = []
+    for key, accounts in owners.items():
+        corr = sets[key]["correlations"]
+        names = [n for n in corr if not n.startswith("vol:")]
+        title = f"{key} ({', '.join(accounts)}): correlation of h-step moves over its lookback"
+        table = Table()
+        table.add_column("")
+        for n in names:
+            table.add_column(n, justify="right")
+        for r in names:
+            table.add_row(r, *("" if corr[r][c] is None else f"{corr[r][c]:+.2f}" for c in names))
+        tables.append((title, table))
+    return tables
 
 
 @app.command("margin")
@@ -146,8 +177,11 @@ def margin_command(
         return
     console.print(f"[dim]market: {snapshot.source or 'snapshot'}[/]")
     console.print(margin_table(result))
-    correlations = correlation_table(result)
-    if correlations is not None:
-        console.print(correlations)
+    sets = netting_set_table(result)
+    if sets is not None:
+        console.print(sets)
+    for title, table in correlation_tables(result):
+        console.print(title, style="italic", highlight=False)
+        console.print(table)
     if run_id is not None:
         console.print(f"[dim]recorded as run {run_id} (crossmargin runs show {run_id})[/]")

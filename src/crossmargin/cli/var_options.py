@@ -56,12 +56,20 @@ ConfidenceOpt = Annotated[
     ),
 ]
 LookbackOpt = Annotated[
-    int | None,
-    typer.Option("--lookback", min=1, help="Lookback in daily moves (default 250)."),
+    str | None,
+    typer.Option(
+        "--lookback",
+        help="Lookback as calendar time: 12M, 365D, 2Y ... (default 12M, EMIR Art 25).",
+    ),
 ]
 MporOpt = Annotated[
     int | None,
-    typer.Option("--mpor", min=1, help="Margin period of risk in days (default 2, EMIR Art 26)."),
+    typer.Option(
+        "--mpor",
+        min=1,
+        help="Margin period of risk in steps of each netting set's calendar: days for "
+        "crypto-only sets, NYSE sessions otherwise (default 2, EMIR Art 26).",
+    ),
 ]
 LambdaOpt = Annotated[
     float | None,
@@ -96,7 +104,7 @@ VarParamsOpt = Annotated[
 def var_model_kwargs(
     *,
     confidence: float | None = None,
-    lookback: int | None = None,
+    lookback: str | None = None,
     mpor: int | None = None,
     lam: float | None = None,
     apc: ApcChoice | str | None = None,

@@ -13,13 +13,13 @@ Calendar alignment
   sampled on NYSE days, so its log return is compounded (log returns summed) over the
   calendar days in between: Monday's BTC return is the Fri→Mon return, the sum of the
   Saturday, Sunday and Monday log returns, and lines up with the Fri→Mon equity return.
-* NYSE days are the union of the observation dates of the panel's NYSE *price* series
-  (ETFs, stocks, SPX all share SPY's calendar exactly). Other NYSE-filed series do not
-  define days: FRED rates follow the government-securities calendar (a value on Good Friday,
-  none on Columbus Day) and the CBOE VIX file has rows on NYSE holidays since 2022 (Memorial
-  Day, Juneteenth ...). Such an extra value is folded into the next NYSE day's change, like
-  a crypto weekend; a value missing on an NYSE day is a gap. A panel with no NYSE price
-  series uses the union of its NYSE series' dates.
+* NYSE days are the sessions of the exchange's calendar
+  (:mod:`crossmargin.market.calendars`, ``XNYS``), fixed whatever series the panel holds;
+  the ETF, stock and SPX files carry exactly these days. Other NYSE-filed series may not:
+  FRED rates follow the government-securities calendar (a value on Good Friday, none on
+  Columbus Day) and the CBOE VIX file has rows on NYSE holidays since 2022 (Memorial Day,
+  Juneteenth ...). Such an extra value is only carried into the next session, like a crypto
+  weekend; a value missing on a session is a gap.
 
 Gaps
 ----
@@ -197,19 +197,32 @@ def _levels_on_own_calendar(
     return filled.where(pd.Series(keep, index=own)), gaps
 
 
-def _panel_days(
-    history: MarketHistory, names: Sequence[str], end: pd.Timestamp
-) -> pd.DatetimeIndex:
-    specs = [history.spec(n) for n in names]
-    first = max(history.coverage(n)[0] for n in names)
-    if all(s.calendar == "crypto" for s in specs):
-        return pd.date_range(first, end, freq="D")
-    nyse = [s for s in specs if s.calendar == "nyse"]
-    defining = [s for s in nyse if s.kind == "price"] or nyse
-    days = pd.DatetimeIndex([])
-    for s in defining:
-        days = days.union(pd.DatetimeIndex(history.series(s.name).index))
-    return days[(days >= first) & (days <= end)]
+def levels_on_calendar(
+    history: MarketHistory, name: str, days: pd.DatetimeIndex, *, max_fill_days: int
+) -> tuple[npt.NDArray[np.float64], list[Gap]]:
+    """Levels of series ``name`` on ``days`` with the gap rules of the module docstring.
+
+    Gaps are judged on the series' own calendar (every day for crypto, NYSE sessions for NYSE
+    series) between its first observation and ``days[-1]``: a run of missing days is filled
+    with the last observation when that is at most ``max_fill_days`` calendar days old on the
+    run's last day, else the whole run is NaN. Days before the first observation are NaN.
+    Observations off the series' calendar (VIX rows on NYSE holidays) are used only as the
+    value carried into the next calendar day, never as a day of their own.
+    """
+    from crossmargin.market.calendars import calendar_days
+
+    obs = history.series(name)
+    spec = history.spec(name)
+    out = np.full(len(days), np.nan)
+    if not len(days) or obs.empty:
+        return out, []
+    first = max(pd.Timestamp(obs.index[0]), pd.Timestamp(days[0]))
+    if first > days[-1]:
+        return out, []
+    own = calendar_days(spec.calendar, first, days[-1])
+    levels, gaps = _levels_on_own_calendar(name, obs, own, max_fill_days)
+    values = levels.reindex(days).to_numpy(dtype=float)
+    return values, gaps
 
 
 def build_panel(
@@ -251,8 +264,12 @@ def build_panel(
         raise InputError(f"panel start {start_ts:%Y-%m-%d} is after its end {end_ts:%Y-%m-%d}")
     if max_fill_days < 0:
         raise InputError("max_fill_days must be >= 0")
+    from crossmargin.market.calendars import calendar_days, joint_calendar
+
     specs = [history.spec(n) for n in factors]
-    days = _panel_days(history, factors, end_ts)
+    calendar = joint_calendar(s.calendar for s in specs)
+    first_all = max(history.coverage(n)[0] for n in factors)
+    days = calendar_days(calendar, first_all, end_ts)
     window = f"a panel {start_ts:%Y-%m-%d}..{end_ts:%Y-%m-%d}"
     for n in factors:
         first, last = history.coverage(n)
@@ -274,11 +291,8 @@ def build_panel(
     moves: list[npt.NDArray[np.float64]] = []
     gaps: list[Gap] = []
     for spec in specs:
-        obs = history.series(spec.name)
-        own = pd.date_range(days[0], days[-1], freq="D") if spec.calendar == "crypto" else days
-        levels, found = _levels_on_own_calendar(spec.name, obs, own, max_fill_days)
+        x, found = levels_on_calendar(history, spec.name, days, max_fill_days=max_fill_days)
         gaps.extend(found)
-        x = levels.reindex(days).to_numpy(dtype=float)
         moves.append(np.log(x[1:] / x[:-1]) if spec.kind == "price" else x[1:] - x[:-1])
     matrix = np.column_stack(moves)
     ok = np.asarray(~np.isnan(matrix).any(axis=1), dtype=bool)
@@ -294,7 +308,7 @@ def build_panel(
         names=tuple(factors),
         kinds=tuple(s.kind for s in specs),
         returns=np.ascontiguousarray(matrix[ok]),
-        calendar="crypto" if all(s.calendar == "crypto" for s in specs) else "nyse",
+        calendar=calendar,
         gaps=report,
     )
 
@@ -305,4 +319,5 @@ __all__ = [
     "GapReport",
     "RiskFactorPanel",
     "build_panel",
+    "levels_on_calendar",
 ]

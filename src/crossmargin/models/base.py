@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,6 +54,8 @@ class RowMargins:
     ``scan_risk``, ``intra_spread``, ``inter_credit`` (negative), ``floor``, add-ons);
     ``worst_scenario`` indexes ``scenario_names`` (-1 where not applicable). ``info`` holds
     informational figures that are *not* part of the sum (e.g. SPAN's net option value).
+    ``facts`` (empty, or one mapping per row) holds JSON-ready facts about how a row was
+    margined (e.g. its netting set's calendar and windows), filled for the ``detail`` rows.
     """
 
     total: FloatArray
@@ -61,9 +64,12 @@ class RowMargins:
     info: Mapping[str, FloatArray] = field(default_factory=dict)
     worst_scenario: IntArray | None = None
     scenario_names: tuple[str, ...] = ()
+    facts: tuple[Mapping[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         n = self.total.shape[0]
+        if self.facts and len(self.facts) != n:
+            raise ModelError(f"{len(self.facts)} row facts for {n} rows")
         if np.any(self.total < 0) or not np.all(np.isfinite(self.total)):
             raise ModelError("a margin requirement must be finite and >= 0")
         for name, arr in {**self.components, **self.info}.items():
@@ -79,7 +85,18 @@ class RowMargins:
             info={k: v[rows] for k, v in self.info.items()},
             worst_scenario=None if self.worst_scenario is None else self.worst_scenario[rows],
             scenario_names=self.scenario_names,
+            facts=_take_facts(self.facts, rows),
         )
+
+
+def _take_facts(
+    facts: tuple[Mapping[str, Any], ...], rows: IntArray | slice
+) -> tuple[Mapping[str, Any], ...]:
+    if not facts:
+        return ()
+    if isinstance(rows, slice):
+        return facts[rows]
+    return tuple(facts[int(i)] for i in np.asarray(rows).reshape(-1))
 
 
 class MarginModel(ABC):
@@ -100,8 +117,16 @@ class MarginModel(ABC):
         """Per-instrument work done once (checks the market data the model needs)."""
 
     @abstractmethod
-    def margin_rows(self, context: Any, holdings: sp.csr_matrix) -> RowMargins:
-        """Margin each row of ``holdings`` (rows x instruments, in ``prepare``'s order)."""
+    def margin_rows(
+        self, context: Any, holdings: sp.csr_matrix, *, detail: BoolArray | None = None
+    ) -> RowMargins:
+        """Margin each row of ``holdings`` (rows x instruments, in ``prepare``'s order).
+
+        ``detail`` (a mask over rows, None = all) marks the rows whose informational figures
+        (``info``, ``facts``) the caller will read; a model may skip costly figures that do
+        not enter ``total`` for the other rows (reporting 0 there). Totals and components are
+        always computed for every row.
+        """
 
     def parameters(self) -> dict[str, Any]:
         """The parameters in force, JSON-ready (reported with every result)."""

@@ -5,18 +5,17 @@ scenario grid or a historical window); ``margin_rows`` is cheap by comparison. A
 :class:`ContextCache` keeps prepared contexts keyed by ``(model key, market key)`` and the
 instruments they cover, and serves a request for instruments ``R`` by, in this order:
 
-1. **hit** — a context covering ``R`` exactly or a superset of ``R`` *on the same set of
-   underlyings*: holdings are re-indexed onto the cached columns (a zero column contributes
-   nothing to any row: scenario P&L, deltas and add-ons are all linear in holdings);
+1. **hit** — a context covering ``R`` exactly or a superset of ``R``: holdings are re-indexed
+   onto the cached columns (a zero column contributes nothing to any row: scenario P&L,
+   deltas and add-ons are all linear in holdings, and a row's factor set is what it holds);
 2. **extension** — a context covering a subset of ``R`` whose model has an *extender* here
    (``pm_grid``, ``es``/``hvar``): only the missing instruments are priced and their columns
    appended (see :func:`extend_context`);
 3. **prepare** — ``model.prepare(R, market)``, stored for next time.
 
-The same-underlyings condition matters for the historical models: their scenario dates
-depend on the calendar of the whole set of underlyings, so a context prepared for other
-underlyings is never reused for them. Extenders never change a model's figures: the tests
-compare every path with a fresh ``prepare``.
+Hits and extensions work across underlyings, since every model margins each row on its own
+positions only (the historical models on the row's own factor set). Extenders never change a
+model's figures: the tests compare every path with a fresh ``prepare``.
 
 :class:`CachedModel` wraps a model so that :func:`crossmargin.netting.cross_margin` (and so
 ``api.margin``) goes through the cache unchanged; its results carry the wrapped model's name.
@@ -63,7 +62,6 @@ class CacheStats:
 class _Entry:
     instruments: tuple[Instrument, ...]
     columns: dict[Instrument, int]
-    underlyings: frozenset[str]
     context: Any
 
 
@@ -74,10 +72,6 @@ class MappedContext:
     context: Any
     columns: np.ndarray
     width: int
-
-
-def _underlyings(instruments: tuple[Instrument, ...]) -> frozenset[str]:
-    return frozenset(i.underlying for i in instruments)
 
 
 class ContextCache:
@@ -137,13 +131,12 @@ class ContextCache:
         """
         key = (model_key, market_key)
         wanted = set(instruments)
-        unds = _underlyings(instruments)
         with self._lock:
             best: tuple[int, _Entry] | None = None
             for slot, (k, entry) in reversed(self._entries.items()):
                 if k != key:
                     continue
-                if entry.underlyings == unds and wanted <= entry.columns.keys():
+                if wanted <= entry.columns.keys():
                     self._entries.move_to_end(slot)
                     self._hits += 1
                     return _mapped(entry, instruments)
@@ -155,12 +148,11 @@ class ContextCache:
             if best is not None and extender is not None:
                 base = best[1]
                 new = tuple(i for i in instruments if i not in base.columns)
-                if _extendable(model, base, new):
-                    context = extender(model, base.context, new, market)
-                    self._extensions += 1
-                    entry = _entry(base.instruments + new, context)
-                    self._store(key, entry)
-                    return _mapped(entry, instruments)
+                context = extender(model, base.context, new, market)
+                self._extensions += 1
+                entry = _entry(base.instruments + new, context)
+                self._store(key, entry)
+                return _mapped(entry, instruments)
             context = model.prepare(instruments, market)
             self._prepares += 1
             entry = _entry(instruments, context)
@@ -172,7 +164,6 @@ def _entry(instruments: tuple[Instrument, ...], context: Any) -> _Entry:
     return _Entry(
         instruments=instruments,
         columns={inst: j for j, inst in enumerate(instruments)},
-        underlyings=_underlyings(instruments),
         context=context,
     )
 
@@ -180,16 +171,6 @@ def _entry(instruments: tuple[Instrument, ...], context: Any) -> _Entry:
 def _mapped(entry: _Entry, instruments: tuple[Instrument, ...]) -> MappedContext:
     cols = np.fromiter((entry.columns[i] for i in instruments), dtype=np.int64)
     return MappedContext(context=entry.context, columns=cols, width=len(entry.instruments))
-
-
-def _extendable(model: MarginModel, base: _Entry, new: tuple[Instrument, ...]) -> bool:
-    """Whether appending ``new`` keeps the model's figures exact (module docstring)."""
-    from crossmargin.models.var import HistoricalVaRModel
-
-    if isinstance(model, HistoricalVaRModel):
-        # scenario dates depend on the whole set of underlyings (panel calendar)
-        return _underlyings(new) <= base.underlyings
-    return True
 
 
 # ------------------------------------------------------------------------------ extenders
@@ -235,66 +216,47 @@ def _extend_pm_grid(model: Any, context: Any, new: tuple[Instrument, ...], marke
     )
 
 
-def _concat_pnl(old: Any, add: Any) -> Any:
-    """Columns of ``add`` appended to the scenario P&L ``old`` (same scenarios)."""
-    return dataclasses.replace(
-        old,
-        instruments=old.instruments + add.instruments,
-        pnl_by_scenario=np.hstack([old.pnl_by_scenario, add.pnl_by_scenario]),
-        pnl_settlement_by_scenario=np.hstack(
-            [old.pnl_settlement_by_scenario, add.pnl_settlement_by_scenario]
-        ),
-        settlement_currencies=old.settlement_currencies + add.settlement_currencies,
-        base_value=np.concatenate([old.base_value, add.base_value]),
-    )
-
-
 def _extend_var(model: Any, context: Any, new: tuple[Instrument, ...], market: Any) -> Any:
-    """Append ``new`` to a :class:`~crossmargin.models.var.VarContext` (same underlyings).
+    """Append ``new`` to a :class:`~crossmargin.models.var_context.VarContext`.
 
-    The new instruments are repriced on the context's own scenario sets (lookback, whole
-    history, floor window); their add-on terms (dollar delta, half spread) are appended to
-    the existing ones, whose per-underlying ADV and rates are unchanged.
+    The context keeps the calendars it has priced (only the new columns are priced on their
+    scenarios, see :meth:`VarContext.extended`); the new instruments' add-on terms (dollar
+    delta, half spread; and basis/funding terms) are appended to the existing ones, whose
+    per-underlying ADV and rates are unchanged.
     """
     from crossmargin.models.params import number
-    from crossmargin.models.var_addons import dollar_deltas
-    from crossmargin.pricing.revalue import revalue_instruments
-
-    def extend(pnl: Any) -> Any:
-        if pnl is None:
-            return None
-        return _concat_pnl(pnl, revalue_instruments(new, market, pnl.scenarios))
+    from crossmargin.models.var_addons import addon_terms, dollar_deltas
 
     addons = context.addons
     if addons is not None:
         params = model.params
-        bump = number(params.defaults, "delta_bump", where=f"es parameters {params.path}")
-        delta = dollar_deltas(new, market, bump=bump)
-        spread = np.array(
-            [
-                number(params.for_underlying(i.underlying), "half_spread", where=i.underlying)
-                for i in new
-            ]
-        )
-        uidx = np.array([addons.underlyings.index(i.underlying) for i in new], dtype=np.int64)
-        rows = sp.csr_matrix(
-            (delta, (np.arange(len(new)), uidx)), shape=(len(new), len(addons.underlyings))
-        )
-        addons = dataclasses.replace(
-            addons,
-            dollar_delta=np.concatenate([addons.dollar_delta, delta]),
-            liquidity_per_contract=np.concatenate(
-                [addons.liquidity_per_contract, spread * np.abs(delta)]
-            ),
-            exposure=sp.csr_matrix(sp.vstack([addons.exposure, rows])),
-        )
-    return dataclasses.replace(
-        context,
-        core=extend(context.core),
-        history=extend(context.history),
-        floor=extend(context.floor),
-        addons=addons,
-    )
+        if not {i.underlying for i in new} <= set(addons.underlyings):
+            addons = addon_terms(context.instruments + new, market, model.history(), params)
+        else:
+            bump = number(params.defaults, "delta_bump", where=f"es parameters {params.path}")
+            delta = dollar_deltas(new, market, bump=bump)
+            spread = np.array(
+                [
+                    number(params.for_underlying(i.underlying), "half_spread", where=i.underlying)
+                    for i in new
+                ]
+            )
+            uidx = np.array([addons.underlyings.index(i.underlying) for i in new], dtype=np.int64)
+            rows = sp.csr_matrix(
+                (delta, (np.arange(len(new)), uidx)), shape=(len(new), len(addons.underlyings))
+            )
+            addons = dataclasses.replace(
+                addons,
+                dollar_delta=np.concatenate([addons.dollar_delta, delta]),
+                liquidity_per_contract=np.concatenate(
+                    [addons.liquidity_per_contract, spread * np.abs(delta)]
+                ),
+                exposure=sp.csr_matrix(sp.vstack([addons.exposure, rows])),
+            )
+    basis = context.basis
+    if basis is not None:
+        basis = basis.extend(model.basis_terms(new, market))
+    return context.extended(new, addons=addons, basis=basis)
 
 
 def extender_for(model: MarginModel) -> Extender | None:
@@ -318,12 +280,11 @@ def extend_context(
 ) -> Any:
     """A context of ``model`` for ``instruments + new`` from ``context`` (for ``instruments``).
 
-    Uses the model's extender where there is one and the new instruments keep it exact;
-    otherwise prepares ``instruments + new`` afresh.
+    Uses the model's extender where there is one; otherwise prepares ``instruments + new``
+    afresh.
     """
     extender = extender_for(model)
-    base = _entry(instruments, context)
-    if extender is not None and _extendable(model, base, new):
+    if extender is not None:
         return extender(model, context, new, market)
     return model.prepare(instruments + new, market)
 
@@ -365,7 +326,9 @@ class CachedModel(MarginModel):
         """The cached context of the wrapped model with the column map of ``instruments``."""
         return self.cache.context(self.model, self.model_key, instruments, market, self.market_key)
 
-    def margin_rows(self, context: Any, holdings: sp.csr_matrix) -> RowMargins:
+    def margin_rows(
+        self, context: Any, holdings: sp.csr_matrix, *, detail: np.ndarray | None = None
+    ) -> RowMargins:
         """Re-index ``holdings`` onto the cached columns and margin them."""
         mapped: MappedContext = context
         h = sp.csr_matrix(holdings)
@@ -373,7 +336,7 @@ class CachedModel(MarginModel):
             h = sp.csr_matrix(
                 (h.data, mapped.columns[h.indices], h.indptr), shape=(h.shape[0], mapped.width)
             )
-        return self.model.margin_rows(mapped.context, h)
+        return self.model.margin_rows(mapped.context, h, detail=detail)
 
     def compute(
         self,

@@ -8,10 +8,12 @@ prefixed with the model name, with ``binding_<name>`` (1 where that model binds)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import NDArray
 
 from crossmargin.errors import ModelError
 from crossmargin.instruments import Instrument
@@ -43,10 +45,12 @@ class ConservativeModel(MarginModel):
         """Prepare both models."""
         return (self.first.prepare(instruments, market), self.second.prepare(instruments, market))
 
-    def margin_rows(self, context: Any, holdings: sp.csr_matrix) -> RowMargins:
+    def margin_rows(
+        self, context: Any, holdings: sp.csr_matrix, *, detail: NDArray[np.bool_] | None = None
+    ) -> RowMargins:
         """Row-wise maximum of the two models' requirements."""
-        a = self.first.margin_rows(context[0], holdings)
-        b = self.second.margin_rows(context[1], holdings)
+        a = self.first.margin_rows(context[0], holdings, detail=detail)
+        b = self.second.margin_rows(context[1], holdings, detail=detail)
         first_binds = a.total >= b.total
         components = {f"{self.first.name}.{k}": v for k, v in a.components.items()}
         components.update({f"{self.second.name}.{k}": v for k, v in b.components.items()})
@@ -64,8 +68,17 @@ class ConservativeModel(MarginModel):
             )  # fmt: skip
         info = {f"{self.first.name}.{k}": v for k, v in a.info.items()}
         info.update({f"{self.second.name}.{k}": v for k, v in b.info.items()})
+        facts: tuple[Mapping[str, Any], ...] = ()
+        if a.facts or b.facts:
+            facts = tuple(
+                {self.first.name: fa, self.second.name: fb}
+                for fa, fb in zip(
+                    a.facts or ({},) * len(a.total), b.facts or ({},) * len(b.total), strict=True
+                )
+            )
         return RowMargins(
             total=np.maximum(a.total, b.total),
+            facts=facts,
             maintenance=maintenance,
             components=components,
             info=info,

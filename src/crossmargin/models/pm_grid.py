@@ -320,7 +320,13 @@ class PMGridModel(MarginModel):
             **{k: tuple(v) for k, v in parts.items()},
         )
 
-    def margin_rows(self, context: PMGridContext, holdings: sp.csr_matrix) -> RowMargins:
+    def margin_rows(
+        self,
+        context: PMGridContext,
+        holdings: sp.csr_matrix,
+        *,
+        detail: NDArray[np.bool_] | None = None,
+    ) -> RowMargins:
         """IM (``total``), MM and components of every row (module docstring)."""
         n = holdings.shape[0]
         per = self.unit_margins(context, holdings)

@@ -42,7 +42,9 @@ class AccountMargin:
     """An account's requirement under full netting, with its standalone and grouped views.
 
     ``total`` is what the account must hold: the capped figure when a cap is set, else the
-    netted one.
+    netted one. ``netting_set`` holds JSON-ready facts about how the account was margined
+    where the model reports them (historical models: calendar, MPOR in calendar days,
+    lookback and stressed windows, vol sources).
     """
 
     account: str
@@ -55,6 +57,7 @@ class AccountMargin:
     components: Mapping[str, float]
     worst_scenario: str | None
     info: Mapping[str, float] = field(default_factory=dict)
+    netting_set: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def benefit(self) -> float:
@@ -172,6 +175,7 @@ class MarginResult:
                     "components": dict(a.components),
                     "info": dict(a.info),
                     "worst_scenario": a.worst_scenario,
+                    "netting_set": dict(a.netting_set),
                 }
                 for a in self.accounts
             ],

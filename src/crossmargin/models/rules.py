@@ -122,7 +122,13 @@ class RulesModel(MarginModel):
             long_im=long_im, short_im=short_im, long_mm=long_mm, short_mm=short_mm, kind=terms.kind
         )
 
-    def margin_rows(self, context: RuleCharges, holdings: sp.csr_matrix) -> RowMargins:
+    def margin_rows(
+        self,
+        context: RuleCharges,
+        holdings: sp.csr_matrix,
+        *,
+        detail: NDArray[np.bool_] | None = None,
+    ) -> RowMargins:
         """Σ |q|·charge, with long and short charges applied to their side."""
         long_q = holdings.maximum(0)
         short_q = (-holdings).maximum(0)

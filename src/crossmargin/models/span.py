@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import NDArray
 
 from crossmargin.errors import InputError, ModelError
 from crossmargin.instruments import Instrument
@@ -257,7 +258,9 @@ class SpanModel(MarginModel):
         names = tuple(f"{cc} {label}" for cc in ccs for label in labels)
         return SpanContext(arrays=arrays, scenario_names=names, scenarios=tuple(sets))
 
-    def margin_rows(self, context: Any, holdings: sp.csr_matrix) -> RowMargins:
+    def margin_rows(
+        self, context: Any, holdings: sp.csr_matrix, *, detail: NDArray[np.bool_] | None = None
+    ) -> RowMargins:
         """Margin each row of ``holdings`` (see :func:`row_margins`)."""
         if not isinstance(context, SpanContext):
             raise ModelError("span: margin_rows needs the context returned by prepare")

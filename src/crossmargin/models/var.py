@@ -1,107 +1,92 @@
 """Historical and filtered-historical VaR/ES margin: the ``hvar`` and ``es`` models.
 
-For a book with instruments ``i`` on underlyings ``u`` as of date ``D`` (the market's
-valuation date), with confidence α, lookback ``L`` days, MPOR ``h`` days (METHODS §4.2–4.3):
+**Each netting set on its own factors.** A row of holdings (an account, a group, a position)
+is margined on the underlyings it holds and nothing else (:mod:`crossmargin.models.var_context`):
+its joint calendar (every day when all of them are crypto, NYSE sessions otherwise), the days
+on which all of them have a move, its own history start and its own stressed window. Adding,
+removing or reordering other accounts never changes a row's figure.
 
-1. scenarios ``s`` = the joint h-day moves of every underlying's price (log) and implied-vol
-   proxy (absolute) over the ``L`` daily moves ending on ``D`` (HS), or the same moves
-   EWMA-filtered to today's vol (FHS), built by :mod:`crossmargin.market.historical_scenarios`;
-2. ``P[s, i]``: full revaluation of each instrument under each scenario
-   (:func:`crossmargin.pricing.revalue.revalue_instruments`), rows by ``P @ qᵀ``;
-3. with ``k = ⌈(1 − α)·n⌉`` (exact, :func:`crossmargin.stats.tail.tail_count`) and the row P&L
-   sorted ascending ``p₍₁₎ ≤ … ≤ p₍ₙ₎``::
+For a row with factor set ``U`` as of date ``D`` (the market's valuation date), confidence α,
+lookback period ``L`` (calendar time, default 12 months, EMIR RTS 153/2013 Art 25) and MPOR
+``h`` (steps of the set's calendar, default 2, Art 26; METHODS §4.2–4.3):
 
-       hvar: core = max(−p₍ₖ₎, 0)            es: core = max(−(1/k)·Σⱼ₌₁ᵏ p₍ⱼ₎, 0)
+1. scenarios ``s`` = the h-step moves (log price, absolute ATM vol) of every ``u ∈ U`` ending
+   on each day of the set's calendar in ``(D − L, D]`` on which all of them have one (HS), or
+   the same built from EWMA-filtered daily moves (FHS); each scenario's time step is the
+   calendar time it spans (:mod:`crossmargin.market.factor_grid`);
+2. ``P[s, i]``: full revaluation of each instrument under each scenario, once per calendar;
+3. with ``m = (1 − α)·n``, ``k = ⌈m⌉`` and the row P&L sorted ascending ``p₍₁₎ ≤ … ≤ p₍ₙ₎``::
 
-4. anti-procyclicality (EMIR RTS 153/2013 Art 28(1)), ``apc``:
+       hvar: core = max(−p₍ₖ₎, 0)
+       es:   core = max(−(1/m)·(Σⱼ<ₖ p₍ⱼ₎ + (m − (k − 1))·p₍ₖ₎), 0)
+
+   (:func:`crossmargin.stats.tail.var_es`: the fractional weight makes the ES confidence
+   exactly α; Acerbi & Tasche 2002);
+4. anti-procyclicality (Art 28(1)), ``apc``:
    ``buffer``  apc = b·core (b = 25%, (a); the buffer is not run down here);
    ``stress-weight``  apc = M_w − core, M_w the measure with total weight ``w`` (25%, (b)) on
-   the stressed-window scenarios and 1 − w on the lookback scenarios (weighted quantile of
-   :func:`~crossmargin.stats.tail.var_es`);
-   ``floor``  apc = max(M₁₀ − core, 0), M₁₀ the same measure over a 10-year lookback ((c);
-   the longest history available when shorter, reported in ``parameters()``);
-5. ``total = core + apc + liquidity + concentration`` (:mod:`crossmargin.models.var_addons`).
+   the row's stressed-window scenarios and 1 − w on its lookback scenarios;
+   ``floor``  apc = max(M₁₀ − core, 0), M₁₀ the measure over the **unfiltered** scenarios of
+   the 10-year floor period ((c); the longest history available when shorter, reported);
+5. ``total = core + apc + liquidity + concentration + basis + funding``
+   (:mod:`crossmargin.models.var_addons`, :mod:`crossmargin.models.basis`).
 
-``stress`` (reported, added only through ``stress-weight``) is the measure over the stressed
-window: the ``stress_window_days`` consecutive unfiltered h-day scenarios of the whole history
-up to ``D`` whose measure for the book (the sum of all rows margined in one call: in
-``compute`` the whole book) is largest, or the scenarios between two given dates.
+``stress`` (in ``info``: it enters the total only through ``stress-weight``) is the measure over
+the row's stressed window: the run of consecutive unfiltered scenarios of the set's whole
+history, as many as its lookback holds, on which the row's measure is largest
+(:func:`crossmargin.market.stress_windows.worst_windows`), or the scenarios between two given
+dates. Where it does not enter the total it is computed for the rows the caller reports
+(``detail``) only.
 
-Every component is in the reporting currency; margins are equity to hold (see
-:mod:`crossmargin.models.base`). The worst scenario of each row is the date of its worst
-h-day move (the last day of the window). Parameters: ``crossmargin/models/params/es.json``
-(shared by both models; sources inside); docs: ``docs/models/es.md``.
+Every figure is in the reporting currency; margins are equity to hold (see
+:mod:`crossmargin.models.base`). Parameters: ``crossmargin/models/params/es.json`` (shared by
+both models; sources inside); docs: ``docs/models/es.md``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
-from numpy.typing import NDArray
 
 from crossmargin.errors import InputError
 from crossmargin.instruments import Instrument
-from crossmargin.market.historical_scenarios import (
-    HorizonMethod,
-    Measure,
-    ScenarioMethod,
-    VolFactorSource,
-    book_factor_panel,
-    historical_scenarios,
-    take_scenarios,
-    window_by_dates,
-    worst_window,
-)
-from crossmargin.market.history import ANNUALISATION_DAYS, MarketHistory, to_timestamp
-from crossmargin.market.risk_factors import RiskFactorPanel
-from crossmargin.market.scenarios import ScenarioSet
+from crossmargin.market.calendars import parse_period
+from crossmargin.market.factor_grid import HorizonMethod, ScenarioMethod
+from crossmargin.market.history import MarketHistory
 from crossmargin.market.snapshot import MarketSnapshot
+from crossmargin.market.stress_windows import window_by_dates, worst_windows
 from crossmargin.models.base import MarginModel, RowMargins, register
+from crossmargin.models.basis import PARAMETER_FILE as BASIS_FILE
+from crossmargin.models.basis import BasisTerms, basis_terms
+from crossmargin.models.basis import validate_parameters as validate_basis
 from crossmargin.models.params import ParameterSet, load_parameters, number
-from crossmargin.models.var_addons import AddOnTerms, addon_terms
-from crossmargin.models.var_market import implied_correlations, window_correlations
-from crossmargin.pricing.revalue import ScenarioPnL, revalue_instruments
+from crossmargin.models.var_addons import addon_terms
+from crossmargin.models.var_context import (
+    CalendarPnL,
+    FactorSet,
+    VarContext,
+    VarSettings,
+    series_calendar,
+)
+from crossmargin.models.var_market import implied_correlations
+from crossmargin.pricing.revalue import aggregate_pnl
 from crossmargin.stats.tail import TailResult, var_es
 
-FloatArray = NDArray[np.float64]
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 Apc = Literal["buffer", "stress-weight", "floor"]
+Measure = Literal["var", "es"]
 APC_CHOICES: tuple[str, ...] = ("buffer", "stress-weight", "floor")
 PARAMETER_FILE = "es"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VarContext:
-    """What :meth:`HistoricalVaRModel.prepare` computes once per book and market.
-
-    ``core`` is the lookback scenario P&L; ``history`` the unfiltered h-day P&L of the whole
-    history (stressed-window search), ``stress_slice`` fixed window positions in it (given
-    dates) or None (found per call); ``floor`` the 10-year-lookback P&L (``apc="floor"``).
-    """
-
-    core: ScenarioPnL
-    history: ScenarioPnL | None = None
-    stress_slice: tuple[int, int] | None = None
-    floor: ScenarioPnL | None = None
-    floor_days: int = 0
-    addons: AddOnTerms | None = None
-    vol_sources: tuple[VolFactorSource, ...] = ()
-    correlations: dict[str, dict[str, float | None]] | None = None
-    window: tuple[str, str] | None = None
-
-
-def _pnl_subset(pnl: ScenarioPnL, start: int, stop: int) -> ScenarioPnL:
-    """Scenarios ``start:stop`` of a scenario P&L (same instruments)."""
-    return dataclasses.replace(
-        pnl,
-        scenarios=take_scenarios(pnl.scenarios, start, stop, label="stressed window"),
-        pnl_by_scenario=pnl.pnl_by_scenario[start:stop],
-        pnl_settlement_by_scenario=pnl.pnl_settlement_by_scenario[start:stop],
-    )
+CALENDAR_ORDER = ("crypto", "nyse")
+_NO_FACTS: Mapping[str, Any] = MappingProxyType({})
 
 
 class HistoricalVaRModel(MarginModel):
@@ -111,21 +96,23 @@ class HistoricalVaRModel(MarginModel):
     ----------
     confidence : float, optional
         α in (0, 1) (file default 0.99, EMIR Art 24 for non-OTC).
-    lookback : int, optional
-        Daily moves in the window, on the book's panel calendar (NYSE days as soon as one
-        underlying trades on NYSE, else calendar days).
+    lookback : str, optional
+        Calendar period of the lookback window ending on the as-of date: ``12M``, ``365D``,
+        ``2Y`` ... (file default ``12M``, EMIR Art 25 asks for at least 12 months).
     mpor : int, optional
-        Margin period of risk h in panel days (file default 2, EMIR Art 26 for ETD).
+        Margin period of risk h in steps of the netting set's calendar (days: calendar days
+        on the crypto calendar, NYSE sessions otherwise; file default 2, EMIR Art 26 for ETD).
+        Each result states it in calendar days too.
     method : {"hs", "fhs"}, optional
         Plain or EWMA-filtered historical simulation.
     lam : float, optional
         EWMA decay λ in (0, 1); 0.94 (RiskMetrics) to 0.97 (LCH) in practice.
     horizon_method : {"overlapping", "sqrt"}, optional
-        Overlapping h-day returns or √h-scaled daily returns.
+        Overlapping h-step moves or √h-scaled 1-step moves.
     apc : {None, "buffer", "stress-weight", "floor"}
         Anti-procyclicality tool of EMIR RTS 153/2013 Art 28(1)(a), (b) or (c).
     stress_window : "auto", None or (start, end)
-        How the stressed window is found: automatically, not at all (``stress`` = 0 and
+        How each row's stressed window is found: automatically, not at all (``stress`` = 0 and
         ``apc="stress-weight"`` refused), or between two dates.
     data_dir : path, optional
         Market-history folder (default per :func:`crossmargin.config.data_dir`).
@@ -133,6 +120,8 @@ class HistoricalVaRModel(MarginModel):
         Parameter file replacing the shipped ``es.json``.
     history : MarketHistory, optional
         An already opened history (overrides ``data_dir``).
+    basis_params : path, optional
+        Parameter file replacing the shipped ``basis.json`` (basis and funding add-ons).
 
     Options ``None`` take the parameter file's ``defaults``.
     """
@@ -146,7 +135,7 @@ class HistoricalVaRModel(MarginModel):
         self,
         *,
         confidence: float | None = None,
-        lookback: int | None = None,
+        lookback: str | None = None,
         mpor: int | None = None,
         method: ScenarioMethod | None = None,
         lam: float | None = None,
@@ -156,8 +145,11 @@ class HistoricalVaRModel(MarginModel):
         data_dir: str | Path | None = None,
         params: str | Path | None = None,
         history: MarketHistory | None = None,
+        basis_params: str | Path | None = None,
     ) -> None:
         self.params: ParameterSet = load_parameters(PARAMETER_FILE, params)
+        self.basis_params: ParameterSet = load_parameters(BASIS_FILE, basis_params)
+        validate_basis(self.basis_params)
         d = self.params.defaults
         where = f"{self.name} parameters {self.params.path}"
         self.confidence = float(
@@ -167,7 +159,8 @@ class HistoricalVaRModel(MarginModel):
             raise InputError(
                 f"confidence must be strictly between 0 and 1 (e.g. 0.99), got {self.confidence}"
             )
-        self.lookback = _positive_int(lookback, d, "lookback", where)
+        self.lookback = parse_period(d.get("lookback") if lookback is None else lookback,
+                                     name="lookback")  # fmt: skip
         self.mpor = _positive_int(mpor, d, "mpor", where)
         self.method: ScenarioMethod = _choice(method, d, "method", ("hs", "fhs"), where)
         self.horizon_method: HorizonMethod = _choice(
@@ -193,6 +186,7 @@ class HistoricalVaRModel(MarginModel):
         self.data_dir = data_dir
         self._history = history
         self._n = {k: number(d, k, where=where) for k in _NUMBERS}
+        self.floor_period = parse_period(d.get("apc_floor_lookback"), name="apc_floor_lookback")
 
     # ------------------------------------------------------------------ helpers
     def history(self) -> MarketHistory:
@@ -201,153 +195,210 @@ class HistoricalVaRModel(MarginModel):
             self._history = MarketHistory.load(self.data_dir)
         return self._history
 
-    def factor_panel(
-        self, instruments: tuple[Instrument, ...], market: MarketSnapshot
-    ) -> tuple[RiskFactorPanel, tuple[VolFactorSource, ...]]:
-        """Daily factor moves of the book's underlyings up to the market's valuation date."""
-        if not instruments:
-            raise InputError("no instruments to margin")
-        unds = tuple(dict.fromkeys(i.underlying for i in instruments))
-        return book_factor_panel(
-            self.history(),
-            unds,
-            to_timestamp(market.valuation_time),
-            max_fill_days=int(self._n["max_fill_days"]),
-            realised_window=int(self._n["realised_vol_window"]),
-        )
-
-    def _scenarios(
-        self,
-        panel: RiskFactorPanel,
-        unds: tuple[str, ...],
-        lookback: int,
-        method: ScenarioMethod,
-        label: str,
-    ) -> ScenarioSet:
-        return historical_scenarios(
-            panel,
-            unds,
-            lookback=lookback,
+    def settings(self) -> VarSettings:
+        """The scenario parameters a context is built with."""
+        return VarSettings(
+            lookback=self.lookback,
             mpor=self.mpor,
-            method=method,
+            method=self.method,
             horizon_method=self.horizon_method,
             lam=self.lam,
             seed_window=int(self._n["ewma_seed_window"]),
             burn_in=int(self._n["ewma_burn_in"]),
-            label=label,
+            max_fill_days=int(self._n["max_fill_days"]),
+            stress_length=None if self.stress_window is None else self.lookback,
+            floor_period=self.floor_period if self.apc == "floor" else None,
         )
+
+    def basis_terms(
+        self, instruments: tuple[Instrument, ...], market: MarketSnapshot
+    ) -> BasisTerms:
+        """The basis/calendar and funding terms of ``instruments`` (:mod:`models.basis`)."""
+        return basis_terms(instruments, market, self.basis_params)
 
     # ------------------------------------------------------------------ interface
     def prepare(self, instruments: tuple[Instrument, ...], market: MarketSnapshot) -> VarContext:
-        """Build the scenarios as of the market's date and revalue every instrument once."""
-        panel, sources = self.factor_panel(instruments, market)
-        unds = tuple(dict.fromkeys(i.underlying for i in instruments))
-        core_set = self._scenarios(panel, unds, self.lookback, self.method, "lookback")
-        core = revalue_instruments(instruments, market, core_set)
-        history = None
-        stress_slice = None
-        if self.stress_window is not None:
-            full = self._scenarios(panel, unds, len(panel.dates), "hs", "history")
-            history = revalue_instruments(instruments, market, full)
-            if isinstance(self.stress_window, tuple):
-                stress_slice = window_by_dates(full.names, *self.stress_window)
-        floor = None
-        floor_days = 0
-        if self.apc == "floor":
-            years = self._n["apc_floor_lookback_years"]
-            floor_days = min(int(years * ANNUALISATION_DAYS[panel.calendar]), len(panel.dates))
-            floor_set = self._scenarios(panel, unds, floor_days, self.method, "floor lookback")
-            floor = revalue_instruments(instruments, market, floor_set)
-        addons = addon_terms(instruments, market, self.history(), self.params)
-        corr = window_correlations(panel, self.lookback)
-        dates = panel.dates[-self.lookback :]
-        correlations = {
-            str(r): {str(c): (float(v) if np.isfinite(v) else None) for c, v in row.items()}
-            for r, row in corr.iterrows()
-        }
-        return VarContext(
-            correlations=correlations,
-            window=(f"{dates[0]:%Y-%m-%d}", f"{dates[-1]:%Y-%m-%d}"),
-            core=core,
+        """A lazy context: scenarios and P&L are built per calendar and factor set on use.
+
+        Checks now what can fail for any holdings: every underlying has a price history, the
+        add-on inputs exist, and a given stress window lies inside the history.
+        """
+        if not instruments:
+            raise InputError("no instruments to margin")
+        history = self.history()
+        for u in dict.fromkeys(i.underlying for i in instruments):
+            series_calendar(history, u)  # each underlying needs a price history, named if not
+        context = VarContext(
+            instruments=instruments,
+            market=market,
             history=history,
-            stress_slice=stress_slice,
-            floor=floor,
-            floor_days=floor_days,
-            addons=addons,
-            vol_sources=sources,
+            settings=self.settings(),
+            addons=addon_terms(instruments, market, history, self.params),
+            basis=self.basis_terms(instruments, market),
+            stress_dates=self.stress_window if isinstance(self.stress_window, tuple) else None,
         )
+        if context.stress_dates is not None:
+            for u in context.underlyings:  # refuse a window outside any underlying's history
+                fs = context.factor_set((u,))
+                cal = context.calendar_pnl(fs.calendar)
+                window_by_dates([cal.names[i] for i in fs.history], *context.stress_dates)
+        return context
 
     def diagnostics(self, context: VarContext) -> dict[str, Any]:
-        """The lookback window, the daily factor correlations it implies, the vol sources."""
-        return {
-            "window": list(context.window) if context.window else None,
-            "correlations": context.correlations,
-            "vol_factors": [s.describe() for s in context.vol_sources],
-        }
+        """Per factor set met: calendar, MPOR, windows, vol sources and window correlations."""
+        sets = {}
+        for fs in context.computed_sets():
+            cal = context.calendar_pnl(fs.calendar)
+            corr = _correlations(cal, fs)
+            sets[fs.key] = {**fs.facts, "correlations": corr}
+        return {"netting_sets": sets}
 
     def _measure(self, tail: TailResult) -> FloatArray:
         return tail.es_margin if self.measure == "es" else tail.var_margin
 
-    def stress_slice(self, context: VarContext, holdings: sp.csr_matrix) -> tuple[int, int] | None:
-        """Positions of the stressed window in ``context.history`` for these rows."""
-        if context.history is None:
-            return None
-        if context.stress_slice is not None:
-            return context.stress_slice
-        book = sp.csr_matrix(holdings.sum(axis=0))
-        pnl = context.history.aggregate(book)[:, 0]
-        window = int(self._n["stress_window_days"])
-        return worst_window(pnl, window, self.confidence, measure=self.measure)
+    def margin_rows(
+        self,
+        context: VarContext,
+        holdings: sp.csr_matrix,
+        *,
+        detail: BoolArray | None = None,
+    ) -> RowMargins:
+        """Margin every row on its own factor set (module docstring), vectorised per set."""
+        h = sp.csr_matrix(holdings, dtype=np.float64, copy=True)
+        h.eliminate_zeros()
+        n_rows = h.shape[0]
+        want = np.ones(n_rows, dtype=bool) if detail is None else np.asarray(detail, dtype=bool)
+        out = _Rows(n_rows)
+        held = _underlyings_held(context, h)
+        keys, inverse = np.unique(np.packbits(held, axis=1), axis=0, return_inverse=True)
+        inverse = np.asarray(inverse).reshape(-1)
+        for g in range(keys.shape[0]):
+            rows = np.flatnonzero(inverse == g)
+            unds = context.factor_set_of(held[rows[0]])
+            if not unds:
+                continue  # empty rows: no position, no margin
+            fs = context.factor_set(unds)
+            self._margin_set(context, fs, h[rows], rows, want[rows], out)
+        liquidity = np.zeros(n_rows)
+        concentration = np.zeros(n_rows)
+        if context.addons is not None:
+            liquidity = context.addons.liquidity(h)
+            concentration = context.addons.concentration(h)
+        components = {"core": out.core, "apc": out.apc}
+        components.update(liquidity=liquidity, concentration=concentration)
+        if context.basis is not None:
+            components["basis"] = context.basis.basis(h, out.horizon_days)
+            components["funding"] = context.basis.funding(h, out.horizon_days)
+        total = np.maximum(out.core + out.apc, 0.0)
+        for name, value in components.items():
+            if name not in ("core", "apc"):
+                total = total + value
+        names, offsets = _scenario_names(context)
+        worst = np.where(out.worst_row >= 0, out.worst_row + offsets[out.worst_calendar], -1)
+        return RowMargins(
+            total=total,
+            components=components,
+            info={"stress": out.stress},
+            worst_scenario=worst,
+            scenario_names=names,
+            facts=tuple(out.facts),
+        )
 
-    def margin_rows(self, context: VarContext, holdings: sp.csr_matrix) -> RowMargins:
-        """Margin every row at once: aggregate, then exact tails vectorised across rows."""
-        holdings = sp.csr_matrix(holdings)
-        n_rows = holdings.shape[0]
-        pnl = context.core.aggregate(holdings)
+    def lookback_pnl(
+        self, context: VarContext, holdings: sp.csr_matrix
+    ) -> list[tuple[FactorSet | None, tuple[str, ...], FloatArray]]:
+        """Per row: its factor set, and its lookback scenarios' names and P&L (the P&L the
+        ``core`` measure is taken on; filtered under FHS). An empty row gives ``(None, (),
+        [])``."""
+        h = sp.csr_matrix(holdings, dtype=np.float64, copy=True)
+        h.eliminate_zeros()
+        held = _underlyings_held(context, h)
+        out: list[tuple[FactorSet | None, tuple[str, ...], FloatArray]] = []
+        for r in range(h.shape[0]):
+            unds = context.factor_set_of(held[r])
+            if not unds:
+                out.append((None, (), np.zeros(0)))
+                continue
+            fs = context.factor_set(unds)
+            cal = context.calendar_pnl(fs.calendar)
+            row = h[r]
+            cols = cal.columns[row.indices]
+            source = cal.fhs if cal.fhs is not None else cal.hs
+            pnl = source[np.ix_(fs.lookback, cols)] @ row.data
+            out.append((fs, tuple(cal.names[i] for i in fs.lookback), pnl))
+        return out
+
+    def _margin_set(
+        self,
+        context: VarContext,
+        fs: FactorSet,
+        h: sp.csr_matrix,
+        rows: IntArray,
+        want: BoolArray,
+        out: _Rows,
+    ) -> None:
+        """Margin the rows ``rows`` (holdings ``h``) that share the factor set ``fs``."""
+        cal = context.calendar_pnl(fs.calendar)
+        used = np.unique(h.indices)
+        cols = cal.columns[used]
+        sub = sp.csr_matrix(h[:, used])
+        core_source = cal.fhs if cal.fhs is not None else cal.hs
+        pnl = aggregate_pnl(core_source[np.ix_(fs.lookback, cols)], sub)
         tail = var_es(pnl, self.confidence)
         core = self._measure(tail)
-        worst = np.asarray(tail.worst_index, dtype=np.int64)
-        names = context.core.scenarios.names
-        stress = np.zeros(n_rows)
-        apc = np.zeros(n_rows)
-        window = self.stress_slice(context, holdings)
-        if window is not None and context.history is not None:
-            stressed = _pnl_subset(context.history, *window)
-            s_pnl = stressed.aggregate(holdings)
-            stress = self._measure(var_es(s_pnl, self.confidence))
-            if self.apc == "stress-weight":
+        worst = fs.lookback[np.asarray(tail.worst_index, dtype=np.int64).reshape(-1)]
+        out.core[rows] = core
+        out.worst_row[rows] = worst
+        out.worst_calendar[rows] = CALENDAR_ORDER.index(fs.calendar)
+        out.horizon_days[rows] = float(fs.facts["mpor_calendar_days"]["mean"])
+        needs_stress = self.apc == "stress-weight"
+        stressed_rows = np.arange(rows.size) if needs_stress else np.flatnonzero(want)
+        windows: dict[int, tuple[int, int]] = {}
+        if self.stress_window is not None and stressed_rows.size:
+            hist = aggregate_pnl(cal.hs[np.ix_(fs.history, cols)], sub[stressed_rows])
+            length = min(fs.stress_length, fs.history.size)
+            if context.stress_dates is not None:
+                lo, hi = window_by_dates([cal.names[i] for i in fs.history], *context.stress_dates)
+                starts = np.full(stressed_rows.size, lo, dtype=np.int64)
+                length = hi - lo
+            else:
+                starts, _ = worst_windows(hist, length, self.confidence, measure=self.measure)
+            take = starts[np.newaxis, :] + np.arange(length)[:, np.newaxis]
+            s_pnl = np.take_along_axis(hist, take, axis=0)
+            out.stress[rows[stressed_rows]] = self._measure(var_es(s_pnl, self.confidence))
+            windows = {
+                int(r): (int(s), int(s) + length)
+                for r, s in zip(stressed_rows, starts, strict=True)
+            }
+            if needs_stress:
                 w = self._n["apc_stress_weight"]
                 n_core, n_str = pnl.shape[0], s_pnl.shape[0]
                 weights = np.concatenate(
                     [np.full(n_core, (1 - w) / n_core), np.full(n_str, w / n_str)]
                 )
                 mixed = var_es(np.vstack([pnl, s_pnl]), self.confidence, weights=weights)
-                apc = self._measure(mixed) - core
-                worst = np.asarray(mixed.worst_index, dtype=np.int64)
-                names = names + tuple(f"stress {n}" for n in stressed.scenarios.names)
+                out.apc[rows] = self._measure(mixed) - core
+                idx = np.asarray(mixed.worst_index, dtype=np.int64).reshape(-1)
+                in_stress = idx >= n_core
+                from_stress = fs.history[starts + np.where(in_stress, idx - n_core, 0)]
+                out.worst_row[rows] = np.where(in_stress, from_stress, fs.lookback[
+                    np.where(in_stress, 0, idx)])  # fmt: skip
         if self.apc == "buffer":
-            apc = self._n["apc_buffer"] * core
-        elif self.apc == "floor" and context.floor is not None:
-            floor = self._measure(var_es(context.floor.aggregate(holdings), self.confidence))
-            apc = np.maximum(floor - core, 0.0)
-        liquidity = np.zeros(n_rows)
-        concentration = np.zeros(n_rows)
-        if context.addons is not None:
-            liquidity = context.addons.liquidity(holdings)
-            concentration = context.addons.concentration(holdings)
-        total = np.maximum(core + apc, 0.0) + liquidity + concentration
-        return RowMargins(
-            total=total,
-            components={
-                "core": core,
-                "stress": stress,
-                "apc": apc,
-                "liquidity": liquidity,
-                "concentration": concentration,
-            },
-            worst_scenario=worst,
-            scenario_names=names,
-        )
+            out.apc[rows] = self._n["apc_buffer"] * core
+        elif self.apc == "floor" and fs.floor is not None:
+            floor_pnl = aggregate_pnl(cal.hs[np.ix_(fs.floor, cols)], sub)
+            floor = self._measure(var_es(floor_pnl, self.confidence))
+            out.apc[rows] = np.maximum(floor - core, 0.0)
+        for j in np.flatnonzero(want).tolist():
+            facts: dict[str, Any] = dict(fs.facts)
+            if j in windows:
+                lo, hi = windows[j]
+                facts["stressed_window"] = {
+                    "first": cal.names[fs.history[lo]],
+                    "last": cal.names[fs.history[hi - 1]],
+                    "scenarios": hi - lo,
+                }
+            out.facts[int(rows[j])] = facts
 
     def parameters(self) -> dict[str, Any]:
         """Parameters in force, with the parameter file's version and source."""
@@ -361,20 +412,73 @@ class HistoricalVaRModel(MarginModel):
             "horizon_method": self.horizon_method,
             "apc": self.apc,
             "stress_window": self.stress_window,
+            "apc_floor_lookback": self.floor_period,
             **{k: v for k, v in self._n.items()},
             "parameter_file": self.params.metadata(),
+            "basis_parameter_file": self.basis_params.metadata(),
         }
+
+
+class _Rows:
+    """Per-row outputs filled set by set."""
+
+    def __init__(self, n: int) -> None:
+        self.core = np.zeros(n)
+        self.apc = np.zeros(n)
+        self.stress = np.zeros(n)
+        self.horizon_days = np.zeros(n)
+        self.worst_row = np.full(n, -1, dtype=np.int64)
+        self.worst_calendar = np.zeros(n, dtype=np.int64)  # index in CALENDAR_ORDER
+        self.facts: list[Mapping[str, Any]] = [_NO_FACTS] * n
+
+
+def _underlyings_held(context: VarContext, h: sp.csr_matrix) -> BoolArray:
+    """(rows, underlyings): whether each row holds any instrument of each underlying."""
+    n_inst, n_und = len(context.instruments), len(context.underlyings)
+    exposure = sp.csr_matrix(
+        (np.ones(n_inst), (np.arange(n_inst), context.und_index)), shape=(n_inst, n_und)
+    )
+    binary = sp.csr_matrix((np.ones(h.nnz), h.indices, h.indptr), shape=h.shape)
+    out: BoolArray = np.asarray((binary @ exposure).toarray() > 0, dtype=bool)
+    return out
+
+
+def _scenario_names(context: VarContext) -> tuple[tuple[str, ...], IntArray]:
+    """Every priced calendar's scenario names, concatenated, and each calendar's offset
+    (indexed like :data:`CALENDAR_ORDER`)."""
+    names: list[str] = []
+    offsets = np.zeros(len(CALENDAR_ORDER), dtype=np.int64)
+    priced = {c.calendar: c for c in context.computed_calendars()}
+    for i, calendar in enumerate(CALENDAR_ORDER):
+        if calendar in priced:
+            offsets[i] = len(names)
+            names.extend(priced[calendar].names)
+    return tuple(names), offsets
+
+
+def _correlations(cal: CalendarPnL, fs: FactorSet) -> dict[str, dict[str, float | None]]:
+    """Pearson correlations of the set's factor moves over its lookback scenarios."""
+    cols = np.array([cal.moves.column(u) for u in fs.underlyings], dtype=np.int64)
+    spot = cal.moves.spot[np.ix_(fs.lookback, cols)]
+    vol = cal.moves.vol[np.ix_(fs.lookback, cols)]
+    labels = [*fs.underlyings, *(f"vol:{u}" for u in fs.underlyings)]
+    data = np.hstack([spot, vol])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.corrcoef(data, rowvar=False) if data.shape[0] > 1 else np.full((2, 2), np.nan)
+    corr = np.atleast_2d(corr)
+    return {
+        r: {c: (float(corr[i, j]) if np.isfinite(corr[i, j]) else None)
+            for j, c in enumerate(labels)}
+        for i, r in enumerate(labels)
+    }  # fmt: skip
 
 
 _NUMBERS = (
     "ewma_seed_window",
     "ewma_burn_in",
     "max_fill_days",
-    "realised_vol_window",
-    "stress_window_days",
     "apc_buffer",
     "apc_stress_weight",
-    "apc_floor_lookback_years",
 )
 
 
@@ -397,7 +501,7 @@ VAR_MODELS = ("es", "hvar")  # the registry names of the historical VaR/ES model
 
 @register
 class ExpectedShortfallModel(HistoricalVaRModel):
-    """Expected shortfall: the mean of the ``k = ⌈(1 − α)n⌉`` worst scenario P&Ls."""
+    """Expected shortfall at exactly α (fractional tail weight; module docstring)."""
 
     name: ClassVar[str] = "es"
     description: ClassVar[str] = "Historical / filtered-historical expected shortfall (ES)"

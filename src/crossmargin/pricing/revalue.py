@@ -39,6 +39,28 @@ Method = Literal["full", "delta_gamma"]
 _KERNEL_MIN_WORK = 50_000_000  # nonzeros x scenarios above which the compiled kernel pays
 
 
+def aggregate_pnl(pnl_by_scenario: FloatArray, quantities: sp.spmatrix | FloatArray) -> FloatArray:
+    """P&L of holdings (rows x instruments) from per-contract P&L (scenarios x instruments).
+
+    Returns (scenarios, rows). Large sparse books go through the blocked compiled kernel
+    (:func:`crossmargin.pricing.kernels.aggregate_rows`), small ones through SciPy.
+    """
+    if sp.issparse(quantities):
+        q = sp.csr_matrix(quantities)
+        if q.nnz * pnl_by_scenario.shape[0] >= _KERNEL_MIN_WORK:
+            by_row = aggregate_rows(
+                q.indptr.astype(np.int64),
+                q.indices.astype(np.int64),
+                q.data.astype(np.float64),
+                np.ascontiguousarray(pnl_by_scenario.T),
+            )
+            out: FloatArray = by_row.T
+            return out
+        return np.asarray((q @ pnl_by_scenario.T).T)
+    dense = np.asarray(quantities, dtype=np.float64)
+    return np.asarray(pnl_by_scenario @ dense.T)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScenarioPnL:
     """P&L per one long contract: ``pnl_by_scenario`` is (scenarios, instruments).
@@ -57,25 +79,8 @@ class ScenarioPnL:
     method: Method
 
     def aggregate(self, quantities: sp.spmatrix | FloatArray) -> FloatArray:
-        """P&L of holdings ``quantities`` (rows x instruments): returns (scenarios, rows).
-
-        Large sparse books go through the blocked compiled kernel
-        (:func:`crossmargin.pricing.kernels.aggregate_rows`), small ones through SciPy.
-        """
-        if sp.issparse(quantities):
-            q = sp.csr_matrix(quantities)
-            if q.nnz * self.scenarios.size >= _KERNEL_MIN_WORK:
-                by_row = aggregate_rows(
-                    q.indptr.astype(np.int64),
-                    q.indices.astype(np.int64),
-                    q.data.astype(np.float64),
-                    np.ascontiguousarray(self.pnl_by_scenario.T),
-                )
-                return by_row.T
-            out: FloatArray = np.asarray((q @ self.pnl_by_scenario.T).T)
-            return out
-        dense = np.asarray(quantities, dtype=np.float64)
-        return np.asarray(self.pnl_by_scenario @ dense.T)
+        """P&L of holdings ``quantities`` (rows x instruments): returns (scenarios, rows)."""
+        return aggregate_pnl(self.pnl_by_scenario, quantities)
 
     def columns(self, instruments: tuple[Instrument, ...]) -> NDArray[np.int64]:
         """Column of each of ``instruments`` in this matrix; InputError if one is absent."""

@@ -55,16 +55,30 @@ def _stress(
 
 
 def _window_correlations(result: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The correlations a VaR/ES result already carries (``diagnostics``), report-shaped."""
-    corr = result.get("diagnostics", {}).get("correlations")
-    if not corr:
+    """The correlations a VaR/ES result already carries (``diagnostics``), report-shaped:
+    one entry per netting set of the book's accounts."""
+    sets = result.get("diagnostics", {}).get("netting_sets")
+    if not sets:
         return None
-    factors = list(corr)
-    return {
-        "factors": factors,
-        "matrix": [[corr[r][c] for c in factors] for r in factors],
-        "lookback": result.get("parameters", {}).get("lookback"),
-    }
+    owners: dict[str, list[str]] = {}
+    for a in result.get("accounts", []):
+        key = a.get("netting_set", {}).get("netting_set")
+        if key is not None:
+            owners.setdefault(key, []).append(a["account"])
+    out = []
+    for key, accounts in owners.items():
+        corr = sets[key]["correlations"]
+        factors = list(corr)
+        out.append(
+            {
+                "netting_set": key,
+                "accounts": accounts,
+                "factors": factors,
+                "matrix": [[corr[r][c] for c in factors] for r in factors],
+                "lookback": result.get("parameters", {}).get("lookback"),
+            }
+        )
+    return {"netting_sets": out}
 
 
 def build_payload(

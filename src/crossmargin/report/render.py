@@ -63,17 +63,21 @@ group (standalone − grouped), then the benefit across groups within accounts
 {{ html|safe }}</div>{% endfor %}
 
 <h2>Scenario P&amp;L distribution ({{ dist_title }})</h2>
-{% if distribution %}<p>Whole book, all accounts together (for illustration: accounts do not
-net). VaR {{ dist.var }} and ES {{ dist.es }} at {{ dist.confidence }} are marked.</p>
-<table id="distribution"><thead><tr><th>account</th><th>VaR</th><th>ES</th></tr></thead><tbody>
-{% for a in dist.accounts %}<tr data-account="{{ a.account }}"><td>{{ a.account }}</td>
+{% if distribution %}<p>Each account on its own netting set: its underlyings, its calendar, its
+lookback scenarios (accounts do not net, and accounts on different calendars do not share
+scenarios). VaR and ES at {{ dist.confidence }} ({{ p.currency }}).</p>
+<table id="distribution"><thead><tr><th>account</th><th>netting set</th><th>calendar</th>
+<th>scenarios</th><th>VaR ({{ p.currency }})</th><th>ES ({{ p.currency }})</th></tr></thead>
+<tbody>{% for a in dist.accounts %}<tr data-account="{{ a.account }}"><td>{{ a.account }}</td>
+<td>{{ a.netting_set }}</td><td>{{ a.calendar }}</td><td class="num">{{ a.scenarios }}</td>
 <td class="num" data-key="var">{{ a.var }}</td><td class="num" data-key="es">{{ a.es }}</td>
 </tr>{% endfor %}</tbody></table>
 <div class="chart" data-chart="distribution">{{ distribution|safe }}</div>
 {% else %}<p class="note">{{ dist_reason }}</p>{% endif %}
 
-<h2>Correlations of the book's risk factors</h2>
-{% if correlation %}<div class="chart" data-chart="correlation">{{ correlation|safe }}</div>
+<h2>Correlations of each netting set's risk factors</h2>
+{% if correlation %}{% for name, html in correlation %}<div class="chart"
+data-chart="correlation-{{ name }}">{{ html|safe }}</div>{% endfor %}
 {% else %}<p class="note">{{ corr_reason }}</p>{% endif %}
 
 <h2>Stress tests</h2>
@@ -126,29 +130,32 @@ def waterfall(result: Mapping[str, Any]) -> go.Figure:
     return fig
 
 
-def distribution_figure(dist: Mapping[str, Any]) -> go.Figure:
-    """Histogram of the book's scenario P&L with −VaR and −ES marked."""
-    book = dist["book"]
-    fig = go.Figure(go.Histogram(x=book["pnl"], nbinsx=60, name="scenario P&L"))
-    for label, value, dash in (("VaR", book["var"], "dash"), ("ES", book["es"], "dot")):
-        fig.add_vline(x=-value, line_dash=dash, line_color="firebrick", annotation_text=f"−{label}")
+def distribution_figure(dist: Mapping[str, Any], currency: str) -> go.Figure:
+    """Overlaid histograms of each account's scenario P&L (own netting set)."""
+    fig = go.Figure()
+    for a in dist["accounts"]:
+        fig.add_trace(go.Histogram(x=a["pnl"], nbinsx=60, name=a["account"], opacity=0.6))
     fig.update_layout(
-        title=f"{dist['model']} scenario P&L, {len(book['pnl'])} scenarios",
-        xaxis_title="P&L",
-        yaxis_title="scenarios",
+        barmode="overlay",
+        title=f"{dist['model']} scenario P&L per account (own netting set)",
+        xaxis_title=f"scenario P&L ({currency})",
+        yaxis_title="scenarios (count)",
     )
     return fig
 
 
 def correlation_figure(corr: Mapping[str, Any]) -> go.Figure:
-    """Heatmap of the factor correlation matrix."""
+    """Heatmap of one netting set's factor correlation matrix."""
     fig = go.Figure(
         go.Heatmap(
             z=corr["matrix"], x=corr["factors"], y=corr["factors"], zmin=-1, zmax=1,
             colorscale="RdBu", reversescale=True,
         )
     )  # fmt: skip
-    fig.update_layout(title=f"Correlations over the {corr['lookback']}-day lookback")
+    fig.update_layout(
+        title=f"{corr['netting_set']} ({', '.join(corr['accounts'])}): correlations over the "
+        f"{corr['lookback']} lookback"
+    )
     return fig
 
 
@@ -244,27 +251,39 @@ def render(payload: Mapping[str, Any]) -> str:
         accounts=accounts,
         waterfalls=waterfalls,
         distribution=(
-            _fig_html(distribution_figure(dist), "chart-distribution", first=False)
+            _fig_html(
+                distribution_figure(dist, payload["currency"]), "chart-distribution", first=False
+            )
             if dist.get("available")
             else ""
         ),
         dist_title=dist.get("model", "es"),
         dist_reason=dist.get("reason", ""),
         dist={
-            "var": money(dist["book"]["var"]) if dist.get("available") else "",
-            "es": money(dist["book"]["es"]) if dist.get("available") else "",
             "confidence": dist.get("confidence", ""),
             "accounts": [
-                {"account": a["account"], "var": money(a["var"]), "es": money(a["es"])}
+                {
+                    "account": a["account"],
+                    "netting_set": a["netting_set"] or "",
+                    "calendar": a["calendar"] or "",
+                    "scenarios": len(a["scenarios"]),
+                    "var": money(a["var"]),
+                    "es": money(a["es"]),
+                }
                 for a in dist.get("accounts", [])
             ],
         },
-        correlation=(
-            _fig_html(correlation_figure(corr), "chart-correlation", first=False)
-            if corr.get("available")
-            else ""
-        ),
-        corr_reason=corr.get("reason", ""),
+        correlation=[
+            (
+                c["netting_set"],
+                _fig_html(correlation_figure(c), f"chart-correlation-{i}", first=False),
+            )
+            for i, c in enumerate(corr.get("netting_sets", []))
+            if len(c["factors"]) > 2
+        ]
+        if corr.get("available")
+        else [],
+        corr_reason=corr.get("reason", "no account holds more than one underlying"),
         stress_cols=cols,
         stress_rows=rows,
         stress_reason=stress.get("reason", "the stress result has no table to show"),

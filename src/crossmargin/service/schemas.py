@@ -65,9 +65,18 @@ class ModelParameters(_Strict):
     confidence: float | None = Field(
         default=None, gt=0.0, lt=1.0, description="es, hvar: confidence"
     )
-    lookback: int | None = Field(default=None, ge=10, le=5000, description="es, hvar: daily moves")
+    lookback: str | None = Field(
+        default=None,
+        pattern=r"^\s*[1-9][0-9]{0,4}\s*[DWMYdwmy]\s*$",
+        description="es, hvar: lookback as calendar time (12M, 365D, 2Y; default 12M)",
+        examples=["12M"],
+    )
     mpor: int | None = Field(
-        default=None, ge=1, le=20, description="es, hvar: margin period of risk"
+        default=None,
+        ge=1,
+        le=20,
+        description="es, hvar: margin period of risk in steps of each netting set's calendar "
+        "(days for crypto-only sets, NYSE sessions otherwise)",
     )
     lam: float | None = Field(
         default=None, gt=0.0, lt=1.0, description="es, hvar: EWMA decay (fhs)"

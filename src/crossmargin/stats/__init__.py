@@ -63,6 +63,8 @@ from crossmargin.stats.procyclicality import (
 from crossmargin.stats.tail import (
     TailResult,
     tail_count,
+    tail_mass,
+    tail_weights,
     var_es,
     var_es_by_count,
     var_interpolated,
@@ -112,6 +114,8 @@ __all__ = [
     "stress_vol",
     "subsample_backtest",
     "tail_count",
+    "tail_mass",
+    "tail_weights",
     "traffic_light",
     "traffic_light_zones",
     "transition_counts",

@@ -7,15 +7,24 @@ Conventions (METHODS §4.3–4.4; ORE ``historicalSimulationVar``):
 * Tail count at confidence α: ``k = ⌈(1 − α)·n⌉``, computed **exactly** with
   :class:`fractions.Fraction` on the decimal value of α (``n = 1000`` at ``0.99`` gives
   ``k = 10``; naive floating point gives 11).
-* ``VaR = −pnl₍ₖ₎`` (minus the k-th smallest P&L) and ``ES = −(1/k)·Σᵢ₌₁ᵏ pnl₍ᵢ₎`` (minus
-  the mean of exactly the k smallest P&Ls, ties included or not by position, never by value).
+* ``VaR = −pnl₍ₖ₎`` (minus the k-th smallest P&L, ORE's convention).
+* ``ES`` by level has a **fractional tail weight** so that its confidence is exactly α
+  (Acerbi & Tasche 2002, "On the coherence of expected shortfall", eq. (3.3)): with
+  ``m = (1 − α)·n`` (exact) and ``k = ⌈m⌉``::
+
+      ES = −(1/m)·(Σᵢ₌₁ᵏ⁻¹ pnl₍ᵢ₎ + (m − (k − 1))·pnl₍ₖ₎)
+
+  (n = 250 at 99%: m = 2.5, the two worst P&Ls in full and half of the third; averaging
+  the three worst would be ES at 98.8%). Where ``m`` is whole (n = 1000 at 99%) this is the
+  mean of exactly the k smallest P&Ls (ties counted by position, never by value).
   Results are loss-positive; a margin is ``max(VaR, 0)`` (see :attr:`TailResult.var_margin`).
 
 Three tail definitions are offered, each with an explicit name:
 
-* :func:`var_es` — by level (``k`` from the confidence), optionally with scenario weights;
-* :func:`var_es_by_count` — by count (the worst ``k`` given), as CCPs publish
-  "average of the worst k";
+* :func:`var_es` — by level (``k`` and the fractional weight from the confidence),
+  optionally with scenario weights;
+* :func:`var_es_by_count` — by count (the worst ``k`` given, each with weight ``1/k``), as
+  CCPs publish "average of the worst k";
 * :func:`var_interpolated` — an interpolated empirical quantile (NumPy ``method``), for
   comparison with libraries that interpolate; not the engine's default.
 """
@@ -108,13 +117,32 @@ def tail_count(confidence: float | Fraction | Decimal, n_scenarios: int) -> int:
     return max(1, math.ceil((1 - alpha) * n))
 
 
+def tail_mass(confidence: float | Fraction | Decimal, n_scenarios: int) -> Fraction:
+    """Exact tail mass ``m = (1 − α)·n`` in scenarios (a fraction, e.g. 5/2 at 99% of 250)."""
+    alpha = check_open_unit(confidence, name="confidence")
+    n = check_positive_int(n_scenarios, name="n_scenarios")
+    return (1 - alpha) * n
+
+
+def tail_weights(confidence: float | Fraction | Decimal, n_scenarios: int) -> FloatArray:
+    """Weights of the ``k = ⌈m⌉`` worst scenarios (worst first) in the ES by level.
+
+    ``1/m`` for the first ``k − 1`` and ``(m − (k − 1))/m`` for the k-th; they sum to 1.
+    """
+    m = tail_mass(confidence, n_scenarios)
+    k = max(1, math.ceil(m))
+    weights = np.full(k, float(1 / m))
+    weights[-1] = float((m - (k - 1)) / m)
+    return weights
+
+
 def var_es(
     pnl_by_scenario: npt.ArrayLike,
     confidence: float | Fraction | Decimal,
     *,
     weights: npt.ArrayLike | None = None,
 ) -> TailResult:
-    """VaR and ES by level, ``k = ⌈(1 − α)·n⌉`` (ORE ``historicalSimulationVar``).
+    """VaR and ES by level: ``k = ⌈(1 − α)·n⌉``, ES with a fractional k-th weight.
 
     Parameters
     ----------
@@ -127,9 +155,10 @@ def var_es(
         e.g. 25% total weight on stressed observations (EMIR RTS 153/2013 Art 28(1)(b)).
         The weighted quantile is the generalised inverse ``Q(q) = min{x₍ⱼ₎ : Wⱼ ≥ q}`` with
         ``Wⱼ`` the cumulative weight of the j smallest P&Ls and ``q = 1 − α``; the weighted ES
-        is the weight-averaged P&L of the tail set ``{x₍₁₎, …, x₍ⱼ*₎}``. With equal weights
-        both reduce exactly to the unweighted convention. Weighted results need a full
-        (stable) sort per portfolio.
+        is ``−(1/q)·(Σⱼ<ⱼ* wⱼx₍ⱼ₎ + (q − W_{j*−1})·x₍ⱼ*₎)``. With equal weights both reduce
+        exactly to the unweighted convention. Weighted results need a full
+        (stable) sort per portfolio. The weighted ES takes the tail mass ``q`` exactly: the
+        boundary scenario ``x₍ⱼ*₎`` enters with weight ``q − W_{j*−1}``.
 
     Returns
     -------
@@ -138,8 +167,11 @@ def var_es(
     pnl = as_scenario_array(pnl_by_scenario, name="pnl_by_scenario")
     alpha = check_open_unit(confidence, name="confidence")
     if weights is None:
-        k = tail_count(alpha, pnl.shape[0])
-        return _by_count(pnl, k, confidence=float(alpha))
+        n = pnl.shape[0]
+        k = tail_count(alpha, n)
+        whole = tail_mass(alpha, n) == k  # then the plain mean of the k worst (exact)
+        weights = None if whole else tail_weights(alpha, n)
+        return _by_count(pnl, k, confidence=float(alpha), weights=weights)
     return _weighted(pnl, _check_weights(weights, pnl.shape[0]), 1 - alpha, float(alpha))
 
 
@@ -205,8 +237,13 @@ def _smallest_k(pnl2d: FloatArray, k: int) -> IntArray:
     return out
 
 
-def _by_count(pnl: FloatArray, k: int, *, confidence: float | None) -> TailResult:
-    """Tail statistics of the k smallest values along axis 0 (partition, then sort k)."""
+def _by_count(
+    pnl: FloatArray, k: int, *, confidence: float | None, weights: FloatArray | None = None
+) -> TailResult:
+    """Tail statistics of the k smallest values along axis 0 (partition, then sort k).
+
+    ``weights`` (worst first, summing to 1) give the ES; default ``1/k`` each.
+    """
     pnl2d = pnl.reshape(pnl.shape[0], -1)
     part = _smallest_k(pnl2d, k)
     tail_values = np.take_along_axis(pnl2d, part, axis=0)
@@ -216,7 +253,10 @@ def _by_count(pnl: FloatArray, k: int, *, confidence: float | None) -> TailResul
     shape = pnl.shape[1:]
     return TailResult(
         var=np.asarray(-tail_sorted[k - 1], dtype=np.float64).reshape(shape),
-        es=np.asarray(-tail_sorted.mean(axis=0), dtype=np.float64).reshape(shape),
+        es=np.asarray(
+            -(tail_sorted.mean(axis=0) if weights is None else weights @ tail_sorted),
+            dtype=np.float64,
+        ).reshape(shape),
         k=np.full(shape, k, dtype=np.intp),
         worst_index=np.asarray(tail_indices[0], dtype=np.intp).reshape(shape),
         tail_indices=tail_indices.reshape((k, *shape)),
@@ -249,6 +289,13 @@ def _weighted(pnl: FloatArray, w: FloatArray, q: Fraction, confidence: float) ->
     in_tail = (pos <= j_star) & (w_sorted > 0)
     k = np.asarray(in_tail.sum(axis=0), dtype=np.intp)
     tail_w = np.where(in_tail, w_sorted, 0.0)
+    # The boundary scenario j* takes only the weight that completes the tail mass q.
+    before = (
+        np.take_along_axis(cum, j_star[np.newaxis, ...], axis=0)[0]
+        - np.take_along_axis(w_sorted, j_star[np.newaxis, ...], axis=0)[0]
+    )
+    mass = np.maximum(float(q) - before, 0.0)
+    np.put_along_axis(tail_w, j_star[np.newaxis, ...], mass[np.newaxis, ...], axis=0)
     es = -(tail_w * sorted_pnl).sum(axis=0) / tail_w.sum(axis=0)
     var = -np.take_along_axis(sorted_pnl, j_star[np.newaxis, ...], axis=0)[0]
     k_max = int(k.max())
@@ -272,6 +319,8 @@ __all__ = [
     "InterpolationMethod",
     "TailResult",
     "tail_count",
+    "tail_mass",
+    "tail_weights",
     "var_es",
     "var_es_by_count",
     "var_interpolated",

@@ -247,6 +247,15 @@ def account_underlyings(portfolio: Portfolio) -> dict[str, tuple[str, ...]]:
     return {a: tuple(u) for a, u in out.items()}
 
 
+def netting_set_groups(portfolio: Portfolio) -> dict[tuple[str, ...], tuple[str, ...]]:
+    """Accounts grouped by their factor set (the underlyings they hold, sorted), first-seen
+    order: each group is stressed on its own calendar and history, never a pooled one."""
+    out: dict[tuple[str, ...], list[str]] = {}
+    for account, unds in account_underlyings(portfolio).items():
+        out.setdefault(tuple(sorted(unds)), []).append(account)
+    return {k: tuple(v) for k, v in out.items()}
+
+
 def worst_rows(
     portfolio: Portfolio,
     snapshot: MarketSnapshot,

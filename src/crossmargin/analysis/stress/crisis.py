@@ -4,22 +4,23 @@ Windows are data (``crossmargin/data/crisis_windows.json``: Lehman, COVID, May 2
 LUNA, 3AC/Celsius, FTX, yen carry) or user dates. For a window ``[start, end]`` and a book
 with underlyings ``u``:
 
-* **moves** are the real daily factor moves of the window on the book's panel calendar
-  (:func:`crossmargin.market.historical_scenarios.book_factor_panel`; NYSE days as soon as
-  one underlying trades on NYSE, so a Monday crypto move includes the weekend): spot log
-  returns ``xₜ = ln(Sₜ/Sₜ₋₁)`` and implied-vol changes ``Δσₜ`` of each underlying's proxy —
-  DVOL for BTC (ETH: DVOL × RV90 ratio), VIX for SPX/ES/SPY (QQQ: VIX × RV90 ratio), else
-  the 30-day realised vol; before an index exists or in a gap > 3 days the realised-vol
-  change; 0 where neither exists (the first 30 days of a series).
-* **horizons** (``h`` = the model's MPOR in panel days, default 2):
+* **moves** are the real daily factor moves of the window, per group of accounts holding the
+  same underlyings, on that group's own calendar
+  (:func:`crossmargin.market.factor_grid.daily_factor_moves`; NYSE sessions as soon as one
+  of its underlyings trades on NYSE, so a Monday crypto move includes the weekend; every day
+  for a crypto-only group): spot log returns ``xₜ = ln(Sₜ/Sₜ₋₁)`` and changes ``Δσₜ`` of each
+  underlying's 30-day ATM implied-vol level (DVOL / VIX based where they exist, the fallback
+  level before or in gaps longer than 3 days; :mod:`crossmargin.market.vol_proxies`), 0
+  where neither has both ends. An account's replay never depends on other accounts.
+* **horizons** (``h`` = the model's MPOR in steps of the group's calendar, default 2):
 
   ``1d``       each day of the window alone; per account the **worst day** (largest loss)
-  ``{h}d``     every h-day move ``Σₜ₌ₛ^{s+h−1} xₜ`` *starting* on a day s of the window (it
+  ``{h}d``     every h-step move ``Σₜ₌ₛ^{s+h−1} xₜ`` *starting* on a day s of the window (it
                may run up to h − 1 days past ``end``: default on the shock day and
                liquidation over the MPOR); per account the worst
   ``window``   the cumulative move from the close before ``start`` to the close of ``end``
 
-  with ``n`` days of decay in a scenario of ``n`` panel days (``n/252`` or ``n/365`` years).
+  each with the calendar time it spans as option decay (a Fri→Mon NYSE move: 3 days).
 * **revaluation**: full repricing of today's book on today's snapshot
   (:func:`crossmargin.pricing.revalue.revalue`): ``S₁ = S₀·eˣ``, ``σ₁ = σ₀ + Δσ``.
 * **report** per account: ``loss``, ``margin`` (netted margin held) and
@@ -36,22 +37,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from crossmargin.analysis.stress.common import (
+    AccountOutcome,
     FloatArray,
     HeldMargin,
     ScenarioOutcome,
+    netting_set_groups,
     package_json,
     scenario_moves,
     worst_rows,
 )
 from crossmargin.analysis.stress.factors import daily_moves
 from crossmargin.errors import InputError, MarketDataError
+from crossmargin.market.factor_grid import daily_factor_moves
 from crossmargin.market.history import ANNUALISATION_DAYS, MarketHistory, to_timestamp
 from crossmargin.market.scenarios import ScenarioSet
 from crossmargin.market.snapshot import MarketSnapshot
@@ -186,6 +190,7 @@ class CrisisMoves:
     calendar: str
     uncovered: Mapping[str, str]
     proxied: Mapping[str, str]
+    span_days: FloatArray | None = None
 
     def day(self, date: str) -> dict[str, float]:
         """Relative spot move of each underlying on panel day ``date``."""
@@ -237,7 +242,8 @@ def crisis_moves(
         )
     last_common = min(history.coverage(u)[1] for u in panel_unds)
     stop = min(end + pd.Timedelta(days=_PAD_DAYS + 2 * mpor), last_common)
-    raw, dates, calendar = daily_moves(history, panel_unds, start, stop)
+    found = daily_factor_moves(history, panel_unds, start, stop)
+    raw, dates, calendar = found.daily, found.dates, found.calendar
     in_window = int(sum(d <= f"{end:%Y-%m-%d}" for d in dates))
     if in_window == 0:
         raise MarketDataError(
@@ -266,33 +272,37 @@ def crisis_moves(
         calendar=calendar,
         uncovered=uncovered,
         proxied=proxied,
+        span_days=found.span_days[: rows.shape[0]],
     )
 
 
 def crisis_scenarios(moves: CrisisMoves, mpor: int) -> dict[str, ScenarioSet]:
     """The ``1d``, ``{h}d`` and ``window`` scenario sets of a window's moves."""
     u = len(moves.underlyings)
-    year = ANNUALISATION_DAYS["crypto" if moves.calendar == "crypto" else "nyse"]
+    spans = (
+        np.ones(moves.daily.shape[0]) if moves.span_days is None else moves.span_days
+    ) / 365.0  # calendar time of each daily move, in years
     inside = moves.daily[: moves.in_window]
-    sets: dict[str, tuple[FloatArray, tuple[str, ...], float]] = {
-        "1d": (inside, moves.dates[: moves.in_window], 1.0 / year),
+    sets: dict[str, tuple[FloatArray, tuple[str, ...], FloatArray]] = {
+        "1d": (inside, moves.dates[: moves.in_window], spans[: moves.in_window]),
     }
     if moves.daily.shape[0] >= mpor:
         h = overlapping_sums(moves.daily, mpor).returns_by_window[: moves.in_window]
+        steps = overlapping_sums(spans[:, np.newaxis], mpor).returns_by_window[: h.shape[0], 0]
         names = tuple(f"{moves.dates[i]}..{moves.dates[i + mpor - 1]}" for i in range(h.shape[0]))
-        sets[f"{mpor}d"] = (h, names, mpor / year)
+        sets[f"{mpor}d"] = (h, names, steps)
     total = inside.sum(axis=0, keepdims=True)
     sets["window"] = (
         total,
         (f"{moves.dates[0]}..{moves.dates[moves.in_window - 1]}",),
-        moves.in_window / year,
+        np.array([spans[: moves.in_window].sum()]),
     )
     return {
         key: ScenarioSet(
             underlyings=moves.underlyings,
             spot_shocks=m[:, :u],
             vol_shocks=m[:, u:],
-            time_steps=np.full(m.shape[0], step),
+            time_steps=step,
             names=names,
             spot_shock_type="log",
             vol_shock_type="absolute",
@@ -311,32 +321,48 @@ def crisis_replay(
     *,
     mpor: int = 2,
 ) -> tuple[ScenarioOutcome, ...]:
-    """Replay ``window`` on the book: one outcome per horizon (``1d``, ``{h}d``, ``window``)."""
+    """Replay ``window`` on the book: one outcome per horizon (``1d``, ``{h}d``, ``window``).
+
+    Each group of accounts holding the same underlyings is replayed on its own factor set
+    (its calendar, its days), so an account's loss never depends on the other accounts.
+    """
     win = resolve_window(window)
-    moves = crisis_moves(history, win, portfolio.underlyings, mpor=mpor)
-    notes = tuple(
-        [f"{u} proxied: {why}" for u, why in moves.proxied.items()]
-        + [f"{u} not covered: {why}" for u, why in moves.uncovered.items()]
-    )
-    out = []
-    for key, scenarios in crisis_scenarios(moves, mpor).items():
-        accounts = worst_rows(portfolio, snapshot, scenarios, held, uncovered=moves.uncovered)
-        single = scenarios.size == 1
-        out.append(
-            ScenarioOutcome(
-                name=f"{win.name} {key}",
-                kind="crisis",
-                horizon=key,
-                description=f"{win.title or win.name} {win.start}..{win.end}: "
-                + {"1d": "worst single day", "window": "whole-window cumulative move"}.get(
-                    key, f"worst {mpor}-day move starting in the window"
-                ),
-                accounts=accounts,
-                moves=scenario_moves(scenarios, 0, portfolio.underlyings) if single else {},
-                notes=notes,
-            )
+    outcomes: dict[str, list[AccountOutcome]] = {}
+    described: dict[str, ScenarioOutcome] = {}
+    notes: list[str] = []
+    for unds, accounts in netting_set_groups(portfolio).items():
+        sub = portfolio.subset(accounts)
+        moves = crisis_moves(history, win, unds, mpor=mpor)
+        notes += [f"{u} proxied: {why}" for u, why in moves.proxied.items()]
+        notes += [f"{u} not covered: {why}" for u, why in moves.uncovered.items()]
+        for key, scenarios in crisis_scenarios(moves, mpor).items():
+            rows = worst_rows(sub, snapshot, scenarios, held, uncovered=moves.uncovered)
+            outcomes.setdefault(key, []).extend(rows)
+            if key not in described:
+                single = scenarios.size == 1
+                described[key] = ScenarioOutcome(
+                    name=f"{win.name} {key}",
+                    kind="crisis",
+                    horizon=key,
+                    description=f"{win.title or win.name} {win.start}..{win.end}: "
+                    + {"1d": "worst single day", "window": "whole-window cumulative move"}.get(
+                        key, f"worst {mpor}-step move starting in the window"
+                    ),
+                    accounts=(),
+                    moves=scenario_moves(scenarios, 0, unds) if single else {},
+                )
+            elif scenarios.size == 1:
+                merged = {**scenario_moves(scenarios, 0, unds), **described[key].moves}
+                described[key] = replace(described[key], moves=merged)
+    order = {a: i for i, a in enumerate(portfolio.accounts)}
+    return tuple(
+        replace(
+            described[key],
+            accounts=tuple(sorted(rows, key=lambda r: order[r.account])),
+            notes=tuple(dict.fromkeys(notes)),
         )
-    return tuple(out)
+        for key, rows in outcomes.items()
+    )
 
 
 def crisis_correlation(

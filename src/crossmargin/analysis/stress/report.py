@@ -31,6 +31,7 @@ from crossmargin.analysis.stress.common import (
     ScenarioOutcome,
     account_losses,
     held_margin,
+    netting_set_groups,
 )
 from crossmargin.analysis.stress.correlation import (
     MODES,
@@ -207,9 +208,14 @@ def run_stress(
         outcomes += _correlation_outcomes(breakdown, held)
     rev: tuple[ReverseStress, ...] = ()
     if reverse:
-        window = es_window(es, portfolio, snapshot)
-        daily, dates = full_history(es, portfolio, snapshot)
-        rev = reverse_stress(portfolio, snapshot, window, held, daily, dates)
+        found: list[ReverseStress] = []
+        for _, accounts in netting_set_groups(portfolio).items():
+            sub = portfolio.subset(accounts)  # each netting set on its own factors
+            window = es_window(es, sub, snapshot)
+            daily, dates = full_history(es, sub, snapshot)
+            found += reverse_stress(sub, snapshot, window, held, daily, dates)
+        order = {a: i for i, a in enumerate(portfolio.accounts)}
+        rev = tuple(sorted(found, key=lambda r: order[r.account]))
     dflt = None
     if default is not None:
         dflt = _default(portfolio, snapshot, held, history, default, mpor, windows, candidates)
