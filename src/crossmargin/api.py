@@ -18,6 +18,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from crossmargin.analysis.backtest import ModelSpec, run_paths
 from crossmargin.analysis.backtest_offsets import offset_backtest
 from crossmargin.analysis.backtest_stats import BacktestResult, summarise
@@ -145,8 +147,8 @@ def record_backtest(
     data = result.to_dict()
     accounts = []
     for j, account in enumerate(result.paths.accounts):
-        netted = float(result.paths.margin["netted"][:, j].mean())
-        standalone = float(result.paths.margin["standalone"][:, j].mean())
+        netted = float(np.nanmean(result.paths.margin["netted"][:, j]))
+        standalone = float(np.nanmean(result.paths.margin["standalone"][:, j]))
         accounts.append(
             {
                 "account": account,

@@ -30,7 +30,7 @@ def strategies(*names: str) -> list:  # type: ignore[type-arg]
 def test_realised_pnl_of_long_btc_is_the_close_to_close_move() -> None:
     paths = run_paths(strategies("long-btc"), ModelSpec("rules"), "2024-03-01", "2024-03-15")
     closes = MarketHistory.load().series("BTC")
-    for d, e, pnl in zip(paths.dates, paths.horizon_end, paths.pnl[:, 0], strict=True):
+    for d, e, pnl in zip(paths.dates, paths.horizon_end[:, 0], paths.pnl[:, 0], strict=True):
         s0, s1 = closes[pd.Timestamp(d)], closes[pd.Timestamp(e)]
         quantity = 1_000_000 / s0  # 1 million USD of BTC bought at the close of day t
         assert pnl == pytest.approx(quantity * (s1 - s0), rel=1e-9)
@@ -92,7 +92,7 @@ def _paths(exception_days: list[int], n: int = 250) -> BacktestPaths:
     ones = np.ones((n, 1))
     days = tuple(date(2020, 1, 1) + pd.Timedelta(days=i) for i in range(n))
     return BacktestPaths(
-        dates=days, horizon_end=days, accounts=("a",),
+        dates=days, horizon_end=np.array(days, dtype="datetime64[D]")[:, None], accounts=("a",),
         margin={"netted": ones, "grouped": ones * 1.5, "standalone": ones * 3.0}, pnl=pnl,
     )  # fmt: skip
 

@@ -1,7 +1,10 @@
 """Rolling margin backtests on real history: netted vs grouped vs standalone margin.
 
-For each day ``t`` of the test window (the panel calendar of the book's underlyings: NYSE
-days as soon as one equity series is involved, calendar days for crypto-only books):
+Each group of accounts holding the same underlyings (a netting set's factor set) is backtested
+on its own: its calendar (NYSE sessions as soon as one of its underlyings trades on NYSE, every
+day for crypto-only groups), its own history window and its own MPOR in steps of that
+calendar; other accounts never change its days, margins or P&L. For each day ``t`` of the
+group's test window:
 
 1. the history is cut at ``t`` (:meth:`MarketHistory.until`), so nothing after ``t`` can
    reach the margin: the snapshot, and any model that reads history, see only that view;
@@ -9,16 +12,19 @@ days as soon as one equity series is involved, calendar days for crypto-only boo
    static book is held as given);
 3. the model margins it: per account the fully netted, grouped and standalone figures;
 4. the realised P&L of the same book from ``t`` to ``t + h`` (``h`` = the margin period of
-   risk, in panel days) is the full revaluation of the real joint move: spot log returns,
-   the change of each underlying's ATM implied-vol proxy, and ``h`` calendar days of decay;
+   risk, in steps of the group's calendar) is the full revaluation of the real joint move:
+   spot log returns, the change of each underlying's ATM implied-vol level, and the calendar
+   days from ``t`` to ``t + h`` of decay;
 5. an exception is a loss above the margin held: ``−pnl > margin``.
 
 A day whose market cannot be built from the history within the staleness limits (e.g. a
 BTC_DVOL gap longer than 3 days, at ``t`` or at ``t + h``) is skipped and listed in
 ``skipped`` with the reason; nothing is filled beyond the stated limits.
 
-The P&L of an account does not depend on how it is margined, so netting that removes too
-much margin shows up as extra exceptions of the netted series against the standalone one.
+The groups' days are merged on the union of their dates: an account has no value (NaN) on
+a day that is not on its calendar. The P&L of an account does not depend on how it is
+margined, so netting that removes too much margin shows up as extra exceptions of the netted
+series against the standalone one.
 Statistics are in :mod:`crossmargin.analysis.backtest_stats`.
 """
 
@@ -59,20 +65,31 @@ Progress = Callable[[int, int], None]
 class BacktestPaths:
     """Daily margin and realised P&L per account: arrays are (days, accounts).
 
-    ``margin[mode]`` for mode in ``netted``, ``grouped``, ``standalone``; ``pnl`` is the
-    realised P&L over ``[t, t + h]`` (reporting currency, gain > 0).
+    ``dates`` is the union of every account's backtest days; ``margin[mode]`` for mode in
+    ``netted``, ``grouped``, ``standalone`` and ``pnl`` (the realised P&L over ``[t, t + h]``,
+    reporting currency, gain > 0) are NaN on days that are not an account's own;
+    ``horizon_end`` (datetime64[D], NaT there) is each account's ``t + h``.
     """
 
     dates: tuple[date, ...]
-    horizon_end: tuple[date, ...]
+    horizon_end: NDArray[np.datetime64]
     accounts: tuple[str, ...]
     margin: dict[str, FloatArray]
     pnl: FloatArray
     skipped: tuple[tuple[date, str], ...] = ()
 
+    def observed(self, account: int | None = None) -> NDArray[np.bool_]:
+        """Days on which an account (or, with None, every account) has a value."""
+        ok = np.isfinite(self.pnl)
+        out: NDArray[np.bool_] = np.asarray(
+            ok[:, account] if account is not None else ok.all(axis=1), dtype=bool
+        )
+        return out
+
     def exceptions(self, mode: str) -> NDArray[np.bool_]:
-        """(days, accounts): loss above the ``mode`` margin."""
-        out: NDArray[np.bool_] = -self.pnl > self.margin[mode]
+        """(days, accounts): loss above the ``mode`` margin (False where no value)."""
+        with np.errstate(invalid="ignore"):
+            out: NDArray[np.bool_] = -self.pnl > self.margin[mode]
         return out
 
 
@@ -226,19 +243,59 @@ def run_paths(
 
     ``book`` is a static portfolio or a sequence of strategies (re-struck daily). ``model``
     is a model, a factory called with each day's cut-off history, or a :class:`ModelSpec`.
-    With a ``ModelSpec`` and more than ``PARALLEL_MIN_DAYS`` days, days run in ``workers``
-    processes (default: the machine's cores, at most 2 here); the result is the same.
+    Each group of accounts with the same underlyings runs on its own calendar and window.
+    With a ``ModelSpec`` and more than ``PARALLEL_MIN_DAYS`` days in a group, its days run in
+    ``workers`` processes (default: the machine's cores, at most 2 here); the result is the
+    same.
     """
     start_d, end_d = to_timestamp(start).date(), to_timestamp(end).date()
     _check_window(start_d, end_d, mpor)
     hist = history if history is not None else MarketHistory.load(data_dir)
-    strategies = None if isinstance(book, Portfolio) else tuple(book)
-    if strategies is not None:
-        unds = tuple(dict.fromkeys(u for s in strategies for u in s.underlyings))
-        accounts = tuple(s.name for s in strategies)
+    groups = _groups(book)
+    accounts = tuple(a for _, members in groups for a in members)
+    total = sum(_count(hist, unds, start_d, end_d) for unds, _ in groups)
+    done = 0
+    found = []
+    for unds, members in groups:
+        sub = _subset(book, members)
+
+        def step(k: int, _n: int, offset: int = done) -> None:
+            if progress is not None:
+                progress(offset + k, total)
+
+        one = _run_group(sub, model, unds, members, start_d, end_d, mpor, by, hist, step, workers)
+        done += len(one.dates) + len(one.skipped)
+        found.append(one)
+    return _merge(found, accounts)
+
+
+def _groups(book: Portfolio | Sequence[Strategy]) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """``(underlyings, accounts)`` per group of accounts holding the same underlyings."""
+    by_set: dict[tuple[str, ...], list[str]] = {}
+    if isinstance(book, Portfolio):
+        held: dict[str, dict[str, None]] = {a: {} for a in book.accounts}
+        for p in book.positions:
+            held[p.account][p.instrument.underlying] = None
+        pairs = [(a, tuple(u)) for a, u in held.items()]
     else:
-        assert isinstance(book, Portfolio)
-        unds, accounts = book.underlyings, book.accounts
+        pairs = [(s.name, tuple(dict.fromkeys(s.underlyings))) for s in book]
+    for account, unds in pairs:
+        by_set.setdefault(tuple(sorted(unds)), []).append(account)
+    return [(unds, tuple(members)) for unds, members in by_set.items()]
+
+
+def _subset(
+    book: Portfolio | Sequence[Strategy], accounts: tuple[str, ...]
+) -> Portfolio | tuple[Strategy, ...]:
+    if isinstance(book, Portfolio):
+        return book.subset(accounts)
+    keep = set(accounts)
+    return tuple(s for s in book if s.name in keep)
+
+
+def _window_days(
+    hist: MarketHistory, unds: tuple[str, ...], start_d: date, end_d: date
+) -> tuple[pd.DatetimeIndex, date]:
     first_available = max(hist.coverage(u)[0] for u in unds).date()
     last_available = min(hist.coverage(u)[1] for u in unds).date()
     if start_d >= last_available or end_d <= first_available:
@@ -247,6 +304,29 @@ def run_paths(
             f"{', '.join(unds)} ({first_available}..{last_available}); choose dates inside it"
         )
     days = trading_days(hist, unds, start_d, min(end_d + pd.Timedelta(days=40), last_available))
+    return days, last_available
+
+
+def _count(hist: MarketHistory, unds: tuple[str, ...], start_d: date, end_d: date) -> int:
+    days, _ = _window_days(hist, unds, start_d, end_d)
+    return int(sum(d.date() <= end_d for d in days))
+
+
+def _run_group(
+    book: Portfolio | tuple[Strategy, ...],
+    model: MarginModel | ModelFactory | ModelSpec,
+    unds: tuple[str, ...],
+    accounts: tuple[str, ...],
+    start_d: date,
+    end_d: date,
+    mpor: int,
+    by: str,
+    hist: MarketHistory,
+    progress: Progress,
+    workers: int | None,
+) -> BacktestPaths:
+    """One group of accounts on its own calendar (see :func:`run_paths`)."""
+    days, last_available = _window_days(hist, unds, start_d, end_d)
     inside = [i for i, d in enumerate(days) if d.date() <= end_d and i + mpor < len(days)]
     if not inside:
         raise MarketDataError(
@@ -259,15 +339,8 @@ def run_paths(
             f"the margin period of risk ({mpor} days) is not shorter than the window "
             f"({len(inside)} trading days): lengthen the window"
         )
-    day = _Day(
-        book=book if isinstance(book, Portfolio) else tuple(strategies or ()),
-        model=model,
-        days=days,
-        underlyings=unds,
-        accounts=accounts,
-        mpor=mpor,
-        by=by,
-    )
+    day = _Day(book=book, model=model, days=days, underlyings=unds, accounts=accounts,
+               mpor=mpor, by=by)  # fmt: skip
     n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     if not _fork_safe():
         n_workers = 1  # a user-chosen OpenMP layer aborts forked workers: stay serial
@@ -277,25 +350,54 @@ def run_paths(
         outcome = {}
         for done, i in enumerate(inside, start=1):
             outcome[i] = day.run(hist, i)
-            if progress is not None:
-                progress(done, len(inside))
+            progress(done, len(inside))
     rows = [outcome[i] for i in inside if not isinstance(outcome[i], str)]
     skipped = [(days[i].date(), outcome[i]) for i in inside if isinstance(outcome[i], str)]
     if len(rows) <= mpor:
         raise MarketDataError(
-            f"only {len(rows)} backtest days could be built in {start_d}..{end_d} "
-            f"({len(skipped)} skipped, first: {skipped[0][1] if skipped else 'none'})"
+            f"only {len(rows)} backtest days of {', '.join(unds)} could be built in "
+            f"{start_d}..{end_d} ({len(skipped)} skipped, first: "
+            f"{skipped[0][1] if skipped else 'none'})"
         )
     kept = [r[0] for r in rows]
     n = len(accounts)
     stacked = np.array([r[1] for r in rows])
-    margin = {m: stacked[:, k * n : (k + 1) * n] for k, m in enumerate(MODES)}
-    pnl = np.array([r[2] for r in rows])
+    ends = np.array([days[i + mpor].date() for i in kept], dtype="datetime64[D]")
     return BacktestPaths(
         dates=tuple(days[i].date() for i in kept),
-        horizon_end=tuple(days[i + mpor].date() for i in kept),
+        horizon_end=np.repeat(ends[:, np.newaxis], n, axis=1),
+        accounts=accounts,
+        margin={m: stacked[:, k * n : (k + 1) * n] for k, m in enumerate(MODES)},
+        pnl=np.array([r[2] for r in rows]),
+        skipped=tuple(skipped),
+    )
+
+
+def _merge(groups: Sequence[BacktestPaths], accounts: tuple[str, ...]) -> BacktestPaths:
+    """The groups' paths on the union of their dates (NaN / NaT where an account has none)."""
+    if len(groups) == 1:
+        return groups[0]
+    dates = sorted({d for g in groups for d in g.dates})
+    where = {d: i for i, d in enumerate(dates)}
+    col = {a: j for j, a in enumerate(accounts)}
+    n_days, n_acc = len(dates), len(accounts)
+    margin = {m: np.full((n_days, n_acc), np.nan) for m in MODES}
+    pnl = np.full((n_days, n_acc), np.nan)
+    ends = np.full((n_days, n_acc), np.datetime64("NaT"), dtype="datetime64[D]")
+    skipped: list[tuple[date, str]] = []
+    for g in groups:
+        rows = np.array([where[d] for d in g.dates])
+        cols = np.array([col[a] for a in g.accounts])
+        for m in MODES:
+            margin[m][np.ix_(rows, cols)] = g.margin[m]
+        pnl[np.ix_(rows, cols)] = g.pnl
+        ends[np.ix_(rows, cols)] = g.horizon_end
+        skipped += [(d, f"{', '.join(g.accounts)}: {why}") for d, why in g.skipped]
+    return BacktestPaths(
+        dates=tuple(dates),
+        horizon_end=ends,
         accounts=accounts,
         margin=margin,
         pnl=pnl,
-        skipped=tuple(skipped),
+        skipped=tuple(sorted(skipped)),
     )

@@ -42,14 +42,17 @@ def offset_backtest(
 ) -> tuple[dict[str, Any], ...]:
     """One record per (account, pair of underlyings) (see the module docstring)."""
     out: list[dict[str, Any]] = []
-    start, end = paths.dates[0], paths.horizon_end[-1]
     for j, account in enumerate(paths.accounts):
         unds = list(dict.fromkeys(account_underlyings.get(account, ())))
         if len(unds) < 2:
             continue
-        netted = paths.margin["netted"][:, j]
-        grouped = paths.margin["grouped"][:, j]
-        loss = -paths.pnl[:, j]
+        own = paths.observed(j)  # the account's own days (its netting set's calendar)
+        dates = [d for d, k in zip(paths.dates, own, strict=True) if k]
+        ends = paths.horizon_end[own, j]
+        start, end = dates[0], pd.Timestamp(ends[-1]).date()
+        netted = paths.margin["netted"][own, j]
+        grouped = paths.margin["grouped"][own, j]
+        loss = -paths.pnl[own, j]
         exc = loss > netted
         let_through = exc & ~(loss > grouped)
         for a, b in itertools.combinations(unds, 2):
@@ -58,11 +61,11 @@ def offset_backtest(
             panel = build_panel(history, [a, b], max(panel_start, first).date(), end)
             frame = pd.DataFrame(panel.returns, index=panel.dates, columns=[a, b])
             rolling = frame[a].rolling(lookback).corr(frame[b]).shift(1)  # up to t−1 only
-            at_day = rolling.reindex(pd.DatetimeIndex(paths.dates)).to_numpy()
+            at_day = rolling.reindex(pd.DatetimeIndex(dates)).to_numpy()
             during = frame[(frame.index > pd.Timestamp(start)) & (frame.index <= pd.Timestamp(end))]
             windows = [
                 (pd.Timestamp(t), pd.Timestamp(e))
-                for t, e, flag in zip(paths.dates, paths.horizon_end, exc, strict=True)
+                for t, e, flag in zip(dates, ends, exc, strict=True)
                 if flag
             ]
             mask = np.zeros(len(frame), dtype=bool)
@@ -76,7 +79,7 @@ def offset_backtest(
                     "mean_credit": float(np.mean(grouped - netted)),
                     "netted_exceptions": int(exc.sum()),
                     "grouped_exceptions": int((loss > grouped).sum()),
-                    "standalone_exceptions": int((loss > paths.margin["standalone"][:, j]).sum()),
+                    "standalone_exceptions": int((loss > paths.margin["standalone"][own, j]).sum()),
                     "netting_exceptions": int(let_through.sum()),
                     "assumed_correlation": _mean(at_day),
                     "assumed_correlation_exceptions": _mean(at_day[exc]),

@@ -155,18 +155,28 @@ class BacktestResult:
         return self.paths.dates[-1]
 
     def series(self, account: str = "book") -> list[dict[str, Any]]:
-        """Plot-ready rows: date, margin per mode, realised P&L, exception flags."""
+        """Plot-ready rows: date, margin per mode, realised P&L, exception flags.
+
+        An account's rows are its own days; the book's are the days on which every account
+        has a value (sums across accounts, the horizon end the latest of theirs).
+        """
+        paths = self.paths
         if account == "book":
-            margins = {m: self.paths.margin[m].sum(axis=1) for m in MODES}
-            pnl = self.paths.pnl.sum(axis=1)
+            keep = paths.observed()
+            margins = {m: paths.margin[m][keep].sum(axis=1) for m in MODES}
+            pnl = paths.pnl[keep].sum(axis=1)
+            ends = paths.horizon_end[keep].max(axis=1)
         else:
-            j = self.paths.accounts.index(account)
-            margins = {m: self.paths.margin[m][:, j] for m in MODES}
-            pnl = self.paths.pnl[:, j]
+            j = paths.accounts.index(account)
+            keep = paths.observed(j)
+            margins = {m: paths.margin[m][keep, j] for m in MODES}
+            pnl = paths.pnl[keep, j]
+            ends = paths.horizon_end[keep, j]
+        dates = [d for d, k in zip(paths.dates, keep, strict=True) if k]
         return [
             {
                 "date": d.isoformat(),
-                "horizon_end": e.isoformat(),
+                "horizon_end": str(e),
                 "margin": float(margins["netted"][i]),
                 "grouped_margin": float(margins["grouped"][i]),
                 "standalone_margin": float(margins["standalone"][i]),
@@ -174,7 +184,7 @@ class BacktestResult:
                 "exception": bool(-pnl[i] > margins["netted"][i]),
                 "standalone_exception": bool(-pnl[i] > margins["standalone"][i]),
             }
-            for i, (d, e) in enumerate(zip(self.paths.dates, self.paths.horizon_end, strict=True))
+            for i, (d, e) in enumerate(zip(dates, ends, strict=True))
         ]
 
     def to_dict(self, *, with_series: bool = True) -> dict[str, Any]:
@@ -212,15 +222,18 @@ def summarise(
     rolling: bool,
     offsets: tuple[dict[str, Any], ...] = (),
 ) -> BacktestResult:
-    """Statistics of every account and mode, and of the whole book (sums across accounts)."""
+    """Statistics of every account and mode on its own days, and of the whole book (sums
+    across accounts on the days on which every account has a value)."""
     stats: dict[tuple[str, str], SeriesStats] = {}
+    every = paths.observed()
     for mode in MODES:
         for j, acc in enumerate(paths.accounts):
+            own = paths.observed(j)  # the account's own days only
             stats[(acc, mode)] = series_stats(
-                paths.margin[mode][:, j], paths.pnl[:, j], confidence, mpor
+                paths.margin[mode][own, j], paths.pnl[own, j], confidence, mpor
             )
         stats[("book", mode)] = series_stats(
-            paths.margin[mode].sum(axis=1), paths.pnl.sum(axis=1), confidence, mpor
+            paths.margin[mode][every].sum(axis=1), paths.pnl[every].sum(axis=1), confidence, mpor
         )
     return BacktestResult(
         model=model,
