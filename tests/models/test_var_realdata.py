@@ -64,3 +64,70 @@ def test_before_dvol_the_btc_vol_factor_is_the_fallback(
     row = es_table.es_row(history, "2019-06-28")
     assert row["btc_vol"] == "DVOL 0 d, fallback 251 d"
     assert _doc_row("2019-06-28")[4] == "DVOL 0 d, fallback 251 d"
+
+
+def test_ten_year_floor_is_on_unfiltered_moves(history: MarketHistory) -> None:
+    """EMIR Art 28(1)(c) floor for 1,000 SPY on 2017-06-30 (calm 2017, 2008 in the window).
+
+    Hand computation straight from the CSV: SPY closes (its dates are the NYSE sessions),
+    2-session log moves ending on each session in (2007-06-30, 2017-06-30], loss per scenario
+    1000·S₀·(1 − eˣ), 99% ES with the fractional tail weight. Filtered moves would rescale 2008
+    to 2017's vol and give a floor of a few hundred dollars instead.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from crossmargin.instruments import parse_symbol
+    from crossmargin.market.builder import snapshot_from_history
+    from crossmargin.models.var import ExpectedShortfallModel
+    from crossmargin.portfolio.book import Portfolio, Position
+
+    close = pd.read_csv(history.data_dir / "etf/spy_daily.csv", index_col="date",
+                        parse_dates=True)["close"]  # fmt: skip
+    close = close[close.index <= "2017-06-30"]
+    x = np.log(close / close.shift(2))
+    x = x[x.index > "2007-06-30"].to_numpy()
+    s0 = float(close.iloc[-1])
+    losses = np.sort(1000.0 * s0 * -np.expm1(x))[::-1]
+    m = 0.01 * losses.size
+    k = int(np.ceil(m))
+    hand = float((losses[: k - 1].sum() + (m - (k - 1)) * losses[k - 1]) / m)
+    assert hand > 10_000  # the 2008 moves are in the window
+    market = snapshot_from_history("2017-06-30", ["SPY"], history=history)
+    book = Portfolio.from_positions(
+        [Position(account="a", instrument=parse_symbol("SPY"), quantity=1000.0)]
+    )
+    for method in ("fhs", "hs"):
+        model = ExpectedShortfallModel(method=method, apc="floor", history=history)  # type: ignore[arg-type]
+        acc = model.compute(book, market).accounts[0]
+        assert acc.components["core"] < hand / 3  # 2017 was calm
+        assert acc.components["core"] + acc.components["apc"] == pytest.approx(hand, rel=1e-9)
+        assert acc.netting_set["floor"]["scenarios"] == losses.size
+
+
+def test_crypto_and_mixed_windows_cover_twelve_months(history: MarketHistory) -> None:
+    from crossmargin.instruments import parse_symbol
+    from crossmargin.market.builder import snapshot_from_history
+    from crossmargin.models.var import ExpectedShortfallModel
+    from crossmargin.portfolio.book import Portfolio, Position
+
+    market = snapshot_from_history("2025-06-02", ["BTC", "SPX"], history=history)
+    btc, es = parse_symbol("BTC_USDC"), parse_symbol("ESU25", reference_year=2025)
+    book = Portfolio.from_positions(
+        [
+            Position(account="crypto", instrument=btc, quantity=1.0),
+            Position(account="mixed", instrument=btc, quantity=1.0),
+            Position(account="mixed", instrument=es, quantity=-1.0),
+        ]
+    )
+    result = ExpectedShortfallModel(history=history).compute(book, market)
+    facts = {a.account: a.netting_set for a in result.accounts}
+    crypto, mixed = facts["crypto"], facts["mixed"]
+    assert crypto["calendar"] == "crypto"
+    assert crypto["lookback"]["calendar_days"] >= 365
+    assert crypto["lookback"]["scenarios"] == 365  # every day of the 12 months to 2025-06-02
+    assert crypto["mpor_calendar_days"]["max"] == 2.0
+    assert mixed["calendar"] == "nyse"
+    assert (mixed["lookback"]["first"], mixed["lookback"]["last"]) == ("2024-06-03", "2025-06-02")
+    assert mixed["lookback"]["calendar_days"] == 365
+    assert mixed["mpor_calendar_days"]["max"] >= 4.0  # Thursday..Monday

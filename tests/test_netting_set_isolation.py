@@ -1,0 +1,207 @@
+"""A margin depends only on its own netting set: every model, several entry points.
+
+Random books of several random accounts (crypto-only, equity-only and mixed accounts side by
+side, so that calendars, history starts and stressed windows differ) on three real as-of
+dates: each account's figures alone equal its figures inside the book, and inside the book
+with the accounts in reverse order, to 1e-9 relative, for ``rules``, ``span``, ``pm_grid``,
+``es``, ``hvar``, ``conservative`` and ISDA ``simm`` (CRIF from the book, per account).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from functools import cache
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from crossmargin import api
+from crossmargin.config import find_data_dir
+from crossmargin.instruments import parse_symbol
+from crossmargin.market.builder import snapshot_from_history
+from crossmargin.market.history import MarketHistory
+from crossmargin.market.snapshot import MarketSnapshot
+from crossmargin.models import MarginResult, get_model
+from crossmargin.portfolio import Portfolio, Position
+from crossmargin.simm import simm_margin
+from crossmargin.simm.sensitivities import book_crif
+
+pytestmark = pytest.mark.realdata
+DATES = ("2019-06-28", "2022-11-30", "2025-06-02")
+MODELS = ("rules", "span", "pm_grid", "es", "hvar", "conservative")
+MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+QUARTER_CODES = {3: "H", 6: "M", 9: "U", 12: "Z"}
+REL = 1e-9
+
+
+@cache
+def _history() -> MarketHistory:
+    folder = find_data_dir()
+    if folder is None or not folder.is_dir():
+        pytest.skip("shared market data not found (set CROSSMARGIN_DATA or add ../shared/data)")
+    return MarketHistory.load(folder)
+
+
+def _last_friday(year: int, month: int) -> date:
+    nxt = date(year + month // 12, month % 12 + 1, 1)
+    d = nxt - timedelta(days=1)
+    return d - timedelta(days=(d.weekday() - 4) % 7)
+
+
+def _third_friday(year: int, month: int) -> date:
+    first = date(year, month, 1)
+    return first + timedelta(days=(4 - first.weekday()) % 7 + 14)
+
+
+def _month_ahead(asof: date, months: int) -> tuple[int, int]:
+    total = asof.year * 12 + asof.month - 1 + months
+    return total // 12, total % 12 + 1
+
+
+@cache
+def _universe(asof: str) -> tuple[MarketSnapshot, tuple[str, ...]]:
+    """Tradable symbols on ``asof`` (expiries after it) and the market snapshot."""
+    history = _history()
+    when = date.fromisoformat(asof)
+    market = snapshot_from_history(asof, ["BTC", "ETH", "SPX", "SPY", "QQQ"], history=history)
+    btc, eth, spy = market.spots["BTC"], market.spots["ETH"], market.spots["SPY"]
+    y, m = _month_ahead(when, 2)
+    exp = _last_friday(y, m)
+    deribit = f"{exp.day}{MONTHS[exp.month - 1]}{exp:%y}"
+    qy, qm = _month_ahead(when, 3 - (when.month - 1) % 3 + 2)
+    while qm not in QUARTER_CODES:
+        qy, qm = _month_ahead(date(qy, qm, 1), 1)
+    es = f"ES{QUARTER_CODES[qm]}{qy % 100:02d}"
+    occ_exp = _third_friday(y, m)
+    k_spy = round(spy / 5) * 5
+    symbols = (
+        "BTC_USDC",
+        "BTC-PERPETUAL",
+        "ETH-PERPETUAL",
+        "BTC_USDC-PERPETUAL",
+        f"BTC-{deribit}",
+        f"BTC-{deribit}-{round(btc, -3):.0f}-C",
+        f"ETH-{deribit}-{round(eth, -2):.0f}-P",
+        es,
+        "SPY",
+        "QQQ",
+        f"SPY   {occ_exp:%y%m%d}P{k_spy * 1000:08.0f}",
+    )
+    for s in symbols:
+        parse_symbol(s, reference_year=when.year)  # every symbol must parse
+    return market, symbols
+
+
+def _book(asof: str, accounts: list[list[tuple[int, int]]]) -> Portfolio:
+    _, symbols = _universe(asof)
+    year = int(asof[:4])
+    positions = [
+        Position(
+            account=f"acc{a}",
+            instrument=parse_symbol(symbols[i % len(symbols)], reference_year=year),
+            quantity=float(q),
+        )
+        for a, legs in enumerate(accounts)
+        for i, q in legs
+    ]
+    return Portfolio.from_positions(positions)
+
+
+def _model(name: str):  # type: ignore[no-untyped-def]
+    if name in ("es", "hvar"):
+        return get_model(name, history=_history())
+    if name == "conservative":
+        return get_model("conservative", first=get_model("span"),
+                         second=get_model("es", history=_history()))  # fmt: skip
+    return get_model(name)
+
+
+def _figures(result: MarginResult, account: str) -> list[float]:
+    acc = next(a for a in result.accounts if a.account == account)
+    return [acc.netted, acc.standalone, acc.grouped, *acc.components.values()]
+
+
+def _same(a: list[float], b: list[float]) -> bool:
+    return len(a) == len(b) and all(x == pytest.approx(y, rel=REL, abs=1e-9) for x, y in
+                                    zip(a, b, strict=True))  # fmt: skip
+
+
+QTY = st.integers(-20, 20).filter(lambda q: q != 0)
+LEG = st.tuples(st.integers(0, 10), QTY)
+ACCOUNT = st.lists(LEG, min_size=1, max_size=3)
+BOOKS = st.lists(ACCOUNT, min_size=2, max_size=4)
+
+
+@pytest.mark.parametrize("asof", DATES)
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(accounts=BOOKS)
+def test_each_account_alone_equals_inside_the_book(asof: str, accounts: list) -> None:  # type: ignore[type-arg]
+    market, _ = _universe(asof)
+    book = _book(asof, accounts)
+    reversed_book = Portfolio.from_positions(
+        [p for a in reversed(book.accounts) for p in book.positions if p.account == a]
+    )
+    for name in MODELS:
+        model = _model(name)
+        together = model.compute(book, market)
+        backwards = model.compute(reversed_book, market)
+        for account in book.accounts:
+            alone = model.compute(book.subset([account]), market)
+            want = _figures(alone, account)
+            assert _same(_figures(together, account), want), (name, account)
+            assert _same(_figures(backwards, account), want), (name, account)
+    crif = book_crif(book, market)
+    for account in book.accounts:
+        inside = simm_margin(crif.for_account(account), version="2.6", mpor_days=10).total
+        alone = simm_margin(book_crif(book.subset([account]), market).crif, version="2.6",
+                            mpor_days=10).total  # fmt: skip
+        assert inside == pytest.approx(alone, rel=REL, abs=1e-9), ("simm", account)
+
+
+def test_a_crypto_account_beside_an_equity_account_keeps_its_calendar() -> None:
+    """The issue's case: $1M BTC-PERPETUAL alone and beside an unrelated SPY account."""
+    market, _ = _universe("2025-06-02")
+    btc = parse_symbol("BTC-PERPETUAL")
+    spy = parse_symbol("SPY")
+    alone = Portfolio.from_positions([Position(account="btc", instrument=btc, quantity=1e5)])
+    both = Portfolio.from_positions(
+        [*alone.positions, Position(account="spy", instrument=spy, quantity=1000.0)]
+    )
+    es = _model("es")
+    a = es.compute(alone, market).accounts[0]
+    b = next(x for x in es.compute(both, market).accounts if x.account == "btc")
+    assert a.netted == pytest.approx(b.netted, rel=REL)
+    assert b.netting_set["calendar"] == "crypto"
+    assert b.netting_set["lookback"]["calendar_days"] >= 365
+    assert b.netting_set["lookback"]["scenarios"] >= 365
+
+
+def test_what_if_and_stress_held_margin_are_per_account() -> None:
+    market, symbols = _universe("2022-11-30")
+    book = _book("2022-11-30", [[(0, 3), (4, -2)], [(8, 5), (7, -1)]])
+    alone = api.margin(book.subset(["acc0"]), market, "es", history=_history())
+    trade = [{"symbol": symbols[1], "quantity": 1000}]
+    wi = api.what_if(book, "acc0", trade, market, "es", collateral=0.0, history=_history())
+    assert wi.before_total == pytest.approx(alone.total, rel=REL)
+    held = api.stress(book, "es", crisis="ftx", market=market).held
+    held_alone = api.stress(book.subset(["acc0"]), "es", crisis="ftx", market=market).held
+    assert held.netted["acc0"] == pytest.approx(held_alone.netted["acc0"], rel=REL)
+
+
+def test_backtest_paths_of_an_account_do_not_depend_on_the_others() -> None:
+    from crossmargin.analysis.backtest import ModelSpec, run_paths
+    from crossmargin.analysis.strategies import representative_strategies
+
+    chosen = [s for s in representative_strategies() if s.name in ("long-btc", "long-spx")]
+    both = run_paths(chosen, ModelSpec("es"), "2024-03-01", "2024-03-20", history=_history())
+    alone = run_paths(chosen[:1] if chosen[0].name == "long-btc" else chosen[1:],
+                      ModelSpec("es"), "2024-03-01", "2024-03-20", history=_history())  # fmt: skip
+    j = both.accounts.index("long-btc")
+    own = both.observed(j)
+    assert [d for d, k in zip(both.dates, own, strict=True) if k] == list(alone.dates)
+    assert len(alone.dates) == 20  # every calendar day: BTC alone lives on the crypto calendar
+    for mode in ("netted", "standalone"):
+        assert list(both.margin[mode][own, j]) == pytest.approx(list(alone.margin[mode][:, 0]),
+                                                               rel=REL)  # fmt: skip
+    assert list(both.pnl[own, j]) == pytest.approx(list(alone.pnl[:, 0]), rel=REL)
