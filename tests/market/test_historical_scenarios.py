@@ -15,6 +15,7 @@ from crossmargin.market.historical_scenarios import (
 )
 from crossmargin.market.history import MarketHistory
 from crossmargin.market.risk_factors import GapReport, RiskFactorPanel
+from crossmargin.market.varswap import atm_from_variance_swap
 from crossmargin.stats.tail import var_es
 
 
@@ -138,7 +139,9 @@ def test_vol_factor_falls_back_to_realised_before_the_index(write_file) -> None:
     assert panel.names == ("BTC", "vol:BTC")
     vol = panel.column("vol:BTC")
     after = panel.dates > pd.Timestamp("2020-04-01")
-    np.testing.assert_allclose(vol[after], np.diff(dvol) / 100, atol=1e-12)
+    # The proxy is DVOL's 30-day ATM level (variance-swap level -> house smile ATM): its changes.
+    atm = atm_from_variance_swap(dvol / 100, "crypto")
+    np.testing.assert_allclose(vol[after], np.diff(atm), atol=1e-12)
     assert source.proxy_days == int(after.sum())
     assert source.fallback_days > 0  # RV30 changes in February and March (and on 2020-04-01)
     assert source.proxy_days + source.fallback_days + source.missing_days == len(panel.dates)
