@@ -10,8 +10,9 @@ Prints, from the shared daily history:
    how often each index moved by more than the file's cap;
 3. the ATM / index ratio of the variance-swap to ATM map for BTC and SPX on the last common
    date, and the variance-swap level of the snapshot's grid surface at that ATM;
-4. the days on which BTC's ATM comes from the fallback, and BTC's fallback around
-   2020-03-12 / 2020-04-11 next to the old 30-day realised vol (RV30).
+4. the days on which the ATM of BTC, ETH, SPX, SPY and QQQ comes from the fallback (the index
+   has no value within its staleness limit), and BTC's fallback around 2020-03-12 / 2020-04-11
+   next to the old 30-day realised vol (RV30).
 
 Paste the numbers into the JSON (rounded as stated there) and into docs/market-data.md.
 """
@@ -30,7 +31,7 @@ from crossmargin.market.defaults import vol_proxy_params
 from crossmargin.market.history import MarketHistory, rolling_realised_vol
 from crossmargin.market.varswap import atm_from_variance_swap
 from crossmargin.market.vol_fallback import ewma_vol
-from crossmargin.market.vol_proxies import implied_vol_levels, implied_vol_on
+from crossmargin.market.vol_proxies import implied_vol_levels
 from crossmargin.market.volsurface import VolSurface
 from crossmargin.pricing.black import gbs_price
 
@@ -62,6 +63,9 @@ def _moves(history: MarketHistory, index: str, one_calendar_day: bool) -> None:
           f"{rise.idxmax():%Y-%m-%d}, largest fall ÷{fall.max():.4f} on "
           f"{fall.idxmax():%Y-%m-%d}; 99.9% quantile rise ×{rise.quantile(0.999):.4f}, "
           f"fall ÷{fall.quantile(0.999):.4f}")  # fmt: skip
+    points = 100 * (level - level.shift(1)).loc[factor.index]
+    print(f"    in vol points: largest rise {points.max():+.2f} on {points.idxmax():%Y-%m-%d}, "
+          f"largest fall {points.min():+.2f} on {points.idxmin():%Y-%m-%d}")  # fmt: skip
     over = factor[(rise > cap) | (fall > cap)]
     moves = ", ".join(f"{d:%Y-%m-%d} {'×' if v > 1 else '÷'}{max(v, 1 / v):.3f}"
                       for d, v in over.items())  # fmt: skip
@@ -95,21 +99,33 @@ def _atm_ratio(history: MarketHistory, underlying: str, index: str, cls: str) ->
           f"prices the variance swap at {grid:.4f}")  # fmt: skip
 
 
+def _fallback_days(history: MarketHistory, underlying: str) -> pd.DatetimeIndex:
+    """Days of the underlying's fallback series on which the index is not fresh (vectorised)."""
+    levels = implied_vol_levels(history, underlying)
+    days = pd.DatetimeIndex(levels.fallback.index)
+    if levels.rule.index is None or levels.index.empty:
+        return days
+    limit = history.spec(levels.rule.index).max_stale_days
+    idx = pd.DatetimeIndex(levels.index.index)
+    pos = idx.searchsorted(days, side="right") - 1
+    stale = (days - idx[np.maximum(pos, 0)]).days.to_numpy()
+    return days[(pos < 0) | (stale > limit)]
+
+
 def _proxied_days(history: MarketHistory) -> None:
+    for name in ("BTC", "ETH", "SPX", "SPY", "QQQ"):
+        levels = implied_vol_levels(history, name)
+        days = _fallback_days(history, name)
+        start = levels.index.index[0]
+        before, after = days[days < start], days[days >= start]
+        span = f"{before[0]:%Y-%m-%d}..{before[-1]:%Y-%m-%d}" if len(before) else "none"
+        listed = ", ".join(f"{d:%Y-%m-%d}" for d in after[:6]) + (" ..." if len(after) > 6 else "")
+        print(f"  {name} ({levels.rule.describe()}): fallback on {len(days)} of "
+              f"{len(levels.fallback)} days; before the index ({start:%Y-%m-%d}): {span}; "
+              f"after it starts: {len(after)} ({listed}); cap bound on {len(levels.capped)} "
+              f"fallback days, ratio cap on {len(levels.index_capped)}")  # fmt: skip
     levels = implied_vol_levels(history, "BTC")
-    days = levels.fallback.index
-    use = [implied_vol_on(history, "BTC", d).source == "fallback" for d in days]
-    fallback_days = days[np.asarray(use)]
-    after = fallback_days[fallback_days >= levels.index.index[0]]
-    print(f"  BTC: fallback on {len(fallback_days)} of {len(days)} days: "
-          f"{fallback_days[0]:%Y-%m-%d}..{levels.index.index[0] - pd.Timedelta(days=1):%Y-%m-%d} "
-          f"(before DVOL), and {len(after)} days after it starts (DVOL gaps > 3 days or after "
-          f"its last value): {', '.join(f'{d:%Y-%m-%d}' for d in after[:12])}"
-          f"{' ...' if len(after) > 12 else ''}")  # fmt: skip
-    print(
-        f"  BTC fallback: the cap bound on {len(levels.capped)} days: "
-        f"{', '.join(f'{d:%Y-%m-%d}' for d in levels.capped)}"
-    )
+    print(f"  BTC fallback: the cap bound on {', '.join(f'{d:%Y-%m-%d}' for d in levels.capped)}")
     rv30 = rolling_realised_vol(history.series("BTC"), "crypto", 30)
     for a, b in (("2020-03-11", "2020-03-12"), ("2020-04-10", "2020-04-11")):
         old = rv30.loc[b] - rv30.loc[a]
