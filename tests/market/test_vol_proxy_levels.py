@@ -106,15 +106,23 @@ def test_index_is_the_atm_of_the_index_level(synthetic: MarketHistory) -> None:
 
 def test_cached_per_history_object(synthetic: MarketHistory) -> None:
     first = implied_vol_levels(synthetic, "BTC")
-    kept = synthetic._derived[("implied_vol_levels", "BTC")]
+    kept = dict(synthetic._derived)
+    assert set(kept) == {("implied_vol_index", "BTC"), ("implied_vol_fallback", "BTC")}
     first.fallback.iloc[0] = -1.0  # a caller's edit does not reach the cache
+    first.index.iloc[0] = -1.0
     again = implied_vol_levels(synthetic, "BTC")
-    assert synthetic._derived[("implied_vol_levels", "BTC")] is kept  # built once
+    assert all(synthetic._derived[k] is v for k, v in kept.items())  # built once
     assert again.fallback.iloc[0] > 0
+    assert again.index.iloc[0] > 0
     view = synthetic.until("2020-05-01")
     assert not view._derived  # a view never starts with the parent's derived values
     implied_vol_levels(view, "BTC")
-    assert view._derived[("implied_vol_levels", "BTC")] is not kept
+    assert all(view._derived[k] is not v for k, v in kept.items())
+
+
+def test_a_fresh_index_does_not_build_the_fallback(synthetic: MarketHistory) -> None:
+    assert implied_vol_on(synthetic, "BTC", "2020-04-10").source == "index"
+    assert set(synthetic._derived) == {("implied_vol_index", "BTC")}
 
 
 def test_views_see_nothing_after_their_cut_off(write_file: WriteFile, tmp_path: Path) -> None:

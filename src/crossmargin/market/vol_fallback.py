@@ -100,12 +100,23 @@ def cap_daily_ratio(level: pd.Series, max_ratio: float) -> tuple[pd.Series, pd.D
         raise MarketDataError(f"{level.name}: the level to cap must be positive and finite")
     out = raw.copy()
     bound = np.zeros(raw.size, dtype=bool)
-    prev = float(raw[0]) if raw.size else math.nan
-    for i, x in enumerate(raw.tolist()):  # recursive: each bound depends on the capped past
-        lo, hi = prev / max_ratio, prev * max_ratio
-        c = hi if x > hi else lo if x < lo else x
-        bound[i] = c != x
-        out[i] = prev = c
+    # While the capped path equals the raw one, c_t = x_t unless the raw step breaks the cap;
+    # so the recursion only runs from each such break until it rejoins the raw path.
+    breaks = np.flatnonzero((raw[1:] > raw[:-1] * max_ratio) | (raw[1:] < raw[:-1] / max_ratio))
+    t = 1
+    for start in (breaks + 1).tolist():
+        if start < t:  # inside an excursion already handled
+            continue
+        prev = float(out[start - 1])
+        for i in range(start, raw.size):
+            x = float(raw[i])
+            lo, hi = prev / max_ratio, prev * max_ratio
+            c = hi if x > hi else lo if x < lo else x
+            out[i] = prev = c
+            bound[i] = c != x
+            t = i + 1
+            if c == x:  # back on the raw path
+                break
     capped = pd.Series(out, index=level.index, name=level.name)
     return capped, pd.DatetimeIndex(level.index[bound])
 

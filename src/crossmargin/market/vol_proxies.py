@@ -24,7 +24,7 @@ without an index), for the historical vol factor.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -197,19 +197,23 @@ def _index_level(history: MarketHistory, rule: VolProxyRule) -> tuple[pd.Series,
     return level.loc[common] * ratio.loc[common], bound
 
 
-def _build_levels(history: MarketHistory, underlying: str) -> ImpliedVolLevels:
-    rule = vol_proxy_rule(history, underlying)
-    index_level, index_capped = _index_level(history, rule)
-    mapped = _ewma(history, underlying, rule) * rule.implied_over_realised
-    capped_level, capped = cap_daily_ratio(mapped, rule.max_daily_ratio)
-    return ImpliedVolLevels(
-        underlying=underlying,
-        rule=rule,
-        index=_to_atm(index_level, rule, f"index {rule.index}"),
-        fallback=_to_atm(capped_level, rule, "the EWMA fallback"),
-        capped=capped,
-        index_capped=index_capped,
-    )
+def _index_part(history: MarketHistory, underlying: str) -> tuple[pd.Series, pd.DatetimeIndex]:
+    def build() -> tuple[pd.Series, pd.DatetimeIndex]:
+        rule = vol_proxy_rule(history, underlying)
+        level, bound = _index_level(history, rule)
+        return _to_atm(level, rule, f"index {rule.index}"), bound
+
+    return history.derived(("implied_vol_index", underlying), build)
+
+
+def _fallback_part(history: MarketHistory, underlying: str) -> tuple[pd.Series, pd.DatetimeIndex]:
+    def build() -> tuple[pd.Series, pd.DatetimeIndex]:
+        rule = vol_proxy_rule(history, underlying)
+        mapped = _ewma(history, underlying, rule) * rule.implied_over_realised
+        level, bound = cap_daily_ratio(mapped, rule.max_daily_ratio)
+        return _to_atm(level, rule, "the EWMA fallback"), bound
+
+    return history.derived(("implied_vol_fallback", underlying), build)
 
 
 def implied_vol_levels(history: MarketHistory, underlying: str) -> ImpliedVolLevels:
@@ -217,7 +221,7 @@ def implied_vol_levels(history: MarketHistory, underlying: str) -> ImpliedVolLev
 
     Computed from ``history``'s own series (a view made by :meth:`MarketHistory.until` sees
     nothing after its cut-off) and kept on that object, so repeated calls are cheap; the
-    series returned are copies.
+    series returned are copies (copy-on-write), so a caller's edits never reach the cache.
 
     Raises
     ------
@@ -225,11 +229,17 @@ def implied_vol_levels(history: MarketHistory, underlying: str) -> ImpliedVolLev
         ``underlying`` is not a price series, a series is missing, or a level is out of the
         ATM map's range.
     """
-    kept = history.derived(("implied_vol_levels", underlying),
-                           lambda: _build_levels(history, underlying))  # fmt: skip
-    # Shallow copies (copy-on-write): a caller editing its series cannot touch the cache.
-    return replace(kept, index=kept.index.copy(deep=False),
-                   fallback=kept.fallback.copy(deep=False))  # fmt: skip
+    rule = vol_proxy_rule(history, underlying)
+    index, index_capped = _index_part(history, underlying)
+    fallback, capped = _fallback_part(history, underlying)
+    return ImpliedVolLevels(
+        underlying=underlying,
+        rule=rule,
+        index=index.copy(deep=False),
+        fallback=fallback.copy(deep=False),
+        capped=capped,
+        index_capped=index_capped,
+    )
 
 
 class ImpliedVolOn(NamedTuple):
@@ -255,32 +265,33 @@ def implied_vol_on(
     MarketDataError
         Neither series has a value for ``when`` within its limit (the message gives both).
     """
-    levels = implied_vol_levels(history, name)
-    rule = levels.rule
+    rule = vol_proxy_rule(history, name)
     why = "no implied-vol index"
     if rule.index is not None:
+        index, _ = _index_part(history, name)
         limit = history.spec(rule.index).max_stale_days
         limit = limit if max_stale_days is None else max_stale_days
         try:
-            value, found = as_of(levels.index, when, label=f"implied vol {rule.describe()}",
+            value, found = as_of(index, when, label=f"implied vol {rule.describe()}",
                                  max_stale_days=limit)  # fmt: skip
         except MarketDataError:
-            why = _why_not_index(history, levels, when, limit)
+            why = _why_not_index(history, rule, index, when, limit)
         else:
             return ImpliedVolOn(value, found, "index", rule.describe())
+    fallback, _ = _fallback_part(history, name)
     limit = history.spec(name).max_stale_days if max_stale_days is None else max_stale_days
     label = f"implied-vol fallback {name}: {rule.describe_fallback()}"
     try:
-        value, found = as_of(levels.fallback, when, label=label, max_stale_days=limit)
+        value, found = as_of(fallback, when, label=label, max_stale_days=limit)
     except MarketDataError as err:
         raise MarketDataError(f"{name}: {why}, and {err}") from err
     return ImpliedVolOn(value, found, "fallback", f"{name} ({why})")
 
 
 def _why_not_index(
-    history: MarketHistory, levels: ImpliedVolLevels, when: DateLike, limit: int
+    history: MarketHistory, rule: VolProxyRule, index: pd.Series, when: DateLike, limit: int
 ) -> str:
-    name, index, ts = levels.rule.index, levels.index, to_timestamp(when)
+    name, ts = rule.index, to_timestamp(when)
     if index.empty:
         started = name is not None and history.has_observations(name)
         return f"no {name} × EWMA ratio value yet" if started else f"{name} not started"
@@ -298,15 +309,15 @@ def implied_vol_proxy(history: MarketHistory, name: str) -> pd.Series:
     MarketDataError
         ``name`` is not a price series, or its index has no observation in this view.
     """
-    levels = implied_vol_levels(history, name)
-    if levels.rule.index is None:
-        return levels.fallback
-    if not history.has_observations(levels.rule.index):
+    rule = vol_proxy_rule(history, name)
+    if rule.index is None:
+        return _fallback_part(history, name)[0].copy(deep=False)
+    if not history.has_observations(rule.index):
         raise MarketDataError(
-            f"implied vol {levels.rule.describe()}: {levels.rule.index} has no observation "
-            "in this history; use implied_vol_levels(...).fallback"
+            f"implied vol {rule.describe()}: {rule.index} has no observation in this history; "
+            "use implied_vol_levels(...).fallback"
         )
-    return levels.index
+    return _index_part(history, name)[0].copy(deep=False)
 
 
 __all__ = [
