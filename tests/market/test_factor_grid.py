@@ -152,6 +152,8 @@ def test_mixed_calendar_joint_moves_span_the_weekend(write_file) -> None:  # typ
     folder = write_file(
         "etf/spy_daily.csv", dict(zip(sessions.strftime("%Y-%m-%d"), spy, strict=True))
     )
+    write_file("crypto/btc_dvol_daily.csv", {d: 60.0 for d in crypto.strftime("%Y-%m-%d")})
+    write_file("index/vix_cboe_daily.csv", {d: 15.0 for d in sessions.strftime("%Y-%m-%d")})
     history = MarketHistory.load(folder)
     moves = daily_factor_moves(history, ["BTC", "SPY"], "2024-02-01", "2024-03-29")
     assert moves.calendar == "nyse"
@@ -176,6 +178,7 @@ def test_long_gap_leaves_no_move_across_it(write_file) -> None:  # type: ignore[
     closes = {d.strftime("%Y-%m-%d"): 100.0 + i for i, d in enumerate(days)}
     for gone in ("2024-01-10", "2024-01-11", "2024-01-12", "2024-01-13", "2024-01-14"):
         del closes[gone]  # 5 missing days: more than the 3-day fill limit
+    write_file("crypto/btc_dvol_daily.csv", {d.strftime("%Y-%m-%d"): 60.0 for d in days})
     history = MarketHistory.load(write_file("crypto/btc_usd_yahoo_daily.csv", closes))
     grid = calendar_days("crypto", "2024-01-01", "2024-01-31")
     lv = underlying_levels(history, "BTC", grid, max_fill_days=3)

@@ -9,10 +9,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from tests.market.vol_reference import atm_reference, cap_loop, ewma_vol_loop
 
 from crossmargin.errors import InputError, MarketDataError
+from crossmargin.market.defaults import vol_proxy_params
 from crossmargin.market.history import MarketHistory
 from crossmargin.market.risk_factors import build_panel
+from crossmargin.market.varswap import HouseSmile, variance_swap_from_atm
 from crossmargin.market.vol_proxies import implied_vol_on, implied_vol_proxy, vol_proxy_rule
 
 WriteFile = Callable[[str, Mapping[str, float]], Path]  # the conftest fixture write_file
@@ -199,29 +202,49 @@ def test_real_dvol_panel_reports_the_four_day_gaps(real_history: MarketHistory) 
 
 @pytest.mark.realdata
 def test_vol_proxies(real_history: MarketHistory) -> None:
-    # Data README: DVOL hits 114.7 at FTX (2022-11-09); VIX max 82.69 on 2020-03-16.
-    assert implied_vol_on(real_history, "BTC", "2022-11-09")[0] == pytest.approx(1.147, abs=5e-4)
-    for name in ("SPX", "ES", "SPY"):
-        assert implied_vol_on(real_history, name, "2020-03-16")[0] == pytest.approx(0.8269)
-    gld = implied_vol_on(real_history, "GLD", "2024-08-05")[0]
-    assert gld == pytest.approx(real_history.realised_vol("GLD", "2024-08-05", window=30))
-    assert vol_proxy_rule(real_history, "QQQ").describe() == "QQQ: VIX × RV90(QQQ)/RV90(SPY)"
+    # Data README: DVOL hits 114.7 at FTX (2022-11-09); VIX max 82.69 on 2020-03-16. The proxy
+    # is the 30-day ATM vol whose house smile reprices that variance-swap level (the forward
+    # map is checked against brute-force quadrature in test_varswap.py).
+    btc = implied_vol_on(real_history, "BTC", "2022-11-09")
+    assert btc.source == "index"
+    assert float(variance_swap_from_atm(btc.value, "crypto")) == pytest.approx(1.147, abs=5e-4)
+    for name, cls in (("SPX", "equity_index"), ("ES", "equity_index"), ("SPY", "etf")):
+        got = implied_vol_on(real_history, name, "2020-03-16")
+        assert got.source == "index"
+        assert float(variance_swap_from_atm(got.value, cls)) == pytest.approx(0.8269)
+    gld = implied_vol_on(real_history, "GLD", "2024-08-05")
+    assert (gld.source, gld.note) == ("fallback", "GLD (no implied-vol index)")
+    assert vol_proxy_rule(real_history, "QQQ").describe() == (
+        "QQQ: ATM of VIX × EWMA(QQQ)/EWMA(SPY) (λ 0.97, ratio capped ×1.5/day; etf smile)"
+    )
     with pytest.raises(MarketDataError, match=r"DGS10: it is a rate"):
         implied_vol_proxy(real_history, "DGS10")
-    with pytest.raises(MarketDataError, match="implied-vol proxy BTC: BTC_DVOL"):
-        implied_vol_on(real_history, "BTC", "2024-02-20")  # inside the 4-day DVOL gap
+    # Inside the 4-day DVOL gap (2024-02-17..20) the index is too stale: the fallback stands in.
+    gap = implied_vol_on(real_history, "BTC", "2024-02-20")
+    assert (gap.source, gap.note) == (
+        "fallback",
+        "BTC (no BTC_DVOL value within 3 days; last 2024-02-16)",
+    )
 
 
 @pytest.mark.realdata
 def test_eth_proxy_matches_a_plain_twin(real_history: MarketHistory) -> None:
-    day = "2024-08-05"
+    # ETH = DVOL × EWMA(ETH)/EWMA(BTC), the ratio capped per day, mapped to ATM: plain loops
+    # over the whole history (the cap is recursive) and a root-find of the quadrature.
+    day = pd.Timestamp("2024-08-05")
     dvol, _ = real_history.close_on("BTC_DVOL", day)
+    p = vol_proxy_params()
 
-    def rv90(name: str) -> float:
-        closes = real_history.series(name).loc[:day].to_numpy()[-91:]
-        r = np.diff(np.log(closes))
-        return float(np.std(r, ddof=1))  # annualisation cancels in the ratio
+    def ewma(name: str) -> pd.Series:
+        closes = real_history.series(name)
+        vols = ewma_vol_loop(closes.tolist(), p.ewma_lambda, p.seed_window, 365)
+        return pd.Series(vols, index=closes.index[p.seed_window + 1 :])
 
-    value, found = implied_vol_on(real_history, "ETH", day)
-    assert found == pd.Timestamp(day)
-    assert value == pytest.approx(dvol * rv90("ETH") / rv90("BTC"))
+    ratio = (ewma("ETH") / ewma("BTC")).dropna()
+    capped, _ = cap_loop(ratio.tolist(), p.max_daily_ratio)
+    level = dvol * capped[ratio.index.get_loc(day)]
+    smile = HouseSmile.for_asset_class("crypto")
+    params = (smile.skew_1y, smile.smile_1y, smile.min_vol, smile.max_vol_multiple)
+    got = implied_vol_on(real_history, "ETH", day)
+    assert (got.source, got.date) == ("index", day)
+    assert got.value == pytest.approx(atm_reference(level, 30 / 365, params), rel=1e-9)

@@ -45,6 +45,7 @@ from numpy.typing import NDArray
 from crossmargin.analysis.strategies import Strategy, materialise
 from crossmargin.errors import InputError, MarketDataError
 from crossmargin.market.builder import snapshot_from_history
+from crossmargin.market.factor_grid import vol_move
 from crossmargin.market.history import MarketHistory, to_timestamp
 from crossmargin.market.risk_factors import build_panel
 from crossmargin.market.scenarios import ScenarioSet
@@ -55,7 +56,6 @@ from crossmargin.pricing.revalue import revalue
 
 FloatArray = NDArray[np.float64]
 MODES = ("netted", "grouped", "standalone")
-ATM_TENOR = 30 / 365  # the vol proxies are 30-day ATM vols
 ModelFactory = Callable[[MarketHistory], MarginModel]
 PARALLEL_MIN_DAYS = 120  # below this, worker start-up costs more than it saves
 Progress = Callable[[int, int], None]
@@ -101,13 +101,17 @@ def trading_days(
 
 
 def _realised_move(
-    underlyings: tuple[str, ...], now: MarketSnapshot, later: MarketSnapshot
+    underlyings: tuple[str, ...],
+    now: MarketSnapshot,
+    later: MarketSnapshot,
+    history: MarketHistory,
 ) -> ScenarioSet:
+    """The real joint move from ``now`` to ``later``: spot log returns, the ATM-vol factor's
+    move as the historical models define it (:func:`crossmargin.market.factor_grid.vol_move`,
+    ``history`` cut at ``later``), and the calendar time in between."""
     spot = [np.log(later.spot(u) / now.spot(u)) for u in underlyings]
     vol = [
-        float(later.vols[u].vol(ATM_TENOR, 0.0)) - float(now.vols[u].vol(ATM_TENOR, 0.0))
-        if u in now.vols and u in later.vols
-        else 0.0
+        vol_move(history, u, now.valuation_time.date(), later.valuation_time.date())
         for u in underlyings
     ]
     days = (later.valuation_time - now.valuation_time).total_seconds() / 86400.0
@@ -154,18 +158,18 @@ class _Day:
     mpor: int
     by: str
 
-    def snapshot(self, history: MarketHistory, i: int) -> MarketSnapshot:
-        day = self.days[i].date()
-        return snapshot_from_history(day, self.underlyings, history=history.until(day))
-
     def run(self, history: MarketHistory, i: int) -> tuple[int, list[float], list[float]] | str:
         """(index, margins netted+grouped+standalone per account, P&L) or the skip reason."""
+        view = history.until(self.days[i].date())  # what is known at the end of day t
+        later_view = history.until(self.days[i + self.mpor].date())
         try:
-            now, later = self.snapshot(history, i), self.snapshot(history, i + self.mpor)
+            now = snapshot_from_history(self.days[i].date(), self.underlyings, history=view)
+            later = snapshot_from_history(
+                self.days[i + self.mpor].date(), self.underlyings, history=later_view
+            )
         except MarketDataError as err:
             return str(err)
         book = self.book if isinstance(self.book, Portfolio) else materialise(self.book, now)
-        view = history.until(self.days[i].date())
         if isinstance(self.model, MarginModel):
             model = self.model
         elif isinstance(self.model, ModelSpec):
@@ -174,7 +178,8 @@ class _Day:
             model = self.model(view)
         result = model.compute(book, now, by=self.by)
         by_account = {a.account: a for a in result.accounts}
-        realised = revalue(book, now, _realised_move(self.underlyings, now, later))
+        move = _realised_move(self.underlyings, now, later, later_view)
+        realised = revalue(book, now, move)
         pnl = dict(zip(realised.accounts, realised.account_pnl_by_scenario[0], strict=True))
         margins = [float(getattr(by_account[a], mode)) for mode in MODES for a in self.accounts]
         return i, margins, [float(pnl[a]) for a in self.accounts]

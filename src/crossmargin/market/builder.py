@@ -4,14 +4,23 @@ For an as-of date ``D`` and the underlyings of a book:
 
 - **spot**: the close on ``D`` (or the last one before it within the series' staleness
   limit; see :mod:`crossmargin.market.history`); ES and SPX options price off ``SPX``;
-- **ATM implied vol**: the proxy of :func:`crossmargin.market.risk_factors.implied_vol_on`
-  (BTC from BTC_DVOL; SPX/ES/SPY from VIX; ETH and QQQ scaled by realised-vol ratios;
-  others from 30-day realised vol), flat in expiry. Before the vol index exists (BTC_DVOL
-  starts 2021-03-24) the underlying's own 30-day realised vol stands in, and the snapshot's
-  ``source`` says so; a gap *inside* the index's history beyond its staleness limit is an
-  error, never silently replaced;
+- **ATM implied vol**: the 30-day ATM level of
+  :func:`crossmargin.market.vol_proxies.implied_vol_on`, the one definition the historical
+  vol factor and the backtest's realised vol move also use. BTC from Deribit DVOL; SPX, ES,
+  SPY from VIX; ETH and QQQ from the index times a capped EWMA-vol ratio. DVOL and VIX are
+  30-day *variance-swap* style levels, not ATM vols, so the index is mapped to the ATM level
+  whose house smile (below) reprices it
+  (:func:`crossmargin.market.varswap.atm_from_variance_swap`). Where the index has no value
+  within its staleness limit (before DVOL starts on 2021-03-24, in a DVOL gap longer than
+  3 days, or an underlying without an index) the **fallback** stands in: the underlying's own
+  EWMA vol (λ 0.97), times the asset class's implied/realised ratio, its daily change capped,
+  through the same ATM map (:mod:`crossmargin.market.vol_fallback`); the snapshot's
+  ``source`` names every underlying whose ATM came from the fallback and why;
+- **term structure**: flat. The history carries only the 30-day point, so every expiry gets
+  the same ATM level (a documented simplification: no term-structure slope, no event kinks);
 - **smile**: ``σ(T, k) = atm + (skew_1y·k + smile_1y·k²)/√T`` per asset class, from
-  ``crossmargin/data/market_defaults.json`` (floored, and capped at a multiple of ATM);
+  ``crossmargin/data/market_defaults.json`` (floored at ``min_vol``, capped at
+  ``max_vol_multiple`` × ATM);
 - **rates**: USD from SOFR (EFFR before SOFR exists), continuously compounded from the
   published simple rate; coins and stable coins other than USD at 0;
 - **carry**: ``b = r_USD − q`` with the default dividend yield ``q`` of the asset class
@@ -21,31 +30,21 @@ For an as-of date ``D`` and the underlyings of a book:
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time
-from functools import cache
-from importlib import resources
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from crossmargin.errors import MarketDataError
 from crossmargin.instruments import contract_table
+from crossmargin.market.defaults import market_defaults
 from crossmargin.market.history import MarketHistory, to_timestamp
 from crossmargin.market.snapshot import Carry, MarketSnapshot
+from crossmargin.market.varswap import HouseSmile
 from crossmargin.market.vol_proxies import implied_vol_on, vol_proxy_rule
 from crossmargin.market.volsurface import DEFAULT_EXPIRIES, VolSurface
-
-
-@cache
-def market_defaults() -> Mapping[str, Any]:
-    """The shipped defaults file (see the module docstring)."""
-    text = resources.files("crossmargin").joinpath("data/market_defaults.json").read_text("utf-8")
-    data: Mapping[str, Any] = json.loads(text)
-    return data
 
 
 def _asset_class(underlying: str) -> str:
@@ -68,42 +67,30 @@ def _usd_rate(history: MarketHistory, when: pd.Timestamp) -> tuple[float, str]:
 
 
 def smile_surface(atm: float, asset_class: str) -> VolSurface:
-    """The default smile around ``atm`` for ``asset_class`` (see module docstring)."""
-    defaults = market_defaults()
-    params = defaults["asset_classes"][asset_class]
+    """The default smile around ``atm`` for ``asset_class``, flat ATM in expiry (docstring)."""
+    smile = HouseSmile.for_asset_class(asset_class)
     scale = 1.0 / np.sqrt(np.asarray(DEFAULT_EXPIRIES))
     return VolSurface.from_parameters(
         atm_vol=atm,
-        skew=params["skew_1y"] * scale,
-        smile=params["smile_1y"] * scale,
-        min_vol=defaults["min_vol"],
-        max_vol=defaults["max_vol_multiple"] * atm,
+        skew=smile.skew_1y * scale,
+        smile=smile.smile_1y * scale,
+        min_vol=smile.min_vol,
+        max_vol=smile.max_vol_multiple * atm,
     )
 
 
-REALISED_FALLBACK_WINDOW = 30
-
-
 def _atm_vol(hist: MarketHistory, und: str, when: pd.Timestamp, notes: list[str]) -> float:
-    """The implied-vol proxy, or realised vol where the proxy's index has not started yet."""
-    rule = vol_proxy_rule(hist, und)
-    started = True
-    if rule.index is not None:
-        try:
-            started = when >= hist.coverage(rule.index)[0]
-        except MarketDataError:  # a history cut before the index's first observation
-            started = False
-    if not started:
-        notes.append(f"{und}: RV{REALISED_FALLBACK_WINDOW}")
-        return hist.realised_vol(und, when, REALISED_FALLBACK_WINDOW)
-    atm, _ = implied_vol_on(hist, und, when)
-    return atm
+    """The 30-day ATM level from the index, or the EWMA fallback (noted in ``notes``)."""
+    got = implied_vol_on(hist, und, when)
+    if got.source == "fallback":
+        notes.append(got.note)
+    return got.value
 
 
 def _fallback_note(fallbacks: list[str]) -> str:
     if not fallbacks:
         return ""
-    return f"; ATM vol from realised vol before the vol index exists ({', '.join(fallbacks)})"
+    return f"; ATM vol from the capped EWMA fallback for {', '.join(fallbacks)}"
 
 
 def snapshot_from_history(
@@ -115,11 +102,18 @@ def snapshot_from_history(
 ) -> MarketSnapshot:
     """Market snapshot on ``asof`` for ``underlyings`` from the daily history.
 
+    Each vol surface is the house smile around the 30-day ATM level of
+    :func:`crossmargin.market.vol_proxies.implied_vol_on` (index, else the capped EWMA
+    fallback, named in ``source``), with the same ATM at every expiry: the history has only
+    the 30-day point, so the term structure is flat by construction (a documented
+    simplification, see the module docstring and ``docs/market-data.md``).
+
     Raises
     ------
     MarketDataError
         The date is outside an underlying's history (the message names the series and its
-        coverage), or a value is staler than its limit.
+        coverage), or neither the index nor the fallback has a value within its staleness
+        limit.
     """
     hist = history if history is not None else MarketHistory.load(data_dir)
     when = to_timestamp(asof)

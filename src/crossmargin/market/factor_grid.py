@@ -49,11 +49,10 @@ from crossmargin.market.history import (
     Calendar,
     DateLike,
     MarketHistory,
-    rolling_realised_vol,
     to_timestamp,
 )
 from crossmargin.market.risk_factors import Gap, levels_on_calendar
-from crossmargin.market.vol_proxies import implied_vol_proxy, vol_proxy_rule
+from crossmargin.market.vol_proxies import implied_vol_levels
 from crossmargin.stats.ewma import fhs_scenarios
 
 FloatArray = npt.NDArray[np.float64]
@@ -111,17 +110,10 @@ def underlying_levels(
 def _vol_levels(
     history: MarketHistory, underlying: str
 ) -> tuple[pd.Series, pd.Series, pd.DatetimeIndex, str]:
-    """(index levels, fallback levels, days the fallback was capped, rule description)."""
-    rule = vol_proxy_rule(history, underlying)
-    spec = history.spec(underlying)
-    fallback = rolling_realised_vol(history.series(underlying), spec.calendar, 30)
-    index = pd.Series(dtype=float)
-    if rule.index is not None:
-        try:
-            index = implied_vol_proxy(history, underlying)
-        except MarketDataError:
-            index = pd.Series(dtype=float)  # the index has not started in this history view
-    return index, fallback, pd.DatetimeIndex([]), rule.describe()
+    """(index ATM levels, fallback ATM levels, days a cap bound, rule description)."""
+    vol = implied_vol_levels(history, underlying)
+    capped = pd.DatetimeIndex(vol.capped).union(pd.DatetimeIndex(vol.index_capped))
+    return vol.index, vol.fallback, capped, vol.rule.describe()
 
 
 def _sample(series: pd.Series, days: pd.DatetimeIndex, max_stale: int) -> FloatArray:
@@ -383,6 +375,22 @@ def daily_factor_moves(
     return moves
 
 
+def vol_move(
+    history: MarketHistory,
+    underlying: str,
+    start: DateLike,
+    end: DateLike,
+    *,
+    max_fill_days: int = 3,
+) -> float:
+    """The ATM-vol factor's move from ``start`` to ``end`` (same source at both ends, 0 if
+    none has both), as a scenario of the historical models defines it; for realised moves."""
+    days = pd.DatetimeIndex([to_timestamp(start), to_timestamp(end)])
+    lv = underlying_levels(history, underlying, days, max_fill_days=max_fill_days)
+    moves, _ = _vol_moves(lv.vol_index, lv.vol_fallback, 1)
+    return float(moves[1])
+
+
 def calendar_grid(
     history: MarketHistory, underlyings: Sequence[str], calendar: Calendar, end: DateLike
 ) -> pd.DatetimeIndex:
@@ -413,4 +421,5 @@ __all__ = [
     "horizon_moves",
     "one_step_moves",
     "underlying_levels",
+    "vol_move",
 ]

@@ -20,7 +20,8 @@ in calendar days between the asked date and the observation used: ``crypto`` 1, 
 Realised volatility is annualised with sqrt(365) on the crypto calendar and sqrt(252) on NYSE.
 
 Files are read on first use, only the columns needed, and cached per (file, column,
-modification time); a :class:`MarketHistory` also keeps the series it has built.
+modification time); a :class:`MarketHistory` also keeps the series it has built, and values
+derived from them (:meth:`MarketHistory.derived`, e.g. the implied-vol levels), per view.
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ import functools
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date as _date
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, TypeAlias, cast
+from typing import Any, Literal, TypeAlias, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -51,6 +52,7 @@ KINDS: tuple[Kind, ...] = ("price", "vol_index", "rate")
 #: Trading days per year used to annualise daily volatility on each calendar.
 ANNUALISATION_DAYS: Mapping[Calendar, int] = {"crypto": 365, "nyse": 252}
 _CATALOGUE_RESOURCE = "data/market_series.json"
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -269,6 +271,9 @@ class MarketHistory:
     _loaded: dict[str, pd.Series] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    _derived: dict[tuple[str, str], Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def load(
@@ -320,14 +325,39 @@ class MarketHistory:
                 f"unknown market series {name!r}; known: {', '.join(self.names)}"
             ) from None
 
+    def _full_series(self, name: str) -> pd.Series:
+        full = self._full.get(name)
+        if full is None:
+            full = self._build(self.spec(name))
+            self._full[name] = full
+        return full
+
+    def has_observations(self, name: str) -> bool:
+        """Whether ``name`` has an observation on or before this view's cut-off.
+
+        Unknown names and unreadable files raise :class:`MarketDataError` as in :meth:`series`.
+        """
+        if name in self._loaded:
+            return True
+        full = self._full_series(name)
+        return self.cutoff is None or bool(full.index[0] <= self.cutoff)
+
+    def derived(self, key: tuple[str, str], build: Callable[[], _T]) -> _T:
+        """A value computed from this view's series, built on first use and kept.
+
+        The cache belongs to this object: a view made by :meth:`until` starts empty (it never
+        shares derived values with the history it was cut from), so nothing computed from
+        data after a cut-off can reach it.
+        """
+        if key not in self._derived:
+            self._derived[key] = build()
+        return cast(_T, self._derived[key])
+
     def series(self, name: str) -> pd.Series:
         """The observations of ``name`` (decimals for vols and rates), oldest first."""
         cached = self._loaded.get(name)
         if cached is None:
-            full = self._full.get(name)
-            if full is None:
-                full = self._build(self.spec(name))
-                self._full[name] = full
+            full = self._full_series(name)
             cached = full if self.cutoff is None else full[full.index <= self.cutoff]
             if cached.empty:
                 raise MarketDataError(

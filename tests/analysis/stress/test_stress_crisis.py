@@ -13,6 +13,7 @@ from crossmargin.analysis.stress.crisis import crisis_catalogue, crisis_moves, r
 from crossmargin.analysis.stress.report import StressReport
 from crossmargin.errors import InputError, MarketDataError
 from crossmargin.market.history import MarketHistory
+from crossmargin.market.varswap import atm_from_variance_swap
 
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.realdata
@@ -36,8 +37,12 @@ def test_covid_worst_day_is_the_btc_crash(sample_report: StressReport) -> None:
 def test_yen_carry_spx_move_and_vix_change(sample_report: StressReport) -> None:
     s = sample_report.scenario("yen-carry window")
     assert s.moves["SPX"].spot == pytest.approx(SPX_YEN, abs=1e-9)
-    assert s.moves["SPX"].vol == pytest.approx(VIX_YEN, abs=1e-9)  # SPX vol proxy is VIX
-    assert s.moves["SPY"].vol == pytest.approx(VIX_YEN, abs=1e-9)
+    # SPX and SPY vol proxy: VIX, a variance-swap level, mapped to the 30-day ATM of the
+    # house smile (the map is checked against brute-force quadrature in tests/market).
+    for name, cls in (("SPX", "equity_index"), ("SPY", "etf")):
+        atm = atm_from_variance_swap([0.2339, 0.3857], cls)
+        assert s.moves[name].vol == pytest.approx(atm[1] - atm[0], abs=1e-9)
+        assert 0.6 * VIX_YEN < s.moves[name].vol < VIX_YEN  # ATM moves less than the index
 
 
 def test_every_named_crisis_and_horizon_is_reported(sample_report: StressReport) -> None:
