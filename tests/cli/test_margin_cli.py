@@ -100,3 +100,34 @@ def test_es_reports_each_netting_set_and_its_correlations(run_cli: Run) -> None:
     table = run_cli("margin", SAMPLE, "--model", "es", "--asof", "2026-02-11", "--no-store")
     assert "Netting sets" in table.out
     assert "BTC+SPX+SPY (gamma-xasset): correlation" in table.out
+
+
+@needs_data
+@pytest.mark.parametrize(
+    "rows",
+    [
+        # a 1M USD BTC Mar/Jun calendar spread on Deribit (10 USD face per contract)
+        [("a", "BTC-27MAR26", 100000), ("a", "BTC-26JUN26", -100000)],
+        # long 10 BTC spot against short 2 CME BTC futures (5 BTC each)
+        [("a", "BTC_USDC", 10), ("a", "BTCH26", -2)],
+    ],
+)
+def test_es_charges_basis_risk_comparable_to_span(
+    run_cli: Run, tmp_path: Path, rows: list[tuple[str, str, int]]
+) -> None:
+    book = tmp_path / "book.csv"
+    book.write_text(
+        "account,symbol,quantity\n" + "".join(f"{a},{s},{q}\n" for a, s, q in rows),
+        encoding="utf-8",
+    )
+    common = ("--asof", "2026-02-11", "--json", "--no-store")
+    es = run_cli("margin", str(book), "--model", "es", *common)
+    span = run_cli("margin", str(book), "--model", "span", *common)
+    assert es.code == 0, es.err
+    assert span.code == 0, span.err
+    components = json.loads(es.out)["accounts"][0]["components"]
+    basis = components["basis"]
+    span_total = json.loads(span.out)["accounts"][0]["total"]
+    assert basis > 0
+    assert 0.25 <= basis / span_total <= 4.0, (basis, span_total)
+    assert json.loads(es.out)["components"]["basis"] == pytest.approx(basis)

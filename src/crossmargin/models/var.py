@@ -389,16 +389,18 @@ class HistoricalVaRModel(MarginModel):
             floor_pnl = aggregate_pnl(cal.hs[np.ix_(fs.floor, cols)], sub)
             floor = self._measure(var_es(floor_pnl, self.confidence))
             out.apc[rows] = np.maximum(floor - core, 0.0)
+        shared = MappingProxyType(fs.facts)  # one read-only mapping for the set's rows
         for j in np.flatnonzero(want).tolist():
-            facts: dict[str, Any] = dict(fs.facts)
-            if j in windows:
-                lo, hi = windows[j]
-                facts["stressed_window"] = {
-                    "first": cal.names[fs.history[lo]],
-                    "last": cal.names[fs.history[hi - 1]],
-                    "scenarios": hi - lo,
-                }
-            out.facts[int(rows[j])] = facts
+            if j not in windows:
+                out.facts[int(rows[j])] = shared
+                continue
+            lo, hi = windows[j]
+            window = {
+                "first": cal.names[fs.history[lo]],
+                "last": cal.names[fs.history[hi - 1]],
+                "scenarios": hi - lo,
+            }
+            out.facts[int(rows[j])] = {**fs.facts, "stressed_window": window}
 
     def parameters(self) -> dict[str, Any]:
         """Parameters in force, with the parameter file's version and source."""
