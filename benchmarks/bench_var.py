@@ -19,13 +19,13 @@ used, so the same file times older versions of the engine (the closing notes com
 from __future__ import annotations
 
 import time
-from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from crossmargin.instruments import Instrument, parse_symbol
+from crossmargin.instruments.symbols import last_friday, third_friday
 from crossmargin.market.builder import snapshot_from_history
 from crossmargin.market.history import MarketHistory
 from crossmargin.models.var import ExpectedShortfallModel
@@ -36,17 +36,6 @@ BASELINE_ACCOUNTS = 250
 MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
 
 
-def _last_friday(year: int, month: int) -> date:
-    nxt = date(year + month // 12, month % 12 + 1, 1)
-    d = nxt - timedelta(days=1)
-    return d - timedelta(days=(d.weekday() - 4) % 7)
-
-
-def _third_friday(year: int, month: int) -> date:
-    first = date(year, month, 1)
-    return first + timedelta(days=(4 - first.weekday()) % 7 + 14)
-
-
 def universe(spots: dict[str, float]) -> tuple[list[Instrument], list[Instrument]]:
     """About 1,000 crypto and equity instruments live on 2026-02-11 (symbols as exchanges
     spell them)."""
@@ -54,7 +43,7 @@ def universe(spots: dict[str, float]) -> tuple[list[Instrument], list[Instrument
     for sym in ("BTC_USDC", "BTC-PERPETUAL", "ETH-PERPETUAL", "BTC_USDC-PERPETUAL"):
         crypto.append(sym)
     for month in (3, 4, 6, 9):
-        exp = _last_friday(2026, month)
+        exp = last_friday(2026, month)
         tag = f"{exp.day}{MONTHS[month - 1]}{exp:%y}"
         crypto += [f"BTC-{tag}", f"ETH-{tag}"]
         for k in np.linspace(0.5, 1.5, 60) * spots["BTC"]:
@@ -66,7 +55,7 @@ def universe(spots: dict[str, float]) -> tuple[list[Instrument], list[Instrument
         for k in np.linspace(0.85, 1.15, 8) * spots["SPX"]:
             equity += [f"ES{code} C{round(k, -1):.0f}", f"ES{code} P{round(k, -1):.0f}"]
     for month in (3, 4, 6):
-        exp = _third_friday(2026, month)
+        exp = third_friday(2026, month)
         for root, n in (("SPY", 25), ("QQQ", 15)):
             for k in np.linspace(0.8, 1.2, n) * spots[root]:
                 strike = f"{round(k):08.0f}"[-5:] + "000"

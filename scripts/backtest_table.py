@@ -15,10 +15,11 @@ from pathlib import Path
 from crossmargin import api
 from crossmargin.analysis.backtest_stats import BacktestResult
 from crossmargin.analysis.strategies import representative_strategies
+from crossmargin.report.docs import write_block
 
 NAMES = ("btc-vs-es", "btc-spy-puts", "long-btc", "long-spx")
 DOC = Path(__file__).resolve().parents[1] / "docs" / "backtest.md"
-START, END = "<!-- backtest-table:start -->", "<!-- backtest-table:end -->"
+BLOCK = "backtest-table"
 
 
 def _f(x: float | None) -> str:
@@ -97,10 +98,7 @@ def main() -> None:
     result = api.backtest(book, "es", args.start, args.end, mpor=2, data_dir=args.data)
     text = render(result)
     if args.write:
-        doc = DOC.read_text(encoding="utf-8")
-        head, rest = doc.split(START, 1)
-        _, tail = rest.split(END, 1)
-        DOC.write_text(f"{head}{START}\n{text}\n{END}{tail}", encoding="utf-8")
+        write_block(DOC, BLOCK, text)
         print(f"wrote {DOC}")
     else:
         print(text)

@@ -21,9 +21,10 @@ from crossmargin.market.builder import snapshot_from_history
 from crossmargin.market.history import MarketHistory
 from crossmargin.models.var import ExpectedShortfallModel
 from crossmargin.portfolio.book import Portfolio, Position
+from crossmargin.report.docs import write_block
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "models" / "es.md"
-START, END = "<!-- es-table:start -->", "<!-- es-table:end -->"
+BLOCK = "es-table"
 DATES = {
     "2019-06-28": "ESU19",
     "2020-03-31": "ESM20",
@@ -113,10 +114,7 @@ def table(history: MarketHistory) -> str:
 def main(argv: list[str]) -> int:
     text = table(MarketHistory.load())
     if "--write" in argv:
-        doc = DOC.read_text(encoding="utf-8")
-        head, rest = doc.split(START, 1)
-        _, tail = rest.split(END, 1)
-        DOC.write_text(f"{head}{START}\n{text}\n{END}{tail}", encoding="utf-8")
+        write_block(DOC, BLOCK, text)
         print(f"wrote {DOC}")
     else:
         print(text)

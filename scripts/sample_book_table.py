@@ -12,9 +12,10 @@ from pathlib import Path
 
 from crossmargin import api
 from crossmargin.analysis.compare import compare_models, markdown_table
+from crossmargin.report.docs import write_block
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "sample-book.md"
-START, END = "<!-- sample-book-table:start -->", "<!-- sample-book-table:end -->"
+BLOCK = "sample-book-table"
 
 
 def main() -> None:
@@ -29,10 +30,7 @@ def main() -> None:
         compare_models(book, market), market.reporting_currency
     )
     if args.write:
-        doc = DOC.read_text(encoding="utf-8")
-        head, rest = doc.split(START, 1)
-        _, tail = rest.split(END, 1)
-        DOC.write_text(f"{head}{START}\n{text}\n{END}{tail}", encoding="utf-8")
+        write_block(DOC, BLOCK, text)
         print(f"wrote {DOC}")
     else:
         print(text)

@@ -18,10 +18,11 @@ from typing import Any
 
 from crossmargin import api
 from crossmargin.cli.stress import stress_rows
+from crossmargin.report.docs import write_block
 
 ASOF = "2026-02-11"
 DOC = Path(__file__).resolve().parents[1] / "docs" / "stress.md"
-START, END = "<!-- stress-table:start -->", "<!-- stress-table:end -->"
+BLOCK = "stress-table"
 HEADER = (
     "| crisis | account | margin held | loss 1d (worst day) | loss 2d (worst) | loss whole window "
     "| shortfall |\n|---|---|---:|---:|---:|---:|---:|"
@@ -61,10 +62,7 @@ def table(data_dir: str | None = None) -> str:
 def main(argv: list[str]) -> None:
     text = table()
     if "--write" in argv:
-        doc = DOC.read_text(encoding="utf-8")
-        head, rest = doc.split(START, 1)
-        _, tail = rest.split(END, 1)
-        DOC.write_text(f"{head}{START}\n{text}\n{END}{tail}", encoding="utf-8")
+        write_block(DOC, BLOCK, text)
         print(f"wrote {DOC}")
     else:
         print(text)

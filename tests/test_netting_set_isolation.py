@@ -9,7 +9,7 @@ with the accounts in reverse order, to 1e-9 relative, for ``rules``, ``span``, `
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from functools import cache
 
 import pytest
@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from crossmargin import api
 from crossmargin.config import find_data_dir
 from crossmargin.instruments import parse_symbol
+from crossmargin.instruments.symbols import last_friday, third_friday
 from crossmargin.market.builder import snapshot_from_history
 from crossmargin.market.history import MarketHistory
 from crossmargin.market.snapshot import MarketSnapshot
@@ -43,17 +44,6 @@ def _history() -> MarketHistory:
     return MarketHistory.load(folder)
 
 
-def _last_friday(year: int, month: int) -> date:
-    nxt = date(year + month // 12, month % 12 + 1, 1)
-    d = nxt - timedelta(days=1)
-    return d - timedelta(days=(d.weekday() - 4) % 7)
-
-
-def _third_friday(year: int, month: int) -> date:
-    first = date(year, month, 1)
-    return first + timedelta(days=(4 - first.weekday()) % 7 + 14)
-
-
 def _month_ahead(asof: date, months: int) -> tuple[int, int]:
     total = asof.year * 12 + asof.month - 1 + months
     return total // 12, total % 12 + 1
@@ -67,13 +57,13 @@ def _universe(asof: str) -> tuple[MarketSnapshot, tuple[str, ...]]:
     market = snapshot_from_history(asof, ["BTC", "ETH", "SPX", "SPY", "QQQ"], history=history)
     btc, eth, spy = market.spots["BTC"], market.spots["ETH"], market.spots["SPY"]
     y, m = _month_ahead(when, 2)
-    exp = _last_friday(y, m)
+    exp = last_friday(y, m)
     deribit = f"{exp.day}{MONTHS[exp.month - 1]}{exp:%y}"
     qy, qm = _month_ahead(when, 3 - (when.month - 1) % 3 + 2)
     while qm not in QUARTER_CODES:
         qy, qm = _month_ahead(date(qy, qm, 1), 1)
     es = f"ES{QUARTER_CODES[qm]}{qy % 100:02d}"
-    occ_exp = _third_friday(y, m)
+    occ_exp = third_friday(y, m)
     k_spy = round(spy / 5) * 5
     symbols = (
         "BTC_USDC",

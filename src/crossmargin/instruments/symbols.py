@@ -128,17 +128,26 @@ def _resolve_year(text: str, reference_year: int) -> int:
     raise AssertionError("unreachable: ten consecutive years cover every digit")
 
 
+def third_friday(year: int, month: int) -> date:
+    """The third Friday of a month (CME quarterly equity futures, standard listed options)."""
+    first = date(year, month, 1)
+    return first + timedelta(days=(4 - first.weekday()) % 7 + 14)
+
+
+def last_friday(year: int, month: int) -> date:
+    """The last Friday of a month (CME crypto futures, Deribit monthly expiries)."""
+    last = date(year, month, calendar.monthrange(year, month)[1])
+    return last - timedelta(days=(last.weekday() - 4) % 7)
+
+
 def cme_expiry_date(rule: str, year: int, month: int, symbol: str) -> date:
     """Expiry date of a CME contract month under ``rule`` (exchange holidays ignored)."""
     if rule == "third_friday_quarterly":
         if _CME_MONTH_CODES[month - 1] not in _QUARTERLY:
             raise InputError(f"symbol {symbol!r}: this product lists only months H, M, U, Z")
-        first = date(year, month, 1)
-        first_friday = first + timedelta(days=(4 - first.weekday()) % 7)
-        return first_friday + timedelta(days=14)
+        return third_friday(year, month)
     if rule == "last_friday_monthly":
-        last = date(year, month, calendar.monthrange(year, month)[1])
-        return last - timedelta(days=(last.weekday() - 4) % 7)
+        return last_friday(year, month)
     raise InputError(f"symbol {symbol!r}: unsupported CME expiry rule {rule!r}")
 
 
