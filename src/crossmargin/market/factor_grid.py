@@ -184,6 +184,11 @@ class HorizonMoves:
         return out
 
 
+def day_names(days: pd.DatetimeIndex) -> tuple[str, ...]:
+    """``YYYY-MM-DD`` of each day (NumPy's formatter: ~50x faster than ``strftime``)."""
+    return tuple(np.datetime_as_string(days.to_numpy(dtype="datetime64[D]"), unit="D").tolist())
+
+
 def _shift(x: FloatArray, h: int) -> FloatArray:
     """``x`` shifted down by ``h`` rows (NaN on top): ``out[t] = x[t − h]``."""
     out = np.full_like(x, np.nan)
@@ -338,7 +343,7 @@ def one_step_moves(
     return DailyMoves(
         underlyings=moves.underlyings,
         daily=np.ascontiguousarray(np.hstack([moves.spot[ok], moves.vol[ok]])),
-        dates=tuple(moves.dates[ok].strftime("%Y-%m-%d")),
+        dates=day_names(moves.dates[ok]),
         span_days=moves.span_days[ok],
         calendar=calendar,
     )
@@ -386,8 +391,10 @@ def vol_move(
     """The ATM-vol factor's move from ``start`` to ``end`` (same source at both ends, 0 if
     none has both), as a scenario of the historical models defines it; for realised moves."""
     days = pd.DatetimeIndex([to_timestamp(start), to_timestamp(end)])
-    lv = underlying_levels(history, underlying, days, max_fill_days=max_fill_days)
-    moves, _ = _vol_moves(lv.vol_index, lv.vol_fallback, 1)
+    index, fallback, _, _ = _vol_levels(history, underlying)
+    moves, _ = _vol_moves(
+        _sample(index, days, max_fill_days), _sample(fallback, days, max_fill_days), 1
+    )
     return float(moves[1])
 
 
@@ -417,6 +424,7 @@ __all__ = [
     "UnderlyingLevels",
     "calendar_grid",
     "daily_factor_moves",
+    "day_names",
     "filtered_moves",
     "horizon_moves",
     "one_step_moves",

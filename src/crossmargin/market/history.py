@@ -52,6 +52,8 @@ KINDS: tuple[Kind, ...] = ("price", "vol_index", "rate")
 #: Trading days per year used to annualise daily volatility on each calendar.
 ANNUALISATION_DAYS: Mapping[Calendar, int] = {"crypto": 365, "nyse": 252}
 _CATALOGUE_RESOURCE = "data/market_series.json"
+#: Views of a history kept by :meth:`MarketHistory.until` for reuse (most recent cut-offs).
+VIEWS_KEPT = 8
 _T = TypeVar("_T")
 
 
@@ -274,6 +276,9 @@ class MarketHistory:
     _derived: dict[tuple[str, str], Any] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    _views: dict[pd.Timestamp, MarketHistory] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def load(
@@ -369,11 +374,19 @@ class MarketHistory:
     def until(self, when: DateLike) -> MarketHistory:
         """This history as known at the end of ``when``: every series cut after it.
 
-        Shares the file cache with ``self`` (nothing is read twice).
+        Shares the file cache with ``self`` (nothing is read twice). The last
+        :data:`VIEWS_KEPT` views are kept and handed out again for the same cut-off, with the
+        values derived in them (a rolling backtest asks for each day's view twice: as "today"
+        and as the end of an earlier day's horizon).
         """
-        view = MarketHistory(data_dir=self.data_dir, catalogue=self.catalogue,
-                             cutoff=to_timestamp(when))  # fmt: skip
-        object.__setattr__(view, "_full", self._full)
+        cutoff = to_timestamp(when)
+        view = self._views.pop(cutoff, None)
+        if view is None:
+            view = MarketHistory(data_dir=self.data_dir, catalogue=self.catalogue, cutoff=cutoff)
+            object.__setattr__(view, "_full", self._full)
+        self._views[cutoff] = view  # most recent last
+        while len(self._views) > VIEWS_KEPT:
+            del self._views[next(iter(self._views))]
         return view
 
     def _build(self, spec: SeriesSpec) -> pd.Series:

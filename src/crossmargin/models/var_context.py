@@ -46,6 +46,7 @@ from crossmargin.market.factor_grid import (
     ScenarioMethod,
     UnderlyingLevels,
     calendar_grid,
+    day_names,
     filtered_moves,
     horizon_moves,
     underlying_levels,
@@ -341,7 +342,7 @@ class VarContext:
             fhs=fhs,
             in_lookback=in_lookback,
             in_floor=in_floor,
-            names=tuple(dates.strftime("%Y-%m-%d")),
+            names=day_names(dates),
         )
 
     def _price(
@@ -359,7 +360,7 @@ class VarContext:
             spot_shocks=spot[take],
             vol_shocks=moves.vol[take],
             time_steps=moves.span_days[take] / 365.0,
-            names=tuple(moves.dates[take].strftime("%Y-%m-%d")),
+            names=day_names(moves.dates[take]),
             spot_shock_type="log",
             vol_shock_type="absolute",
             label=moves.label,
