@@ -325,7 +325,11 @@ def test_extend_refuses_inconsistent_terms(market: MarketSnapshot, params: Param
 
 
 def _fields(terms: BasisTerms) -> dict[str, Any]:
-    return {name: getattr(terms, name) for name in BasisTerms.__dataclass_fields__}
+    return {
+        name: getattr(terms, name)
+        for name, f in BasisTerms.__dataclass_fields__.items()
+        if f.init  # the constructor's fields (not the derived exposures)
+    }
 
 
 def test_bad_rows_are_input_errors(market: MarketSnapshot, params: ParameterSet) -> None:

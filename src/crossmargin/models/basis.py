@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -114,6 +114,7 @@ class BasisTerms:
     perpetual_notional: FloatArray
     funding_shock: FloatArray
     reference_days: float
+    _exposures: tuple[sp.csr_matrix, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         n = len(self.basis_pnl_up)
@@ -133,6 +134,14 @@ class BasisTerms:
             raise ModelError("basis terms: funding_shock must be >= 0")
         if not (math.isfinite(self.reference_days) and self.reference_days > 0):
             raise ModelError(f"basis terms: reference_days must be > 0, got {self.reference_days}")
+        object.__setattr__(  # built once: every call of basis()/funding() needs them
+            self,
+            "_exposures",
+            tuple(
+                self._by_underlying(x)
+                for x in (self.basis_pnl_up, self.basis_pnl_down, self.perpetual_notional)
+            ),
+        )
 
     @property
     def size(self) -> int:
@@ -164,8 +173,8 @@ class BasisTerms:
     def basis(self, holdings: sp.csr_matrix, horizon_days: FloatArray) -> FloatArray:
         """Basis/calendar charge per row (see the module docstring)."""
         q, h = self._rows(holdings, horizon_days)
-        up = np.asarray((q @ self._by_underlying(self.basis_pnl_up)).todense(), dtype=float)
-        down = np.asarray((q @ self._by_underlying(self.basis_pnl_down)).todense(), dtype=float)
+        up = np.asarray((q @ self._exposures[0]).todense(), dtype=float)
+        down = np.asarray((q @ self._exposures[1]).todense(), dtype=float)
         worst = np.maximum(-np.minimum(up, down), 0.0).sum(axis=1)
         out: FloatArray = worst * np.sqrt(h / self.reference_days)
         return out
@@ -173,7 +182,7 @@ class BasisTerms:
     def funding(self, holdings: sp.csr_matrix, horizon_days: FloatArray) -> FloatArray:
         """Funding charge per row: ``Σ_u |net perpetual notional_u|·f_u·h/365``."""
         q, h = self._rows(holdings, horizon_days)
-        net = np.asarray((q @ self._by_underlying(self.perpetual_notional)).todense(), dtype=float)
+        net = np.asarray((q @ self._exposures[2]).todense(), dtype=float)
         out: FloatArray = (np.abs(net) @ self.funding_shock) * h / DAYS_PER_YEAR
         return out
 

@@ -87,6 +87,7 @@ APC_CHOICES: tuple[str, ...] = ("buffer", "stress-weight", "floor")
 PARAMETER_FILE = "es"
 CALENDAR_ORDER = ("crypto", "nyse")
 _NO_FACTS: Mapping[str, Any] = MappingProxyType({})
+_DENSE_CELLS = 200_000  # rows x instruments below which holdings are sliced densely
 
 
 class HistoricalVaRModel(MarginModel):
@@ -248,9 +249,9 @@ class HistoricalVaRModel(MarginModel):
         """Per factor set met: calendar, MPOR, windows, vol sources and window correlations."""
         sets = {}
         for fs in context.computed_sets():
-            cal = context.calendar_pnl(fs.calendar)
-            corr = _correlations(cal, fs)
-            sets[fs.key] = {**fs.facts, "correlations": corr}
+            if "correlations" not in fs.extras:  # once per factor set and context
+                fs.extras["correlations"] = _correlations(context.calendar_pnl(fs.calendar), fs)
+            sets[fs.key] = {**fs.facts, "correlations": fs.extras["correlations"]}
         return {"netting_sets": sets}
 
     def _measure(self, tail: TailResult) -> FloatArray:
@@ -272,13 +273,23 @@ class HistoricalVaRModel(MarginModel):
         held = _underlyings_held(context, h)
         keys, inverse = np.unique(np.packbits(held, axis=1), axis=0, return_inverse=True)
         inverse = np.asarray(inverse).reshape(-1)
+        # small books (what-if, service requests): dense slices cost less than sparse ones
+        dense = h.toarray() if h.shape[0] * h.shape[1] <= _DENSE_CELLS else None
         for g in range(keys.shape[0]):
             rows = np.flatnonzero(inverse == g)
             unds = context.factor_set_of(held[rows[0]])
             if not unds:
                 continue  # empty rows: no position, no margin
             fs = context.factor_set(unds)
-            self._margin_set(context, fs, h[rows], rows, want[rows], out)
+            if dense is not None:
+                block = dense[rows]
+                used = np.flatnonzero(np.any(block != 0.0, axis=0))
+                sub: sp.csr_matrix | FloatArray = block[:, used]
+            else:
+                group = h[rows]
+                used = np.unique(group.indices)
+                sub = sp.csr_matrix(group[:, used])
+            self._margin_set(context, fs, sub, used, rows, want[rows], out)
         liquidity = np.zeros(n_rows)
         concentration = np.zeros(n_rows)
         if context.addons is not None:
@@ -332,16 +343,16 @@ class HistoricalVaRModel(MarginModel):
         self,
         context: VarContext,
         fs: FactorSet,
-        h: sp.csr_matrix,
+        sub: sp.csr_matrix | FloatArray,
+        used: IntArray,
         rows: IntArray,
         want: BoolArray,
         out: _Rows,
     ) -> None:
-        """Margin the rows ``rows`` (holdings ``h``) that share the factor set ``fs``."""
+        """Margin the rows ``rows`` that share the factor set ``fs``: ``sub`` holds their
+        quantities of the instruments ``used`` (rows x used, sparse or dense)."""
         cal = context.calendar_pnl(fs.calendar)
-        used = np.unique(h.indices)
         cols = cal.columns[used]
-        sub = sp.csr_matrix(h[:, used])
         core_source = cal.fhs if cal.fhs is not None else cal.hs
         pnl = aggregate_pnl(core_source[np.ix_(fs.lookback, cols)], sub)
         tail = var_es(pnl, self.confidence)

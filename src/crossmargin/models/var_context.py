@@ -133,6 +133,7 @@ class FactorSet:
     floor: IntArray | None
     stress_length: int
     facts: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)  # figures memoised on first use
 
     @property
     def key(self) -> str:
