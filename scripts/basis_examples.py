@@ -10,7 +10,8 @@ Books (one account each; quantities in contracts):
   (10 USD face, rounded to whole contracts).
 
 Market: :func:`crossmargin.market.builder.snapshot_from_history` on each as-of date (February
-2026, before the March expiries). ``span``: the repo's span model with its shipped parameters.
+2026, before the March expiries). ``span``: the repo's span model with its shipped parameters,
+its netted margin of the book (offset policy ``none``: the charge SPAN itself computes).
 ``basis`` and ``funding``: :func:`crossmargin.models.basis.basis_terms` with the shipped
 ``basis.json``, at its reference horizon (2 days). Run ``python scripts/basis_examples.py``
 and paste the output into the doc.
@@ -19,6 +20,7 @@ and paste the output into the doc.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,8 +31,10 @@ from crossmargin.market.builder import snapshot_from_history
 from crossmargin.market.history import MarketHistory
 from crossmargin.models.basis import basis_terms
 from crossmargin.portfolio.book import Portfolio, Position
+from crossmargin.report.docs import write_block
 
 DATES = ("2026-02-02", "2026-02-11")
+DOC = Path(__file__).resolve().parents[1] / "docs" / "models" / "basis.md"
 ACCEPTANCE = ("calendar", "spot-future")  # basis / span must lie in [0.25, 4]
 HEADER = (
     "| as-of | book | BTC (USD) | span | basis (2d) | funding (2d) | basis / span |\n"
@@ -58,7 +62,8 @@ def example_rows(history: MarketHistory, asof: str) -> list[dict[str, Any]]:
             for s, q in legs
         )
         market = snapshot_from_history(asof, book.underlyings, history=history)
-        span = api.margin(book, market, "span").total
+        # span's own margin of the book, every offset granted (the charge to compare with)
+        span = api.margin(book, market, "span", offsets="none").total
         terms = basis_terms(book.instruments, market)
         q = book.quantity_matrix()
         h = np.full(q.shape[0], terms.reference_days)
@@ -87,11 +92,16 @@ def markdown(row: dict[str, Any]) -> str:
 
 
 def main(argv: list[str]) -> None:
-    history = MarketHistory.load(argv[1] if len(argv) > 1 else None)
-    print(HEADER)
+    args = [a for a in argv[1:] if a != "--write"]
+    history = MarketHistory.load(args[0] if args else None)
+    lines = [HEADER]
     for asof in DATES:
-        for row in example_rows(history, asof):
-            print(markdown(row))
+        lines += [markdown(row) for row in example_rows(history, asof)]
+    text = "\n".join(lines)
+    if "--write" in argv:
+        print(f"wrote {write_block(DOC, 'basis-table', text)}")
+    else:
+        print(text)
 
 
 if __name__ == "__main__":

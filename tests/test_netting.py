@@ -63,7 +63,9 @@ HEDGE = book(("a", "SPY", 1), ("a", "QQQ", -1), ("b", "SPY", 2))
 
 
 def test_standalone_grouped_netted_by_hand() -> None:
-    res = ToyScan().compute(HEDGE, MARKET, by="underlying")
+    # offsets="none": every offset the model computes is granted (the tier caps are tested
+    # below and in tests/test_offset_tiers.py)
+    res = ToyScan().compute(HEDGE, MARKET, by="underlying", offsets="none")
     a, b = res.accounts
     # a: SPY alone loses 10 (down); short QQQ alone loses 9 (up) → standalone 19.
     # Netted: SPY − QQQ P&L = (−2, −1, 1) → worst loss 2 (scenario "down").
@@ -118,12 +120,17 @@ def test_conservative_of_two_is_rowwise_max() -> None:
 
 
 def test_json_has_the_documented_keys() -> None:
-    data = ToyScan().compute(HEDGE, MARKET).to_dict()
+    data = ToyScan().compute(HEDGE, MARKET, offsets="none").to_dict()
     for key in ("model", "currency", "total", "standalone_total", "benefit", "benefit_pct",
                 "accounts", "groups"):  # fmt: skip
         assert key in data
     assert data["accounts"][0]["total"] == pytest.approx(2.0)
-    assert {g["group"] for g in data["groups"]} == {"SPY", "QQQ"}
+    assert {g["group"] for g in data["groups"]} == {"SPY (equities, USD)", "QQQ (equities, USD)"}
+    tiers = data["accounts"][0]["tiers"]
+    assert [t["tier"] for t in tiers] == [
+        "position", "product", "underlying", "asset-class", "netting-set"
+    ]  # fmt: skip
+    assert data["accounts"][0]["equity"]["initial_margin"] == pytest.approx(2.0)
 
 
 def test_bad_grouping_cap_and_empty_book() -> None:
@@ -140,5 +147,5 @@ def test_summary_lines_agree_with_the_totals() -> None:
     text = res.summary()
     # Account a holds 5.4 of a standalone 19: it saves (19 − 5.4)/19 = 71.6%, not the
     # uncapped 89.5%.
-    assert "a: 5.40 (standalone 19.00, netted 2.00 before the cap, benefit 71.6%)" in text
+    assert "a: 5.40 (standalone 19.00, netted 2.00 before the caps, benefit 71.6%)" in text
     assert "total 25.40" in text

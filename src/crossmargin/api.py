@@ -94,12 +94,18 @@ def margin(
     *,
     by: str = "underlying",
     cap: float | None = None,
+    offsets: Any = None,
     also: str | None = None,
     **params: Any,
 ) -> MarginResult:
-    """Margin ``portfolio`` under ``model`` (a name or an instance)."""
+    """Margin ``portfolio`` under ``model`` (a name or an instance).
+
+    ``offsets``: the offset policy (``"emir"`` default, ``"none"``, a file or an
+    :class:`crossmargin.netting.OffsetPolicy`); ``cap``: the Art 27(4) cap on the tiers
+    across underlyings.
+    """
     chosen = make_model(model, also=also, **params) if isinstance(model, str) else model
-    return chosen.compute(portfolio, snapshot, by=by, cap=cap)
+    return chosen.compute(portfolio, snapshot, by=by, cap=cap, offsets=offsets)
 
 
 def record_margin(

@@ -122,12 +122,12 @@ def test_es_charges_basis_risk_comparable_to_span(
     )
     common = ("--asof", "2026-02-11", "--json", "--no-store")
     es = run_cli("margin", str(book), "--model", "es", *common)
-    span = run_cli("margin", str(book), "--model", "span", *common)
+    span = run_cli("margin", str(book), "--model", "span", *common)  # netted: SPAN's own charge
     assert es.code == 0, es.err
     assert span.code == 0, span.err
     components = json.loads(es.out)["accounts"][0]["components"]
     basis = components["basis"]
-    span_total = json.loads(span.out)["accounts"][0]["total"]
+    span_total = json.loads(span.out)["accounts"][0]["netted"]
     assert basis > 0
     assert 0.25 <= basis / span_total <= 4.0, (basis, span_total)
     assert json.loads(es.out)["components"]["basis"] == pytest.approx(basis)

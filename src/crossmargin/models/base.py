@@ -146,11 +146,15 @@ class MarginModel(ABC):
         *,
         by: str = "underlying",
         cap: float | None = None,
+        offsets: Any = None,
     ) -> MarginResult:
-        """Margin ``portfolio``: standalone, grouped ``by``, netted per account, capped."""
+        """Margin ``portfolio``: standalone, every offset tier (``by`` the one reported as
+        grouped), netted and capped per account (``offsets``: the offset policy, default
+        ``emir``; ``cap``: the Art 27(4) cap across underlyings), with each account's equity.
+        """
         from crossmargin.netting import cross_margin
 
-        return cross_margin(self, portfolio, market, by=by, cap=cap)
+        return cross_margin(self, portfolio, market, by=by, cap=cap, offsets=offsets)
 
 
 _REGISTRY: dict[str, Callable[..., MarginModel]] = {}

@@ -317,6 +317,11 @@ class CachedModel(MarginModel):
         """The wrapped model's parameters."""
         return self.model.parameters()
 
+    def history(self) -> Any:
+        """The wrapped model's market history, if it reads one (offset eligibility)."""
+        own = getattr(self.model, "history", None)
+        return own() if callable(own) else None
+
     def diagnostics(self, context: Any) -> dict[str, Any]:
         """The wrapped model's diagnostics of the cached context."""
         mapped: MappedContext = context
@@ -345,11 +350,12 @@ class CachedModel(MarginModel):
         *,
         by: str = "underlying",
         cap: float | None = None,
+        offsets: Any = None,
     ) -> MarginResult:
         """As the wrapped model's ``compute``, with cached contexts."""
         from crossmargin.netting import cross_margin
 
-        result = cross_margin(self, portfolio, market, by=by, cap=cap)
+        result = cross_margin(self, portfolio, market, by=by, cap=cap, offsets=offsets)
         return dataclasses.replace(result, model=self.model.name)
 
 

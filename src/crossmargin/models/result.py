@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-GROUPINGS = ("position", "underlying", "asset-class", "account")
+GROUPINGS = ("position", "product", "underlying", "asset-class", "account")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,13 +38,89 @@ class GroupMargin:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TierGroup:
+    """One group of one offset tier of an account (:mod:`crossmargin.netting.tiers`).
+
+    ``margin`` is the model's margin of the group (netted inside it), ``base`` the sum of its
+    members' capped requirements at the tier below, ``capped`` its requirement after the
+    tier's cap and eligibility; ``standalone`` the sum of its positions margined alone.
+    ``tests`` are the eligibility tests of the pairs of underlyings it nets (JSON-ready).
+    """
+
+    tier: str
+    group: str
+    margin: float
+    base: float
+    capped: float
+    standalone: float
+    eligible: bool = True
+    reason: str = ""
+    tests: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def credit(self) -> float:
+        """``base − capped``: the offset credit granted in this group."""
+        return self.base - self.capped
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "group": self.group,
+            "margin": self.margin,
+            "base": self.base,
+            "capped": self.capped,
+            "credit": self.credit,
+            "standalone": self.standalone,
+            "eligible": self.eligible,
+            "reason": self.reason,
+            "tests": [dict(t) for t in self.tests],
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TierMargin:
+    """One offset tier of an account: its groups summed (money in the result's currency).
+
+    ``credit = base − capped`` is what netting at this tier saved after the cap; the credits
+    of the tiers add up to the account's ``standalone − total``.
+    """
+
+    tier: str
+    cap: float
+    margin: float
+    base: float
+    capped: float
+    groups: tuple[TierGroup, ...] = ()
+
+    @property
+    def credit(self) -> float:
+        """``base − capped``."""
+        return self.base - self.capped
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "tier": self.tier,
+            "cap": self.cap,
+            "margin": self.margin,
+            "base": self.base,
+            "capped": self.capped,
+            "credit": self.credit,
+            "groups": [g.to_dict() for g in self.groups],
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AccountMargin:
     """An account's requirement under full netting, with its standalone and grouped views.
 
-    ``total`` is what the account must hold: the capped figure when a cap is set, else the
-    netted one. ``netting_set`` holds JSON-ready facts about how the account was margined
-    where the model reports them (historical models: calendar, MPOR in calendar days,
-    lookback and stressed windows, vol sources).
+    ``total`` is what the account must hold: the requirement after the offset tiers
+    (``tiers``: margin, base, capped figure and credit per tier) — ``capped`` is the same
+    figure, ``netted`` the model's margin of the whole netting set before any cap.
+    ``netting_set`` holds JSON-ready facts about how the account was margined where the model
+    reports them (historical models: calendar, MPOR in calendar days, lookback and stressed
+    windows, vol sources). ``equity``: collateral, MTM, equity, initial and maintenance margin,
+    excess and margin ratio (:class:`crossmargin.collateral.equity.Equity`).
     """
 
     account: str
@@ -58,6 +134,8 @@ class AccountMargin:
     worst_scenario: str | None
     info: Mapping[str, float] = field(default_factory=dict)
     netting_set: Mapping[str, Any] = field(default_factory=dict)
+    tiers: tuple[TierMargin, ...] = ()
+    equity: Any = None
 
     @property
     def benefit(self) -> float:
@@ -84,10 +162,11 @@ class MarginResult:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     market: str = ""
     diagnostics: Mapping[str, Any] = field(default_factory=dict)
+    offsets: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def total(self) -> float:
-        """Sum of the accounts' requirements (capped where a cap is set)."""
+        """Sum of the accounts' requirements (after the offset tiers)."""
         return math.fsum(a.total for a in self.accounts)
 
     @property
@@ -131,15 +210,21 @@ class MarginResult:
     def summary(self) -> str:
         """A few lines a person reads first."""
         cap = f", cap {self.cap:g}" if self.cap is not None else ""
+        policy = self.offsets.get("name")
+        offsets = f", offsets {policy}" if policy else ""
         lines = [
-            f"{self.model} margin ({self.currency}{cap}): total {self.total:,.2f}",
+            f"{self.model} margin ({self.currency}{offsets}{cap}): total {self.total:,.2f}",
             f"  standalone {self.standalone_total:,.2f}, grouped by {self.by} "
             f"{self.grouped_total:,.2f}, netted {self.netted_total:,.2f}",
             f"  cross-margin benefit {self.benefit:,.2f} ({self.benefit_pct:.1f}%)",
         ]
         for a in self.accounts:
             saved = 100.0 * (a.standalone - a.total) / a.standalone if a.standalone > 0 else 0.0
-            netted = f", netted {a.netted:,.2f} before the cap" if a.capped is not None else ""
+            netted = (
+                f", netted {a.netted:,.2f} before the caps"
+                if a.capped is not None and abs(a.capped - a.netted) > 1e-9
+                else ""
+            )
             lines.append(
                 f"  {a.account}: {a.total:,.2f} (standalone {a.standalone:,.2f}{netted}, "
                 f"benefit {saved:.1f}%)"
@@ -176,6 +261,8 @@ class MarginResult:
                     "info": dict(a.info),
                     "worst_scenario": a.worst_scenario,
                     "netting_set": dict(a.netting_set),
+                    "tiers": [t.to_dict() for t in a.tiers],
+                    "equity": None if a.equity is None else a.equity.to_dict(),
                 }
                 for a in self.accounts
             ],
@@ -203,4 +290,5 @@ class MarginResult:
             "parameters": dict(self.parameters),
             "market": self.market,
             "diagnostics": dict(self.diagnostics),
+            "offsets": dict(self.offsets),
         }

@@ -308,6 +308,7 @@ class HistoricalVaRModel(MarginModel):
         worst = np.where(out.worst_row >= 0, out.worst_row + offsets[out.worst_calendar], -1)
         return RowMargins(
             total=total,
+            maintenance=total * self._n["maintenance_ratio"],
             components=components,
             info={"stress": out.stress},
             worst_scenario=worst,
@@ -492,6 +493,7 @@ _NUMBERS = (
     "max_fill_days",
     "apc_buffer",
     "apc_stress_weight",
+    "maintenance_ratio",
 )
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from crossmargin.collateral.holdings import CollateralHolding
 from crossmargin.errors import InputError
 from crossmargin.instruments import Instrument
 
@@ -26,6 +27,8 @@ class Position:
 
     ``trade_price`` is optional, in the instrument's price unit (USD per unit of
     underlying for futures, the premium in settlement currency per unit for options).
+    ``venue`` is the clearing house the position sits at when the book names one (empty: the
+    contract's own venue family, :func:`crossmargin.netting.tiers.venue_of`).
     """
 
     account: str
@@ -33,6 +36,7 @@ class Position:
     quantity: float
     trade_price: float | None = None
     position_id: str | None = None
+    venue: str = ""
 
     def __post_init__(self) -> None:
         if not self.account:
@@ -62,11 +66,11 @@ def _net(positions: Sequence[Position]) -> tuple[Position, ...]:
     The netted trade price is the quantity-weighted average when every row has one and
     all rows are on the same side; otherwise it is ``None`` (the raw rows keep theirs).
     """
-    groups: dict[tuple[str, Instrument], list[Position]] = {}
+    groups: dict[tuple[str, Instrument, str], list[Position]] = {}
     for pos in positions:
-        groups.setdefault((pos.account, pos.instrument), []).append(pos)
+        groups.setdefault((pos.account, pos.instrument, pos.venue), []).append(pos)
     out = []
-    for (account, instrument), rows in groups.items():
+    for (account, instrument, venue), rows in groups.items():
         if len(rows) == 1:  # nothing to net: keep the position as it is
             out.append(rows[0])
             continue
@@ -86,6 +90,7 @@ def _net(positions: Sequence[Position]) -> tuple[Position, ...]:
                 quantity=qty,
                 trade_price=price,
                 position_id="+".join(ids) if ids else None,
+                venue=venue,
             )
         )
     return tuple(out)
@@ -97,6 +102,7 @@ class Portfolio:
 
     raw: tuple[Position, ...]
     source: str = ""
+    collateral: tuple[CollateralHolding, ...] = ()
     positions: tuple[Position, ...] = field(init=False)
     accounts: tuple[str, ...] = field(init=False)
     instruments: tuple[Instrument, ...] = field(init=False)
@@ -108,9 +114,25 @@ class Portfolio:
         object.__setattr__(self, "instruments", tuple(dict.fromkeys(p.instrument for p in netted)))
 
     @classmethod
-    def from_positions(cls, positions: Iterable[Position], *, source: str = "") -> Portfolio:
-        """Build from any iterable of positions."""
-        return cls(raw=tuple(positions), source=source)
+    def from_positions(
+        cls,
+        positions: Iterable[Position],
+        *,
+        source: str = "",
+        collateral: Iterable[CollateralHolding] = (),
+    ) -> Portfolio:
+        """Build from any iterable of positions (and the accounts' collateral)."""
+        return cls(raw=tuple(positions), source=source, collateral=tuple(collateral))
+
+    def with_collateral(self, collateral: Iterable[CollateralHolding]) -> Portfolio:
+        """This book with ``collateral`` added to the accounts' holdings."""
+        return Portfolio(
+            raw=self.raw, source=self.source, collateral=self.collateral + tuple(collateral)
+        )
+
+    def collateral_of(self, account: str) -> tuple[CollateralHolding, ...]:
+        """The collateral holdings of one account."""
+        return tuple(h for h in self.collateral if h.account == account)
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -144,6 +166,10 @@ class Portfolio:
         return np.asarray(self.quantity_matrix().sum(axis=0)).ravel()
 
     def subset(self, accounts: Sequence[str]) -> Portfolio:
-        """The raw positions of some accounts, as a new portfolio."""
+        """The raw positions (and collateral) of some accounts, as a new portfolio."""
         keep = set(accounts)
-        return Portfolio(raw=tuple(p for p in self.raw if p.account in keep), source=self.source)
+        return Portfolio(
+            raw=tuple(p for p in self.raw if p.account in keep),
+            source=self.source,
+            collateral=tuple(h for h in self.collateral if h.account in keep),
+        )

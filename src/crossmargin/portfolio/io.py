@@ -39,14 +39,18 @@ def _format(path: Path) -> str:
         ) from None
 
 
-def _records(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
-    """Rows as dicts of raw values, and each row's number as a user sees it.
+def read_records(
+    path: Path, *, section: str = "positions", what: str = "position"
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """Rows of a CSV, JSON or Parquet file as dicts of raw values, and each row's number as a
+    user sees it. A JSON file is a list of row objects or an object with the rows under
+    ``section`` (a book's ``positions``, its ``collateral``).
 
     Blank CSV lines are skipped but still counted, so numbers match the file's lines.
     """
     fmt = _format(path)
     if not path.exists():
-        raise InputError(f"book file {path} not found")
+        raise InputError(f"{'book' if what == 'position' else what} file {path} not found")
     if fmt == "csv":
         try:
             frame = pd.read_csv(
@@ -75,10 +79,10 @@ def _records(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as bad:
         raise InputError(f"{path}: not valid JSON ({bad})") from None
-    if isinstance(data, Mapping) and "positions" in data:
-        data = data["positions"]
+    if isinstance(data, Mapping) and section in data:
+        data = data[section]
     if not isinstance(data, list) or not all(isinstance(r, Mapping) for r in data):
-        raise InputError(f"{path}: expected a list of position objects or {{'positions': [...]}}")
+        raise InputError(f"{path}: expected a list of {what} objects or {{'{section}': [...]}}")
     return [dict(r) for r in data], list(range(1, len(data) + 1))
 
 
@@ -191,7 +195,7 @@ def parse_rows(
 def load_portfolio(path: str | Path, *, reference_year: int | None = None) -> Portfolio:
     """Load a book from CSV, JSON or Parquet; raises one SchemaError listing every bad row."""
     p = Path(path)
-    rows, numbers = _records(p)
+    rows, numbers = read_records(p)
     return parse_rows(rows, source=str(p), row_numbers=numbers, reference_year=reference_year)
 
 

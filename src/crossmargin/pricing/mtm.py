@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.portfolio import Portfolio
@@ -132,29 +133,53 @@ def _totals(rows: list[PositionValue], spots: dict[str, float]) -> tuple[GreekTo
     return tuple(out)
 
 
+def position_mtm(
+    portfolio: Portfolio, snapshot: MarketSnapshot
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """MTM and unrealised P&L of every netted position (reporting currency, positions' order).
+
+    MTM as in the module docstring. Unrealised P&L against the trade price where one is
+    given: futures and perpetuals their MTM; options and spot ``MTM − q·m·P·X`` (the premium
+    or price paid); 0 without a trade price.
+    """
+    terms = instrument_terms(portfolio.instruments, snapshot)
+    v0 = base_values(terms)
+    x0 = base_fx(terms)
+    col = {inst: j for j, inst in enumerate(portfolio.instruments)}
+    mtm = np.zeros(len(portfolio.positions))
+    unrealised = np.zeros(len(portfolio.positions))
+    for i, pos in enumerate(portfolio.positions):
+        j = col[pos.instrument]
+        q, m = pos.quantity, terms.multiplier[j]
+        kind, inverse = terms.kind[j], terms.inverse[j]
+        price = pos.trade_price
+        if kind in (FUTURE, PERPETUAL):
+            mark = terms.spot[j] * (np.exp(terms.carry[j] * terms.t[j]) if kind == FUTURE else 1.0)
+            if price is None or terms.expired[j]:
+                value = 0.0
+            elif inverse:
+                value = q * m * (1.0 / price - 1.0 / mark) * x0[j]
+            else:
+                value = q * m * (mark - price) * x0[j]
+            mtm[i] = unrealised[i] = value
+        else:
+            mtm[i] = q * v0[j] * x0[j]
+            if price is not None:
+                unrealised[i] = mtm[i] - q * m * price * x0[j]
+    return mtm, unrealised
+
+
 def value_portfolio(portfolio: Portfolio, snapshot: MarketSnapshot) -> BookValuation:
     """MTM and Greeks of every netted position, per account and per underlying."""
     terms = instrument_terms(portfolio.instruments, snapshot)
     v0 = base_values(terms)
-    x0 = base_fx(terms)
     g = reporting_greeks(terms)
     col = {inst: j for j, inst in enumerate(portfolio.instruments)}
+    mtm, _ = position_mtm(portfolio, snapshot)
     rows: list[PositionValue] = []
-    for pos in portfolio.positions:
+    for i, pos in enumerate(portfolio.positions):
         j = col[pos.instrument]
-        q, m = pos.quantity, terms.multiplier[j]
-        kind, inverse = terms.kind[j], terms.inverse[j]
-        if kind in (FUTURE, PERPETUAL):
-            mark = terms.spot[j] * (np.exp(terms.carry[j] * terms.t[j]) if kind == FUTURE else 1.0)
-            price = pos.trade_price
-            if price is None or terms.expired[j]:
-                mtm = 0.0
-            elif inverse:
-                mtm = q * m * (1.0 / price - 1.0 / mark) * x0[j]
-            else:
-                mtm = q * m * (mark - price) * x0[j]
-        else:
-            mtm = q * v0[j] * x0[j]
+        q = pos.quantity
         rows.append(
             PositionValue(
                 account=pos.account,
@@ -163,7 +188,7 @@ def value_portfolio(portfolio: Portfolio, snapshot: MarketSnapshot) -> BookValua
                 quantity=q,
                 settlement_currency=pos.instrument.settlement_currency,
                 value_per_contract=float(v0[j]),
-                mtm=float(mtm),
+                mtm=float(mtm[i]),
                 delta=float(q * g.delta[j]),
                 gamma=float(q * g.gamma[j]),
                 vega=float(q * g.vega[j]),

@@ -22,8 +22,8 @@ MAX_ROWS = 20_000
 
 Text = Annotated[str, Field(min_length=1, max_length=128)]
 Money = Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)]
-Grouping = Literal["position", "underlying", "asset-class", "account"]
-assert set(GROUPINGS) == {"position", "underlying", "asset-class", "account"}
+Grouping = Literal["position", "product", "underlying", "asset-class", "account"]
+assert set(GROUPINGS) == {"position", "product", "underlying", "asset-class", "account"}
 
 
 class _Strict(BaseModel):
