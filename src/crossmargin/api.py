@@ -262,25 +262,29 @@ __all__ = [
 # ---------------------------------------------------------------- what-if and report data
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WhatIfResult:
-    """An account's margin before and after proposed trades, against its collateral.
+    """An account's requirement and equity before and after proposed trades.
 
-    ``before`` and ``after`` are the full results of the account alone (one account each);
-    ``incremental`` is the change of the requirement the account must hold.
+    ``before`` and ``after`` are the full results of the account alone (one account each, its
+    collateral included, plus ``collateral`` of extra cash in the reporting currency). The
+    trades pay their premium (options, spot) from cash at their trade price, or at fair value
+    when none is given, so ``equity_after − equity_before`` is exactly the trades' unrealised
+    P&L against their trade prices.
     """
 
     account: str
     collateral: float
     before: MarginResult
     after: MarginResult
+    premium: float = 0.0
 
     @property
     def before_total(self) -> float:
-        """Requirement before the trades."""
+        """Requirement (initial margin) before the trades."""
         return self.before.total
 
     @property
     def after_total(self) -> float:
-        """Requirement after the trades."""
+        """Requirement (initial margin) after the trades."""
         return self.after.total
 
     @property
@@ -289,17 +293,27 @@ class WhatIfResult:
         return self.after.total - self.before.total
 
     @property
+    def equity_before(self) -> float:
+        """Equity before the trades (collateral after haircut + MTM)."""
+        return float(self.before.accounts[0].equity.equity)
+
+    @property
+    def equity_after(self) -> float:
+        """Equity after the trades (premiums paid, the trades' MTM added)."""
+        return float(self.after.accounts[0].equity.equity)
+
+    @property
     def excess(self) -> float:
-        """Collateral minus the requirement after the trades (negative: a shortfall)."""
-        return self.collateral - self.after.total
+        """Equity after minus the initial margin after (negative: a shortfall)."""
+        return float(self.after.accounts[0].equity.excess)
 
     @property
     def passes(self) -> bool:
-        """Whether the collateral covers the requirement after the trades."""
+        """Whether the equity covers the requirement after the trades."""
         return self.excess >= 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: the service's ``/v1/what-if`` payload."""
+        """JSON-ready: the service's ``/v1/what-if`` payload (money in ``currency``)."""
         after = self.after.to_dict()
         before = self.before.to_dict()
         return {
@@ -309,9 +323,12 @@ class WhatIfResult:
             "by": self.after.by,
             "cap": self.after.cap,
             "collateral": self.collateral,
+            "premium_paid": self.premium,
             "margin_before": self.before_total,
             "margin_after": self.after_total,
             "incremental_margin": self.incremental,
+            "equity_before": self.equity_before,
+            "equity_after": self.equity_after,
             "excess": self.excess,
             "passes": self.passes,
             "before": before["accounts"][0],
@@ -327,32 +344,46 @@ def what_if(
     snapshot: MarketSnapshot,
     model: str | MarginModel,
     *,
-    collateral: float,
+    collateral: float = 0.0,
     by: str = "underlying",
     cap: float | None = None,
+    offsets: Any = None,
     before: MarginResult | None = None,
     **params: Any,
 ) -> WhatIfResult:
-    """Margin of ``account`` before and after ``trades`` (rows: symbol, quantity, trade_price).
+    """Requirement and equity of ``account`` before and after ``trades`` (rows: symbol,
+    quantity, trade_price).
 
-    The account's positions are taken from ``portfolio``; the trades are added to them (and
-    net with them). ``before`` may pass an already computed result of the account alone.
+    The account's positions and collateral are taken from ``portfolio``; ``collateral`` adds
+    cash in the reporting currency; the trades are added to the positions (and net with them)
+    and pay their premium from cash (see :class:`WhatIfResult`). ``before`` may pass an
+    already computed result of the account alone (with the same extra cash).
     """
+    from crossmargin.collateral.holdings import CollateralHolding
     from crossmargin.portfolio import parse_rows
+    from crossmargin.pricing.mtm import position_mtm
 
     if not math.isfinite(collateral) or collateral < 0:
         raise InputError(f"collateral must be a finite amount >= 0, got {collateral}")
     portfolio.account(account)  # InputError naming the accounts if unknown
     if not trades:
         raise InputError("no proposed trades: give at least one (symbol, quantity)")
-    book = portfolio.subset([account])
+    ccy = snapshot.reporting_currency
+    cash = (CollateralHolding(account=account, asset=ccy, amount=collateral),) if collateral else ()
+    book = portfolio.subset([account]).with_collateral(cash)
     added = parse_rows([{**t, "account": account} for t in trades], source="trades")
-    after_book = Portfolio(raw=book.raw + added.raw, source=book.source)
+    mtm, unrealised = position_mtm(added, snapshot)
+    premium = math.fsum(mtm) - math.fsum(unrealised)  # what the trades cost in cash
+    paid = (CollateralHolding(account=account, asset=ccy, amount=-premium),) if premium else ()
+    after_book = Portfolio(raw=book.raw + added.raw, source=book.source,
+                           collateral=book.collateral + paid)  # fmt: skip
     chosen = make_model(model, **params) if isinstance(model, str) else model
     if before is None:
-        before = chosen.compute(book, snapshot, by=by, cap=cap)
-    after = chosen.compute(after_book, snapshot, by=by, cap=cap)
-    return WhatIfResult(account=account, collateral=collateral, before=before, after=after)
+        before = chosen.compute(book, snapshot, by=by, cap=cap, offsets=offsets)
+    after = chosen.compute(after_book, snapshot, by=by, cap=cap, offsets=offsets)
+    return WhatIfResult(
+        account=account, collateral=collateral, before=before, after=after, premium=premium
+    )
 
 
 def scenario_distribution(

@@ -84,9 +84,14 @@ def test_what_if_matches_uncached_api(client: Client, model: str) -> None:
     assert body["margin_after"] == pytest.approx(after, rel=1e-10)
     assert body["incremental_margin"] == pytest.approx(after - before, rel=1e-8, abs=1e-6)
     assert body["passes"] is True
-    short = client.post("/v1/what-if", json={**req, "collateral": after * 0.5}).json()
+    # equity = cash + the positions' MTM (the trades, at fair value, cost what they are worth)
+    mtm = api.value(book, market).accounts[0].net_mtm
+    cash = max(after * 0.5 - mtm, 1.0)
+    short = client.post("/v1/what-if", json={**req, "collateral": cash}).json()
     assert short["passes"] is False
-    assert short["excess"] == pytest.approx(-after * 0.5, rel=1e-10)
+    assert short["equity_before"] == pytest.approx(cash + mtm, rel=1e-10)
+    assert short["equity_after"] == pytest.approx(cash + mtm, rel=1e-9, abs=1e-6)
+    assert short["excess"] == pytest.approx(cash + mtm - after, rel=1e-9)
 
 
 @pytest.mark.parametrize("model_cls", [PMGridModel, HistoricalVaRModel])

@@ -188,7 +188,7 @@ class ServiceState:
         key, snap = self.market(unds)
         bound = CachedModel(model.model, self.contexts, model_key=model.model_key, market_key=key)
         rows = tuple((p.symbol, p.quantity, p.trade_price) for p in book.raw)
-        before_key = (model.model_key, key, by, cap, account, rows)
+        before_key = (model.model_key, key, by, cap, account, rows, collateral)
         before = self._before.get(before_key)
         result = api.what_if(
             book, account, trades, snap, bound, collateral=collateral, by=by, cap=cap,
