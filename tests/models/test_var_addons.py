@@ -392,3 +392,18 @@ def test_20000_es_futures_fit_in_the_mpor(real_history: MarketHistory) -> None:
     assert rows.components["concentration"][1] == pytest.approx(
         rows.components["core"][1] * (math.sqrt(20 * days / h) - 1.0), rel=1e-3
     )
+
+
+@pytest.mark.realdata
+def test_docs_addons_table_is_the_scripts_output(real_history: MarketHistory) -> None:
+    import importlib.util
+
+    from crossmargin.report.docs import read_block
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("addons_table", root / "scripts/addons_table.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert read_block(root / "docs/models/es.md", "addons-table") == module.table(real_history)
