@@ -296,8 +296,8 @@ class HistoricalVaRModel(MarginModel):
         concentration, days = np.zeros(n_rows), np.zeros(n_rows)
         if context.addons is not None:
             liquidity_delta, liquidity_vega = context.addons.liquidity(h)
-            concentration = context.addons.concentration(h, out.core, out.horizon_days)
             days = context.addons.days_to_liquidate(h)
+            concentration = context.addons.concentration(h, out.core, out.horizon_days, days=days)
         components = {"core": out.core, "apc": out.apc}
         components.update(
             liquidity_delta=liquidity_delta,

@@ -129,10 +129,16 @@ class AddOnTerms:
         return out
 
     def concentration(
-        self, holdings: sp.csr_matrix, core: FloatArray, mpor_days: FloatArray
+        self,
+        holdings: sp.csr_matrix,
+        core: FloatArray,
+        mpor_days: FloatArray,
+        *,
+        days: FloatArray | None = None,
     ) -> FloatArray:
-        """``core·(√(max(h, D)/h) − 1)`` per row, ``h`` the MPOR in calendar days."""
-        days = self.days_to_liquidate(holdings)
+        """``core·(√(max(h, D)/h) − 1)`` per row, ``h`` the MPOR in calendar days (``days``:
+        :meth:`days_to_liquidate` of ``holdings`` when already computed)."""
+        days = self.days_to_liquidate(holdings) if days is None else days
         h = np.asarray(mpor_days, dtype=float)
         live = h > 0
         ratio = np.ones_like(h)
