@@ -83,42 +83,6 @@ def test_short_position_uses_the_upper_tail(hand_history: MarketHistory) -> None
     assert rows.components["core"][0] == pytest.approx((gains[0] + gains[1]) / 2, rel=1e-12)
 
 
-def test_liquidity_and_concentration_add_ons_by_hand(hand_history: MarketHistory) -> None:
-    asof = f"{hand_history.coverage('BTC')[1]:%Y-%m-%d}"
-    market = snapshot(hand_history, asof, ["BTC"])
-    s0 = market.spots["BTC"]
-    model = ExpectedShortfallModel(confidence=0.9, lookback="20D", mpor=1, history=hand_history)
-    rows = model.margin_rows(model.prepare(instruments("BTC_USDC"), market), holdings([[-3.0]]))
-    delta = s0 * math.sinh(0.01) / 0.01  # central difference of S0*e^x at x = +-1%
-    assert rows.components["liquidity"][0] == pytest.approx(0.0002 * delta * 3, rel=1e-9)
-    # ADV = 2e10 USD (volume column, USD units) -> threshold 20% = 4e9: 3 BTC is far below.
-    assert rows.components["concentration"][0] == 0.0
-    total = rows.components["core"] + rows.components["liquidity"]
-    np.testing.assert_allclose(rows.total, total, rtol=1e-12)
-
-
-def test_concentration_charges_the_excess_over_adv(tmp_path: Path) -> None:
-    closes = pd.Series(
-        20_000.0 * np.exp(np.cumsum(np.tile([0.02, -0.015], 30))),
-        index=pd.date_range("2020-01-01", periods=60, freq="D"),
-    )
-    history = crypto_history(tmp_path, closes)
-    path = tmp_path / "crypto/btc_usd_yahoo_daily.csv"
-    path.write_text(
-        path.read_text().replace(",2e+10", ",10000.0").replace(",20000000000.0", ",10000.0")
-    )
-    history = MarketHistory.load(tmp_path)
-    asof = f"{closes.index[-1]:%Y-%m-%d}"
-    market = snapshot(history, asof, ["BTC"])
-    model = ExpectedShortfallModel(lookback="30D", history=history)
-    rows = model.margin_rows(
-        model.prepare(instruments("BTC_USDC"), market), holdings([[1.0], [-1.0]])
-    )
-    delta = market.spots["BTC"] * math.sinh(0.01) / 0.01
-    expected = 0.05 * (delta - 0.2 * 10_000.0)  # rate 5% of the net notional over 20% of ADV
-    np.testing.assert_allclose(rows.components["concentration"], [expected, expected], rtol=1e-9)
-
-
 def _hand_es(
     history: MarketHistory,
     names: list[str],
@@ -268,9 +232,9 @@ def test_compute_netting_and_correlations(random_folder: Path) -> None:
     result = model.compute(book, market)
     acc = result.accounts[0]
     assert set(acc.components) == {
-        "core", "apc", "liquidity", "concentration", "basis", "funding"
+        "core", "apc", "liquidity_delta", "liquidity_vega", "concentration", "basis", "funding"
     }  # fmt: skip
-    assert set(acc.info) == {"stress"}
+    assert set(acc.info) == {"stress", "days_to_liquidate"}
     assert acc.netting_set["calendar"] == "nyse"
     assert acc.netting_set["netting_set"] == "BTC+SPY"
     assert acc.worst_scenario is not None
@@ -280,7 +244,7 @@ def test_compute_netting_and_correlations(random_folder: Path) -> None:
     assert list(corr.columns) == ["BTC", "SPY", "vol:BTC", "vol:SPY"]
     np.testing.assert_allclose(np.diag(corr.to_numpy()), 1.0)
     assert {"es", "hvar"} <= set(model_names())
-    assert result.parameters["parameter_file"]["version"] == "2026-12"
+    assert result.parameters["parameter_file"]["version"] == "2026-12.1"
 
 
 def test_bad_inputs(random_folder: Path) -> None:

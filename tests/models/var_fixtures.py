@@ -99,7 +99,7 @@ def holdings(rows: Sequence[Sequence[float]]) -> sp.csr_matrix:
 
 
 def params_file(folder: Path, overrides: Mapping[str, object]) -> Path:
-    """A copy of the shipped es.json with ``defaults`` overridden (and add-ons optionally off)."""
+    """A copy of the shipped es.json with ``defaults`` overridden."""
     from importlib import resources
 
     text = resources.files("crossmargin").joinpath("models/params/es.json").read_text("utf-8")
@@ -108,6 +108,3 @@ def params_file(folder: Path, overrides: Mapping[str, object]) -> Path:
     path = folder / "es_params.json"
     path.write_text(json.dumps(data), encoding="utf-8")
     return path
-
-
-NO_ADDONS = {"concentration_rate": 0.0}

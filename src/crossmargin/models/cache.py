@@ -221,38 +221,14 @@ def _extend_var(model: Any, context: Any, new: tuple[Instrument, ...], market: A
 
     The context keeps the calendars it has priced (only the new columns are priced on their
     scenarios, see :meth:`VarContext.extended`); the new instruments' add-on terms (dollar
-    delta, half spread; and basis/funding terms) are appended to the existing ones, whose
-    per-underlying ADV and rates are unchanged.
+    delta, vega, half spreads; and basis/funding terms) are appended to the existing ones,
+    whose per-bucket capacities are unchanged (:meth:`AddOnTerms.extend`).
     """
-    from crossmargin.models.params import number
-    from crossmargin.models.var_addons import addon_terms, dollar_deltas
+    from crossmargin.models.var_addons import addon_terms
 
     addons = context.addons
     if addons is not None:
-        params = model.params
-        if not {i.underlying for i in new} <= set(addons.underlyings):
-            addons = addon_terms(context.instruments + new, market, model.history(), params)
-        else:
-            bump = number(params.defaults, "delta_bump", where=f"es parameters {params.path}")
-            delta = dollar_deltas(new, market, bump=bump)
-            spread = np.array(
-                [
-                    number(params.for_underlying(i.underlying), "half_spread", where=i.underlying)
-                    for i in new
-                ]
-            )
-            uidx = np.array([addons.underlyings.index(i.underlying) for i in new], dtype=np.int64)
-            rows = sp.csr_matrix(
-                (delta, (np.arange(len(new)), uidx)), shape=(len(new), len(addons.underlyings))
-            )
-            addons = dataclasses.replace(
-                addons,
-                dollar_delta=np.concatenate([addons.dollar_delta, delta]),
-                liquidity_per_contract=np.concatenate(
-                    [addons.liquidity_per_contract, spread * np.abs(delta)]
-                ),
-                exposure=sp.csr_matrix(sp.vstack([addons.exposure, rows])),
-            )
+        addons = addons.extend(addon_terms(new, market, model.history(), model.params))
     basis = context.basis
     if basis is not None:
         basis = basis.extend(model.basis_terms(new, market))

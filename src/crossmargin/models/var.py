@@ -28,8 +28,10 @@ lookback period ``L`` (calendar time, default 12 months, EMIR RTS 153/2013 Art 2
    the row's stressed-window scenarios and 1 − w on its lookback scenarios;
    ``floor``  apc = max(M₁₀ − core, 0), M₁₀ the measure over the **unfiltered** scenarios of
    the 10-year floor period ((c); the longest history available when shorter, reported);
-5. ``total = core + apc + liquidity + concentration + basis + funding``
-   (:mod:`crossmargin.models.var_addons`, :mod:`crossmargin.models.basis`).
+5. ``total = max(core + apc, 0) + liquidity_delta + liquidity_vega + concentration + basis
+   + funding`` (:mod:`crossmargin.models.var_addons`, :mod:`crossmargin.models.basis`);
+   ``concentration`` scales ``core`` by √(days to liquidate / MPOR) where the row cannot be
+   closed within its MPOR (``info.days_to_liquidate``).
 
 ``stress`` (in ``info``: it enters the total only through ``stress-weight``) is the measure over
 the row's stressed window: the run of consecutive unfiltered scenarios of the set's whole
@@ -290,13 +292,18 @@ class HistoricalVaRModel(MarginModel):
                 used = np.unique(group.indices)
                 sub = sp.csr_matrix(group[:, used])
             self._margin_set(context, fs, sub, used, rows, want[rows], out)
-        liquidity = np.zeros(n_rows)
-        concentration = np.zeros(n_rows)
+        liquidity_delta, liquidity_vega = np.zeros(n_rows), np.zeros(n_rows)
+        concentration, days = np.zeros(n_rows), np.zeros(n_rows)
         if context.addons is not None:
-            liquidity = context.addons.liquidity(h)
-            concentration = context.addons.concentration(h)
+            liquidity_delta, liquidity_vega = context.addons.liquidity(h)
+            days = context.addons.days_to_liquidate(h)
+            concentration = context.addons.concentration(h, out.core, out.horizon_days, days=days)
         components = {"core": out.core, "apc": out.apc}
-        components.update(liquidity=liquidity, concentration=concentration)
+        components.update(
+            liquidity_delta=liquidity_delta,
+            liquidity_vega=liquidity_vega,
+            concentration=concentration,
+        )
         if context.basis is not None:
             components["basis"] = context.basis.basis(h, out.horizon_days)
             components["funding"] = context.basis.funding(h, out.horizon_days)
@@ -310,7 +317,7 @@ class HistoricalVaRModel(MarginModel):
             total=total,
             maintenance=total * self._n["maintenance_ratio"],
             components=components,
-            info={"stress": out.stress},
+            info={"stress": out.stress, "days_to_liquidate": days},
             worst_scenario=worst,
             scenario_names=names,
             facts=tuple(out.facts),
