@@ -43,9 +43,10 @@ from crossmargin.store import RunStore
 PathLike = str | Path
 
 
-def load_book(path: PathLike) -> Portfolio:
-    """Load a book of positions from CSV, JSON or Parquet."""
-    return load_portfolio(path)
+def load_book(path: PathLike, *, collateral: PathLike | None = None) -> Portfolio:
+    """Load a book of positions from CSV, JSON or Parquet, with its accounts' collateral (a
+    JSON book's ``collateral`` section and/or a ``collateral`` file)."""
+    return load_portfolio(path, collateral=collateral)
 
 
 def sample_book() -> Portfolio:
@@ -62,16 +63,29 @@ def market_for(
 ) -> MarketSnapshot:
     """The market snapshot to use: a JSON file, or the history on ``asof``.
 
-    With neither, the latest date on which the history covers every underlying of the
-    book is used.
+    With neither, the latest date on which the history covers every underlying the book
+    prices (its positions' and its coin/security collateral's) is used.
     """
+    return market_for_underlyings(
+        portfolio.priced_underlyings, asof=asof, market=market, data_dir=data_dir
+    )
+
+
+def market_for_underlyings(
+    underlyings: tuple[str, ...],
+    *,
+    asof: str | date | None = None,
+    market: PathLike | None = None,
+    data_dir: PathLike | None = None,
+) -> MarketSnapshot:
+    """:func:`market_for` for an explicit list of underlyings (a book plus proposed trades)."""
     if asof is not None and market is not None:
         raise InputError("give either --asof DATE or --market FILE, not both")
     if market is not None:
         return MarketSnapshot.load(market)
     history = MarketHistory.load(data_dir)
-    when = asof if asof is not None else latest_common_date(portfolio.underlyings, history=history)
-    return snapshot_from_history(when, portfolio.underlyings, history=history)
+    when = asof if asof is not None else latest_common_date(underlyings, history=history)
+    return snapshot_from_history(when, underlyings, history=history)
 
 
 def value(portfolio: Portfolio, snapshot: MarketSnapshot) -> BookValuation:
@@ -334,6 +348,7 @@ class WhatIfResult:
             "before": before["accounts"][0],
             "after": after["accounts"][0],
             "market": self.after.market,
+            "units": after["units"],
         }
 
 

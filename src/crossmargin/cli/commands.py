@@ -14,4 +14,5 @@ from crossmargin.cli import (  # noqa: F401  (registration)
     simm,
     stress,
     value,
+    whatif,
 )

@@ -10,7 +10,17 @@ from rich.table import Table
 
 from crossmargin import api
 from crossmargin.cli.app import app, console, print_json, working
-from crossmargin.cli.options import AsofOpt, BookArg, DataOpt, JsonOpt, MarketOpt
+from crossmargin.cli.options import (
+    AsofOpt,
+    BookArg,
+    ByOpt,
+    CapOpt,
+    CollateralOpt,
+    DataOpt,
+    JsonOpt,
+    MarketOpt,
+    OffsetsOpt,
+)
 from crossmargin.cli.runs import NoStoreOpt, StoreOpt, check_store_options
 from crossmargin.cli.value import money
 from crossmargin.cli.var_options import (
@@ -61,6 +71,67 @@ def margin_table(result: MarginResult) -> Table:
         money(result.benefit),
         f"{result.benefit_pct:.1f}",
     )
+    return table
+
+
+def tier_table(result: MarginResult) -> Table:
+    """Per account and offset tier: the model's margin, the base, the credit and the capped
+    requirement, with the offsets found ineligible."""
+    ccy = result.currency
+    policy = result.offsets.get("name", "")
+    table = Table(
+        title=f"Offset tiers ({ccy}; policy {policy}): credit = base − capped",
+        title_justify="left",
+    )
+    for col in ("account", "tier", "cap", "margin", "base", "credit", "capped", "not eligible"):
+        table.add_column(col, justify="left" if col in ("account", "tier", "not eligible")
+                         else "right")  # fmt: skip
+    for a in result.accounts:
+        for k, t in enumerate(a.tiers):
+            refused = "; ".join(g.group for g in t.groups if not g.eligible)
+            table.add_row(
+                a.account if k == 0 else "",
+                t.tier,
+                f"{t.cap:g}",
+                money(t.margin),
+                money(t.base),
+                money(t.credit),
+                money(t.capped),
+                refused,
+            )
+    return table
+
+
+def equity_table(result: MarginResult) -> Table:
+    """Per account: collateral, MTM, equity against initial and maintenance margin."""
+    ccy = result.currency
+    table = Table(
+        title=f"Equity and requirement ({ccy}; margin ratio = equity / MM, utilisation = IM / "
+        "equity)",
+        title_justify="left",
+    )
+    cols = ["account", "collateral", "haircut", "MTM", "equity", "IM", "MM", "excess",
+            "margin ratio", "utilisation"]  # fmt: skip
+    for col in cols:
+        table.add_column(col, justify="left" if col == "account" else "right")
+    for a in result.accounts:
+        e = a.equity
+        if e is None:
+            continue
+        ratio = e.margin_ratio
+        util = e.utilisation
+        table.add_row(
+            a.account,
+            money(e.collateral_value),
+            money(e.haircut),
+            money(e.mtm),
+            money(e.equity),
+            money(e.initial_margin),
+            "" if e.maintenance_margin is None else money(e.maintenance_margin),
+            money(e.excess),
+            "" if ratio is None else f"{ratio:.2%}",
+            "" if util is None else f"{util:.2%}",
+        )
     return table
 
 
@@ -125,14 +196,10 @@ def margin_command(
         str | None,
         typer.Option("--also", help="A second model: charge the more conservative of the two."),
     ] = None,
-    by: Annotated[
-        str,
-        typer.Option("--by", help="Grouping: position, underlying, asset-class or account."),
-    ] = "underlying",
-    cap: Annotated[
-        float | None,
-        typer.Option("--cap", help="Cap the benefit at C x (standalone − netted), e.g. 0.8."),
-    ] = None,
+    by: ByOpt = "underlying",
+    cap: CapOpt = None,
+    offsets: OffsetsOpt = "emir",
+    collateral: CollateralOpt = None,
     asof: AsofOpt = None,
     market: MarketOpt = None,
     data: DataOpt = None,
@@ -167,16 +234,18 @@ def margin_command(
         raise InputError(f"{given} appl{'ies' if len(var_kwargs) == 1 else 'y'} to "
                          f"--model {' or '.join(VAR_MODELS)} only, not {model}")  # fmt: skip
     chosen = api.make_model(model, also=also, **kwargs)  # bad names fail before any loading
-    portfolio = api.load_book(book)
+    portfolio = api.load_book(book, collateral=collateral)
     snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data)
     with working(f"margining {len(portfolio)} positions under {model} ...", quiet=json):
-        result = api.margin(portfolio, snapshot, chosen, by=by, cap=cap)
+        result = api.margin(portfolio, snapshot, chosen, by=by, cap=cap, offsets=offsets)
     run_id = None if no_store else api.record_margin(result, portfolio, snapshot, store)
     if json:
         print_json({"run_id": run_id, **result.to_dict()})
         return
     console.print(f"[dim]market: {snapshot.source or 'snapshot'}[/]")
     console.print(margin_table(result))
+    console.print(tier_table(result))
+    console.print(equity_table(result))
     sets = netting_set_table(result)
     if sets is not None:
         console.print(sets)

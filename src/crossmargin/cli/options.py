@@ -23,3 +23,34 @@ DataOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+CollateralOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--collateral",
+        help="Collateral file (CSV/JSON/Parquet: account, asset, amount, venue); a JSON book "
+        "may carry a 'collateral' section instead.",
+    ),
+]
+OffsetsOpt = Annotated[
+    str,
+    typer.Option(
+        "--offsets",
+        help="Offset policy: emir (caps and eligibility tests per tier), none (every offset "
+        "granted), or a JSON file shaped like crossmargin/data/offset_tiers.json.",
+    ),
+]
+ByOpt = Annotated[
+    str,
+    typer.Option(
+        "--by",
+        help="Tier reported as 'grouped': position, product, underlying, asset-class or account.",
+    ),
+]
+CapOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--cap",
+        help="Art 27(4) cap C on the credits across underlyings and asset classes (the "
+        "policy's default is 0.8).",
+    ),
+]

@@ -142,6 +142,13 @@ class Portfolio:
         """Underlyings referenced by the book, in first-seen order."""
         return tuple(dict.fromkeys(i.underlying for i in self.instruments))
 
+    @property
+    def priced_underlyings(self) -> tuple[str, ...]:
+        """Underlyings a market snapshot needs: the positions' and the coins and securities
+        held as collateral."""
+        held = (h.asset for h in self.collateral if h.kind in ("coin", "security"))
+        return tuple(dict.fromkeys([*self.underlyings, *held]))
+
     def account(self, account_id: str) -> Account:
         """The netted positions of one account; InputError if unknown."""
         rows = tuple(p for p in self.positions if p.account == account_id)

@@ -1,8 +1,9 @@
 """Read and write books of positions as CSV, JSON or Parquet (chosen by file suffix).
 
 Columns (case-insensitive): ``account``, ``symbol``, ``quantity`` (contracts, signed) are
-required; ``trade_price`` and ``position_id`` are optional; other columns are ignored.
-JSON is a list of row objects or ``{"positions": [...]}``.
+required; ``trade_price``, ``position_id`` and ``venue`` (the clearing house the position sits
+at, when not the contract's own) are optional; other columns are ignored.
+JSON is a list of row objects or ``{"positions": [...], "collateral": [...]}``.
 
 Every bad row is reported: the loader checks all rows and raises one
 :class:`~crossmargin.errors.SchemaError` listing file, row, column, value and reason for
@@ -26,7 +27,7 @@ from crossmargin.instruments import parse_symbol
 from crossmargin.portfolio.book import Portfolio, Position
 
 REQUIRED = ("account", "symbol", "quantity")
-OPTIONAL = ("trade_price", "position_id")
+OPTIONAL = ("trade_price", "position_id", "venue")
 FORMATS = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
 
 
@@ -175,6 +176,7 @@ def parse_rows(
         if row_issues or instrument is None:
             issues.extend(row_issues)
             continue
+        venue_raw = get.get("venue")
         positions.append(
             Position(
                 account=account,
@@ -182,6 +184,7 @@ def parse_rows(
                 quantity=numbers["quantity"] or 0.0,
                 trade_price=numbers.get("trade_price"),
                 position_id=pid,
+                venue="" if venue_raw in (None, "") else str(venue_raw).strip(),
             )
         )
     SchemaError.raise_if_any(
@@ -192,15 +195,49 @@ def parse_rows(
     return Portfolio(raw=tuple(positions), source=source)
 
 
-def load_portfolio(path: str | Path, *, reference_year: int | None = None) -> Portfolio:
-    """Load a book from CSV, JSON or Parquet; raises one SchemaError listing every bad row."""
+def load_portfolio(
+    path: str | Path,
+    *,
+    reference_year: int | None = None,
+    collateral: str | Path | None = None,
+) -> Portfolio:
+    """Load a book from CSV, JSON or Parquet; raises one SchemaError listing every bad row.
+
+    A JSON book may carry its accounts' collateral (``{"positions": [...], "collateral":
+    [...]}``); ``collateral`` names a separate collateral file (CSV, JSON, Parquet; see
+    :mod:`crossmargin.collateral.holdings`). Collateral of an account with no position is an
+    error (it would be margined nowhere).
+    """
+    from crossmargin.collateral.holdings import (
+        CollateralHolding,
+        load_collateral,
+        parse_collateral_rows,
+    )
+
     p = Path(path)
     rows, numbers = read_records(p)
-    return parse_rows(rows, source=str(p), row_numbers=numbers, reference_year=reference_year)
+    book = parse_rows(rows, source=str(p), row_numbers=numbers, reference_year=reference_year)
+    held: list[CollateralHolding] = []
+    if _format(p) == "json":
+        section = json.loads(p.read_text(encoding="utf-8"))
+        if isinstance(section, Mapping) and "collateral" in section:
+            raw = section["collateral"]
+            if not isinstance(raw, list) or not all(isinstance(r, Mapping) for r in raw):
+                raise InputError(f"{p}: 'collateral' must be a list of holding objects")
+            held += parse_collateral_rows(raw, source=f"{p} collateral")
+    if collateral is not None:
+        held += load_collateral(collateral)
+    orphans = sorted({h.account for h in held} - set(book.accounts))
+    if orphans:
+        raise InputError(
+            f"collateral of account(s) {', '.join(orphans)} that hold no position in {p}: "
+            "add their positions or remove the collateral"
+        )
+    return book.with_collateral(held) if held else book
 
 
 def portfolio_records(portfolio: Portfolio, *, raw: bool = True) -> list[dict[str, Any]]:
-    """Rows (account, symbol, quantity, trade_price, position_id) of a portfolio."""
+    """Rows (account, symbol, quantity, trade_price, position_id, venue) of a portfolio."""
     return [
         {
             "account": p.account,
@@ -208,8 +245,17 @@ def portfolio_records(portfolio: Portfolio, *, raw: bool = True) -> list[dict[st
             "quantity": p.quantity,
             "trade_price": p.trade_price,
             "position_id": p.position_id,
+            "venue": p.venue or None,
         }
         for p in (portfolio.raw if raw else portfolio.positions)
+    ]
+
+
+def collateral_records(portfolio: Portfolio) -> list[dict[str, Any]]:
+    """Rows (account, asset, amount, venue) of a portfolio's collateral."""
+    return [
+        {"account": h.account, "asset": h.asset, "amount": h.amount, "venue": h.venue or None}
+        for h in portfolio.collateral
     ]
 
 
@@ -219,8 +265,16 @@ def save_portfolio(portfolio: Portfolio, path: str | Path) -> Path:
     fmt = _format(p)
     records = portfolio_records(portfolio)
     if fmt == "json":
-        p.write_text(json.dumps({"positions": records}, indent=2), encoding="utf-8")
+        doc: dict[str, Any] = {"positions": records}
+        if portfolio.collateral:
+            doc["collateral"] = collateral_records(portfolio)
+        p.write_text(json.dumps(doc, indent=2), encoding="utf-8")
         return p
+    if portfolio.collateral:
+        raise InputError(
+            f"{p}: a book with collateral is written as JSON (positions and collateral), or "
+            "the collateral separately"
+        )
     frame = pd.DataFrame.from_records(records, columns=[*REQUIRED, *OPTIONAL])
     if fmt == "csv":
         frame.to_csv(p, index=False)

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from crossmargin import __version__
+from crossmargin.collateral.holdings import parse_collateral_rows
 from crossmargin.errors import InputError
 from crossmargin.models import get_model
 from crossmargin.portfolio import Portfolio, parse_rows
@@ -21,6 +22,7 @@ from crossmargin.service.errors import install
 from crossmargin.service.schemas import (
     RUN_ID_PATTERN,
     SERVICE_MODELS,
+    CollateralRow,
     MarginRequest,
     PositionRow,
     SimmRequest,
@@ -45,8 +47,19 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _book(rows: list[PositionRow], source: str) -> Portfolio:
-    return parse_rows([r.model_dump() for r in rows], source=source)
+def _book(
+    rows: list[PositionRow], source: str, collateral: list[CollateralRow] | None = None
+) -> Portfolio:
+    book = parse_rows([r.model_dump() for r in rows], source=source)
+    if not collateral:
+        return book
+    held = parse_collateral_rows(
+        [r.model_dump(exclude_none=True) for r in collateral], source=f"{source} collateral"
+    )
+    orphans = sorted({h.account for h in held} - set(book.accounts))
+    if orphans:
+        raise InputError(f"collateral of account(s) {', '.join(orphans)} with no position")
+    return book.with_collateral(held)
 
 
 def _model(state: ServiceState, req: MarginRequest | WhatIfRequest) -> Any:
@@ -105,8 +118,8 @@ def create_app(config: ServiceConfig | None = None, state: ServiceState | None =
     def margin(req: MarginRequest) -> JSONResponse:
         """Margin a book: the same payload as ``crossmargin margin --json``."""
         model = _model(shared, req)
-        book = _book(req.positions, "request")
-        result, snap = shared.margin(book, model, by=req.by, cap=req.cap)
+        book = _book(req.positions, "request", req.collateral)
+        result, snap = shared.margin(book, model, by=req.by, cap=req.cap, offsets=req.offsets)
         run_id = None
         if req.record and shared.store is not None:
             run_id = shared.record(result, book, snap)
@@ -116,7 +129,7 @@ def create_app(config: ServiceConfig | None = None, state: ServiceState | None =
     def what_if(req: WhatIfRequest) -> JSONResponse:
         """An account's margin before and after proposed trades, against its collateral."""
         model = _model(shared, req)
-        book = _book(req.positions, "request")
+        book = _book(req.positions, "request", req.holdings)
         result = shared.what_if(
             book,
             req.account,
@@ -125,6 +138,7 @@ def create_app(config: ServiceConfig | None = None, state: ServiceState | None =
             collateral=req.collateral,
             by=req.by,
             cap=req.cap,
+            offsets=req.offsets,
         )
         return JSONResponse(result.to_dict())
 

@@ -44,6 +44,16 @@ class PositionRow(_Strict):
     quantity: Money
     trade_price: Money | None = None
     position_id: Text | None = None
+    venue: Text | None = None
+
+
+class CollateralRow(_Strict):
+    """``amount`` units of ``asset`` (USD, USDC, BTC, SPY ...) posted by ``account``."""
+
+    account: Text
+    asset: Text
+    amount: Money
+    venue: Text | None = None
 
 
 class TradeRow(_Strict):
@@ -114,7 +124,16 @@ class _ModelChoice(_Strict):
     )
     parameters: ModelParameters = ModelParameters()
     by: Grouping = "underlying"
-    cap: float | None = Field(default=None, ge=0.0, le=1.0, description="Benefit cap C (EMIR: 0.8)")
+    cap: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Art 27(4) cap C on the credits across underlyings (policy default 0.8)",
+    )
+    offsets: Literal["emir", "none"] = Field(
+        default="emir",
+        description="Offset policy: emir (caps and eligibility tests per tier) or none",
+    )
 
     @field_validator("model")
     @classmethod
@@ -131,6 +150,7 @@ class MarginRequest(_ModelChoice):
     """``POST /v1/margin``: a book and how to margin it."""
 
     positions: list[PositionRow] = Field(min_length=1, max_length=MAX_ROWS)
+    collateral: list[CollateralRow] = Field(default_factory=list, max_length=MAX_ROWS)
     record: bool = Field(True, description="Record the run in the service's run store")
 
 
@@ -140,7 +160,18 @@ class WhatIfRequest(_ModelChoice):
     account: Text
     positions: list[PositionRow] = Field(min_length=1, max_length=MAX_ROWS)
     trades: list[TradeRow] = Field(min_length=1, max_length=1000)
-    collateral: float = Field(ge=0.0, le=1e15, allow_inf_nan=False)
+    collateral: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1e15,
+        allow_inf_nan=False,
+        description="Extra cash in the reporting currency (USD) on top of the holdings",
+    )
+    holdings: list[CollateralRow] = Field(
+        default_factory=list,
+        max_length=MAX_ROWS,
+        description="The account's collateral holdings (cash, stablecoins, coins, securities)",
+    )
 
 
 CrifText = Annotated[str, Field(max_length=128)]

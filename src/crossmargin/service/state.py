@@ -158,12 +158,14 @@ class ServiceState:
         *,
         by: str,
         cap: float | None,
+        offsets: str = "emir",
         market: tuple[str, MarketSnapshot] | None = None,
     ) -> tuple[MarginResult, MarketSnapshot]:
         """Margin ``portfolio`` with cached contexts; the snapshot used comes back too."""
-        key, snap = market if market is not None else self.market(portfolio.underlyings)
+        key, snap = market if market is not None else self.market(portfolio.priced_underlyings)
         bound = CachedModel(model.model, self.contexts, model_key=model.model_key, market_key=key)
-        return api.margin(portfolio, snap, bound, by=by, cap=cap), snap
+        result = api.margin(portfolio, snap, bound, by=by, cap=cap, offsets=offsets)
+        return result, snap
 
     def what_if(
         self,
@@ -175,6 +177,7 @@ class ServiceState:
         collateral: float,
         by: str,
         cap: float | None,
+        offsets: str = "emir",
     ) -> api.WhatIfResult:
         """``api.what_if`` with cached contexts and a cached "before" result.
 
@@ -184,15 +187,16 @@ class ServiceState:
         portfolio.account(account)  # unknown account: InputError before any work
         book = portfolio.subset([account])
         trade_book = parse_rows([{**t, "account": account} for t in trades], source="trades")
-        unds = tuple(dict.fromkeys(book.underlyings + trade_book.underlyings))
+        unds = tuple(dict.fromkeys(book.priced_underlyings + trade_book.underlyings))
         key, snap = self.market(unds)
         bound = CachedModel(model.model, self.contexts, model_key=model.model_key, market_key=key)
-        rows = tuple((p.symbol, p.quantity, p.trade_price) for p in book.raw)
-        before_key = (model.model_key, key, by, cap, account, rows, collateral)
+        rows = tuple((p.symbol, p.quantity, p.trade_price, p.venue) for p in book.raw)
+        held = tuple((h.asset, h.amount, h.venue) for h in book.collateral)
+        before_key = (model.model_key, key, by, cap, offsets, account, rows, held, collateral)
         before = self._before.get(before_key)
         result = api.what_if(
             book, account, trades, snap, bound, collateral=collateral, by=by, cap=cap,
-            before=before,
+            offsets=offsets, before=before,
         )  # fmt: skip
         if before is None and self.config.cache_size > 0:
             self._before.put(before_key, result.before)
