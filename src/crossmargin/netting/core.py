@@ -119,23 +119,22 @@ def _legs(portfolio: Portfolio) -> tuple[list[_Leg], list[_Leg]]:
     return legs, [c for c in coll if c.keys["underlying"] in held]
 
 
-def cross_margin(
-    model: MarginModel,
-    portfolio: Portfolio,
-    market: MarketSnapshot,
-    *,
-    by: str = "underlying",
-    cap: float | None = None,
-    offsets: str | OffsetPolicy | None = None,
-    history: MarketHistory | None = None,
-) -> MarginResult:
-    """Margin ``portfolio`` under ``model`` at every tier, capped per ``offsets`` (``cap``:
-    the Art 27(4) cap on the tiers across underlyings); see the module docstring."""
-    if by not in BY_TIER:
-        raise InputError(f"unknown grouping {by!r}: use one of {', '.join(GROUPINGS)}")
-    if not portfolio.positions:
-        raise InputError("the book is empty: nothing to margin")
-    policy = load_policy(offsets).with_cap(cap)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TierLayout:
+    """The rows :func:`cross_margin` margins: every position alone (``legs`` order), then the
+    groups of each tier (``offsets_of[tier] + group_ids[tier][key]``); columns ``instruments``
+    (positions' then offsetting collateral's)."""
+
+    legs: list[_Leg]
+    coll: list[_Leg]
+    instruments: tuple[Instrument, ...]
+    group_ids: dict[str, dict[tuple[Any, ...], int]]
+    offsets_of: dict[str, int]
+    holdings: sp.csr_matrix
+
+
+def tier_layout(portfolio: Portfolio) -> TierLayout:
+    """The holdings matrix of every position and every tier group of ``portfolio``."""
     legs, coll = _legs(portfolio)
     instruments = tuple(dict.fromkeys([*portfolio.instruments, *(c.instrument for c in coll)]))
     col = {inst: j for j, inst in enumerate(instruments)}
@@ -168,6 +167,37 @@ def cross_margin(
             cols.append(j)
             data.append(leg.quantity)
     holdings = sp.csr_matrix((data, (rows, cols)), shape=(start, len(instruments)))
+    return TierLayout(
+        legs=legs,
+        coll=coll,
+        instruments=instruments,
+        group_ids=group_ids,
+        offsets_of=offsets_of,
+        holdings=holdings,
+    )
+
+
+def cross_margin(
+    model: MarginModel,
+    portfolio: Portfolio,
+    market: MarketSnapshot,
+    *,
+    by: str = "underlying",
+    cap: float | None = None,
+    offsets: str | OffsetPolicy | None = None,
+    history: MarketHistory | None = None,
+) -> MarginResult:
+    """Margin ``portfolio`` under ``model`` at every tier, capped per ``offsets`` (``cap``:
+    the Art 27(4) cap on the tiers across underlyings); see the module docstring."""
+    if by not in BY_TIER:
+        raise InputError(f"unknown grouping {by!r}: use one of {', '.join(GROUPINGS)}")
+    if not portfolio.positions:
+        raise InputError("the book is empty: nothing to margin")
+    policy = load_policy(offsets).with_cap(cap)
+    layout = tier_layout(portfolio)
+    legs, coll, instruments = layout.legs, layout.coll, layout.instruments
+    group_ids, offsets_of, holdings = layout.group_ids, layout.offsets_of, layout.holdings
+    start = holdings.shape[0]
     context = model.prepare(instruments, market)
     detail = np.zeros(start, dtype=bool)
     detail[offsets_of["netting-set"] :] = True  # the account rows are reported in full
@@ -358,4 +388,4 @@ def _equities(portfolio: Portfolio, market: MarketSnapshot, legs: list[_Leg]) ->
     return {acc: maker(acc) for acc in portfolio.accounts}
 
 
-__all__ = ["BY_TIER", "capped_margin", "cross_margin"]
+__all__ = ["BY_TIER", "TierLayout", "capped_margin", "cross_margin", "tier_layout"]
