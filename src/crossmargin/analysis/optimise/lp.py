@@ -376,7 +376,8 @@ class Solution:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Problem:
-    """``min expr`` over ``x`` within bounds, rows ``lo ≤ A·x ≤ hi`` and integrality."""
+    """``min expr`` over ``x`` within bounds, rows ``lo ≤ A·x ≤ hi``, convex constraints
+    ``expr ≤ bound`` (``le``; exact by the same epigraph argument) and integrality."""
 
     objective: Expr
     bindings: Mapping[str, Binding]
@@ -384,6 +385,7 @@ class Problem:
     upper: FloatArray
     integer: NDArray[np.bool_] | None = None
     rows: tuple[tuple[sp.csr_matrix, FloatArray, FloatArray, str], ...] = ()
+    le: tuple[tuple[Expr, float, str], ...] = ()
 
     @property
     def n_x(self) -> int:
@@ -401,8 +403,13 @@ def solve(
     b.ub[:n_x] = problem.upper.tolist()
     aff = problem.objective.emit(b)
     for mx, lo, hi, tag in problem.rows:
-        pad = sp.csr_matrix(mx)
-        b.add_rows(pad, [], lo, hi, tag)
+        b.add_rows(sp.csr_matrix(mx), [], lo, hi, tag)
+    for expr, bound, tag in problem.le:
+        cons = expr.emit(b)
+        cols = np.array(list(cons.coef), dtype=np.int64)
+        vals = np.array([cons.coef[c] for c in cols.tolist()])
+        row = sp.csr_matrix((vals, (np.zeros(cols.size), cols)), shape=(1, b.n_vars))
+        b.add_rows(row, [], np.array([-np.inf]), np.array([bound - cons.const]), tag)
     n = b.n_vars
     c = np.zeros(n)
     for k, v in aff.coef.items():
@@ -428,14 +435,14 @@ def solve(
     found = res.x is not None
     x = np.asarray(res.x[:n_x], dtype=np.float64) if found else np.full(n_x, np.nan)
     gap = getattr(res, "mip_gap", None)
-    bound = getattr(res, "mip_dual_bound", None)
+    dual = getattr(res, "mip_dual_bound", None)
     return Solution(
         x=x,
         objective=float(res.fun + aff.const) if found else math.nan,
         status=int(res.status),
         message=str(res.message),
         gap=None if gap is None or not np.isfinite(gap) else float(gap),
-        dual_bound=None if bound is None or not np.isfinite(bound) else float(bound + aff.const),
+        dual_bound=None if dual is None or not np.isfinite(dual) else float(dual + aff.const),
         optimal=int(res.status) == 0,
     )
 
