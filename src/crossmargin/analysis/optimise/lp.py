@@ -31,9 +31,13 @@ problem to :func:`scipy.optimize.milp` (HiGHS; integrality per decision variable
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import sys
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
@@ -361,6 +365,28 @@ class Max(Expr):
         return Affine(coef={t: 1.0})
 
 
+@dataclass(frozen=True, slots=True)
+class Rebind(Expr):
+    """``child`` reading input ``name`` where it reads ``y`` (one form per venue)."""
+
+    child: Expr
+    name: str
+
+    def value(self, inputs: Inputs) -> FloatArray:
+        return self.child.value({**inputs, "y": _rows(inputs, self.name)})
+
+    def emit(self, b: Builder) -> Affine:
+        saved = b.bindings.get("y")
+        b.bindings["y"] = b.bindings[self.name]
+        try:
+            return self.child.emit(b)
+        finally:
+            if saved is None:
+                del b.bindings["y"]
+            else:
+                b.bindings["y"] = saved
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Solution:
     """A solved problem: decision variables, objective, status and the MIP gap."""
@@ -425,13 +451,14 @@ def solve(
     options: dict[str, float | bool] = {"disp": False, "mip_rel_gap": mip_rel_gap}
     if time_limit is not None:
         options["time_limit"] = float(time_limit)
-    res = milp(
-        c,
-        constraints=constraints,
-        integrality=integrality,
-        bounds=Bounds(np.array(b.lb), np.array(b.ub)),
-        options=options,
-    )
+    with _quiet_stdout():
+        res = milp(
+            c,
+            constraints=constraints,
+            integrality=integrality,
+            bounds=Bounds(np.array(b.lb), np.array(b.ub)),
+            options=options,
+        )
     found = res.x is not None
     x = np.asarray(res.x[:n_x], dtype=np.float64) if found else np.full(n_x, np.nan)
     gap = getattr(res, "mip_gap", None)
@@ -445,6 +472,31 @@ def solve(
         dual_bound=None if dual is None or not np.isfinite(dual) else float(dual + aff.const),
         optimal=int(res.status) == 0,
     )
+
+
+_STDOUT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """Silence the C-level standard output while HiGHS runs: with ``disp`` off it still
+    prints a few diagnostic lines on some MIPs, which would corrupt JSON on stdout."""
+    with _STDOUT_LOCK:
+        try:
+            fd = sys.stdout.fileno()
+        except (AttributeError, OSError, ValueError):
+            yield  # no real file descriptor (captured): nothing reaches a terminal anyway
+            return
+        sys.stdout.flush()
+        saved = os.dup(fd)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, fd)
+            yield
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+            os.close(devnull)
 
 
 def require_found(sol: Solution, what: str) -> Solution:
@@ -465,6 +517,7 @@ __all__ = [
     "Max",
     "MaxRows",
     "Problem",
+    "Rebind",
     "Solution",
     "Sum",
     "Tail",
