@@ -567,3 +567,92 @@ def record_stress(
 
 
 __all__ += ["StressReport", "record_stress", "stress"]
+
+
+# ---------------------------------------------------------------- capital efficiency (issue 13)
+def attribute(
+    portfolio: Portfolio,
+    snapshot: MarketSnapshot,
+    model: str | MarginModel = "es",
+    *,
+    offsets: Any = None,
+    cap: float | None = None,
+    incremental: bool = True,
+    simm_version: str = "2.6",
+    simm_mpor: int = 10,
+    **params: Any,
+) -> Any:
+    """Euler attribution of every account's requirement (``crossmargin.analysis.optimise``;
+    ``model="simm"`` for ISDA SIMM of the book's CRIF)."""
+    from crossmargin.analysis.optimise import attribute as run
+    from crossmargin.analysis.optimise import attribute_simm
+
+    if model == "simm":
+        return attribute_simm(
+            portfolio, snapshot, version=simm_version, mpor_days=simm_mpor, incremental=incremental
+        )
+    chosen = make_model(model, **params) if isinstance(model, str) else model
+    return run(portfolio, snapshot, chosen, offsets=offsets, cap=cap, incremental=incremental)
+
+
+def hedge(
+    portfolio: Portfolio,
+    account: str,
+    snapshot: MarketSnapshot,
+    model: str | MarginModel = "es",
+    *,
+    universe: PathLike | Sequence[Any] | None = None,
+    **options: Any,
+) -> Any:
+    """The margin-minimising hedge of ``account`` (``optimise_hedge``; ``universe``: a file,
+    candidates, or None for the default universe)."""
+    from crossmargin.analysis.optimise import load_universe, optimise_hedge
+
+    if isinstance(universe, str | Path):
+        cands: Sequence[Any] | None = load_universe(universe)
+    else:
+        cands = universe
+    chosen = make_model(model) if isinstance(model, str) else model
+    return optimise_hedge(portfolio, account, snapshot, chosen, candidates=cands, **options)
+
+
+def allocate(
+    portfolio: Portfolio,
+    snapshot: MarketSnapshot,
+    venues: PathLike | Sequence[Any],
+    *,
+    data_dir: PathLike | None = None,
+    **options: Any,
+) -> Any:
+    """Allocate the book's positions across venues (a venues file or parsed venues)."""
+    from crossmargin.analysis.optimise import allocate as run
+    from crossmargin.analysis.optimise import load_venues
+
+    chosen = load_venues(venues) if isinstance(venues, str | Path) else tuple(venues)
+    history = None
+    if any(v.model in ("es", "hvar") for v in chosen):
+        history = MarketHistory.load(data_dir)
+    return run(portfolio, snapshot, chosen, history=history, **options)
+
+
+def capital(
+    portfolio: Portfolio,
+    snapshot: MarketSnapshot,
+    model: str | MarginModel = "es",
+    *,
+    data_dir: PathLike | None = None,
+    **options: Any,
+) -> Any:
+    """Freed capital, funding value, ROE, utilisation and liquidation distance per account."""
+    from crossmargin.analysis.optimise import capital as run
+
+    history = MarketHistory.load(data_dir)
+    if isinstance(model, str):
+        extra: dict[str, Any] = {"history": history} if model in ("es", "hvar") else {}
+        chosen = make_model(model, **extra)
+    else:
+        chosen = model
+    return run(portfolio, snapshot, chosen, history=history, **options)
+
+
+__all__ += ["allocate", "attribute", "capital", "hedge"]

@@ -68,6 +68,9 @@ def test_report_renders_in_chromium(report: tuple[Path, dict[str, Any]], tmp_pat
     expected = {f"waterfall-{m}" for m in report[1]["margin"]} | {
         "distribution", "correlation", "backtest",
     }  # fmt: skip
+    capital = report[1].get("capital") or {}
+    if capital.get("available"):
+        expected |= {f"attribution-{a['account']}" for a in capital["attribution"]["accounts"]}
     assert set(charts.svgs) == expected
     not_drawn = [c for c, n in charts.svgs.items() if n < 1]
     assert not_drawn == [], f"charts not rendered: {not_drawn}"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from crossmargin.cli import (  # noqa: F401  (registration)
+    attribute,
     backtest,
     config,
     demo,
     margin,
+    optimise,
     report,
     runs,
     sample,

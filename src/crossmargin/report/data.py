@@ -92,6 +92,7 @@ def build_payload(
     data_dir: str | Path | None = None,
     var_params: Mapping[str, Any] | None = None,
     stress: bool | StressReport = True,
+    capital: bool = True,
 ) -> dict[str, Any]:
     """Everything the report shows, as plain JSON (see the module docstring).
 
@@ -109,6 +110,9 @@ def build_payload(
     stress:
         Add the stress section (``api.stress`` with the VaR/ES model), or use this
         already computed report.
+    capital:
+        Add the capital-efficiency section under the VaR/ES model
+        (:mod:`crossmargin.report.capital`).
     """
     known = set(model_names())
     unknown = [m for m in models if m not in known]
@@ -172,7 +176,28 @@ def build_payload(
         "correlations": corr,
         "stress": _stress(stress, portfolio, market, var_model, data_dir),
         "backtest": bt,
+        "capital": _capital(capital, portfolio, market, var_model, vparams, data_dir),
     }
+
+
+def _capital(
+    wanted: bool,
+    portfolio: Portfolio,
+    market: MarketSnapshot,
+    model: str,
+    params: Mapping[str, Any],
+    data_dir: str | Path | None,
+) -> dict[str, Any] | None:
+    """The capital-efficiency section (None when not wanted)."""
+    if not wanted:
+        return None
+    from crossmargin.report.capital import capital_section
+
+    try:
+        chosen = api.make_model(model, **params)
+    except CrossMarginError as error:
+        return _unavailable("capital efficiency", error)
+    return capital_section(portfolio, market, chosen, data_dir)
 
 
 __all__ = ["DEFAULT_MODELS", "build_payload", "stress_section"]

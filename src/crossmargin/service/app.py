@@ -163,6 +163,9 @@ def create_app(config: ServiceConfig | None = None, state: ServiceState | None =
         return JSONResponse(record.to_dict())
 
     app.include_router(v1)
+    from crossmargin.service.optimise import router as optimise_router
+
+    app.include_router(optimise_router(shared, _book, lambda req: _model(shared, req)))
     return app
 
 

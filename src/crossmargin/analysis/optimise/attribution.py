@@ -121,7 +121,7 @@ class AccountAttribution:
                     math.fsum(i.tiers.get("position", 0.0) for i in self.items),
                 )
             ]
-            rows += [(f"{t} credit", -self.tier_credits.get(t, 0.0)) for t in TIERS]
+            rows += [(f"{t} credit", 0.0 - self.tier_credits.get(t, 0.0)) for t in TIERS]
             return rows
         out: dict[str, list[float]] = {}
         for item in self.items:

@@ -15,9 +15,9 @@ problem is an LP, and with integer contracts a MILP, solved by HiGHS
 against the engine's fair value (from a quoted bid/ask, a half spread of the notional, or by
 default the es liquidity half spreads ``s·|Δ| + h·|ν|`` of ``es.json``), ``pⱼ`` the premium
 per contract (cash paid for options and spot, funded at the rate ``r`` over ``H`` days), ``nⱼ``
-the notional per contract (``m·S``; inverse contracts their USD face), ``Δ`` the dollar delta
-``∂V/∂ln S`` (USD per 100% move, linearised). Without bounds in the universe a candidate may
-trade up to twice the account's gross dollar delta (at least one contract).
+the notional per contract (``m·S``; inverse futures and perpetuals their USD face), ``Δ`` the
+dollar delta ``∂V/∂ln S`` (USD per 100% move, linearised). Without bounds in the universe a
+candidate may trade up to twice the account's gross dollar delta (at least one contract).
 
 The answer is then **verified**: the trades go through :func:`crossmargin.api.what_if`
 (the real model, the account's tiers and equity), and the promised netting-set margin is
@@ -245,7 +245,8 @@ def candidate_terms(
     delta = dollar_deltas(insts, market, bump=0.01)
     vega = vegas(insts, market, bump=0.01)
     quote = np.array([market.fx_rate(i.spec.quote_currency) for i in insts])
-    notional = np.where(terms.inverse, terms.multiplier, terms.multiplier * terms.spot) * quote
+    face = terms.inverse & np.isin(terms.kind, _face_kinds())  # USD face per contract
+    notional = np.where(face, terms.multiplier, terms.multiplier * terms.spot) * quote
     es = load_parameters("es")
     buy, sell = np.zeros(len(insts)), np.zeros(len(insts))
     for j, c in enumerate(candidates):
@@ -292,6 +293,12 @@ def _paid_kinds() -> tuple[int, ...]:
     from crossmargin.pricing.terms import OPTION, SPOT
 
     return (OPTION, SPOT)
+
+
+def _face_kinds() -> tuple[int, ...]:
+    from crossmargin.pricing.terms import FUTURE, PERPETUAL
+
+    return (FUTURE, PERPETUAL)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -493,7 +500,9 @@ def optimise_hedge(
             x, value, method = polished, better, method + " + coordinate search"
     greedy_x: FloatArray | None = None
     greedy_value: float | None = None
-    if greedy:
+    if greedy and not feasible(np.zeros((1, h)))[0]:
+        notes.append("greedy baseline not run: no trade at all already breaks the limits")
+    elif greedy:
         greedy_x, greedy_value = coordinate_search(evaluate, feasible, terms, np.zeros(h), True)
         if greedy_value < value - 1e-9 * max(1.0, abs(value)):
             notes.append(
