@@ -186,15 +186,17 @@ def cross_margin(
     cap: float | None = None,
     offsets: str | OffsetPolicy | None = None,
     history: MarketHistory | None = None,
+    layout: TierLayout | None = None,
 ) -> MarginResult:
     """Margin ``portfolio`` under ``model`` at every tier, capped per ``offsets`` (``cap``:
-    the Art 27(4) cap on the tiers across underlyings); see the module docstring."""
+    the Art 27(4) cap on the tiers across underlyings); see the module docstring.
+    ``layout`` may pass :func:`tier_layout` of ``portfolio`` already built."""
     if by not in BY_TIER:
         raise InputError(f"unknown grouping {by!r}: use one of {', '.join(GROUPINGS)}")
     if not portfolio.positions:
         raise InputError("the book is empty: nothing to margin")
     policy = load_policy(offsets).with_cap(cap)
-    layout = tier_layout(portfolio)
+    layout = tier_layout(portfolio) if layout is None else layout
     legs, coll, instruments = layout.legs, layout.coll, layout.instruments
     group_ids, offsets_of, holdings = layout.group_ids, layout.offsets_of, layout.holdings
     start = holdings.shape[0]

@@ -67,7 +67,7 @@ def test_sample_book_sofr_and_liquidation_distance() -> None:
     )
     sofr, day = history.close_on("SOFR", "2026-02-11")
     assert got.rate == pytest.approx(sofr)
-    assert got.rate_source == f"SOFR on {day:%Y-%m-%d} (history)"
+    assert got.rate_source == f"SOFR on {day:%Y-%m-%d} from the market history"
     for a in got.accounts:
         assert a.equity > 0
         liq = a.liquidation

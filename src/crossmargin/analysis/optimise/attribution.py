@@ -22,7 +22,7 @@ the position)``: two full runs of the model (all variants in one call; accounts 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -204,7 +204,7 @@ def attribution_units(currency: str) -> dict[str, str]:
     }
 
 
-class _Recording(MarginModel):
+class Recorder(MarginModel):
     """``model`` seen through :func:`cross_margin`: keeps the context, holdings and margins."""
 
     name = "recording"
@@ -238,23 +238,22 @@ class _Recording(MarginModel):
         return self.margins
 
 
-class _Lookup:
-    """Contribution and marginal of (row, column) in Euler rows."""
-
-    def __init__(self, rows: EulerRows) -> None:
-        h = rows.holdings
-        self.width = h.shape[1]
-        self.keys = row_of_data(h) * self.width + h.indices
-        self.rows = rows
-
-    def at(self, row: int, col: int) -> tuple[float, float, float]:
-        """(contribution, marginal, holding) of ``col`` in ``row`` (zeros if not held)."""
-        key = row * self.width + col
-        k = int(np.searchsorted(self.keys, key))
-        if k >= self.keys.size or self.keys[k] != key:
-            return 0.0, 0.0, 0.0
-        r = self.rows
-        return float(r.contribution[k]), float(r.marginal[k]), float(r.holdings.data[k])
+def _lookup(rows: EulerRows, row: NDArray[Any], col: NDArray[Any]) -> tuple[FloatArray, ...]:
+    """Contribution, marginal and holding of (row, column) pairs (zeros where not held)."""
+    h = rows.holdings
+    width = h.shape[1]
+    keys = row_of_data(h) * width + h.indices
+    want = np.asarray(row, dtype=np.int64) * width + np.asarray(col, dtype=np.int64)
+    zero = np.zeros(want.size)
+    if keys.size == 0:
+        return zero, zero.copy(), zero.copy()
+    k = np.minimum(np.searchsorted(keys, want), keys.size - 1)
+    hit = keys[k] == want
+    return (
+        np.where(hit, rows.contribution[k], zero),
+        np.where(hit, rows.marginal[k], zero),
+        np.where(hit, h.data[k], zero),
+    )
 
 
 def attribute(
@@ -267,167 +266,121 @@ def attribute(
     incremental: bool = True,
 ) -> Attribution:
     """Attribute every account's requirement under ``model`` (module docstring)."""
-    rec = _Recording(model)
-    result = replace(
-        cross_margin(rec, portfolio, market, cap=cap, offsets=offsets), model=model.name
-    )
-    if rec.holdings is None or rec.margins is None:
-        raise ModelError("attribution: the model was not run")
     layout = tier_layout(portfolio)
-    rows = euler_rows(model, rec.context, rec.holdings)
-    bad = np.abs(rows.total - rec.margins.total) > 1e-9 * np.maximum(1.0, rec.margins.total)
-    if np.any(bad):
-        raise ModelError(f"attribution: {model.name}'s Euler totals differ from its margins")
-    look = _Lookup(rows)
-    col = {inst: j for j, inst in enumerate(layout.instruments)}
+    rec = Recorder(model)
+    result = replace(cross_margin(rec, portfolio, market, cap=cap, offsets=offsets,
+                                  layout=layout), model=model.name)  # fmt: skip
     extra = _incremental(portfolio, market, model, offsets, cap, result) if incremental else {}
-    accounts = tuple(
-        _account(acc, result, layout, look, col, extra.get(acc, {}), portfolio.positions)
-        for acc in portfolio.accounts
-    )
-    return Attribution(
-        model=model.name,
-        currency=result.currency,
-        method=rows.method,
-        accounts=accounts,
-        market=result.market,
-        offsets=result.offsets,
-        result=result,
-    )
+    return attribution_of_run(rec, result, layout, portfolio, extra)
 
 
-def _account(
-    acc: str,
+def attribution_of_run(
+    rec: Recorder,
     result: MarginResult,
     layout: Any,
-    look: _Lookup,
-    col: Mapping[Instrument, int],
-    incr: Mapping[int, float],
-    positions: Sequence[Position],
-) -> AccountAttribution:
-    """The tier recursion of one account (module docstring)."""
-    items = [("leg", i) for i, leg in enumerate(layout.legs) if leg.account == acc]
-    items += [("coll", i) for i, leg in enumerate(layout.coll) if leg.account == acc]
-    pos = {it: k for k, it in enumerate(items)}
-    n = len(items)
+    portfolio: Portfolio,
+    incremental: Mapping[str, Mapping[int, float]] | None = None,
+) -> Attribution:
+    """The attribution of a margin run recorded by ``rec`` (Euler rows, then the tiers)."""
+    if rec.holdings is None or rec.margins is None:
+        raise ModelError("attribution: the model was not run")
+    rows = euler_rows(rec.model, rec.context, rec.holdings)
+    bad = np.abs(rows.total - rec.margins.total) > 1e-9 * np.maximum(1.0, rec.margins.total)
+    if np.any(bad):
+        raise ModelError(f"attribution: {rec.model.name}'s Euler totals differ from its margins")
+    return assemble(result, layout, rows, portfolio, incremental)
 
-    def leg_of(it: tuple[str, int]) -> Any:
-        return (layout.legs if it[0] == "leg" else layout.coll)[it[1]]
 
-    def leg_position_id(it: tuple[str, int]) -> str | None:
-        return positions[it[1]].position_id if it[0] == "leg" else None
+def assemble(
+    result: MarginResult,
+    layout: Any,
+    rows: EulerRows,
+    portfolio: Portfolio,
+    incremental: Mapping[str, Mapping[int, float]] | None = None,
+) -> Attribution:
+    """The tier recursion (module docstring), item-wise for every account at once.
 
-    am = next(a for a in result.accounts if a.account == acc)
-    c_vec: dict[tuple[Any, ...], tuple[FloatArray, FloatArray]] = {}
-    n_vec: dict[tuple[Any, ...], tuple[FloatArray, FloatArray]] = {}
-    per_tier = {t: np.zeros(n) for t in ALL_TIERS}
-    standalone = np.full(n, np.nan)
-    for it in items:
-        if it[0] != "leg":
-            continue
-        leg = leg_of(it)
-        c, m, _ = look.at(it[1], col[leg.instrument])
-        v, g = np.zeros(n), np.zeros(n)
-        v[pos[it]], g[pos[it]] = c, m
-        c_vec[it] = n_vec[it] = (v, g)
-        per_tier["position"][pos[it]] = c
-        standalone[pos[it]] = c
-    prev = "position"
-    credits: dict[str, float] = {}
+    Each item (a position, or collateral that offsets) sits in one group per tier, so on the
+    branch that binds its contribution to its group's capped figure is ``N`` (its Euler share
+    of the group's margin), ``C_prev − c·N_prev + c·N`` (the cap binds) or ``C_prev``.
+    """
+    items = [*layout.legs, *layout.coll]
+    n_legs = len(layout.legs)
+    col = {inst: j for j, inst in enumerate(layout.instruments)}
+    cols = np.array([col[leg.instrument] for leg in items], dtype=np.int64)
+    qty = np.array([leg.quantity for leg in items])
+    standalone_c, standalone_g, _ = _lookup(rows, np.arange(n_legs), cols[:n_legs])
+    c_prev = np.concatenate([standalone_c, np.zeros(len(layout.coll))])
+    g_prev = np.concatenate([standalone_g, np.zeros(len(layout.coll))])
+    n_prev, m_prev = c_prev.copy(), g_prev.copy()
+    per_tier = {"position": c_prev.copy()}
+    accounts = {a.account: a for a in result.accounts}
     for ti, tier in enumerate(TIERS):
-        level = am.tiers[ti + 1]
-        keys = [k for k in layout.group_ids[tier] if k[0] == acc]
-        members = _members(layout, tier, prev, acc)
-        new_c: dict[tuple[Any, ...], tuple[FloatArray, FloatArray]] = {}
-        new_n: dict[tuple[Any, ...], tuple[FloatArray, FloatArray]] = {}
-        for key, tg in zip(keys, level.groups, strict=True):
-            row = layout.offsets_of[tier] + layout.group_ids[tier][key]
-            v, g = np.zeros(n), np.zeros(n)
-            for it in items:
-                leg = leg_of(it)
-                if leg.keys.get(tier) != key:
-                    continue
-                c, m, y = look.at(row, col[leg.instrument])
-                v[pos[it]] = c * leg.quantity / y if y else 0.0
-                g[pos[it]] = m
-            kids = members.get(key, [])
-            if tg.capped == tg.margin:
-                cv = (v, g)
-            else:
-                sum_c = _sum([c_vec[k] for k in kids], n)
-                if tg.eligible:
-                    sum_n = _sum([n_vec[k] for k in kids], n)
-                    cv = (
-                        sum_c[0] - level.cap * sum_n[0] + level.cap * v,
-                        sum_c[1] - level.cap * sum_n[1] + level.cap * g,
-                    )
-                else:
-                    cv = sum_c
-            child = (tier, *key)
-            new_c[child], new_n[child] = cv, (v, g)
-            per_tier[tier] += cv[0]
-        credits[tier] = level.credit
-        c_vec.update(new_c)
-        n_vec.update(new_n)
-        prev = tier
-    final = c_vec[("netting-set", acc)]
+        gid = np.array([layout.group_ids[tier].get(leg.keys[tier], -1) for leg in items])
+        member = gid >= 0
+        row = layout.offsets_of[tier] + np.maximum(gid, 0)
+        c, g, y = _lookup(rows, row, cols)
+        share = np.divide(qty, y, out=np.zeros_like(qty), where=y != 0)
+        n_now, m_now = np.where(member, c * share, 0.0), np.where(member, g, 0.0)
+        branch, capv = _branches(layout.group_ids[tier], accounts, ti + 1)
+        b, k = branch[np.maximum(gid, 0)], capv[np.maximum(gid, 0)]
+        new_c = np.where(b == 0, n_now, np.where(b == 1, c_prev - k * n_prev + k * n_now, c_prev))
+        new_g = np.where(b == 0, m_now, np.where(b == 1, g_prev - k * m_prev + k * m_now, g_prev))
+        c_prev, g_prev = np.where(member, new_c, 0.0), np.where(member, new_g, 0.0)
+        n_prev, m_prev = n_now, m_now
+        per_tier[tier] = c_prev.copy()
+    by_account: dict[str, list[int]] = {}
+    for k, leg in enumerate(items):
+        by_account.setdefault(leg.account, []).append(k)
+    positions = portfolio.positions
     out = []
-    for it in items:
-        leg = leg_of(it)
-        k = pos[it]
-        inst = leg.instrument
-        out.append(
-            ItemAttribution(
+    for acc in portfolio.accounts:
+        am = accounts[acc]
+        incr = (incremental or {}).get(acc, {})
+        made = []
+        for k in by_account.get(acc, []):
+            leg, is_leg = items[k], k < n_legs
+            inst = leg.instrument
+            made.append(ItemAttribution(
                 account=acc,
-                name=inst.symbol if it[0] == "leg" else f"collateral {inst.symbol}",
-                kind="position" if it[0] == "leg" else "collateral",
-                position_id=leg_position_id(it),
+                name=inst.symbol if is_leg else f"collateral {inst.symbol}",
+                kind="position" if is_leg else "collateral",
+                position_id=positions[k].position_id if is_leg else None,
                 underlying=inst.underlying,
                 asset_class=BROAD_CLASS.get(inst.asset_class, inst.asset_class),
                 quantity=leg.quantity,
-                contribution=float(final[0][k]),
-                marginal=float(final[1][k]),
-                standalone=None if math.isnan(standalone[k]) else float(standalone[k]),
-                incremental=incr.get(it[1]) if it[0] == "leg" else None,
+                contribution=float(c_prev[k]),
+                marginal=float(g_prev[k]),
+                standalone=float(standalone_c[k]) if is_leg else None,
+                incremental=incr.get(k) if is_leg else None,
                 tiers={t: float(per_tier[t][k]) for t in ALL_TIERS},
-            )
-        )
-    total = am.total
-    return AccountAttribution(
-        account=acc,
-        total=total,
-        netted=am.netted,
-        standalone=am.standalone,
-        items=tuple(out),
-        residual=float(total - math.fsum(final[0])),
-        tier_credits=credits,
-    )
+            ))  # fmt: skip
+        out.append(AccountAttribution(
+            account=acc, total=am.total, netted=am.netted, standalone=am.standalone,
+            items=tuple(made), residual=float(am.total - math.fsum(i.contribution for i in made)),
+            tier_credits={t.tier: t.credit for t in am.tiers[1:]},
+        ))  # fmt: skip
+    return Attribution(model=result.model, currency=result.currency, method=rows.method,
+                       accounts=tuple(out), market=result.market, offsets=result.offsets,
+                       result=result)  # fmt: skip
 
 
-def _sum(vecs: Sequence[tuple[FloatArray, FloatArray]], n: int) -> tuple[FloatArray, FloatArray]:
-    v, g = np.zeros(n), np.zeros(n)
-    for a, b in vecs:
-        v, g = v + a, g + b
-    return v, g
-
-
-def _members(layout: Any, tier: str, prev: str, acc: str) -> dict[tuple[Any, ...], list[Any]]:
-    """Members one tier below of each group of ``tier`` (as :class:`TierBook`)."""
-    out: dict[tuple[Any, ...], list[Any]] = {}
-    if prev == "position":
-        for i, leg in enumerate(layout.legs):
-            if leg.account == acc:
-                out.setdefault(leg.keys[tier], []).append(("leg", i))
-        return out
-    seen = set()
-    for leg in [*layout.legs, *layout.coll]:
-        if leg.account != acc or leg.keys[prev] not in layout.group_ids[prev]:
-            continue
-        child = (prev, *leg.keys[prev])
-        if child not in seen:
-            seen.add(child)
-            out.setdefault(leg.keys[tier], []).append(child)
-    return out
+def _branches(
+    group_ids: Mapping[tuple[Any, ...], int], accounts: Mapping[str, Any], level: int
+) -> tuple[NDArray[np.int64], FloatArray]:
+    """Per group of a tier: the binding branch (0: N, 1: the cap, 2: not eligible) and the
+    tier's cap, from the result's tier groups (in ``group_ids`` order per account)."""
+    branch = np.zeros(len(group_ids), dtype=np.int64)
+    caps = np.zeros(len(group_ids))
+    seen: dict[str, int] = {}
+    for key, g in group_ids.items():
+        acc = key[0]
+        tm = accounts[acc].tiers[level]
+        tg = tm.groups[seen.get(acc, 0)]
+        seen[acc] = seen.get(acc, 0) + 1
+        caps[g] = tm.cap
+        branch[g] = 0 if tg.capped == tg.margin else (1 if tg.eligible else 2)
+    return branch, caps
 
 
 def _incremental(
@@ -473,6 +426,9 @@ __all__ = [
     "AccountAttribution",
     "Attribution",
     "ItemAttribution",
+    "Recorder",
+    "assemble",
     "attribute",
+    "attribution_of_run",
     "attribution_units",
 ]

@@ -179,7 +179,7 @@ def funding_rate(market: MarketSnapshot, history: MarketHistory) -> tuple[float,
         except MarketDataError as err:
             errors.append(str(err))
             continue
-        return float(value), f"{name} on {day:%Y-%m-%d} (history)"
+        return float(value), f"{name} on {day:%Y-%m-%d} from the market history"
     raise MarketDataError(
         "no funding rate on the market date: " + "; ".join(errors) + " (give one with --rate)"
     )

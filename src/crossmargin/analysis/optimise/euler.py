@@ -168,18 +168,9 @@ def _cached(model: Any, context: Any, h: sp.csr_matrix) -> EulerRows:
     cols = np.asarray(mapped.columns, dtype=np.int64)
     wide = sp.csr_matrix((h.data, cols[h.indices], h.indptr), shape=(h.shape[0], mapped.width))
     inner = euler_rows(model.model, mapped.context, wide)
-    back = np.full(mapped.width, -1, dtype=np.int64)
-    back[cols] = np.arange(cols.size)
-    lookup = {
-        (int(r), int(c)): k
-        for k, (r, c) in enumerate(
-            zip(row_of_data(inner.holdings), back[inner.holdings.indices], strict=True)
-        )
-    }
-    order = np.array(
-        [lookup[(int(r), int(c))] for r, c in zip(row_of_data(h), h.indices, strict=True)],
-        dtype=np.int64,
-    )
+    width = mapped.width
+    inner_keys = row_of_data(inner.holdings) * width + inner.holdings.indices
+    order = np.searchsorted(inner_keys, row_of_data(h) * width + cols[h.indices])
     return EulerRows(
         holdings=h,
         total=inner.total,
