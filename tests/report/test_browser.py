@@ -65,9 +65,11 @@ def test_report_renders_in_chromium(report: tuple[Path, dict[str, Any]], tmp_pat
     assert errors == [], errors
     charts = Charts()
     charts.feed(dom.stdout)
-    expected = {f"waterfall-{m}" for m in report[1]["margin"]} | {
-        "distribution", "correlation", "backtest",
-    }  # fmt: skip
+    expected = {f"waterfall-{m}" for m in report[1]["margin"]} | {"distribution", "backtest"}
+    corr = report[1].get("correlations") or {}
+    if corr.get("available"):  # one chart per netting set of more than one underlying
+        expected |= {f"correlation-{c['netting_set']}" for c in corr["netting_sets"]
+                     if len(c["factors"]) > 2}  # fmt: skip
     capital = report[1].get("capital") or {}
     if capital.get("available"):
         expected |= {f"attribution-{a['account']}" for a in capital["attribution"]["accounts"]}
