@@ -17,14 +17,13 @@ from crossmargin.analysis.optimise.lp import (
     Lin,
     Max,
     MaxRows,
-    Problem,
     Sum,
     Tail,
     abs_sum,
     pos_neg,
-    solve,
     tail_mean,
 )
+from crossmargin.analysis.optimise.lp_solve import Problem, solve
 from crossmargin.errors import ModelError
 
 

@@ -4,9 +4,10 @@ utilisation, liquidation distance). ``docs/capital.md`` has the methods and a wo
 
 Modules: :mod:`.euler` (Euler contributions per model, with :mod:`.euler_scan`,
 :mod:`.euler_var`, :mod:`.simm_euler`), :mod:`.attribution` (through the offset tiers),
-:mod:`.lp` and :mod:`.forms` (each model as a convex piecewise-linear form for HiGHS),
-:mod:`.hedge` with :mod:`.hedge_search` and :mod:`.universe`, :mod:`.allocate` with
-:mod:`.venues`, and :mod:`.capital`.
+:mod:`.lp`, :mod:`.lp_solve` and :mod:`.forms` (each model as a convex piecewise-linear form,
+solved by HiGHS), :mod:`.hedge` with :mod:`.hedge_terms`, :mod:`.hedge_search` and
+:mod:`.universe`, :mod:`.allocate` with :mod:`.allocate_heuristics` and :mod:`.venues`, and
+:mod:`.capital`.
 """
 
 from __future__ import annotations

@@ -29,7 +29,6 @@ venue's netted margin is its figure).
 
 from __future__ import annotations
 
-import heapq
 import math
 import time
 from collections.abc import Sequence
@@ -40,8 +39,10 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from crossmargin.analysis.optimise.allocate_heuristics import greedy, submodular
 from crossmargin.analysis.optimise.forms import Form, margin_form
-from crossmargin.analysis.optimise.lp import Binding, Const, Expr, Problem, Rebind, Sum, solve
+from crossmargin.analysis.optimise.lp import Binding, Const, Expr, Rebind, Sum
+from crossmargin.analysis.optimise.lp_solve import Problem, solve
 from crossmargin.analysis.optimise.venues import Venue
 from crossmargin.errors import InputError
 from crossmargin.instruments import Instrument
@@ -256,10 +257,10 @@ def allocate(
         plans.append(_real_plan("milp", x, states, t0))
     if "greedy" in methods:
         t0 = time.perf_counter()
-        plans.append(_real_plan("greedy", _greedy(states, qty, elig, standalone), states, t0))
+        plans.append(_real_plan("greedy", greedy(states, qty, elig, standalone), states, t0))
     if "submodular" in methods:
         t0 = time.perf_counter()
-        x = _submodular(states, qty, elig, standalone)
+        x = submodular(states, qty, elig, standalone)
         plans.append(_real_plan("submodular", x, states, t0))
     return AllocationResult(
         currency=market.reporting_currency,
@@ -351,86 +352,6 @@ def _round_assignment(
     best = np.argmax(frac, axis=1)
     out[np.arange(n), best] = qty
     return out
-
-
-class _Holdings:
-    """Current holdings per venue and their form values (the heuristics' bookkeeping)."""
-
-    def __init__(self, states: list[_VenueState], n: int) -> None:
-        self.states = states
-        self.y = [np.zeros(st.items.size) for st in states]
-        self.col = [{int(i): c for c, i in enumerate(st.items)} for st in states]
-        self.value = [float(st.form.value(self.y[j][None, :])[0]) for j, st in enumerate(states)]
-        self.x = np.zeros((n, len(states)))
-
-    def delta(self, i: int, j: int, q: float) -> float:
-        """Form change at venue ``j`` from adding ``q`` of item ``i``."""
-        y = self.y[j].copy()
-        y[self.col[j][i]] += q
-        return float(self.states[j].form.value(y[None, :])[0]) - self.value[j]
-
-    def move(self, i: int, j: int, q: float) -> None:
-        self.y[j][self.col[j][i]] += q
-        self.value[j] = float(self.states[j].form.value(self.y[j][None, :])[0])
-        self.x[i, j] += q
-
-
-def _greedy(
-    states: list[_VenueState], qty: FloatArray, elig: NDArray[np.bool_], standalone: FloatArray
-) -> FloatArray:
-    n = qty.size
-    h = _Holdings(states, n)
-    for i in np.argsort(-standalone, kind="stable").tolist():
-        options = [(h.delta(i, j, qty[i]), j) for j in np.flatnonzero(elig[i]).tolist()]
-        _, j = min(options)
-        h.move(i, j, qty[i])
-    return h.x
-
-
-def _submodular(
-    states: list[_VenueState],
-    qty: FloatArray,
-    elig: NDArray[np.bool_],
-    standalone: FloatArray,
-    passes: int = 3,
-) -> FloatArray:
-    n = qty.size
-    h = _Holdings(states, n)
-    stamp = [0] * len(states)
-    heap: list[tuple[float, int, int, int]] = []
-    for i, j in np.argwhere(elig).tolist():
-        gain = standalone[i] - h.delta(i, j, qty[i])
-        heap.append((-gain, i, j, 0))
-    heapq.heapify(heap)
-    placed = np.zeros(n, dtype=bool)
-    while heap:
-        neg, i, j, seen = heapq.heappop(heap)
-        if placed[i]:
-            continue
-        if seen != stamp[j]:
-            gain = standalone[i] - h.delta(i, j, qty[i])
-            heapq.heappush(heap, (-gain, i, j, stamp[j]))
-            continue
-        h.move(i, j, qty[i])
-        placed[i] = True
-        stamp[j] += 1
-        del neg
-    for _ in range(passes):
-        improved = False
-        for i in range(n):
-            here = int(np.flatnonzero(h.x[i])[0])
-            leave = h.delta(i, here, -qty[i])
-            for j in np.flatnonzero(elig[i]).tolist():
-                if j == here:
-                    continue
-                if leave + h.delta(i, j, qty[i]) < -1e-9 * max(1.0, abs(h.value[here])):
-                    h.move(i, here, -qty[i])
-                    h.move(i, j, qty[i])
-                    improved = True
-                    break
-        if not improved:
-            break
-    return h.x
 
 
 __all__ = ["METHODS", "AllocationResult", "Plan", "allocate"]

@@ -34,16 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from crossmargin.analysis.optimise.lp import (
-    Const,
-    Expr,
-    Max,
-    MaxRows,
-    Sum,
-    Tail,
-    abs_sum,
-    pos_neg,
-)
+from crossmargin.analysis.optimise.lp import Const, Expr, Max, MaxRows, Sum, Tail, abs_sum, pos_neg
 from crossmargin.errors import ModelError
 from crossmargin.models.base import MarginModel
 

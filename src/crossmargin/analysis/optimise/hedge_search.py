@@ -22,7 +22,8 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from crossmargin.analysis.optimise.lp import Binding, Expr, Lin, Problem, abs_sum, solve
+from crossmargin.analysis.optimise.lp import Binding, Expr, Lin, abs_sum
+from crossmargin.analysis.optimise.lp_solve import Problem, solve
 from crossmargin.instruments import Instrument
 
 FloatArray = NDArray[np.float64]
