@@ -244,8 +244,9 @@ def backtest(
     )
 
 
-def write_sample(path: PathLike) -> Path:
-    """Write the sample book as CSV, JSON or Parquet (by suffix)."""
+def write_sample(path: PathLike) -> tuple[Path, ...]:
+    """Write the sample book and its collateral as CSV, JSON or Parquet (by suffix); returns
+    the files written (a CSV or Parquet book's collateral goes to a sibling file)."""
     from crossmargin.portfolio import save_portfolio
 
     return save_portfolio(sample_portfolio(), path)
@@ -408,7 +409,8 @@ def scenario_distribution(
 
     Returns ``{"model", "confidence", "accounts": [{"account", "netting_set", "calendar",
     "scenarios", "pnl", "var", "es"}]}``: per account the P&L (reporting currency) of each
-    lookback scenario of its own netting set (its calendar and days: accounts on different
+    lookback scenario of its own netting set, collateral that nets included (its calendar and
+    days: accounts on different
     calendars have different scenarios, so no book-wide P&L is formed) and the loss-positive
     VaR and ES at the model's confidence, the convention of the model's ``core`` component.
     """
@@ -420,8 +422,11 @@ def scenario_distribution(
     chosen = make_model(model, **params)
     if not isinstance(chosen, HistoricalVaRModel):
         raise InputError(f"{model} is not a historical VaR/ES model: use es or hvar")
-    context = chosen.prepare(portfolio.instruments, snapshot)
-    rows = chosen.lookback_pnl(context, portfolio.quantity_matrix())
+    from crossmargin.netting.core import netting_set_holdings
+
+    instruments, holdings = netting_set_holdings(portfolio, chosen)
+    context = chosen.prepare(instruments, snapshot)
+    rows = chosen.lookback_pnl(context, holdings)
     accounts = []
     for account, (fs, names, pnl) in zip(portfolio.accounts, rows, strict=True):
         tail = var_es(pnl, chosen.confidence) if pnl.size else None

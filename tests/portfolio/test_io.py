@@ -64,7 +64,7 @@ def _key(book: Portfolio) -> list[tuple]:
 @pytest.mark.parametrize("suffix", [".csv", ".json", ".parquet", ".pq"])
 def test_round_trip(tmp_path: Path, suffix: str) -> None:
     book = _book()
-    path = save_portfolio(book, tmp_path / f"book{suffix}")
+    (path,) = save_portfolio(book, tmp_path / f"book{suffix}")
     back = load_portfolio(path, reference_year=2025)
     assert _key(back) == _key(book)
     assert back.raw == book.raw  # the instruments resolve identically too
@@ -93,7 +93,7 @@ def test_round_trip_keeps_every_float(
         Position(account=a, instrument=parse_symbol(s, reference_year=2025), quantity=q)
         for a, s, q in rows
     )
-    path = save_portfolio(book, tmp_path / f"h{suffix}")
+    (path,) = save_portfolio(book, tmp_path / f"h{suffix}")
     assert [p.quantity for p in load_portfolio(path, reference_year=2025).raw] == [
         q for _, _, q in rows
     ]

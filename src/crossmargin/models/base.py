@@ -106,11 +106,18 @@ class MarginModel(ABC):
     heading), ``description`` and ``subadditive`` (True where the method guarantees that
     netted margin <= the sum of standalone margins), take their parameters in the
     constructor and implement :meth:`prepare` and :meth:`margin_rows`.
+
+    ``nets_collateral`` (True by default) says whether coin and security collateral joins the
+    groups of its underlying as a position (:mod:`crossmargin.netting.core`): right for risk
+    methods that move the group jointly (a short inverse perpetual against BTC collateral is
+    a synthetic dollar), wrong for additive per-position rules, which charge each position
+    alone and leave the collateral's risk to its haircut.
     """
 
     name: ClassVar[str]
     description: ClassVar[str]
     subadditive: ClassVar[bool] = False
+    nets_collateral: bool = True
 
     @abstractmethod
     def prepare(self, instruments: tuple[Instrument, ...], market: MarketSnapshot) -> Any:

@@ -119,6 +119,29 @@ def _legs(portfolio: Portfolio) -> tuple[list[_Leg], list[_Leg]]:
     return legs, [c for c in coll if c.keys["underlying"] in held]
 
 
+def netting_set_holdings(
+    portfolio: Portfolio, model: MarginModel | None = None
+) -> tuple[tuple[Instrument, ...], sp.csr_matrix]:
+    """Each account's whole netting set as one row (accounts in book order) over the
+    instruments it needs: its positions, plus the coin and security collateral that joins
+    them where ``model`` nets collateral (as in :func:`cross_margin`'s netting-set tier)."""
+    legs, coll = _legs(portfolio)
+    if model is not None and not model.nets_collateral:
+        coll = []
+    instruments = tuple(dict.fromkeys([*portfolio.instruments, *(c.instrument for c in coll)]))
+    col = {inst: j for j, inst in enumerate(instruments)}
+    row = {a: i for i, a in enumerate(portfolio.accounts)}
+    both = [*legs, *coll]
+    matrix = sp.csr_matrix(
+        (
+            [leg.quantity for leg in both],
+            ([row[leg.account] for leg in both], [col[leg.instrument] for leg in both]),
+        ),
+        shape=(len(portfolio.accounts), len(instruments)),
+    )
+    return instruments, matrix
+
+
 def cross_margin(
     model: MarginModel,
     portfolio: Portfolio,
@@ -137,6 +160,8 @@ def cross_margin(
         raise InputError("the book is empty: nothing to margin")
     policy = load_policy(offsets).with_cap(cap)
     legs, coll = _legs(portfolio)
+    if not model.nets_collateral:
+        coll = []
     instruments = tuple(dict.fromkeys([*portfolio.instruments, *(c.instrument for c in coll)]))
     col = {inst: j for j, inst in enumerate(instruments)}
     group_ids: dict[str, dict[tuple[Any, ...], int]] = {t: {} for t in TIERS}
@@ -358,4 +383,4 @@ def _equities(portfolio: Portfolio, market: MarketSnapshot, legs: list[_Leg]) ->
     return {acc: maker(acc) for acc in portfolio.accounts}
 
 
-__all__ = ["BY_TIER", "capped_margin", "cross_margin"]
+__all__ = ["BY_TIER", "capped_margin", "cross_margin", "netting_set_holdings"]

@@ -259,8 +259,19 @@ def collateral_records(portfolio: Portfolio) -> list[dict[str, Any]]:
     ]
 
 
-def save_portfolio(portfolio: Portfolio, path: str | Path) -> Path:
-    """Write the raw positions as CSV, JSON or Parquet (by suffix)."""
+def collateral_path(path: str | Path) -> Path:
+    """Where :func:`save_portfolio` writes a CSV or Parquet book's collateral:
+    ``<stem>_collateral<suffix>`` beside it."""
+    p = Path(path)
+    return p.with_name(f"{p.stem}_collateral{p.suffix}")
+
+
+def save_portfolio(portfolio: Portfolio, path: str | Path) -> tuple[Path, ...]:
+    """Write the raw positions and the collateral as CSV, JSON or Parquet (by suffix).
+
+    JSON holds both (``{"positions": [...], "collateral": [...]}``); CSV and Parquet books
+    write the collateral to :func:`collateral_path`. Returns the files written.
+    """
     p = Path(path)
     fmt = _format(p)
     records = portfolio_records(portfolio)
@@ -269,15 +280,22 @@ def save_portfolio(portfolio: Portfolio, path: str | Path) -> Path:
         if portfolio.collateral:
             doc["collateral"] = collateral_records(portfolio)
         p.write_text(json.dumps(doc, indent=2), encoding="utf-8")
-        return p
+        return (p,)
+    frames = [(p, pd.DataFrame.from_records(records, columns=[*REQUIRED, *OPTIONAL]))]
     if portfolio.collateral:
-        raise InputError(
-            f"{p}: a book with collateral is written as JSON (positions and collateral), or "
-            "the collateral separately"
+        from crossmargin.collateral.holdings import COLUMNS as COLLATERAL_COLUMNS
+
+        frames.append(
+            (
+                collateral_path(p),
+                pd.DataFrame.from_records(
+                    collateral_records(portfolio), columns=list(COLLATERAL_COLUMNS)
+                ),
+            )
         )
-    frame = pd.DataFrame.from_records(records, columns=[*REQUIRED, *OPTIONAL])
-    if fmt == "csv":
-        frame.to_csv(p, index=False)
-    else:
-        frame.to_parquet(p, index=False)
-    return p
+    for target, frame in frames:
+        if fmt == "csv":
+            frame.to_csv(target, index=False)
+        else:
+            frame.to_parquet(target, index=False)
+    return tuple(t for t, _ in frames)

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from crossmargin.collateral.scenarios import collateral_pnl, unmoved
 from crossmargin.errors import InputError
 from crossmargin.market.scenarios import ScenarioSet
 from crossmargin.market.snapshot import MarketSnapshot
@@ -200,9 +201,12 @@ def held_margin(model: MarginModel, portfolio: Portfolio, snapshot: MarketSnapsh
 def account_losses(
     portfolio: Portfolio, snapshot: MarketSnapshot, scenarios: ScenarioSet
 ) -> FloatArray:
-    """(scenarios, accounts) loss (``−P&L``) by full revaluation, accounts in book order."""
+    """(scenarios, accounts) loss (``−P&L``), accounts in book order: the positions by full
+    revaluation plus the accounts' collateral (:mod:`crossmargin.collateral.scenarios`: coins
+    and securities with their price, stablecoins with the set's depeg moves)."""
     pnl = revalue(portfolio, snapshot, _restrict(scenarios, portfolio.underlyings))
-    out: FloatArray = -pnl.account_pnl_by_scenario
+    coll = collateral_pnl(portfolio.collateral, portfolio.accounts, snapshot, scenarios)
+    out: FloatArray = -(pnl.account_pnl_by_scenario + coll)
     return out
 
 
@@ -223,6 +227,7 @@ def _restrict(scenarios: ScenarioSet, underlyings: Sequence[str]) -> ScenarioSet
         vol_term_shape=scenarios.vol_term_shape,
         min_vol=scenarios.min_vol,
         label=scenarios.label,
+        asset_moves=scenarios.asset_moves,
     )
 
 
@@ -240,10 +245,14 @@ def scenario_moves(scenarios: ScenarioSet, row: int, underlyings: Sequence[str])
 
 
 def account_underlyings(portfolio: Portfolio) -> dict[str, tuple[str, ...]]:
-    """Underlyings of each account, in first-seen order."""
+    """Underlyings of each account, in first-seen order: its positions' and those of the coins
+    and securities it holds as collateral (they move in every scenario)."""
     out: dict[str, dict[str, None]] = {a: {} for a in portfolio.accounts}
     for p in portfolio.positions:
         out[p.account][p.instrument.underlying] = None
+    for h in portfolio.collateral:
+        if h.account in out and h.kind in ("coin", "security") and h.amount:
+            out[h.account][h.asset] = None
     return {a: tuple(u) for a, u in out.items()}
 
 
@@ -271,10 +280,13 @@ def worst_rows(
     """
     losses = account_losses(portfolio, snapshot, scenarios)
     unds = account_underlyings(portfolio)
+    still = unmoved(portfolio.collateral, scenarios, snapshot.reporting_currency)
     out = []
     for j, acc in enumerate(portfolio.accounts):
         missing = [u for u in unds[acc] if uncovered and u in uncovered]
         row = int(np.argmax(losses[:, j]))
+        notes = [f"{u}: {uncovered[u]}" for u in missing] if uncovered else []
+        notes += [f"collateral {a} not moved by the scenario" for a in still.get(acc, ())]
         out.append(
             AccountOutcome(
                 account=acc,
@@ -284,7 +296,7 @@ def worst_rows(
                 scenario=scenarios.names[row],
                 moves=scenario_moves(scenarios, row, [u for u in unds[acc] if u not in missing]),
                 covered=not missing,
-                note="; ".join(f"{u}: {uncovered[u]}" for u in missing) if uncovered else "",
+                note="; ".join(notes),
             )
         )
     return tuple(out)

@@ -15,9 +15,16 @@ File formats
        ]}
     ]}
 
-**CSV**: one row per move, columns ``scenario, underlying, asset_class, spot, vol`` and
-optionally ``vol_type, horizon_days, description`` (constant within a scenario); exactly one
-of ``underlying`` / ``asset_class`` per row.
+**CSV**: one row per move, columns ``scenario, underlying, asset_class, asset, spot, vol``
+and optionally ``vol_type, horizon_days, description`` (constant within a scenario); exactly
+one of ``underlying`` / ``asset_class`` / ``asset`` per row.
+
+**Collateral assets**: an entry ``{"asset": "USDe", "spot": -0.35}`` moves the price of a
+stablecoin or currency held as collateral (USDe from 1.00 to 0.65, as inside one venue on
+2025-10-10); coins and securities held as collateral move with their ``underlying`` entry.
+Every account's collateral is revalued in every scenario
+(:mod:`crossmargin.collateral.scenarios`). An unknown key in a JSON scenario or move, or an
+unknown CSV column, is an error.
 
 Conventions: ``spot`` is a **relative** move (``S₁ = S₀·(1 + spot)``, −0.5 = −50%, must be
 > −1); ``vol`` is an **absolute** change of implied vol in decimal (0.10 = +10 vol points,
@@ -48,6 +55,7 @@ from crossmargin.analysis.stress.common import (
     HeldMargin,
     Move,
     ScenarioOutcome,
+    account_underlyings,
     worst_rows,
 )
 from crossmargin.errors import InputError
@@ -67,6 +75,7 @@ class ShockEntry:
     vol: float = 0.0
     underlying: str | None = None
     asset_class: str | None = None
+    asset: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,8 +105,17 @@ class Hypothetical:
                 out[u] = Move(spot=hit.spot, vol=hit.vol, vol_type=self.vol_type, source=how)
         return out
 
+    @property
+    def asset_moves(self) -> dict[str, Move]:
+        """The price moves of collateral assets the scenario names (stablecoins, currencies)."""
+        return {
+            e.asset: Move(spot=e.spot, vol=0.0, source=f"{self.source} collateral {e.asset}")
+            for e in self.entries
+            if e.asset is not None
+        }
+
     def scenario_set(self, underlyings: Sequence[str]) -> ScenarioSet:
-        """A one-row :class:`ScenarioSet` for ``underlyings``."""
+        """A one-row :class:`ScenarioSet` for ``underlyings`` (and the named assets' moves)."""
         moves = self.moves_for(underlyings)
         return ScenarioSet(
             underlyings=tuple(underlyings),
@@ -108,6 +126,7 @@ class Hypothetical:
             spot_shock_type="relative",
             vol_shock_type="relative" if self.vol_type == "relative" else "absolute",
             label=self.name,
+            asset_moves={a: np.array([m.spot]) for a, m in self.asset_moves.items()},
         )
 
 
@@ -134,12 +153,27 @@ def _number(raw: Any, where: str, key: str, *, required: bool) -> float:
     return value
 
 
-def _entry(raw: Mapping[str, Any], where: str) -> ShockEntry:
+_MOVE_KEYS = ("underlying", "asset_class", "asset", "spot", "vol")
+_SCENARIO_KEYS = ("name", "description", "vol_type", "horizon_days", "moves")
+
+
+def _unknown_keys(raw: Mapping[str, Any], known: Sequence[str], where: str) -> None:
+    extra = [str(k) for k in raw if k not in known]
+    if extra:
+        raise InputError(f"{where}: unknown key {extra[0]!r} (known: {', '.join(known)})")
+
+
+def _entry(raw: Mapping[str, Any], where: str, *, csv_row: bool = False) -> ShockEntry:
+    from crossmargin.collateral.holdings import FIAT, STABLECOINS
+
+    if not csv_row:
+        _unknown_keys(raw, _MOVE_KEYS, where)
     classes = _classes()
     und = (raw.get("underlying") or "").strip() or None
     cls = (raw.get("asset_class") or "").strip() or None
-    if (und is None) == (cls is None):
-        raise InputError(f"{where}: give exactly one of 'underlying' or 'asset_class'")
+    asset = (raw.get("asset") or "").strip() or None
+    if sum(x is not None for x in (und, cls, asset)) != 1:
+        raise InputError(f"{where}: give exactly one of 'underlying', 'asset_class' or 'asset'")
     if und is not None and und not in classes:
         raise InputError(
             f"{where}: unknown underlying {und!r} (known: {', '.join(sorted(classes))})"
@@ -149,11 +183,20 @@ def _entry(raw: Mapping[str, Any], where: str) -> ShockEntry:
             f"{where}: unknown asset class {cls!r} (known: "
             f"{', '.join(sorted(set(classes.values())))})"
         )
+    if asset is not None and asset not in (*STABLECOINS, *FIAT):
+        raise InputError(
+            f"{where}: asset {asset!r} is not a stablecoin or currency "
+            f"({', '.join((*STABLECOINS, *FIAT))}); coins and securities move as 'underlying'"
+        )
+    vol = _number(raw.get("vol"), where, "vol", required=False)
+    if asset is not None and vol:
+        raise InputError(f"{where}: asset {asset} has a price move only, not a vol {vol}")
     return ShockEntry(
         spot=_number(raw.get("spot"), where, "spot", required=True),
-        vol=_number(raw.get("vol"), where, "vol", required=False),
+        vol=vol,
         underlying=und,
         asset_class=cls,
+        asset=asset,
     )
 
 
@@ -173,6 +216,7 @@ def _from_json(doc: Any, source: str) -> tuple[Hypothetical, ...]:
         where = f"{source}, scenario {n} ({name!r})"
         if not isinstance(raw, Mapping) or not isinstance(raw.get("moves"), list):
             raise InputError(f"{where}: each scenario needs a 'moves' list")
+        _unknown_keys(raw, _SCENARIO_KEYS, where)
         entries = tuple(
             _entry(m if isinstance(m, Mapping) else {}, f"{where}, move {k}")
             for k, m in enumerate(raw["moves"], start=1)
@@ -198,6 +242,10 @@ def _from_csv(text: str, source: str) -> tuple[Hypothetical, ...]:
     missing = {"scenario", "spot"} - fields
     if missing:
         raise InputError(f"{source}: missing column(s) {', '.join(sorted(missing))}")
+    known = ("scenario", *_MOVE_KEYS, "vol_type", "horizon_days", "description")
+    extra = sorted(fields - set(known))
+    if extra:
+        raise InputError(f"{source}: unknown column {extra[0]!r} (known: {', '.join(known)})")
     groups: dict[str, list[tuple[int, dict[str, str]]]] = {}
     for row_no, row in enumerate(reader, start=2):
         name = (row.get("scenario") or "").strip()
@@ -217,7 +265,7 @@ def _from_csv(text: str, source: str) -> tuple[Hypothetical, ...]:
         out.append(
             Hypothetical(
                 name=name,
-                entries=tuple(_entry(r, f"{source}, row {k}") for k, r in rows),
+                entries=tuple(_entry(r, f"{source}, row {k}", csv_row=True) for k, r in rows),
                 description=str(first.get("description") or ""),
                 vol_type=_vol_type(first.get("vol_type"), f"{source}, row {rows[0][0]}"),
                 horizon_days=_number(
@@ -263,11 +311,13 @@ def hypothetical_stress(
     held: HeldMargin,
     scenarios: Sequence[Hypothetical],
 ) -> tuple[ScenarioOutcome, ...]:
-    """Every scenario applied to the book: per account loss, margin held and shortfall."""
-    unds = portfolio.underlyings
+    """Every scenario applied to the book: per account loss, margin held and shortfall (the
+    accounts' coin and security collateral moves with its underlying, stablecoins and
+    currencies with the scenario's ``asset`` entries)."""
+    unds = tuple(dict.fromkeys(u for us in account_underlyings(portfolio).values() for u in us))
     out = []
     for h in scenarios:
-        moves = h.moves_for(unds)
+        moves = {**h.moves_for(unds), **h.asset_moves}
         accounts = worst_rows(portfolio, snapshot, h.scenario_set(unds), held)
         notes = tuple(
             f"{u}: no entry, moved by 0" for u, m in moves.items() if m.source.startswith("not")
