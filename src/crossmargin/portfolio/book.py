@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 from crossmargin.errors import InputError
 from crossmargin.instruments import Instrument
+from crossmargin.portfolio.units import QuantityUnit, to_contracts
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -26,6 +27,11 @@ class Position:
 
     ``trade_price`` is optional, in the instrument's price unit (USD per unit of
     underlying for futures, the premium in settlement currency per unit for options).
+
+    ``input_quantity`` and ``quantity_unit`` keep the quantity as the book stated it when that
+    was not in contracts (``10000`` ``usd`` of ``BTC-PERPETUAL`` is ``quantity`` 1,000
+    contracts; :mod:`crossmargin.portfolio.units`); ``quantity`` is always the exact
+    conversion, checked here. Netted positions made of several rows are in contracts.
     """
 
     account: str
@@ -33,6 +39,8 @@ class Position:
     quantity: float
     trade_price: float | None = None
     position_id: str | None = None
+    input_quantity: float | None = None
+    quantity_unit: QuantityUnit = "contracts"
 
     def __post_init__(self) -> None:
         if not self.account:
@@ -41,6 +49,19 @@ class Position:
             raise InputError(f"{self.instrument.symbol}: quantity must be finite")
         if self.trade_price is not None and not math.isfinite(self.trade_price):
             raise InputError(f"{self.instrument.symbol}: trade price must be finite")
+        if self.quantity_unit != "contracts" or self.input_quantity is not None:
+            given = self.quantity if self.input_quantity is None else self.input_quantity
+            if to_contracts(given, self.quantity_unit, self.instrument) != self.quantity:
+                raise InputError(
+                    f"{self.instrument.symbol}: {given:g} {self.quantity_unit} is not "
+                    f"{self.quantity:g} contracts; build positions with units through "
+                    "crossmargin.portfolio.units.to_contracts"
+                )
+
+    @property
+    def booked_quantity(self) -> float:
+        """The quantity as the book states it, in :attr:`quantity_unit`."""
+        return self.quantity if self.input_quantity is None else self.input_quantity
 
     @property
     def symbol(self) -> str:
