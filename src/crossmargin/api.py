@@ -7,6 +7,14 @@ Typical use::
     market = api.market_for(book, asof="2026-02-11")
     valuation = api.value(book, market)
     pnl = api.revalue(book, market, api.ScenarioSet.grid(book.underlyings, [-0.1, 0.1]))
+
+A run with its own products passes ``contracts`` (a contracts file or a loaded
+:class:`~crossmargin.contracts.Contracts`) to every call that resolves symbols or reads the
+history::
+
+    mine = api.load_contracts("my_contracts.json")
+    book = api.load_book("book.csv", contracts=mine)
+    market = api.market_for(book, asof="2026-02-11", contracts=mine)
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from crossmargin.analysis.strategies import (
     representative_strategies,
     strategies_from_book,
 )
+from crossmargin.contracts import Contracts, ContractsLike, load_contracts, resolve_contracts
 from crossmargin.errors import InputError
 from crossmargin.market.builder import latest_common_date, snapshot_from_history
 from crossmargin.market.history import MarketHistory
@@ -43,9 +52,20 @@ from crossmargin.store import RunStore
 PathLike = str | Path
 
 
-def load_book(path: PathLike) -> Portfolio:
-    """Load a book of positions from CSV, JSON or Parquet."""
-    return load_portfolio(path)
+def load_book(path: PathLike, *, contracts: ContractsLike = None) -> Portfolio:
+    """Load a book of positions from CSV, JSON or Parquet.
+
+    ``contracts`` (a contracts file or :class:`Contracts`) adds the user's products to the
+    shipped ones the symbols resolve against.
+    """
+    return load_portfolio(path, table=resolve_contracts(contracts).table)
+
+
+def market_history(
+    data_dir: PathLike | None = None, *, contracts: ContractsLike = None
+) -> MarketHistory:
+    """The daily history of ``data_dir`` serving the shipped series plus ``contracts``'."""
+    return resolve_contracts(contracts).history(data_dir)
 
 
 def sample_book() -> Portfolio:
@@ -59,17 +79,18 @@ def market_for(
     asof: str | date | None = None,
     market: PathLike | None = None,
     data_dir: PathLike | None = None,
+    contracts: ContractsLike = None,
 ) -> MarketSnapshot:
     """The market snapshot to use: a JSON file, or the history on ``asof``.
 
     With neither, the latest date on which the history covers every underlying of the
-    book is used.
+    book is used. ``contracts`` maps the user's underlyings to series (and asset classes).
     """
     if asof is not None and market is not None:
         raise InputError("give either --asof DATE or --market FILE, not both")
     if market is not None:
         return MarketSnapshot.load(market)
-    history = MarketHistory.load(data_dir)
+    history = market_history(data_dir, contracts=contracts)
     when = asof if asof is not None else latest_common_date(portfolio.underlyings, history=history)
     return snapshot_from_history(when, portfolio.underlyings, history=history)
 
@@ -79,11 +100,21 @@ def value(portfolio: Portfolio, snapshot: MarketSnapshot) -> BookValuation:
     return value_portfolio(portfolio, snapshot)
 
 
-def make_model(name: str, *, also: str | None = None, **params: Any) -> MarginModel:
-    """The named model with ``params``; with ``also``, the more conservative of the two."""
-    chosen = get_model(name, **params)
+def make_model(
+    name: str, *, also: str | None = None, history: MarketHistory | None = None, **params: Any
+) -> MarginModel:
+    """The named model with ``params``; with ``also``, the more conservative of the two.
+
+    ``history`` goes to whichever of the two reads history (``es``, ``hvar``): the history
+    of a run with its own contracts.
+    """
+    from crossmargin.models.var import VAR_MODELS
+
+    shared = {"history": history} if history is not None else {}
+    chosen = get_model(name, **params, **(shared if name in VAR_MODELS else {}))
     if also is not None:
-        chosen = get_model("conservative", first=chosen, second=get_model(also))
+        second = get_model(also, **(shared if also in VAR_MODELS else {}))
+        chosen = get_model("conservative", first=chosen, second=second)
     return chosen
 
 
@@ -186,6 +217,7 @@ def backtest(
     by: str = "underlying",
     data_dir: PathLike | None = None,
     progress: Callable[[int, int], None] | None = None,
+    contracts: ContractsLike = None,
     **params: Any,
 ) -> BacktestResult:
     """Rolling backtest of ``model`` on real history (``None``: the representative set).
@@ -196,7 +228,7 @@ def backtest(
     """
     if not 0.0 < confidence < 1.0:
         raise InputError(f"confidence must be in (0, 1), got {confidence}")
-    history = MarketHistory.load(data_dir)
+    history = market_history(data_dir, contracts=contracts)
     if book is None:
         strategies: Sequence[Strategy] = representative_strategies()
         label = "representative strategies"
@@ -235,15 +267,18 @@ __all__ = [
     "BacktestResult",
     "BookPnL",
     "BookValuation",
+    "Contracts",
     "MarginResult",
     "MarketSnapshot",
     "Portfolio",
     "ScenarioSet",
     "backtest",
     "load_book",
+    "load_contracts",
     "make_model",
     "margin",
     "market_for",
+    "market_history",
     "record_backtest",
     "record_margin",
     "revalue",
@@ -325,12 +360,15 @@ def what_if(
     by: str = "underlying",
     cap: float | None = None,
     before: MarginResult | None = None,
+    contracts: ContractsLike = None,
     **params: Any,
 ) -> WhatIfResult:
-    """Margin of ``account`` before and after ``trades`` (rows: symbol, quantity, trade_price).
+    """Margin of ``account`` before and after ``trades`` (rows: symbol, quantity,
+    quantity_unit, trade_price).
 
     The account's positions are taken from ``portfolio``; the trades are added to them (and
     net with them). ``before`` may pass an already computed result of the account alone.
+    The trades' symbols resolve against ``contracts`` (default the shipped table).
     """
     from crossmargin.portfolio import parse_rows
 
@@ -340,7 +378,11 @@ def what_if(
     if not trades:
         raise InputError("no proposed trades: give at least one (symbol, quantity)")
     book = portfolio.subset([account])
-    added = parse_rows([{**t, "account": account} for t in trades], source="trades")
+    added = parse_rows(
+        [{**t, "account": account} for t in trades],
+        source="trades",
+        table=resolve_contracts(contracts).table,
+    )
     after_book = Portfolio(raw=book.raw + added.raw, source=book.source)
     chosen = make_model(model, **params) if isinstance(model, str) else model
     if before is None:
@@ -445,6 +487,7 @@ def stress(
     asof: str | date | None = None,
     market: PathLike | MarketSnapshot | None = None,
     data_dir: PathLike | None = None,
+    contracts: ContractsLike = None,
     **params: Any,
 ) -> StressReport:
     """Stress the netting of ``book`` against the netted margin of ``model`` (METHODS §8).
@@ -461,16 +504,19 @@ def stress(
     from crossmargin.analysis.stress.correlation import parse_pairs
     from crossmargin.analysis.stress.report import run_stress
 
-    portfolio = book if isinstance(book, Portfolio) else load_book(book)
+    mine = resolve_contracts(contracts)
+    portfolio = book if isinstance(book, Portfolio) else load_book(book, contracts=mine)
     if isinstance(model, str):
         model_factory(model)  # an unknown name fails here, before any work
-    history = MarketHistory.load(data_dir)
+    history = mine.history(data_dir)
     if isinstance(market, MarketSnapshot):
         if asof is not None:
             raise InputError("give either asof or a market snapshot, not both")
         snapshot = market
     else:
-        snapshot = market_for(portfolio, asof=asof, market=market, data_dir=data_dir)
+        snapshot = market_for(
+            portfolio, asof=asof, market=market, data_dir=data_dir, contracts=mine
+        )
     if isinstance(model, str):
         if model in ("es", "hvar"):
             params = {**params, "history": history}

@@ -80,9 +80,15 @@ class Hypothetical:
     horizon_days: float = 0.0
     source: str = ""
 
-    def moves_for(self, underlyings: Sequence[str]) -> dict[str, Move]:
-        """The move of each underlying (an underlying entry beats its class; else 0)."""
-        classes = _classes()
+    def moves_for(
+        self, underlyings: Sequence[str], classes: Mapping[str, str] | None = None
+    ) -> dict[str, Move]:
+        """The move of each underlying (an underlying entry beats its class; else 0).
+
+        ``classes`` gives the asset class of underlyings the shipped table lacks (a run's own
+        contracts: the book's instruments know theirs).
+        """
+        classes = _classes(classes)
         out = {}
         for u in underlyings:
             hit = next((e for e in self.entries if e.underlying == u), None)
@@ -96,9 +102,11 @@ class Hypothetical:
                 out[u] = Move(spot=hit.spot, vol=hit.vol, vol_type=self.vol_type, source=how)
         return out
 
-    def scenario_set(self, underlyings: Sequence[str]) -> ScenarioSet:
+    def scenario_set(
+        self, underlyings: Sequence[str], classes: Mapping[str, str] | None = None
+    ) -> ScenarioSet:
         """A one-row :class:`ScenarioSet` for ``underlyings``."""
-        moves = self.moves_for(underlyings)
+        moves = self.moves_for(underlyings, classes)
         return ScenarioSet(
             underlyings=tuple(underlyings),
             spot_shocks=np.array([[moves[u].spot for u in underlyings]]),
@@ -111,11 +119,18 @@ class Hypothetical:
         )
 
 
-def _classes() -> dict[str, str]:
+def _classes(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     out: dict[str, str] = {}
     for spec in contract_table().specs:
         out.setdefault(spec.underlying, spec.asset_class)
+    for underlying, cls in (extra or {}).items():
+        out.setdefault(underlying, cls)
     return out
+
+
+def book_classes(portfolio: Portfolio) -> dict[str, str]:
+    """Underlying -> asset class of a book's instruments (its own products included)."""
+    return {i.underlying: i.asset_class for i in portfolio.instruments}
 
 
 def _number(raw: Any, where: str, key: str, *, required: bool) -> float:
@@ -134,8 +149,10 @@ def _number(raw: Any, where: str, key: str, *, required: bool) -> float:
     return value
 
 
-def _entry(raw: Mapping[str, Any], where: str) -> ShockEntry:
-    classes = _classes()
+def _entry(
+    raw: Mapping[str, Any], where: str, extra: Mapping[str, str] | None = None
+) -> ShockEntry:
+    classes = _classes(extra)
     und = (raw.get("underlying") or "").strip() or None
     cls = (raw.get("asset_class") or "").strip() or None
     if (und is None) == (cls is None):
@@ -164,7 +181,9 @@ def _vol_type(raw: Any, where: str) -> str:
     return value
 
 
-def _from_json(doc: Any, source: str) -> tuple[Hypothetical, ...]:
+def _from_json(
+    doc: Any, source: str, extra: Mapping[str, str] | None = None
+) -> tuple[Hypothetical, ...]:
     if not isinstance(doc, Mapping) or not isinstance(doc.get("scenarios"), list):
         raise InputError(f"{source}: expected a JSON object with a 'scenarios' list")
     out = []
@@ -174,7 +193,7 @@ def _from_json(doc: Any, source: str) -> tuple[Hypothetical, ...]:
         if not isinstance(raw, Mapping) or not isinstance(raw.get("moves"), list):
             raise InputError(f"{where}: each scenario needs a 'moves' list")
         entries = tuple(
-            _entry(m if isinstance(m, Mapping) else {}, f"{where}, move {k}")
+            _entry(m if isinstance(m, Mapping) else {}, f"{where}, move {k}", extra)
             for k, m in enumerate(raw["moves"], start=1)
         )
         out.append(
@@ -192,7 +211,9 @@ def _from_json(doc: Any, source: str) -> tuple[Hypothetical, ...]:
     return tuple(out)
 
 
-def _from_csv(text: str, source: str) -> tuple[Hypothetical, ...]:
+def _from_csv(
+    text: str, source: str, extra: Mapping[str, str] | None = None
+) -> tuple[Hypothetical, ...]:
     reader = csv.DictReader(text.splitlines())
     fields = set(reader.fieldnames or ())
     missing = {"scenario", "spot"} - fields
@@ -217,7 +238,7 @@ def _from_csv(text: str, source: str) -> tuple[Hypothetical, ...]:
         out.append(
             Hypothetical(
                 name=name,
-                entries=tuple(_entry(r, f"{source}, row {k}") for k, r in rows),
+                entries=tuple(_entry(r, f"{source}, row {k}", extra) for k, r in rows),
                 description=str(first.get("description") or ""),
                 vol_type=_vol_type(first.get("vol_type"), f"{source}, row {rows[0][0]}"),
                 horizon_days=_number(
@@ -232,8 +253,14 @@ def _from_csv(text: str, source: str) -> tuple[Hypothetical, ...]:
     return tuple(out)
 
 
-def load_scenarios(path: str | Path | None = None) -> tuple[Hypothetical, ...]:
-    """Scenarios from a JSON or CSV file (``None``: the shipped example file)."""
+def load_scenarios(
+    path: str | Path | None = None, classes: Mapping[str, str] | None = None
+) -> tuple[Hypothetical, ...]:
+    """Scenarios from a JSON or CSV file (``None``: the shipped example file).
+
+    ``classes`` adds underlyings (and their asset classes) the shipped table lacks, e.g.
+    :func:`book_classes` of a book margined with its own contracts.
+    """
     if path is None:
         text = resources.files("crossmargin").joinpath(f"data/{EXAMPLE_FILE}").read_text("utf-8")
         return _from_json(json.loads(text), EXAMPLE_FILE)
@@ -243,13 +270,13 @@ def load_scenarios(path: str | Path | None = None) -> tuple[Hypothetical, ...]:
     except FileNotFoundError:
         raise InputError(f"scenario file {p} does not exist") from None
     if p.suffix.lower() == ".csv":
-        found = _from_csv(text, str(p))
+        found = _from_csv(text, str(p), classes)
     elif p.suffix.lower() == ".json":
         try:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InputError(f"{p}: not valid JSON ({exc})") from None
-        found = _from_json(doc, str(p))
+        found = _from_json(doc, str(p), classes)
     else:
         raise InputError(f"scenario file {p}: use a .json or .csv file")
     if not found:
@@ -265,10 +292,11 @@ def hypothetical_stress(
 ) -> tuple[ScenarioOutcome, ...]:
     """Every scenario applied to the book: per account loss, margin held and shortfall."""
     unds = portfolio.underlyings
+    classes = book_classes(portfolio)
     out = []
     for h in scenarios:
-        moves = h.moves_for(unds)
-        accounts = worst_rows(portfolio, snapshot, h.scenario_set(unds), held)
+        moves = h.moves_for(unds, classes)
+        accounts = worst_rows(portfolio, snapshot, h.scenario_set(unds, classes), held)
         notes = tuple(
             f"{u}: no entry, moved by 0" for u, m in moves.items() if m.source.startswith("not")
         )
@@ -286,4 +314,4 @@ def hypothetical_stress(
     return tuple(out)
 
 
-__all__ = ["Hypothetical", "ShockEntry", "hypothetical_stress", "load_scenarios"]
+__all__ = ["Hypothetical", "ShockEntry", "book_classes", "hypothetical_stress", "load_scenarios"]
