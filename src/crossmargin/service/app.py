@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from crossmargin import __version__
+from crossmargin.contracts import Contracts
 from crossmargin.errors import InputError
 from crossmargin.models import get_model
 from crossmargin.portfolio import Portfolio, parse_rows
@@ -45,18 +46,23 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _book(rows: list[PositionRow], source: str) -> Portfolio:
-    return parse_rows([r.model_dump() for r in rows], source=source)
+def _book(rows: list[PositionRow], source: str, contracts: Contracts) -> Portfolio:
+    return parse_rows([r.model_dump() for r in rows], source=source, table=contracts.table)
 
 
-def _model(state: ServiceState, req: MarginRequest | WhatIfRequest) -> Any:
+def _contracts(state: ServiceState, req: MarginRequest | WhatIfRequest) -> Contracts:
+    document = None if req.contracts is None else req.contracts.model_dump()
+    return state.contracts_for(document)
+
+
+def _model(state: ServiceState, req: MarginRequest | WhatIfRequest, contracts: Contracts) -> Any:
     try:
         params = req.parameters.for_model(req.model)
     except ValueError as bad:
         raise InputError(str(bad)) from None
     if req.also is not None and req.also == req.model:
         raise InputError("also names the same model as model: choose a different one")
-    return state.model(req.model, req.also, params)
+    return state.model(req.model, req.also, params, contracts)
 
 
 def create_app(config: ServiceConfig | None = None, state: ServiceState | None = None) -> FastAPI:
@@ -104,9 +110,10 @@ def create_app(config: ServiceConfig | None = None, state: ServiceState | None =
     @v1.post("/margin", responses=_ERRORS)
     def margin(req: MarginRequest) -> JSONResponse:
         """Margin a book: the same payload as ``crossmargin margin --json``."""
-        model = _model(shared, req)
-        book = _book(req.positions, "request")
-        result, snap = shared.margin(book, model, by=req.by, cap=req.cap)
+        mine = _contracts(shared, req)
+        model = _model(shared, req, mine)
+        book = _book(req.positions, "request", mine)
+        result, snap = shared.margin(book, model, by=req.by, cap=req.cap, contracts=mine)
         run_id = None
         if req.record and shared.store is not None:
             run_id = shared.record(result, book, snap)
@@ -115,8 +122,9 @@ def create_app(config: ServiceConfig | None = None, state: ServiceState | None =
     @v1.post("/what-if", responses=_ERRORS)
     def what_if(req: WhatIfRequest) -> JSONResponse:
         """An account's margin before and after proposed trades, against its collateral."""
-        model = _model(shared, req)
-        book = _book(req.positions, "request")
+        mine = _contracts(shared, req)
+        model = _model(shared, req, mine)
+        book = _book(req.positions, "request", mine)
         result = shared.what_if(
             book,
             req.account,
@@ -125,6 +133,7 @@ def create_app(config: ServiceConfig | None = None, state: ServiceState | None =
             collateral=req.collateral,
             by=req.by,
             cap=req.cap,
+            contracts=mine,
         )
         return JSONResponse(result.to_dict())
 
