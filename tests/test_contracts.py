@@ -433,3 +433,36 @@ def test_missing_file_and_wrong_suffix(tmp_path: Path) -> None:
     other.write_text("products: []", encoding="utf-8")
     with pytest.raises(InputError, match=r"use a \.json or \.csv file"):
         load_contracts(other)
+
+
+@needs_data
+def test_hypothetical_stress_moves_a_user_underlying_by_its_asset_class(
+    mine: Contracts, tmp_path: Path
+) -> None:
+    # SOL is not in the shipped table; a "crypto" move must still reach it.
+    params = _rules_params(
+        tmp_path,
+        SOL={"asset_class": "crypto", "futures_im": 0.1, "futures_mm": 0.05},
+    )
+    scenario = tmp_path / "crash.json"
+    scenario.write_text(
+        json.dumps(
+            {"scenarios": [{"name": "crypto-40", "moves": [
+                {"asset_class": "crypto", "spot": -0.4}]}, {"name": "sol-10", "moves": [
+                {"underlying": "SOL", "spot": -0.1}]}]}
+        ),
+        encoding="utf-8",
+    )  # fmt: skip
+    book = _book([("a", "SOL_USDC-PERPETUAL", 100.0)], mine)
+    report = api.stress(
+        book,
+        "rules",
+        params=params,
+        scenario=scenario,
+        market=_snapshot(SOL=150.0),
+        contracts=mine,
+    )
+    losses = {s.name: s.accounts[0].loss for s in report.scenarios}
+    # 100 contracts x 0.1 SOL x 150 USD, linear perpetual: loss = notional x move
+    assert losses["crypto-40"] == pytest.approx(100 * 0.1 * 150.0 * 0.4, rel=1e-12)
+    assert losses["sol-10"] == pytest.approx(100 * 0.1 * 150.0 * 0.1, rel=1e-12)

@@ -346,7 +346,7 @@ def _unreachable(specs: Sequence[ContractSpec], table: ContractTable) -> list[st
             why = str(bad)
         else:
             why = f"it resolves to {found.product!r}"
-        if found is not spec:
+        if found != spec:
             problems.append(f"product {spec.product!r}: a symbol such as {symbol!r} fails ({why})")
     return problems
 
