@@ -466,3 +466,38 @@ def test_hypothetical_stress_moves_a_user_underlying_by_its_asset_class(
     # 100 contracts x 0.1 SOL x 150 USD, linear perpetual: loss = notional x move
     assert losses["crypto-40"] == pytest.approx(100 * 0.1 * 150.0 * 0.4, rel=1e-12)
     assert losses["sol-10"] == pytest.approx(100 * 0.1 * 150.0 * 0.1, rel=1e-12)
+
+
+def test_recorded_runs_name_the_products_the_shipped_table_lacks(
+    mine: Contracts, tmp_path: Path
+) -> None:
+    from crossmargin.store import RunStore
+
+    store = RunStore(tmp_path / "runs.duckdb")
+    market = _snapshot(ETH=2_000.0)
+    book = _book([("a", "ETHM6", 2.0), ("a", "METM6", 10.0)], mine)
+    result = get_model("rules").compute(book, market)
+    first = store.get(api.record_margin(result, book, market, store))
+    (own,) = first.parameters["contracts"]  # MET is shipped: only the CME ETH future
+    assert (own["product"], own["multiplier"], own["expiry_time_utc"]) == (
+        "cme_eth_future",
+        50.0,
+        "15:00",
+    )
+    # the same rows with another spec of that product are another input
+    doc = _example()
+    doc["products"] = [dict(p, multiplier=25) for p in doc["products"] if p["root"] == "ETH"]
+    other = contracts_from_document(doc, source="half-size ETH")
+    book2 = _book([("a", "ETHM6", 2.0), ("a", "METM6", 10.0)], other)
+    second = store.get(
+        api.record_margin(get_model("rules").compute(book2, market), book2, market, store)
+    )
+    assert second.parameters["contracts"][0]["multiplier"] == 25.0
+    assert second.inputs_hash != first.inputs_hash
+    shipped_only = _book([("a", "METM6", 10.0)])
+    third = store.get(
+        api.record_margin(
+            get_model("rules").compute(shipped_only, market), shipped_only, market, store
+        )
+    )
+    assert "contracts" not in third.parameters

@@ -141,21 +141,52 @@ def record_margin(
 ) -> str:
     """Record a margin run in the run store (the default one when ``store`` is None).
 
-    Returns the run id. The parameters recorded are the model's plus ``by`` and ``cap``;
-    the book rows (account, symbol, quantity, trade price, position id) enter the inputs
+    Returns the run id. The parameters recorded are the model's plus ``by`` and ``cap`` (and
+    the specs of products the shipped table lacks, under ``contracts``); the book rows
+    (account, symbol, quantity, quantity unit, trade price, position id) enter the inputs
     hash.
     """
     return _record_run(
         "margin",
         store,
         model=result.model,
-        parameters={**result.parameters, "by": result.by, "cap": result.cap},
+        parameters={
+            **result.parameters,
+            "by": result.by,
+            "cap": result.cap,
+            **_own_products(portfolio),
+        },
         market_asof=snapshot.valuation_time,
         market_source=snapshot.source,
         book_source=portfolio.source,
         book_rows=portfolio_records(portfolio),
         result=result.to_dict(),
     )
+
+
+def _own_products(portfolio: Portfolio) -> dict[str, Any]:
+    """``{"contracts": [...]}``: the specs of the book's products the shipped table lacks (a
+    run with a contracts file), so that they enter the run's parameters and inputs hash."""
+    from crossmargin.instruments import contract_table
+
+    shipped = contract_table()
+    own = sorted(
+        {i.spec for i in portfolio.instruments if shipped.product(i.spec.product) != i.spec},
+        key=lambda s: s.product,
+    )
+    if not own:
+        return {}
+    rows = [
+        {
+            "product": s.product, "style": s.style, "root": s.root, "kind": s.kind,
+            "settlement": s.settlement, "underlying": s.underlying,
+            "asset_class": s.asset_class, "multiplier": s.multiplier, "tick": s.tick,
+            "expiry_rule": s.expiry_rule,
+            "expiry_time_utc": "" if s.expiry_time_utc is None else f"{s.expiry_time_utc:%H:%M}",
+        }
+        for s in own
+    ]  # fmt: skip
+    return {"contracts": rows}
 
 
 def _record_run(kind: str, store: RunStore | PathLike | None, **record: Any) -> str:
@@ -551,7 +582,7 @@ def record_stress(
         "stress",
         store,
         model=report.model,
-        parameters=report.parameters,
+        parameters={**report.parameters, **_own_products(portfolio)},
         market_asof=snapshot.valuation_time,
         market_source=snapshot.source,
         book_source=portfolio.source,

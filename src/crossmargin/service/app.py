@@ -92,6 +92,7 @@ def create_app(config: ServiceConfig | None = None, state: ServiceState | None =
             "status": "ok",
             "version": __version__,
             "market": shared.describe_market(),
+            "contracts": shared.contracts.source,
             "store": str(shared.store.path) if shared.store is not None else None,
             "cache": shared.contexts.stats().to_dict(),
         }
