@@ -86,12 +86,13 @@ def _value_type(param: Any) -> Any:
     return kind | None
 
 
-def command_schema(command: Any, name: str = "config") -> type[BaseModel]:
-    """A strict model of the tables ``command`` accepts: its parameters and sub-commands."""
+def command_schema(command: Any, name: str = "config", *, options: bool = True) -> type[BaseModel]:
+    """A strict model of the tables ``command`` accepts: its parameters (unless ``options`` is
+    false: the application's own ``--config`` is no table key) and its sub-commands."""
     # Fields are keyed by position and carry the TOML name as alias: option names such as
     # ``json`` would otherwise shadow pydantic's own attributes.
     fields: dict[str, Any] = {}
-    for param in getattr(command, "params", ()):
+    for param in getattr(command, "params", ()) if options else ():
         if param.name and param.expose_value:
             fields[f"f{len(fields)}"] = (_value_type(param), Field(None, alias=param.name))
     for sub, child in getattr(command, "commands", {}).items():
@@ -147,7 +148,7 @@ def _describe(error: Any, schema: type[BaseModel]) -> str:
 
 def check_config(data: dict[str, Any], command: Any, *, label: str) -> None:
     """Validate a parsed config against ``command``'s tables; one InputError naming each key."""
-    schema = command_schema(command)
+    schema = command_schema(command, options=False)
     try:
         schema.model_validate(data)
     except ValidationError as exc:
