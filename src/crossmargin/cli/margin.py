@@ -16,10 +16,12 @@ from crossmargin.cli.options import (
     ByOpt,
     CapOpt,
     CollateralOpt,
+    ContractsOpt,
     DataOpt,
     JsonOpt,
     MarketOpt,
     OffsetsOpt,
+    contracts_of,
 )
 from crossmargin.cli.runs import NoStoreOpt, StoreOpt, check_store_options
 from crossmargin.cli.value import money
@@ -203,6 +205,7 @@ def margin_command(
     asof: AsofOpt = None,
     market: MarketOpt = None,
     data: DataOpt = None,
+    contracts: ContractsOpt = None,
     confidence: ConfidenceOpt = None,
     lookback: LookbackOpt = None,
     mpor: MporOpt = None,
@@ -225,17 +228,20 @@ def margin_command(
         ).items()
         if v is not None
     }  # fmt: skip
+    mine = contracts_of(contracts)
     if model in VAR_MODELS:
-        kwargs.update(var_kwargs, data_dir=data)
+        kwargs.update(var_kwargs)
     elif var_kwargs:
         given = ", ".join(
             "--" + k.replace("_method", "").replace("lam", "lambda") for k in var_kwargs
         )
         raise InputError(f"{given} appl{'ies' if len(var_kwargs) == 1 else 'y'} to "
                          f"--model {' or '.join(VAR_MODELS)} only, not {model}")  # fmt: skip
+    if model in VAR_MODELS or also in VAR_MODELS:
+        kwargs["history"] = api.market_history(data, contracts=mine)
     chosen = api.make_model(model, also=also, **kwargs)  # bad names fail before any loading
-    portfolio = api.load_book(book, collateral=collateral)
-    snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data)
+    portfolio = api.load_book(book, collateral=collateral, contracts=mine)
+    snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data, contracts=mine)
     with working(f"margining {len(portfolio)} positions under {model} ...", quiet=json):
         result = api.margin(portfolio, snapshot, chosen, by=by, cap=cap, offsets=offsets)
     run_id = None if no_store else api.record_margin(result, portfolio, snapshot, store)

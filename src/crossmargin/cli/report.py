@@ -9,7 +9,15 @@ import typer
 
 from crossmargin import api
 from crossmargin.cli.app import app, console, print_json, working
-from crossmargin.cli.options import AsofOpt, BookArg, DataOpt, JsonOpt, MarketOpt
+from crossmargin.cli.options import (
+    AsofOpt,
+    BookArg,
+    ContractsOpt,
+    DataOpt,
+    JsonOpt,
+    MarketOpt,
+    contracts_of,
+)
 from crossmargin.errors import InputError
 from crossmargin.report import DEFAULT_MODELS, build_payload, write_report
 
@@ -30,6 +38,7 @@ def report_command(
     asof: AsofOpt = None,
     market: MarketOpt = None,
     data: DataOpt = None,
+    contracts: ContractsOpt = None,
     models: Annotated[
         str, typer.Option("--models", help="Comma-separated models to compare.")
     ] = ",".join(DEFAULT_MODELS),
@@ -47,8 +56,9 @@ def report_command(
     if not names:
         raise InputError("--models needs at least one model name")
     window = _window(backtest)
-    portfolio = api.load_book(book)
-    snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data)
+    mine = contracts_of(contracts)
+    portfolio = api.load_book(book, contracts=mine)
+    snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data, contracts=mine)
     with working("building the report ...", quiet=json):
         payload = build_payload(
             portfolio,
@@ -57,6 +67,7 @@ def report_command(
             backtest=window,
             backtest_model=backtest_model,
             data_dir=data,
+            contracts=mine,
         )
         target = write_report(payload, out)
     if json:

@@ -24,7 +24,15 @@ from rich.table import Table
 from crossmargin import api
 from crossmargin.analysis.stress.report import StressReport
 from crossmargin.cli.app import app, console, print_json, working
-from crossmargin.cli.options import AsofOpt, BookArg, DataOpt, JsonOpt, MarketOpt
+from crossmargin.cli.options import (
+    AsofOpt,
+    BookArg,
+    ContractsOpt,
+    DataOpt,
+    JsonOpt,
+    MarketOpt,
+    contracts_of,
+)
 from crossmargin.cli.runs import NoStoreOpt, StoreOpt, check_store_options
 from crossmargin.cli.value import money
 from crossmargin.cli.var_options import (
@@ -262,6 +270,7 @@ def stress_command(
     asof: AsofOpt = None,
     market: MarketOpt = None,
     data: DataOpt = None,
+    contracts: ContractsOpt = None,
     confidence: ConfidenceOpt = None,
     lookback: LookbackOpt = None,
     mpor: MporOpt = None,
@@ -285,8 +294,9 @@ def stress_command(
             "--confidence/--lookback/--mpor/--var-method apply to --model es or hvar only, "
             f"not {model}"
         )
-    portfolio = api.load_book(book)
-    snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data)
+    mine = contracts_of(contracts)
+    portfolio = api.load_book(book, contracts=mine)
+    snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data, contracts=mine)
     with working("stress testing ...", quiet=json):
         report = api.stress(
             portfolio,
@@ -302,6 +312,7 @@ def stress_command(
             default=default,
             market=snapshot,
             data_dir=data,
+            contracts=mine,
             **params,
         )
     run_id = None if no_store else api.record_stress(report, portfolio, snapshot, store)

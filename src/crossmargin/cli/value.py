@@ -6,7 +6,15 @@ from rich.table import Table
 
 from crossmargin import api
 from crossmargin.cli.app import app, console, print_json
-from crossmargin.cli.options import AsofOpt, BookArg, DataOpt, JsonOpt, MarketOpt
+from crossmargin.cli.options import (
+    AsofOpt,
+    BookArg,
+    ContractsOpt,
+    DataOpt,
+    JsonOpt,
+    MarketOpt,
+    contracts_of,
+)
 from crossmargin.pricing.mtm import BookValuation
 
 
@@ -54,11 +62,13 @@ def value_command(
     asof: AsofOpt = None,
     market: MarketOpt = None,
     data: DataOpt = None,
+    contracts: ContractsOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Mark-to-market, net MTM per account and Greeks per underlying."""
-    portfolio = api.load_book(book)
-    snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data)
+    mine = contracts_of(contracts)
+    portfolio = api.load_book(book, contracts=mine)
+    snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data, contracts=mine)
     result = api.value(portfolio, snapshot)
     if json:
         print_json(result.to_dict())

@@ -1,9 +1,12 @@
 """Read and write books of positions as CSV, JSON or Parquet (chosen by file suffix).
 
-Columns (case-insensitive): ``account``, ``symbol``, ``quantity`` (contracts, signed) are
-required; ``trade_price``, ``position_id`` and ``venue`` (the clearing house the position sits
-at, when not the contract's own) are optional; other columns are ignored.
-JSON is a list of row objects or ``{"positions": [...], "collateral": [...]}``.
+Columns (case-insensitive): ``account``, ``symbol``, ``quantity`` (signed) are required;
+``quantity_unit`` (``contracts``, the default; ``usd``; ``coin``: see
+:mod:`crossmargin.portfolio.units`), ``trade_price``, ``position_id`` and ``venue`` (the
+clearing house the position sits at, when not the contract's own) are optional; other columns
+are ignored. JSON is a list of row objects or ``{"positions": [...], "collateral": [...]}``.
+Symbols resolve against the shipped contract table, or the ``table`` given (a run's own
+contracts).
 
 Every bad row is reported: the loader checks all rows and raises one
 :class:`~crossmargin.errors.SchemaError` listing file, row, column, value and reason for
@@ -23,11 +26,14 @@ from typing import Any
 import pandas as pd
 
 from crossmargin.errors import InputError, Issue, SchemaError
-from crossmargin.instruments import parse_symbol
+from crossmargin.instruments import ContractTable, parse_symbol
 from crossmargin.portfolio.book import Portfolio, Position
+from crossmargin.portfolio.units import QuantityUnit, parse_unit, to_contracts
 
 REQUIRED = ("account", "symbol", "quantity")
-OPTIONAL = ("trade_price", "position_id", "venue")
+OPTIONAL = ("quantity_unit", "trade_price", "position_id", "venue")
+#: Column order of saved books.
+COLUMNS = ("account", "symbol", "quantity", "quantity_unit", "trade_price", "position_id", "venue")
 FORMATS = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
 
 
@@ -105,10 +111,12 @@ def parse_rows(
     first_row: int = 1,
     row_numbers: Sequence[int] | None = None,
     reference_year: int | None = None,
+    table: ContractTable | None = None,
 ) -> Portfolio:
     """Validate row mappings into a :class:`Portfolio`, collecting every issue.
 
     Rows are numbered ``first_row, first_row + 1, ...`` unless ``row_numbers`` gives them.
+    Symbols resolve against ``table`` (``None``: the shipped contract table).
     """
     if not rows:
         raise InputError(f"{source}: the book has no positions")
@@ -133,7 +141,7 @@ def parse_rows(
         symbol = get.get("symbol")
         instrument = None
         try:
-            instrument = parse_symbol(str(symbol or ""), reference_year=reference_year)
+            instrument = parse_symbol(str(symbol or ""), reference_year=reference_year, table=table)
         except InputError as bad:
             row_issues.append(
                 Issue(source=source, row=n, column="symbol", value=symbol, reason=str(bad))
@@ -158,6 +166,29 @@ def parse_rows(
                     reason="missing quantity",
                 )
             )
+        raw_unit = get.get("quantity_unit")
+        unit: QuantityUnit | None = None
+        try:
+            unit = parse_unit(raw_unit)
+        except InputError as bad:
+            row_issues.append(
+                Issue(source=source, row=n, column="quantity_unit", value=raw_unit, reason=str(bad))
+            )
+        contracts = None
+        amount = numbers.get("quantity")
+        if instrument is not None and unit is not None and amount is not None:
+            try:
+                contracts = to_contracts(amount, unit, instrument)
+            except InputError as bad:
+                row_issues.append(
+                    Issue(
+                        source=source,
+                        row=n,
+                        column="quantity_unit",
+                        value=raw_unit,
+                        reason=str(bad),
+                    )
+                )
         pid_raw = get.get("position_id")
         pid = str(pid_raw).strip() if pid_raw not in (None, "") else None
         if pid is not None:
@@ -173,7 +204,7 @@ def parse_rows(
                 )
             else:
                 seen_ids[pid] = n
-        if row_issues or instrument is None:
+        if row_issues or instrument is None or unit is None or contracts is None:
             issues.extend(row_issues)
             continue
         venue_raw = get.get("venue")
@@ -181,10 +212,12 @@ def parse_rows(
             Position(
                 account=account,
                 instrument=instrument,
-                quantity=numbers["quantity"] or 0.0,
+                quantity=contracts,
                 trade_price=numbers.get("trade_price"),
                 position_id=pid,
                 venue="" if venue_raw in (None, "") else str(venue_raw).strip(),
+                input_quantity=None if unit == "contracts" else amount,
+                quantity_unit=unit,
             )
         )
     SchemaError.raise_if_any(
@@ -199,12 +232,14 @@ def load_portfolio(
     path: str | Path,
     *,
     reference_year: int | None = None,
+    table: ContractTable | None = None,
     collateral: str | Path | None = None,
 ) -> Portfolio:
     """Load a book from CSV, JSON or Parquet; raises one SchemaError listing every bad row.
 
-    A JSON book may carry its accounts' collateral (``{"positions": [...], "collateral":
-    [...]}``); ``collateral`` names a separate collateral file (CSV, JSON, Parquet; see
+    Symbols resolve against ``table`` (``None``: the shipped contract table). A JSON book may
+    carry its accounts' collateral (``{"positions": [...], "collateral": [...]}``);
+    ``collateral`` names a separate collateral file (CSV, JSON, Parquet; see
     :mod:`crossmargin.collateral.holdings`). Collateral of an account with no position is an
     error (it would be margined nowhere).
     """
@@ -216,7 +251,9 @@ def load_portfolio(
 
     p = Path(path)
     rows, numbers = read_records(p)
-    book = parse_rows(rows, source=str(p), row_numbers=numbers, reference_year=reference_year)
+    book = parse_rows(
+        rows, source=str(p), row_numbers=numbers, reference_year=reference_year, table=table
+    )
     held: list[CollateralHolding] = []
     if _format(p) == "json":
         section = json.loads(p.read_text(encoding="utf-8"))
@@ -237,12 +274,18 @@ def load_portfolio(
 
 
 def portfolio_records(portfolio: Portfolio, *, raw: bool = True) -> list[dict[str, Any]]:
-    """Rows (account, symbol, quantity, trade_price, position_id, venue) of a portfolio."""
+    """Rows (account, symbol, quantity, quantity_unit, trade_price, position_id, venue) of a
+    portfolio.
+
+    ``quantity`` is as the book stated it, in ``quantity_unit`` (saving and loading the rows
+    gives the same positions back).
+    """
     return [
         {
             "account": p.account,
             "symbol": p.symbol,
-            "quantity": p.quantity,
+            "quantity": p.booked_quantity,
+            "quantity_unit": p.quantity_unit,
             "trade_price": p.trade_price,
             "position_id": p.position_id,
             "venue": p.venue or None,
@@ -281,7 +324,7 @@ def save_portfolio(portfolio: Portfolio, path: str | Path) -> tuple[Path, ...]:
             doc["collateral"] = collateral_records(portfolio)
         p.write_text(json.dumps(doc, indent=2), encoding="utf-8")
         return (p,)
-    frames = [(p, pd.DataFrame.from_records(records, columns=[*REQUIRED, *OPTIONAL]))]
+    frames = [(p, pd.DataFrame.from_records(records, columns=list(COLUMNS)))]
     if portfolio.collateral:
         from crossmargin.collateral.holdings import COLUMNS as COLLATERAL_COLUMNS
 

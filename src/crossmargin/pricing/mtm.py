@@ -106,12 +106,22 @@ class BookValuation:
                 for a in self.accounts
             ],
             "greeks": greeks(self.greeks),
-            "positions": [_as_dict(p) for p in self.positions],
+            "positions": [_position_dict(p) for p in self.positions],
         }
 
 
 def _as_dict(obj: object) -> dict[str, Any]:
     return {name: getattr(obj, name) for name in obj.__slots__}  # type: ignore[attr-defined]
+
+
+def _position_dict(p: PositionValue) -> dict[str, Any]:
+    """A position's JSON, its quantity stated as contracts (``quantity_unit``)."""
+    out: dict[str, Any] = {}
+    for key, value in _as_dict(p).items():
+        out[key] = value
+        if key == "quantity":
+            out["quantity_unit"] = "contracts"
+    return out
 
 
 def _totals(rows: list[PositionValue], spots: dict[str, float]) -> tuple[GreekTotals, ...]:

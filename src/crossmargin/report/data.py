@@ -14,6 +14,7 @@ from typing import Any
 
 from crossmargin import api
 from crossmargin.analysis.stress.report import StressReport
+from crossmargin.contracts import ContractsLike
 from crossmargin.errors import CrossMarginError, InputError
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models import MarginResult, model_names
@@ -32,11 +33,12 @@ def stress_section(
     market: MarketSnapshot,
     model: str = "es",
     data_dir: str | Path | None = None,
+    contracts: ContractsLike = None,
 ) -> dict[str, Any]:
     """The stress section: ``api.stress(book, model, market=...).to_dict()`` (every named
     crisis replayed against the model's netted margin)."""
     try:
-        result = api.stress(portfolio, model, market=market, data_dir=data_dir)
+        result = api.stress(portfolio, model, market=market, data_dir=data_dir, contracts=contracts)
     except CrossMarginError as error:
         return _unavailable("stress tests", error)
     return {"available": True, "result": result.to_dict()}
@@ -48,10 +50,11 @@ def _stress(
     market: MarketSnapshot,
     model: str,
     data_dir: str | Path | None,
+    contracts: ContractsLike,
 ) -> dict[str, Any] | None:
     if isinstance(stress, StressReport):
         return {"available": True, "result": stress.to_dict()}
-    return stress_section(portfolio, market, model, data_dir) if stress else None
+    return stress_section(portfolio, market, model, data_dir, contracts) if stress else None
 
 
 def _window_correlations(result: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -92,6 +95,7 @@ def build_payload(
     data_dir: str | Path | None = None,
     var_params: Mapping[str, Any] | None = None,
     stress: bool | StressReport = True,
+    contracts: ContractsLike = None,
 ) -> dict[str, Any]:
     """Everything the report shows, as plain JSON (see the module docstring).
 
@@ -109,6 +113,9 @@ def build_payload(
     stress:
         Add the stress section (``api.stress`` with the VaR/ES model), or use this
         already computed report.
+    contracts:
+        The run's own contracts (a file or :class:`~crossmargin.contracts.Contracts`): the
+        history the VaR/ES figures, the stresses and the backtest read serves their series.
     """
     known = set(model_names())
     unknown = [m for m in models if m not in known]
@@ -117,7 +124,12 @@ def build_payload(
             f"unknown model(s) {', '.join(unknown)}: choose from {', '.join(sorted(known))}"
         )
     done = dict(results or {})
-    vparams: dict[str, Any] = {"data_dir": data_dir, **(var_params or {})}
+    where: dict[str, Any] = (
+        {"data_dir": data_dir}
+        if contracts is None
+        else {"history": api.market_history(data_dir, contracts=contracts)}
+    )
+    vparams: dict[str, Any] = {**where, **(var_params or {})}
     margin: dict[str, Any] = {}
     for name in models:
         result = done.get(name)
@@ -145,7 +157,12 @@ def build_payload(
     bt: dict[str, Any] | None = None
     if backtest is not None:
         result_bt = api.backtest(
-            portfolio, backtest_model, backtest[0], backtest[1], data_dir=data_dir
+            portfolio,
+            backtest_model,
+            backtest[0],
+            backtest[1],
+            data_dir=data_dir,
+            contracts=contracts,
         )
         stats = result_bt.to_dict(with_series=False)
         bt = {
@@ -170,7 +187,7 @@ def build_payload(
         "margin": margin,
         "distribution": distribution,
         "correlations": corr,
-        "stress": _stress(stress, portfolio, market, var_model, data_dir),
+        "stress": _stress(stress, portfolio, market, var_model, data_dir, contracts),
         "backtest": bt,
     }
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from crossmargin import __version__
 from crossmargin.collateral.holdings import parse_collateral_rows
+from crossmargin.contracts import Contracts
 from crossmargin.errors import InputError
 from crossmargin.models import get_model
 from crossmargin.portfolio import Portfolio, parse_rows
@@ -48,9 +49,12 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def _book(
-    rows: list[PositionRow], source: str, collateral: list[CollateralRow] | None = None
+    rows: list[PositionRow],
+    source: str,
+    contracts: Contracts,
+    collateral: list[CollateralRow] | None = None,
 ) -> Portfolio:
-    book = parse_rows([r.model_dump() for r in rows], source=source)
+    book = parse_rows([r.model_dump() for r in rows], source=source, table=contracts.table)
     if not collateral:
         return book
     held = parse_collateral_rows(
@@ -62,14 +66,19 @@ def _book(
     return book.with_collateral(held)
 
 
-def _model(state: ServiceState, req: MarginRequest | WhatIfRequest) -> Any:
+def _contracts(state: ServiceState, req: MarginRequest | WhatIfRequest) -> Contracts:
+    document = None if req.contracts is None else req.contracts.model_dump()
+    return state.contracts_for(document)
+
+
+def _model(state: ServiceState, req: MarginRequest | WhatIfRequest, contracts: Contracts) -> Any:
     try:
         params = req.parameters.for_model(req.model)
     except ValueError as bad:
         raise InputError(str(bad)) from None
     if req.also is not None and req.also == req.model:
         raise InputError("also names the same model as model: choose a different one")
-    return state.model(req.model, req.also, params)
+    return state.model(req.model, req.also, params, contracts)
 
 
 def create_app(config: ServiceConfig | None = None, state: ServiceState | None = None) -> FastAPI:
@@ -99,6 +108,7 @@ def create_app(config: ServiceConfig | None = None, state: ServiceState | None =
             "status": "ok",
             "version": __version__,
             "market": shared.describe_market(),
+            "contracts": shared.contracts.source,
             "store": str(shared.store.path) if shared.store is not None else None,
             "cache": shared.contexts.stats().to_dict(),
         }
@@ -117,9 +127,12 @@ def create_app(config: ServiceConfig | None = None, state: ServiceState | None =
     @v1.post("/margin", responses=_ERRORS)
     def margin(req: MarginRequest) -> JSONResponse:
         """Margin a book: the same payload as ``crossmargin margin --json``."""
-        model = _model(shared, req)
-        book = _book(req.positions, "request", req.collateral)
-        result, snap = shared.margin(book, model, by=req.by, cap=req.cap, offsets=req.offsets)
+        mine = _contracts(shared, req)
+        model = _model(shared, req, mine)
+        book = _book(req.positions, "request", mine, req.collateral)
+        result, snap = shared.margin(
+            book, model, by=req.by, cap=req.cap, offsets=req.offsets, contracts=mine
+        )
         run_id = None
         if req.record and shared.store is not None:
             run_id = shared.record(result, book, snap)
@@ -128,8 +141,9 @@ def create_app(config: ServiceConfig | None = None, state: ServiceState | None =
     @v1.post("/what-if", responses=_ERRORS)
     def what_if(req: WhatIfRequest) -> JSONResponse:
         """An account's margin before and after proposed trades, against its collateral."""
-        model = _model(shared, req)
-        book = _book(req.positions, "request", req.holdings)
+        mine = _contracts(shared, req)
+        model = _model(shared, req, mine)
+        book = _book(req.positions, "request", mine, req.holdings)
         result = shared.what_if(
             book,
             req.account,
@@ -139,6 +153,7 @@ def create_app(config: ServiceConfig | None = None, state: ServiceState | None =
             by=req.by,
             cap=req.cap,
             offsets=req.offsets,
+            contracts=mine,
         )
         return JSONResponse(result.to_dict())
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from crossmargin.contracts import ContractsFile
 from crossmargin.models import model_names
 from crossmargin.models.result import GROUPINGS
 from crossmargin.simm import available_versions
@@ -36,12 +37,17 @@ def _model_name(value: str) -> str:
     return value
 
 
+QuantityUnit = Literal["contracts", "usd", "coin"]
+
+
 class PositionRow(_Strict):
-    """One position: ``quantity`` contracts (signed) of ``symbol`` in ``account``."""
+    """One position: ``quantity`` (signed) of ``symbol`` in ``account``, in ``quantity_unit``
+    (contracts; USD face of inverse futures and perpetuals; coins of crypto products)."""
 
     account: Text
     symbol: Text
     quantity: Money
+    quantity_unit: QuantityUnit = "contracts"
     trade_price: Money | None = None
     position_id: Text | None = None
     venue: Text | None = None
@@ -61,6 +67,7 @@ class TradeRow(_Strict):
 
     symbol: Text
     quantity: Money
+    quantity_unit: QuantityUnit = "contracts"
     trade_price: Money | None = None
 
 
@@ -146,12 +153,20 @@ class _ModelChoice(_Strict):
         return None if value is None else _model_name(value)
 
 
+CONTRACTS_HELP = (
+    "The caller's own products and market-series mappings, as a contracts file's JSON "
+    "(docs/formats.md); merged into the service's contracts for this request only. "
+    "Market-series files are relative to the service's data folder."
+)
+
+
 class MarginRequest(_ModelChoice):
     """``POST /v1/margin``: a book and how to margin it."""
 
     positions: list[PositionRow] = Field(min_length=1, max_length=MAX_ROWS)
     collateral: list[CollateralRow] = Field(default_factory=list, max_length=MAX_ROWS)
     record: bool = Field(True, description="Record the run in the service's run store")
+    contracts: ContractsFile | None = Field(default=None, description=CONTRACTS_HELP)
 
 
 class WhatIfRequest(_ModelChoice):
@@ -172,6 +187,7 @@ class WhatIfRequest(_ModelChoice):
         max_length=MAX_ROWS,
         description="The account's collateral holdings (cash, stablecoins, coins, securities)",
     )
+    contracts: ContractsFile | None = Field(default=None, description=CONTRACTS_HELP)
 
 
 CrifText = Annotated[str, Field(max_length=128)]

@@ -89,9 +89,15 @@ class Hypothetical:
     horizon_days: float = 0.0
     source: str = ""
 
-    def moves_for(self, underlyings: Sequence[str]) -> dict[str, Move]:
-        """The move of each underlying (an underlying entry beats its class; else 0)."""
-        classes = _classes()
+    def moves_for(
+        self, underlyings: Sequence[str], classes: Mapping[str, str] | None = None
+    ) -> dict[str, Move]:
+        """The move of each underlying (an underlying entry beats its class; else 0).
+
+        ``classes`` gives the asset class of underlyings the shipped table lacks (a run's own
+        contracts: the book's instruments know theirs).
+        """
+        classes = _classes(classes)
         out = {}
         for u in underlyings:
             hit = next((e for e in self.entries if e.underlying == u), None)
@@ -114,9 +120,11 @@ class Hypothetical:
             if e.asset is not None
         }
 
-    def scenario_set(self, underlyings: Sequence[str]) -> ScenarioSet:
+    def scenario_set(
+        self, underlyings: Sequence[str], classes: Mapping[str, str] | None = None
+    ) -> ScenarioSet:
         """A one-row :class:`ScenarioSet` for ``underlyings`` (and the named assets' moves)."""
-        moves = self.moves_for(underlyings)
+        moves = self.moves_for(underlyings, classes)
         return ScenarioSet(
             underlyings=tuple(underlyings),
             spot_shocks=np.array([[moves[u].spot for u in underlyings]]),
@@ -130,11 +138,18 @@ class Hypothetical:
         )
 
 
-def _classes() -> dict[str, str]:
+def _classes(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     out: dict[str, str] = {}
     for spec in contract_table().specs:
         out.setdefault(spec.underlying, spec.asset_class)
+    for underlying, cls in (extra or {}).items():
+        out.setdefault(underlying, cls)
     return out
+
+
+def book_classes(portfolio: Portfolio) -> dict[str, str]:
+    """Underlying -> asset class of a book's instruments (its own products included)."""
+    return {i.underlying: i.asset_class for i in portfolio.instruments}
 
 
 def _number(raw: Any, where: str, key: str, *, required: bool) -> float:
@@ -163,12 +178,18 @@ def _unknown_keys(raw: Mapping[str, Any], known: Sequence[str], where: str) -> N
         raise InputError(f"{where}: unknown key {extra[0]!r} (known: {', '.join(known)})")
 
 
-def _entry(raw: Mapping[str, Any], where: str, *, csv_row: bool = False) -> ShockEntry:
+def _entry(
+    raw: Mapping[str, Any],
+    where: str,
+    extra: Mapping[str, str] | None = None,
+    *,
+    csv_row: bool = False,
+) -> ShockEntry:
     from crossmargin.collateral.holdings import FIAT, STABLECOINS
 
     if not csv_row:
         _unknown_keys(raw, _MOVE_KEYS, where)
-    classes = _classes()
+    classes = _classes(extra)
     und = (raw.get("underlying") or "").strip() or None
     cls = (raw.get("asset_class") or "").strip() or None
     asset = (raw.get("asset") or "").strip() or None
@@ -207,7 +228,9 @@ def _vol_type(raw: Any, where: str) -> str:
     return value
 
 
-def _from_json(doc: Any, source: str) -> tuple[Hypothetical, ...]:
+def _from_json(
+    doc: Any, source: str, extra: Mapping[str, str] | None = None
+) -> tuple[Hypothetical, ...]:
     if not isinstance(doc, Mapping) or not isinstance(doc.get("scenarios"), list):
         raise InputError(f"{source}: expected a JSON object with a 'scenarios' list")
     out = []
@@ -218,7 +241,7 @@ def _from_json(doc: Any, source: str) -> tuple[Hypothetical, ...]:
             raise InputError(f"{where}: each scenario needs a 'moves' list")
         _unknown_keys(raw, _SCENARIO_KEYS, where)
         entries = tuple(
-            _entry(m if isinstance(m, Mapping) else {}, f"{where}, move {k}")
+            _entry(m if isinstance(m, Mapping) else {}, f"{where}, move {k}", extra)
             for k, m in enumerate(raw["moves"], start=1)
         )
         out.append(
@@ -236,16 +259,18 @@ def _from_json(doc: Any, source: str) -> tuple[Hypothetical, ...]:
     return tuple(out)
 
 
-def _from_csv(text: str, source: str) -> tuple[Hypothetical, ...]:
+def _from_csv(
+    text: str, source: str, extra: Mapping[str, str] | None = None
+) -> tuple[Hypothetical, ...]:
     reader = csv.DictReader(text.splitlines())
     fields = set(reader.fieldnames or ())
     missing = {"scenario", "spot"} - fields
     if missing:
         raise InputError(f"{source}: missing column(s) {', '.join(sorted(missing))}")
     known = ("scenario", *_MOVE_KEYS, "vol_type", "horizon_days", "description")
-    extra = sorted(fields - set(known))
-    if extra:
-        raise InputError(f"{source}: unknown column {extra[0]!r} (known: {', '.join(known)})")
+    unknown = sorted(fields - set(known))
+    if unknown:
+        raise InputError(f"{source}: unknown column {unknown[0]!r} (known: {', '.join(known)})")
     groups: dict[str, list[tuple[int, dict[str, str]]]] = {}
     for row_no, row in enumerate(reader, start=2):
         name = (row.get("scenario") or "").strip()
@@ -265,7 +290,9 @@ def _from_csv(text: str, source: str) -> tuple[Hypothetical, ...]:
         out.append(
             Hypothetical(
                 name=name,
-                entries=tuple(_entry(r, f"{source}, row {k}", csv_row=True) for k, r in rows),
+                entries=tuple(
+                    _entry(r, f"{source}, row {k}", extra, csv_row=True) for k, r in rows
+                ),
                 description=str(first.get("description") or ""),
                 vol_type=_vol_type(first.get("vol_type"), f"{source}, row {rows[0][0]}"),
                 horizon_days=_number(
@@ -280,8 +307,14 @@ def _from_csv(text: str, source: str) -> tuple[Hypothetical, ...]:
     return tuple(out)
 
 
-def load_scenarios(path: str | Path | None = None) -> tuple[Hypothetical, ...]:
-    """Scenarios from a JSON or CSV file (``None``: the shipped example file)."""
+def load_scenarios(
+    path: str | Path | None = None, classes: Mapping[str, str] | None = None
+) -> tuple[Hypothetical, ...]:
+    """Scenarios from a JSON or CSV file (``None``: the shipped example file).
+
+    ``classes`` adds underlyings (and their asset classes) the shipped table lacks, e.g.
+    :func:`book_classes` of a book margined with its own contracts.
+    """
     if path is None:
         text = resources.files("crossmargin").joinpath(f"data/{EXAMPLE_FILE}").read_text("utf-8")
         return _from_json(json.loads(text), EXAMPLE_FILE)
@@ -291,13 +324,13 @@ def load_scenarios(path: str | Path | None = None) -> tuple[Hypothetical, ...]:
     except FileNotFoundError:
         raise InputError(f"scenario file {p} does not exist") from None
     if p.suffix.lower() == ".csv":
-        found = _from_csv(text, str(p))
+        found = _from_csv(text, str(p), classes)
     elif p.suffix.lower() == ".json":
         try:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InputError(f"{p}: not valid JSON ({exc})") from None
-        found = _from_json(doc, str(p))
+        found = _from_json(doc, str(p), classes)
     else:
         raise InputError(f"scenario file {p}: use a .json or .csv file")
     if not found:
@@ -315,10 +348,11 @@ def hypothetical_stress(
     accounts' coin and security collateral moves with its underlying, stablecoins and
     currencies with the scenario's ``asset`` entries)."""
     unds = tuple(dict.fromkeys(u for us in account_underlyings(portfolio).values() for u in us))
+    classes = book_classes(portfolio)
     out = []
     for h in scenarios:
-        moves = {**h.moves_for(unds), **h.asset_moves}
-        accounts = worst_rows(portfolio, snapshot, h.scenario_set(unds), held)
+        moves = {**h.moves_for(unds, classes), **h.asset_moves}
+        accounts = worst_rows(portfolio, snapshot, h.scenario_set(unds, classes), held)
         notes = tuple(
             f"{u}: no entry, moved by 0" for u, m in moves.items() if m.source.startswith("not")
         )
@@ -336,4 +370,4 @@ def hypothetical_stress(
     return tuple(out)
 
 
-__all__ = ["Hypothetical", "ShockEntry", "hypothetical_stress", "load_scenarios"]
+__all__ = ["Hypothetical", "ShockEntry", "book_classes", "hypothetical_stress", "load_scenarios"]
