@@ -53,15 +53,26 @@ PathLike = str | Path
 
 
 def load_book(
-    path: PathLike, *, collateral: PathLike | None = None, contracts: ContractsLike = None
+    path: PathLike,
+    *,
+    collateral: PathLike | None = None,
+    contracts: ContractsLike = None,
+    cross_margin: str | None = None,
 ) -> Portfolio:
     """Load a book of positions from CSV, JSON or Parquet, with its accounts' collateral (a
     JSON book's ``collateral`` section and/or a ``collateral`` file).
 
     ``contracts`` (a contracts file or :class:`Contracts`) adds the user's products to the
-    shipped ones the symbols resolve against.
+    shipped ones the symbols resolve against. ``cross_margin`` (``all``, ``none``,
+    ``cme+occ,deribit``; default: the book's declaration, else ``all``) says which venues of
+    an account are margined together (:mod:`crossmargin.netting.venues`).
     """
-    return load_portfolio(path, table=resolve_contracts(contracts).table, collateral=collateral)
+    return load_portfolio(
+        path,
+        table=resolve_contracts(contracts).table,
+        collateral=collateral,
+        cross_margin=cross_margin,
+    )
 
 
 def market_history(

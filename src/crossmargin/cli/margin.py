@@ -17,6 +17,7 @@ from crossmargin.cli.options import (
     CapOpt,
     CollateralOpt,
     ContractsOpt,
+    CrossMarginOpt,
     DataOpt,
     JsonOpt,
     MarketOpt,
@@ -35,6 +36,7 @@ from crossmargin.cli.var_options import (
     VarMethodOpt,
     var_model_kwargs,
 )
+from crossmargin.collateral.equity import ladder_status
 from crossmargin.errors import InputError
 from crossmargin.models import MarginResult, model_names
 from crossmargin.models.var import VAR_MODELS
@@ -69,7 +71,7 @@ def margin_table(result: MarginResult) -> Table:
         money(result.standalone_total),
         money(result.grouped_total),
         money(result.netted_total),
-        money(result.total) if result.cap is not None else "",
+        money(result.total),
         money(result.benefit),
         f"{result.benefit_pct:.1f}",
     )
@@ -104,8 +106,9 @@ def tier_table(result: MarginResult) -> Table:
     return table
 
 
-def equity_table(result: MarginResult) -> Table:
-    """Per account: collateral, MTM, equity against initial and maintenance margin."""
+def equity_table(result: MarginResult, *, ladder: bool = False) -> Table:
+    """Per account: collateral, MTM, equity against initial and maintenance margin (with
+    ``ladder``, each margin ratio's status on the Binance Portfolio Margin Pro ladder)."""
     ccy = result.currency
     table = Table(
         title=f"Equity and requirement ({ccy}; margin ratio = equity / MM, utilisation = IM / "
@@ -114,6 +117,11 @@ def equity_table(result: MarginResult) -> Table:
     )
     cols = ["account", "collateral", "haircut", "MTM", "equity", "IM", "MM", "excess",
             "margin ratio", "utilisation"]  # fmt: skip
+    if ladder:
+        cols.append("ladder")
+        table.caption = (
+            "ladder: > 150% normal, > 120% reminder, > 105% reduce-only, else liquidation"
+        )
     for col in cols:
         table.add_column(col, justify="left" if col == "account" else "right")
     for a in result.accounts:
@@ -122,6 +130,7 @@ def equity_table(result: MarginResult) -> Table:
             continue
         ratio = e.margin_ratio
         util = e.utilisation
+        status = [ladder_status(ratio) or ""] if ladder else []
         table.add_row(
             a.account,
             money(e.collateral_value),
@@ -133,6 +142,7 @@ def equity_table(result: MarginResult) -> Table:
             money(e.excess),
             "" if ratio is None else f"{ratio:.2%}",
             "" if util is None else f"{util:.2%}",
+            *status,
         )
     return table
 
@@ -202,6 +212,7 @@ def margin_command(
     cap: CapOpt = None,
     offsets: OffsetsOpt = "emir",
     collateral: CollateralOpt = None,
+    cross_margin: CrossMarginOpt = None,
     asof: AsofOpt = None,
     market: MarketOpt = None,
     data: DataOpt = None,
@@ -215,6 +226,12 @@ def margin_command(
     horizon: HorizonOpt = None,
     store: StoreOpt = None,
     no_store: NoStoreOpt = False,
+    ladder: Annotated[
+        bool,
+        typer.Option(
+            "--ladder", help="Show each margin ratio's status on the Binance PM Pro ladder."
+        ),
+    ] = False,
     json: JsonOpt = False,
 ) -> None:
     """Margin a book under one model: standalone vs grouped vs netted, and the benefit."""
@@ -240,7 +257,9 @@ def margin_command(
     if model in VAR_MODELS or also in VAR_MODELS:
         kwargs["history"] = api.market_history(data, contracts=mine)
     chosen = api.make_model(model, also=also, **kwargs)  # bad names fail before any loading
-    portfolio = api.load_book(book, collateral=collateral, contracts=mine)
+    portfolio = api.load_book(
+        book, collateral=collateral, contracts=mine, cross_margin=cross_margin
+    )
     snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data, contracts=mine)
     with working(f"margining {len(portfolio)} positions under {model} ...", quiet=json):
         result = api.margin(portfolio, snapshot, chosen, by=by, cap=cap, offsets=offsets)
@@ -251,7 +270,7 @@ def margin_command(
     console.print(f"[dim]market: {snapshot.source or 'snapshot'}[/]")
     console.print(margin_table(result))
     console.print(tier_table(result))
-    console.print(equity_table(result))
+    console.print(equity_table(result, ladder=ladder))
     sets = netting_set_table(result)
     if sets is not None:
         console.print(sets)

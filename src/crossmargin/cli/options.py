@@ -33,6 +33,14 @@ CollateralOpt = Annotated[
         "may carry a 'collateral' section instead.",
     ),
 ]
+CrossMarginOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cross-margin",
+        help="Which venues of an account are margined together: all (default), none, or "
+        "groups like cme+occ,deribit (a JSON book may declare it as 'cross_margin').",
+    ),
+]
 OffsetsOpt = Annotated[
     str,
     typer.Option(

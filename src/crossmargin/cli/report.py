@@ -12,7 +12,9 @@ from crossmargin.cli.app import app, console, print_json, working
 from crossmargin.cli.options import (
     AsofOpt,
     BookArg,
+    CollateralOpt,
     ContractsOpt,
+    CrossMarginOpt,
     DataOpt,
     JsonOpt,
     MarketOpt,
@@ -39,6 +41,8 @@ def report_command(
     market: MarketOpt = None,
     data: DataOpt = None,
     contracts: ContractsOpt = None,
+    collateral: CollateralOpt = None,
+    cross_margin: CrossMarginOpt = None,
     models: Annotated[
         str, typer.Option("--models", help="Comma-separated models to compare.")
     ] = ",".join(DEFAULT_MODELS),
@@ -57,7 +61,9 @@ def report_command(
         raise InputError("--models needs at least one model name")
     window = _window(backtest)
     mine = contracts_of(contracts)
-    portfolio = api.load_book(book, contracts=mine)
+    portfolio = api.load_book(
+        book, collateral=collateral, contracts=mine, cross_margin=cross_margin
+    )
     snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data, contracts=mine)
     with working("building the report ...", quiet=json):
         payload = build_payload(

@@ -27,7 +27,9 @@ from crossmargin.cli.app import app, console, print_json, working
 from crossmargin.cli.options import (
     AsofOpt,
     BookArg,
+    CollateralOpt,
     ContractsOpt,
+    CrossMarginOpt,
     DataOpt,
     JsonOpt,
     MarketOpt,
@@ -271,6 +273,8 @@ def stress_command(
     market: MarketOpt = None,
     data: DataOpt = None,
     contracts: ContractsOpt = None,
+    collateral: CollateralOpt = None,
+    cross_margin: CrossMarginOpt = None,
     confidence: ConfidenceOpt = None,
     lookback: LookbackOpt = None,
     mpor: MporOpt = None,
@@ -295,7 +299,9 @@ def stress_command(
             f"not {model}"
         )
     mine = contracts_of(contracts)
-    portfolio = api.load_book(book, contracts=mine)
+    portfolio = api.load_book(
+        book, collateral=collateral, contracts=mine, cross_margin=cross_margin
+    )
     snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data, contracts=mine)
     with working("stress testing ...", quiet=json):
         report = api.stress(

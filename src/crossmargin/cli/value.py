@@ -19,8 +19,9 @@ from crossmargin.pricing.mtm import BookValuation
 
 
 def money(x: float) -> str:
-    """Whole currency units with thousands separators."""
-    return f"{x:,.0f}"
+    """Whole currency units with thousands separators (no ``-0`` for a rounding residue)."""
+    text = f"{x:,.0f}"
+    return "0" if text == "-0" else text
 
 
 def valuation_tables(v: BookValuation) -> list[Table]:

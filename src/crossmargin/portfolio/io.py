@@ -34,6 +34,8 @@ REQUIRED = ("account", "symbol", "quantity")
 OPTIONAL = ("quantity_unit", "trade_price", "position_id", "venue")
 #: Column order of saved books.
 COLUMNS = ("account", "symbol", "quantity", "quantity_unit", "trade_price", "position_id", "venue")
+#: Top-level keys of a JSON book.
+BOOK_KEYS = ("positions", "collateral", "cross_margin", "description")
 FORMATS = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
 
 
@@ -234,8 +236,13 @@ def load_portfolio(
     reference_year: int | None = None,
     table: ContractTable | None = None,
     collateral: str | Path | None = None,
+    cross_margin: str | None = None,
 ) -> Portfolio:
     """Load a book from CSV, JSON or Parquet; raises one SchemaError listing every bad row.
+
+    ``cross_margin`` (or a JSON book's ``"cross_margin"`` key; the argument wins) declares
+    which venues of an account are margined together: accounts spanning several venue
+    groups are cut into one netting set per group (:mod:`crossmargin.netting.venues`).
 
     Symbols resolve against ``table`` (``None``: the shipped contract table). A JSON book may
     carry its accounts' collateral (``{"positions": [...], "collateral": [...]}``);
@@ -255,10 +262,18 @@ def load_portfolio(
         rows, source=str(p), row_numbers=numbers, reference_year=reference_year, table=table
     )
     held: list[CollateralHolding] = []
+    declared: Any = None
     if _format(p) == "json":
-        section = json.loads(p.read_text(encoding="utf-8"))
-        if isinstance(section, Mapping) and "collateral" in section:
-            raw = section["collateral"]
+        doc = json.loads(p.read_text(encoding="utf-8"))
+        if isinstance(doc, Mapping):
+            unknown = sorted(str(k) for k in doc if k not in BOOK_KEYS)
+            if unknown:
+                raise InputError(
+                    f"{p}: unknown key {unknown[0]!r} in the book (known: {', '.join(BOOK_KEYS)})"
+                )
+            declared = doc.get("cross_margin")
+        if isinstance(doc, Mapping) and "collateral" in doc:
+            raw = doc["collateral"]
             if not isinstance(raw, list) or not all(isinstance(r, Mapping) for r in raw):
                 raise InputError(f"{p}: 'collateral' must be a list of holding objects")
             held += parse_collateral_rows(raw, source=f"{p} collateral")
@@ -270,7 +285,15 @@ def load_portfolio(
             f"collateral of account(s) {', '.join(orphans)} that hold no position in {p}: "
             "add their positions or remove the collateral"
         )
-    return book.with_collateral(held) if held else book
+    book = book.with_collateral(held) if held else book
+    if cross_margin is not None:
+        declared = cross_margin
+    if declared is None:
+        return book
+    from crossmargin.netting.venues import parse_cross_margin, split_netting_sets
+
+    where = f"{p}" if cross_margin is None else "--cross-margin"
+    return split_netting_sets(book, parse_cross_margin(declared, source=where))
 
 
 def portfolio_records(portfolio: Portfolio, *, raw: bool = True) -> list[dict[str, Any]]:
