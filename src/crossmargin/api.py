@@ -159,6 +159,7 @@ def margin(
     by: str = "underlying",
     cap: float | None = None,
     offsets: Any = None,
+    haircuts: Any = None,
     also: str | None = None,
     **params: Any,
 ) -> MarginResult:
@@ -166,10 +167,11 @@ def margin(
 
     ``offsets``: the offset policy (``"emir"`` default, ``"none"``, a file or an
     :class:`crossmargin.netting.OffsetPolicy`); ``cap``: the Art 27(4) cap on the tiers
-    across underlyings.
+    across underlyings; ``haircuts``: a haircut file or schedule (default the shipped
+    ``crossmargin/data/haircuts.json``).
     """
     chosen = make_model(model, also=also, **params) if isinstance(model, str) else model
-    return chosen.compute(portfolio, snapshot, by=by, cap=cap, offsets=offsets)
+    return chosen.compute(portfolio, snapshot, by=by, cap=cap, offsets=offsets, haircuts=haircuts)
 
 
 def record_margin(
@@ -449,6 +451,7 @@ def what_if(
     by: str = "underlying",
     cap: float | None = None,
     offsets: Any = None,
+    haircuts: Any = None,
     before: MarginResult | None = None,
     contracts: ContractsLike = None,
     **params: Any,
@@ -486,8 +489,8 @@ def what_if(
                            collateral=book.collateral + paid)  # fmt: skip
     chosen = make_model(model, **params) if isinstance(model, str) else model
     if before is None:
-        before = chosen.compute(book, snapshot, by=by, cap=cap, offsets=offsets)
-    after = chosen.compute(after_book, snapshot, by=by, cap=cap, offsets=offsets)
+        before = chosen.compute(book, snapshot, by=by, cap=cap, offsets=offsets, haircuts=haircuts)
+    after = chosen.compute(after_book, snapshot, by=by, cap=cap, offsets=offsets, haircuts=haircuts)
     return WhatIfResult(
         account=account, collateral=collateral, before=before, after=after, premium=premium
     )

@@ -19,6 +19,7 @@ from crossmargin.cli.options import (
     ContractsOpt,
     CrossMarginOpt,
     DataOpt,
+    HaircutsOpt,
     JsonOpt,
     MarketOpt,
     OffsetsOpt,
@@ -37,6 +38,7 @@ from crossmargin.cli.var_options import (
     var_model_kwargs,
 )
 from crossmargin.collateral.equity import ladder_status
+from crossmargin.collateral.haircuts import load_haircuts
 from crossmargin.errors import InputError
 from crossmargin.models import MarginResult, model_names
 from crossmargin.models.var import VAR_MODELS
@@ -213,6 +215,7 @@ def margin_command(
     offsets: OffsetsOpt = "emir",
     collateral: CollateralOpt = None,
     cross_margin: CrossMarginOpt = None,
+    haircuts: HaircutsOpt = None,
     asof: AsofOpt = None,
     market: MarketOpt = None,
     data: DataOpt = None,
@@ -246,6 +249,7 @@ def margin_command(
         if v is not None
     }  # fmt: skip
     mine = contracts_of(contracts)
+    schedule = load_haircuts(haircuts)  # a bad haircut file fails before any work
     if model in VAR_MODELS:
         kwargs.update(var_kwargs)
     elif var_kwargs:
@@ -262,7 +266,9 @@ def margin_command(
     )
     snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data, contracts=mine)
     with working(f"margining {len(portfolio)} positions under {model} ...", quiet=json):
-        result = api.margin(portfolio, snapshot, chosen, by=by, cap=cap, offsets=offsets)
+        result = api.margin(
+            portfolio, snapshot, chosen, by=by, cap=cap, offsets=offsets, haircuts=schedule
+        )
     run_id = None if no_store else api.record_margin(result, portfolio, snapshot, store)
     if json:
         print_json({"run_id": run_id, **result.to_dict()})

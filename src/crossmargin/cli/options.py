@@ -41,6 +41,14 @@ CrossMarginOpt = Annotated[
         "groups like cme+occ,deribit (a JSON book may declare it as 'cross_margin').",
     ),
 ]
+HaircutsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--haircuts",
+        help="Haircut schedule (JSON shaped like crossmargin/data/haircuts.json) replacing "
+        "the shipped one.",
+    ),
+]
 OffsetsOpt = Annotated[
     str,
     typer.Option(

@@ -19,12 +19,14 @@ from crossmargin.cli.options import (
     ContractsOpt,
     CrossMarginOpt,
     DataOpt,
+    HaircutsOpt,
     JsonOpt,
     MarketOpt,
     OffsetsOpt,
     contracts_of,
 )
 from crossmargin.cli.value import money
+from crossmargin.collateral.haircuts import load_haircuts
 from crossmargin.errors import InputError
 from crossmargin.portfolio import parse_rows
 
@@ -101,6 +103,7 @@ def what_if_command(
     ] = 0.0,
     collateral: CollateralOpt = None,
     cross_margin: CrossMarginOpt = None,
+    haircuts: HaircutsOpt = None,
     contracts: ContractsOpt = None,
     by: ByOpt = "underlying",
     cap: CapOpt = None,
@@ -120,6 +123,7 @@ def what_if_command(
     trades = [parse_trade(t) for t in trade]
     kwargs: dict[str, Any] = {"params": params} if params is not None else {}
     mine = contracts_of(contracts)
+    schedule = load_haircuts(haircuts)  # a bad haircut file fails before any work
     if model in ("es", "hvar"):
         kwargs["history"] = api.market_history(data, contracts=mine)
     chosen = api.make_model(model, **kwargs)
@@ -137,7 +141,7 @@ def what_if_command(
     with working(f"what-if of {len(trades)} trade(s) for {account} ...", quiet=json):
         result = api.what_if(
             portfolio, account, trades, snapshot, chosen, collateral=cash, by=by, cap=cap,
-            offsets=offsets, contracts=mine,
+            offsets=offsets, haircuts=schedule, contracts=mine,
         )  # fmt: skip
     if json:
         print_json({**result.to_dict(), "valuation_time": snapshot.valuation_time.isoformat()})

@@ -154,14 +154,18 @@ class MarginModel(ABC):
         by: str = "underlying",
         cap: float | None = None,
         offsets: Any = None,
+        haircuts: Any = None,
     ) -> MarginResult:
         """Margin ``portfolio``: standalone, every offset tier (``by`` the one reported as
         grouped), netted and capped per account (``offsets``: the offset policy, default
-        ``emir``; ``cap``: the Art 27(4) cap across underlyings), with each account's equity.
+        ``emir``; ``cap``: the Art 27(4) cap across underlyings), with each account's equity
+        (``haircuts``: a haircut file or schedule, default the shipped one).
         """
         from crossmargin.netting import cross_margin
 
-        return cross_margin(self, portfolio, market, by=by, cap=cap, offsets=offsets)
+        return cross_margin(
+            self, portfolio, market, by=by, cap=cap, offsets=offsets, haircuts=haircuts
+        )
 
 
 _REGISTRY: dict[str, Callable[..., MarginModel]] = {}

@@ -151,14 +151,20 @@ def cross_margin(
     cap: float | None = None,
     offsets: str | OffsetPolicy | None = None,
     history: MarketHistory | None = None,
+    haircuts: Any = None,
 ) -> MarginResult:
     """Margin ``portfolio`` under ``model`` at every tier, capped per ``offsets`` (``cap``:
-    the Art 27(4) cap on the tiers across underlyings); see the module docstring."""
+    the Art 27(4) cap on the tiers across underlyings; ``haircuts``: a haircut file or
+    :class:`~crossmargin.collateral.haircuts.HaircutSchedule`, default the shipped one); see
+    the module docstring."""
     if by not in BY_TIER:
         raise InputError(f"unknown grouping {by!r}: use one of {', '.join(GROUPINGS)}")
     if not portfolio.positions:
         raise InputError("the book is empty: nothing to margin")
+    from crossmargin.collateral.haircuts import load_haircuts
+
     policy = load_policy(offsets).with_cap(cap)
+    schedule = load_haircuts(haircuts)
     legs, coll = _legs(portfolio)
     if not model.nets_collateral:
         coll = []
@@ -201,7 +207,7 @@ def cross_margin(
         raise AssertionError(f"{model.name}: margin_rows returned the wrong number of rows")
     result = _assemble(
         model, portfolio, market, by, policy, legs, coll, group_ids, offsets_of, margins,
-        history,
+        history, schedule,
     )  # fmt: skip
     return replace(result, cap=cap, diagnostics=model.diagnostics(context))
 
@@ -236,6 +242,7 @@ def _assemble(
     offsets_of: dict[str, int],
     margins: RowMargins,
     history: MarketHistory | None,
+    schedule: Any,
 ) -> MarginResult:
     from crossmargin.netting.offsets import TierBook
 
@@ -268,7 +275,7 @@ def _assemble(
         for i, p in enumerate(portfolio.positions)
     )
     groups = _groups(by_tier, book, tiers, pos_m.total, legs)
-    equities = _equities(portfolio, market, legs)
+    equities = _equities(portfolio, market, legs, schedule)
     accounts = []
     for acc in portfolio.accounts:
         a = account_row[acc]
@@ -348,10 +355,11 @@ def _groups(
     return tuple(out)
 
 
-def _equities(portfolio: Portfolio, market: MarketSnapshot, legs: list[_Leg]) -> dict[str, Any]:
+def _equities(
+    portfolio: Portfolio, market: MarketSnapshot, legs: list[_Leg], schedule: Any
+) -> dict[str, Any]:
     """Per account, a function of (initial, maintenance) giving its :class:`Equity`."""
     from crossmargin.collateral.equity import account_equity, by_account
-    from crossmargin.collateral.haircuts import load_haircuts
     from crossmargin.collateral.valuation import value_collateral
     from crossmargin.pricing.mtm import position_mtm
 
@@ -362,7 +370,7 @@ def _equities(portfolio: Portfolio, market: MarketSnapshot, legs: list[_Leg]) ->
         acc_mtm[leg.account].append(float(mtm[i]))
         acc_unr[leg.account].append(float(unrealised[i]))
     values = (
-        by_account(value_collateral(portfolio.collateral, market, load_haircuts()))
+        by_account(value_collateral(portfolio.collateral, market, schedule))
         if portfolio.collateral
         else {}
     )

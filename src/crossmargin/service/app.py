@@ -53,17 +53,21 @@ def _book(
     source: str,
     contracts: Contracts,
     collateral: list[CollateralRow] | None = None,
+    cross_margin: str = "all",
 ) -> Portfolio:
+    from crossmargin.netting.venues import parse_cross_margin, split_netting_sets
+
     book = parse_rows([r.model_dump() for r in rows], source=source, table=contracts.table)
-    if not collateral:
-        return book
-    held = parse_collateral_rows(
-        [r.model_dump(exclude_none=True) for r in collateral], source=f"{source} collateral"
-    )
-    orphans = sorted({h.account for h in held} - set(book.accounts))
-    if orphans:
-        raise InputError(f"collateral of account(s) {', '.join(orphans)} with no position")
-    return book.with_collateral(held)
+    if collateral:
+        held = parse_collateral_rows(
+            [r.model_dump(exclude_none=True) for r in collateral], source=f"{source} collateral"
+        )
+        orphans = sorted({h.account for h in held} - set(book.accounts))
+        if orphans:
+            raise InputError(f"collateral of account(s) {', '.join(orphans)} with no position")
+        book = book.with_collateral(held)
+    declared = parse_cross_margin(cross_margin, source=f"{source} cross_margin")
+    return split_netting_sets(book, declared)
 
 
 def _contracts(state: ServiceState, req: MarginRequest | WhatIfRequest) -> Contracts:
@@ -129,7 +133,7 @@ def create_app(config: ServiceConfig | None = None, state: ServiceState | None =
         """Margin a book: the same payload as ``crossmargin margin --json``."""
         mine = _contracts(shared, req)
         model = _model(shared, req, mine)
-        book = _book(req.positions, "request", mine, req.collateral)
+        book = _book(req.positions, "request", mine, req.collateral, req.cross_margin)
         result, snap = shared.margin(
             book, model, by=req.by, cap=req.cap, offsets=req.offsets, contracts=mine
         )
@@ -143,7 +147,7 @@ def create_app(config: ServiceConfig | None = None, state: ServiceState | None =
         """An account's margin before and after proposed trades, against its collateral."""
         mine = _contracts(shared, req)
         model = _model(shared, req, mine)
-        book = _book(req.positions, "request", mine, req.holdings)
+        book = _book(req.positions, "request", mine, req.holdings, req.cross_margin)
         result = shared.what_if(
             book,
             req.account,

@@ -141,6 +141,12 @@ class _ModelChoice(_Strict):
         default="emir",
         description="Offset policy: emir (caps and eligibility tests per tier) or none",
     )
+    cross_margin: str = Field(
+        default="all",
+        max_length=512,
+        description="Which venues of an account are margined together: all, none, or groups "
+        "like 'cme+occ,deribit' (accounts spanning groups become ACCOUNT@GROUP netting sets)",
+    )
 
     @field_validator("model")
     @classmethod
