@@ -146,7 +146,7 @@ def snapshot_from_history(
         rates={"USD": rate, "USDC": rate, "USDT": rate},
         carries=carries,
         fx={"USDC": 1.0, "USDT": 1.0},
-        source=f"history {hist.data_dir} as of {when.date()} (USD rate from {rate_name})"
+        source=f"history as of {when.date()} (USD rate from {rate_name})"
         + _fallback_note(fallbacks),
     )
 
