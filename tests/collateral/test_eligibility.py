@@ -82,3 +82,23 @@ def test_docs_netting_tables_are_the_scripts_output() -> None:
     doc = root / "docs/netting.md"
     assert read_block(doc, "tier-table") == module.table("2026-02-11")
     assert read_block(doc, "ineligible-example") == module.ineligible_example()
+
+
+@pytest.mark.realdata
+def test_docs_collateral_tables_are_the_scripts_output() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    from crossmargin.report.docs import read_block
+
+    if find_data_dir() is None:
+        pytest.skip("shared market data not found")
+    root = Path(__file__).resolve().parents[2]
+    path = root / "scripts/collateral_tables.py"
+    spec = importlib.util.spec_from_file_location("collateral_tables", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for name, text in module.blocks().items():
+        assert read_block(root / "docs/collateral.md", name) == text, name

@@ -3,8 +3,9 @@
 Columns (case-insensitive): ``account``, ``symbol``, ``quantity`` (signed) are required;
 ``quantity_unit`` (``contracts``, the default; ``usd``; ``coin``: see
 :mod:`crossmargin.portfolio.units`), ``trade_price``, ``position_id`` and ``venue`` (the
-clearing house the position sits at, when not the contract's own) are optional; other columns
-are ignored. JSON is a list of row objects or ``{"positions": [...], "collateral": [...]}``.
+clearing house the position sits at, when not the contract's own) are optional; an unknown
+column, or one given twice under case variants (``quantity`` and ``Quantity``), is an error.
+JSON is a list of row objects or ``{"positions": [...], "collateral": [...]}``.
 Symbols resolve against the shipped contract table, or the ``table`` given (a run's own
 contracts).
 
@@ -106,6 +107,26 @@ def _number(value: Any) -> float | None:
     return number
 
 
+def column_problems(
+    row: Mapping[str, Any], known: Sequence[str] | None = None
+) -> list[tuple[str, str]]:
+    """``(column, reason)`` of a row's unknown columns (not in ``known``, default a book's
+    columns) and of columns given twice under case or space variants."""
+    known = COLUMNS if known is None else tuple(known)
+    out: list[tuple[str, str]] = []
+    names: dict[str, list[str]] = {}
+    for key in row:
+        names.setdefault(str(key).strip().lower(), []).append(str(key))
+    for name, spelled in names.items():
+        if len(spelled) > 1:
+            out.append(
+                (name, f"column given {len(spelled)} times ({', '.join(map(repr, spelled))})")
+            )
+        if name not in known:
+            out.append((name, f"unknown column (known: {', '.join(known)})"))
+    return out
+
+
 def parse_rows(
     rows: Sequence[Mapping[str, Any]],
     *,
@@ -132,10 +153,15 @@ def parse_rows(
     positions: list[Position] = []
     seen_ids: dict[str, int] = {}
     line_numbers = list(row_numbers) if row_numbers is not None else None
+    flagged: set[str] = set()
     for offset, row in enumerate(rows):
         n = line_numbers[offset] if line_numbers is not None else first_row + offset
         get = {str(k).strip().lower(): v for k, v in row.items()}
         row_issues: list[Issue] = []
+        for problem, reason in column_problems(row):
+            if problem not in flagged:  # once per column, at the first row that has it
+                flagged.add(problem)
+                row_issues.append(Issue(source=source, row=n, column=problem, reason=reason))
         raw_account = get.get("account")
         account = "" if raw_account is None else str(raw_account).strip()
         if not account:
