@@ -55,7 +55,7 @@ def _amount(x: float) -> str:
 
 def _held(book: Portfolio) -> HeldMargin:
     zero = dict.fromkeys(book.accounts, 0.0)
-    return HeldMargin(model="none", netted=zero, standalone=zero)
+    return HeldMargin(model="none", required=zero, standalone=zero)
 
 
 def examples(data: str | None = None) -> str:

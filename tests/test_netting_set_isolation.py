@@ -177,7 +177,7 @@ def test_what_if_and_stress_held_margin_are_per_account() -> None:
     assert wi.before_total == pytest.approx(alone.total, rel=REL)
     held = api.stress(book, "es", crisis="ftx", market=market).held
     held_alone = api.stress(book.subset(["acc0"]), "es", crisis="ftx", market=market).held
-    assert held.netted["acc0"] == pytest.approx(held_alone.netted["acc0"], rel=REL)
+    assert held.required["acc0"] == pytest.approx(held_alone.required["acc0"], rel=REL)
 
 
 def test_backtest_paths_of_an_account_do_not_depend_on_the_others() -> None:

@@ -70,7 +70,7 @@ def _drop(spot: float) -> Hypothetical:
 
 def _held(book: Portfolio) -> HeldMargin:
     zero = dict.fromkeys(book.accounts, 0.0)
-    return HeldMargin(model="none", netted=zero, standalone=zero)
+    return HeldMargin(model="none", required=zero, standalone=zero)
 
 
 def test_synthetic_dollar_loses_nothing_and_is_charged_at_most_haircut_plus_basis() -> None:

@@ -1,4 +1,4 @@
-"""``crossmargin stress``: stress the netting of a book against the netted margin it holds.
+"""``crossmargin stress``: stress the netting of a book against the margin it holds.
 
 Exactly what runs (see ``docs/stress.md``):
 
@@ -55,9 +55,9 @@ def _cell(x: float | None) -> str:
 
 
 def scenario_table(report: StressReport) -> Table:
-    """Per scenario and account: loss, netted margin held, shortfall, the row applied."""
+    """Per scenario and account: loss, margin held, shortfall, the row applied."""
     table = Table(
-        title=f"Stress vs {report.model} netted margin held ({report.currency}, "
+        title=f"Stress vs {report.model} margin held ({report.currency}, "
         f"MPOR {report.mpor}d); shortfall = max(0, loss − margin)",
         title_justify="left",
     )
@@ -93,12 +93,12 @@ def stress_rows(report: StressReport) -> list[dict[str, Any]]:
         by_crisis.setdefault(crisis, {})[s.horizon] = s
     rows = []
     for crisis, horizons in by_crisis.items():
-        for acc in report.held.netted:
+        for acc in report.held.required:
             outs = {k: horizons[k].account(acc) for k in ("1d", h, "window") if k in horizons}
             covered = all(o.covered for o in outs.values())
             losses = {k: (o.loss if o.covered else None) for k, o in outs.items()}
             worst = max((v for v in losses.values() if v is not None), default=None)
-            margin = report.held.netted[acc]
+            margin = report.held.required[acc]
             rows.append(
                 {
                     "crisis": crisis,
@@ -184,7 +184,7 @@ def correlation_table(report: StressReport) -> Table:
 def reverse_table(report: StressReport) -> Table:
     """The smallest breaking move of each account, its distance and plausibility."""
     table = Table(
-        title="Reverse stress: smallest move (Mahalanobis) breaking the netted margin",
+        title="Reverse stress: smallest move (Mahalanobis) breaking the margin held",
         title_justify="left",
     )
     for col in ("account", "margin", "distance", "moves (spot %, vol pts)", "P(d ≥ d*)", "last"):
@@ -210,7 +210,7 @@ def default_table(report: StressReport) -> Table:
     assert d is not None
     table = Table(
         title=f"Default of {d.account} under {d.scenario} ({d.description}): loss "
-        f"{money(d.loss)} vs netted margin {money(d.margin)} (beyond: {money(d.beyond_margin)}); "
+        f"{money(d.loss)} vs margin held {money(d.margin)} (beyond: {money(d.beyond_margin)}); "
         f"standalone margin {money(d.standalone)} would cover {money(d.covered_standalone)}",
         title_justify="left",
     )
@@ -228,7 +228,7 @@ def default_table(report: StressReport) -> Table:
 def stress_command(
     book: BookArg,
     model: Annotated[
-        str, typer.Option("--model", help="Margin model whose netted margin is held.")
+        str, typer.Option("--model", help="Margin model whose requirement is held.")
     ] = "es",
     scenario: Annotated[
         Path | None, typer.Option("--scenario", help="Hypothetical scenarios: JSON or CSV file.")
@@ -284,7 +284,7 @@ def stress_command(
     json: JsonOpt = False,
 ) -> None:
     """Stress the netting: crisis replays, hypothetical moves, correlation breakdown, reverse
-    stress and the default of one account, against the netted margin held."""
+    stress and the default of one account, against the margin held."""
     check_store_options(store, no_store)
     params = {
         k: v

@@ -8,9 +8,9 @@ Conventions (every stress module)
   move is applied to it: spot ``S₁ = S₀·e^x`` (log moves) or ``S₀·(1 + x)`` (relative),
   implied vol ``σ₁ = σ₀ + Δσ`` (absolute, decimal) or ``σ₀·(1 + Δσ)`` (relative), and the
   scenario's time step of decay.
-* **margin held** is the *netted* requirement of each account under the chosen model
-  (:attr:`crossmargin.models.result.AccountMargin.netted`): what a cross-margined account
-  holds. The standalone figure (every position margined alone) is reported beside it.
+* **margin held** is each account's requirement under the chosen model after the offset
+  tiers (:attr:`crossmargin.models.result.AccountMargin.total`): what a cross-margined account
+  must post. The standalone figure (every position margined alone) is reported beside it.
 * **shortfall** ``= max(0, loss − margin held)``: the part of the stressed loss the margin
   does not cover (METHODS §8: "realised stressed P&L vs margin held, and the shortfall").
 
@@ -175,26 +175,27 @@ def _num(x: float) -> float | None:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HeldMargin:
-    """The margin each account holds under the chosen model (netted) and its standalone sum."""
+    """The margin each account holds under the chosen model, its requirement after the offset
+    tiers (``required``: what it must post), and its standalone sum."""
 
     model: str
-    netted: Mapping[str, float]
+    required: Mapping[str, float]
     standalone: Mapping[str, float]
     result: MarginResult | None = None
 
     @classmethod
     def from_result(cls, result: MarginResult) -> HeldMargin:
-        """From a :class:`MarginResult`: ``netted`` and ``standalone`` per account."""
+        """From a :class:`MarginResult`: ``total`` and ``standalone`` per account."""
         return cls(
             model=result.model,
-            netted={a.account: a.netted for a in result.accounts},
+            required={a.account: a.total for a in result.accounts},
             standalone={a.account: a.standalone for a in result.accounts},
             result=result,
         )
 
 
 def held_margin(model: MarginModel, portfolio: Portfolio, snapshot: MarketSnapshot) -> HeldMargin:
-    """Margin ``portfolio`` under ``model`` (fully netted per account, no cap)."""
+    """Margin ``portfolio`` under ``model`` (each account's requirement, offset policy emir)."""
     return HeldMargin.from_result(model.compute(portfolio, snapshot))
 
 
@@ -291,7 +292,7 @@ def worst_rows(
             AccountOutcome(
                 account=acc,
                 loss=math.nan if missing else float(losses[row, j]),
-                margin=held.netted[acc],
+                margin=held.required[acc],
                 standalone=held.standalone[acc],
                 scenario=scenarios.names[row],
                 moves=scenario_moves(scenarios, row, [u for u in unds[acc] if u not in missing]),

@@ -232,7 +232,7 @@ def default_loss(
         description=description,
         mpor=mpor,
         legs=tuple(legs),
-        margin=held.netted[account],
+        margin=held.required[account],
         standalone=held.standalone[account],
         moves=scenario_moves(one, 0, book.underlyings),
     )

@@ -90,7 +90,7 @@ class StressReport:
     def account_rows(self) -> list[dict[str, Any]]:
         """Per account: margin held, standalone, worst loss and shortfall over the scenarios."""
         rows = []
-        for acc, margin in self.held.netted.items():
+        for acc, margin in self.held.required.items():
             outs = [s.account(acc) for s in self.scenarios if s.account(acc).covered]
             worst: AccountOutcome | None = max(outs, key=lambda a: a.loss, default=None)
             name = next(
