@@ -244,8 +244,10 @@ def test_extension_equals_fresh_prepare() -> None:
 def test_margin_and_what_if_with_collateral_offsets_and_venue_groups(client: Client) -> None:
     """Collateral rows, the offset policy and a venue-group declaration over HTTP give the
     API's figures; a bad declaration or an unknown asset is a 422 with the reason."""
-    held = [{"account": "alpha-crypto", "asset": "BTC", "amount": 2.0, "venue": "deribit"},
-            {"account": "beta-macro", "asset": "USD", "amount": 100000.0, "venue": "cme"}]  # fmt: skip
+    held = [
+        {"account": "alpha-crypto", "asset": "BTC", "amount": 2.0, "venue": "deribit"},
+        {"account": "beta-macro", "asset": "USD", "amount": 100000.0, "venue": "cme"},
+    ]
     req = {"positions": sample_rows(), "model": "span", "collateral": held, "offsets": "none",
            "cross_margin": "none", "record": False}  # fmt: skip
     r = client.post("/v1/margin", json=req)
