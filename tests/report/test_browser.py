@@ -65,8 +65,15 @@ def test_report_renders_in_chromium(report: tuple[Path, dict[str, Any]], tmp_pat
     assert errors == [], errors
     charts = Charts()
     charts.feed(dom.stdout)
-    expected = {f"waterfall-{m}" for m in report[1]["margin"]} | {
-        "distribution", "correlation", "backtest",
+    # one correlation heatmap per netting set of more than one underlying (more than 2 factors)
+    correlations = {
+        f"correlation-{c['netting_set']}"
+        for c in report[1]["correlations"].get("netting_sets", [])
+        if len(c["factors"]) > 2
+    }
+    assert correlations  # the sample book has multi-underlying netting sets
+    expected = {f"waterfall-{m}" for m in report[1]["margin"]} | correlations | {
+        "distribution", "backtest",
     }  # fmt: skip
     assert set(charts.svgs) == expected
     not_drawn = [c for c, n in charts.svgs.items() if n < 1]
