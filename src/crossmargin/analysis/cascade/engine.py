@@ -32,7 +32,7 @@ iteration ``j = 0, 1, …``:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,14 +45,23 @@ from crossmargin.analysis.cascade.losses import (
     CcpWaterfall,
     VenueWaterfall,
 )
-from crossmargin.analysis.cascade.margin import MarginUnits, maintenance
-from crossmargin.analysis.cascade.market import CascadeMarket, InstrumentPricer
+from crossmargin.analysis.cascade.margin import (
+    MarginUnits,
+    calibrate,
+    maintenance,
+    model_margins,
+    scanned,
+)
+from crossmargin.analysis.cascade.market import CascadeMarket, InstrumentPricer, Valuation
 from crossmargin.analysis.cascade.params import CascadeParams
 from crossmargin.analysis.cascade.population import Population
 from crossmargin.analysis.cascade.result import CascadeResult, Default, Ledger, StepRecord
 from crossmargin.analysis.cascade.shocks import ShockPath
+from crossmargin.models.result import MarginResult
 
 FloatArray = NDArray[np.float64]
+#: Re-runs a margin model on the book with these quantities (per row) at these log moves.
+Refresh = Callable[[FloatArray, FloatArray], MarginResult]
 IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 MAX_DEFAULTS_REPORTED = 10
@@ -68,8 +77,12 @@ class Prepared:
     params: CascadeParams
     impact: ImpactLaw
     row_mtm0: FloatArray
-    pnl0: FloatArray
-    dollar_delta0: FloatArray
+    value0: Valuation
+
+    @property
+    def dollar_delta0(self) -> FloatArray:
+        """Each instrument's dollar delta at the start (USD per 1.00 log move)."""
+        return self.value0.dollar_delta
 
     @property
     def row_underlying(self) -> IntArray:
@@ -108,6 +121,7 @@ class _Book:
         self.max_partial = np.array([r.max_partial for r in rules])
         self.fee_rate = np.array([r.fee_rate for r in rules])
         self.to_fund = np.array([r.surplus_to_fund for r in rules], dtype=np.bool_)
+        self.kappa, self.floor = units.kappa.copy(), units.floor.copy()
         self.partials = np.zeros(self.n, dtype=np.int64)
         self.liquidated = np.zeros(self.n, dtype=np.bool_)
         self.final_equity = np.full(self.n, np.nan)
@@ -132,17 +146,26 @@ class _Book:
         )
         return value.sum(axis=1) + rest, after.sum(axis=1) + rest
 
-    def maintenance(self, dollar_delta: FloatArray) -> FloatArray:
+    def maintenance(self, value: Valuation) -> FloatArray:
         """``MM_u`` at the state (:func:`crossmargin.analysis.cascade.margin.maintenance`)."""
         return maintenance(
             self.units,
             self.state.quantity,
             self.q0,
-            dollar_delta,
+            value,
             self.state.row_instrument,
             self.prep.row_underlying,
             self.prep.market.correlation,
+            kappa=self.kappa,
+            floor=self.floor,
         )
+
+    def recalibrate(self, value: Valuation, result: MarginResult) -> None:
+        """``κ`` and ``φ`` from a model's result on the book as it stands at ``value``."""
+        _, mm = model_margins(self.prep.population, self.units, result)
+        g = scanned(self.units, self.state.quantity, value, self.state.row_instrument,
+                    self.prep.row_underlying, self.prep.market.correlation)  # fmt: skip
+        self.kappa, self.floor = calibrate(mm, g)
 
     def gross(self) -> FloatArray:
         """Σ |contracts| left per unit."""
@@ -173,11 +196,13 @@ def run_units(
     *,
     allocation: str,
     default_fund: tuple[float, FloatArray] | None = None,
+    refresh: Refresh | None = None,
 ) -> CascadeResult:
     """Run ``shock`` on ``units`` to the fixed point of every step (module docstring).
 
     ``allocation`` is ``venue`` or ``ccp``; a CCP needs ``default_fund`` = (the fund, each
-    account's contribution).
+    account's contribution). ``refresh`` re-runs the calibrating margin model at the start of
+    every step (:mod:`crossmargin.analysis.cascade.margin`).
     """
     market, params = prep.market, prep.params
     if shock.underlyings != market.underlyings:
@@ -190,8 +215,8 @@ def run_units(
     waterfall = _waterfall(prep, units, allocation, open_interest, default_fund)
     ccp = allocation == "ccp"
     stable0 = {a: float(p[0]) for a, p in shock.stable.items()}
-    e0_true, e0_check = book.equity(np.zeros(len(market.underlyings)), stable0, prep.pnl0)
-    mm0 = book.maintenance(prep.dollar_delta0)
+    e0_true, e0_check = book.equity(np.zeros(len(market.underlyings)), stable0, prep.value0.pnl)
+    mm0 = book.maintenance(prep.value0)
     at_start = int(np.count_nonzero((book.gross() > 0) & (e0_check < mm0)))
     iota_cum = np.zeros(len(market.underlyings))
     allocations: list[Allocation] = []
@@ -202,13 +227,16 @@ def run_units(
         stable = {a: float(p[t]) for a, p in shock.stable.items()}
         flow = np.zeros(len(market.underlyings))
         iota = np.zeros(len(market.underlyings))
-        pnl, dd = prep.pricer.evaluate(base)
+        value = prep.pricer.evaluate(base)
+        pnl, dd = value.pnl, value.dollar_delta
+        if refresh is not None:
+            book.recalibrate(value, refresh(s.quantity, base))
         hit = np.zeros(book.n, dtype=np.bool_)
         notional, iterations, converged = 0.0, 0, False
         step_alloc: list[Allocation] = []
         while iterations < params.engine.max_iterations:
             _, e_check = book.equity(base + iota, stable, pnl)
-            mm = book.maintenance(dd)
+            mm = book.maintenance(value)
             breach = ~s.closed & (book.gross() > 0) & (e_check < mm)
             if not breach.any():
                 converged = True
@@ -239,7 +267,8 @@ def run_units(
                 step_fraction=float(shock.step_fraction[t - 1]),
                 collapse=float(shock.depth_collapse[t - 1]),
             )
-            pnl, dd = prep.pricer.evaluate(base + iota)
+            value = prep.pricer.evaluate(base + iota)
+            pnl, dd = value.pnl, value.dollar_delta
             s.realised += np.bincount(
                 s.row_unit, weights=closed_q * pnl[s.row_instrument], minlength=book.n
             )

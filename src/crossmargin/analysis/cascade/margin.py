@@ -20,30 +20,44 @@ mark-to-market stays with its unit, and a cash transfer between the account's un
 (``transfer``, summing to zero over the account) evens out the mark-to-market.
 
 **Maintenance margin between iterations.** Calling a margin model for 100,000 accounts in
-every iteration is too slow, so the cascade uses a closed form, stated here and tested
-against the models by full revaluation (``tests/analysis/cascade/test_margin.py``). With
-``Dᵢ`` the dollar delta of instrument ``i`` at the state (USD per 1.00 log move), ``m_r`` the
-maintenance rate of row ``r``'s venue and underlying (``cascade.json`` ``venues``) and
-``ρ`` the underlyings' correlation::
+every iteration is too slow, so the cascade uses a scan-based closed form, stated here and
+tested against the models by full revaluation (``tests/analysis/cascade/test_margin.py``).
+Each position row ``r`` is revalued (its unique instrument, in full) under a relative move
+``−s_r`` and ``+s_r`` of its underlying from the current state, ``s_r`` the maintenance rate of
+its venue and underlying (``cascade.json`` ``venues``); with ``ρ`` the underlyings'
+correlation::
 
-    w_uk  = Σ_{r ∈ u, k(r) = k} m_r · q_r · D_i(r)        rate-weighted exposure to k
-    G_u   = √(w_uᵀ ρ w_u)                                  (= m·|q·D| for one row)
+    L±_uk = −Σ_{r ∈ u, k(r) = k} q_r · ΔV_i(r)(±s_r)       loss of u's k-legs per scan
+    w_uk  = L−_uk if L−_uk ≥ L+_uk, else −L+_uk              worst side, signed
+    G_u   = √(w_uᵀ ρ w_u)
     MM_u  = κ_u · G_u + φ_u · g_u / g_u⁰
 
-* For a generated population ``κ_u = 1``, ``φ_u = 0``: ``G_u`` *is* the margin rule — the
-  venue's rate times the delta notional for an isolated position (Deribit: 1% of a linear
-  perpetual), the net exposure of an underlying for a group (long and short of BTC offset),
-  and the correlation-offset portfolio figure for a cross-margined account (long BTC against
-  short ETH at ρ = 0.8 needs ``m·|e|·√(2(1 − ρ))`` = 63% of one leg's margin).
-* For a book calibrated to a margin model (``api.margin`` once, at the start),
-  ``κ_u = MM_model_u / G_u⁰`` so the unit's maintenance margin equals the model's at the
-  start and moves with ``G_u`` between iterations (linear in the quantity left, the price and
-  the delta). A unit with ``G_u⁰ = 0`` but a model margin (a delta-neutral option book)
-  keeps ``φ_u = MM_model_u`` scaled by its gross contracts left ``g_u / g_u⁰``.
-* The initial margin (collateral split, Cover-2 contributions) is the model's, or ``G_u`` with
-  the venue's initial rates.
+For a linear contract ``ΔV(±s) = ±s·D`` exactly (``D`` its dollar delta), so ``w_uk`` is
+``s`` times the net delta notional and:
 
-``G_u`` is a seminorm of the exposures for a positive-semidefinite ``ρ``, so it is
+* for a generated population ``κ_u = 1``, ``φ_u = 0``: ``G_u`` *is* the margin rule — the
+  venue's rate times the delta notional for an isolated position (Deribit: 1% of a linear
+  perpetual), the net exposure of an underlying for a group (long and short BTC offset), and
+  the correlation-offset portfolio figure for a cross-margined account (long BTC against
+  short ETH at ρ = 0.8 needs ``s·|e|·√(2(1 − ρ))``, 63% of one leg's margin);
+* options keep their convexity: a short option loses on both scans and its worst side grows
+  as the price nears the strike, as a scan-based (SPAN, exchange PM-grid) requirement does;
+* for a book calibrated to a margin model, the model runs on the book (its quantities left
+  and the step's exogenous prices) at the start of **every step**, and
+  ``κ_u = MM_model_u / G_u`` there: the unit's maintenance margin is the model's at each
+  step's start and moves with ``G_u`` over the step's iterations (linear in the quantity
+  left, scanned at the prices impact makes). A unit with ``G_u = 0`` but a model margin keeps
+  ``φ_u = MM_model_u`` scaled by its gross contracts left ``g_u / g_u⁰``. Measured against the
+  models recomputed in full: exact for partial liquidation (every model is positively
+  homogeneous); within the move for delta-one positions; for options of the sample book, errors
+  up to a fifth of the margin after a 2% move (``tests/analysis/cascade/test_margin.py``),
+  which is why the model is re-run every step. (A coin posted against positions in the same
+  coin enters the models' requirement; its share does not shrink with a partial
+  liquidation until the next step's re-run.)
+* the initial margin (collateral split, Cover-2 contributions) is the model's, or ``G_u``
+  scanned at the venue's initial rates.
+
+For linear rows ``G_u`` is a seminorm of the exposures (``ρ`` positive semidefinite), so it is
 subadditive: cross ≤ grouped ≤ isolated for the same positions.
 """
 
@@ -55,6 +69,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from crossmargin.analysis.cascade.market import Valuation
 from crossmargin.analysis.cascade.params import CascadeParams
 from crossmargin.analysis.cascade.population import Population
 from crossmargin.errors import InputError
@@ -71,12 +86,14 @@ class MarginUnits:
     position rows ``r``."""
 
     mode: str
+    keys: tuple[tuple[object, ...], ...]
     row_unit: IntArray
     unit_account: IntArray
     unit_venue: IntArray
     unit_label: tuple[str, ...]
     mm_rate: FloatArray
     im_rate: FloatArray
+    mm_scan: IntArray
     collateral: FloatArray
     kappa: FloatArray
     floor: FloatArray
@@ -106,22 +123,32 @@ def rates(pop: Population, params: CascadeParams) -> tuple[FloatArray, FloatArra
 def requirement(
     row_unit: IntArray,
     units: int,
-    rate: FloatArray,
-    exposure: FloatArray,
+    loss_down: FloatArray,
+    loss_up: FloatArray,
     row_underlying: IntArray,
     correlation: FloatArray,
 ) -> FloatArray:
-    """``G_u = √(w_uᵀ ρ w_u)`` with ``w_uk = Σ rate_r·exposure_r`` over rows of ``u`` on ``k``."""
+    """``G_u = √(w_uᵀ ρ w_u)`` from each row's scan losses (module docstring)."""
     k = correlation.shape[0]
-    w = np.bincount(
-        row_unit * k + row_underlying, weights=rate * exposure, minlength=units * k
-    ).reshape(units, k)
+    key = row_unit * k + row_underlying
+    down = np.bincount(key, weights=loss_down, minlength=units * k).reshape(units, k)
+    up = np.bincount(key, weights=loss_up, minlength=units * k).reshape(units, k)
+    w = np.where(down >= up, down, -up)
     if k == 1:
-        out: FloatArray = np.abs(w[:, 0])
+        out: FloatArray = np.maximum(np.abs(w[:, 0]), 0.0)
         return out
     quad = np.einsum("uk,kl,ul->u", w, correlation, w)
     root: FloatArray = np.sqrt(np.maximum(quad, 0.0))
     return root
+
+
+def scan_losses(
+    quantity: FloatArray, row_instrument: IntArray, row_scan: IntArray, value: Valuation
+) -> tuple[FloatArray, FloatArray]:
+    """Each row's loss under its down and up scans at the valuation's state."""
+    down = -quantity * value.scan_down[row_scan, row_instrument]
+    up = -quantity * value.scan_up[row_scan, row_instrument]
+    return down, up
 
 
 def _keys(pop: Population, mode: str) -> tuple[list[tuple[object, ...]], IntArray]:
@@ -192,12 +219,30 @@ def _model_margins(
     return im, mm
 
 
+def calibrate(model: FloatArray, scanned: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """``(κ, φ)`` making ``κ·G + φ`` equal the model's maintenance margin (module docstring)."""
+    has = scanned > 1e-12 * np.maximum(model, 1.0)
+    kappa: FloatArray = np.where(has, model / np.where(has, scanned, 1.0), 0.0)
+    floor: FloatArray = np.where(has, 0.0, model)
+    return kappa, floor
+
+
+def model_margins(
+    pop: Population, units: MarginUnits, result: MarginResult
+) -> tuple[FloatArray, FloatArray]:
+    """Initial and maintenance margin of each unit from a model's result on the book."""
+    if len(result.positions) != pop.row_account.size:
+        raise InputError("the margin result does not match the population's positions")
+    return _model_margins(pop, units.keys, result)
+
+
 def margin_units(
     pop: Population,
     mode: str,
     params: CascadeParams,
     *,
-    dollar_delta0: FloatArray,
+    value0: Valuation,
+    scans: tuple[float, ...],
     row_underlying: IntArray,
     correlation: FloatArray,
     row_mtm0: FloatArray | None = None,
@@ -205,16 +250,23 @@ def margin_units(
 ) -> MarginUnits:
     """Cut ``pop`` into units of ``mode`` and set their margins (module docstring).
 
-    ``dollar_delta0`` is each instrument's dollar delta at the start, ``row_mtm0`` each
-    position's mark-to-market (USD; 0 if None); ``result`` a margin model's result on the
-    population's book (calibration), or None for the venue rules.
+    ``value0`` is the instruments' valuation at the start, scanned at ``scans`` (every venue
+    rate of the population); ``row_mtm0`` each position's mark-to-market (USD; 0 if None);
+    ``result`` a margin model's result on the population's book (calibration), or None for
+    the venue rules.
     """
     keys, row_unit = _keys(pop, mode)
     n = len(keys)
     mm_rate, im_rate = rates(pop, params)
-    exposure = pop.row_quantity * dollar_delta0[pop.row_instrument]
-    g_mm = requirement(row_unit, n, mm_rate, exposure, row_underlying, correlation)
-    g_im = requirement(row_unit, n, im_rate, exposure, row_underlying, correlation)
+    index = {s: j for j, s in enumerate(scans)}
+    mm_scan = np.array([index[float(r)] for r in mm_rate], dtype=np.int64)
+    im_scan = np.array([index[float(r)] for r in im_rate], dtype=np.int64)
+    q = pop.row_quantity
+    g_mm = requirement(row_unit, n, *scan_losses(q, pop.row_instrument, mm_scan, value0),
+                       row_underlying, correlation)  # fmt: skip
+    g_im = requirement(row_unit, n, *scan_losses(q, pop.row_instrument, im_scan, value0),
+                       row_underlying, correlation)  # fmt: skip
+    exposure = q * value0.dollar_delta[pop.row_instrument]
     if result is None:
         im, mm = g_im, g_mm
         kappa, floor = np.ones(n), np.zeros(n)
@@ -222,9 +274,7 @@ def margin_units(
         if len(result.positions) != pop.row_account.size:
             raise InputError("the margin result does not match the population's positions")
         im, mm = _model_margins(pop, keys, result)
-        has = g_mm > 1e-12 * np.maximum(mm, 1.0)
-        kappa = np.where(has, mm / np.where(has, g_mm, 1.0), 0.0)
-        floor = np.where(has, 0.0, mm)
+        kappa, floor = calibrate(mm, g_mm)
     unit_account = np.array([int(k[0]) for k in keys], dtype=np.int64)  # type: ignore[call-overload]
     # collateral split in proportion to initial margin within each account
     a_total = np.bincount(unit_account, weights=im, minlength=len(pop.accounts))
@@ -248,12 +298,14 @@ def margin_units(
     unit_venue[row_unit[order][first]] = pop.row_venue[order][first]
     return MarginUnits(
         mode=mode,
+        keys=tuple(keys),
         row_unit=row_unit,
         unit_account=unit_account,
         unit_venue=unit_venue,
         unit_label=tuple(_label(pop, k) for k in keys),
         mm_rate=mm_rate,
         im_rate=im_rate,
+        mm_scan=mm_scan,
         collateral=collateral,
         kappa=kappa,
         floor=floor,
@@ -263,31 +315,54 @@ def margin_units(
     )
 
 
-def maintenance(
+def scanned(
     units: MarginUnits,
     quantity: FloatArray,
-    quantity0: FloatArray,
-    dollar_delta: FloatArray,
+    value: Valuation,
     row_instrument: IntArray,
     row_underlying: IntArray,
     correlation: FloatArray,
 ) -> FloatArray:
-    """``MM_u = κ_u·G_u + φ_u·g_u/g_u⁰`` at the state (module docstring)."""
+    """``G_u`` at the valuation's state, scanned at the maintenance rates."""
+    down, up = scan_losses(quantity, row_instrument, units.mm_scan, value)
+    return requirement(units.row_unit, units.size, down, up, row_underlying, correlation)
+
+
+def maintenance(
+    units: MarginUnits,
+    quantity: FloatArray,
+    quantity0: FloatArray,
+    value: Valuation,
+    row_instrument: IntArray,
+    row_underlying: IntArray,
+    correlation: FloatArray,
+    *,
+    kappa: FloatArray | None = None,
+    floor: FloatArray | None = None,
+) -> FloatArray:
+    """``MM_u = κ_u·G_u + φ_u·g_u/g_u⁰`` at the valuation's state (module docstring);
+    ``kappa`` and ``floor`` override the units' own (a per-step recalibration)."""
     n = units.size
-    g = requirement(
-        units.row_unit,
-        n,
-        units.mm_rate,
-        quantity * dollar_delta[row_instrument],
-        row_underlying,
-        correlation,
-    )
-    out: FloatArray = units.kappa * g
-    if np.any(units.floor):
+    k = units.kappa if kappa is None else kappa
+    f = units.floor if floor is None else floor
+    g = scanned(units, quantity, value, row_instrument, row_underlying, correlation)
+    out: FloatArray = k * g
+    if np.any(f):
         gross = np.bincount(units.row_unit, weights=np.abs(quantity), minlength=n)
         gross0 = np.bincount(units.row_unit, weights=np.abs(quantity0), minlength=n)
-        out = out + units.floor * np.where(gross0 > 0, gross / np.where(gross0 > 0, gross0, 1), 0)
+        out = out + f * np.where(gross0 > 0, gross / np.where(gross0 > 0, gross0, 1), 0)
     return out
 
 
-__all__ = ["MODES", "MarginUnits", "maintenance", "margin_units", "rates", "requirement"]
+__all__ = [
+    "MODES",
+    "MarginUnits",
+    "calibrate",
+    "maintenance",
+    "margin_units",
+    "model_margins",
+    "rates",
+    "requirement",
+    "scan_losses",
+    "scanned",
+]

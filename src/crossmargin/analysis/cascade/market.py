@@ -4,10 +4,13 @@ A cascade state is the vector of log moves ``xₖ = ln(Sₖ/Sₖ⁰)`` of the un
 snapshot. At any state:
 
 * every **unique instrument** is revalued in full (:func:`crossmargin.pricing.revalue.
-  revalue_instruments`, the engine's one pricing path): its P&L per contract since the
-  snapshot and its dollar delta ``Dᵢ = ∂Vᵢ/∂ln S`` (central difference of ±``DELTA_BUMP``),
-  in USD; accounts reach them through a sparse quantity matrix, so 100,000 accounts cost one
-  sparse product;
+  revalue_instruments`, the engine's one pricing path, one call per state): its P&L per
+  contract since the snapshot, its dollar delta
+  ``Dᵢ = ∂Vᵢ/∂ln S ≈ (V(x + b) − V(x − b)) / (2 sinh b)`` (``b = DELTA_BUMP``; exact for a
+  contract linear in ``S``, whose ``Dᵢ/S`` is then its units of the underlying), and its
+  P&L under the maintenance scans (relative moves ``±s`` of the venue rates), in USD;
+  accounts reach them by position row (sums over rows), so 100,000 accounts cost a few
+  vector operations;
 * **collateral** columns are priced: the reporting currency at 1; another fiat currency at
   the snapshot's FX rate; a stablecoin at the snapshot's rate (else par) times its depeg
   path; a coin or security at its underlying's price in the state (impact included).
@@ -63,37 +66,70 @@ FIXED, STABLE, UNDERLYING = 0, 1, 2
 MARKET_STYLE = "plain"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Valuation:
+    """Every unique instrument at one state (USD per contract).
+
+    ``pnl``: P&L since the snapshot; ``dollar_delta``: ``∂V/∂ln S``; ``scan_down[j]`` and
+    ``scan_up[j]``: P&L from the state under a relative move of ``−scans[j]`` and
+    ``+scans[j]`` of every underlying (the maintenance margin's scan,
+    :mod:`crossmargin.analysis.cascade.margin`).
+    """
+
+    pnl: FloatArray
+    dollar_delta: FloatArray
+    scan_down: FloatArray
+    scan_up: FloatArray
+
+
 class InstrumentPricer:
-    """P&L since the snapshot and dollar delta of each unique instrument at a state."""
+    """Full revaluation of each unique instrument at a state (see :class:`Valuation`)."""
 
     def __init__(
         self,
         instruments: Sequence[Instrument],
         snapshot: MarketSnapshot,
         underlyings: Sequence[str],
+        scans: Sequence[float] = (),
     ) -> None:
         self.instruments = tuple(instruments)
         self.snapshot = snapshot
         self.underlyings = tuple(underlyings)
+        self.scans = tuple(sorted(set(scans)))
+        if any(not 0.0 < s < 1.0 for s in self.scans):
+            raise InputError(f"scan sizes must lie in (0, 1), got {self.scans}")
         self.calls = 0
 
-    def evaluate(self, log_moves: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """``(pnl, dollar_delta)`` per instrument (USD per contract) at ``ln(S/S⁰) = log_moves``."""
+    def scan_index(self, rates: FloatArray) -> IntArray:
+        """Index in :attr:`scans` of each rate (each must be one of them)."""
+        index = np.searchsorted(np.array(self.scans), rates)
+        return np.asarray(index, dtype=np.int64)
+
+    def evaluate(self, log_moves: FloatArray) -> Valuation:
+        """Every instrument at ``ln(S/S⁰) = log_moves`` (one revaluation call)."""
+        from crossmargin.pricing.revalue import revalue_instruments
+
         x = np.asarray(log_moves, dtype=np.float64)
-        rows = np.vstack([x, x + DELTA_BUMP, x - DELTA_BUMP])
+        shifts = [DELTA_BUMP, -DELTA_BUMP]
+        for s in self.scans:
+            shifts += [math.log1p(-s), math.log1p(s)]
+        rows = np.vstack([x, *(x + d for d in shifts)])
         scenarios = ScenarioSet(
             underlyings=self.underlyings,
             spot_shocks=rows,
             spot_shock_type="log",
-            names=("state", "up", "down"),
             label="cascade state",
         )
-        from crossmargin.pricing.revalue import revalue_instruments
-
         self.calls += 1
         pnl = revalue_instruments(self.instruments, self.snapshot, scenarios).pnl_by_scenario
-        delta: FloatArray = (pnl[1] - pnl[2]) / (2.0 * DELTA_BUMP)
-        return np.array(pnl[0]), delta
+        delta: FloatArray = (pnl[1] - pnl[2]) / (2.0 * math.sinh(DELTA_BUMP))
+        scans = pnl[3:] - pnl[0][np.newaxis, :]
+        return Valuation(
+            pnl=np.array(pnl[0]),
+            dollar_delta=delta,
+            scan_down=np.array(scans[0::2]),
+            scan_up=np.array(scans[1::2]),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -302,6 +338,7 @@ __all__ = [
     "DELTA_BUMP",
     "CascadeMarket",
     "InstrumentPricer",
+    "Valuation",
     "cascade_market",
     "daily_vol",
     "history_correlation",

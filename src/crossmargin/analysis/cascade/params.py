@@ -37,6 +37,7 @@ from crossmargin.errors import InputError
 SHIPPED = "data/cascade.json"
 HOUSE = "house"
 Rate = Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)]
+MarginRate = Annotated[float, Field(gt=0.0, lt=1.0, allow_inf_nan=False)]
 Amount = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 VENUE_LAYERS = ("defaulter_margin", "insurance_fund", "adl")
 CCP_LAYERS = (
@@ -90,8 +91,8 @@ class Venue(_Strict):
     """One venue's margin rates (per underlying or asset class) and liquidation rules."""
 
     source: str = ""
-    maintenance_rate: dict[str, Rate]
-    initial_rate: dict[str, Rate]
+    maintenance_rate: dict[str, MarginRate]
+    initial_rate: dict[str, MarginRate]
     liquidation: Liquidation = Field(default_factory=Liquidation)
 
     @model_validator(mode="after")

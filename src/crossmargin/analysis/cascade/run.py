@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from crossmargin.analysis.cascade.engine import Prepared, run_units
+from crossmargin.analysis.cascade.engine import Prepared, Refresh, run_units
 from crossmargin.analysis.cascade.impact import ImpactLaw
 from crossmargin.analysis.cascade.losses import contributions, cover2
-from crossmargin.analysis.cascade.margin import MODES, margin_units
+from crossmargin.analysis.cascade.margin import MODES, margin_units, rates
 from crossmargin.analysis.cascade.market import CascadeMarket, InstrumentPricer, cascade_market
 from crossmargin.analysis.cascade.params import CascadeParams
 from crossmargin.analysis.cascade.population import Population
@@ -57,8 +57,10 @@ def prepare(
         adv_units=adv_units,
         depth=params.impact.depth,
     )
-    pricer = InstrumentPricer(pop.instruments, snapshot, cm.underlyings)
-    pnl0, dd0 = pricer.evaluate(np.zeros(len(cm.underlyings)))
+    mm_rate, im_rate = rates(pop, params)
+    scans = tuple(sorted({*mm_rate.tolist(), *im_rate.tolist()}))
+    pricer = InstrumentPricer(pop.instruments, snapshot, cm.underlyings, scans)
+    value0 = pricer.evaluate(np.zeros(len(cm.underlyings)))
     if pop.book is not None:
         from crossmargin.pricing.mtm import position_mtm
 
@@ -77,8 +79,7 @@ def prepare(
         params=params,
         impact=impact,
         row_mtm0=np.asarray(row_mtm0, dtype=np.float64),
-        pnl0=pnl0,
-        dollar_delta0=dd0,
+        value0=value0,
     )
 
 
@@ -114,7 +115,7 @@ def cover2_fund(prep: Prepared, initial_margin_by_account: FloatArray) -> dict[s
             [sc.moves.get(u, sc.moves.get(classes.get(u, ""), 0.0)) for u in market.underlyings]
         )
         x = np.log1p(move)
-        pnl, _ = prep.pricer.evaluate(x)
+        pnl = prep.pricer.evaluate(x).pnl
         pos = np.bincount(
             pop.row_account,
             weights=pop.row_quantity * pnl[pop.row_instrument],
@@ -140,11 +141,13 @@ def run_cascade(
     modes: Sequence[str] = DEFAULT_MODES,
     allocation: str = "venue",
     result: MarginResult | None = None,
+    refresh: Refresh | None = None,
 ) -> CascadeReport:
     """Run ``shock`` on the prepared population under each of ``modes`` (module docstring).
 
-    ``result`` calibrates the maintenance margin of a book to a margin model's
-    (:mod:`crossmargin.analysis.cascade.margin`); without one the venue rates apply.
+    ``result`` calibrates the maintenance margin of a book to a margin model's at the start
+    and ``refresh`` re-runs the model at every step's start
+    (:mod:`crossmargin.analysis.cascade.margin`); without them the venue rates apply.
     """
     if allocation not in ALLOCATIONS:
         raise InputError(f"unknown mode {allocation!r}: use venue or ccp")
@@ -159,7 +162,8 @@ def run_cascade(
             pop,
             mode,
             prep.params,
-            dollar_delta0=prep.dollar_delta0,
+            value0=prep.value0,
+            scans=prep.pricer.scans,
             row_underlying=prep.row_underlying,
             correlation=market.correlation,
             row_mtm0=prep.row_mtm0,
@@ -175,7 +179,8 @@ def run_cascade(
             )
             fund_info = cover2_fund(prep, im)
             dfund = (fund_info["fund"], fund_info["contributions"])
-        results.append(run_units(prep, units, path, allocation=allocation, default_fund=dfund))
+        results.append(run_units(prep, units, path, allocation=allocation, default_fund=dfund,
+                                 refresh=refresh))  # fmt: skip
     params: dict[str, Any] = {
         "impact": prep.params.impact.model_dump(),
         "engine": prep.params.engine.model_dump(),

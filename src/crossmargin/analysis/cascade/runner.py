@@ -14,20 +14,23 @@ One entry point for the API, the CLI and the service (:func:`crossmargin.api.cas
   first scenario or ``scenario_name``) and ``spread`` (``LONG:SHORT:MULTIPLE``, a spread break
   of ``MULTIPLE`` times the spread's normal daily move), scaled by ``scale``;
 * **margin**: venue rules (``cascade.json``), or a model's maintenance margin (``model``) on a
-  book as calibration.
+  book, re-run at the start of every step (:mod:`crossmargin.analysis.cascade.margin`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
+from crossmargin.analysis.cascade.engine import Refresh
 from crossmargin.analysis.cascade.params import CascadeParams, load_params
 from crossmargin.analysis.cascade.population import (
     Population,
@@ -53,9 +56,11 @@ from crossmargin.instruments import parse_symbol
 from crossmargin.market.builder import latest_common_date, snapshot_from_history
 from crossmargin.market.history import MarketHistory, to_timestamp
 from crossmargin.market.snapshot import MarketSnapshot
+from crossmargin.models.result import MarginResult
 from crossmargin.portfolio import Portfolio
 
 PathLike = str | Path
+FloatArray = NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,6 +155,37 @@ def _shock(
                              steps=steps, depth_collapse=params.impact.depth_collapse)  # fmt: skip
 
 
+def _calibration(
+    pop: Population,
+    snapshot: MarketSnapshot,
+    model: str,
+    history: MarketHistory,
+    underlyings: Sequence[str],
+) -> tuple[MarginResult, Refresh]:
+    """The model's result on the book now, and a function re-running it at a later state."""
+    from crossmargin import api
+
+    if pop.book is None:
+        raise InputError(
+            "--model calibrates a book's margins: generated populations use the venue rates "
+            "of cascade.json"
+        )
+    book = pop.book
+    kwargs: dict[str, Any] = {"history": history} if model in ("es", "hvar") else {}
+    chosen = api.make_model(model, **kwargs)
+
+    def refresh(quantity: FloatArray, log_moves: FloatArray) -> MarginResult:
+        moved = tuple(
+            replace(p, quantity=float(q)) for p, q in zip(book.positions, quantity, strict=True)
+        )
+        spots = {u: snapshot.spot(u) * math.exp(float(x)) for u, x in
+                 zip(underlyings, log_moves, strict=True)}  # fmt: skip
+        return api.margin(Portfolio(raw=moved, source=book.source, collateral=book.collateral),
+                          snapshot.with_spots(spots), chosen)  # fmt: skip
+
+    return api.margin(book, snapshot, chosen), refresh
+
+
 def load_source(
     source: Population | Portfolio | PathLike, *, collateral: PathLike | None = None
 ) -> Population:
@@ -210,22 +246,16 @@ def cascade(
         else:
             when = asof or latest_common_date(pop.underlyings, history=history)
             snapshot = snapshot_from_history(when, pop.underlyings, history=history)
-    result = None
-    if model is not None:
-        if pop.book is None:
-            raise InputError("--model calibrates a book's margins: generated populations use the "
-                             "venue rates of cascade.json")  # fmt: skip
-        from crossmargin import api
-
-        kwargs: dict[str, Any] = {"history": history} if model in ("es", "hvar") else {}
-        result = api.margin(pop.book, snapshot, model, **kwargs)
     prep = prepare(pop, snapshot, cfg, history=history)
+    result, refresh = None, None
+    if model is not None:
+        result, refresh = _calibration(pop, snapshot, model, history, prep.market.underlyings)
     shock = _shock(crisis=crisis, scenario=scenario, scenario_name=scenario_name, spread=spread,
                    underlyings=prep.market.underlyings, history=history, snapshot=snapshot,
                    params=cfg)  # fmt: skip
     if scale != 1.0:
         shock = shock.scaled(scale)
-    report = run_cascade(prep, shock, modes=modes, allocation=mode, result=result)
+    report = run_cascade(prep, shock, modes=modes, allocation=mode, result=result, refresh=refresh)
     return CascadeRun(report=report, population=pop, snapshot=snapshot, params=cfg)
 
 
