@@ -186,6 +186,41 @@ def _calibration(
     return api.margin(book, snapshot, chosen), refresh
 
 
+def _check_request(
+    crisis: str | None,
+    scenario: PathLike | None,
+    spread: str | None,
+    mode: str,
+    modes: Sequence[str],
+    scale: float,
+    model: str | None,
+    params: CascadeParams,
+) -> None:
+    """Every argument error before any data is read."""
+    from crossmargin.analysis.cascade.margin import MODES
+    from crossmargin.analysis.cascade.run import ALLOCATIONS
+
+    if sum(x is not None for x in (crisis, scenario, spread)) != 1:
+        raise InputError(
+            "choose one shock: --crisis NAME (or dates), --scenario FILE or --spread "
+            "LONG:SHORT:MULTIPLE"
+        )
+    if crisis is not None:
+        resolve_replay(params, crisis)
+    if mode not in ALLOCATIONS:
+        raise InputError(f"unknown --mode {mode!r}: use venue or ccp")
+    bad = [m for m in modes if m not in MODES]
+    if bad or not modes:
+        raise InputError(f"unknown margin mode(s) {', '.join(bad) or '(none)'}: use "
+                         f"{', '.join(MODES)}")  # fmt: skip
+    if not (math.isfinite(scale) and scale >= 0):
+        raise InputError(f"--scale must be a finite number >= 0, got {scale}")
+    if model is not None:
+        from crossmargin.models import model_factory
+
+        model_factory(model)  # an unknown name fails here
+
+
 def load_source(
     source: Population | Portfolio | PathLike, *, collateral: PathLike | None = None
 ) -> Population:
@@ -221,31 +256,31 @@ def cascade(
     if asof is not None and market is not None:
         raise InputError("give either --asof DATE or --market FILE, not both")
     cfg = _params(params)
-    history = MarketHistory.load(data_dir)
-    snapshot: MarketSnapshot
+    _check_request(crisis, scenario, spread, mode, modes, scale, model, cfg)
+    spec = None
     if population is not None:
         spec = population if isinstance(population, PopulationSpec) else load_spec(population)
-        when = asof or _day_before(crisis, cfg)
-        if isinstance(market, MarketSnapshot):
-            snapshot = market
-        elif market is not None:
-            snapshot = MarketSnapshot.load(market)
-        else:
-            year = int(str(when)[:4]) if when else pd.Timestamp.now().year
-            unds = _spec_underlyings(spec, year)
-            when = when or latest_common_date(unds, history=history)
-            snapshot = snapshot_from_history(when, unds, history=history)
-        pop = generate_population(spec, snapshot, cfg)
     else:
         assert source is not None
         pop = load_source(source, collateral=collateral)
-        if isinstance(market, MarketSnapshot):
-            snapshot = market
-        elif market is not None:
-            snapshot = MarketSnapshot.load(market)
-        else:
-            when = asof or latest_common_date(pop.underlyings, history=history)
-            snapshot = snapshot_from_history(when, pop.underlyings, history=history)
+    history = MarketHistory.load(data_dir)
+    snapshot: MarketSnapshot
+    if isinstance(market, MarketSnapshot):
+        snapshot = market
+    elif market is not None:
+        snapshot = MarketSnapshot.load(market)
+    elif spec is not None:
+        when = asof or _day_before(crisis, cfg)
+        year = int(str(when)[:4]) if when else pd.Timestamp.now().year
+        unds = _spec_underlyings(spec, year)
+        snapshot = snapshot_from_history(
+            when or latest_common_date(unds, history=history), unds, history=history
+        )
+    else:
+        when = asof or latest_common_date(pop.underlyings, history=history)
+        snapshot = snapshot_from_history(when, pop.underlyings, history=history)
+    if spec is not None:
+        pop = generate_population(spec, snapshot, cfg)
     prep = prepare(pop, snapshot, cfg, history=history)
     result, refresh = None, None
     if model is not None:
