@@ -248,8 +248,8 @@ class CascadeReport:
         return {
             "kind": "cascade",
             "population": self.population,
-            "accounts": self.accounts,
-            "positions": self.positions,
+            "account_count": self.accounts,
+            "position_count": self.positions,
             "shock": self.shock,
             "shock_kind": self.shock_kind,
             "description": self.description,
