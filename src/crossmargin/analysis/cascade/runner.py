@@ -10,9 +10,10 @@ One entry point for the API, the CLI and the service (:func:`crossmargin.api.cas
   (or ``asof``); a book is valued on ``asof`` or the latest common date (today's book under a
   past crisis, as ``crossmargin stress`` replays it), or on a snapshot file;
 * **shock**: exactly one of ``crisis`` (a named replay of ``cascade.json`` or dates),
-  ``scenario`` (a hypothetical file of :mod:`crossmargin.analysis.stress.hypothetical`; the
-  first scenario or ``scenario_name``) and ``spread`` (``LONG:SHORT:MULTIPLE``, a spread break
-  of ``MULTIPLE`` times the spread's normal daily move), scaled by ``scale``;
+  ``scenario`` (a hypothetical file of :mod:`crossmargin.analysis.stress.hypothetical` — the
+  first scenario or ``scenario_name`` — or one :class:`Hypothetical`) and ``spread``
+  (``LONG:SHORT:MULTIPLE``, a spread break of ``MULTIPLE`` times the spread's normal daily
+  move), scaled by ``scale``;
 * **margin**: venue rules (``cascade.json``), or a model's maintenance margin (``model``) on a
   book, re-run at the start of every step (:mod:`crossmargin.analysis.cascade.margin`).
 """
@@ -50,6 +51,7 @@ from crossmargin.analysis.cascade.shocks import (
     spread_break_path,
     spread_volatility,
 )
+from crossmargin.analysis.stress.hypothetical import Hypothetical
 from crossmargin.collateral.holdings import asset_kind
 from crossmargin.errors import InputError
 from crossmargin.instruments import parse_symbol
@@ -100,7 +102,7 @@ def _day_before(crisis: str | None, params: CascadeParams) -> str | None:
 def _shock(
     *,
     crisis: str | None,
-    scenario: PathLike | None,
+    scenario: PathLike | Hypothetical | None,
     scenario_name: str | None,
     spread: str | None,
     underlyings: Sequence[str],
@@ -119,6 +121,11 @@ def _shock(
         name, replay = resolve_replay(params, crisis)
         return replay_path(history, replay, name, underlyings, steps_per_day=steps,
                            proxies=params.intraday_proxies)  # fmt: skip
+    if isinstance(scenario, Hypothetical):
+        moves = {u: m.spot for u, m in scenario.moves_for(underlyings).items()}
+        return hypothetical_path(moves, name=scenario.name, steps=steps,
+                                 depth_collapse=params.impact.depth_collapse,
+                                 description=scenario.description or scenario.name)  # fmt: skip
     if scenario is not None:
         from crossmargin.analysis.stress.hypothetical import load_scenarios
 
@@ -188,7 +195,7 @@ def _calibration(
 
 def _check_request(
     crisis: str | None,
-    scenario: PathLike | None,
+    scenario: PathLike | Hypothetical | None,
     spread: str | None,
     mode: str,
     modes: Sequence[str],
@@ -237,7 +244,7 @@ def cascade(
     *,
     population: PopulationSpec | Mapping[str, Any] | PathLike | None = None,
     crisis: str | None = None,
-    scenario: PathLike | None = None,
+    scenario: PathLike | Hypothetical | None = None,
     scenario_name: str | None = None,
     spread: str | None = None,
     scale: float = 1.0,
