@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from crossmargin import api
+from crossmargin.analysis.cascade.result import CascadeReport
 from crossmargin.analysis.stress.report import StressReport
 from crossmargin.errors import CrossMarginError, InputError
 from crossmargin.market.snapshot import MarketSnapshot
@@ -92,6 +93,7 @@ def build_payload(
     data_dir: str | Path | None = None,
     var_params: Mapping[str, Any] | None = None,
     stress: bool | StressReport = True,
+    cascade: str | CascadeReport | None = None,
 ) -> dict[str, Any]:
     """Everything the report shows, as plain JSON (see the module docstring).
 
@@ -109,6 +111,9 @@ def build_payload(
     stress:
         Add the stress section (``api.stress`` with the VaR/ES model), or use this
         already computed report.
+    cascade:
+        Add the cascade section: a crisis replay of the book (``2025-10-10``, dates ...) or
+        an already computed :class:`~crossmargin.analysis.cascade.CascadeReport`.
     """
     known = set(model_names())
     unknown = [m for m in models if m not in known]
@@ -172,7 +177,23 @@ def build_payload(
         "correlations": corr,
         "stress": _stress(stress, portfolio, market, var_model, data_dir),
         "backtest": bt,
+        "cascade": _cascade(cascade, portfolio, market, data_dir),
     }
+
+
+def _cascade(
+    cascade: str | CascadeReport | None,
+    portfolio: Portfolio,
+    market: MarketSnapshot,
+    data_dir: str | Path | None,
+) -> dict[str, Any] | None:
+    from crossmargin.report.cascade import cascade_section, section_of
+
+    if cascade is None:
+        return None
+    if isinstance(cascade, CascadeReport):
+        return section_of(cascade)
+    return cascade_section(portfolio, market, cascade, data_dir=data_dir)
 
 
 __all__ = ["DEFAULT_MODELS", "build_payload", "stress_section"]
