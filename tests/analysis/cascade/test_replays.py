@@ -102,3 +102,20 @@ def test_the_four_replays_balance_their_books(
         assert r.in_breach_at_start == 0
     assert report.mode("isolated").accounts_liquidated > 0
     assert "cross margining" in report.answer()
+
+
+def test_docs_cascade_table_is_the_scripts_output(history: MarketHistory) -> None:
+    import importlib.util
+    from pathlib import Path
+
+    from crossmargin.report.docs import read_block
+
+    root = Path(__file__).resolve().parents[3]
+    spec = importlib.util.spec_from_file_location(
+        "cascade_table", root / "scripts/cascade_table.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert read_block(root / "docs/cascade.md", "cascade-table") == module.table(history)

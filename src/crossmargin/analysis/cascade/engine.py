@@ -309,6 +309,7 @@ def run_units(
                     units,
                     book,
                     bankrupt,
+                    rows,
                     e0_true,
                     e_true,
                     closed_q,
@@ -356,6 +357,7 @@ def _defaults(
     units: MarginUnits,
     book: _Book,
     bankrupt: IntArray,
+    rows: IntArray,
     e0: FloatArray,
     e_true: FloatArray,
     closed_q: FloatArray,
@@ -363,17 +365,21 @@ def _defaults(
     spot: FloatArray,
     label: str,
 ) -> list[Default]:
-    """Default records of ``bankrupt`` units (bankruptcy price where one underlying)."""
+    """Records of the largest defaults among ``bankrupt`` (``rows``: their closed rows), with
+    the bankruptcy price of a unit closed in one underlying."""
     s = book.state
-    row_und = prep.row_underlying
+    top = bankrupt[np.argsort(e_true[bankrupt])[:MAX_DEFAULTS_REPORTED]]
+    row_und = prep.row_underlying[rows]
+    owner = s.row_unit[rows]
     out = []
-    for u in bankrupt.tolist():
-        rows = np.flatnonzero((s.row_unit == u) & (closed_q != 0))
-        unds = np.unique(row_und[rows])
+    for u in top.tolist():
+        mine = owner == u
+        unds = np.unique(row_und[mine])
         price = und = None
         if unds.size == 1:
             k = int(unds[0])
-            units_closed = float((closed_q[rows] * dd[s.row_instrument[rows]]).sum()) / spot[k]
+            r = rows[mine]
+            units_closed = float((closed_q[r] * dd[s.row_instrument[r]]).sum()) / spot[k]
             if units_closed != 0:
                 price = float(spot[k] - e_true[u] / units_closed)
                 und = prep.market.underlyings[k]
