@@ -170,8 +170,9 @@ def cascade_command(
     if steps:
         for r in report.results:
             console.print(steps_table(report, r.mode))
-    for note in report.notes:
-        console.print(f"[dim]note: {note}[/]")
+    notes = [*report.notes, *(n for r in report.results for n in r.notes)]
+    for note in dict.fromkeys(notes):
+        console.print(f"[dim]note: {note}[/]", highlight=False)
     if run_id is not None:
         console.print(f"[dim]recorded as run {run_id} (crossmargin runs show {run_id})[/]")
 

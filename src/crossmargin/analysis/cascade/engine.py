@@ -471,6 +471,11 @@ def _result(
     )
     worst = sorted(defaults, key=lambda d: -d.deficit)[:MAX_DEFAULTS_REPORTED]
     notes = list(shock.notes)
+    if at_start:
+        notes.append(
+            f"{units.mode}: {at_start} unit(s) below maintenance margin before any shock "
+            "(too little collateral for this mode): liquidated in the first step"
+        )
     if not all(s.converged for s in steps):
         notes.append(
             f"a step hit max_iterations ({prep.params.engine.max_iterations}) before its fixed "

@@ -96,6 +96,10 @@ class Ledger:
     ``losses = collateral_consumed + Σ layers + adl + residual``; ``losses`` and
     ``collateral_consumed`` come from the units' equity, the layers from the funds' balances,
     ``adl`` from what counterparties were charged, ``residual`` from what no layer paid.
+
+    Over the units closed out: ``losses = Σ (max(E₀, 0) − E_final)`` and ``collateral_consumed
+    = Σ (max(E₀, 0) − max(E_final, 0))`` (a unit that starts with negative equity counts from
+    zero; one closed after a gain counts negatively); ``deficits = Σ max(−E_final, 0)``.
     """
 
     losses: float
