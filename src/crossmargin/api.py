@@ -670,3 +670,66 @@ def record_stress(
 
 
 __all__ += ["StressReport", "record_stress", "stress"]
+
+
+# ---------------------------------------------------------------- cascade (issue 14)
+from crossmargin.analysis.cascade.population import Population  # noqa: E402
+from crossmargin.analysis.cascade.runner import CascadeRun  # noqa: E402
+
+
+def cascade(source: Portfolio | Population | PathLike | None = None, **options: Any) -> CascadeRun:
+    """Failure-propagation cascade of a book or a generated population under a shock, isolated,
+    grouped and cross-margined side by side (``docs/cascade.md``; options of
+    :func:`crossmargin.analysis.cascade.runner.cascade`: ``population``, ``crisis``,
+    ``scenario``, ``spread``, ``scale``, ``mode`` (venue or ccp), ``modes``, ``model``,
+    ``asof``, ``market``, ``data_dir``, ``params``, ``collateral``)."""
+    from crossmargin.analysis.cascade.runner import cascade as run
+
+    return run(source, **options)
+
+
+def population(
+    spec: Any,
+    *,
+    asof: str | date | None = None,
+    data_dir: PathLike | None = None,
+    params: PathLike | None = None,
+) -> tuple[Population, MarketSnapshot]:
+    """Generate a population from ``spec`` (``N:SEED``, a JSON file or a mapping) at the
+    market of ``asof`` (default: the latest date the history covers its underlyings)."""
+    from crossmargin.analysis.cascade import generate_population, load_params, load_spec
+    from crossmargin.analysis.cascade.runner import _spec_underlyings
+
+    parsed = load_spec(spec)
+    history = MarketHistory.load(data_dir)
+    year = int(str(asof)[:4]) if asof else date.today().year
+    unds = _spec_underlyings(parsed, year)
+    when = asof or latest_common_date(unds, history=history)
+    snapshot = snapshot_from_history(when, unds, history=history)
+    return generate_population(parsed, snapshot, load_params(params)), snapshot
+
+
+def record_cascade(run: CascadeRun, store: RunStore | PathLike | None = None) -> str:
+    """Record a cascade run (kind ``cascade``) in the run store; returns the run id. A
+    generated population enters the inputs hash by its spec, a book by its rows."""
+    report, pop = run.report, run.population
+    rows: Sequence[Mapping[str, Any]]
+    if pop.spec is not None and pop.book is None:
+        rows = [pop.spec.model_dump(mode="json")]
+    else:
+        rows = pop.records()["positions"]
+    return _record_run(
+        "cascade",
+        store,
+        model=report.parameters.get("calibrated_to") or "cascade",
+        parameters={"mode": report.allocation, "shock": report.shock,
+                    "modes": [r.mode for r in report.results], **report.parameters},
+        market_asof=run.snapshot.valuation_time,
+        market_source=run.snapshot.source,
+        book_source=pop.source,
+        book_rows=rows,
+        result=report.to_dict(),
+    )  # fmt: skip
+
+
+__all__ += ["CascadeRun", "Population", "cascade", "population", "record_cascade"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from crossmargin.cli import (  # noqa: F401  (registration)
     backtest,
+    cascade,
     config,
     demo,
     margin,

@@ -53,6 +53,10 @@ def report_command(
     backtest_model: Annotated[
         str, typer.Option("--backtest-model", help="Model of the backtest.")
     ] = "es",
+    cascade: Annotated[
+        str | None,
+        typer.Option("--cascade", help="Add a cascade of the book under this crisis replay."),
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
     """Write an HTML report of a book: margin by model, benefit, P&L, correlations, backtest."""
@@ -74,6 +78,7 @@ def report_command(
             backtest_model=backtest_model,
             data_dir=data,
             contracts=mine,
+            cascade=cascade,
         )
         target = write_report(payload, out)
     if json:

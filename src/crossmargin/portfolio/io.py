@@ -36,7 +36,9 @@ OPTIONAL = ("quantity_unit", "trade_price", "position_id", "venue")
 #: Column order of saved books.
 COLUMNS = ("account", "symbol", "quantity", "quantity_unit", "trade_price", "position_id", "venue")
 #: Top-level keys of a JSON book.
-BOOK_KEYS = ("positions", "collateral", "cross_margin", "description")
+#: (``accounts``: per-account attributes, e.g. a generated population's margin modes, and
+#: ``population``: the spec that generated it, both read by :mod:`crossmargin.analysis.cascade`.)
+BOOK_KEYS = ("positions", "collateral", "cross_margin", "accounts", "population", "description")
 FORMATS = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from crossmargin import api
+from crossmargin.analysis.cascade.result import CascadeReport
 from crossmargin.analysis.stress.report import StressReport
 from crossmargin.contracts import ContractsLike
 from crossmargin.errors import CrossMarginError, InputError
@@ -96,6 +97,7 @@ def build_payload(
     var_params: Mapping[str, Any] | None = None,
     stress: bool | StressReport = True,
     contracts: ContractsLike = None,
+    cascade: str | CascadeReport | None = None,
 ) -> dict[str, Any]:
     """Everything the report shows, as plain JSON (see the module docstring).
 
@@ -116,6 +118,9 @@ def build_payload(
     contracts:
         The run's own contracts (a file or :class:`~crossmargin.contracts.Contracts`): the
         history the VaR/ES figures, the stresses and the backtest read serves their series.
+    cascade:
+        Add the cascade section: a crisis replay of the book (``2025-10-10``, dates ...) or
+        an already computed :class:`~crossmargin.analysis.cascade.CascadeReport`.
     """
     known = set(model_names())
     unknown = [m for m in models if m not in known]
@@ -189,7 +194,23 @@ def build_payload(
         "correlations": corr,
         "stress": _stress(stress, portfolio, market, var_model, data_dir, contracts),
         "backtest": bt,
+        "cascade": _cascade(cascade, portfolio, market, data_dir),
     }
+
+
+def _cascade(
+    cascade: str | CascadeReport | None,
+    portfolio: Portfolio,
+    market: MarketSnapshot,
+    data_dir: str | Path | None,
+) -> dict[str, Any] | None:
+    from crossmargin.report.cascade import cascade_section, section_of
+
+    if cascade is None:
+        return None
+    if isinstance(cascade, CascadeReport):
+        return section_of(cascade)
+    return cascade_section(portfolio, market, cascade, data_dir=data_dir)
 
 
 __all__ = ["DEFAULT_MODELS", "build_payload", "stress_section"]

@@ -15,6 +15,8 @@ from typing import Any
 import jinja2
 import plotly.graph_objects as go
 
+from crossmargin.report.cascade import cascade_html
+
 CHART_HEIGHT = 420
 
 _TEMPLATE = """<!DOCTYPE html>
@@ -115,6 +117,7 @@ data-chart="correlation-{{ name }}">{{ html|safe }}</div>{% endfor %}
 observations ({{ bt.traffic_light }} zone).</p>
 <div class="chart" data-chart="backtest">{{ backtest|safe }}</div>{% endif %}
 
+{{ cascade_html|safe }}
 <script type="application/json" id="report-data">{{ payload_json|safe }}</script>
 </body></html>
 """
@@ -364,6 +367,9 @@ def render(payload: Mapping[str, Any]) -> str:
         stress_reason=stress.get("reason", "the stress result has no table to show"),
         backtest=_fig_html(backtest_figure(bt), "chart-backtest", first=False) if bt else "",
         bt=bt or {},
+        cascade_html=cascade_html(
+            payload.get("cascade"), lambda fig, div: _fig_html(fig, div, first=False)
+        ),
         payload_json=json.dumps(_finite(payload)).replace("</", "<\\/"),
     )
 

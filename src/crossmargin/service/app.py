@@ -13,16 +13,19 @@ from fastapi import APIRouter, FastAPI, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from crossmargin import __version__
+from crossmargin import __version__, api
 from crossmargin.collateral.holdings import parse_collateral_rows
 from crossmargin.contracts import Contracts
 from crossmargin.errors import InputError
+from crossmargin.instruments import contract_table
 from crossmargin.models import get_model
 from crossmargin.portfolio import Portfolio, parse_rows
 from crossmargin.service.errors import install
 from crossmargin.service.schemas import (
+    MAX_POPULATION,
     RUN_ID_PATTERN,
     SERVICE_MODELS,
+    CascadeRequest,
     CollateralRow,
     MarginRequest,
     PositionRow,
@@ -85,6 +88,40 @@ def _model(state: ServiceState, req: MarginRequest | WhatIfRequest, contracts: C
     return state.model(req.model, req.also, params, contracts)
 
 
+def _cascade_options(req: CascadeRequest, contracts: Contracts) -> dict[str, Any]:
+    """``api.cascade`` keyword arguments of a request (every domain check in the engine)."""
+    from crossmargin.analysis.stress.hypothetical import Hypothetical, ShockEntry
+
+    if req.population is not None and req.positions:
+        raise InputError("give either positions (a book) or a population, not both")
+    if req.population is None and not req.positions:
+        raise InputError("give positions (a book) or a population spec")
+    options: dict[str, Any] = {
+        "crisis": req.crisis, "spread": req.spread, "scale": req.scale, "mode": req.mode,
+        "modes": tuple(req.modes), "model": req.model,
+    }  # fmt: skip
+    if req.scenario is not None:
+        classes = {spec.asset_class for spec in contract_table().specs}
+        entries = tuple(
+            ShockEntry(spot=m, asset_class=k) if k in classes else ShockEntry(spot=m, underlying=k)
+            for k, m in req.scenario.moves.items()
+        )
+        options["scenario"] = Hypothetical(name=req.scenario.name, entries=entries)
+    if req.population is not None:
+        from crossmargin.analysis.cascade import load_spec
+
+        spec = load_spec(req.population)
+        if spec.accounts > MAX_POPULATION:
+            raise InputError(
+                f"population.accounts is {spec.accounts}: the service runs up to "
+                f"{MAX_POPULATION:,} accounts; use the CLI for more"
+            )
+        options["population"] = spec
+    else:
+        options["source"] = _book(req.positions, "request", contracts, req.collateral)
+    return options
+
+
 def create_app(config: ServiceConfig | None = None, state: ServiceState | None = None) -> FastAPI:
     """The service application (see the module docstring).
 
@@ -99,7 +136,7 @@ def create_app(config: ServiceConfig | None = None, state: ServiceState | None =
     app = FastAPI(
         title="crossmargin",
         version=__version__,
-        description="Cross-margining risk engine: margin, what-if and SIMM over HTTP.",
+        description="Cross-margining risk engine: margin, what-if, SIMM and cascades over HTTP.",
     )
     app.state.crossmargin = shared
     install(app)
@@ -169,6 +206,16 @@ def create_app(config: ServiceConfig | None = None, state: ServiceState | None =
             rows, version=req.version, mpor_days=req.mpor, include_post=req.post or None
         )
         return JSONResponse(result.to_dict())
+
+    @v1.post("/cascade", responses=_ERRORS)
+    def cascade(req: CascadeRequest) -> JSONResponse:
+        """A failure-propagation cascade (the payload of ``crossmargin cascade --json``)."""
+        result = shared.cascade(_cascade_options(req, shared.contracts))
+        run_id = None
+        if req.record and shared.store is not None:
+            with shared.store_lock:
+                run_id = api.record_cascade(result, shared.store)
+        return JSONResponse({"run_id": run_id, **result.report.to_dict()})
 
     @v1.get("/runs/{run_id}", responses={404: {"model": ErrorBody, "description": "No such run"}})
     def run(run_id: Annotated[str, Path(pattern=RUN_ID_PATTERN)]) -> JSONResponse:

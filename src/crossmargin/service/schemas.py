@@ -236,12 +236,68 @@ class SimmRequest(_Strict):
         return value
 
 
+MAX_POPULATION = 5_000
+CascadeMode = Literal["population", "isolated", "grouped", "cross"]
+ALL_MODES: list[CascadeMode] = ["population", "isolated", "grouped", "cross"]
+
+
+class HypotheticalMoves(_Strict):
+    """A hypothetical shock: relative moves (> −1) per underlying or asset class."""
+
+    name: Text = "hypothetical"
+    moves: dict[Text, Annotated[float, Field(gt=-1.0, le=100.0, allow_inf_nan=False)]] = Field(
+        min_length=1, max_length=64
+    )
+
+
+class CascadeRequest(_Strict):
+    """``POST /v1/cascade``: a book (positions and collateral) or a population spec, a shock,
+    the loss allocation and the margin modes to compare (``docs/service.md``)."""
+
+    positions: list[PositionRow] = Field(default_factory=list, max_length=MAX_ROWS)
+    collateral: list[CollateralRow] = Field(default_factory=list, max_length=MAX_ROWS)
+    population: dict[str, Any] | None = Field(
+        default=None,
+        description="A population spec (docs/cascade.md): accounts (1 to 5,000 here; more with "
+        "the CLI), seed and distributions",
+        examples=[{"accounts": 1000, "seed": 7}],
+    )
+    crisis: Annotated[str, Field(min_length=1, max_length=32)] | None = Field(
+        default=None, description="2020-03-12, ftx, 2024-08-05, 2025-10-10, or DAY / START:END"
+    )
+    scenario: HypotheticalMoves | None = None
+    spread: Annotated[str, Field(min_length=5, max_length=64)] | None = Field(
+        default=None, description="Correlation break LONG:SHORT:MULTIPLE, e.g. BTC:ETH:17"
+    )
+    scale: float = Field(default=1.0, ge=0.0, le=10.0, allow_inf_nan=False)
+    mode: Literal["venue", "ccp"] = "venue"
+    modes: list[CascadeMode] = Field(
+        default_factory=lambda: list(ALL_MODES),
+        min_length=1,
+        max_length=4,
+    )
+    model: str | None = Field(
+        default=None,
+        description="Calibrate a book's maintenance margin to this model (re-run every step)",
+        json_schema_extra={"enum": [*SERVICE_MODELS, None]},
+    )
+    record: bool = Field(True, description="Record the run in the service's run store")
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str | None) -> str | None:
+        return None if value is None else _model_name(value)
+
+
 RUN_ID_PATTERN = r"^r-[0-9]{8}T[0-9]{6}-[0-9a-f]{8}$"
 
 __all__ = [
+    "MAX_POPULATION",
     "RUN_ID_PATTERN",
     "SERVICE_MODELS",
+    "CascadeRequest",
     "CrifRow",
+    "HypotheticalMoves",
     "MarginRequest",
     "ModelParameters",
     "PositionRow",

@@ -264,6 +264,21 @@ class ServiceState:
             self._before.put(before_key, result.before)
         return result
 
+    # ----------------------------------------------------------------- cascade
+    def cascade(self, options: dict[str, Any]) -> Any:
+        """``api.cascade`` on the service's market policy: a book on ``--asof`` (or the latest
+        common date, or the snapshot file); a population on the close before its replay."""
+        source = options.pop("source", None)
+        market: Any = self._file_market
+        asof = None if market is not None or source is None else self.config.asof
+        return api.cascade(source, asof=asof, market=market, data_dir=self.config.data_dir,
+                           **options)  # fmt: skip
+
+    @property
+    def store_lock(self) -> threading.Lock:
+        """One writer at a time for the run store."""
+        return self._store_lock
+
     # ----------------------------------------------------------------- store
     def record(self, result: MarginResult, portfolio: Portfolio, snap: MarketSnapshot) -> str:
         """Record a margin run (one writer at a time)."""
