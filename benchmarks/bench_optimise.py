@@ -68,8 +68,9 @@ def attribution_10k_positions() -> dict[str, Any]:
     for name in ("es", "span"):
         model = get_model(name, **({"history": history} if name == "es" else {}))
         cached = CachedModel(model, ContextCache(), model_key=name, market_key="m")
+        cached.nets_collateral = model.nets_collateral
         cached.compute(book, market)  # prices every instrument once
-        layout = tier_layout(book)
+        layout = tier_layout(book, nets_collateral=model.nets_collateral)
         rec = Recorder(cached)
         t0 = time.perf_counter()
         result = cross_margin(rec, book, market, layout=layout)
@@ -80,7 +81,7 @@ def attribution_10k_positions() -> dict[str, Any]:
         worst = max(worst, seconds)
         gap = max(abs(a.contributions_sum - a.total) / max(1.0, a.total) for a in att.accounts)
         sub = book.subset(book.accounts[:25])
-        sub_layout = tier_layout(sub)
+        sub_layout = tier_layout(sub, nets_collateral=model.nets_collateral)
         rows = sub_layout.holdings  # every tier row of 25 accounts, as the attribution does
         ctx = model.prepare(sub_layout.instruments, market)
         t0 = time.perf_counter()

@@ -49,7 +49,7 @@ def attribution_rows(att: Any) -> list[str]:
         for i in acc.items:
             share = 100 * i.contribution / acc.total if acc.total else 0.0
             out.append(
-                f"| {acc.account} | `{i.name.strip()}` | {i.quantity:,.0f} | {_m(i.contribution)} "
+                f"| {acc.account} | `{i.name.strip()}` | {i.quantity:,.6g} | {_m(i.contribution)} "
                 f"| {share:.1f} | {i.marginal:,.2f} | {_m(i.standalone)} | {_m(i.incremental)} |"
             )
         out.append(

@@ -13,11 +13,12 @@ from datetime import date
 from functools import cache
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from crossmargin import api
 from crossmargin.config import find_data_dir
+from crossmargin.errors import InputError
 from crossmargin.instruments import parse_symbol
 from crossmargin.instruments.symbols import last_friday, third_friday
 from crossmargin.market.builder import snapshot_from_history
@@ -176,7 +177,7 @@ def test_what_if_and_stress_held_margin_are_per_account() -> None:
     assert wi.before_total == pytest.approx(alone.total, rel=REL)
     held = api.stress(book, "es", crisis="ftx", market=market).held
     held_alone = api.stress(book.subset(["acc0"]), "es", crisis="ftx", market=market).held
-    assert held.netted["acc0"] == pytest.approx(held_alone.netted["acc0"], rel=REL)
+    assert held.required["acc0"] == pytest.approx(held_alone.required["acc0"], rel=REL)
 
 
 def test_backtest_paths_of_an_account_do_not_depend_on_the_others() -> None:
@@ -195,3 +196,53 @@ def test_backtest_paths_of_an_account_do_not_depend_on_the_others() -> None:
         assert list(both.margin[mode][own, j]) == pytest.approx(list(alone.margin[mode][:, 0]),
                                                                rel=REL)  # fmt: skip
     assert list(both.pnl[own, j]) == pytest.approx(list(alone.pnl[:, 0]), rel=REL)
+
+
+HOLDINGS = (("BTC", 0.7, "deribit"), ("USDC", 50_000.0, "deribit"), ("SPY", 40.0, "equities"),
+            ("USD", 20_000.0, "cme"), ("ETH", -3.0, "deribit"))  # fmt: skip
+HELD = st.lists(st.integers(0, len(HOLDINGS) - 1), max_size=3, unique=True)
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(accounts=BOOKS, held=st.lists(HELD, min_size=4, max_size=4),
+       declared=st.sampled_from(("all", "none", "cme+occ+equities,deribit")))  # fmt: skip
+def test_collateral_and_venue_groups_keep_netting_sets_apart(
+    accounts: list,
+    held: list[list[int]],
+    declared: str,  # type: ignore[type-arg]
+) -> None:
+    """With collateral (coins that join their underlying's groups, stablecoins, securities,
+    a borrowed coin) and a cross-margin declaration that may cut accounts by venue, every
+    netting set's requirement and equity alone equal those inside the book."""
+    from crossmargin.collateral import CollateralHolding
+    from crossmargin.netting.venues import parse_cross_margin, split_netting_sets
+
+    asof = "2025-06-02"
+    market, _ = _universe(asof)
+    plain = _book(asof, accounts)
+    holdings = [
+        CollateralHolding(account=a, asset=HOLDINGS[k][0], amount=HOLDINGS[k][1],
+                          venue=HOLDINGS[k][2])
+        for a, ks in zip(plain.accounts, held, strict=False)
+        for k in ks
+    ]  # fmt: skip
+    try:
+        book = split_netting_sets(
+            plain.with_collateral(holdings), parse_cross_margin(declared, source="test")
+        )
+    except InputError:  # collateral at a venue where its account holds nothing: refused
+        assume(False)
+    for name in ("span", "es"):
+        model = _model(name)
+        together = {a.account: a for a in model.compute(book, market).accounts}
+        for netting_set in book.accounts:
+            alone = model.compute(book.subset([netting_set]), market).accounts[0]
+            inside = together[netting_set]
+            assert _same([inside.total, *_figures_of(inside)],
+                         [alone.total, *_figures_of(alone)]), (name, netting_set)  # fmt: skip
+
+
+def _figures_of(acc) -> list[float]:  # type: ignore[no-untyped-def]
+    e = acc.equity
+    return [acc.netted, acc.standalone, acc.grouped, e.equity, e.excess,
+            e.collateral_after_haircut, *acc.components.values()]  # fmt: skip

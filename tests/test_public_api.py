@@ -5,11 +5,11 @@ from __future__ import annotations
 import crossmargin
 
 PINNED = {
-    "CrossMarginError", "InputError", "Instrument", "Issue", "MarginModel", "MarginResult",
-    "MarketDataError", "MarketSnapshot", "ModelError", "Portfolio", "Position", "PricingError",
-    "ScenarioSet", "SchemaError", "VolSurface", "__version__", "api", "backtest", "get_model",
-    "load_book", "make_model", "margin", "market_for", "model_names", "parse_symbol", "revalue",
-    "sample_book", "stress", "value",
+    "Contracts", "CrossMarginError", "InputError", "Instrument", "Issue", "MarginModel",
+    "MarginResult", "MarketDataError", "MarketSnapshot", "ModelError", "Portfolio", "Position",
+    "PricingError", "ScenarioSet", "SchemaError", "VolSurface", "__version__", "api", "backtest",
+    "get_model", "load_book", "load_contracts", "make_model", "margin", "market_for",
+    "model_names", "parse_symbol", "revalue", "sample_book", "stress", "value",
 }  # fmt: skip
 
 

@@ -4,8 +4,9 @@ Data flow: positions → instruments → market snapshot → scenario P&L matrix
 sensitivities) → margin model → result. See ``docs/`` and ``DESIGN.md``.
 
 Units, stated once: vols and rates are decimals (0.55, not 55); time is in years
-(ACT/365); quantities are in contracts; money always travels with its currency;
-inverse (coin-margined) contracts value and settle in coin.
+(ACT/365); quantities are in contracts (a book may state them in USD face or coins, see
+``docs/formats.md``; results say ``"quantity_unit": "contracts"``); money always travels
+with its currency; inverse (coin-margined) contracts value and settle in coin.
 
 The public surface is what this module exports (``__all__``, pinned by a test); the
 functions of :mod:`crossmargin.api` are the entry points the CLI, the service and the report
@@ -17,6 +18,9 @@ use::
     market = cm.market_for(book, asof="2026-02-11")
     result = cm.margin(book, market, "es", cap=0.8)
     print(result.summary())
+
+A run with its own products: ``mine = cm.load_contracts("contracts.json")``, then
+``cm.load_book(path, contracts=mine)`` and ``cm.market_for(book, contracts=mine)``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from crossmargin import api
 from crossmargin.api import (
     backtest,
     load_book,
+    load_contracts,
     make_model,
     margin,
     market_for,
@@ -32,6 +37,7 @@ from crossmargin.api import (
     stress,
     value,
 )
+from crossmargin.contracts import Contracts
 from crossmargin.errors import (
     CrossMarginError,
     InputError,
@@ -50,6 +56,7 @@ from crossmargin.pricing import revalue
 __version__ = "0.1.0"
 
 __all__ = [
+    "Contracts",
     "CrossMarginError",
     "InputError",
     "Instrument",
@@ -70,6 +77,7 @@ __all__ = [
     "backtest",
     "get_model",
     "load_book",
+    "load_contracts",
     "make_model",
     "margin",
     "market_for",

@@ -7,6 +7,14 @@ Typical use::
     market = api.market_for(book, asof="2026-02-11")
     valuation = api.value(book, market)
     pnl = api.revalue(book, market, api.ScenarioSet.grid(book.underlyings, [-0.1, 0.1]))
+
+A run with its own products passes ``contracts`` (a contracts file or a loaded
+:class:`~crossmargin.contracts.Contracts`) to every call that resolves symbols or reads the
+history::
+
+    mine = api.load_contracts("my_contracts.json")
+    book = api.load_book("book.csv", contracts=mine)
+    market = api.market_for(book, asof="2026-02-11", contracts=mine)
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from crossmargin.analysis.strategies import (
     representative_strategies,
     strategies_from_book,
 )
+from crossmargin.contracts import Contracts, ContractsLike, load_contracts, resolve_contracts
 from crossmargin.errors import InputError
 from crossmargin.market.builder import latest_common_date, snapshot_from_history
 from crossmargin.market.history import MarketHistory
@@ -43,10 +52,34 @@ from crossmargin.store import RunStore
 PathLike = str | Path
 
 
-def load_book(path: PathLike, *, collateral: PathLike | None = None) -> Portfolio:
+def load_book(
+    path: PathLike,
+    *,
+    collateral: PathLike | None = None,
+    contracts: ContractsLike = None,
+    cross_margin: str | None = None,
+) -> Portfolio:
     """Load a book of positions from CSV, JSON or Parquet, with its accounts' collateral (a
-    JSON book's ``collateral`` section and/or a ``collateral`` file)."""
-    return load_portfolio(path, collateral=collateral)
+    JSON book's ``collateral`` section and/or a ``collateral`` file).
+
+    ``contracts`` (a contracts file or :class:`Contracts`) adds the user's products to the
+    shipped ones the symbols resolve against. ``cross_margin`` (``all``, ``none``,
+    ``cme+occ,deribit``; default: the book's declaration, else ``all``) says which venues of
+    an account are margined together (:mod:`crossmargin.netting.venues`).
+    """
+    return load_portfolio(
+        path,
+        table=resolve_contracts(contracts).table,
+        collateral=collateral,
+        cross_margin=cross_margin,
+    )
+
+
+def market_history(
+    data_dir: PathLike | None = None, *, contracts: ContractsLike = None
+) -> MarketHistory:
+    """The daily history of ``data_dir`` serving the shipped series plus ``contracts``'."""
+    return resolve_contracts(contracts).history(data_dir)
 
 
 def sample_book() -> Portfolio:
@@ -60,14 +93,20 @@ def market_for(
     asof: str | date | None = None,
     market: PathLike | None = None,
     data_dir: PathLike | None = None,
+    contracts: ContractsLike = None,
 ) -> MarketSnapshot:
     """The market snapshot to use: a JSON file, or the history on ``asof``.
 
     With neither, the latest date on which the history covers every underlying the book
-    prices (its positions' and its coin/security collateral's) is used.
+    prices (its positions' and its coin/security collateral's) is used. ``contracts`` maps
+    the user's underlyings to series (and asset classes).
     """
     return market_for_underlyings(
-        portfolio.priced_underlyings, asof=asof, market=market, data_dir=data_dir
+        portfolio.priced_underlyings,
+        asof=asof,
+        market=market,
+        data_dir=data_dir,
+        contracts=contracts,
     )
 
 
@@ -77,13 +116,14 @@ def market_for_underlyings(
     asof: str | date | None = None,
     market: PathLike | None = None,
     data_dir: PathLike | None = None,
+    contracts: ContractsLike = None,
 ) -> MarketSnapshot:
     """:func:`market_for` for an explicit list of underlyings (a book plus proposed trades)."""
     if asof is not None and market is not None:
         raise InputError("give either --asof DATE or --market FILE, not both")
     if market is not None:
         return MarketSnapshot.load(market)
-    history = MarketHistory.load(data_dir)
+    history = market_history(data_dir, contracts=contracts)
     when = asof if asof is not None else latest_common_date(underlyings, history=history)
     return snapshot_from_history(when, underlyings, history=history)
 
@@ -93,11 +133,21 @@ def value(portfolio: Portfolio, snapshot: MarketSnapshot) -> BookValuation:
     return value_portfolio(portfolio, snapshot)
 
 
-def make_model(name: str, *, also: str | None = None, **params: Any) -> MarginModel:
-    """The named model with ``params``; with ``also``, the more conservative of the two."""
-    chosen = get_model(name, **params)
+def make_model(
+    name: str, *, also: str | None = None, history: MarketHistory | None = None, **params: Any
+) -> MarginModel:
+    """The named model with ``params``; with ``also``, the more conservative of the two.
+
+    ``history`` goes to whichever of the two reads history (``es``, ``hvar``): the history
+    of a run with its own contracts.
+    """
+    from crossmargin.models.var import VAR_MODELS
+
+    shared = {"history": history} if history is not None else {}
+    chosen = get_model(name, **params, **(shared if name in VAR_MODELS else {}))
     if also is not None:
-        chosen = get_model("conservative", first=chosen, second=get_model(also))
+        second = get_model(also, **(shared if also in VAR_MODELS else {}))
+        chosen = get_model("conservative", first=chosen, second=second)
     return chosen
 
 
@@ -109,6 +159,7 @@ def margin(
     by: str = "underlying",
     cap: float | None = None,
     offsets: Any = None,
+    haircuts: Any = None,
     also: str | None = None,
     **params: Any,
 ) -> MarginResult:
@@ -116,10 +167,11 @@ def margin(
 
     ``offsets``: the offset policy (``"emir"`` default, ``"none"``, a file or an
     :class:`crossmargin.netting.OffsetPolicy`); ``cap``: the Art 27(4) cap on the tiers
-    across underlyings.
+    across underlyings; ``haircuts``: a haircut file or schedule (default the shipped
+    ``crossmargin/data/haircuts.json``).
     """
     chosen = make_model(model, also=also, **params) if isinstance(model, str) else model
-    return chosen.compute(portfolio, snapshot, by=by, cap=cap, offsets=offsets)
+    return chosen.compute(portfolio, snapshot, by=by, cap=cap, offsets=offsets, haircuts=haircuts)
 
 
 def record_margin(
@@ -130,21 +182,52 @@ def record_margin(
 ) -> str:
     """Record a margin run in the run store (the default one when ``store`` is None).
 
-    Returns the run id. The parameters recorded are the model's plus ``by`` and ``cap``;
-    the book rows (account, symbol, quantity, trade price, position id) enter the inputs
+    Returns the run id. The parameters recorded are the model's plus ``by`` and ``cap`` (and
+    the specs of products the shipped table lacks, under ``contracts``); the book rows
+    (account, symbol, quantity, quantity unit, trade price, position id) enter the inputs
     hash.
     """
     return _record_run(
         "margin",
         store,
         model=result.model,
-        parameters={**result.parameters, "by": result.by, "cap": result.cap},
+        parameters={
+            **result.parameters,
+            "by": result.by,
+            "cap": result.cap,
+            **_own_products(portfolio),
+        },
         market_asof=snapshot.valuation_time,
         market_source=snapshot.source,
         book_source=portfolio.source,
         book_rows=portfolio_records(portfolio),
         result=result.to_dict(),
     )
+
+
+def _own_products(portfolio: Portfolio) -> dict[str, Any]:
+    """``{"contracts": [...]}``: the specs of the book's products the shipped table lacks (a
+    run with a contracts file), so that they enter the run's parameters and inputs hash."""
+    from crossmargin.instruments import contract_table
+
+    shipped = contract_table()
+    own = sorted(
+        {i.spec for i in portfolio.instruments if shipped.product(i.spec.product) != i.spec},
+        key=lambda s: s.product,
+    )
+    if not own:
+        return {}
+    rows = [
+        {
+            "product": s.product, "style": s.style, "root": s.root, "kind": s.kind,
+            "settlement": s.settlement, "underlying": s.underlying,
+            "asset_class": s.asset_class, "multiplier": s.multiplier, "tick": s.tick,
+            "expiry_rule": s.expiry_rule,
+            "expiry_time_utc": "" if s.expiry_time_utc is None else f"{s.expiry_time_utc:%H:%M}",
+        }
+        for s in own
+    ]  # fmt: skip
+    return {"contracts": rows}
 
 
 def _record_run(kind: str, store: RunStore | PathLike | None, **record: Any) -> str:
@@ -206,6 +289,7 @@ def backtest(
     by: str = "underlying",
     data_dir: PathLike | None = None,
     progress: Callable[[int, int], None] | None = None,
+    contracts: ContractsLike = None,
     **params: Any,
 ) -> BacktestResult:
     """Rolling backtest of ``model`` on real history (``None``: the representative set).
@@ -216,7 +300,7 @@ def backtest(
     """
     if not 0.0 < confidence < 1.0:
         raise InputError(f"confidence must be in (0, 1), got {confidence}")
-    history = MarketHistory.load(data_dir)
+    history = market_history(data_dir, contracts=contracts)
     if book is None:
         strategies: Sequence[Strategy] = representative_strategies()
         label = "representative strategies"
@@ -244,8 +328,9 @@ def backtest(
     )
 
 
-def write_sample(path: PathLike) -> Path:
-    """Write the sample book as CSV, JSON or Parquet (by suffix)."""
+def write_sample(path: PathLike) -> tuple[Path, ...]:
+    """Write the sample book and its collateral as CSV, JSON or Parquet (by suffix); returns
+    the files written (a CSV or Parquet book's collateral goes to a sibling file)."""
     from crossmargin.portfolio import save_portfolio
 
     return save_portfolio(sample_portfolio(), path)
@@ -255,15 +340,18 @@ __all__ = [
     "BacktestResult",
     "BookPnL",
     "BookValuation",
+    "Contracts",
     "MarginResult",
     "MarketSnapshot",
     "Portfolio",
     "ScenarioSet",
     "backtest",
     "load_book",
+    "load_contracts",
     "make_model",
     "margin",
     "market_for",
+    "market_history",
     "record_backtest",
     "record_margin",
     "revalue",
@@ -363,16 +451,19 @@ def what_if(
     by: str = "underlying",
     cap: float | None = None,
     offsets: Any = None,
+    haircuts: Any = None,
     before: MarginResult | None = None,
+    contracts: ContractsLike = None,
     **params: Any,
 ) -> WhatIfResult:
     """Requirement and equity of ``account`` before and after ``trades`` (rows: symbol,
-    quantity, trade_price).
+    quantity, quantity_unit, trade_price).
 
     The account's positions and collateral are taken from ``portfolio``; ``collateral`` adds
     cash in the reporting currency; the trades are added to the positions (and net with them)
     and pay their premium from cash (see :class:`WhatIfResult`). ``before`` may pass an
-    already computed result of the account alone (with the same extra cash).
+    already computed result of the account alone (with the same extra cash). The trades'
+    symbols resolve against ``contracts`` (default the shipped table).
     """
     from crossmargin.collateral.holdings import CollateralHolding
     from crossmargin.portfolio import parse_rows
@@ -386,7 +477,11 @@ def what_if(
     ccy = snapshot.reporting_currency
     cash = (CollateralHolding(account=account, asset=ccy, amount=collateral),) if collateral else ()
     book = portfolio.subset([account]).with_collateral(cash)
-    added = parse_rows([{**t, "account": account} for t in trades], source="trades")
+    added = parse_rows(
+        [{**t, "account": account} for t in trades],
+        source="trades",
+        table=resolve_contracts(contracts).table,
+    )
     mtm, unrealised = position_mtm(added, snapshot)
     premium = math.fsum(mtm) - math.fsum(unrealised)  # what the trades cost in cash
     paid = (CollateralHolding(account=account, asset=ccy, amount=-premium),) if premium else ()
@@ -394,8 +489,8 @@ def what_if(
                            collateral=book.collateral + paid)  # fmt: skip
     chosen = make_model(model, **params) if isinstance(model, str) else model
     if before is None:
-        before = chosen.compute(book, snapshot, by=by, cap=cap, offsets=offsets)
-    after = chosen.compute(after_book, snapshot, by=by, cap=cap, offsets=offsets)
+        before = chosen.compute(book, snapshot, by=by, cap=cap, offsets=offsets, haircuts=haircuts)
+    after = chosen.compute(after_book, snapshot, by=by, cap=cap, offsets=offsets, haircuts=haircuts)
     return WhatIfResult(
         account=account, collateral=collateral, before=before, after=after, premium=premium
     )
@@ -408,7 +503,8 @@ def scenario_distribution(
 
     Returns ``{"model", "confidence", "accounts": [{"account", "netting_set", "calendar",
     "scenarios", "pnl", "var", "es"}]}``: per account the P&L (reporting currency) of each
-    lookback scenario of its own netting set (its calendar and days: accounts on different
+    lookback scenario of its own netting set, collateral that nets included (its calendar and
+    days: accounts on different
     calendars have different scenarios, so no book-wide P&L is formed) and the loss-positive
     VaR and ES at the model's confidence, the convention of the model's ``core`` component.
     """
@@ -420,8 +516,11 @@ def scenario_distribution(
     chosen = make_model(model, **params)
     if not isinstance(chosen, HistoricalVaRModel):
         raise InputError(f"{model} is not a historical VaR/ES model: use es or hvar")
-    context = chosen.prepare(portfolio.instruments, snapshot)
-    rows = chosen.lookback_pnl(context, portfolio.quantity_matrix())
+    from crossmargin.netting.core import netting_set_holdings
+
+    instruments, holdings = netting_set_holdings(portfolio, chosen)
+    context = chosen.prepare(instruments, snapshot)
+    rows = chosen.lookback_pnl(context, holdings)
     accounts = []
     for account, (fs, names, pnl) in zip(portfolio.accounts, rows, strict=True):
         tail = var_es(pnl, chosen.confidence) if pnl.size else None
@@ -497,6 +596,7 @@ def stress(
     asof: str | date | None = None,
     market: PathLike | MarketSnapshot | None = None,
     data_dir: PathLike | None = None,
+    contracts: ContractsLike = None,
     **params: Any,
 ) -> StressReport:
     """Stress the netting of ``book`` against the netted margin of ``model`` (METHODS §8).
@@ -513,16 +613,19 @@ def stress(
     from crossmargin.analysis.stress.correlation import parse_pairs
     from crossmargin.analysis.stress.report import run_stress
 
-    portfolio = book if isinstance(book, Portfolio) else load_book(book)
+    mine = resolve_contracts(contracts)
+    portfolio = book if isinstance(book, Portfolio) else load_book(book, contracts=mine)
     if isinstance(model, str):
         model_factory(model)  # an unknown name fails here, before any work
-    history = MarketHistory.load(data_dir)
+    history = mine.history(data_dir)
     if isinstance(market, MarketSnapshot):
         if asof is not None:
             raise InputError("give either asof or a market snapshot, not both")
         snapshot = market
     else:
-        snapshot = market_for(portfolio, asof=asof, market=market, data_dir=data_dir)
+        snapshot = market_for(
+            portfolio, asof=asof, market=market, data_dir=data_dir, contracts=mine
+        )
     if isinstance(model, str):
         if model in ("es", "hvar"):
             params = {**params, "history": history}
@@ -557,7 +660,7 @@ def record_stress(
         "stress",
         store,
         model=report.model,
-        parameters=report.parameters,
+        parameters={**report.parameters, **_own_products(portfolio)},
         market_asof=snapshot.valuation_time,
         market_source=snapshot.source,
         book_source=portfolio.source,
@@ -567,6 +670,69 @@ def record_stress(
 
 
 __all__ += ["StressReport", "record_stress", "stress"]
+
+
+# ---------------------------------------------------------------- cascade (issue 14)
+from crossmargin.analysis.cascade.population import Population  # noqa: E402
+from crossmargin.analysis.cascade.runner import CascadeRun  # noqa: E402
+
+
+def cascade(source: Portfolio | Population | PathLike | None = None, **options: Any) -> CascadeRun:
+    """Failure-propagation cascade of a book or a generated population under a shock, isolated,
+    grouped and cross-margined side by side (``docs/cascade.md``; options of
+    :func:`crossmargin.analysis.cascade.runner.cascade`: ``population``, ``crisis``,
+    ``scenario``, ``spread``, ``scale``, ``mode`` (venue or ccp), ``modes``, ``model``,
+    ``asof``, ``market``, ``data_dir``, ``params``, ``collateral``)."""
+    from crossmargin.analysis.cascade.runner import cascade as run
+
+    return run(source, **options)
+
+
+def population(
+    spec: Any,
+    *,
+    asof: str | date | None = None,
+    data_dir: PathLike | None = None,
+    params: PathLike | None = None,
+) -> tuple[Population, MarketSnapshot]:
+    """Generate a population from ``spec`` (``N:SEED``, a JSON file or a mapping) at the
+    market of ``asof`` (default: the latest date the history covers its underlyings)."""
+    from crossmargin.analysis.cascade import generate_population, load_params, load_spec
+    from crossmargin.analysis.cascade.runner import _spec_underlyings
+
+    parsed = load_spec(spec)
+    history = MarketHistory.load(data_dir)
+    year = int(str(asof)[:4]) if asof else date.today().year
+    unds = _spec_underlyings(parsed, year)
+    when = asof or latest_common_date(unds, history=history)
+    snapshot = snapshot_from_history(when, unds, history=history)
+    return generate_population(parsed, snapshot, load_params(params)), snapshot
+
+
+def record_cascade(run: CascadeRun, store: RunStore | PathLike | None = None) -> str:
+    """Record a cascade run (kind ``cascade``) in the run store; returns the run id. A
+    generated population enters the inputs hash by its spec, a book by its rows."""
+    report, pop = run.report, run.population
+    rows: Sequence[Mapping[str, Any]]
+    if pop.spec is not None and pop.book is None:
+        rows = [pop.spec.model_dump(mode="json")]
+    else:
+        rows = pop.records()["positions"]
+    return _record_run(
+        "cascade",
+        store,
+        model=report.parameters.get("calibrated_to") or "cascade",
+        parameters={"mode": report.allocation, "shock": report.shock,
+                    "modes": [r.mode for r in report.results], **report.parameters},
+        market_asof=run.snapshot.valuation_time,
+        market_source=run.snapshot.source,
+        book_source=pop.source,
+        book_rows=rows,
+        result=report.to_dict(),
+    )  # fmt: skip
+
+
+__all__ += ["CascadeRun", "Population", "cascade", "population", "record_cascade"]
 
 
 # ---------------------------------------------------------------- capital efficiency (issue 13)

@@ -15,7 +15,7 @@ Schema (version 1, created on first write)
                   ===============  =========  =============================================
                   run_id           VARCHAR    primary key, ``r-YYYYMMDDTHHMMSS-<8 hex>``
                                               (UTC): sorts by time
-                  kind             VARCHAR    margin | stress | backtest | simm
+                  kind             VARCHAR    margin | stress | backtest | simm | cascade
                   created_at       TIMESTAMP  when recorded, UTC (microseconds)
                   model            VARCHAR    registry name of the model
                   parameters       JSON       parameters in force (canonical JSON)
@@ -33,6 +33,9 @@ Schema (version 1, created on first write)
                   run_id, account (primary key together), total, standalone, netted,
                   benefit (DOUBLE, NULL where the result has none) and components (JSON
                   object of the account's netted components).
+
+A store written before a run kind existed accepts it from its first open by this version
+(the ``runs`` table is rebuilt with the wider check, rows unchanged, in one transaction).
 
 Atomicity
 ---------
@@ -160,12 +163,37 @@ class RunStore:
                     f"run store {self.path} has schema version {row[0]}, newer than this "
                     f"crossmargin understands ({SCHEMA_VERSION}); upgrade crossmargin"
                 )
+            self._widen_kinds(con)
             return
         con.begin()
         try:
             for statement in _SCHEMA:
                 con.execute(statement)
             con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+
+    def _widen_kinds(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Let a store written before a run kind existed take every kind of :data:`KINDS`.
+
+        The ``runs`` table's check lists the kinds it accepts; when one of today's kinds is
+        missing (a ``cascade`` run in a store from before issue 14) the table is rebuilt with
+        the current check, rows unchanged, in one transaction.
+        """
+        row = con.execute(
+            "SELECT expression FROM duckdb_constraints() WHERE table_name = 'runs'"
+            " AND constraint_type = 'CHECK'"
+        ).fetchone()
+        if row is None or all(f"'{k}'" in str(row[0]) for k in KINDS):
+            return
+        con.begin()
+        try:
+            con.execute("ALTER TABLE runs RENAME TO runs_before_widening")
+            con.execute(_SCHEMA[1])
+            con.execute("INSERT INTO runs SELECT * FROM runs_before_widening")
+            con.execute("DROP TABLE runs_before_widening")
             con.commit()
         except BaseException:
             con.rollback()
@@ -190,7 +218,7 @@ class RunStore:
         Parameters
         ----------
         kind:
-            ``margin``, ``stress``, ``backtest`` or ``simm``.
+            ``margin``, ``stress``, ``backtest``, ``simm`` or ``cascade``.
         model, parameters:
             The model's registry name and the parameters in force.
         market_asof, market_source:

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
-KINDS = ("margin", "stress", "backtest", "simm")
+KINDS = ("margin", "stress", "backtest", "simm", "cascade")
 
 
 def _canonical(value: Any) -> Any:

@@ -27,7 +27,7 @@ def test_attribute_json_sums_and_matches_margin(run_cli: Run) -> None:
                   "--no-incremental")  # fmt: skip
     assert res.code == 0, res.err
     data = json.loads(res.out)
-    book = api.sample_book()
+    book = api.load_book(SAMPLE)  # the positions file alone, as the command reads it
     margin = api.margin(book, api.market_for(book, asof=ASOF), "span")
     for acc in data["accounts"]:
         want = next(a.total for a in margin.accounts if a.account == acc["account"])
@@ -66,7 +66,7 @@ def test_hedge_json_is_verified_by_what_if(run_cli: Run) -> None:
     assert res.code == 0, res.err
     data = json.loads(res.out)
     assert data["verified"] == pytest.approx(data["promised"], rel=1e-9)
-    book = api.sample_book()
+    book = api.load_book(SAMPLE)
     market = api.market_for(book, asof=ASOF)
     rows = [{"symbol": t["symbol"], "quantity": t["quantity"]} for t in data["trades"]]
     wi = api.what_if(book, "beta-macro", rows, market, "pm_grid")

@@ -282,16 +282,31 @@ def _ratios(change: Callable[[dict[str, float]], object]) -> Callable[[dict[str,
 @pytest.mark.parametrize(
     ("change", "pattern"),
     [
-        (_set("ewma_lamda", {"value": 0.9}), r"vol_proxy\.ewma_lamda is not a known key"),
-        (lambda block: block.pop("seed_window"), r"vol_proxy\.seed_window is missing"),
-        (_set("ewma_lambda", {"value": 1.0, "source": "x"}), r"ewma_lambda must lie strictly"),
-        (_set("ewma_lambda", 0.97), r"ewma_lambda must be \{\"value\""),
-        (_set("max_daily_ratio", {"value": 0.9, "source": "x"}), r"max_daily_ratio must be > 1"),
-        (_set("seed_window", {"value": 2.5, "source": "x"}), r"seed_window must be an integer"),
-        (_set("atm_tenor_days", {"value": 30, "source": ""}), r"non-empty source"),
+        (_set("ewma_lamda", {"value": 0.9}), r"unknown key 'vol_proxy\.ewma_lamda'"),
+        (lambda block: block.pop("seed_window"), r"missing key 'vol_proxy\.seed_window'"),
+        (
+            _set("ewma_lambda", {"value": 1.0, "source": "x"}),
+            r"'vol_proxy\.ewma_lambda\.value' should be less than 1 \(got 1\.0\)",
+        ),
+        (_set("ewma_lambda", 0.97), r"'vol_proxy\.ewma_lambda' should be a valid dictionary"),
+        (
+            _set("max_daily_ratio", {"value": 0.9, "source": "x"}),
+            r"'vol_proxy\.max_daily_ratio\.value' should be greater than 1",
+        ),
+        (
+            _set("seed_window", {"value": 2.5, "source": "x"}),
+            r"'vol_proxy\.seed_window\.value' should be a valid integer",
+        ),
+        (
+            _set("atm_tenor_days", {"value": 30, "source": ""}),
+            r"'vol_proxy\.atm_tenor_days\.source' should have at least 1 character",
+        ),
         (_ratios(lambda r: r.pop("etf")), r"missing: \['etf'\]"),
         (_ratios(lambda r: r.update(fx=1.1)), r"unknown: \['fx'\]"),
-        (_ratios(lambda r: r.update(crypto=-1)), r"crypto must be > 0"),
+        (
+            _ratios(lambda r: r.update(crypto=-1)),
+            r"'vol_proxy\.implied_over_realised\.value\.crypto' should be greater than 0",
+        ),
     ],
 )
 def test_bad_vol_proxy_blocks_name_the_file_and_key(

@@ -79,7 +79,7 @@ def test_malformed_file_is_an_input_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("price_range", "wide", "must be a number"),
+        ("price_range", "wide", "'underlyings.BTC.price_range' should be a valid number"),
         ("price_range", 1.5, "price_range must be in"),
         ("buckets_count", 2.5, "buckets_count"),
         ("extended_weights", [0.5], "extended_moves but 1 extended_weights"),

@@ -64,7 +64,7 @@ def _key(book: Portfolio) -> list[tuple]:
 @pytest.mark.parametrize("suffix", [".csv", ".json", ".parquet", ".pq"])
 def test_round_trip(tmp_path: Path, suffix: str) -> None:
     book = _book()
-    path = save_portfolio(book, tmp_path / f"book{suffix}")
+    (path,) = save_portfolio(book, tmp_path / f"book{suffix}")
     back = load_portfolio(path, reference_year=2025)
     assert _key(back) == _key(book)
     assert back.raw == book.raw  # the instruments resolve identically too
@@ -93,7 +93,7 @@ def test_round_trip_keeps_every_float(
         Position(account=a, instrument=parse_symbol(s, reference_year=2025), quantity=q)
         for a, s, q in rows
     )
-    path = save_portfolio(book, tmp_path / f"h{suffix}")
+    (path,) = save_portfolio(book, tmp_path / f"h{suffix}")
     assert [p.quantity for p in load_portfolio(path, reference_year=2025).raw] == [
         q for _, _, q in rows
     ]
@@ -109,7 +109,7 @@ def test_records_netted_view() -> None:
 def test_json_list_form_and_columns_case_insensitive(tmp_path: Path) -> None:
     path = tmp_path / "b.json"
     rows = [
-        {"Account": "A", "SYMBOL": "spy", "Quantity": "3", "note": "ignored"},
+        {"Account": "A", "SYMBOL": "spy", "Quantity": "3"},
         {"Account": "A", "SYMBOL": "SPY", "Quantity": 2},
     ]
     path.write_text(json.dumps(rows), encoding="utf-8")
@@ -117,15 +117,30 @@ def test_json_list_form_and_columns_case_insensitive(tmp_path: Path) -> None:
     assert [(p.account, p.symbol, p.quantity) for p in book.positions] == [("A", "SPY", 5.0)]
 
 
-def test_csv_extra_columns_and_spaces(tmp_path: Path) -> None:
+def test_csv_spaces_and_case(tmp_path: Path) -> None:
     path = tmp_path / "b.csv"
     path.write_text(
-        "Account, Symbol, Quantity, Trade_Price, comment\nA, ESZ5 C6000, -1, 12.5, hedge\n",
-        encoding="utf-8",
+        "Account, Symbol, Quantity, Trade_Price\nA, ESZ5 C6000, -1, 12.5\n", encoding="utf-8"
     )
     (p,) = load_portfolio(path, reference_year=2025).raw
     assert (p.account, p.symbol, p.quantity, p.trade_price) == ("A", "ESZ5 C6000", -1.0, 12.5)
     assert p.instrument.strike == 6000.0
+
+
+def test_unknown_and_case_variant_columns_are_errors(tmp_path: Path) -> None:
+    """A misspelt column would silently drop its values; a column given twice would be read
+    once: both are refused, naming file, row and column, and nothing is loaded."""
+    typo = tmp_path / "typo.csv"
+    typo.write_text("account,symbol,quantity,trade_prce\nA,SPY,10,500\nA,QQQ,1,400\n")
+    with pytest.raises(SchemaError) as err:
+        load_portfolio(typo)
+    (issue,) = err.value.issues
+    assert (issue.source, issue.row, issue.column) == (str(typo), 2, "trade_prce")
+    assert "unknown column" in issue.reason
+    twice = tmp_path / "twice.json"
+    twice.write_text(json.dumps([{"account": "A", "symbol": "SPY", "quantity": 1, "Quantity": 2}]))
+    with pytest.raises(SchemaError, match=r"column given 2 times \('quantity', 'Quantity'\)"):
+        load_portfolio(twice)
 
 
 # --------------------------------------------------------------------------- every bad row

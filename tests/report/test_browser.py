@@ -65,13 +65,18 @@ def test_report_renders_in_chromium(report: tuple[Path, dict[str, Any]], tmp_pat
     assert errors == [], errors
     charts = Charts()
     charts.feed(dom.stdout)
-    expected = {f"waterfall-{m}" for m in report[1]["margin"]} | {"distribution", "backtest"}
-    corr = report[1].get("correlations") or {}
-    if corr.get("available"):  # one chart per netting set of more than one underlying
-        expected |= {f"correlation-{c['netting_set']}" for c in corr["netting_sets"]
-                     if len(c["factors"]) > 2}  # fmt: skip
+    # one correlation heatmap per netting set of more than one underlying (more than 2 factors)
+    correlations = {
+        f"correlation-{c['netting_set']}"
+        for c in report[1]["correlations"].get("netting_sets", [])
+        if len(c["factors"]) > 2
+    }
+    assert correlations  # the sample book has multi-underlying netting sets
+    expected = {f"waterfall-{m}" for m in report[1]["margin"]} | correlations | {
+        "distribution", "backtest",
+    }  # fmt: skip
     capital = report[1].get("capital") or {}
-    if capital.get("available"):
+    if capital.get("available"):  # one attribution bar chart per account
         expected |= {f"attribution-{a['account']}" for a in capital["attribution"]["accounts"]}
     assert set(charts.svgs) == expected
     not_drawn = [c for c, n in charts.svgs.items() if n < 1]

@@ -159,3 +159,28 @@ def test_stress_table_matches_payload(report: tuple[Path, dict[str, Any]], parse
         assert row[0] == s["name"]
         assert any(t and number(t) == pytest.approx(s["loss"], abs=0.006) for t in row[1:]
                    if t.replace(",", "").replace(".", "").lstrip("-").isdigit())  # fmt: skip
+
+
+def test_equity_and_tier_credits_match_api(parsed: Cells, fresh: dict[str, Any]) -> None:
+    """Every equity and tier-credit cell equals the API's figure computed independently."""
+    equity = [c for c in parsed.cells if c["table"] == "equity" and "data-key" in c]
+    assert len(equity) == 8 * len(MODELS) * 4
+    for c in equity:
+        acc = next(
+            a for a in fresh[c["data-model"]]["accounts"] if a["account"] == c["data-account"]
+        )
+        want = acc["equity"][c["data-key"]]
+        if c["data-key"] in ("margin_ratio", "utilisation"):
+            shown = c["text"].strip()
+            assert shown == ("" if want is None else f"{100 * want:.1f}%")
+        else:
+            assert number(c["text"]) == pytest.approx(want, abs=0.006)
+    tiers = [c for c in parsed.cells if c["table"] == "tiers" and "data-key" in c]
+    assert len(tiers) == 4 * len(MODELS) * 4
+    for c in tiers:
+        acc = next(
+            a for a in fresh[c["data-model"]]["accounts"] if a["account"] == c["data-account"]
+        )
+        tier = c["data-key"].split(":", 1)[1]
+        want = next(t for t in acc["tiers"] if t["tier"] == tier)
+        assert number(c["text"]) == pytest.approx(want["base"] - want["capped"], abs=0.006)

@@ -7,12 +7,14 @@ import pytest
 from tests.service.conftest import ASOF, Client, needs_data, sample_rows
 
 from crossmargin import api
+from crossmargin.portfolio import Portfolio
 
 pytestmark = needs_data
 
 
 def _book_and_market():  # type: ignore[no-untyped-def]
-    book = api.sample_book()
+    """The sample book's positions (the requests post no collateral) and its market."""
+    book = Portfolio.from_positions(api.sample_book().positions)
     return book, api.market_for(book, asof=ASOF)
 
 

@@ -239,3 +239,42 @@ def test_extension_equals_fresh_prepare() -> None:
         smaller = book.subset([account])
         hit = cached.compute(smaller, market)
         assert hit.total == pytest.approx(model.compute(smaller, market).total, rel=1e-12)
+
+
+def test_margin_and_what_if_with_collateral_offsets_and_venue_groups(client: Client) -> None:
+    """Collateral rows, the offset policy and a venue-group declaration over HTTP give the
+    API's figures; a bad declaration or an unknown asset is a 422 with the reason."""
+    held = [
+        {"account": "alpha-crypto", "asset": "BTC", "amount": 2.0, "venue": "deribit"},
+        {"account": "beta-macro", "asset": "USD", "amount": 100000.0, "venue": "cme"},
+    ]
+    req = {"positions": sample_rows(), "model": "span", "collateral": held, "offsets": "none",
+           "cross_margin": "none", "record": False}  # fmt: skip
+    r = client.post("/v1/margin", json=req)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    from crossmargin.collateral import CollateralHolding
+    from crossmargin.netting.venues import parse_cross_margin, split_netting_sets
+
+    book = split_netting_sets(
+        _book().with_collateral([CollateralHolding(**h) for h in held]),
+        parse_cross_margin("none", source="test"),
+    )
+    want = api.margin(book, _market(_book()), "span", offsets="none").to_dict()
+    assert [a["account"] for a in body["accounts"]] == [a["account"] for a in want["accounts"]]
+    for got, exp in zip(body["accounts"], want["accounts"], strict=True):
+        assert got["total"] == pytest.approx(exp["total"], rel=1e-12)
+        assert got["equity"]["equity"] == pytest.approx(exp["equity"]["equity"], rel=1e-12)
+    assert body["units"]["money"].startswith("USD")
+    wi = client.post("/v1/what-if", json={
+        "positions": sample_rows(), "account": "alpha-crypto", "trades": TRADE, "model": "span",
+        "holdings": held[:1], "collateral": 1000.0})  # fmt: skip
+    assert wi.status_code == 200, wi.text
+    eq = wi.json()["before"]["equity"]
+    assert eq["collateral_value"] == pytest.approx(1000.0 + 2.0 * _market(_book()).spots["BTC"])
+    bad = client.post("/v1/margin", json={**req, "cross_margin": "cme+cme"})
+    assert bad.status_code == 422
+    assert "in two groups" in bad.text
+    unknown = client.post("/v1/margin", json={**req, "collateral": [{**held[0], "asset": "XYZ"}]})
+    assert unknown.status_code == 422
+    assert "XYZ" in unknown.text

@@ -39,11 +39,12 @@ class Leg:
     tenor_days: float | None = None
     moneyness: float | None = None
     option_type: str | None = None
+    spec: ContractSpec | None = None  # the product's spec when it is not a shipped one
 
     def __post_init__(self) -> None:
         if (self.quantity is None) == (self.notional_usd is None):
             raise InputError(f"leg {self.product}: give exactly one of quantity or notional_usd")
-        spec = product_spec(self.product)
+        spec = self.contract()
         dated = spec.kind in ("future", "option")
         if dated and not (self.tenor_days and self.tenor_days > 0):
             raise InputError(f"leg {self.product}: a {spec.kind} needs tenor_days > 0")
@@ -52,9 +53,13 @@ class Leg:
         ):
             raise InputError(f"leg {self.product}: an option needs moneyness > 0 and C or P")
 
+    def contract(self) -> ContractSpec:
+        """The leg's contract spec: ``spec`` if given, else the shipped product's."""
+        return self.spec if self.spec is not None else product_spec(self.product)
+
     def instrument(self, snapshot: MarketSnapshot) -> Instrument:
         """The concrete contract on ``snapshot``'s date."""
-        spec = product_spec(self.product)
+        spec = self.contract()
         if spec.kind in ("spot", "perpetual"):
             symbol = f"{spec.root}-PERPETUAL" if spec.kind == "perpetual" else spec.root
             return Instrument(symbol=symbol, spec=spec)
@@ -101,7 +106,7 @@ class Strategy:
     @property
     def underlyings(self) -> tuple[str, ...]:
         """Underlyings the legs trade."""
-        return tuple(dict.fromkeys(product_spec(leg.product).underlying for leg in self.legs))
+        return tuple(dict.fromkeys(leg.contract().underlying for leg in self.legs))
 
     def positions(self, snapshot: MarketSnapshot) -> list[Position]:
         """Concrete positions on ``snapshot`` (account = strategy name)."""
@@ -221,6 +226,7 @@ def strategies_from_book(book: Portfolio, snapshot: MarketSnapshot) -> tuple[Str
                     tenor_days=tenor,
                     moneyness=money,
                     option_type=inst.option_type,
+                    spec=inst.spec,
                 )
             )
         out.append(Strategy(name=account, description=f"from {book.source}", legs=tuple(legs)))

@@ -21,6 +21,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from crossmargin.errors import (
     CrossMarginError,
@@ -66,7 +67,9 @@ def exit_code_for(error: CrossMarginError) -> int:
 
 def fail(error: CrossMarginError) -> None:
     """Print ``error`` without a traceback and exit with its code."""
-    err_console.print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
+    err_console.print(
+        f"[bold red]error:[/] {escape(str(error))}", highlight=False, markup=True, soft_wrap=True
+    )
     raise typer.Exit(exit_code_for(error))
 
 

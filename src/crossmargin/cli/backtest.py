@@ -14,7 +14,7 @@ from crossmargin.analysis.backtest import MODES
 from crossmargin.analysis.backtest_stats import BacktestResult
 from crossmargin.analysis.strategies import representative_strategies, strategy_records
 from crossmargin.cli.app import app, console, err_console, print_json
-from crossmargin.cli.options import DataOpt, JsonOpt
+from crossmargin.cli.options import ContractsOpt, DataOpt, JsonOpt, contracts_of
 from crossmargin.cli.runs import NoStoreOpt, StoreOpt, check_store_options
 from crossmargin.portfolio import portfolio_records
 
@@ -66,6 +66,7 @@ def backtest_command(
         "underlying"
     ),
     data: DataOpt = None,
+    contracts: ContractsOpt = None,
     store: StoreOpt = None,
     no_store: NoStoreOpt = False,
     json: JsonOpt = False,
@@ -75,7 +76,8 @@ def backtest_command(
 ) -> None:
     """Backtest margin coverage on real history: netted vs grouped vs standalone."""
     check_store_options(store, no_store)
-    portfolio = api.load_book(book) if book is not None else None
+    mine = contracts_of(contracts)
+    portfolio = api.load_book(book, contracts=mine) if book is not None else None
     with Progress(
         TextColumn("backtest"),
         BarColumn(),
@@ -93,7 +95,7 @@ def backtest_command(
         kwargs: dict[str, Any] = {}
         result = api.backtest(
             portfolio, model, start, end, mpor=mpor, confidence=confidence, by=by,
-            data_dir=data, progress=progress, **kwargs,
+            data_dir=data, progress=progress, contracts=mine, **kwargs,
         )  # fmt: skip
     if series is not None:
         import pandas as pd

@@ -5,6 +5,7 @@ from __future__ import annotations
 from crossmargin.cli import (  # noqa: F401  (registration)
     attribute,
     backtest,
+    cascade,
     config,
     demo,
     margin,

@@ -16,10 +16,14 @@ from crossmargin.cli.options import (
     ByOpt,
     CapOpt,
     CollateralOpt,
+    ContractsOpt,
+    CrossMarginOpt,
     DataOpt,
+    HaircutsOpt,
     JsonOpt,
     MarketOpt,
     OffsetsOpt,
+    contracts_of,
 )
 from crossmargin.cli.runs import NoStoreOpt, StoreOpt, check_store_options
 from crossmargin.cli.value import money
@@ -33,6 +37,8 @@ from crossmargin.cli.var_options import (
     VarMethodOpt,
     var_model_kwargs,
 )
+from crossmargin.collateral.equity import ladder_status
+from crossmargin.collateral.haircuts import load_haircuts
 from crossmargin.errors import InputError
 from crossmargin.models import MarginResult, model_names
 from crossmargin.models.var import VAR_MODELS
@@ -67,7 +73,7 @@ def margin_table(result: MarginResult) -> Table:
         money(result.standalone_total),
         money(result.grouped_total),
         money(result.netted_total),
-        money(result.total) if result.cap is not None else "",
+        money(result.total),
         money(result.benefit),
         f"{result.benefit_pct:.1f}",
     )
@@ -102,8 +108,9 @@ def tier_table(result: MarginResult) -> Table:
     return table
 
 
-def equity_table(result: MarginResult) -> Table:
-    """Per account: collateral, MTM, equity against initial and maintenance margin."""
+def equity_table(result: MarginResult, *, ladder: bool = False) -> Table:
+    """Per account: collateral, MTM, equity against initial and maintenance margin (with
+    ``ladder``, each margin ratio's status on the Binance Portfolio Margin Pro ladder)."""
     ccy = result.currency
     table = Table(
         title=f"Equity and requirement ({ccy}; margin ratio = equity / MM, utilisation = IM / "
@@ -112,6 +119,11 @@ def equity_table(result: MarginResult) -> Table:
     )
     cols = ["account", "collateral", "haircut", "MTM", "equity", "IM", "MM", "excess",
             "margin ratio", "utilisation"]  # fmt: skip
+    if ladder:
+        cols.append("ladder")
+        table.caption = (
+            "ladder: > 150% normal, > 120% reminder, > 105% reduce-only, else liquidation"
+        )
     for col in cols:
         table.add_column(col, justify="left" if col == "account" else "right")
     for a in result.accounts:
@@ -120,6 +132,7 @@ def equity_table(result: MarginResult) -> Table:
             continue
         ratio = e.margin_ratio
         util = e.utilisation
+        status = [ladder_status(ratio) or ""] if ladder else []
         table.add_row(
             a.account,
             money(e.collateral_value),
@@ -131,6 +144,7 @@ def equity_table(result: MarginResult) -> Table:
             money(e.excess),
             "" if ratio is None else f"{ratio:.2%}",
             "" if util is None else f"{util:.2%}",
+            *status,
         )
     return table
 
@@ -200,9 +214,12 @@ def margin_command(
     cap: CapOpt = None,
     offsets: OffsetsOpt = "emir",
     collateral: CollateralOpt = None,
+    cross_margin: CrossMarginOpt = None,
+    haircuts: HaircutsOpt = None,
     asof: AsofOpt = None,
     market: MarketOpt = None,
     data: DataOpt = None,
+    contracts: ContractsOpt = None,
     confidence: ConfidenceOpt = None,
     lookback: LookbackOpt = None,
     mpor: MporOpt = None,
@@ -212,6 +229,12 @@ def margin_command(
     horizon: HorizonOpt = None,
     store: StoreOpt = None,
     no_store: NoStoreOpt = False,
+    ladder: Annotated[
+        bool,
+        typer.Option(
+            "--ladder", help="Show each margin ratio's status on the Binance PM Pro ladder."
+        ),
+    ] = False,
     json: JsonOpt = False,
 ) -> None:
     """Margin a book under one model: standalone vs grouped vs netted, and the benefit."""
@@ -225,19 +248,27 @@ def margin_command(
         ).items()
         if v is not None
     }  # fmt: skip
+    mine = contracts_of(contracts)
+    schedule = load_haircuts(haircuts)  # a bad haircut file fails before any work
     if model in VAR_MODELS:
-        kwargs.update(var_kwargs, data_dir=data)
+        kwargs.update(var_kwargs)
     elif var_kwargs:
         given = ", ".join(
             "--" + k.replace("_method", "").replace("lam", "lambda") for k in var_kwargs
         )
         raise InputError(f"{given} appl{'ies' if len(var_kwargs) == 1 else 'y'} to "
                          f"--model {' or '.join(VAR_MODELS)} only, not {model}")  # fmt: skip
+    if model in VAR_MODELS or also in VAR_MODELS:
+        kwargs["history"] = api.market_history(data, contracts=mine)
     chosen = api.make_model(model, also=also, **kwargs)  # bad names fail before any loading
-    portfolio = api.load_book(book, collateral=collateral)
-    snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data)
+    portfolio = api.load_book(
+        book, collateral=collateral, contracts=mine, cross_margin=cross_margin
+    )
+    snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data, contracts=mine)
     with working(f"margining {len(portfolio)} positions under {model} ...", quiet=json):
-        result = api.margin(portfolio, snapshot, chosen, by=by, cap=cap, offsets=offsets)
+        result = api.margin(
+            portfolio, snapshot, chosen, by=by, cap=cap, offsets=offsets, haircuts=schedule
+        )
     run_id = None if no_store else api.record_margin(result, portfolio, snapshot, store)
     if json:
         print_json({"run_id": run_id, **result.to_dict()})
@@ -245,7 +276,7 @@ def margin_command(
     console.print(f"[dim]market: {snapshot.source or 'snapshot'}[/]")
     console.print(margin_table(result))
     console.print(tier_table(result))
-    console.print(equity_table(result))
+    console.print(equity_table(result, ladder=ladder))
     sets = netting_set_table(result)
     if sets is not None:
         console.print(sets)

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from crossmargin.contracts import Contracts, load_contracts
+
 BookArg = Annotated[Path, typer.Argument(help="Book of positions: .csv, .json or .parquet.")]
 AsofOpt = Annotated[
     str | None,
@@ -29,6 +31,22 @@ CollateralOpt = Annotated[
         "--collateral",
         help="Collateral file (CSV/JSON/Parquet: account, asset, amount, venue); a JSON book "
         "may carry a 'collateral' section instead.",
+    ),
+]
+CrossMarginOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cross-margin",
+        help="Which venues of an account are margined together: all (default), none, or "
+        "groups like cme+occ,deribit (a JSON book may declare it as 'cross_margin').",
+    ),
+]
+HaircutsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--haircuts",
+        help="Haircut schedule (JSON shaped like crossmargin/data/haircuts.json) replacing "
+        "the shipped one.",
     ),
 ]
 OffsetsOpt = Annotated[
@@ -54,3 +72,16 @@ CapOpt = Annotated[
         "policy's default is 0.8).",
     ),
 ]
+ContractsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--contracts",
+        help="Contracts file (.json or .csv): your products and market-series mappings, "
+        "added to the shipped ones for this run (docs/formats.md).",
+    ),
+]
+
+
+def contracts_of(path: Path | None) -> Contracts | None:
+    """The ``--contracts`` file loaded (``None`` without one: the shipped contracts)."""
+    return None if path is None else load_contracts(path)

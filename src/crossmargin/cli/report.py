@@ -9,7 +9,17 @@ import typer
 
 from crossmargin import api
 from crossmargin.cli.app import app, console, print_json, working
-from crossmargin.cli.options import AsofOpt, BookArg, DataOpt, JsonOpt, MarketOpt
+from crossmargin.cli.options import (
+    AsofOpt,
+    BookArg,
+    CollateralOpt,
+    ContractsOpt,
+    CrossMarginOpt,
+    DataOpt,
+    JsonOpt,
+    MarketOpt,
+    contracts_of,
+)
 from crossmargin.errors import InputError
 from crossmargin.report import DEFAULT_MODELS, build_payload, write_report
 
@@ -30,6 +40,9 @@ def report_command(
     asof: AsofOpt = None,
     market: MarketOpt = None,
     data: DataOpt = None,
+    contracts: ContractsOpt = None,
+    collateral: CollateralOpt = None,
+    cross_margin: CrossMarginOpt = None,
     models: Annotated[
         str, typer.Option("--models", help="Comma-separated models to compare.")
     ] = ",".join(DEFAULT_MODELS),
@@ -40,6 +53,10 @@ def report_command(
     backtest_model: Annotated[
         str, typer.Option("--backtest-model", help="Model of the backtest.")
     ] = "es",
+    cascade: Annotated[
+        str | None,
+        typer.Option("--cascade", help="Add a cascade of the book under this crisis replay."),
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
     """Write an HTML report of a book: margin by model, benefit, P&L, correlations, backtest."""
@@ -47,8 +64,11 @@ def report_command(
     if not names:
         raise InputError("--models needs at least one model name")
     window = _window(backtest)
-    portfolio = api.load_book(book)
-    snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data)
+    mine = contracts_of(contracts)
+    portfolio = api.load_book(
+        book, collateral=collateral, contracts=mine, cross_margin=cross_margin
+    )
+    snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data, contracts=mine)
     with working("building the report ...", quiet=json):
         payload = build_payload(
             portfolio,
@@ -57,6 +77,8 @@ def report_command(
             backtest=window,
             backtest_model=backtest_model,
             data_dir=data,
+            contracts=mine,
+            cascade=cascade,
         )
         target = write_report(payload, out)
     if json:

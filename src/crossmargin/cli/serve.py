@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from crossmargin.cli.app import app, console
-from crossmargin.cli.options import AsofOpt, DataOpt, MarketOpt
+from crossmargin.cli.options import AsofOpt, ContractsOpt, DataOpt, MarketOpt
 from crossmargin.cli.runs import NoStoreOpt, StoreOpt, check_store_options
 
 
@@ -18,6 +18,7 @@ def serve_command(
     asof: AsofOpt = None,
     market: MarketOpt = None,
     data: DataOpt = None,
+    contracts: ContractsOpt = None,
     store: StoreOpt = None,
     no_store: NoStoreOpt = False,
     log_level: Annotated[
@@ -31,7 +32,12 @@ def serve_command(
 
     check_store_options(store, no_store)
     config = ServiceConfig(
-        asof=asof, market=market, data_dir=data, store=store, record=not no_store
+        asof=asof,
+        market=market,
+        data_dir=data,
+        store=store,
+        record=not no_store,
+        contracts=contracts,
     )
     service = create_app(config)
     console.print(f"crossmargin service on http://{host}:{port} (docs at /docs)", highlight=False)

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from crossmargin import api
 from crossmargin.cli.app import app, console, print_json
-from crossmargin.cli.options import AsofOpt, DataOpt, MarketOpt
+from crossmargin.cli.options import AsofOpt, ContractsOpt, DataOpt, MarketOpt, contracts_of
 from crossmargin.errors import InputError
 from crossmargin.simm import SimmResult, available_versions, looks_like_crif, simm_margin
 from crossmargin.simm.crif import write_crif
@@ -83,9 +83,11 @@ def _book_simm(
     data: Path | None,
     mapping: Path | None,
     crif_out: Path | None,
+    contracts: Path | None,
 ) -> tuple[SimmResult, dict[str, SimmResult], BookCrif, dict[str, Any]]:
-    portfolio = api.load_book(file)
-    snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data)
+    mine = contracts_of(contracts)
+    portfolio = api.load_book(file, contracts=mine)
+    snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data, contracts=mine)
     sens = book_crif(portfolio, snapshot, mapping=mapping)
     if crif_out is not None:
         write_crif(sens.crif, crif_out)
@@ -122,6 +124,7 @@ def simm_command(
     data: DataOpt = None,
     mapping: MappingOpt = None,
     crif_out: CrifOutOpt = None,
+    contracts: ContractsOpt = None,
 ) -> None:
     """ISDA SIMM initial margin of a CRIF file or of a position book, with the breakdown.
 
@@ -138,7 +141,7 @@ def simm_command(
         raise InputError(f"--mpor must be 10 or 1, not {mpor}")
     if looks_like_crif(file):
         book_only = {"--asof": asof, "--market": market, "--data": data}
-        book_only |= {"--mapping": mapping, "--crif-out": crif_out}
+        book_only |= {"--mapping": mapping, "--crif-out": crif_out, "--contracts": contracts}
         given = [name for name, value in book_only.items() if value is not None]
         if given:
             raise InputError(
@@ -162,6 +165,7 @@ def simm_command(
         data=data,
         mapping=mapping,
         crif_out=crif_out,
+        contracts=contracts,
     )
     notes = [n.to_dict() for n in sens.notes]
     if as_json:

@@ -1,4 +1,4 @@
-"""``crossmargin stress``: stress the netting of a book against the netted margin it holds.
+"""``crossmargin stress``: stress the netting of a book against the margin it holds.
 
 Exactly what runs (see ``docs/stress.md``):
 
@@ -24,7 +24,17 @@ from rich.table import Table
 from crossmargin import api
 from crossmargin.analysis.stress.report import StressReport
 from crossmargin.cli.app import app, console, print_json, working
-from crossmargin.cli.options import AsofOpt, BookArg, DataOpt, JsonOpt, MarketOpt
+from crossmargin.cli.options import (
+    AsofOpt,
+    BookArg,
+    CollateralOpt,
+    ContractsOpt,
+    CrossMarginOpt,
+    DataOpt,
+    JsonOpt,
+    MarketOpt,
+    contracts_of,
+)
 from crossmargin.cli.runs import NoStoreOpt, StoreOpt, check_store_options
 from crossmargin.cli.value import money
 from crossmargin.cli.var_options import (
@@ -45,9 +55,9 @@ def _cell(x: float | None) -> str:
 
 
 def scenario_table(report: StressReport) -> Table:
-    """Per scenario and account: loss, netted margin held, shortfall, the row applied."""
+    """Per scenario and account: loss, margin held, shortfall, the row applied."""
     table = Table(
-        title=f"Stress vs {report.model} netted margin held ({report.currency}, "
+        title=f"Stress vs {report.model} margin held ({report.currency}, "
         f"MPOR {report.mpor}d); shortfall = max(0, loss − margin)",
         title_justify="left",
     )
@@ -83,12 +93,12 @@ def stress_rows(report: StressReport) -> list[dict[str, Any]]:
         by_crisis.setdefault(crisis, {})[s.horizon] = s
     rows = []
     for crisis, horizons in by_crisis.items():
-        for acc in report.held.netted:
+        for acc in report.held.required:
             outs = {k: horizons[k].account(acc) for k in ("1d", h, "window") if k in horizons}
             covered = all(o.covered for o in outs.values())
             losses = {k: (o.loss if o.covered else None) for k, o in outs.items()}
             worst = max((v for v in losses.values() if v is not None), default=None)
-            margin = report.held.netted[acc]
+            margin = report.held.required[acc]
             rows.append(
                 {
                     "crisis": crisis,
@@ -174,7 +184,7 @@ def correlation_table(report: StressReport) -> Table:
 def reverse_table(report: StressReport) -> Table:
     """The smallest breaking move of each account, its distance and plausibility."""
     table = Table(
-        title="Reverse stress: smallest move (Mahalanobis) breaking the netted margin",
+        title="Reverse stress: smallest move (Mahalanobis) breaking the margin held",
         title_justify="left",
     )
     for col in ("account", "margin", "distance", "moves (spot %, vol pts)", "P(d ≥ d*)", "last"):
@@ -200,7 +210,7 @@ def default_table(report: StressReport) -> Table:
     assert d is not None
     table = Table(
         title=f"Default of {d.account} under {d.scenario} ({d.description}): loss "
-        f"{money(d.loss)} vs netted margin {money(d.margin)} (beyond: {money(d.beyond_margin)}); "
+        f"{money(d.loss)} vs margin held {money(d.margin)} (beyond: {money(d.beyond_margin)}); "
         f"standalone margin {money(d.standalone)} would cover {money(d.covered_standalone)}",
         title_justify="left",
     )
@@ -218,7 +228,7 @@ def default_table(report: StressReport) -> Table:
 def stress_command(
     book: BookArg,
     model: Annotated[
-        str, typer.Option("--model", help="Margin model whose netted margin is held.")
+        str, typer.Option("--model", help="Margin model whose requirement is held.")
     ] = "es",
     scenario: Annotated[
         Path | None, typer.Option("--scenario", help="Hypothetical scenarios: JSON or CSV file.")
@@ -262,6 +272,9 @@ def stress_command(
     asof: AsofOpt = None,
     market: MarketOpt = None,
     data: DataOpt = None,
+    contracts: ContractsOpt = None,
+    collateral: CollateralOpt = None,
+    cross_margin: CrossMarginOpt = None,
     confidence: ConfidenceOpt = None,
     lookback: LookbackOpt = None,
     mpor: MporOpt = None,
@@ -271,7 +284,7 @@ def stress_command(
     json: JsonOpt = False,
 ) -> None:
     """Stress the netting: crisis replays, hypothetical moves, correlation breakdown, reverse
-    stress and the default of one account, against the netted margin held."""
+    stress and the default of one account, against the margin held."""
     check_store_options(store, no_store)
     params = {
         k: v
@@ -285,8 +298,11 @@ def stress_command(
             "--confidence/--lookback/--mpor/--var-method apply to --model es or hvar only, "
             f"not {model}"
         )
-    portfolio = api.load_book(book)
-    snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data)
+    mine = contracts_of(contracts)
+    portfolio = api.load_book(
+        book, collateral=collateral, contracts=mine, cross_margin=cross_margin
+    )
+    snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data, contracts=mine)
     with working("stress testing ...", quiet=json):
         report = api.stress(
             portfolio,
@@ -302,6 +318,7 @@ def stress_command(
             default=default,
             market=snapshot,
             data_dir=data,
+            contracts=mine,
             **params,
         )
     run_id = None if no_store else api.record_stress(report, portfolio, snapshot, store)

@@ -6,13 +6,22 @@ from rich.table import Table
 
 from crossmargin import api
 from crossmargin.cli.app import app, console, print_json
-from crossmargin.cli.options import AsofOpt, BookArg, DataOpt, JsonOpt, MarketOpt
+from crossmargin.cli.options import (
+    AsofOpt,
+    BookArg,
+    ContractsOpt,
+    DataOpt,
+    JsonOpt,
+    MarketOpt,
+    contracts_of,
+)
 from crossmargin.pricing.mtm import BookValuation
 
 
 def money(x: float) -> str:
-    """Whole currency units with thousands separators."""
-    return f"{x:,.0f}"
+    """Whole currency units with thousands separators (no ``-0`` for a rounding residue)."""
+    text = f"{x:,.0f}"
+    return "0" if text == "-0" else text
 
 
 def valuation_tables(v: BookValuation) -> list[Table]:
@@ -54,11 +63,13 @@ def value_command(
     asof: AsofOpt = None,
     market: MarketOpt = None,
     data: DataOpt = None,
+    contracts: ContractsOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Mark-to-market, net MTM per account and Greeks per underlying."""
-    portfolio = api.load_book(book)
-    snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data)
+    mine = contracts_of(contracts)
+    portfolio = api.load_book(book, contracts=mine)
+    snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data, contracts=mine)
     result = api.value(portfolio, snapshot)
     if json:
         print_json(result.to_dict())

@@ -16,12 +16,17 @@ from crossmargin.cli.options import (
     ByOpt,
     CapOpt,
     CollateralOpt,
+    ContractsOpt,
+    CrossMarginOpt,
     DataOpt,
+    HaircutsOpt,
     JsonOpt,
     MarketOpt,
     OffsetsOpt,
+    contracts_of,
 )
 from crossmargin.cli.value import money
+from crossmargin.collateral.haircuts import load_haircuts
 from crossmargin.errors import InputError
 from crossmargin.portfolio import parse_rows
 
@@ -97,6 +102,9 @@ def what_if_command(
         typer.Option("--cash", min=0.0, help="Extra cash collateral in the reporting currency."),
     ] = 0.0,
     collateral: CollateralOpt = None,
+    cross_margin: CrossMarginOpt = None,
+    haircuts: HaircutsOpt = None,
+    contracts: ContractsOpt = None,
     by: ByOpt = "underlying",
     cap: CapOpt = None,
     offsets: OffsetsOpt = "emir",
@@ -114,19 +122,26 @@ def what_if_command(
         raise InputError("give at least one --trade SYMBOL:QUANTITY")
     trades = [parse_trade(t) for t in trade]
     kwargs: dict[str, Any] = {"params": params} if params is not None else {}
-    if model in ("es", "hvar") and data is not None:
-        kwargs["data_dir"] = data
+    mine = contracts_of(contracts)
+    schedule = load_haircuts(haircuts)  # a bad haircut file fails before any work
+    if model in ("es", "hvar"):
+        kwargs["history"] = api.market_history(data, contracts=mine)
     chosen = api.make_model(model, **kwargs)
-    portfolio = api.load_book(book, collateral=collateral)
+    portfolio = api.load_book(
+        book, collateral=collateral, contracts=mine, cross_margin=cross_margin
+    )
     portfolio.account(account)  # unknown account: a clear error before the market is built
-    traded = parse_rows([{**t, "account": account} for t in trades], source="--trade")
+    table = None if mine is None else mine.table
+    traded = parse_rows([{**t, "account": account} for t in trades], source="--trade", table=table)
     # the same date `crossmargin margin` picks for the book, unless the trades need more
     unds = tuple(dict.fromkeys(portfolio.priced_underlyings + traded.underlyings))
-    snapshot = api.market_for_underlyings(unds, asof=asof, market=market, data_dir=data)
+    snapshot = api.market_for_underlyings(
+        unds, asof=asof, market=market, data_dir=data, contracts=mine
+    )
     with working(f"what-if of {len(trades)} trade(s) for {account} ...", quiet=json):
         result = api.what_if(
             portfolio, account, trades, snapshot, chosen, collateral=cash, by=by, cap=cap,
-            offsets=offsets,
+            offsets=offsets, haircuts=schedule, contracts=mine,
         )  # fmt: skip
     if json:
         print_json({**result.to_dict(), "valuation_time": snapshot.valuation_time.isoformat()})

@@ -82,8 +82,11 @@ def _error(label: str, bad: ValidationError) -> InputError:
     return InputError(f"haircut file {label}: {where}: {first['msg']}")
 
 
-def load_haircuts(path: str | Path | None = None) -> HaircutSchedule:
-    """The shipped schedule, or the file at ``path`` (same shape); errors name file and key."""
+def load_haircuts(path: str | Path | HaircutSchedule | None = None) -> HaircutSchedule:
+    """The shipped schedule, or the file at ``path`` (same shape; a schedule is returned as
+    it is); errors name file and key."""
+    if isinstance(path, HaircutSchedule):
+        return path
     if path is None:
         label = f"crossmargin/{_SHIPPED}"
         text = resources.files("crossmargin").joinpath(_SHIPPED).read_text("utf-8")
@@ -111,15 +114,20 @@ def load_haircuts(path: str | Path | None = None) -> HaircutSchedule:
                     f"haircut file {label}: unknown asset kind venues.{name}.kinds.{name_of_kind} "
                     f"(use {', '.join(ASSET_KINDS)})"
                 )
-        for key, value in [*venue.kinds.items(), *venue.assets.items()]:
-            if not 0.0 <= value < 1.0:
-                raise InputError(
-                    f"haircut file {label}: venues.{name}: haircut of {key} is {value}; "
-                    "a haircut must lie in [0, 1) (list an asset the venue refuses under "
-                    "'not_accepted')"
-                )
-        for asset in [*venue.assets, *(a for a in venue.not_accepted if a not in ASSET_KINDS)]:
-            asset_kind(asset)  # an unknown asset names itself
+        for where, table in (("kinds", venue.kinds), ("assets", venue.assets)):
+            for key, value in table.items():
+                if not 0.0 <= value < 1.0:
+                    raise InputError(
+                        f"haircut file {label}: venues.{name}.{where}.{key} is {value!r}; a "
+                        "haircut must lie in [0, 1) (list an asset the venue refuses under "
+                        "'not_accepted')"
+                    )
+        listed = [*venue.assets, *(a for a in venue.not_accepted if a not in ASSET_KINDS)]
+        for asset in listed:
+            try:
+                asset_kind(asset)
+            except InputError as bad:
+                raise InputError(f"haircut file {label}: venues.{name}: {bad}") from None
     return HaircutSchedule(
         path=label,
         version=parsed.version,

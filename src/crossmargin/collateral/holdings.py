@@ -84,18 +84,16 @@ def parse_collateral_rows(
     row_numbers: Sequence[int] | None = None,
 ) -> tuple[CollateralHolding, ...]:
     """Validate collateral rows, collecting every issue (SchemaError lists them all)."""
+    from crossmargin.portfolio.io import column_problems  # (portfolio imports this module)
+
     issues: list[Issue] = []
     out: list[CollateralHolding] = []
     numbers = list(row_numbers) if row_numbers is not None else list(range(1, len(rows) + 1))
     for number, raw in zip(numbers, rows, strict=True):
         row = {str(k).strip().lower(): v for k, v in raw.items()}
-        unknown = [k for k in row if k not in COLUMNS]
-        for k in unknown:
-            known = ", ".join(COLUMNS)
-            issues.append(
-                Issue(source=source, row=number, column=k, value=row[k],
-                      reason=f"unknown column (known: {known})")
-            )  # fmt: skip
+        unknown = column_problems(raw, COLUMNS)
+        for k, reason in unknown:
+            issues.append(Issue(source=source, row=number, column=k, reason=reason))
         missing = [c for c in REQUIRED if row.get(c) in (None, "")]
         for c in missing:
             issues.append(Issue(source=source, row=number, column=c, reason="required"))

@@ -16,17 +16,24 @@ One row per product (venue style x root x kind). Columns:
                         perpetuals: USD face value per contract; inverse options: coins per contract
 ``tick``                minimum price increment, in the instrument's price unit
 ``expiry_rule``         ``dated`` (date in the symbol), ``third_friday_quarterly``,
-                        ``last_friday_monthly`` (CME month codes), empty for spot/perpetual
+                        ``last_friday_monthly``, ``last_business_day_quarterly``,
+                        ``seventh_business_day_before_last_quarterly`` (CME month codes; see
+                        :data:`EXPIRY_RULES`), empty for spot/perpetual
 ``expiry_time_utc``     time of day of expiry, UTC (``HH:MM``)
 ``exercise``            ``european`` for options (American equity options are valued as
                         European; the early-exercise premium is ignored, see docs/instruments.md)
+
+The shipped table is :func:`contract_table` (read once; an immutable value). A run that knows
+more products passes its own :class:`ContractTable` (the shipped one merged with a user's
+contracts file, :mod:`crossmargin.contracts`) to everything that resolves symbols; nothing
+global is ever changed.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import time
 from functools import cache
 from importlib import resources
@@ -38,6 +45,21 @@ Kind = Literal["spot", "future", "perpetual", "option"]
 Settlement = Literal["linear", "inverse"]
 KINDS: tuple[Kind, ...] = ("spot", "future", "perpetual", "option")
 SETTLEMENTS: tuple[Settlement, ...] = ("linear", "inverse")
+STYLES: tuple[str, ...] = ("deribit", "cme", "occ", "plain")
+#: Expiry rules a product of each style may use (CME rules place the contract month's expiry;
+#: exchange holidays are ignored, see :func:`crossmargin.instruments.symbols.cme_expiry_date`).
+EXPIRY_RULES: dict[str, tuple[str, ...]] = {
+    "deribit": ("dated",),
+    "occ": ("dated",),
+    "cme": (
+        "third_friday_quarterly",
+        "last_friday_monthly",
+        "last_business_day_quarterly",
+        "seventh_business_day_before_last_quarterly",
+    ),
+    "plain": (),
+}
+SHIPPED_SOURCE = "crossmargin/data/contracts.csv"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,16 +133,46 @@ def _spec_from_row(row: Mapping[str, str]) -> ContractSpec:
 
 @dataclass(frozen=True, slots=True)
 class ContractTable:
-    """All contract specs, indexed by ``(style, root, kind)``."""
+    """Contract specs indexed by ``(style, root, kind)``; ``source`` says where they came from.
+
+    Product ids and ``(style, root, kind)`` families are unique (a symbol resolves to one
+    product). Tables are values: :meth:`merged` returns a new table.
+    """
 
     specs: tuple[ContractSpec, ...]
+    source: str = SHIPPED_SOURCE
+    _index: dict[tuple[str, str, str], ContractSpec] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+    _hash: int = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        index: dict[tuple[str, str, str], ContractSpec] = {}
+        products: set[str] = set()
+        for spec in self.specs:
+            if spec.product in products:
+                raise InputError(f"{self.source}: duplicate product id {spec.product!r}")
+            products.add(spec.product)
+            key = (spec.style, spec.root, spec.kind)
+            if key in index:
+                raise InputError(
+                    f"{self.source}: products {index[key].product!r} and {spec.product!r} are "
+                    f"both the {spec.style} {spec.kind} with root {spec.root!r}"
+                )
+            index[key] = spec
+        object.__setattr__(self, "_index", index)
+        object.__setattr__(self, "_hash", hash((self.specs, self.source)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def find(self, style: str, root: str, kind: Kind) -> ContractSpec | None:
         """Return the spec for ``(style, root, kind)`` or ``None``."""
-        for spec in self.specs:
-            if spec.style == style and spec.root == root and spec.kind == kind:
-                return spec
-        return None
+        return self._index.get((style, root, kind))
+
+    def product(self, product: str) -> ContractSpec | None:
+        """The spec with product id ``product`` or ``None``."""
+        return next((s for s in self.specs if s.product == product), None)
 
     def roots(self, style: str) -> list[str]:
         """Symbol roots listed for one style, sorted."""
@@ -130,14 +182,18 @@ class ContractTable:
         """Every underlying referenced by the table, sorted."""
         return sorted({s.underlying for s in self.specs})
 
+    def asset_class(self, underlying: str) -> str | None:
+        """Asset class of ``underlying`` (that of its first product), ``None`` if unknown."""
+        return next((s.asset_class for s in self.specs if s.underlying == underlying), None)
+
+    def merged(self, extra: Iterable[ContractSpec], *, source: str) -> ContractTable:
+        """This table plus ``extra`` products, as a new table labelled ``source``."""
+        return ContractTable((*self.specs, *extra), source=source)
+
 
 @cache
 def contract_table() -> ContractTable:
-    """Load the shipped contract-spec table (cached)."""
+    """The shipped contract-spec table (read once; immutable)."""
     text = resources.files("crossmargin").joinpath("data/contracts.csv").read_text("utf-8")
     rows = list(csv.DictReader(text.splitlines()))
-    specs = tuple(_spec_from_row(row) for row in rows)
-    products = [s.product for s in specs]
-    if len(set(products)) != len(products):
-        raise InputError("contracts.csv: duplicate product ids")
-    return ContractTable(specs)
+    return ContractTable(tuple(_spec_from_row(row) for row in rows))

@@ -15,7 +15,11 @@ plain      ``SPY``, ``AAPL``, ``BTC_USDC``     spot
 A one-digit CME year is resolved to the year in ``[reference_year - 1, reference_year + 8]``
 ending in that digit (``reference_year`` defaults to the current UTC year). CME expiry
 dates ignore exchange holidays (third Friday for quarterly equity-index contracts, last
-Friday of the month for CME crypto futures).
+Friday of the month for CME crypto futures, the last business day or the seventh business day
+before it for Treasury futures; business days are Monday to Friday).
+
+Symbols resolve against a :class:`~crossmargin.instruments.specs.ContractTable`: ``table=None``
+means the shipped one; a run with its own contracts passes the merged table.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from functools import lru_cache
 
 from crossmargin.errors import InputError
 from crossmargin.instruments.instrument import Instrument
-from crossmargin.instruments.specs import ContractSpec, Kind, contract_table
+from crossmargin.instruments.specs import ContractSpec, ContractTable, Kind, contract_table
 
 _MONTHS = {m.upper(): i for i, m in enumerate(calendar.month_abbr) if m}
 _CME_MONTH_CODES = "FGHJKMNQUVXZ"
@@ -50,13 +54,13 @@ _HINT = (
 )
 
 
-def _spec(style: str, root: str, kind: Kind, symbol: str) -> ContractSpec:
-    spec = contract_table().find(style, root, kind)
+def _spec(style: str, root: str, kind: Kind, symbol: str, table: ContractTable) -> ContractSpec:
+    spec = table.find(style, root, kind)
     if spec is None:
-        known = ", ".join(contract_table().roots(style))
+        known = ", ".join(table.roots(style))
         raise InputError(
             f"unknown symbol {symbol!r}: no {style} {kind} with root {root!r} in the contract "
-            f"table (known {style} roots: {known})"
+            f"table (known {style} roots: {known}); add the product with --contracts FILE"
         )
     return spec
 
@@ -85,15 +89,15 @@ def _deribit_date(text: str, symbol: str) -> date:
         raise InputError(f"symbol {symbol!r}: invalid date {text!r}") from None
 
 
-def _parse_deribit(m: re.Match[str], symbol: str) -> Instrument:
+def _parse_deribit(m: re.Match[str], symbol: str, table: ContractTable) -> Instrument:
     root = m["root"]
     if m["perp"]:
-        return Instrument(symbol=symbol, spec=_spec("deribit", root, "perpetual", symbol))
+        return Instrument(symbol=symbol, spec=_spec("deribit", root, "perpetual", symbol, table))
     day = _deribit_date(m["date"], symbol)
     if m["strike"] is None:
-        spec = _spec("deribit", root, "future", symbol)
+        spec = _spec("deribit", root, "future", symbol, table)
         return Instrument(symbol=symbol, spec=spec, expiry=_at(day, spec))
-    spec = _spec("deribit", root, "option", symbol)
+    spec = _spec("deribit", root, "option", symbol, table)
     return Instrument(
         symbol=symbol,
         spec=spec,
@@ -103,8 +107,8 @@ def _parse_deribit(m: re.Match[str], symbol: str) -> Instrument:
     )
 
 
-def _parse_occ(m: re.Match[str], symbol: str) -> Instrument:
-    spec = _spec("occ", m["root"], "option", symbol)
+def _parse_occ(m: re.Match[str], symbol: str, table: ContractTable) -> Instrument:
+    spec = _spec("occ", m["root"], "option", symbol, table)
     text = m["date"]
     try:
         day = date(2000 + int(text[:2]), int(text[2:4]), int(text[4:]))
@@ -140,20 +144,50 @@ def last_friday(year: int, month: int) -> date:
     return last - timedelta(days=(last.weekday() - 4) % 7)
 
 
+def last_business_day(year: int, month: int) -> date:
+    """The last Monday-to-Friday day of a month (holidays ignored)."""
+    day = date(year, month, calendar.monthrange(year, month)[1])
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    return day
+
+
+def business_days_before(day: date, count: int) -> date:
+    """The ``count``-th Monday-to-Friday day before ``day`` (holidays ignored)."""
+    while count > 0:
+        day -= timedelta(days=1)
+        if day.weekday() < 5:
+            count -= 1
+    return day
+
+
 def cme_expiry_date(rule: str, year: int, month: int, symbol: str) -> date:
-    """Expiry date of a CME contract month under ``rule`` (exchange holidays ignored)."""
+    """Expiry date of a CME contract month under ``rule`` (exchange holidays ignored).
+
+    ``third_friday_quarterly`` (E-mini equity index), ``last_friday_monthly`` (CME crypto),
+    ``last_business_day_quarterly`` (2- and 5-year T-note futures ZT, ZF) and
+    ``seventh_business_day_before_last_quarterly`` (10-year note and bond futures ZN, ZB: the
+    seventh business day preceding the last business day of the delivery month).
+    """
+    quarterly = rule.endswith("_quarterly")
+    if quarterly and _CME_MONTH_CODES[month - 1] not in _QUARTERLY:
+        raise InputError(f"symbol {symbol!r}: this product lists only months H, M, U, Z")
     if rule == "third_friday_quarterly":
-        if _CME_MONTH_CODES[month - 1] not in _QUARTERLY:
-            raise InputError(f"symbol {symbol!r}: this product lists only months H, M, U, Z")
         return third_friday(year, month)
     if rule == "last_friday_monthly":
         return last_friday(year, month)
+    if rule == "last_business_day_quarterly":
+        return last_business_day(year, month)
+    if rule == "seventh_business_day_before_last_quarterly":
+        return business_days_before(last_business_day(year, month), 7)
     raise InputError(f"symbol {symbol!r}: unsupported CME expiry rule {rule!r}")
 
 
-def _parse_cme(m: re.Match[str], symbol: str, reference_year: int) -> Instrument:
+def _parse_cme(
+    m: re.Match[str], symbol: str, reference_year: int, table: ContractTable
+) -> Instrument:
     kind: Kind = "future" if m["right"] is None else "option"
-    spec = _spec("cme", m["root"], kind, symbol)
+    spec = _spec("cme", m["root"], kind, symbol, table)
     year = _resolve_year(m["year"], reference_year)
     month = _CME_MONTH_CODES.index(m["month"]) + 1
     expiry = _at(cme_expiry_date(spec.expiry_rule, year, month, symbol), spec)
@@ -168,8 +202,7 @@ def _parse_cme(m: re.Match[str], symbol: str, reference_year: int) -> Instrument
     )
 
 
-def _parse_plain(symbol: str) -> Instrument:
-    table = contract_table()
+def _parse_plain(symbol: str, table: ContractTable) -> Instrument:
     for style in ("plain", "deribit"):
         spec = table.find(style, symbol, "spot")
         if spec is not None:
@@ -178,8 +211,10 @@ def _parse_plain(symbol: str) -> Instrument:
 
 
 @lru_cache(maxsize=65536)
-def parse_symbol(symbol: str, *, reference_year: int | None = None) -> Instrument:
-    """Resolve ``symbol`` against the contract table.
+def parse_symbol(
+    symbol: str, *, reference_year: int | None = None, table: ContractTable | None = None
+) -> Instrument:
+    """Resolve ``symbol`` against ``table`` (``None``: the shipped contract table).
 
     Raises
     ------
@@ -191,12 +226,13 @@ def parse_symbol(symbol: str, *, reference_year: int | None = None) -> Instrumen
         raise InputError(f"empty or non-text symbol {symbol!r}: {_HINT}")
     text = symbol.strip().upper()
     year = reference_year if reference_year is not None else datetime.now(UTC).year
+    known = table if table is not None else contract_table()
     if m := _DERIBIT.match(text):
-        return _parse_deribit(m, text)
+        return _parse_deribit(m, text, known)
     if m := _OCC.match(text):
-        return _parse_occ(m, symbol.strip().upper())
+        return _parse_occ(m, symbol.strip().upper(), known)
     if m := _CME.match(text):
-        return _parse_cme(m, text, year)
+        return _parse_cme(m, text, year, known)
     if _PLAIN.match(text):
-        return _parse_plain(text)
+        return _parse_plain(text, known)
     raise InputError(f"unknown symbol {symbol!r}: {_HINT}")

@@ -38,7 +38,6 @@ import numpy as np
 import pandas as pd
 
 from crossmargin.errors import MarketDataError
-from crossmargin.instruments import contract_table
 from crossmargin.market.defaults import market_defaults
 from crossmargin.market.history import MarketHistory, to_timestamp
 from crossmargin.market.snapshot import Carry, MarketSnapshot
@@ -47,11 +46,19 @@ from crossmargin.market.vol_proxies import implied_vol_on, vol_proxy_rule
 from crossmargin.market.volsurface import DEFAULT_EXPIRIES, VolSurface
 
 
-def _asset_class(underlying: str) -> str:
-    for spec in contract_table().specs:
-        if spec.underlying == underlying:
-            return spec.asset_class
-    raise MarketDataError(f"underlying {underlying!r} is not in the contract table")
+def _asset_class(history: MarketHistory, underlying: str) -> str:
+    """Asset class of ``underlying`` from its catalogue entry (the run's contract table)."""
+    cls = history.spec(underlying).asset_class
+    if cls is None:
+        raise MarketDataError(f"underlying {underlying!r} is not in the contract table")
+    if cls not in market_defaults()["asset_classes"]:
+        raise MarketDataError(
+            f"{underlying}: asset class {cls!r} has no market defaults (smile, dividend yield) in "
+            f"crossmargin/data/market_defaults.json, so no snapshot can be built from history; "
+            f"give a snapshot with --market FILE, or use one of "
+            f"{', '.join(sorted(market_defaults()['asset_classes']))}"
+        )
+    return cls
 
 
 def _usd_rate(history: MarketHistory, when: pd.Timestamp) -> tuple[float, str]:
@@ -124,9 +131,9 @@ def snapshot_from_history(
     carries: dict[str, Carry] = {}
     fallbacks: list[str] = []
     for und in dict.fromkeys(underlyings):
+        cls = _asset_class(hist, und)
         spots[und], _ = hist.close_on(und, when)
         atm = _atm_vol(hist, und, when, fallbacks)
-        cls = _asset_class(und)
         vols[und] = smile_surface(atm, cls)
         q = defaults["asset_classes"][cls]["dividend_yield"]
         carries[und] = Carry(carry_rate=rate - q)
@@ -139,7 +146,7 @@ def snapshot_from_history(
         rates={"USD": rate, "USDC": rate, "USDT": rate},
         carries=carries,
         fx={"USDC": 1.0, "USDT": 1.0},
-        source=f"history {hist.data_dir} as of {when.date()} (USD rate from {rate_name})"
+        source=f"history as of {when.date()} (USD rate from {rate_name})"
         + _fallback_note(fallbacks),
     )
 
@@ -151,6 +158,7 @@ def latest_common_date(
     hist = history if history is not None else MarketHistory.load(data_dir)
     needed: set[str] = {market_defaults()["rate_series"][0]}
     for und in underlyings:
+        _asset_class(hist, und)  # a clear error for an unknown underlying or asset class
         rule = vol_proxy_rule(hist, und)
         needed.update(n for n in (und, rule.index, rule.ratio_base) if n is not None)
     last = min(hist.coverage(name)[1] for name in needed)

@@ -1,26 +1,30 @@
 """The shipped market defaults (``crossmargin/data/market_defaults.json``), read and checked once.
 
-Two readers:
+The whole file is validated against :class:`MarketDefaultsFile` (pydantic, unknown keys are
+errors at every level). Two readers:
 
 * :func:`market_defaults`: the raw mapping (smile per asset class, rates, valuation time);
 * :func:`vol_proxy_params`: the ``"vol_proxy"`` block as a checked :class:`VolProxyParams`
   (the EWMA fallback of :mod:`crossmargin.market.vol_fallback` and the variance-swap to ATM
   map of :mod:`crossmargin.market.varswap`). Each entry of the block is
   ``{"value": ..., "source": "why this number"}``; an unknown key, a missing key or a value
-  out of range raises :class:`MarketDataError` naming the file and the key.
+  out of range raises :class:`MarketDataError` naming the file and the key path (a defect of
+  a shipped data file, not of user input).
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from crossmargin.errors import MarketDataError
+from crossmargin.validation import Strict, check_document
 
 DEFAULTS_RESOURCE = "data/market_defaults.json"
 _FILE = f"crossmargin/{DEFAULTS_RESOURCE}"
@@ -31,14 +35,77 @@ VOL_PROXY_KEYS = (
     "max_daily_ratio",
     "atm_tenor_days",
 )
-_VOL_PROXY_META = ("_doc", "calibration")
+Text = Annotated[str, Field(min_length=1, pattern=r"\S")]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class _Sourced(Strict):
+    source: Text
+
+
+class _Lambda(_Sourced):
+    value: Annotated[float, Field(gt=0.0, lt=1.0)]
+
+
+class _Count(_Sourced):
+    value: Annotated[int, Field(ge=1)]
+
+
+class _Ratios(_Sourced):
+    value: dict[str, Annotated[float, Field(gt=0.0, allow_inf_nan=False)]]
+
+
+class _Cap(_Sourced):
+    value: Annotated[float, Field(gt=1.0, allow_inf_nan=False)]
+
+
+class _Calibration(Strict):
+    script: str
+    data: str
+
+
+class VolProxyBlock(Strict):
+    """The ``"vol_proxy"`` block (see the module docstring and docs/market-data.md)."""
+
+    doc: str = Field(default="", alias="_doc")
+    calibration: _Calibration | None = None
+    ewma_lambda: _Lambda
+    seed_window: _Count
+    implied_over_realised: _Ratios
+    max_daily_ratio: _Cap
+    atm_tenor_days: _Count
+
+
+class AssetClassDefaults(Strict):
+    """Smile and dividend yield of one asset class."""
+
+    skew_1y: Finite
+    smile_1y: Finite
+    dividend_yield: Finite
+
+
+class MarketDefaultsFile(Strict):
+    """``market_defaults.json``."""
+
+    doc: str = Field(default="", alias="_doc")
+    valuation_time_utc: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    rate_series: Annotated[list[str], Field(min_length=1)]
+    asset_classes: dict[str, AssetClassDefaults]
+    min_vol: Annotated[float, Field(gt=0.0)]
+    max_vol_multiple: Annotated[float, Field(gt=0.0)]
+    vol_proxy: VolProxyBlock
+
+
+class _VolProxyOnly(Strict):
+    vol_proxy: VolProxyBlock
 
 
 @cache
 def market_defaults() -> Mapping[str, Any]:
-    """The shipped defaults file as a mapping (read once)."""
+    """The shipped defaults file as a mapping (read and checked once)."""
     text = resources.files("crossmargin").joinpath(DEFAULTS_RESOURCE).read_text("utf-8")
     data: Mapping[str, Any] = json.loads(text)
+    check_document(MarketDefaultsFile, data, label=_FILE, error=MarketDataError)
     return data
 
 
@@ -85,74 +152,27 @@ class VolProxyParams:
             ) from None
 
 
-def _bad(key: str, why: str) -> MarketDataError:
-    return MarketDataError(f"{_FILE}: vol_proxy.{key} {why}; fix the file")
-
-
-def _entry(block: Mapping[str, Any], key: str) -> tuple[Any, str]:
-    raw = block.get(key)
-    if raw is None:
-        raise _bad(key, "is missing")
-    if not isinstance(raw, Mapping) or set(raw) != {"value", "source"}:
-        raise _bad(key, 'must be {"value": ..., "source": "..."}')
-    source = raw["source"]
-    if not isinstance(source, str) or not source.strip():
-        raise _bad(key, "needs a non-empty source string")
-    return raw["value"], source
-
-
-def _number(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _bad(key, f"must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _integer(key: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise _bad(key, f"must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
 def parse_vol_proxy(block: Any, asset_classes: Mapping[str, Any]) -> VolProxyParams:
     """Check a ``"vol_proxy"`` block (see the module docstring) against the asset classes."""
-    if not isinstance(block, Mapping):
-        raise MarketDataError(f"{_FILE}: 'vol_proxy' must be an object")
-    unknown = [k for k in block if k not in VOL_PROXY_KEYS and k not in _VOL_PROXY_META]
-    if unknown:
-        raise _bad(unknown[0], f"is not a known key (known: {', '.join(VOL_PROXY_KEYS)})")
-    values: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    for key in VOL_PROXY_KEYS:
-        values[key], sources[key] = _entry(block, key)
-    lam = _number("ewma_lambda", values["ewma_lambda"])
-    if not 0.0 < lam < 1.0:
-        raise _bad("ewma_lambda", f"must lie strictly between 0 and 1, got {lam}")
-    cap = _number("max_daily_ratio", values["max_daily_ratio"])
-    if cap <= 1.0:
-        raise _bad("max_daily_ratio", f"must be > 1 (a factor per day), got {cap}")
-    ratios = values["implied_over_realised"]
-    if not isinstance(ratios, Mapping):
-        raise _bad("implied_over_realised", "must map asset class -> ratio")
+    checked = check_document(
+        _VolProxyOnly, {"vol_proxy": block}, label=_FILE, error=MarketDataError
+    ).vol_proxy
+    ratios = checked.implied_over_realised.value
     extra = sorted(set(ratios) - set(asset_classes))
     missing = sorted(set(asset_classes) - set(ratios))
     if extra or missing:
-        raise _bad(
-            "implied_over_realised",
-            f"must have one ratio per asset class ({', '.join(sorted(asset_classes))}); "
-            f"unknown: {extra or 'none'}, missing: {missing or 'none'}",
+        raise MarketDataError(
+            f"{_FILE}: 'vol_proxy.implied_over_realised' must have one ratio per asset class "
+            f"({', '.join(sorted(asset_classes))}); unknown: {extra or 'none'}, "
+            f"missing: {missing or 'none'}; fix the file"
         )
-    checked: dict[str, float] = {}
-    for cls, ratio in ratios.items():
-        checked[cls] = _number(f"implied_over_realised.{cls}", ratio)
-        if checked[cls] <= 0.0:
-            raise _bad(f"implied_over_realised.{cls}", f"must be > 0, got {ratio}")
     return VolProxyParams(
-        ewma_lambda=lam,
-        seed_window=_integer("seed_window", values["seed_window"], 1),
-        implied_over_realised=checked,
-        max_daily_ratio=cap,
-        atm_tenor_days=_integer("atm_tenor_days", values["atm_tenor_days"], 1),
-        sources=sources,
+        ewma_lambda=checked.ewma_lambda.value,
+        seed_window=checked.seed_window.value,
+        implied_over_realised=dict(ratios),
+        max_daily_ratio=checked.max_daily_ratio.value,
+        atm_tenor_days=checked.atm_tenor_days.value,
+        sources={key: getattr(checked, key).source for key in VOL_PROXY_KEYS},
     )
 
 
@@ -160,13 +180,14 @@ def parse_vol_proxy(block: Any, asset_classes: Mapping[str, Any]) -> VolProxyPar
 def vol_proxy_params() -> VolProxyParams:
     """The shipped ``"vol_proxy"`` parameters, checked (read once)."""
     defaults = market_defaults()
-    if "vol_proxy" not in defaults:
-        raise MarketDataError(f"{_FILE} has no 'vol_proxy' block")
     return parse_vol_proxy(defaults["vol_proxy"], defaults["asset_classes"])
 
 
 __all__ = [
     "VOL_PROXY_KEYS",
+    "AssetClassDefaults",
+    "MarketDefaultsFile",
+    "VolProxyBlock",
     "VolProxyParams",
     "market_defaults",
     "parse_vol_proxy",

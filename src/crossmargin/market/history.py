@@ -19,6 +19,12 @@ in calendar days between the asked date and the observation used: ``crypto`` 1, 
 
 Realised volatility is annualised with sqrt(365) on the crypto calendar and sqrt(252) on NYSE.
 
+Each entry also carries the **asset class** of its series: that of the contract-table products
+on it (``None`` for a series no product trades). :func:`load_catalogue` is the shipped
+catalogue against the shipped contract table; :func:`catalogue_for` builds the catalogue of a
+run with its own contracts (more products, more series: :mod:`crossmargin.contracts`), which
+is passed to :meth:`MarketHistory.load` explicitly.
+
 Files are read on first use, only the columns needed, and cached per (file, column,
 modification time); a :class:`MarketHistory` also keeps the series it has built, and values
 derived from them (:meth:`MarketHistory.derived`, e.g. the implied-vol levels), per view.
@@ -26,6 +32,7 @@ derived from them (:meth:`MarketHistory.derived`, e.g. the implied-vol levels), 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -42,6 +49,7 @@ import pandas as pd
 
 from crossmargin.config import data_dir as _resolve_data_dir
 from crossmargin.errors import MarketDataError
+from crossmargin.instruments.specs import ContractTable, contract_table
 
 Calendar: TypeAlias = Literal["crypto", "nyse"]
 Kind: TypeAlias = Literal["price", "vol_index", "rate"]
@@ -77,6 +85,9 @@ class SeriesSpec:
         Default staleness limit of :meth:`MarketHistory.close_on`, in calendar days.
     backfill_file, backfill_column : str or None
         Another file whose values are used before the primary file's first date.
+    asset_class : str or None
+        Asset class of the products on this series (from the contract table); ``None`` if no
+        product trades it.
     """
 
     name: str
@@ -88,6 +99,7 @@ class SeriesSpec:
     max_stale_days: int
     backfill_file: str | None = None
     backfill_column: str | None = None
+    asset_class: str | None = None
 
     def __post_init__(self) -> None:
         if self.calendar not in CALENDARS:
@@ -125,12 +137,47 @@ def _spec_from_json(name: str, raw: Mapping[str, Any], defaults: Mapping[str, in
 
 
 @functools.cache
-def load_catalogue() -> Mapping[str, SeriesSpec]:
-    """Return the shipped series catalogue, name -> :class:`SeriesSpec` (read once)."""
+def _shipped_entries() -> tuple[Mapping[str, Any], Mapping[str, int]]:
     text = resources.files("crossmargin").joinpath(_CATALOGUE_RESOURCE).read_text("utf-8")
     doc = json.loads(text)
     defaults = {str(k): int(v) for k, v in doc["default_max_stale_days"].items()}
-    return {name: _spec_from_json(name, raw, defaults) for name, raw in doc["series"].items()}
+    return doc["series"], defaults
+
+
+def default_max_stale_days(calendar: Calendar) -> int:
+    """The shipped catalogue's staleness limit of a calendar (crypto 1, NYSE 5)."""
+    return _shipped_entries()[1][calendar]
+
+
+def catalogue_for(
+    table: ContractTable, extra: Iterable[SeriesSpec] = ()
+) -> Mapping[str, SeriesSpec]:
+    """The shipped series plus ``extra``, each with the asset class ``table`` gives it.
+
+    Raises
+    ------
+    MarketDataError
+        An ``extra`` series reuses a shipped name.
+    """
+    entries, defaults = _shipped_entries()
+    out = {name: _spec_from_json(name, raw, defaults) for name, raw in entries.items()}
+    for spec in extra:
+        if spec.name in out:
+            raise MarketDataError(
+                f"market series {spec.name!r} is already in the shipped catalogue; "
+                "a contracts file may only add series"
+            )
+        out[spec.name] = spec
+    return {
+        name: dataclasses.replace(spec, asset_class=table.asset_class(name))
+        for name, spec in out.items()
+    }
+
+
+@functools.cache
+def load_catalogue() -> Mapping[str, SeriesSpec]:
+    """Return the shipped series catalogue, name -> :class:`SeriesSpec` (read once)."""
+    return catalogue_for(contract_table())
 
 
 @functools.lru_cache(maxsize=256)
@@ -139,7 +186,7 @@ def _read_column(path: Path, column: str, mtime_ns: int, size: int) -> pd.Series
     del mtime_ns, size  # part of the cache key only: a changed file is read again
     try:
         frame = pd.read_csv(path, usecols=["date", column])
-    except ValueError as exc:
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise MarketDataError(f"{path}: cannot read columns 'date' and {column!r}: {exc}") from exc
     dates = pd.to_datetime(frame["date"], format="%Y-%m-%d", errors="coerce")
     if dates.isna().any():
@@ -285,6 +332,8 @@ class MarketHistory:
         cls,
         data_dir: str | os.PathLike[str] | None = None,
         names: Iterable[str] | None = None,
+        *,
+        catalogue: Mapping[str, SeriesSpec] | None = None,
     ) -> MarketHistory:
         """Open the market history.
 
@@ -295,6 +344,9 @@ class MarketHistory:
         names : iterable of str, optional
             Restrict the history to these series and read them now (so a missing file fails
             here). Default: every catalogue series, each read on first use.
+        catalogue : mapping, optional
+            The series this history serves (:func:`catalogue_for`, or
+            :attr:`crossmargin.contracts.Contracts.catalogue`); default the shipped one.
 
         Raises
         ------
@@ -302,7 +354,7 @@ class MarketHistory:
             No data folder, an unknown name, or a missing/bad file among ``names``.
         """
         folder = _resolve_data_dir(data_dir)
-        full = load_catalogue()
+        full = load_catalogue() if catalogue is None else catalogue
         if names is None:
             return cls(data_dir=folder, catalogue=full)
         wanted = list(dict.fromkeys(names))
@@ -327,7 +379,8 @@ class MarketHistory:
             return self.catalogue[name]
         except KeyError:
             raise MarketDataError(
-                f"unknown market series {name!r}; known: {', '.join(self.names)}"
+                f"unknown market series {name!r}; known: {', '.join(self.names)}; map it to a "
+                "file in a contracts file's market_series (--contracts FILE)"
             ) from None
 
     def _full_series(self, name: str) -> pd.Series:
@@ -470,6 +523,8 @@ __all__ = [
     "MarketHistory",
     "SeriesSpec",
     "as_of",
+    "catalogue_for",
+    "default_max_stale_days",
     "load_catalogue",
     "log_returns",
     "read_series_file",

@@ -10,7 +10,10 @@ first):
   (``x·(ref_days / max(DTE, min_days))^p``, ``p`` different below and above ``ref_days``,
   as in exchange portfolio-margin grids); vols are floored at ``min_vol``;
 - ``time_steps`` (n,): years elapsed in the scenario (e.g. the margin period of risk);
-- ``weights`` (n,): a weight per scenario (1 by default) for methods that use one.
+- ``weights`` (n,): a weight per scenario (1 by default) for methods that use one;
+- ``asset_moves``: relative price moves (n,) of collateral assets that are not underlyings
+  (a stablecoin depeg: ``{"USDe": [-0.35]}``, ``P₁ = P₀·(1 + x)``); an asset not named keeps
+  its price (stress tests report it).
 
 Every underlying of a book must appear in the set when it is revalued: a move of 0 is
 stated explicitly, never assumed.
@@ -19,7 +22,7 @@ stated explicitly, never assumed.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -76,6 +79,7 @@ class ScenarioSet:
     vol_term_shape: VolTermShape | None = None
     min_vol: float = 0.0001
     label: str = ""
+    asset_moves: Mapping[str, FloatArray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         spot = np.asarray(self.spot_shocks, dtype=np.float64)
@@ -114,6 +118,16 @@ class ScenarioSet:
         object.__setattr__(self, "time_steps", steps)
         object.__setattr__(self, "weights", weights)
         object.__setattr__(self, "names", tuple(names))
+        assets = {}
+        for asset, raw in self.asset_moves.items():
+            moves = np.asarray(raw, dtype=np.float64).reshape(-1)
+            if moves.shape != (n,) or not np.all(np.isfinite(moves)) or np.any(moves <= -1.0):
+                raise InputError(
+                    f"asset_moves[{asset!r}] must be {n} finite relative moves > -1, got {raw!r}"
+                )
+            moves.setflags(write=False)
+            assets[asset] = moves
+        object.__setattr__(self, "asset_moves", assets)
         for arr in (self.spot_shocks, self.vol_shocks, self.time_steps, self.weights):
             arr.setflags(write=False)
 

@@ -31,7 +31,6 @@ import numpy as np
 import pandas as pd
 
 from crossmargin.errors import InputError, MarketDataError
-from crossmargin.instruments import contract_table
 from crossmargin.market.defaults import vol_proxy_params
 from crossmargin.market.history import DateLike, MarketHistory, as_of, to_timestamp
 from crossmargin.market.varswap import atm_from_variance_swap
@@ -102,13 +101,12 @@ class VolProxyRule:
 
 
 def vol_asset_class(history: MarketHistory, name: str) -> str:
-    """Asset class of a price series: the contract table's, else ``crypto``/``etf`` by calendar."""
+    """Asset class of a price series: the contract table's (carried by the history's catalogue
+    entry, so a run's own products count), else ``crypto``/``etf`` by calendar."""
     if name in _SERIES_ASSET_CLASS:
         return _SERIES_ASSET_CLASS[name]
-    for spec in contract_table().specs:
-        if spec.underlying == name:
-            return spec.asset_class
-    return _CALENDAR_ASSET_CLASS[history.spec(name).calendar]
+    spec = history.spec(name)
+    return spec.asset_class or _CALENDAR_ASSET_CLASS[spec.calendar]
 
 
 def vol_proxy_rule(history: MarketHistory, name: str) -> VolProxyRule:

@@ -106,11 +106,18 @@ class MarginModel(ABC):
     heading), ``description`` and ``subadditive`` (True where the method guarantees that
     netted margin <= the sum of standalone margins), take their parameters in the
     constructor and implement :meth:`prepare` and :meth:`margin_rows`.
+
+    ``nets_collateral`` (True by default) says whether coin and security collateral joins the
+    groups of its underlying as a position (:mod:`crossmargin.netting.core`): right for risk
+    methods that move the group jointly (a short inverse perpetual against BTC collateral is
+    a synthetic dollar), wrong for additive per-position rules, which charge each position
+    alone and leave the collateral's risk to its haircut.
     """
 
     name: ClassVar[str]
     description: ClassVar[str]
     subadditive: ClassVar[bool] = False
+    nets_collateral: bool = True
 
     @abstractmethod
     def prepare(self, instruments: tuple[Instrument, ...], market: MarketSnapshot) -> Any:
@@ -147,14 +154,18 @@ class MarginModel(ABC):
         by: str = "underlying",
         cap: float | None = None,
         offsets: Any = None,
+        haircuts: Any = None,
     ) -> MarginResult:
         """Margin ``portfolio``: standalone, every offset tier (``by`` the one reported as
         grouped), netted and capped per account (``offsets``: the offset policy, default
-        ``emir``; ``cap``: the Art 27(4) cap across underlyings), with each account's equity.
+        ``emir``; ``cap``: the Art 27(4) cap across underlyings), with each account's equity
+        (``haircuts``: a haircut file or schedule, default the shipped one).
         """
         from crossmargin.netting import cross_margin
 
-        return cross_margin(self, portfolio, market, by=by, cap=cap, offsets=offsets)
+        return cross_margin(
+            self, portfolio, market, by=by, cap=cap, offsets=offsets, haircuts=haircuts
+        )
 
 
 _REGISTRY: dict[str, Callable[..., MarginModel]] = {}

@@ -59,9 +59,11 @@ from numpy.typing import ArrayLike, NDArray
 from crossmargin.errors import InputError, ModelError
 from crossmargin.instruments import Instrument
 from crossmargin.market.snapshot import Carry, MarketSnapshot
+from crossmargin.models.param_schemas import BasisFile
 from crossmargin.models.params import ParameterSet, load_parameters
 from crossmargin.pricing.terms import FUTURE, OPTION, PERPETUAL, instrument_terms
 from crossmargin.pricing.valuation import base_fx, base_values, settlement_value
+from crossmargin.validation import check_document
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -69,18 +71,6 @@ IntArray = NDArray[np.int64]
 PARAMETER_FILE = "basis"
 DAYS_PER_YEAR = 365.0  # ACT/365, the engine's day count (funding accrues by calendar day)
 SHOCK_KEYS = ("basis_shock", "funding_shock")
-_NOTE_KEYS = ("source", "sources", "note")
-_TOP_KEYS = (
-    "model",
-    "version",
-    "source",
-    "effective",
-    "description",
-    "defaults",
-    "asset_classes",
-    "underlyings",
-)
-_DEFAULT_KEYS = ("reference_days", *_NOTE_KEYS)
 
 
 # ------------------------------------------------------------------------------ terms
@@ -235,15 +225,6 @@ class BasisParameters:
     reference_days: float
 
 
-def _check_keys(entry: Mapping[str, Any], allowed: tuple[str, ...], where: str, path: str) -> None:
-    unknown = sorted(set(entry) - set(allowed))
-    if unknown:
-        raise InputError(
-            f"basis parameter file {path}: unknown key(s) {', '.join(map(repr, unknown))} in "
-            f"{where} (allowed: {', '.join(allowed)})"
-        )
-
-
 def _shock(entry: Mapping[str, Any], key: str, where: str, path: str) -> float:
     try:
         raw = entry[key]
@@ -263,26 +244,11 @@ def _shock(entry: Mapping[str, Any], key: str, where: str, path: str) -> float:
 
 
 def validate_parameters(params: ParameterSet) -> float:
-    """Check the file's shape (unknown keys are errors); return ``reference_days``."""
-    path = params.path
-    _check_keys(params.raw, _TOP_KEYS, "the top level", path)
-    defaults = params.raw.get("defaults", {})
-    classes = params.raw.get("asset_classes", {})
-    if not isinstance(defaults, dict) or not isinstance(classes, dict):
-        raise InputError(f"basis parameter file {path}: 'defaults' and 'asset_classes' are objects")
-    _check_keys(defaults, _DEFAULT_KEYS, "defaults", path)
-    for group, entries in (("asset_classes", classes), ("underlyings", params.underlyings)):
-        for name, entry in entries.items():
-            if not isinstance(entry, dict):
-                raise InputError(f"basis parameter file {path}: {group}.{name} must be an object")
-            _check_keys(entry, (*SHOCK_KEYS, *_NOTE_KEYS), f"{group}.{name}", path)
-            for key in SHOCK_KEYS:
-                if key in entry:
-                    _shock(entry, key, f"{group}.{name}", path)
-    days = _shock(defaults, "reference_days", "defaults", path)
-    if days <= 0:
-        raise InputError(f"basis parameter file {path}: 'reference_days' in defaults must be > 0")
-    return days
+    """Check the file against its schema (:class:`~crossmargin.models.param_schemas.BasisFile`:
+    unknown keys and negative shocks are InputErrors naming the key); return ``reference_days``.
+    """
+    checked = check_document(BasisFile, params.raw, label=f"basis parameters {params.path}")
+    return checked.defaults.reference_days
 
 
 def resolve_parameters(params: ParameterSet, underlying: str, asset_class: str) -> BasisParameters:

@@ -327,11 +327,14 @@ class CachedModel(MarginModel):
         by: str = "underlying",
         cap: float | None = None,
         offsets: Any = None,
+        haircuts: Any = None,
     ) -> MarginResult:
         """As the wrapped model's ``compute``, with cached contexts."""
         from crossmargin.netting import cross_margin
 
-        result = cross_margin(self, portfolio, market, by=by, cap=cap, offsets=offsets)
+        result = cross_margin(
+            self, portfolio, market, by=by, cap=cap, offsets=offsets, haircuts=haircuts
+        )
         return dataclasses.replace(result, model=self.model.name)
 
 

@@ -33,6 +33,8 @@ class ConservativeModel(MarginModel):
         if first is None or second is None:
             raise ModelError("conservative needs two models: e.g. --model span --also es")
         self.first, self.second = first, second
+        # collateral nets only when both parts net it (rules charge a collateral leg in full)
+        self.nets_collateral = first.nets_collateral and second.nets_collateral
 
     def parameters(self) -> dict[str, Any]:
         """Both models' parameters."""

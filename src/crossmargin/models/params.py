@@ -5,8 +5,12 @@ Each model ships a default JSON file ``crossmargin/models/params/<model>.json``:
     {"model": "rules", "version": "2026-01", "source": "...", "effective": "2026-01-01",
      "defaults": {...}, "underlyings": {"BTC": {...}, "SPX": {...}}}
 
-``--params FILE`` replaces it with a user file of the same shape. A missing underlying is
-a :class:`~crossmargin.errors.ModelError` naming the underlying and the file.
+``--params FILE`` replaces it with a user file of the same shape. Every file is checked
+against its model's schema (:mod:`crossmargin.models.param_schemas`): an unknown key or a
+value the model cannot use is one :class:`~crossmargin.errors.InputError` line naming the
+file and the key path (``span parameters my_span.json: unknown key 'defaults.method'``). A
+missing underlying is a :class:`~crossmargin.errors.ModelError` naming the underlying and the
+file.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from crossmargin.errors import InputError, ModelError
+from crossmargin.models.param_schemas import SCHEMAS
+from crossmargin.validation import check_document
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,15 +76,12 @@ def load_parameters(model: str, path: str | Path | None = None) -> ParameterSet:
         raise InputError(f"parameter file {label}: not valid JSON ({bad})") from None
     if not isinstance(data, dict):
         raise InputError(f"parameter file {label}: expected a JSON object")
-    missing = [k for k in ("model", "version", "underlyings") if k not in data]
-    if missing:
-        raise InputError(f"parameter file {label}: missing key(s) {', '.join(missing)}")
-    if data["model"] != model:
+    if "model" in data and data["model"] != model:
         raise InputError(f"parameter file {label} is for model {data['model']!r}, not {model!r}")
-    if not isinstance(data["underlyings"], dict) or not all(
-        isinstance(v, dict) for v in data["underlyings"].values()
-    ):
-        raise InputError(f"parameter file {label}: 'underlyings' must map names to objects")
+    schema = SCHEMAS.get(model)
+    if schema is None:
+        raise ModelError(f"model {model}: no parameter-file schema (have {', '.join(SCHEMAS)})")
+    check_document(schema, data, label=f"{model} parameters {label}")
     return ParameterSet(
         model=model,
         version=str(data["version"]),

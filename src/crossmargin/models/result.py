@@ -281,6 +281,7 @@ class MarginResult:
                     "account": p.account,
                     "symbol": p.symbol,
                     "quantity": p.quantity,
+                    "quantity_unit": "contracts",  # netted positions hold contracts
                     "group": p.group,
                     "standalone": p.standalone,
                     "maintenance": p.maintenance,

@@ -73,6 +73,7 @@ class RulesModel(MarginModel):
     name = "rules"
     description = "Standalone rules: futures % of notional, Cboe/Reg T options, Deribit standard"
     subadditive = True
+    nets_collateral = False  # additive: collateral risk is left to the haircut
 
     def __init__(self, params: str | Path | None = None) -> None:
         self.params: ParameterSet = load_parameters("rules", params)

@@ -32,13 +32,14 @@ Fields (units in brackets):
 The delta-one ADV is taken from the most specific layer that gives any of ``adv_usd``,
 ``adv_units`` or ``adv_volume_units`` (one of them per layer); every other field from the
 most specific layer that has it. ``note`` and ``source`` are free text. Unknown underlyings
-or venues, unknown fields, negative spreads, a participation outside (0, 1] and retired
-fields are :class:`~crossmargin.errors.InputError` naming the file and the key.
+or venues, unknown fields (the retired ``concentration_adv_fraction`` and
+``concentration_rate`` included), negative spreads and a participation outside (0, 1] are
+:class:`~crossmargin.errors.InputError` naming the file and the key (the file's pydantic
+schema, :class:`crossmargin.models.param_schemas.EsFile`, checks fields and ranges).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -53,15 +54,6 @@ from crossmargin.models.params import ParameterSet
 
 VENUE_BLOCK = "venues"
 ADV_KEYS = ("adv_usd", "adv_units", "adv_volume_units")
-NONNEGATIVE = ("half_spread", "vol_half_spread")
-POSITIVE = ("adv_usd", "adv_units", "option_adv_units", "option_vega_ref_days", "adv_window")
-FIELDS = frozenset(
-    {*NONNEGATIVE, *POSITIVE, *ADV_KEYS, "participation", "adv_days_per_year", "note", "source"}
-)
-RETIRED = {
-    "concentration_adv_fraction": "use 'participation' (concentration is by days to liquidate)",
-    "concentration_rate": "concentration now scales the core ES by sqrt(days/MPOR)",
-}
 
 
 def known_venues() -> tuple[str, ...]:
@@ -81,8 +73,8 @@ def validate_addon_parameters(params: ParameterSet) -> None:
     block = params.raw.get(VENUE_BLOCK, {})
     if not isinstance(block, Mapping):
         raise InputError(f"{where}: '{VENUE_BLOCK}' must map underlyings to venue objects")
-    layers: list[tuple[str, Mapping[str, Any], bool]] = [("defaults", params.defaults, False)]
-    layers += [(f"underlyings.{u}", e, False) for u, e in params.underlyings.items()]
+    layers: list[tuple[str, Mapping[str, Any]]] = [("defaults", params.defaults)]
+    layers += [(f"underlyings.{u}", e) for u, e in params.underlyings.items()]
     venues = known_venues()
     for u, by_venue in block.items():
         if u not in params.underlyings:
@@ -100,53 +92,16 @@ def validate_addon_parameters(params: ParameterSet) -> None:
                 )
             if not isinstance(entry, Mapping):
                 raise InputError(f"{where}: {VENUE_BLOCK}.{u}.{v} must be an object")
-            layers.append((f"{VENUE_BLOCK}.{u}.{v}", entry, True))
-    for name, layer, strict in layers:
-        _check_layer(where, name, layer, strict=strict)
+            layers.append((f"{VENUE_BLOCK}.{u}.{v}", entry))
+    for name, layer in layers:
+        _check_layer(where, name, layer)
 
 
-def _check_layer(where: str, name: str, layer: Mapping[str, Any], *, strict: bool) -> None:
-    for key, hint in RETIRED.items():
-        if key in layer:
-            raise InputError(f"{where}: {name}.{key} is no longer used: {hint}")
-    if strict:
-        unknown = sorted(set(layer) - FIELDS)
-        if unknown:
-            raise InputError(
-                f"{where}: {name}: unknown field(s) {', '.join(unknown)} (allowed: "
-                f"{', '.join(sorted(FIELDS))})"
-            )
+def _check_layer(where: str, name: str, layer: Mapping[str, Any]) -> None:
+    """What the file's schema (:mod:`crossmargin.models.param_schemas`, which checks every
+    field's type and range and refuses unknown keys) cannot: one delta-one ADV per layer."""
     if sum(k in layer for k in ADV_KEYS) > 1:
         raise InputError(f"{where}: {name}: give one of {', '.join(ADV_KEYS)}, not several")
-    for key in (*NONNEGATIVE, *POSITIVE, "participation", "adv_days_per_year"):
-        if key not in layer:
-            continue
-        value = _float(where, f"{name}.{key}", layer[key])
-        if key in NONNEGATIVE and value < 0:
-            raise InputError(f"{where}: {name}.{key} must be >= 0, got {value!r}")
-        if key in POSITIVE and not value > 0:
-            raise InputError(f"{where}: {name}.{key} must be > 0, got {value!r}")
-        if key == "participation" and not 0.0 < value <= 1.0:
-            raise InputError(
-                f"{where}: {name}.participation must be in (0, 1] (a share of ADV), got {value!r}"
-            )
-        if key == "adv_days_per_year" and not 0.0 < value <= 366.0:
-            raise InputError(f"{where}: {name}.adv_days_per_year must be in (0, 366]")
-    units = layer.get("adv_volume_units")
-    if units is not None and units not in ("usd", "units"):
-        raise InputError(f"{where}: {name}.adv_volume_units must be 'usd' or 'units'")
-
-
-def _float(where: str, key: str, value: Any) -> float:
-    if isinstance(value, bool):
-        raise InputError(f"{where}: {key} must be a number, got {value!r}")
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{where}: {key} must be a number, got {value!r}") from None
-    if not math.isfinite(out):
-        raise InputError(f"{where}: {key} must be finite, got {value!r}")
-    return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -119,6 +119,29 @@ def _legs(portfolio: Portfolio) -> tuple[list[_Leg], list[_Leg]]:
     return legs, [c for c in coll if c.keys["underlying"] in held]
 
 
+def netting_set_holdings(
+    portfolio: Portfolio, model: MarginModel | None = None
+) -> tuple[tuple[Instrument, ...], sp.csr_matrix]:
+    """Each account's whole netting set as one row (accounts in book order) over the
+    instruments it needs: its positions, plus the coin and security collateral that joins
+    them where ``model`` nets collateral (as in :func:`cross_margin`'s netting-set tier)."""
+    legs, coll = _legs(portfolio)
+    if model is not None and not model.nets_collateral:
+        coll = []
+    instruments = tuple(dict.fromkeys([*portfolio.instruments, *(c.instrument for c in coll)]))
+    col = {inst: j for j, inst in enumerate(instruments)}
+    row = {a: i for i, a in enumerate(portfolio.accounts)}
+    both = [*legs, *coll]
+    matrix = sp.csr_matrix(
+        (
+            [leg.quantity for leg in both],
+            ([row[leg.account] for leg in both], [col[leg.instrument] for leg in both]),
+        ),
+        shape=(len(portfolio.accounts), len(instruments)),
+    )
+    return instruments, matrix
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TierLayout:
     """The rows :func:`cross_margin` margins: every position alone (``legs`` order), then the
@@ -133,9 +156,12 @@ class TierLayout:
     holdings: sp.csr_matrix
 
 
-def tier_layout(portfolio: Portfolio) -> TierLayout:
-    """The holdings matrix of every position and every tier group of ``portfolio``."""
+def tier_layout(portfolio: Portfolio, *, nets_collateral: bool = True) -> TierLayout:
+    """The holdings matrix of every position and every tier group of ``portfolio`` (coin and
+    security collateral joins the groups where ``nets_collateral``)."""
     legs, coll = _legs(portfolio)
+    if not nets_collateral:
+        coll = []
     instruments = tuple(dict.fromkeys([*portfolio.instruments, *(c.instrument for c in coll)]))
     col = {inst: j for j, inst in enumerate(instruments)}
     group_ids: dict[str, dict[tuple[Any, ...], int]] = {t: {} for t in TIERS}
@@ -186,17 +212,24 @@ def cross_margin(
     cap: float | None = None,
     offsets: str | OffsetPolicy | None = None,
     history: MarketHistory | None = None,
+    haircuts: Any = None,
     layout: TierLayout | None = None,
 ) -> MarginResult:
     """Margin ``portfolio`` under ``model`` at every tier, capped per ``offsets`` (``cap``:
-    the Art 27(4) cap on the tiers across underlyings); see the module docstring.
-    ``layout`` may pass :func:`tier_layout` of ``portfolio`` already built."""
+    the Art 27(4) cap on the tiers across underlyings; ``haircuts``: a haircut file or
+    :class:`~crossmargin.collateral.haircuts.HaircutSchedule`, default the shipped one); see
+    the module docstring. ``layout`` may pass :func:`tier_layout` of ``portfolio`` (built with
+    the model's ``nets_collateral``) already built."""
     if by not in BY_TIER:
         raise InputError(f"unknown grouping {by!r}: use one of {', '.join(GROUPINGS)}")
     if not portfolio.positions:
         raise InputError("the book is empty: nothing to margin")
+    from crossmargin.collateral.haircuts import load_haircuts
+
     policy = load_policy(offsets).with_cap(cap)
-    layout = tier_layout(portfolio) if layout is None else layout
+    schedule = load_haircuts(haircuts)
+    if layout is None:
+        layout = tier_layout(portfolio, nets_collateral=model.nets_collateral)
     legs, coll, instruments = layout.legs, layout.coll, layout.instruments
     group_ids, offsets_of, holdings = layout.group_ids, layout.offsets_of, layout.holdings
     start = holdings.shape[0]
@@ -208,7 +241,7 @@ def cross_margin(
         raise AssertionError(f"{model.name}: margin_rows returned the wrong number of rows")
     result = _assemble(
         model, portfolio, market, by, policy, legs, coll, group_ids, offsets_of, margins,
-        history,
+        history, schedule,
     )  # fmt: skip
     return replace(result, cap=cap, diagnostics=model.diagnostics(context))
 
@@ -243,6 +276,7 @@ def _assemble(
     offsets_of: dict[str, int],
     margins: RowMargins,
     history: MarketHistory | None,
+    schedule: Any,
 ) -> MarginResult:
     from crossmargin.netting.offsets import TierBook
 
@@ -275,7 +309,7 @@ def _assemble(
         for i, p in enumerate(portfolio.positions)
     )
     groups = _groups(by_tier, book, tiers, pos_m.total, legs)
-    equities = _equities(portfolio, market, legs)
+    equities = _equities(portfolio, market, legs, schedule)
     accounts = []
     for acc in portfolio.accounts:
         a = account_row[acc]
@@ -355,10 +389,11 @@ def _groups(
     return tuple(out)
 
 
-def _equities(portfolio: Portfolio, market: MarketSnapshot, legs: list[_Leg]) -> dict[str, Any]:
+def _equities(
+    portfolio: Portfolio, market: MarketSnapshot, legs: list[_Leg], schedule: Any
+) -> dict[str, Any]:
     """Per account, a function of (initial, maintenance) giving its :class:`Equity`."""
     from crossmargin.collateral.equity import account_equity, by_account
-    from crossmargin.collateral.haircuts import load_haircuts
     from crossmargin.collateral.valuation import value_collateral
     from crossmargin.pricing.mtm import position_mtm
 
@@ -369,7 +404,7 @@ def _equities(portfolio: Portfolio, market: MarketSnapshot, legs: list[_Leg]) ->
         acc_mtm[leg.account].append(float(mtm[i]))
         acc_unr[leg.account].append(float(unrealised[i]))
     values = (
-        by_account(value_collateral(portfolio.collateral, market, load_haircuts()))
+        by_account(value_collateral(portfolio.collateral, market, schedule))
         if portfolio.collateral
         else {}
     )
@@ -390,4 +425,11 @@ def _equities(portfolio: Portfolio, market: MarketSnapshot, legs: list[_Leg]) ->
     return {acc: maker(acc) for acc in portfolio.accounts}
 
 
-__all__ = ["BY_TIER", "TierLayout", "capped_margin", "cross_margin", "tier_layout"]
+__all__ = [
+    "BY_TIER",
+    "TierLayout",
+    "capped_margin",
+    "cross_margin",
+    "netting_set_holdings",
+    "tier_layout",
+]

@@ -9,7 +9,12 @@ sessions otherwise; :func:`crossmargin.market.factor_grid.daily_factor_moves`) i
   ``tanh(atanh|ρ| − z_q/√(n − 3))``, is at least ``min_correlation``;
 * **stable**: ``ρ`` has the same sign in both windows.
 
-Only data up to ``D`` is read. A pair with no common history in a window fails, saying so.
+When the rule's stressed window has not happened by ``D`` (it starts after ``D``) or the pair
+has no common history in it, the stressed check uses the pair's **most turbulent window** up
+to ``D`` instead: the ``STRESS_DAYS`` consecutive joint days with the largest mean of
+``x²/σx² + y²/σy²`` (each move squared and scaled by its own variance over the pair's history
+to ``D``), and says so (``stressed_source``). Only data up to ``D`` is read. A pair with no
+common history in a window fails, saying so.
 Results are kept on the history object (one test per pair, date and rule).
 """
 
@@ -59,6 +64,7 @@ class PairTest:
     reason: str
     lookback: WindowCorrelation | None = None
     stressed: WindowCorrelation | None = None
+    stressed_source: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -68,7 +74,14 @@ class PairTest:
             "reason": self.reason,
             "lookback": None if self.lookback is None else self.lookback.to_dict(),
             "stressed": None if self.stressed is None else self.stressed.to_dict(),
+            "stressed_source": self.stressed_source,
         }
+
+
+#: Length of the fallback stressed window, in joint days (about three months of sessions).
+STRESS_DAYS = 63
+#: Where the fallback looks for the most turbulent window: this far back from the as-of date.
+STRESS_SEARCH_START = "1990-01-01"
 
 
 def lower_bound(rho: float, n: int, confidence: float) -> float:
@@ -112,6 +125,36 @@ def pair_test(
     return history.derived(key, lambda: _test(history, (a, b), when, rule))
 
 
+def _turbulent(
+    history: MarketHistory, pair: tuple[str, str], asof: Any, confidence: float
+) -> WindowCorrelation:
+    """The pair's most turbulent ``STRESS_DAYS`` joint days up to ``asof`` (module docstring)."""
+    moves = daily_factor_moves(history, pair, STRESS_SEARCH_START, asof)
+    x, y = moves.daily[:, 0], moves.daily[:, 1]
+    n = x.size
+    if n < STRESS_DAYS:
+        raise MarketDataError(f"{'/'.join(pair)}: {n} joint days, fewer than {STRESS_DAYS}")
+    vx, vy = float(np.var(x)), float(np.var(y))
+    score = np.zeros(n)
+    if vx > 0:
+        score += x * x / vx
+    if vy > 0:
+        score += y * y / vy
+    sums = np.convolve(score, np.ones(STRESS_DAYS), mode="valid")
+    start = int(np.argmax(sums))
+    xs, ys = x[start : start + STRESS_DAYS], y[start : start + STRESS_DAYS]
+    rho = float("nan")
+    if np.std(xs) > 0 and np.std(ys) > 0:
+        rho = float(np.corrcoef(xs, ys)[0, 1])
+    return WindowCorrelation(
+        first=moves.dates[start],
+        last=moves.dates[start + STRESS_DAYS - 1],
+        days=STRESS_DAYS,
+        rho=rho,
+        lower_bound=lower_bound(rho, STRESS_DAYS, confidence),
+    )
+
+
 def _test(history: MarketHistory, pair: tuple[str, str], asof: Any, rule: Eligibility) -> PairTest:
     label = f"{pair[0]}/{pair[1]}"
     try:
@@ -120,17 +163,27 @@ def _test(history: MarketHistory, pair: tuple[str, str], asof: Any, rule: Eligib
         return PairTest(pair=pair, eligible=False, reason=f"no lookback history for {label}: {err}")
     lo, hi = rule.stressed_window
     stressed = None
+    source = f"stressed window {lo}..{hi}"
     try:
         if to_timestamp(lo) <= asof:
             stressed = _window(history, pair, lo, min(to_timestamp(hi), asof), rule.confidence)
     except MarketDataError:
         stressed = None
     if stressed is None:
-        return PairTest(
-            pair=pair,
-            eligible=False,
-            reason=f"{label} has no common history in the stressed window {lo}..{hi}",
-            lookback=lookback,
+        why = "starts after the as-of date" if to_timestamp(lo) > asof else "has no common data"
+        try:
+            stressed = _turbulent(history, pair, asof, rule.confidence)
+        except MarketDataError as err:
+            return PairTest(
+                pair=pair,
+                eligible=False,
+                reason=f"{label}: the stressed window {lo}..{hi} {why} and no turbulent window "
+                f"can replace it ({err})",
+                lookback=lookback,
+            )
+        source = (
+            f"most turbulent {STRESS_DAYS} joint days up to the as-of date "
+            f"({stressed.first}..{stressed.last}): the stressed window {lo}..{hi} {why}"
         )
     m = rule.min_correlation
     problems = []
@@ -152,8 +205,8 @@ def _test(history: MarketHistory, pair: tuple[str, str], asof: Any, rule: Eligib
         else (f"|rho| {abs(lookback.rho):.2f} now, {abs(stressed.rho):.2f} in stress, same sign")
     )
     return PairTest(
-        pair=pair, eligible=not problems, reason=f"{label}: {reason}", lookback=lookback,
-        stressed=stressed,
+        pair=pair, eligible=not problems, reason=f"{label}: {reason} ({source})",
+        lookback=lookback, stressed=stressed, stressed_source=source,
     )  # fmt: skip
 
 

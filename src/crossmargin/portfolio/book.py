@@ -19,6 +19,7 @@ import scipy.sparse as sp
 from crossmargin.collateral.holdings import CollateralHolding
 from crossmargin.errors import InputError
 from crossmargin.instruments import Instrument
+from crossmargin.portfolio.units import QuantityUnit, to_contracts
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -29,6 +30,11 @@ class Position:
     underlying for futures, the premium in settlement currency per unit for options).
     ``venue`` is the clearing house the position sits at when the book names one (empty: the
     contract's own venue family, :func:`crossmargin.netting.tiers.venue_of`).
+
+    ``input_quantity`` and ``quantity_unit`` keep the quantity as the book stated it when that
+    was not in contracts (``10000`` ``usd`` of ``BTC-PERPETUAL`` is ``quantity`` 1,000
+    contracts; :mod:`crossmargin.portfolio.units`); ``quantity`` is always the exact
+    conversion, checked here. Netted positions made of several rows are in contracts.
     """
 
     account: str
@@ -37,6 +43,8 @@ class Position:
     trade_price: float | None = None
     position_id: str | None = None
     venue: str = ""
+    input_quantity: float | None = None
+    quantity_unit: QuantityUnit = "contracts"
 
     def __post_init__(self) -> None:
         if not self.account:
@@ -45,6 +53,19 @@ class Position:
             raise InputError(f"{self.instrument.symbol}: quantity must be finite")
         if self.trade_price is not None and not math.isfinite(self.trade_price):
             raise InputError(f"{self.instrument.symbol}: trade price must be finite")
+        if self.quantity_unit != "contracts" or self.input_quantity is not None:
+            given = self.quantity if self.input_quantity is None else self.input_quantity
+            if to_contracts(given, self.quantity_unit, self.instrument) != self.quantity:
+                raise InputError(
+                    f"{self.instrument.symbol}: {given:g} {self.quantity_unit} is not "
+                    f"{self.quantity:g} contracts; build positions with units through "
+                    "crossmargin.portfolio.units.to_contracts"
+                )
+
+    @property
+    def booked_quantity(self) -> float:
+        """The quantity as the book states it, in :attr:`quantity_unit`."""
+        return self.quantity if self.input_quantity is None else self.input_quantity
 
     @property
     def symbol(self) -> str:

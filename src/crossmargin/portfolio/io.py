@@ -1,9 +1,13 @@
 """Read and write books of positions as CSV, JSON or Parquet (chosen by file suffix).
 
-Columns (case-insensitive): ``account``, ``symbol``, ``quantity`` (contracts, signed) are
-required; ``trade_price``, ``position_id`` and ``venue`` (the clearing house the position sits
-at, when not the contract's own) are optional; other columns are ignored.
+Columns (case-insensitive): ``account``, ``symbol``, ``quantity`` (signed) are required;
+``quantity_unit`` (``contracts``, the default; ``usd``; ``coin``: see
+:mod:`crossmargin.portfolio.units`), ``trade_price``, ``position_id`` and ``venue`` (the
+clearing house the position sits at, when not the contract's own) are optional; an unknown
+column, or one given twice under case variants (``quantity`` and ``Quantity``), is an error.
 JSON is a list of row objects or ``{"positions": [...], "collateral": [...]}``.
+Symbols resolve against the shipped contract table, or the ``table`` given (a run's own
+contracts).
 
 Every bad row is reported: the loader checks all rows and raises one
 :class:`~crossmargin.errors.SchemaError` listing file, row, column, value and reason for
@@ -23,11 +27,18 @@ from typing import Any
 import pandas as pd
 
 from crossmargin.errors import InputError, Issue, SchemaError
-from crossmargin.instruments import parse_symbol
+from crossmargin.instruments import ContractTable, parse_symbol
 from crossmargin.portfolio.book import Portfolio, Position
+from crossmargin.portfolio.units import QuantityUnit, parse_unit, to_contracts
 
 REQUIRED = ("account", "symbol", "quantity")
-OPTIONAL = ("trade_price", "position_id", "venue")
+OPTIONAL = ("quantity_unit", "trade_price", "position_id", "venue")
+#: Column order of saved books.
+COLUMNS = ("account", "symbol", "quantity", "quantity_unit", "trade_price", "position_id", "venue")
+#: Top-level keys of a JSON book.
+#: (``accounts``: per-account attributes, e.g. a generated population's margin modes, and
+#: ``population``: the spec that generated it, both read by :mod:`crossmargin.analysis.cascade`.)
+BOOK_KEYS = ("positions", "collateral", "cross_margin", "accounts", "population", "description")
 FORMATS = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
 
 
@@ -98,6 +109,26 @@ def _number(value: Any) -> float | None:
     return number
 
 
+def column_problems(
+    row: Mapping[str, Any], known: Sequence[str] | None = None
+) -> list[tuple[str, str]]:
+    """``(column, reason)`` of a row's unknown columns (not in ``known``, default a book's
+    columns) and of columns given twice under case or space variants."""
+    known = COLUMNS if known is None else tuple(known)
+    out: list[tuple[str, str]] = []
+    names: dict[str, list[str]] = {}
+    for key in row:
+        names.setdefault(str(key).strip().lower(), []).append(str(key))
+    for name, spelled in names.items():
+        if len(spelled) > 1:
+            out.append(
+                (name, f"column given {len(spelled)} times ({', '.join(map(repr, spelled))})")
+            )
+        if name not in known:
+            out.append((name, f"unknown column (known: {', '.join(known)})"))
+    return out
+
+
 def parse_rows(
     rows: Sequence[Mapping[str, Any]],
     *,
@@ -105,10 +136,12 @@ def parse_rows(
     first_row: int = 1,
     row_numbers: Sequence[int] | None = None,
     reference_year: int | None = None,
+    table: ContractTable | None = None,
 ) -> Portfolio:
     """Validate row mappings into a :class:`Portfolio`, collecting every issue.
 
     Rows are numbered ``first_row, first_row + 1, ...`` unless ``row_numbers`` gives them.
+    Symbols resolve against ``table`` (``None``: the shipped contract table).
     """
     if not rows:
         raise InputError(f"{source}: the book has no positions")
@@ -122,10 +155,15 @@ def parse_rows(
     positions: list[Position] = []
     seen_ids: dict[str, int] = {}
     line_numbers = list(row_numbers) if row_numbers is not None else None
+    flagged: set[str] = set()
     for offset, row in enumerate(rows):
         n = line_numbers[offset] if line_numbers is not None else first_row + offset
         get = {str(k).strip().lower(): v for k, v in row.items()}
         row_issues: list[Issue] = []
+        for problem, reason in column_problems(row):
+            if problem not in flagged:  # once per column, at the first row that has it
+                flagged.add(problem)
+                row_issues.append(Issue(source=source, row=n, column=problem, reason=reason))
         raw_account = get.get("account")
         account = "" if raw_account is None else str(raw_account).strip()
         if not account:
@@ -133,7 +171,7 @@ def parse_rows(
         symbol = get.get("symbol")
         instrument = None
         try:
-            instrument = parse_symbol(str(symbol or ""), reference_year=reference_year)
+            instrument = parse_symbol(str(symbol or ""), reference_year=reference_year, table=table)
         except InputError as bad:
             row_issues.append(
                 Issue(source=source, row=n, column="symbol", value=symbol, reason=str(bad))
@@ -158,6 +196,29 @@ def parse_rows(
                     reason="missing quantity",
                 )
             )
+        raw_unit = get.get("quantity_unit")
+        unit: QuantityUnit | None = None
+        try:
+            unit = parse_unit(raw_unit)
+        except InputError as bad:
+            row_issues.append(
+                Issue(source=source, row=n, column="quantity_unit", value=raw_unit, reason=str(bad))
+            )
+        contracts = None
+        amount = numbers.get("quantity")
+        if instrument is not None and unit is not None and amount is not None:
+            try:
+                contracts = to_contracts(amount, unit, instrument)
+            except InputError as bad:
+                row_issues.append(
+                    Issue(
+                        source=source,
+                        row=n,
+                        column="quantity_unit",
+                        value=raw_unit,
+                        reason=str(bad),
+                    )
+                )
         pid_raw = get.get("position_id")
         pid = str(pid_raw).strip() if pid_raw not in (None, "") else None
         if pid is not None:
@@ -173,7 +234,7 @@ def parse_rows(
                 )
             else:
                 seen_ids[pid] = n
-        if row_issues or instrument is None:
+        if row_issues or instrument is None or unit is None or contracts is None:
             issues.extend(row_issues)
             continue
         venue_raw = get.get("venue")
@@ -181,10 +242,12 @@ def parse_rows(
             Position(
                 account=account,
                 instrument=instrument,
-                quantity=numbers["quantity"] or 0.0,
+                quantity=contracts,
                 trade_price=numbers.get("trade_price"),
                 position_id=pid,
                 venue="" if venue_raw in (None, "") else str(venue_raw).strip(),
+                input_quantity=None if unit == "contracts" else amount,
+                quantity_unit=unit,
             )
         )
     SchemaError.raise_if_any(
@@ -199,12 +262,19 @@ def load_portfolio(
     path: str | Path,
     *,
     reference_year: int | None = None,
+    table: ContractTable | None = None,
     collateral: str | Path | None = None,
+    cross_margin: str | None = None,
 ) -> Portfolio:
     """Load a book from CSV, JSON or Parquet; raises one SchemaError listing every bad row.
 
-    A JSON book may carry its accounts' collateral (``{"positions": [...], "collateral":
-    [...]}``); ``collateral`` names a separate collateral file (CSV, JSON, Parquet; see
+    ``cross_margin`` (or a JSON book's ``"cross_margin"`` key; the argument wins) declares
+    which venues of an account are margined together: accounts spanning several venue
+    groups are cut into one netting set per group (:mod:`crossmargin.netting.venues`).
+
+    Symbols resolve against ``table`` (``None``: the shipped contract table). A JSON book may
+    carry its accounts' collateral (``{"positions": [...], "collateral": [...]}``);
+    ``collateral`` names a separate collateral file (CSV, JSON, Parquet; see
     :mod:`crossmargin.collateral.holdings`). Collateral of an account with no position is an
     error (it would be margined nowhere).
     """
@@ -216,12 +286,22 @@ def load_portfolio(
 
     p = Path(path)
     rows, numbers = read_records(p)
-    book = parse_rows(rows, source=str(p), row_numbers=numbers, reference_year=reference_year)
+    book = parse_rows(
+        rows, source=str(p), row_numbers=numbers, reference_year=reference_year, table=table
+    )
     held: list[CollateralHolding] = []
+    declared: Any = None
     if _format(p) == "json":
-        section = json.loads(p.read_text(encoding="utf-8"))
-        if isinstance(section, Mapping) and "collateral" in section:
-            raw = section["collateral"]
+        doc = json.loads(p.read_text(encoding="utf-8"))
+        if isinstance(doc, Mapping):
+            unknown = sorted(str(k) for k in doc if k not in BOOK_KEYS)
+            if unknown:
+                raise InputError(
+                    f"{p}: unknown key {unknown[0]!r} in the book (known: {', '.join(BOOK_KEYS)})"
+                )
+            declared = doc.get("cross_margin")
+        if isinstance(doc, Mapping) and "collateral" in doc:
+            raw = doc["collateral"]
             if not isinstance(raw, list) or not all(isinstance(r, Mapping) for r in raw):
                 raise InputError(f"{p}: 'collateral' must be a list of holding objects")
             held += parse_collateral_rows(raw, source=f"{p} collateral")
@@ -233,16 +313,30 @@ def load_portfolio(
             f"collateral of account(s) {', '.join(orphans)} that hold no position in {p}: "
             "add their positions or remove the collateral"
         )
-    return book.with_collateral(held) if held else book
+    book = book.with_collateral(held) if held else book
+    if cross_margin is not None:
+        declared = cross_margin
+    if declared is None:
+        return book
+    from crossmargin.netting.venues import parse_cross_margin, split_netting_sets
+
+    where = f"{p}" if cross_margin is None else "--cross-margin"
+    return split_netting_sets(book, parse_cross_margin(declared, source=where))
 
 
 def portfolio_records(portfolio: Portfolio, *, raw: bool = True) -> list[dict[str, Any]]:
-    """Rows (account, symbol, quantity, trade_price, position_id, venue) of a portfolio."""
+    """Rows (account, symbol, quantity, quantity_unit, trade_price, position_id, venue) of a
+    portfolio.
+
+    ``quantity`` is as the book stated it, in ``quantity_unit`` (saving and loading the rows
+    gives the same positions back).
+    """
     return [
         {
             "account": p.account,
             "symbol": p.symbol,
-            "quantity": p.quantity,
+            "quantity": p.booked_quantity,
+            "quantity_unit": p.quantity_unit,
             "trade_price": p.trade_price,
             "position_id": p.position_id,
             "venue": p.venue or None,
@@ -259,8 +353,19 @@ def collateral_records(portfolio: Portfolio) -> list[dict[str, Any]]:
     ]
 
 
-def save_portfolio(portfolio: Portfolio, path: str | Path) -> Path:
-    """Write the raw positions as CSV, JSON or Parquet (by suffix)."""
+def collateral_path(path: str | Path) -> Path:
+    """Where :func:`save_portfolio` writes a CSV or Parquet book's collateral:
+    ``<stem>_collateral<suffix>`` beside it."""
+    p = Path(path)
+    return p.with_name(f"{p.stem}_collateral{p.suffix}")
+
+
+def save_portfolio(portfolio: Portfolio, path: str | Path) -> tuple[Path, ...]:
+    """Write the raw positions and the collateral as CSV, JSON or Parquet (by suffix).
+
+    JSON holds both (``{"positions": [...], "collateral": [...]}``); CSV and Parquet books
+    write the collateral to :func:`collateral_path`. Returns the files written.
+    """
     p = Path(path)
     fmt = _format(p)
     records = portfolio_records(portfolio)
@@ -269,15 +374,22 @@ def save_portfolio(portfolio: Portfolio, path: str | Path) -> Path:
         if portfolio.collateral:
             doc["collateral"] = collateral_records(portfolio)
         p.write_text(json.dumps(doc, indent=2), encoding="utf-8")
-        return p
+        return (p,)
+    frames = [(p, pd.DataFrame.from_records(records, columns=list(COLUMNS)))]
     if portfolio.collateral:
-        raise InputError(
-            f"{p}: a book with collateral is written as JSON (positions and collateral), or "
-            "the collateral separately"
+        from crossmargin.collateral.holdings import COLUMNS as COLLATERAL_COLUMNS
+
+        frames.append(
+            (
+                collateral_path(p),
+                pd.DataFrame.from_records(
+                    collateral_records(portfolio), columns=list(COLLATERAL_COLUMNS)
+                ),
+            )
         )
-    frame = pd.DataFrame.from_records(records, columns=[*REQUIRED, *OPTIONAL])
-    if fmt == "csv":
-        frame.to_csv(p, index=False)
-    else:
-        frame.to_parquet(p, index=False)
-    return p
+    for target, frame in frames:
+        if fmt == "csv":
+            frame.to_csv(target, index=False)
+        else:
+            frame.to_parquet(target, index=False)
+    return tuple(t for t, _ in frames)

@@ -106,12 +106,22 @@ class BookValuation:
                 for a in self.accounts
             ],
             "greeks": greeks(self.greeks),
-            "positions": [_as_dict(p) for p in self.positions],
+            "positions": [_position_dict(p) for p in self.positions],
         }
 
 
 def _as_dict(obj: object) -> dict[str, Any]:
     return {name: getattr(obj, name) for name in obj.__slots__}  # type: ignore[attr-defined]
+
+
+def _position_dict(p: PositionValue) -> dict[str, Any]:
+    """A position's JSON, its quantity stated as contracts (``quantity_unit``)."""
+    out: dict[str, Any] = {}
+    for key, value in _as_dict(p).items():
+        out[key] = value
+        if key == "quantity":
+            out["quantity_unit"] = "contracts"
+    return out
 
 
 def _totals(rows: list[PositionValue], spots: dict[str, float]) -> tuple[GreekTotals, ...]:
@@ -138,17 +148,21 @@ def position_mtm(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """MTM and unrealised P&L of every netted position (reporting currency, positions' order).
 
-    MTM as in the module docstring. Unrealised P&L against the trade price where one is
-    given: futures and perpetuals their MTM; options and spot ``MTM − q·m·P·X`` (the premium
-    or price paid); 0 without a trade price.
+    MTM as in the module docstring, per booked row against that row's own trade price and
+    summed into the netted position the row belongs to (a netted position whose rows were
+    traded at different prices keeps each row's variation). Unrealised P&L against the trade
+    price where one is given: futures and perpetuals their MTM; options and spot
+    ``MTM − q·m·P·X`` (the premium or price paid); 0 without a trade price.
     """
     terms = instrument_terms(portfolio.instruments, snapshot)
     v0 = base_values(terms)
     x0 = base_fx(terms)
     col = {inst: j for j, inst in enumerate(portfolio.instruments)}
+    netted = {(p.account, p.instrument, p.venue): i for i, p in enumerate(portfolio.positions)}
     mtm = np.zeros(len(portfolio.positions))
     unrealised = np.zeros(len(portfolio.positions))
-    for i, pos in enumerate(portfolio.positions):
+    for pos in portfolio.raw:
+        i = netted[(pos.account, pos.instrument, pos.venue)]
         j = col[pos.instrument]
         q, m = pos.quantity, terms.multiplier[j]
         kind, inverse = terms.kind[j], terms.inverse[j]
@@ -161,11 +175,13 @@ def position_mtm(
                 value = q * m * (1.0 / price - 1.0 / mark) * x0[j]
             else:
                 value = q * m * (mark - price) * x0[j]
-            mtm[i] = unrealised[i] = value
+            mtm[i] += value
+            unrealised[i] += value
         else:
-            mtm[i] = q * v0[j] * x0[j]
+            row_mtm = q * v0[j] * x0[j]
+            mtm[i] += row_mtm
             if price is not None:
-                unrealised[i] = mtm[i] - q * m * price * x0[j]
+                unrealised[i] += row_mtm - q * m * price * x0[j]
     return mtm, unrealised
 
 

@@ -19,7 +19,7 @@ sticky-strike: a spot move alone does not move an option's implied vol.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -187,6 +187,55 @@ def _fill_numpy(
     out[1][:, cols] = v1 * fx1 - v0[cols] * x0[cols]
 
 
+def _option_args(
+    terms: InstrumentTerms,
+    scenarios: ScenarioSet,
+    factor: FloatArray,
+    vol_shift: FloatArray,
+    vol_gain: FloatArray,
+    cols: NDArray[np.int64],
+    out: tuple[FloatArray, FloatArray],
+    v0: FloatArray,
+    x0: FloatArray,
+) -> list[tuple[Any, ...]]:
+    """The compiled kernel's arguments, one tuple per distinct scenario time step."""
+    ln_factor = np.log(factor)
+    k = terms.strike[cols]
+    b = terms.carry[cols]
+    calls: list[tuple[Any, ...]] = []
+    for step in np.unique(scenarios.time_steps):
+        rows = np.flatnonzero(scenarios.time_steps == step).astype(np.int64)
+        t1 = np.maximum(terms.t[cols] - step, 0.0)
+        fwd_hat = terms.spot[cols] * np.exp(b * t1)
+        calls.append(
+            (
+                rows,
+                cols,
+                fwd_hat,
+                np.log(fwd_hat / k),
+                k,
+                np.where(terms.is_call[cols], 1.0, -1.0),
+                terms.multiplier[cols] * np.exp(-terms.rate[cols] * t1),
+                terms.inverse[cols],
+                terms.underlying_index[cols],
+                terms.settle_underlying_index[cols],
+                factor,
+                ln_factor,
+                np.sqrt(t1),
+                terms.vol[cols],
+                vol_gain[cols],
+                vol_shift,
+                scenarios.vol_shock_type == "absolute",
+                float(scenarios.min_vol),
+                v0[cols],
+                x0[cols],
+                out[0],
+                out[1],
+            )
+        )
+    return calls
+
+
 def _fill_options(
     terms: InstrumentTerms,
     scenarios: ScenarioSet,
@@ -199,37 +248,32 @@ def _fill_options(
     x0: FloatArray,
 ) -> None:
     """Compiled path for live option columns, one call per distinct scenario time step."""
-    ln_factor = np.log(factor)
-    k = terms.strike[cols]
-    b = terms.carry[cols]
-    for step in np.unique(scenarios.time_steps):
-        rows = np.flatnonzero(scenarios.time_steps == step).astype(np.int64)
-        t1 = np.maximum(terms.t[cols] - step, 0.0)
-        fwd_hat = terms.spot[cols] * np.exp(b * t1)
-        option_pnl_into(
-            rows,
-            cols,
-            fwd_hat,
-            np.log(fwd_hat / k),
-            k,
-            np.where(terms.is_call[cols], 1.0, -1.0),
-            terms.multiplier[cols] * np.exp(-terms.rate[cols] * t1),
-            terms.inverse[cols],
-            terms.underlying_index[cols],
-            terms.settle_underlying_index[cols],
-            factor,
-            ln_factor,
-            np.sqrt(t1),
-            terms.vol[cols],
-            vol_gain[cols],
-            vol_shift,
-            scenarios.vol_shock_type == "absolute",
-            float(scenarios.min_vol),
-            v0[cols],
-            x0[cols],
-            out[0],
-            out[1],
-        )
+    for args in _option_args(terms, scenarios, factor, vol_shift, vol_gain, cols, out, v0, x0):
+        option_pnl_into(*args)
+
+
+def option_kernel_calls(
+    instruments: tuple[Instrument, ...], snapshot: MarketSnapshot, scenarios: ScenarioSet
+) -> tuple[list[tuple[Any, ...]], tuple[FloatArray, FloatArray]]:
+    """The option kernel's argument tuples for ``instruments`` under ``scenarios`` and the two
+    output matrices they fill (benchmarks time the kernel alone on them)."""
+    terms = instrument_terms(instruments, snapshot)
+    ucol = _scenario_columns(terms, scenarios)
+    factor = np.ascontiguousarray(scenarios.spot_factor()[:, ucol])
+    vol_shift = _vol_shift(scenarios, ucol)
+    vol_gain = (
+        scenarios.vol_term_shape.factor(terms.t)
+        if scenarios.vol_term_shape is not None
+        else np.ones(terms.size)
+    )
+    n = scenarios.size
+    out = (np.zeros((n, terms.size)), np.zeros((n, terms.size)))
+    opt = np.flatnonzero((terms.kind == OPTION) & ~terms.expired)
+    args = _option_args(
+        terms, scenarios, factor, vol_shift, vol_gain, opt, out, base_values(terms),
+        base_fx(terms),
+    )  # fmt: skip
+    return args, out
 
 
 def revalue_instruments(

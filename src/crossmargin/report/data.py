@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from crossmargin import api
+from crossmargin.analysis.cascade.result import CascadeReport
 from crossmargin.analysis.stress.report import StressReport
+from crossmargin.contracts import ContractsLike
 from crossmargin.errors import CrossMarginError, InputError
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models import MarginResult, model_names
@@ -32,11 +34,12 @@ def stress_section(
     market: MarketSnapshot,
     model: str = "es",
     data_dir: str | Path | None = None,
+    contracts: ContractsLike = None,
 ) -> dict[str, Any]:
     """The stress section: ``api.stress(book, model, market=...).to_dict()`` (every named
     crisis replayed against the model's netted margin)."""
     try:
-        result = api.stress(portfolio, model, market=market, data_dir=data_dir)
+        result = api.stress(portfolio, model, market=market, data_dir=data_dir, contracts=contracts)
     except CrossMarginError as error:
         return _unavailable("stress tests", error)
     return {"available": True, "result": result.to_dict()}
@@ -48,10 +51,11 @@ def _stress(
     market: MarketSnapshot,
     model: str,
     data_dir: str | Path | None,
+    contracts: ContractsLike,
 ) -> dict[str, Any] | None:
     if isinstance(stress, StressReport):
         return {"available": True, "result": stress.to_dict()}
-    return stress_section(portfolio, market, model, data_dir) if stress else None
+    return stress_section(portfolio, market, model, data_dir, contracts) if stress else None
 
 
 def _window_correlations(result: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -92,6 +96,8 @@ def build_payload(
     data_dir: str | Path | None = None,
     var_params: Mapping[str, Any] | None = None,
     stress: bool | StressReport = True,
+    contracts: ContractsLike = None,
+    cascade: str | CascadeReport | None = None,
     capital: bool = True,
 ) -> dict[str, Any]:
     """Everything the report shows, as plain JSON (see the module docstring).
@@ -110,6 +116,12 @@ def build_payload(
     stress:
         Add the stress section (``api.stress`` with the VaR/ES model), or use this
         already computed report.
+    contracts:
+        The run's own contracts (a file or :class:`~crossmargin.contracts.Contracts`): the
+        history the VaR/ES figures, the stresses and the backtest read serves their series.
+    cascade:
+        Add the cascade section: a crisis replay of the book (``2025-10-10``, dates ...) or
+        an already computed :class:`~crossmargin.analysis.cascade.CascadeReport`.
     capital:
         Add the capital-efficiency section under the VaR/ES model
         (:mod:`crossmargin.report.capital`).
@@ -121,7 +133,12 @@ def build_payload(
             f"unknown model(s) {', '.join(unknown)}: choose from {', '.join(sorted(known))}"
         )
     done = dict(results or {})
-    vparams: dict[str, Any] = {"data_dir": data_dir, **(var_params or {})}
+    where: dict[str, Any] = (
+        {"data_dir": data_dir}
+        if contracts is None
+        else {"history": api.market_history(data_dir, contracts=contracts)}
+    )
+    vparams: dict[str, Any] = {**where, **(var_params or {})}
     margin: dict[str, Any] = {}
     for name in models:
         result = done.get(name)
@@ -149,7 +166,12 @@ def build_payload(
     bt: dict[str, Any] | None = None
     if backtest is not None:
         result_bt = api.backtest(
-            portfolio, backtest_model, backtest[0], backtest[1], data_dir=data_dir
+            portfolio,
+            backtest_model,
+            backtest[0],
+            backtest[1],
+            data_dir=data_dir,
+            contracts=contracts,
         )
         stats = result_bt.to_dict(with_series=False)
         bt = {
@@ -174,10 +196,26 @@ def build_payload(
         "margin": margin,
         "distribution": distribution,
         "correlations": corr,
-        "stress": _stress(stress, portfolio, market, var_model, data_dir),
+        "stress": _stress(stress, portfolio, market, var_model, data_dir, contracts),
         "backtest": bt,
         "capital": _capital(capital, portfolio, market, var_model, vparams, data_dir),
+        "cascade": _cascade(cascade, portfolio, market, data_dir),
     }
+
+
+def _cascade(
+    cascade: str | CascadeReport | None,
+    portfolio: Portfolio,
+    market: MarketSnapshot,
+    data_dir: str | Path | None,
+) -> dict[str, Any] | None:
+    from crossmargin.report.cascade import cascade_section, section_of
+
+    if cascade is None:
+        return None
+    if isinstance(cascade, CascadeReport):
+        return section_of(cascade)
+    return cascade_section(portfolio, market, cascade, data_dir=data_dir)
 
 
 def _capital(

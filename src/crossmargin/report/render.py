@@ -16,6 +16,7 @@ import jinja2
 import plotly.graph_objects as go
 
 from crossmargin.report.capital import render_capital
+from crossmargin.report.cascade import cascade_html
 
 CHART_HEIGHT = 420
 
@@ -57,6 +58,30 @@ Market: {{ p.market }}. Money in {{ p.currency }}.</p>
 {% for cell in row.cells %}<td class="num" data-model="{{ cell.model }}" data-key="{{ cell.key }}">
 {{- cell.text }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
 
+<h2>Equity against the requirement</h2>
+<p>Per account and model ({{ p.currency }}): collateral after haircut plus the positions'
+mark-to-market is the equity; excess = equity − initial margin (IM), margin ratio = equity /
+maintenance margin (MM), utilisation = IM / equity (ratios in percent).</p>
+<table id="equity"><thead><tr><th>model</th><th>account</th><th>collateral after haircut</th>
+<th>MTM</th><th>equity</th><th>IM</th><th>MM</th><th>excess</th><th>margin ratio</th>
+<th>utilisation</th></tr></thead>
+<tbody>{% for row in equity %}<tr data-model="{{ row.model }}" data-account="{{ row.account }}">
+<td>{{ row.model }}</td><td>{{ row.account }}</td>{% for cell in row.cells %}
+<td class="num" data-model="{{ row.model }}" data-account="{{ row.account }}"
+data-key="{{ cell.key }}">{{ cell.text }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+
+<h2>Offset tiers: where the benefit comes from</h2>
+<p>Credit granted at each tier ({{ p.currency }}; base − capped requirement): within a
+product (calendar spreads), within an underlying at a venue (futures against options), across
+underlyings of an asset class and across asset classes, after the offset policy's caps and
+correlation tests (docs/netting.md). "refused" lists offsets that failed their test.</p>
+<table id="tiers"><thead><tr><th>model</th><th>account</th><th>product</th><th>underlying</th>
+<th>asset-class</th><th>netting-set</th><th>refused</th></tr></thead>
+<tbody>{% for row in tiers %}<tr><td>{{ row.model }}</td><td>{{ row.account }}</td>
+{% for cell in row.cells %}<td class="num" data-model="{{ row.model }}"
+data-account="{{ row.account }}" data-key="{{ cell.key }}">{{ cell.text }}</td>{% endfor %}
+<td>{{ row.refused }}</td></tr>{% endfor %}</tbody></table>
+
 <h2>Standalone vs netted, by group</h2>
 <p>From the sum of standalone margins, each step is one group's netting benefit inside the
 group (standalone − grouped), then the benefit across groups within accounts
@@ -95,6 +120,7 @@ observations ({{ bt.traffic_light }} zone).</p>
 
 {{ capital_html|safe }}
 
+{{ cascade_html|safe }}
 <script type="application/json" id="report-data">{{ payload_json|safe }}</script>
 </body></html>
 """
@@ -208,6 +234,54 @@ def _finite(x: Any) -> Any:
     return x
 
 
+def _ratio(x: float | None) -> str:
+    return "" if x is None else f"{100 * x:.1f}%"
+
+
+def _equity_rows(margin: Mapping[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for name, result in margin.items():
+        for a in result["accounts"]:
+            e = a.get("equity")
+            if not e:
+                continue
+            cells = [
+                {"key": k, "text": money(e[k])}
+                for k in ("collateral_after_haircut", "mtm", "equity", "initial_margin")
+            ]
+            cells.append({"key": "maintenance_margin", "text": money(e["maintenance_margin"])})
+            cells.append({"key": "excess", "text": money(e["excess"])})
+            cells.append({"key": "margin_ratio", "text": _ratio(e["margin_ratio"])})
+            cells.append({"key": "utilisation", "text": _ratio(e["utilisation"])})
+            rows.append({"model": name, "account": a["account"], "cells": cells})
+    return rows
+
+
+def _tier_rows(margin: Mapping[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for name, result in margin.items():
+        for a in result["accounts"]:
+            tiers = {t["tier"]: t for t in a.get("tiers", [])}
+            if not tiers:
+                continue
+            cells = [
+                {"key": f"credit:{t}", "text": money(tiers[t]["credit"])}
+                for t in ("product", "underlying", "asset-class", "netting-set")
+                if t in tiers
+            ]
+            refused = [
+                g["group"]
+                for t in tiers.values()
+                for g in t.get("groups", [])
+                if not g.get("eligible", True)
+            ]
+            rows.append(
+                {"model": name, "account": a["account"], "cells": cells,
+                 "refused": ", ".join(refused)}
+            )  # fmt: skip
+    return rows
+
+
 def render(payload: Mapping[str, Any]) -> str:
     """The report's HTML for ``payload``."""
     margin = payload["margin"]
@@ -235,6 +309,7 @@ def render(payload: Mapping[str, Any]) -> str:
             cells.append({"model": name, "key": "total", "text": money(row["total"])})
             cells.append({"model": name, "key": "standalone", "text": money(row["standalone"])})
         accounts.append({"account": acc, "cells": cells})
+    equity, tiers = _equity_rows(margin), _tier_rows(margin)
     first = True
     waterfalls = []
     for name in models:
@@ -253,6 +328,8 @@ def render(payload: Mapping[str, Any]) -> str:
         models=models,
         summary=summary,
         accounts=accounts,
+        equity=equity,
+        tiers=tiers,
         waterfalls=waterfalls,
         distribution=(
             _fig_html(
@@ -295,6 +372,9 @@ def render(payload: Mapping[str, Any]) -> str:
         bt=bt or {},
         capital_html=render_capital(
             payload.get("capital"), lambda fig, div: _fig_html(fig, div, first=False)
+        ),
+        cascade_html=cascade_html(
+            payload.get("cascade"), lambda fig, div: _fig_html(fig, div, first=False)
         ),
         payload_json=json.dumps(_finite(payload)).replace("</", "<\\/"),
     )

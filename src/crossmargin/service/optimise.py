@@ -131,7 +131,7 @@ def router(shared: ServiceState, book: Any, model_of: Any) -> APIRouter:
     @r.post("/attribute")
     def attribute(req: AttributeRequest) -> JSONResponse:
         """Euler attribution of each account's requirement."""
-        portfolio = book(req.positions, "request", req.collateral)
+        portfolio = book(req.positions, "request", req.collateral, req.cross_margin)
         snap = snapshot(portfolio)
         model = "simm" if req.model == "simm" else model_of(req)
         att = _guard(
@@ -153,7 +153,7 @@ def router(shared: ServiceState, book: Any, model_of: Any) -> APIRouter:
         from crossmargin.analysis.optimise.capital import funding_rate
         from crossmargin.instruments import parse_symbol
 
-        portfolio = book(req.positions, "request", req.collateral)
+        portfolio = book(req.positions, "request", req.collateral, req.cross_margin)
         portfolio.account(req.account)
         cands = None
         if req.universe is not None:
@@ -226,7 +226,7 @@ def router(shared: ServiceState, book: Any, model_of: Any) -> APIRouter:
         """Capital figures of every account."""
         from crossmargin.analysis.optimise import capital as run
 
-        portfolio = book(req.positions, "request", req.collateral)
+        portfolio = book(req.positions, "request", req.collateral, req.cross_margin)
         snap = snapshot(portfolio)
         model = model_of(req).model
         result = _guard(

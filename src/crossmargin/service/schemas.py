@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from crossmargin.contracts import ContractsFile
 from crossmargin.models import model_names
 from crossmargin.models.result import GROUPINGS
 from crossmargin.simm import available_versions
@@ -36,12 +37,17 @@ def _model_name(value: str) -> str:
     return value
 
 
+QuantityUnit = Literal["contracts", "usd", "coin"]
+
+
 class PositionRow(_Strict):
-    """One position: ``quantity`` contracts (signed) of ``symbol`` in ``account``."""
+    """One position: ``quantity`` (signed) of ``symbol`` in ``account``, in ``quantity_unit``
+    (contracts; USD face of inverse futures and perpetuals; coins of crypto products)."""
 
     account: Text
     symbol: Text
     quantity: Money
+    quantity_unit: QuantityUnit = "contracts"
     trade_price: Money | None = None
     position_id: Text | None = None
     venue: Text | None = None
@@ -61,6 +67,7 @@ class TradeRow(_Strict):
 
     symbol: Text
     quantity: Money
+    quantity_unit: QuantityUnit = "contracts"
     trade_price: Money | None = None
 
 
@@ -134,6 +141,12 @@ class _ModelChoice(_Strict):
         default="emir",
         description="Offset policy: emir (caps and eligibility tests per tier) or none",
     )
+    cross_margin: str = Field(
+        default="all",
+        max_length=512,
+        description="Which venues of an account are margined together: all, none, or groups "
+        "like 'cme+occ,deribit' (accounts spanning groups become ACCOUNT@GROUP netting sets)",
+    )
 
     @field_validator("model")
     @classmethod
@@ -146,12 +159,20 @@ class _ModelChoice(_Strict):
         return None if value is None else _model_name(value)
 
 
+CONTRACTS_HELP = (
+    "The caller's own products and market-series mappings, as a contracts file's JSON "
+    "(docs/formats.md); merged into the service's contracts for this request only. "
+    "Market-series files are relative to the service's data folder."
+)
+
+
 class MarginRequest(_ModelChoice):
     """``POST /v1/margin``: a book and how to margin it."""
 
     positions: list[PositionRow] = Field(min_length=1, max_length=MAX_ROWS)
     collateral: list[CollateralRow] = Field(default_factory=list, max_length=MAX_ROWS)
     record: bool = Field(True, description="Record the run in the service's run store")
+    contracts: ContractsFile | None = Field(default=None, description=CONTRACTS_HELP)
 
 
 class WhatIfRequest(_ModelChoice):
@@ -172,6 +193,7 @@ class WhatIfRequest(_ModelChoice):
         max_length=MAX_ROWS,
         description="The account's collateral holdings (cash, stablecoins, coins, securities)",
     )
+    contracts: ContractsFile | None = Field(default=None, description=CONTRACTS_HELP)
 
 
 CrifText = Annotated[str, Field(max_length=128)]
@@ -214,12 +236,68 @@ class SimmRequest(_Strict):
         return value
 
 
+MAX_POPULATION = 5_000
+CascadeMode = Literal["population", "isolated", "grouped", "cross"]
+ALL_MODES: list[CascadeMode] = ["population", "isolated", "grouped", "cross"]
+
+
+class HypotheticalMoves(_Strict):
+    """A hypothetical shock: relative moves (> −1) per underlying or asset class."""
+
+    name: Text = "hypothetical"
+    moves: dict[Text, Annotated[float, Field(gt=-1.0, le=100.0, allow_inf_nan=False)]] = Field(
+        min_length=1, max_length=64
+    )
+
+
+class CascadeRequest(_Strict):
+    """``POST /v1/cascade``: a book (positions and collateral) or a population spec, a shock,
+    the loss allocation and the margin modes to compare (``docs/service.md``)."""
+
+    positions: list[PositionRow] = Field(default_factory=list, max_length=MAX_ROWS)
+    collateral: list[CollateralRow] = Field(default_factory=list, max_length=MAX_ROWS)
+    population: dict[str, Any] | None = Field(
+        default=None,
+        description="A population spec (docs/cascade.md): accounts (1 to 5,000 here; more with "
+        "the CLI), seed and distributions",
+        examples=[{"accounts": 1000, "seed": 7}],
+    )
+    crisis: Annotated[str, Field(min_length=1, max_length=32)] | None = Field(
+        default=None, description="2020-03-12, ftx, 2024-08-05, 2025-10-10, or DAY / START:END"
+    )
+    scenario: HypotheticalMoves | None = None
+    spread: Annotated[str, Field(min_length=5, max_length=64)] | None = Field(
+        default=None, description="Correlation break LONG:SHORT:MULTIPLE, e.g. BTC:ETH:17"
+    )
+    scale: float = Field(default=1.0, ge=0.0, le=10.0, allow_inf_nan=False)
+    mode: Literal["venue", "ccp"] = "venue"
+    modes: list[CascadeMode] = Field(
+        default_factory=lambda: list(ALL_MODES),
+        min_length=1,
+        max_length=4,
+    )
+    model: str | None = Field(
+        default=None,
+        description="Calibrate a book's maintenance margin to this model (re-run every step)",
+        json_schema_extra={"enum": [*SERVICE_MODELS, None]},
+    )
+    record: bool = Field(True, description="Record the run in the service's run store")
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str | None) -> str | None:
+        return None if value is None else _model_name(value)
+
+
 RUN_ID_PATTERN = r"^r-[0-9]{8}T[0-9]{6}-[0-9a-f]{8}$"
 
 __all__ = [
+    "MAX_POPULATION",
     "RUN_ID_PATTERN",
     "SERVICE_MODELS",
+    "CascadeRequest",
     "CrifRow",
+    "HypotheticalMoves",
     "MarginRequest",
     "ModelParameters",
     "PositionRow",

@@ -9,6 +9,10 @@
   what-if on the same instruments does not re-run ``prepare``; new instruments of a what-if
   are priced alone and appended (``pm_grid``, ``es``, ``hvar``).
 * **Before results** — a what-if's "before" margin per (model, market, grouping, cap, book).
+* **Contracts** — ``serve --contracts FILE`` adds products and market series for every
+  request; a request's own ``contracts`` are merged on top for that request only (checked
+  once per distinct document and kept). Histories, snapshots and models are kept per
+  contracts (a request's series never reach another request).
 
 All of it is wiring around :mod:`crossmargin.api`; none of it changes a figure.
 """
@@ -25,6 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from crossmargin import api
+from crossmargin.contracts import (
+    Contracts,
+    contracts_from_document,
+    load_contracts,
+    shipped_contracts,
+)
 from crossmargin.errors import InputError
 from crossmargin.market.builder import latest_common_date, snapshot_from_history
 from crossmargin.market.history import MarketHistory
@@ -54,6 +64,8 @@ class ServiceConfig:
     cache_size:
         Model contexts kept in the cache; ``0`` disables caching (contexts and "before"
         results), for benchmarks.
+    contracts:
+        A contracts file whose products and market series every request may use.
     """
 
     asof: str | date | None = None
@@ -62,6 +74,7 @@ class ServiceConfig:
     store: Path | None = None
     record: bool = True
     cache_size: int = 64
+    contracts: Path | None = None
 
     def __post_init__(self) -> None:
         if self.asof is not None and self.market is not None:
@@ -100,21 +113,44 @@ class ServiceState:
         self.store: RunStore | None = RunStore(self.config.store) if self.config.record else None
         self._store_lock = threading.Lock()
         self._lock = threading.RLock()
-        self._history: MarketHistory | None = None
+        self.contracts: Contracts = (
+            load_contracts(self.config.contracts)
+            if self.config.contracts is not None
+            else shipped_contracts()
+        )
+        self._request_contracts = _Lru(64)
+        self._histories: dict[str, MarketHistory] = {}
         self._file_market: MarketSnapshot | None = None
         if self.config.market is not None:
             self._file_market = MarketSnapshot.load(self.config.market)
-        self._markets: dict[frozenset[str], tuple[str, MarketSnapshot]] = {}
+        self._markets: dict[tuple[str, frozenset[str]], tuple[str, MarketSnapshot]] = {}
         self._models: dict[str, MarginModel] = {}
         self._before = _Lru(256)
 
+    # ----------------------------------------------------------------- contracts
+    def contracts_for(self, document: dict[str, Any] | None) -> Contracts:
+        """The service's contracts, with a request's ``contracts`` document merged on top."""
+        if not document:
+            return self.contracts
+        key = json.dumps(document, sort_keys=True)
+        found = self._request_contracts.get(key)
+        if found is None:
+            found = contracts_from_document(
+                document, source="request", base=self.contracts, relative_paths_only=True
+            )
+            self._request_contracts.put(key, found)
+        return found  # type: ignore[no-any-return]
+
     # ----------------------------------------------------------------- market
-    def history(self) -> MarketHistory:
-        """The market history, opened once."""
+    def history(self, contracts: Contracts | None = None) -> MarketHistory:
+        """The market history serving ``contracts``' series (the service's), opened once."""
+        mine = contracts if contracts is not None else self.contracts
         with self._lock:
-            if self._history is None:
-                self._history = MarketHistory.load(self.config.data_dir)
-            return self._history
+            if mine.key not in self._histories:
+                if len(self._histories) >= 16:  # request contracts: keep a bounded few
+                    del self._histories[next(iter(self._histories))]
+                self._histories[mine.key] = mine.history(self.config.data_dir)
+            return self._histories[mine.key]
 
     def describe_market(self) -> str:
         """How snapshots are chosen (for ``/v1/health``)."""
@@ -124,30 +160,47 @@ class ServiceState:
             return f"history on {self.config.asof}"
         return "history on the latest common date of each request's underlyings"
 
-    def market(self, underlyings: tuple[str, ...]) -> tuple[str, MarketSnapshot]:
+    def market(
+        self, underlyings: tuple[str, ...], contracts: Contracts | None = None
+    ) -> tuple[str, MarketSnapshot]:
         """``(market key, snapshot)`` covering ``underlyings`` (built once per set)."""
         if self._file_market is not None:
             snap = self._file_market
             return f"file:{self.config.market}:{snap.valuation_time.isoformat()}", snap
-        key = frozenset(underlyings)
+        mine = contracts if contracts is not None else self.contracts
+        key = (mine.key, frozenset(underlyings))
         with self._lock:
             if key not in self._markets:
-                history = self.history()
+                history = self.history(mine)
                 when = self.config.asof or latest_common_date(underlyings, history=history)
-                snap = snapshot_from_history(when, sorted(key), history=history)
-                self._markets[key] = (f"history:{when}:{','.join(sorted(key))}", snap)
+                snap = snapshot_from_history(when, sorted(key[1]), history=history)
+                tag = "" if mine.key == "shipped" else f"{mine.key}:"
+                self._markets[key] = (f"history:{tag}{when}:{','.join(sorted(key[1]))}", snap)
             return self._markets[key]
 
     # ----------------------------------------------------------------- models
-    def model(self, name: str, also: str | None, params: dict[str, Any]) -> CachedModel:
-        """The (cached) model instance, wrapped to use the context cache; key in ``model_key``."""
-        key = json.dumps({"model": name, "also": also, "params": params}, sort_keys=True)
+    def model(
+        self,
+        name: str,
+        also: str | None,
+        params: dict[str, Any],
+        contracts: Contracts | None = None,
+    ) -> CachedModel:
+        """The (cached) model instance, wrapped to use the context cache; key in ``model_key``.
+
+        Models that read history (``es``, ``hvar``, also as ``also``) get the history of
+        ``contracts`` and are kept per contracts.
+        """
+        mine = contracts if contracts is not None else self.contracts
+        reads = name in VAR_MODELS or also in VAR_MODELS
+        spec = {"model": name, "also": also, "params": params}
+        if reads and mine.key != "shipped":
+            spec["contracts"] = mine.key
+        key = json.dumps(spec, sort_keys=True)
         with self._lock:
             if key not in self._models:
-                kwargs = dict(params)
-                if name in VAR_MODELS:
-                    kwargs["history"] = self.history()
-                self._models[key] = api.make_model(name, also=also, **kwargs)
+                history = self.history(mine) if reads else None
+                self._models[key] = api.make_model(name, also=also, history=history, **params)
             model = self._models[key]
         return CachedModel(model, self.contexts, model_key=key, market_key="")
 
@@ -160,9 +213,12 @@ class ServiceState:
         cap: float | None,
         offsets: str = "emir",
         market: tuple[str, MarketSnapshot] | None = None,
+        contracts: Contracts | None = None,
     ) -> tuple[MarginResult, MarketSnapshot]:
         """Margin ``portfolio`` with cached contexts; the snapshot used comes back too."""
-        key, snap = market if market is not None else self.market(portfolio.priced_underlyings)
+        key, snap = (
+            market if market is not None else self.market(portfolio.priced_underlyings, contracts)
+        )
         bound = CachedModel(model.model, self.contexts, model_key=model.model_key, market_key=key)
         result = api.margin(portfolio, snap, bound, by=by, cap=cap, offsets=offsets)
         return result, snap
@@ -178,6 +234,7 @@ class ServiceState:
         by: str,
         cap: float | None,
         offsets: str = "emir",
+        contracts: Contracts | None = None,
     ) -> api.WhatIfResult:
         """``api.what_if`` with cached contexts and a cached "before" result.
 
@@ -186,21 +243,41 @@ class ServiceState:
         """
         portfolio.account(account)  # unknown account: InputError before any work
         book = portfolio.subset([account])
-        trade_book = parse_rows([{**t, "account": account} for t in trades], source="trades")
+        mine = contracts if contracts is not None else self.contracts
+        trade_book = parse_rows(
+            [{**t, "account": account} for t in trades], source="trades", table=mine.table
+        )
         unds = tuple(dict.fromkeys(book.priced_underlyings + trade_book.underlyings))
-        key, snap = self.market(unds)
+        key, snap = self.market(unds, mine)
         bound = CachedModel(model.model, self.contexts, model_key=model.model_key, market_key=key)
-        rows = tuple((p.symbol, p.quantity, p.trade_price, p.venue) for p in book.raw)
+        rows = tuple(
+            (p.symbol, p.quantity, p.trade_price, p.venue, p.instrument.spec) for p in book.raw
+        )
         held = tuple((h.asset, h.amount, h.venue) for h in book.collateral)
         before_key = (model.model_key, key, by, cap, offsets, account, rows, held, collateral)
         before = self._before.get(before_key)
         result = api.what_if(
             book, account, trades, snap, bound, collateral=collateral, by=by, cap=cap,
-            offsets=offsets, before=before,
+            offsets=offsets, before=before, contracts=mine,
         )  # fmt: skip
         if before is None and self.config.cache_size > 0:
             self._before.put(before_key, result.before)
         return result
+
+    # ----------------------------------------------------------------- cascade
+    def cascade(self, options: dict[str, Any]) -> Any:
+        """``api.cascade`` on the service's market policy: a book on ``--asof`` (or the latest
+        common date, or the snapshot file); a population on the close before its replay."""
+        source = options.pop("source", None)
+        market: Any = self._file_market
+        asof = None if market is not None or source is None else self.config.asof
+        return api.cascade(source, asof=asof, market=market, data_dir=self.config.data_dir,
+                           **options)  # fmt: skip
+
+    @property
+    def store_lock(self) -> threading.Lock:
+        """One writer at a time for the run store."""
+        return self._store_lock
 
     # ----------------------------------------------------------------- store
     def record(self, result: MarginResult, portfolio: Portfolio, snap: MarketSnapshot) -> str:

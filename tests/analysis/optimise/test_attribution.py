@@ -71,8 +71,11 @@ def check_incremental(
         alone = portfolio.subset([acc.account])
         full = model.compute(alone, snap).total
         for k, item in enumerate(acc.items):
+            if item.kind != "position":
+                continue
             rest = [p for j, p in enumerate(alone.positions) if j != k]
-            without = model.compute(Portfolio.from_positions(rest), snap).total if rest else 0.0
+            book = Portfolio.from_positions(rest, collateral=alone.collateral)
+            without = model.compute(book, snap).total if rest else 0.0
             assert item.incremental == pytest.approx(full - without, rel=REL, abs=1e-6)
 
 
@@ -130,7 +133,9 @@ def test_sample_book_incremental_and_marginal_are_full_runs() -> None:
             replace(p, quantity=p.quantity + dq) if p.instrument.symbol == "ESH26" else p
             for p in alone.positions
         ]
-        return model.compute(Portfolio.from_positions(moved), snap).total
+        return model.compute(
+            Portfolio.from_positions(moved, collateral=alone.collateral), snap
+        ).total
 
     step = 1e-4
     assert item.marginal == pytest.approx((run(step) - run(-step)) / (2 * step), rel=1e-4)

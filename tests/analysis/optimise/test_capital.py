@@ -10,6 +10,7 @@ from crossmargin import api
 from crossmargin.analysis.optimise.capital import capital
 from crossmargin.errors import InputError
 from crossmargin.models import get_model
+from crossmargin.portfolio import Portfolio
 
 
 def test_freed_roe_and_utilisation_by_hand() -> None:
@@ -75,9 +76,10 @@ def test_sample_book_sofr_and_liquidation_distance() -> None:
             assert liq.loss is not None
             assert liq.loss > (a.cushion or 0.0)  # the move found breaks the cushion
             assert a.liquidation_distance == pytest.approx(liq.distance)
-    # without cash the sample book's equity is its MTM alone: below maintenance, distance 0
+    # the positions without any collateral: equity is their MTM alone, below maintenance in
+    # some accounts, whose distance to a maintenance breach is then 0
     bare = capital(
-        portfolio,
+        Portfolio.from_positions(portfolio.positions),
         snap,
         get_model("es", history=history),
         history=history,

@@ -83,7 +83,7 @@ def test_netted_es_and_shortfall_at_plus_and_minus_one(
     held_value = es_normal(mu, sd)  # the netted margin held: the closed-form netted ES
     held = HeldMargin(
         model="closed form",
-        netted={"acct": held_value},
+        required={"acct": held_value},
         standalone={"acct": es_normal(0, A * S1) + es_normal(0, B * S2)},
     )
     result = correlation_breakdown(BOOK, MARKET, window, held, modes=("plus", "minus"))
@@ -112,7 +112,7 @@ def test_reverse_stress_distance_and_plausibility(sample: np.ndarray, window: Fa
     the smallest breaking distance is ``M/√(gᵀΣg)``; in two Gaussian dimensions
     ``P(d ≥ r) = exp(−r²/2)`` (χ² with 2 degrees of freedom)."""
     margin = 500.0
-    held = HeldMargin(model="fixed", netted={"acct": margin}, standalone={"acct": margin})
+    held = HeldMargin(model="fixed", required={"acct": margin}, standalone={"acct": margin})
     (rev,) = reverse_stress(
         BOOK, MARKET, window, held, window.daily, window.dates, n_directions=400, max_distance=8.0
     )

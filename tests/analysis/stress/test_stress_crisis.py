@@ -52,7 +52,7 @@ def test_every_named_crisis_and_horizon_is_reported(sample_report: StressReport)
     for s in sample_report.scenarios:
         for a in s.accounts:
             assert a.shortfall == max(0.0, a.loss - a.margin)
-            assert a.margin == sample_report.held.netted[a.account]
+            assert a.margin == sample_report.held.required[a.account]
 
 
 def test_lehman_proxies_crypto_and_flags_it(

@@ -32,7 +32,7 @@ BOOK = Portfolio.from_positions(
         Position(account="x", instrument=parse_symbol("SPY"), quantity=-100.0),
     ]
 )
-HELD = HeldMargin(model="fixed", netted={"x": 10_000.0}, standalone={"x": 60_000.0})
+HELD = HeldMargin(model="fixed", required={"x": 10_000.0}, standalone={"x": 60_000.0})
 
 
 def test_shipped_example_file() -> None:

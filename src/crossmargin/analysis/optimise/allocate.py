@@ -222,7 +222,9 @@ def allocate(
     states = []
     for j, v in enumerate(venues):
         cols = np.flatnonzero(elig[:, j]).astype(np.int64)
-        model = CachedModel(v.build(history), ContextCache(), model_key=v.name, market_key="a")
+        built = v.build(history)
+        model = CachedModel(built, ContextCache(), model_key=v.name, market_key="a")
+        model.nets_collateral = built.nets_collateral
         if cols.size == 0:  # a venue that may hold none of the book: margin 0
             states.append(
                 _VenueState(

@@ -212,6 +212,7 @@ class Recorder(MarginModel):
 
     def __init__(self, model: MarginModel) -> None:
         self.model = model
+        self.nets_collateral = model.nets_collateral
         self.context: Any = None
         self.holdings: sp.csr_matrix | None = None
         self.margins: RowMargins | None = None
@@ -266,7 +267,7 @@ def attribute(
     incremental: bool = True,
 ) -> Attribution:
     """Attribute every account's requirement under ``model`` (module docstring)."""
-    layout = tier_layout(portfolio)
+    layout = tier_layout(portfolio, nets_collateral=model.nets_collateral)
     rec = Recorder(model)
     result = replace(cross_margin(rec, portfolio, market, cap=cap, offsets=offsets,
                                   layout=layout), model=model.name)  # fmt: skip
@@ -343,7 +344,7 @@ def assemble(
             inst = leg.instrument
             made.append(ItemAttribution(
                 account=acc,
-                name=inst.symbol if is_leg else f"collateral {inst.symbol}",
+                name=inst.symbol if is_leg else f"collateral {leg.currency}",
                 kind="position" if is_leg else "collateral",
                 position_id=positions[k].position_id if is_leg else None,
                 underlying=inst.underlying,

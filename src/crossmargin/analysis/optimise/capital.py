@@ -285,7 +285,7 @@ def _liquidation(
         sub = book.subset(live)
         held = HeldMargin(
             model=model.name,
-            netted={a: float(rows[a].cushion or 0.0) for a in live},
+            required={a: float(rows[a].cushion or 0.0) for a in live},
             standalone=dict.fromkeys(live, 0.0),
         )
         window = es_window(es, sub, market)

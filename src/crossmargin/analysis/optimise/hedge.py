@@ -98,7 +98,7 @@ def _setup(
 
     portfolio.account(account)  # InputError naming the accounts if unknown
     book = portfolio.subset([account])
-    layout = tier_layout(book)
+    layout = tier_layout(book, nets_collateral=model.nets_collateral)
     y_acc = np.asarray(layout.holdings[layout.offsets_of["netting-set"]].toarray()).reshape(-1)
     held = tuple(dict.fromkeys(i.underlying for i in book.instruments))
     cands = tuple(candidates) if candidates is not None else default_universe(held, market)
@@ -112,6 +112,7 @@ def _setup(
     cols = np.array([where[c.instrument] for c in cands], dtype=np.int64)
     b = sp.csr_matrix((np.ones(h), (cols, np.arange(h))), shape=(n, h))
     cached = CachedModel(model, ContextCache(), model_key=model.name, market_key="hedge")
+    cached.nets_collateral = model.nets_collateral  # the wrapper nets as the model does
     context = cached.prepare(instruments, market)
     form = margin_form(cached, context, np.arange(n), reference=y0)
     col_delta = dollar_deltas(instruments, market, bump=0.01)

@@ -5,9 +5,9 @@
 * :mod:`.hypothetical` — hypothetical joint moves from a JSON or CSV file;
 * :mod:`.reverse` — the smallest Mahalanobis move that breaks each account's margin;
 * :mod:`.default` — default of one account: liquidation over the MPOR with costs;
-* :mod:`.report` — one run of any of these against the netted margin held.
+* :mod:`.report` — one run of any of these against the margin held.
 
-Every figure compares a stressed loss with the **netted margin held** and reports the
+Every figure compares a stressed loss with the **margin held** and reports the
 **shortfall** ``max(0, loss − margin)``; conventions in :mod:`.common`, docs in
 ``docs/stress.md``.
 """

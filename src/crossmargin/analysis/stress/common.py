@@ -8,9 +8,9 @@ Conventions (every stress module)
   move is applied to it: spot ``S₁ = S₀·e^x`` (log moves) or ``S₀·(1 + x)`` (relative),
   implied vol ``σ₁ = σ₀ + Δσ`` (absolute, decimal) or ``σ₀·(1 + Δσ)`` (relative), and the
   scenario's time step of decay.
-* **margin held** is the *netted* requirement of each account under the chosen model
-  (:attr:`crossmargin.models.result.AccountMargin.netted`): what a cross-margined account
-  holds. The standalone figure (every position margined alone) is reported beside it.
+* **margin held** is each account's requirement under the chosen model after the offset
+  tiers (:attr:`crossmargin.models.result.AccountMargin.total`): what a cross-margined account
+  must post. The standalone figure (every position margined alone) is reported beside it.
 * **shortfall** ``= max(0, loss − margin held)``: the part of the stressed loss the margin
   does not cover (METHODS §8: "realised stressed P&L vs margin held, and the shortfall").
 
@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from crossmargin.collateral.scenarios import collateral_pnl, unmoved
 from crossmargin.errors import InputError
 from crossmargin.market.scenarios import ScenarioSet
 from crossmargin.market.snapshot import MarketSnapshot
@@ -174,35 +175,39 @@ def _num(x: float) -> float | None:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HeldMargin:
-    """The margin each account holds under the chosen model (netted) and its standalone sum."""
+    """The margin each account holds under the chosen model, its requirement after the offset
+    tiers (``required``: what it must post), and its standalone sum."""
 
     model: str
-    netted: Mapping[str, float]
+    required: Mapping[str, float]
     standalone: Mapping[str, float]
     result: MarginResult | None = None
 
     @classmethod
     def from_result(cls, result: MarginResult) -> HeldMargin:
-        """From a :class:`MarginResult`: ``netted`` and ``standalone`` per account."""
+        """From a :class:`MarginResult`: ``total`` and ``standalone`` per account."""
         return cls(
             model=result.model,
-            netted={a.account: a.netted for a in result.accounts},
+            required={a.account: a.total for a in result.accounts},
             standalone={a.account: a.standalone for a in result.accounts},
             result=result,
         )
 
 
 def held_margin(model: MarginModel, portfolio: Portfolio, snapshot: MarketSnapshot) -> HeldMargin:
-    """Margin ``portfolio`` under ``model`` (fully netted per account, no cap)."""
+    """Margin ``portfolio`` under ``model`` (each account's requirement, offset policy emir)."""
     return HeldMargin.from_result(model.compute(portfolio, snapshot))
 
 
 def account_losses(
     portfolio: Portfolio, snapshot: MarketSnapshot, scenarios: ScenarioSet
 ) -> FloatArray:
-    """(scenarios, accounts) loss (``−P&L``) by full revaluation, accounts in book order."""
+    """(scenarios, accounts) loss (``−P&L``), accounts in book order: the positions by full
+    revaluation plus the accounts' collateral (:mod:`crossmargin.collateral.scenarios`: coins
+    and securities with their price, stablecoins with the set's depeg moves)."""
     pnl = revalue(portfolio, snapshot, _restrict(scenarios, portfolio.underlyings))
-    out: FloatArray = -pnl.account_pnl_by_scenario
+    coll = collateral_pnl(portfolio.collateral, portfolio.accounts, snapshot, scenarios)
+    out: FloatArray = -(pnl.account_pnl_by_scenario + coll)
     return out
 
 
@@ -223,6 +228,7 @@ def _restrict(scenarios: ScenarioSet, underlyings: Sequence[str]) -> ScenarioSet
         vol_term_shape=scenarios.vol_term_shape,
         min_vol=scenarios.min_vol,
         label=scenarios.label,
+        asset_moves=scenarios.asset_moves,
     )
 
 
@@ -240,10 +246,14 @@ def scenario_moves(scenarios: ScenarioSet, row: int, underlyings: Sequence[str])
 
 
 def account_underlyings(portfolio: Portfolio) -> dict[str, tuple[str, ...]]:
-    """Underlyings of each account, in first-seen order."""
+    """Underlyings of each account, in first-seen order: its positions' and those of the coins
+    and securities it holds as collateral (they move in every scenario)."""
     out: dict[str, dict[str, None]] = {a: {} for a in portfolio.accounts}
     for p in portfolio.positions:
         out[p.account][p.instrument.underlying] = None
+    for h in portfolio.collateral:
+        if h.account in out and h.kind in ("coin", "security") and h.amount:
+            out[h.account][h.asset] = None
     return {a: tuple(u) for a, u in out.items()}
 
 
@@ -271,20 +281,23 @@ def worst_rows(
     """
     losses = account_losses(portfolio, snapshot, scenarios)
     unds = account_underlyings(portfolio)
+    still = unmoved(portfolio.collateral, scenarios, snapshot.reporting_currency)
     out = []
     for j, acc in enumerate(portfolio.accounts):
         missing = [u for u in unds[acc] if uncovered and u in uncovered]
         row = int(np.argmax(losses[:, j]))
+        notes = [f"{u}: {uncovered[u]}" for u in missing] if uncovered else []
+        notes += [f"collateral {a} not moved by the scenario" for a in still.get(acc, ())]
         out.append(
             AccountOutcome(
                 account=acc,
                 loss=math.nan if missing else float(losses[row, j]),
-                margin=held.netted[acc],
+                margin=held.required[acc],
                 standalone=held.standalone[acc],
                 scenario=scenarios.names[row],
                 moves=scenario_moves(scenarios, row, [u for u in unds[acc] if u not in missing]),
                 covered=not missing,
-                note="; ".join(f"{u}: {uncovered[u]}" for u in missing) if uncovered else "",
+                note="; ".join(notes),
             )
         )
     return tuple(out)

@@ -37,7 +37,7 @@ severe but plausible correlation changes (METHODS §7–8). For a book margined 
    (overlapping sums or √h) and full revaluation.
 5. **Margin and shortfall.** ``ES_α`` of each account's P&L under ``R'`` (the model's
    confidence, ``k = ⌈(1 − α)n⌉`` worst scenarios, :func:`crossmargin.stats.tail.var_es`) vs
-   the netted margin held under the chosen model: ``shortfall = max(0, ES_broken − held)``;
+   the margin held under the chosen model: ``shortfall = max(0, ES_broken − held)``;
    once with every pair broken, and once per offset pair of each account with only that pair
    broken (the benefit lost per offset).
 
@@ -117,7 +117,7 @@ class BrokenCorrelation:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BreakdownRow:
-    """ES of one account under one broken correlation vs its netted margin held."""
+    """ES of one account under one broken correlation vs its margin held."""
 
     account: str
     mode: str
@@ -370,7 +370,7 @@ def _row(
         pair=pair,
         baseline=float(base),
         broken=float(broken),
-        margin=held.netted[acc],
+        margin=held.required[acc],
     )
 
 

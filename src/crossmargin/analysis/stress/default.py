@@ -22,6 +22,10 @@ Reported: the account loss ``L = Σᵢ ℓᵢ`` and its split across the netted 
 ``L > M``, and the loss that would have been covered had the account been margined
 standalone: ``min(L, M_standalone)`` (vs ``min(L, M)`` netted; the difference is the cost
 of the netting benefit in this default).
+
+This is the static view of one account: nothing moves for anyone else, no fund is touched.
+The venue-level tool (everyone's liquidations, price impact, insurance fund and ADL or a CCP's
+waterfall, isolated vs cross-margined) is :mod:`crossmargin.analysis.cascade`.
 """
 
 from __future__ import annotations
@@ -232,7 +236,7 @@ def default_loss(
         description=description,
         mpor=mpor,
         legs=tuple(legs),
-        margin=held.netted[account],
+        margin=held.required[account],
         standalone=held.standalone[account],
         moves=scenario_moves(one, 0, book.underlyings),
     )

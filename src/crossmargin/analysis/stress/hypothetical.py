@@ -15,9 +15,16 @@ File formats
        ]}
     ]}
 
-**CSV**: one row per move, columns ``scenario, underlying, asset_class, spot, vol`` and
-optionally ``vol_type, horizon_days, description`` (constant within a scenario); exactly one
-of ``underlying`` / ``asset_class`` per row.
+**CSV**: one row per move, columns ``scenario, underlying, asset_class, asset, spot, vol``
+and optionally ``vol_type, horizon_days, description`` (constant within a scenario); exactly
+one of ``underlying`` / ``asset_class`` / ``asset`` per row.
+
+**Collateral assets**: an entry ``{"asset": "USDe", "spot": -0.35}`` moves the price of a
+stablecoin or currency held as collateral (USDe from 1.00 to 0.65, as inside one venue on
+2025-10-10); coins and securities held as collateral move with their ``underlying`` entry.
+Every account's collateral is revalued in every scenario
+(:mod:`crossmargin.collateral.scenarios`). An unknown key in a JSON scenario or move, or an
+unknown CSV column, is an error.
 
 Conventions: ``spot`` is a **relative** move (``S₁ = S₀·(1 + spot)``, −0.5 = −50%, must be
 > −1); ``vol`` is an **absolute** change of implied vol in decimal (0.10 = +10 vol points,
@@ -48,6 +55,7 @@ from crossmargin.analysis.stress.common import (
     HeldMargin,
     Move,
     ScenarioOutcome,
+    account_underlyings,
     worst_rows,
 )
 from crossmargin.errors import InputError
@@ -67,6 +75,7 @@ class ShockEntry:
     vol: float = 0.0
     underlying: str | None = None
     asset_class: str | None = None
+    asset: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,9 +89,15 @@ class Hypothetical:
     horizon_days: float = 0.0
     source: str = ""
 
-    def moves_for(self, underlyings: Sequence[str]) -> dict[str, Move]:
-        """The move of each underlying (an underlying entry beats its class; else 0)."""
-        classes = _classes()
+    def moves_for(
+        self, underlyings: Sequence[str], classes: Mapping[str, str] | None = None
+    ) -> dict[str, Move]:
+        """The move of each underlying (an underlying entry beats its class; else 0).
+
+        ``classes`` gives the asset class of underlyings the shipped table lacks (a run's own
+        contracts: the book's instruments know theirs).
+        """
+        classes = _classes(classes)
         out = {}
         for u in underlyings:
             hit = next((e for e in self.entries if e.underlying == u), None)
@@ -96,9 +111,20 @@ class Hypothetical:
                 out[u] = Move(spot=hit.spot, vol=hit.vol, vol_type=self.vol_type, source=how)
         return out
 
-    def scenario_set(self, underlyings: Sequence[str]) -> ScenarioSet:
-        """A one-row :class:`ScenarioSet` for ``underlyings``."""
-        moves = self.moves_for(underlyings)
+    @property
+    def asset_moves(self) -> dict[str, Move]:
+        """The price moves of collateral assets the scenario names (stablecoins, currencies)."""
+        return {
+            e.asset: Move(spot=e.spot, vol=0.0, source=f"{self.source} collateral {e.asset}")
+            for e in self.entries
+            if e.asset is not None
+        }
+
+    def scenario_set(
+        self, underlyings: Sequence[str], classes: Mapping[str, str] | None = None
+    ) -> ScenarioSet:
+        """A one-row :class:`ScenarioSet` for ``underlyings`` (and the named assets' moves)."""
+        moves = self.moves_for(underlyings, classes)
         return ScenarioSet(
             underlyings=tuple(underlyings),
             spot_shocks=np.array([[moves[u].spot for u in underlyings]]),
@@ -108,14 +134,22 @@ class Hypothetical:
             spot_shock_type="relative",
             vol_shock_type="relative" if self.vol_type == "relative" else "absolute",
             label=self.name,
+            asset_moves={a: np.array([m.spot]) for a, m in self.asset_moves.items()},
         )
 
 
-def _classes() -> dict[str, str]:
+def _classes(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     out: dict[str, str] = {}
     for spec in contract_table().specs:
         out.setdefault(spec.underlying, spec.asset_class)
+    for underlying, cls in (extra or {}).items():
+        out.setdefault(underlying, cls)
     return out
+
+
+def book_classes(portfolio: Portfolio) -> dict[str, str]:
+    """Underlying -> asset class of a book's instruments (its own products included)."""
+    return {i.underlying: i.asset_class for i in portfolio.instruments}
 
 
 def _number(raw: Any, where: str, key: str, *, required: bool) -> float:
@@ -134,12 +168,33 @@ def _number(raw: Any, where: str, key: str, *, required: bool) -> float:
     return value
 
 
-def _entry(raw: Mapping[str, Any], where: str) -> ShockEntry:
-    classes = _classes()
+_MOVE_KEYS = ("underlying", "asset_class", "asset", "spot", "vol")
+_SCENARIO_KEYS = ("name", "description", "vol_type", "horizon_days", "moves")
+
+
+def _unknown_keys(raw: Mapping[str, Any], known: Sequence[str], where: str) -> None:
+    extra = [str(k) for k in raw if k not in known]
+    if extra:
+        raise InputError(f"{where}: unknown key {extra[0]!r} (known: {', '.join(known)})")
+
+
+def _entry(
+    raw: Mapping[str, Any],
+    where: str,
+    extra: Mapping[str, str] | None = None,
+    *,
+    csv_row: bool = False,
+) -> ShockEntry:
+    from crossmargin.collateral.holdings import FIAT, STABLECOINS
+
+    if not csv_row:
+        _unknown_keys(raw, _MOVE_KEYS, where)
+    classes = _classes(extra)
     und = (raw.get("underlying") or "").strip() or None
     cls = (raw.get("asset_class") or "").strip() or None
-    if (und is None) == (cls is None):
-        raise InputError(f"{where}: give exactly one of 'underlying' or 'asset_class'")
+    asset = (raw.get("asset") or "").strip() or None
+    if sum(x is not None for x in (und, cls, asset)) != 1:
+        raise InputError(f"{where}: give exactly one of 'underlying', 'asset_class' or 'asset'")
     if und is not None and und not in classes:
         raise InputError(
             f"{where}: unknown underlying {und!r} (known: {', '.join(sorted(classes))})"
@@ -149,11 +204,20 @@ def _entry(raw: Mapping[str, Any], where: str) -> ShockEntry:
             f"{where}: unknown asset class {cls!r} (known: "
             f"{', '.join(sorted(set(classes.values())))})"
         )
+    if asset is not None and asset not in (*STABLECOINS, *FIAT):
+        raise InputError(
+            f"{where}: asset {asset!r} is not a stablecoin or currency "
+            f"({', '.join((*STABLECOINS, *FIAT))}); coins and securities move as 'underlying'"
+        )
+    vol = _number(raw.get("vol"), where, "vol", required=False)
+    if asset is not None and vol:
+        raise InputError(f"{where}: asset {asset} has a price move only, not a vol {vol}")
     return ShockEntry(
         spot=_number(raw.get("spot"), where, "spot", required=True),
-        vol=_number(raw.get("vol"), where, "vol", required=False),
+        vol=vol,
         underlying=und,
         asset_class=cls,
+        asset=asset,
     )
 
 
@@ -164,7 +228,9 @@ def _vol_type(raw: Any, where: str) -> str:
     return value
 
 
-def _from_json(doc: Any, source: str) -> tuple[Hypothetical, ...]:
+def _from_json(
+    doc: Any, source: str, extra: Mapping[str, str] | None = None
+) -> tuple[Hypothetical, ...]:
     if not isinstance(doc, Mapping) or not isinstance(doc.get("scenarios"), list):
         raise InputError(f"{source}: expected a JSON object with a 'scenarios' list")
     out = []
@@ -173,8 +239,9 @@ def _from_json(doc: Any, source: str) -> tuple[Hypothetical, ...]:
         where = f"{source}, scenario {n} ({name!r})"
         if not isinstance(raw, Mapping) or not isinstance(raw.get("moves"), list):
             raise InputError(f"{where}: each scenario needs a 'moves' list")
+        _unknown_keys(raw, _SCENARIO_KEYS, where)
         entries = tuple(
-            _entry(m if isinstance(m, Mapping) else {}, f"{where}, move {k}")
+            _entry(m if isinstance(m, Mapping) else {}, f"{where}, move {k}", extra)
             for k, m in enumerate(raw["moves"], start=1)
         )
         out.append(
@@ -192,12 +259,18 @@ def _from_json(doc: Any, source: str) -> tuple[Hypothetical, ...]:
     return tuple(out)
 
 
-def _from_csv(text: str, source: str) -> tuple[Hypothetical, ...]:
+def _from_csv(
+    text: str, source: str, extra: Mapping[str, str] | None = None
+) -> tuple[Hypothetical, ...]:
     reader = csv.DictReader(text.splitlines())
     fields = set(reader.fieldnames or ())
     missing = {"scenario", "spot"} - fields
     if missing:
         raise InputError(f"{source}: missing column(s) {', '.join(sorted(missing))}")
+    known = ("scenario", *_MOVE_KEYS, "vol_type", "horizon_days", "description")
+    unknown = sorted(fields - set(known))
+    if unknown:
+        raise InputError(f"{source}: unknown column {unknown[0]!r} (known: {', '.join(known)})")
     groups: dict[str, list[tuple[int, dict[str, str]]]] = {}
     for row_no, row in enumerate(reader, start=2):
         name = (row.get("scenario") or "").strip()
@@ -217,7 +290,9 @@ def _from_csv(text: str, source: str) -> tuple[Hypothetical, ...]:
         out.append(
             Hypothetical(
                 name=name,
-                entries=tuple(_entry(r, f"{source}, row {k}") for k, r in rows),
+                entries=tuple(
+                    _entry(r, f"{source}, row {k}", extra, csv_row=True) for k, r in rows
+                ),
                 description=str(first.get("description") or ""),
                 vol_type=_vol_type(first.get("vol_type"), f"{source}, row {rows[0][0]}"),
                 horizon_days=_number(
@@ -232,8 +307,14 @@ def _from_csv(text: str, source: str) -> tuple[Hypothetical, ...]:
     return tuple(out)
 
 
-def load_scenarios(path: str | Path | None = None) -> tuple[Hypothetical, ...]:
-    """Scenarios from a JSON or CSV file (``None``: the shipped example file)."""
+def load_scenarios(
+    path: str | Path | None = None, classes: Mapping[str, str] | None = None
+) -> tuple[Hypothetical, ...]:
+    """Scenarios from a JSON or CSV file (``None``: the shipped example file).
+
+    ``classes`` adds underlyings (and their asset classes) the shipped table lacks, e.g.
+    :func:`book_classes` of a book margined with its own contracts.
+    """
     if path is None:
         text = resources.files("crossmargin").joinpath(f"data/{EXAMPLE_FILE}").read_text("utf-8")
         return _from_json(json.loads(text), EXAMPLE_FILE)
@@ -243,13 +324,13 @@ def load_scenarios(path: str | Path | None = None) -> tuple[Hypothetical, ...]:
     except FileNotFoundError:
         raise InputError(f"scenario file {p} does not exist") from None
     if p.suffix.lower() == ".csv":
-        found = _from_csv(text, str(p))
+        found = _from_csv(text, str(p), classes)
     elif p.suffix.lower() == ".json":
         try:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InputError(f"{p}: not valid JSON ({exc})") from None
-        found = _from_json(doc, str(p))
+        found = _from_json(doc, str(p), classes)
     else:
         raise InputError(f"scenario file {p}: use a .json or .csv file")
     if not found:
@@ -263,12 +344,15 @@ def hypothetical_stress(
     held: HeldMargin,
     scenarios: Sequence[Hypothetical],
 ) -> tuple[ScenarioOutcome, ...]:
-    """Every scenario applied to the book: per account loss, margin held and shortfall."""
-    unds = portfolio.underlyings
+    """Every scenario applied to the book: per account loss, margin held and shortfall (the
+    accounts' coin and security collateral moves with its underlying, stablecoins and
+    currencies with the scenario's ``asset`` entries)."""
+    unds = tuple(dict.fromkeys(u for us in account_underlyings(portfolio).values() for u in us))
+    classes = book_classes(portfolio)
     out = []
     for h in scenarios:
-        moves = h.moves_for(unds)
-        accounts = worst_rows(portfolio, snapshot, h.scenario_set(unds), held)
+        moves = {**h.moves_for(unds, classes), **h.asset_moves}
+        accounts = worst_rows(portfolio, snapshot, h.scenario_set(unds, classes), held)
         notes = tuple(
             f"{u}: no entry, moved by 0" for u, m in moves.items() if m.source.startswith("not")
         )
@@ -286,4 +370,4 @@ def hypothetical_stress(
     return tuple(out)
 
 
-__all__ = ["Hypothetical", "ShockEntry", "hypothetical_stress", "load_scenarios"]
+__all__ = ["Hypothetical", "ShockEntry", "book_classes", "hypothetical_stress", "load_scenarios"]

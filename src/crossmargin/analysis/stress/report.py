@@ -51,7 +51,11 @@ from crossmargin.analysis.stress.crisis import (
 )
 from crossmargin.analysis.stress.default import DefaultLoss, default_loss
 from crossmargin.analysis.stress.factors import es_window, full_history, var_model
-from crossmargin.analysis.stress.hypothetical import hypothetical_stress, load_scenarios
+from crossmargin.analysis.stress.hypothetical import (
+    book_classes,
+    hypothetical_stress,
+    load_scenarios,
+)
 from crossmargin.analysis.stress.reverse import ReverseStress, reverse_stress
 from crossmargin.errors import InputError
 from crossmargin.market.history import MarketHistory
@@ -86,7 +90,7 @@ class StressReport:
     def account_rows(self) -> list[dict[str, Any]]:
         """Per account: margin held, standalone, worst loss and shortfall over the scenarios."""
         rows = []
-        for acc, margin in self.held.netted.items():
+        for acc, margin in self.held.required.items():
             outs = [s.account(acc) for s in self.scenarios if s.account(acc).covered]
             worst: AccountOutcome | None = max(outs, key=lambda a: a.loss, default=None)
             name = next(
@@ -175,7 +179,7 @@ def run_stress(
     es = var_model(model, history)
     mpor = es.mpor
     modes = correlation_modes(correlation) if correlation is not None else ()
-    hypos = load_scenarios(scenario) if scenario is not None else ()
+    hypos = load_scenarios(scenario, book_classes(portfolio)) if scenario is not None else ()
     if isinstance(crisis, str):
         crises: tuple[str, ...] = tuple(c.strip() for c in crisis.split(",") if c.strip())
     else:
@@ -188,7 +192,10 @@ def run_stress(
     candidates: list[tuple[ScenarioSet, str]] = []
     if hypos:
         outcomes += hypothetical_stress(portfolio, snapshot, held, hypos)
-        candidates += [(h.scenario_set(portfolio.underlyings), h.description) for h in hypos]
+        candidates += [
+            (h.scenario_set(portfolio.underlyings, book_classes(portfolio)), h.description)
+            for h in hypos
+        ]
     for w in windows:
         outcomes += crisis_replay(portfolio, snapshot, held, history, w, mpor=mpor)
     breakdown = None

@@ -175,7 +175,7 @@ def reverse_stress(
     out = []
     for acc in chosen:
         j = portfolio.accounts.index(acc)
-        m = held.netted[acc]
+        m = held.required[acc]
         breach = loss[:, :, j] > m
         if not breach.any():
             out.append(_none(acc, m, window, history_dates, max_distance))
