@@ -162,3 +162,18 @@ def test_scenario_sets_carry_asset_moves_and_refuse_bad_ones() -> None:
         ScenarioSet(
             underlyings=("BTC",), spot_shocks=[[0.0], [0.1]], asset_moves={"USDe": [-1.0, 0]}
         )
+
+
+@pytest.mark.parametrize("model", ["rules", "span"])
+def test_a_cached_model_nets_collateral_as_its_model_does(model: str) -> None:
+    """The service's CachedModel must not change whether collateral nets (rules: never)."""
+    from crossmargin.models import get_model
+    from crossmargin.models.cache import CachedModel, ContextCache
+
+    market = _market()
+    book = _book([("a", "BTC-PERPETUAL", -5_000.0)], [("a", "BTC", 0.5, "deribit")])
+    plain = get_model(model)
+    cached = CachedModel(plain, ContextCache(), model_key=model, market_key="m")
+    assert cached.nets_collateral is plain.nets_collateral
+    want = api.margin(book, market, plain).accounts[0].total
+    assert api.margin(book, market, cached).accounts[0].total == pytest.approx(want, rel=1e-12)

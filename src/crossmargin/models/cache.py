@@ -288,6 +288,7 @@ class CachedModel(MarginModel):
         self.cache = cache
         self.model_key = model_key
         self.market_key = market_key
+        self.nets_collateral = model.nets_collateral  # rules: collateral left to its haircut
 
     def parameters(self) -> dict[str, Any]:
         """The wrapped model's parameters."""
