@@ -181,7 +181,9 @@ def cross_margin(
     return replace(result, cap=cap, diagnostics=model.diagnostics(context))
 
 
-def _eligibility_history(model: MarginModel, history: MarketHistory | None) -> MarketHistory | None:
+def eligibility_history(model: MarginModel, history: MarketHistory | None) -> MarketHistory | None:
+    """The history the offset eligibility tests read: ``history``, else the model's own, else
+    the default one; None when there is none (then no credit needing a test is granted)."""
     if history is not None:
         return history
     own = getattr(model, "history", None)
@@ -224,7 +226,7 @@ def _assemble(
         totals={t: margins.total[offsets_of[t] : offsets_of[t] + len(group_ids[t])] for t in TIERS},
         standalone=pos_m.total,
         asof=market.valuation_time,
-        history=_eligibility_history(model, history) if policy.needs_history else None,
+        history=eligibility_history(model, history) if policy.needs_history else None,
     )
     tiers = book.evaluate()
     by_tier = BY_TIER[by]
@@ -358,4 +360,4 @@ def _equities(portfolio: Portfolio, market: MarketSnapshot, legs: list[_Leg]) ->
     return {acc: maker(acc) for acc in portfolio.accounts}
 
 
-__all__ = ["BY_TIER", "capped_margin", "cross_margin"]
+__all__ = ["BY_TIER", "capped_margin", "cross_margin", "eligibility_history"]

@@ -262,9 +262,15 @@ def hypothetical_stress(
     snapshot: MarketSnapshot,
     held: HeldMargin,
     scenarios: Sequence[Hypothetical],
+    *,
+    underlyings: Sequence[str] | None = None,
 ) -> tuple[ScenarioOutcome, ...]:
-    """Every scenario applied to the book: per account loss, margin held and shortfall."""
-    unds = portfolio.underlyings
+    """Every scenario applied to the book: per account loss, margin held and shortfall.
+
+    Each scenario's reported moves cover ``underlyings`` (default: the book's; the whole
+    book's when ``portfolio`` is one part of it).
+    """
+    unds = tuple(underlyings) if underlyings is not None else portfolio.underlyings
     out = []
     for h in scenarios:
         moves = h.moves_for(unds)
