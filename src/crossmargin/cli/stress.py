@@ -24,7 +24,17 @@ from rich.table import Table
 from crossmargin import api
 from crossmargin.analysis.stress.report import StressReport
 from crossmargin.cli.app import app, console, print_json, working
-from crossmargin.cli.options import AsofOpt, BookArg, DataOpt, JsonOpt, MarketOpt
+from crossmargin.cli.distributed import cluster
+from crossmargin.cli.options import (
+    AsofOpt,
+    BookArg,
+    DataOpt,
+    DistributedOpt,
+    JsonOpt,
+    MarketOpt,
+    SchedulerOpt,
+    WorkersOpt,
+)
 from crossmargin.cli.runs import NoStoreOpt, StoreOpt, check_store_options
 from crossmargin.cli.value import money
 from crossmargin.cli.var_options import (
@@ -269,6 +279,9 @@ def stress_command(
     store: StoreOpt = None,
     no_store: NoStoreOpt = False,
     json: JsonOpt = False,
+    distributed: DistributedOpt = False,
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Stress the netting: crisis replays, hypothetical moves, correlation breakdown, reverse
     stress and the default of one account, against the netted margin held."""
@@ -287,7 +300,10 @@ def stress_command(
         )
     portfolio = api.load_book(book)
     snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data)
-    with working("stress testing ...", quiet=json):
+    with (
+        cluster(distributed, scheduler, workers) as client,
+        working("stress testing ...", quiet=json),
+    ):
         report = api.stress(
             portfolio,
             model,
@@ -302,6 +318,7 @@ def stress_command(
             default=default,
             market=snapshot,
             data_dir=data,
+            client=client,
             **params,
         )
     run_id = None if no_store else api.record_stress(report, portfolio, snapshot, store)
