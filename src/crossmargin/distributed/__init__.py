@@ -12,6 +12,7 @@ figure (the tests hold them equal to 1e-9 for every model):
   (:func:`crossmargin.analysis.backtest.run_paths` ``map_days``);
 * :func:`margin_dataset` — a book streamed from a partitioned Parquet directory, results
   written as partitioned Parquet with a summary (the book never sits in one process);
+* :func:`run_simm` — ISDA SIMM per account, each account's CRIF built in its task;
 * :func:`map_units` — the one way tasks are sent: any per-netting-set or per-date function
   over units, with shared read-only inputs broadcast once (the hook for new analyses).
 
@@ -26,6 +27,7 @@ from crossmargin.distributed.cluster import DEFAULT_TIMEOUT, client_for, connect
 from crossmargin.distributed.dataset import DatasetRun, margin_dataset
 from crossmargin.distributed.margin import merge_results, run_margin
 from crossmargin.distributed.partition import BookPart, chunk_positions, split_book
+from crossmargin.distributed.simm import run_simm
 from crossmargin.distributed.stress import run_stress
 from crossmargin.distributed.tasks import map_units
 
@@ -42,6 +44,7 @@ __all__ = [
     "margin_dataset",
     "merge_results",
     "run_margin",
+    "run_simm",
     "run_stress",
     "split_book",
 ]

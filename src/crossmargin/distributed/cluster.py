@@ -4,7 +4,7 @@
 
 * no address: a ``LocalCluster`` on this machine, one single-threaded worker **process** per
   core (the kernels hold the GIL in places and numba's own threads would oversubscribe the
-  cores, so each worker runs with ``NUMBA_NUM_THREADS=1``), no dashboard;
+  cores, so each worker runs with ``NUMBA_NUM_THREADS=1``), the dashboard on a free port;
 * an address: a client of the scheduler there (``dask scheduler`` / ``dask worker``,
   dask-gateway, Kubernetes; ``docs/distributed.md``). A scheduler that does not answer
   within ``timeout`` seconds is an :class:`~crossmargin.errors.InputError` naming the address,
@@ -48,7 +48,7 @@ def local_cluster(
         n_workers=n,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",  # no fixed port: another cluster may hold 8787
         memory_limit=memory_limit,
         silence_logs=logging.ERROR,
         env=dict(WORKER_ENV),
@@ -66,9 +66,11 @@ def check_address(address: str) -> str:
     return text
 
 
-def client_for(address: str, *, timeout: float = DEFAULT_TIMEOUT) -> Client:
-    """A client of the scheduler at ``address``; InputError if none answers in ``timeout`` s."""
+def client_for(address: str, *, timeout: float | None = None) -> Client:
+    """A client of the scheduler at ``address``; InputError if none answers in ``timeout``
+    seconds (default :data:`DEFAULT_TIMEOUT`)."""
     text = check_address(address)
+    timeout = DEFAULT_TIMEOUT if timeout is None else timeout
     try:
         return Client(text, timeout=timeout, set_as_default=False)
     except Exception as error:  # OSError/TimeoutError mostly; a non-Dask peer gives others
@@ -84,7 +86,7 @@ def connect(
     scheduler: str | None = None,
     *,
     workers: int | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float | None = None,
 ) -> Iterator[Client]:
     """A client for one run: of the scheduler at ``scheduler``, or of an embedded local
     cluster of ``workers`` processes (closed again on exit)."""

@@ -2,10 +2,11 @@
 
 A book **dataset** is a folder of Parquet files with the book's columns (``account``,
 ``symbol``, ``quantity``; optional ``trade_price``, ``position_id``, ``venue``; see
-:mod:`crossmargin.portfolio.io`), in any layout Arrow discovers (flat ``part-*.parquet``, or
-hive folders such as ``bucket=07/part-0.parquet``). **Each account lies in one file**: write it
-partitioned by account (or by a hash bucket of the account), so that a file is a set of whole
-netting sets. :func:`margin_dataset` runs in two passes of tasks, one task per file:
+:mod:`crossmargin.portfolio.io`), in any folder layout (flat ``part-*.parquet``, or hive
+folders such as ``bucket=07/part-0.parquet``; :func:`dataset_files`). **Each account lies
+in one file**: write the book partitioned by account (or by a hash bucket of the account), so
+that a file is a set of whole netting sets. :func:`margin_dataset` runs in two passes of
+tasks, one task per file:
 
 1. **scan**: the file's distinct symbols and accounts (hashed) and its SHA-256; the client
    unions the symbols into the instruments of the book, checks that no account appears in
@@ -35,7 +36,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from distributed import Client, get_worker
 
@@ -61,17 +61,21 @@ SUMMARY = "summary.json"
 
 
 def dataset_files(path: str | Path) -> list[Path]:
-    """The Parquet files of the dataset folder ``path`` (sorted; Arrow's discovery rules)."""
+    """The Parquet files (``*.parquet``, ``*.pq``) under the folder ``path``, sorted; names and
+    folders starting with ``_`` or ``.`` (``_SUCCESS``, ``.crc``: writers' bookkeeping) are
+    skipped, as Arrow and Spark do."""
     folder = Path(path)
     if not folder.is_dir():
         raise InputError(f"book dataset {folder} is not a folder of Parquet files")
-    try:
-        found = pads.dataset(str(folder), format="parquet", partitioning="hive").files
-    except Exception as bad:  # Arrow reports unreadable layouts with many classes
-        raise InputError(f"book dataset {folder}: cannot read as Parquet ({bad})") from None
-    files = sorted(Path(f) for f in found)
+    files = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in (".parquet", ".pq")
+        and p.is_file()
+        and not any(part.startswith(("_", ".")) for part in p.relative_to(folder).parts)
+    )
     if not files:
-        raise InputError(f"book dataset {folder} holds no Parquet file")
+        raise InputError(f"book dataset {folder} holds no Parquet file (*.parquet)")
     return files
 
 
