@@ -43,6 +43,7 @@ from crossmargin.models.result import (
     PositionMargin,
     TierMargin,
 )
+from crossmargin.netting.offsets import TierBook, group_label
 from crossmargin.netting.tiers import TIERS, OffsetPolicy, capped, load_policy, venue_of
 from crossmargin.portfolio import Portfolio
 
@@ -214,8 +215,6 @@ def _assemble(
     margins: RowMargins,
     history: MarketHistory | None,
 ) -> MarginResult:
-    from crossmargin.netting.offsets import TierBook
-
     n_pos = len(legs)
     pos_m = margins.take(slice(0, n_pos))
     book = TierBook(
@@ -293,8 +292,6 @@ def _assemble(
 
 
 def _label(tier: str, keys: dict[str, tuple[Any, ...]]) -> str:
-    from crossmargin.netting.offsets import group_label
-
     return "" if tier == "position" else group_label(tier, keys[tier])
 
 
