@@ -4,7 +4,8 @@
 
 * no address: a ``LocalCluster`` on this machine, one single-threaded worker **process** per
   core (the kernels hold the GIL in places and numba's own threads would oversubscribe the
-  cores, so each worker runs with ``NUMBA_NUM_THREADS=1``), the dashboard on a free port;
+  cores, so each worker runs with ``NUMBA_NUM_THREADS=1``; Dask's task profiler is off, see
+  :data:`WORKER_ENV`), the dashboard on a free port;
 * an address: a client of the scheduler there (``dask scheduler`` / ``dask worker``,
   dask-gateway, Kubernetes; ``docs/distributed.md``). A scheduler that does not answer
   within ``timeout`` seconds is an :class:`~crossmargin.errors.InputError` naming the address,
@@ -28,9 +29,16 @@ from crossmargin.errors import InputError
 
 #: Seconds to wait for a scheduler to answer before giving up.
 DEFAULT_TIMEOUT = 10.0
-#: Environment of the embedded cluster's worker processes: one thread each.
-WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-              "OPENBLAS_NUM_THREADS": "1"}  # fmt: skip
+#: Environment of the embedded cluster's worker processes: one thread each, and no statistical
+#: profiler (Dask samples every task's stack each 10 ms: it doubled the time of the tier walk,
+#: pure Python, in ``benchmarks/bench_distributed.py``).
+WORKER_ENV = {
+    "NUMBA_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
+}
 _ADDRESS = re.compile(r"^(tcp|tls|inproc|ucx|ws|wss)://[^\s/:]+(:\d+)?/?$|^[^\s/:]+:\d+$")
 
 
