@@ -102,3 +102,11 @@ def test_a_killed_worker_is_retried_and_the_result_is_unchanged() -> None:
     assert killed
     assert after != before  # the nanny replaced the killed worker
     assert_same(spread.to_dict(), single.to_dict())
+
+
+def test_a_folder_the_workers_cannot_see_is_named(client, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from crossmargin.distributed.cluster import require_folders
+
+    require_folders(client, {"market history": tmp_path, "output": None})  # visible: passes
+    with pytest.raises(InputError, match=r"worker tcp://.* cannot see the output folder .*nope"):
+        require_folders(client, {"market history": tmp_path, "output": tmp_path / "nope"})

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from distributed import Client
@@ -21,7 +22,7 @@ from distributed import Client
 from crossmargin.analysis.backtest import DayMapper, Progress
 from crossmargin.market.history import MarketHistory
 
-from .cluster import worker_count
+from .cluster import require_folders, worker_count
 from .partition import CHUNKS_PER_WORKER
 from .tasks import map_units
 
@@ -56,6 +57,7 @@ def day_mapper(client: Client, *, days_per_task: int | None = None) -> DayMapper
     def run(
         runner: Any, history: MarketHistory, indices: list[int], progress: Progress
     ) -> dict[int, Any]:
+        require_folders(client, {"market history": Path(history.data_dir)})
         ranges = day_ranges(indices, worker_count(client), days_per_task)
         sizes = [len(r) for r in ranges]
 

@@ -22,6 +22,7 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from distributed import Client, LocalCluster
 
@@ -119,10 +120,40 @@ def connect(
         cluster.close()
 
 
+def require_folders(client: Client, folders: dict[str, Path | None]) -> None:
+    """Every worker sees each folder (``{purpose: path}``; None entries are skipped), or an
+    InputError naming it: tasks read the market history and the book files, and write the
+    results, at the client's paths (the same machine, or a shared mount on a cluster)."""
+    wanted = {k: str(Path(v).resolve()) for k, v in folders.items() if v is not None}
+    if not wanted:
+        return
+    paths = list(wanted.values())
+    seen = client.run(_visible, paths)
+    for address, found in seen.items():
+        missing = [k for k, p in wanted.items() if not found.get(p, False)]
+        if missing:
+            raise InputError(
+                f"worker {address} cannot see the {', '.join(missing)} folder "
+                f"({', '.join(wanted[k] for k in missing)}): mount it at the same path on every "
+                "worker (docs/distributed.md), or run on the embedded local cluster"
+            )
+
+
+def _visible(paths: list[str]) -> dict[str, bool]:
+    return {p: os.path.isdir(p) for p in paths}
+
+
 def worker_count(client: Client) -> int:
     """How many workers the cluster has now (at least 1)."""
     return max(1, len(client.nthreads()))
 
 
-__all__ = ["DEFAULT_TIMEOUT", "check_address", "client_for", "connect", "local_cluster",
-           "worker_count"]  # fmt: skip
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "check_address",
+    "client_for",
+    "connect",
+    "local_cluster",
+    "require_folders",
+    "worker_count",
+]

@@ -49,12 +49,12 @@ from crossmargin.portfolio import parse_rows
 from crossmargin.portfolio.io import REQUIRED, read_records
 from crossmargin.store import RunStore
 
-from .cluster import worker_count
+from .cluster import require_folders, worker_count
 from .margin import margin_part
 from .output import ACCOUNTS, PartTotals, write_part
 from .partition import chunk_positions as default_chunk
 from .partition import split_book
-from .shared import SharedMargin, share_margin
+from .shared import SharedMargin, history_folder, share_margin
 from .tasks import Progress, map_units
 
 SUMMARY = "summary.json"
@@ -247,6 +247,7 @@ def margin_dataset(
     files = dataset_files(path)
     target = Path(out)
     _empty_folder(target)
+    require_folders(client, {"book dataset": Path(path), "output": target})
     scans = map_units(client, scan_file, files, shared=None, name="scan")
     _check_scans(scans)
     universe = book_universe(scans)
@@ -259,6 +260,7 @@ def margin_dataset(
         out=target,
         chunk_positions=size,
     )
+    require_folders(client, {"market history": history_folder(shared.margin.history)})
     prepared = time.perf_counter()
     outcomes = map_units(client, margin_file, list(enumerate(files)), shared=shared,
                          name="margin-file", progress=progress)  # fmt: skip

@@ -24,9 +24,9 @@ from crossmargin.models.result import GROUPINGS, GroupMargin, MarginResult, Posi
 from crossmargin.netting.core import BY_TIER
 from crossmargin.portfolio import Portfolio
 
-from .cluster import worker_count
+from .cluster import require_folders, worker_count
 from .partition import BookPart, parts_for
-from .shared import SharedMargin, book_instruments, share_margin
+from .shared import SharedMargin, book_instruments, history_folder, share_margin
 from .tasks import Progress, map_units
 
 if TYPE_CHECKING:
@@ -64,6 +64,7 @@ def run_margin(
         raise InputError("the book is empty: nothing to margin")
     shared = share_margin(model, book_instruments(portfolio), market, by=by, cap=cap,
                           offsets=offsets, history=history)  # fmt: skip
+    require_folders(client, {"market history": history_folder(shared.history)})
     parts = parts_for(portfolio, worker_count(client), chunk_positions)
     results = map_units(client, margin_part, parts, shared=shared, name="margin",
                         progress=progress, timings=timings)  # fmt: skip

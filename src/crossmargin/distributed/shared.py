@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -134,6 +135,11 @@ def book_instruments(portfolio: Portfolio) -> tuple[Instrument, ...]:
     )
 
 
+def history_folder(history: MarketHistory | None) -> Path | None:
+    """The folder a history reads its series from (None without a history)."""
+    return None if history is None else Path(history.data_dir)
+
+
 def price_now(context: Any) -> None:
     """Do a lazy context's per-instrument work now (historical calendars; both contexts of a
     ``conservative`` pair), so that shipping it ships the P&L."""
@@ -175,4 +181,11 @@ def share_margin(
     )
 
 
-__all__ = ["PreparedModel", "SharedMargin", "book_instruments", "price_now", "share_margin"]
+__all__ = [
+    "PreparedModel",
+    "SharedMargin",
+    "book_instruments",
+    "history_folder",
+    "price_now",
+    "share_margin",
+]

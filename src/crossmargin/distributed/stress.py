@@ -35,7 +35,7 @@ from crossmargin.models.base import MarginModel
 from crossmargin.models.var import HistoricalVaRModel
 from crossmargin.portfolio import Portfolio
 
-from .cluster import worker_count
+from .cluster import require_folders, worker_count
 from .margin import run_margin
 from .partition import BookPart, parts_for
 from .tasks import Progress, map_units
@@ -79,6 +79,7 @@ def run_stress(
     """:func:`crossmargin.analysis.stress.report.run_stress` on ``client``'s workers (module
     docstring); ``chunk_positions`` as in :func:`run_margin`."""
     plan = plan_stress(scenario=scenario, crisis=crisis, correlation=correlation, reverse=reverse)
+    require_folders(client, {"market history": Path(history.data_dir)})
     margin = run_margin(client, model, book, snapshot, chunk_positions=chunk_positions)
     held = HeldMargin.from_result(margin)
     parts = parts_for(book, worker_count(client), chunk_positions)
