@@ -16,12 +16,17 @@ window, as ``bench_var``.
 
 * **single process**: ``model.compute(book, market)`` in a fresh child process (its peak RSS
   is the process's own);
-* **LocalCluster**: ``crossmargin.distributed.run_margin`` end to end on a fresh cluster of 2,
-  then 1, worker processes (the client's prepare, the partition, the tasks, the merge into one
-  ``MarginResult``); peak RSS per worker; the smallest and median task seconds (chunks are
-  sized for >= 100 ms); totals checked equal to the single process to 1e-9.
-* ``es`` also runs the naive distribution, each task preparing its own context
-  (``model.compute(part)``), against the shared, broadcast context.
+* **LocalCluster, dataset** (the value): the same book written as Parquet files of 10,000
+  accounts each, margined
+  end to end by ``crossmargin.distributed.margin_dataset`` on a fresh cluster of 2, then 1,
+  worker processes (scan, the client's prepare, the tasks writing Parquet, the summary); peak
+  RSS per worker;
+* **LocalCluster, in memory**: ``crossmargin.distributed.run_margin`` on the in-memory book, 2
+  workers (partition, tasks, and every account's full result gathered and merged on the
+  client); the smallest and median task seconds (chunks are sized for >= 100 ms);
+* ``es`` also runs the naive in-memory distribution, each task preparing its own context
+  (``model.compute(part)``), against the shared, broadcast context;
+* every total is checked equal to the single process's to 1e-9.
 
 ``distributed_1m_accounts``: 1,000,000 accounts x 10 positions from a Parquet dataset of 100
 files (``crossmargin.distributed.margin_dataset``: streamed, results written as partitioned
@@ -63,7 +68,7 @@ UNDERLYINGS = ["BTC", "ETH", "SPX", "SPY", "QQQ"]
 PER_ACCOUNT = 10
 N_ACCOUNTS = 100_000
 LARGE = 1_000_000
-LARGE_FILES = 100
+BLOCK = 10_000  # accounts per RNG stream and per dataset file
 MODELS: dict[str, dict[str, Any]] = {
     "pm_grid": {},
     "es": {"stress_window": None},
@@ -104,27 +109,31 @@ def book_rows(
     return accounts, cols.reshape(-1), qty
 
 
+def _blocks(n_accounts: int) -> list[tuple[int, int]]:
+    """``(first, count)`` of the book's blocks of :data:`BLOCK` accounts (one RNG stream and,
+    as a dataset, one file each: the in-memory book and the dataset are the same book)."""
+    return [(f, min(BLOCK, n_accounts - f)) for f in range(0, n_accounts, BLOCK)]
+
+
 def portfolio(n_accounts: int, instruments: tuple[Instrument, ...], n_crypto: int) -> Portfolio:
     """The benchmark book in memory."""
-    accounts, cols, qty = book_rows(n_accounts, n_crypto, len(instruments))
-    return Portfolio.from_positions(
-        Position(account=f"acc{a:07d}", instrument=instruments[c], quantity=float(q))
-        for a, c, q in zip(accounts.tolist(), cols.tolist(), qty.tolist(), strict=True)
-    )
+    positions = []
+    for first, count in _blocks(n_accounts):
+        accounts, cols, qty = book_rows(count, n_crypto, len(instruments), first=first)
+        positions += [
+            Position(account=f"acc{a:07d}", instrument=instruments[c], quantity=float(q))
+            for a, c, q in zip(accounts.tolist(), cols.tolist(), qty.tolist(), strict=True)
+        ]
+    return Portfolio.from_positions(positions)
 
 
 def write_dataset(
-    folder: Path, n_accounts: int, files: int, instruments: tuple[Instrument, ...], n_crypto: int
+    folder: Path, n_accounts: int, instruments: tuple[Instrument, ...], n_crypto: int
 ) -> Path:
-    """The benchmark book as a Parquet dataset: ``files`` files of whole accounts."""
+    """The benchmark book as a Parquet dataset: one file per block of accounts."""
     symbols = np.array([i.symbol for i in instruments], dtype=object)
-    per_file = math.ceil(n_accounts / files)
-    for k in range(files):
-        first = k * per_file
-        n = min(per_file, n_accounts - first)
-        if n <= 0:
-            break
-        accounts, cols, qty = book_rows(n, n_crypto, len(instruments), first=first)
+    for k, (first, count) in enumerate(_blocks(n_accounts)):
+        accounts, cols, qty = book_rows(count, n_crypto, len(instruments), first=first)
         frame = pd.DataFrame(
             {"account": [f"acc{a:07d}" for a in accounts.tolist()], "symbol": symbols[cols],
              "quantity": qty}
@@ -166,7 +175,7 @@ def naive_part(part: BookPart, shared: tuple[MarginModel, MarketSnapshot]) -> Ma
 
 
 def on_cluster(key: str, book: Portfolio, workers: int, naive: bool = False) -> dict[str, Any]:
-    """End-to-end distributed margin of ``book`` on a fresh LocalCluster."""
+    """End-to-end distributed margin of the in-memory ``book`` on a fresh LocalCluster."""
     market, history, _, _ = _market()
     model = _model(key, history)
     with connect(workers=workers) as client:
@@ -193,26 +202,51 @@ def on_cluster(key: str, book: Portfolio, workers: int, naive: bool = False) -> 
     }
 
 
+def from_dataset(key: str, folder: Path, workers: int) -> dict[str, Any]:
+    """End-to-end margin of the book dataset ``folder`` on a fresh LocalCluster (results
+    written as Parquet, sums back)."""
+    market, history, _, _ = _market()
+    model = _model(key, history)
+    with connect(workers=workers) as client, tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        run = margin_dataset(client, folder, model, market, Path(out) / "r", record=False)
+        seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "total": run.summary["total"],
+        "peaks": sorted(run.summary["workers"]["peak_rss_mb"].values()),
+        "prepare": run.summary["seconds"]["prepare"],
+        "chunk": run.summary["chunk_positions"],
+    }
+
+
 def _check(total: float, want: float, what: str) -> None:
     if not math.isclose(total, want, rel_tol=1e-9):
         raise AssertionError(f"{what}: distributed total {total!r} != single {want!r}")
 
 
+def _mb(peaks: list[float]) -> str:
+    return ", ".join(f"{p:,.0f}" for p in peaks)
+
+
 def _bench_100k(key: str) -> dict[str, Any]:
-    market, _, instruments, n_crypto = _market()
-    del market
+    _, _, instruments, n_crypto = _market()
     single_s, single_mb, single_total = single_process(key, N_ACCOUNTS)
+    with tempfile.TemporaryDirectory(prefix="cm-book-") as tmp:
+        folder = write_dataset(Path(tmp), N_ACCOUNTS, instruments, n_crypto)
+        two = from_dataset(key, folder, 2)
+        one = from_dataset(key, folder, 1)
     book = portfolio(N_ACCOUNTS, instruments, n_crypto)
-    two = on_cluster(key, book, 2)
-    one = on_cluster(key, book, 1)
-    _check(two["total"], single_total, f"{key} 2 workers")
-    _check(one["total"], single_total, f"{key} 1 worker")
+    mem = on_cluster(key, book, 2)
+    for run, what in ((two, "dataset, 2 workers"), (one, "dataset, 1 worker"),
+                      (mem, "in memory, 2 workers")):  # fmt: skip
+        _check(run["total"], single_total, f"{key} {what}")
     extra = ""
     if key.startswith("es"):
         naive = on_cluster(key, book, 2, naive=True)
         _check(naive["total"], single_total, f"{key} naive")
-        extra = (f"; naive distribution (each task prepares its own context) "
-                 f"{naive['seconds']:.1f} s, peak/worker {naive['peaks'][-1]:,.0f} MB")  # fmt: skip
+        extra = (f"; naive in-memory distribution (each task prepares its own context) "
+                 f"{naive['seconds']:.1f} s")  # fmt: skip
     return {
         "name": f"distributed_{key}_100k_accounts",
         "value": two["seconds"],
@@ -221,11 +255,14 @@ def _bench_100k(key: str) -> dict[str, Any]:
         "detail": (
             f"{N_ACCOUNTS:,} accounts x {PER_ACCOUNT} positions, {len(instruments):,} "
             f"instruments; single process {single_s:.1f} s, peak {single_mb:,.0f} MB; "
-            f"LocalCluster 2 workers {two['seconds']:.1f} s, peak/worker "
-            f"{', '.join(f'{p:,.0f}' for p in two['peaks'])} MB, {two['tasks']} tasks "
-            f"(min {two['task_min']:.2f} s, median {two['task_median']:.2f} s); 1 worker "
-            f"{one['seconds']:.1f} s, peak {one['peaks'][-1]:,.0f} MB; 1 -> 2 workers "
-            f"x{one['seconds'] / two['seconds']:.2f}{extra}"
+            f"LocalCluster from {len(_blocks(N_ACCOUNTS))} Parquet files: 2 workers "
+            f"{two['seconds']:.1f} s (client scan + prepare {two['prepare']:.1f} s), "
+            f"peak/worker {_mb(two['peaks'])} MB, "
+            f"chunks of {two['chunk']:,} positions; 1 worker {one['seconds']:.1f} s, peak "
+            f"{_mb(one['peaks'])} MB; 1 -> 2 workers x{one['seconds'] / two['seconds']:.2f}; "
+            f"in memory (run_margin, full results gathered on the client) 2 workers "
+            f"{mem['seconds']:.1f} s, peak/worker {_mb(mem['peaks'])} MB, {mem['tasks']} tasks "
+            f"(min {mem['task_min']:.2f} s, median {mem['task_median']:.2f} s){extra}"
         ),
     }
 
@@ -257,7 +294,7 @@ def _bench_large(key: str, folder: Path) -> dict[str, Any]:
         "baseline_ratio": per_10k_s * 100 / seconds,
         "detail": (
             f"{LARGE:,} accounts x {PER_ACCOUNT} positions ({run.summary['positions_count']:,} "
-            f"netted), {len(instruments):,} instruments, from {LARGE_FILES} Parquet files, "
+            f"netted), {len(instruments):,} instruments, from {len(_blocks(LARGE))} Parquet files, "
             f"LocalCluster 2 workers: {seconds:.1f} s (prepare "
             f"{run.summary['seconds']['prepare']:.1f} s), peak/worker "
             f"{', '.join(f'{p:,.0f}' for p in peaks)} MB, "
@@ -272,7 +309,7 @@ def distributed_1m_accounts() -> list[dict[str, Any]]:
     """1,000,000 accounts x 10 positions x ~1,000 scenarios, pm_grid and es, from Parquet."""
     _, _, instruments, n_crypto = _market()
     with tempfile.TemporaryDirectory(prefix="cm-book-") as tmp:
-        folder = write_dataset(Path(tmp), LARGE, LARGE_FILES, instruments, n_crypto)
+        folder = write_dataset(Path(tmp), LARGE, instruments, n_crypto)
         return [_bench_large(key, folder) for key in ("pm_grid_1000", "es_1000")]
 
 

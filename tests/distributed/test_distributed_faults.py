@@ -110,3 +110,18 @@ def test_a_folder_the_workers_cannot_see_is_named(client, tmp_path) -> None:  # 
     require_folders(client, {"market history": tmp_path, "output": None})  # visible: passes
     with pytest.raises(InputError, match=r"worker tcp://.* cannot see the output folder .*nope"):
         require_folders(client, {"market history": tmp_path, "output": tmp_path / "nope"})
+
+
+def test_embedded_workers_run_single_threaded_without_profiler_or_malloc_trim(client) -> None:  # type: ignore[no-untyped-def]
+    env = client.run(
+        lambda: {
+            k: os.environ.get(k)
+            for k in ("NUMBA_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_",
+                      "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED")
+        }
+    )  # fmt: skip
+    assert len(env) == 2
+    for found in env.values():
+        assert found == {"NUMBA_NUM_THREADS": "1", "MALLOC_TRIM_THRESHOLD_": None,
+                         "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}  # fmt: skip
+    assert client.nthreads() == dict.fromkeys(env, 1)

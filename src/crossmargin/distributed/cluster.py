@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import dask
 from distributed import Client, LocalCluster
 
 from crossmargin.errors import InputError
@@ -32,7 +33,10 @@ from crossmargin.errors import InputError
 DEFAULT_TIMEOUT = 10.0
 #: Environment of the embedded cluster's worker processes: one thread each, and no statistical
 #: profiler (Dask samples every task's stack each 10 ms: it doubled the time of the tier walk,
-#: pure Python, in ``benchmarks/bench_distributed.py``).
+#: pure Python, in ``benchmarks/bench_distributed.py``). Dask also sets
+#: ``MALLOC_TRIM_THRESHOLD_=65536`` in its workers to hand memory back to the OS sooner; the
+#: tier walk allocates many small objects and ran 2-3x slower with it, so the embedded cluster
+#: leaves glibc's own (adaptive) threshold (:data:`DROPPED_ENV`).
 WORKER_ENV = {
     "NUMBA_NUM_THREADS": "1",
     "OMP_NUM_THREADS": "1",
@@ -40,6 +44,7 @@ WORKER_ENV = {
     "OPENBLAS_NUM_THREADS": "1",
     "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
 }
+DROPPED_ENV = ("MALLOC_TRIM_THRESHOLD_",)
 _ADDRESS = re.compile(r"^(tcp|tls|inproc|ucx|ws|wss)://[^\s/:]+(:\d+)?/?$|^[^\s/:]+:\d+$")
 
 
@@ -53,15 +58,18 @@ def local_cluster(
     n = workers if workers is not None else (os.cpu_count() or 1)
     if n < 1:
         raise InputError(f"a local cluster needs at least one worker, got {n}")
-    return LocalCluster(
-        n_workers=n,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=":0",  # no fixed port: another cluster may hold 8787
-        memory_limit=memory_limit,
-        silence_logs=logging.ERROR,
-        env=dict(WORKER_ENV),
-    )
+    spawn = dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {}
+    kept = {k: v for k, v in spawn.items() if k not in DROPPED_ENV}
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": kept}):
+        return LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",  # no fixed port: another cluster may hold 8787
+            memory_limit=memory_limit,
+            silence_logs=logging.ERROR,
+            env=dict(WORKER_ENV),
+        )
 
 
 def check_address(address: str) -> str:

@@ -25,9 +25,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from crossmargin.analysis.stress.common import netting_set_groups
 from crossmargin.collateral.holdings import CollateralHolding
 from crossmargin.errors import InputError
+from crossmargin.instruments import Instrument
 from crossmargin.portfolio import Portfolio, Position
 
 MIN_TASK_SECONDS = 0.1
@@ -45,15 +49,83 @@ def chunk_positions(n_positions: int, workers: int) -> int:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BookPart:
-    """Some whole accounts of a book: their raw positions and collateral, in book order.
+    """Some whole accounts of a book: their raw positions (as columns: what a task receives)
+    and collateral, in book order.
 
-    ``portfolio()`` (built on the worker) equals ``book.subset(accounts)``.
+    Rows are columns rather than :class:`Position` objects because a chunk travels to its
+    worker pickled: arrays and each distinct instrument once cost a fraction of pickling every
+    position (``benchmarks/bench_distributed.py``). ``portfolio()`` (built on the worker)
+    equals ``book.subset(accounts)``.
     """
 
     accounts: tuple[str, ...]
-    raw: tuple[Position, ...]
+    instruments: tuple[Instrument, ...]
+    account_index: npt.NDArray[np.int32]
+    instrument_index: npt.NDArray[np.int32]
+    quantity: npt.NDArray[np.float64]
+    trade_price: npt.NDArray[np.float64]  # NaN: none (a trade price is finite)
+    position_id: tuple[str | None, ...] = ()  # empty: none has one
+    venue: tuple[str, ...] = ()  # empty: none is named
     collateral: tuple[CollateralHolding, ...] = ()
     source: str = ""
+
+    @classmethod
+    def of(
+        cls,
+        accounts: tuple[str, ...],
+        raw: Sequence[Position],
+        collateral: Sequence[CollateralHolding] = (),
+        source: str = "",
+    ) -> BookPart:
+        """The part holding ``raw`` (positions of ``accounts``, in book order)."""
+        acc = {a: i for i, a in enumerate(accounts)}
+        inst: dict[Instrument, int] = {}
+        a_idx, i_idx, qty, price, ids, venues = [], [], [], [], [], []
+        for p in raw:  # one pass: a book of millions of positions goes through here
+            a_idx.append(acc[p.account])
+            i_idx.append(inst.setdefault(p.instrument, len(inst)))
+            qty.append(p.quantity)
+            price.append(p.trade_price)
+            ids.append(p.position_id)
+            venues.append(p.venue)
+        return cls(
+            accounts=accounts,
+            instruments=tuple(inst),
+            account_index=np.array(a_idx, np.int32),
+            instrument_index=np.array(i_idx, np.int32),
+            quantity=np.array(qty, np.float64),
+            trade_price=np.array(price, np.float64),  # None -> NaN
+            position_id=tuple(ids) if any(i is not None for i in ids) else (),
+            venue=tuple(venues) if any(venues) else (),
+            collateral=tuple(collateral),
+            source=source,
+        )
+
+    @property
+    def raw(self) -> tuple[Position, ...]:
+        """The part's raw positions, in book order."""
+        accounts, instruments = self.accounts, self.instruments
+        ids = self.position_id or (None,) * len(self.quantity)
+        venues = self.venue or ("",) * len(self.quantity)
+        return tuple(
+            Position(
+                account=accounts[a],
+                instrument=instruments[i],
+                quantity=q,
+                trade_price=None if t != t else t,  # NaN: no trade price
+                position_id=pid,
+                venue=v,
+            )
+            for a, i, q, t, pid, v in zip(
+                self.account_index.tolist(),
+                self.instrument_index.tolist(),
+                self.quantity.tolist(),
+                self.trade_price.tolist(),
+                ids,
+                venues,
+                strict=True,
+            )
+        )
 
     def portfolio(self) -> Portfolio:
         """The part as a portfolio."""
@@ -95,7 +167,7 @@ def split_book(portfolio: Portfolio, size: int) -> list[BookPart]:
         if h.account in part_of:
             held[part_of[h.account]].append(h)
     return [
-        BookPart(accounts=accounts, raw=tuple(r), collateral=tuple(c), source=portfolio.source)
+        BookPart.of(accounts, r, c, portfolio.source)
         for accounts, r, c in zip(chunks, raw, held, strict=True)
     ]
 
@@ -104,12 +176,6 @@ def parts_for(portfolio: Portfolio, workers: int, size: int | None = None) -> li
     """:func:`split_book` with ``size`` or :func:`chunk_positions` for ``workers``."""
     chosen = size if size is not None else chunk_positions(len(portfolio), workers)
     return split_book(portfolio, chosen)
-
-
-def in_book_order(accounts: Sequence[str], book: Sequence[str]) -> tuple[str, ...]:
-    """``accounts`` sorted as they come in ``book``."""
-    order = {a: i for i, a in enumerate(book)}
-    return tuple(sorted(accounts, key=order.__getitem__))
 
 
 __all__ = [
