@@ -146,18 +146,36 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _single(key: str, n_accounts: int) -> tuple[float, float, float]:
-    """In a fresh process: (seconds, peak RSS MB, total) of the single-process margin."""
+def _cpu() -> float:
+    """CPU seconds (user + system) this process has used: on a machine shared with other
+    work, a steadier measure of the work done than wall time."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _workers_cpu(client: Any) -> float:
+    found = client.run(
+        lambda: (
+            resource.getrusage(resource.RUSAGE_SELF).ru_utime
+            + resource.getrusage(resource.RUSAGE_SELF).ru_stime
+        )
+    )
+    return float(sum(found.values()))
+
+
+def _single(key: str, n_accounts: int) -> tuple[float, float, float, float]:
+    """In a fresh process: (seconds, CPU seconds, peak RSS MB, total) of the single-process
+    margin."""
     market, history, instruments, n_crypto = _market()
     book = portfolio(n_accounts, instruments, n_crypto)
     model = _model(key, history)
     model.compute(book.subset([book.accounts[0]]), market)  # compile kernels, load history
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu()
     result = model.compute(book, market)
-    return time.perf_counter() - start, _peak_mb(), result.total
+    return time.perf_counter() - start, _cpu() - cpu, _peak_mb(), result.total
 
 
-def single_process(key: str, n_accounts: int) -> tuple[float, float, float]:
+def single_process(key: str, n_accounts: int) -> tuple[float, float, float, float]:
     """:func:`_single` in a child process (spawned: its peak RSS is its own)."""
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
         return pool.submit(_single, key, n_accounts).result()
@@ -182,6 +200,7 @@ def on_cluster(key: str, book: Portfolio, workers: int, naive: bool = False) -> 
         # warm the workers (imports, compiled kernels) on one account, as the single run
         run_margin(client, model, book.subset([book.accounts[0]]), market)
         timings: list[float] = []
+        cpu = _workers_cpu(client) + _cpu()
         start = time.perf_counter()
         if naive:
             parts = parts_for(book, workers)
@@ -191,9 +210,11 @@ def on_cluster(key: str, book: Portfolio, workers: int, naive: bool = False) -> 
         else:
             total = run_margin(client, model, book, market, timings=timings).total
         seconds = time.perf_counter() - start
+        cpu = _workers_cpu(client) + _cpu() - cpu
         peaks = _worker_peaks(client)
     return {
         "seconds": seconds,
+        "cpu": cpu,
         "total": total,
         "peaks": peaks,
         "tasks": len(timings),
@@ -208,11 +229,14 @@ def from_dataset(key: str, folder: Path, workers: int) -> dict[str, Any]:
     market, history, _, _ = _market()
     model = _model(key, history)
     with connect(workers=workers) as client, tempfile.TemporaryDirectory() as out:
+        cpu = _workers_cpu(client) + _cpu()
         start = time.perf_counter()
         run = margin_dataset(client, folder, model, market, Path(out) / "r", record=False)
         seconds = time.perf_counter() - start
+        cpu = _workers_cpu(client) + _cpu() - cpu
     return {
         "seconds": seconds,
+        "cpu": cpu,
         "total": run.summary["total"],
         "peaks": sorted(run.summary["workers"]["peak_rss_mb"].values()),
         "prepare": run.summary["seconds"]["prepare"],
@@ -231,7 +255,7 @@ def _mb(peaks: list[float]) -> str:
 
 def _bench_100k(key: str) -> dict[str, Any]:
     _, _, instruments, n_crypto = _market()
-    single_s, single_mb, single_total = single_process(key, N_ACCOUNTS)
+    single_s, single_cpu, single_mb, single_total = single_process(key, N_ACCOUNTS)
     with tempfile.TemporaryDirectory(prefix="cm-book-") as tmp:
         folder = write_dataset(Path(tmp), N_ACCOUNTS, instruments, n_crypto)
         two = from_dataset(key, folder, 2)
@@ -246,7 +270,7 @@ def _bench_100k(key: str) -> dict[str, Any]:
         naive = on_cluster(key, book, 2, naive=True)
         _check(naive["total"], single_total, f"{key} naive")
         extra = (f"; naive in-memory distribution (each task prepares its own context) "
-                 f"{naive['seconds']:.1f} s")  # fmt: skip
+                 f"{naive['seconds']:.1f} s ({naive['cpu']:.0f} CPU s)")  # fmt: skip
     return {
         "name": f"distributed_{key}_100k_accounts",
         "value": two["seconds"],
@@ -254,14 +278,18 @@ def _bench_100k(key: str) -> dict[str, Any]:
         "baseline_ratio": single_s / two["seconds"],
         "detail": (
             f"{N_ACCOUNTS:,} accounts x {PER_ACCOUNT} positions, {len(instruments):,} "
-            f"instruments; single process {single_s:.1f} s, peak {single_mb:,.0f} MB; "
+            f"instruments; single process {single_s:.1f} s ({single_cpu:.0f} CPU s), peak "
+            f"{single_mb:,.0f} MB; "
             f"LocalCluster from {len(_blocks(N_ACCOUNTS))} Parquet files: 2 workers "
-            f"{two['seconds']:.1f} s (client scan + prepare {two['prepare']:.1f} s), "
+            f"{two['seconds']:.1f} s ({two['cpu']:.0f} CPU s; client scan + prepare "
+            f"{two['prepare']:.1f} s), "
             f"peak/worker {_mb(two['peaks'])} MB, "
-            f"chunks of {two['chunk']:,} positions; 1 worker {one['seconds']:.1f} s, peak "
+            f"chunks of {two['chunk']:,} positions; 1 worker {one['seconds']:.1f} s "
+            f"({one['cpu']:.0f} CPU s), peak "
             f"{_mb(one['peaks'])} MB; 1 -> 2 workers x{one['seconds'] / two['seconds']:.2f}; "
             f"in memory (run_margin, full results gathered on the client) 2 workers "
-            f"{mem['seconds']:.1f} s, peak/worker {_mb(mem['peaks'])} MB, {mem['tasks']} tasks "
+            f"{mem['seconds']:.1f} s ({mem['cpu']:.0f} CPU s), peak/worker "
+            f"{_mb(mem['peaks'])} MB, {mem['tasks']} tasks "
             f"(min {mem['task_min']:.2f} s, median {mem['task_median']:.2f} s){extra}"
         ),
     }
@@ -280,7 +308,7 @@ def distributed_es_100k() -> dict[str, Any]:
 def _bench_large(key: str, folder: Path) -> dict[str, Any]:
     market, history, instruments, _ = _market()
     model = _model(key, history)
-    per_10k_s, per_10k_mb, _ = single_process(key, LARGE // 100)
+    per_10k_s, _, per_10k_mb, _ = single_process(key, LARGE // 100)
     with connect(workers=2) as client:
         out = Path(tempfile.mkdtemp(prefix="cm-out-"))
         start = time.perf_counter()
