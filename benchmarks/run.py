@@ -27,6 +27,7 @@ MODULES = (
     "bench_service",
     "bench_cascade",
     "bench_optimise",
+    "bench_distributed",
 )
 
 

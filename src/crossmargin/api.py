@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,6 +48,9 @@ from crossmargin.portfolio.sample import sample_portfolio
 from crossmargin.pricing.mtm import BookValuation, value_portfolio
 from crossmargin.pricing.revalue import BookPnL, revalue
 from crossmargin.store import RunStore
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 PathLike = str | Path
 
@@ -161,6 +164,7 @@ def margin(
     offsets: Any = None,
     haircuts: Any = None,
     also: str | None = None,
+    client: Client | None = None,
     **params: Any,
 ) -> MarginResult:
     """Margin ``portfolio`` under ``model`` (a name or an instance).
@@ -168,9 +172,17 @@ def margin(
     ``offsets``: the offset policy (``"emir"`` default, ``"none"``, a file or an
     :class:`crossmargin.netting.OffsetPolicy`); ``cap``: the Art 27(4) cap on the tiers
     across underlyings; ``haircuts``: a haircut file or schedule (default the shipped
-    ``crossmargin/data/haircuts.json``).
+    ``crossmargin/data/haircuts.json``). ``client``: run on that Dask cluster (the same
+    result; :mod:`crossmargin.distributed`).
     """
     chosen = make_model(model, also=also, **params) if isinstance(model, str) else model
+    if client is not None:
+        from crossmargin.distributed import run_margin
+
+        return run_margin(
+            client, chosen, portfolio, snapshot, by=by, cap=cap, offsets=offsets,
+            haircuts=haircuts,
+        )  # fmt: skip
     return chosen.compute(portfolio, snapshot, by=by, cap=cap, offsets=offsets, haircuts=haircuts)
 
 
@@ -290,13 +302,15 @@ def backtest(
     data_dir: PathLike | None = None,
     progress: Callable[[int, int], None] | None = None,
     contracts: ContractsLike = None,
+    client: Client | None = None,
     **params: Any,
 ) -> BacktestResult:
     """Rolling backtest of ``model`` on real history (``None``: the representative set).
 
     A portfolio is re-struck daily as strategies (same quantities, strikes relative to spot
     and times to expiry as on its first day) unless it is passed as a list of strategies
-    already. Models that read history themselves get each day's cut-off view.
+    already. Models that read history themselves get each day's cut-off view. ``client``:
+    run the days on that Dask cluster, in date ranges (the same result).
     """
     if not 0.0 < confidence < 1.0:
         raise InputError(f"confidence must be in (0, 1), got {confidence}")
@@ -313,9 +327,13 @@ def backtest(
         strategies, label = book, "strategies"
     model_factory(model)  # an unknown name fails here, before any work
     spec = ModelSpec(model, tuple({"confidence": confidence, "mpor": mpor, **params}.items()))
-    paths = run_paths(
-        strategies, spec, start, end, mpor=mpor, by=by, history=history, progress=progress
-    )
+    map_days = None
+    if client is not None:
+        from crossmargin.distributed import day_mapper
+
+        map_days = day_mapper(client)
+    paths = run_paths(strategies, spec, start, end, mpor=mpor, by=by, history=history,
+                      progress=progress, map_days=map_days)  # fmt: skip
     underlyings = {s.name: s.underlyings for s in strategies}
     return summarise(
         paths,
@@ -597,6 +615,7 @@ def stress(
     market: PathLike | MarketSnapshot | None = None,
     data_dir: PathLike | None = None,
     contracts: ContractsLike = None,
+    client: Client | None = None,
     **params: Any,
 ) -> StressReport:
     """Stress the netting of ``book`` against the netted margin of ``model`` (METHODS §8).
@@ -608,7 +627,7 @@ def stress(
     pair of underlyings held in one account); with none of the three, every named crisis.
     ``reverse`` adds a reverse stress of every account, ``default`` the default of one
     account. Returns a :class:`crossmargin.analysis.stress.StressReport`; docs in
-    ``docs/stress.md``.
+    ``docs/stress.md``. ``client``: run on that Dask cluster (the same report).
     """
     from crossmargin.analysis.stress.correlation import parse_pairs
     from crossmargin.analysis.stress.report import run_stress
@@ -632,21 +651,22 @@ def stress(
         chosen = make_model(model, **params)
     else:
         chosen = model
-    return run_stress(
-        portfolio,
-        snapshot,
-        chosen,
-        history,
-        scenario=scenario,
-        crisis=crisis,
-        correlation=correlation,
-        pairs=parse_pairs(pairs),
-        blend=blend,
-        stressed_window=stressed_window,
-        stressed_matrix=stressed_matrix,
-        reverse=reverse,
-        default=default,
-    )
+    options: dict[str, Any] = {
+        "scenario": scenario,
+        "crisis": crisis,
+        "correlation": correlation,
+        "pairs": parse_pairs(pairs),
+        "blend": blend,
+        "stressed_window": stressed_window,
+        "stressed_matrix": stressed_matrix,
+        "reverse": reverse,
+        "default": default,
+    }
+    if client is not None:
+        from crossmargin.distributed import run_stress as on_cluster
+
+        return on_cluster(client, portfolio, snapshot, chosen, history, **options)
+    return run_stress(portfolio, snapshot, chosen, history, **options)
 
 
 def record_stress(

@@ -212,6 +212,7 @@ class RunStore:
         result: Mapping[str, Any],
         market_source: str = "",
         status: str = "ok",
+        accounts_from: Sequence[Path] | None = None,
     ) -> str:
         """Record one run atomically and return its run id.
 
@@ -228,6 +229,11 @@ class RunStore:
         result:
             The result's ``to_dict()``; its ``accounts`` list (if any) fills
             ``run_accounts``.
+        accounts_from:
+            Parquet files of per-account rows (columns ``account``, ``total``,
+            ``standalone``, ``netted``, ``benefit`` and ``components`` as canonical JSON: the
+            accounts files of a distributed run, :mod:`crossmargin.distributed.output`) that
+            fill ``run_accounts`` too, read by DuckDB in the same transaction.
         """
         if kind not in KINDS:
             raise InputError(f"unknown run kind {kind!r} (have: {', '.join(KINDS)})")
@@ -258,6 +264,12 @@ class RunStore:
             try:
                 self._insert_run_row(con, run_row)
                 self._insert_account_rows(con, run_id, accounts)
+                if accounts_from:
+                    con.execute(
+                        "INSERT INTO run_accounts SELECT ?, account, total, standalone, netted,"
+                        " benefit, components FROM read_parquet(?)",
+                        [run_id, [str(p) for p in accounts_from]],
+                    )
                 con.commit()
             except BaseException:
                 con.rollback()

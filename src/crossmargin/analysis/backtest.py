@@ -59,6 +59,10 @@ MODES = ("netted", "grouped", "standalone")
 ModelFactory = Callable[[MarketHistory], MarginModel]
 PARALLEL_MIN_DAYS = 120  # below this, worker start-up costs more than it saves
 Progress = Callable[[int, int], None]
+#: Runs a group's days elsewhere (e.g. on a Dask cluster, :mod:`crossmargin.distributed`):
+#: called with the group's day runner (picklable; ``runner.run(history, i)`` is day ``i``'s
+#: outcome), the history, the day indices and a progress callback; returns ``{i: outcome}``.
+DayMapper = Callable[[Any, MarketHistory, list[int], Progress], dict[int, Any]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -243,6 +247,7 @@ def run_paths(
     data_dir: str | None = None,
     progress: Progress | None = None,
     workers: int | None = None,
+    map_days: DayMapper | None = None,
 ) -> BacktestPaths:
     """Margin and realised P&L per day and account (see the module docstring).
 
@@ -251,7 +256,8 @@ def run_paths(
     Each group of accounts with the same underlyings runs on its own calendar and window.
     With a ``ModelSpec`` and more than ``PARALLEL_MIN_DAYS`` days in a group, its days run in
     ``workers`` processes (default: the machine's cores, at most 2 here); the result is the
-    same.
+    same. ``map_days`` runs every group's days instead (a :data:`DayMapper`, e.g. on a Dask
+    cluster); the result is the same again.
     """
     start_d, end_d = to_timestamp(start).date(), to_timestamp(end).date()
     _check_window(start_d, end_d, mpor)
@@ -268,7 +274,9 @@ def run_paths(
             if progress is not None:
                 progress(offset + k, total)
 
-        one = _run_group(sub, model, unds, members, start_d, end_d, mpor, by, hist, step, workers)
+        one = _run_group(
+            sub, model, unds, members, start_d, end_d, mpor, by, hist, step, workers, map_days
+        )
         done += len(one.dates) + len(one.skipped)
         found.append(one)
     return _merge(found, accounts)
@@ -329,6 +337,7 @@ def _run_group(
     hist: MarketHistory,
     progress: Progress,
     workers: int | None,
+    map_days: DayMapper | None = None,
 ) -> BacktestPaths:
     """One group of accounts on its own calendar (see :func:`run_paths`)."""
     days, last_available = _window_days(hist, unds, start_d, end_d)
@@ -349,7 +358,9 @@ def _run_group(
     n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     if not _fork_safe():
         n_workers = 1  # a user-chosen OpenMP layer aborts forked workers: stay serial
-    if isinstance(model, ModelSpec) and n_workers > 1 and len(inside) >= PARALLEL_MIN_DAYS:
+    if map_days is not None:
+        outcome = map_days(day, hist, inside, progress)
+    elif isinstance(model, ModelSpec) and n_workers > 1 and len(inside) >= PARALLEL_MIN_DAYS:
         outcome = _parallel(day, hist, inside, n_workers, progress)
     else:
         outcome = {}

@@ -14,7 +14,16 @@ from crossmargin.analysis.backtest import MODES
 from crossmargin.analysis.backtest_stats import BacktestResult
 from crossmargin.analysis.strategies import representative_strategies, strategy_records
 from crossmargin.cli.app import app, console, err_console, print_json
-from crossmargin.cli.options import ContractsOpt, DataOpt, JsonOpt, contracts_of
+from crossmargin.cli.distributed import cluster
+from crossmargin.cli.options import (
+    ContractsOpt,
+    DataOpt,
+    DistributedOpt,
+    JsonOpt,
+    SchedulerOpt,
+    WorkersOpt,
+    contracts_of,
+)
 from crossmargin.cli.runs import NoStoreOpt, StoreOpt, check_store_options
 from crossmargin.portfolio import portfolio_records
 
@@ -73,20 +82,26 @@ def backtest_command(
     series: Annotated[
         Path | None, typer.Option("--series", help="Write the plot-ready daily series (CSV).")
     ] = None,
+    distributed: DistributedOpt = False,
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Backtest margin coverage on real history: netted vs grouped vs standalone."""
     check_store_options(store, no_store)
     mine = contracts_of(contracts)
     portfolio = api.load_book(book, contracts=mine) if book is not None else None
-    with Progress(
-        TextColumn("backtest"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} days"),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-        disable=json or not err_console.is_terminal,
-    ) as bar:
+    with (
+        cluster(distributed, scheduler, workers) as client,
+        Progress(
+            TextColumn("backtest"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} days"),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=True,
+            disable=json or not err_console.is_terminal,
+        ) as bar,
+    ):
         task = bar.add_task("days", total=None)
 
         def progress(done: int, total: int) -> None:
@@ -95,7 +110,7 @@ def backtest_command(
         kwargs: dict[str, Any] = {}
         result = api.backtest(
             portfolio, model, start, end, mpor=mpor, confidence=confidence, by=by,
-            data_dir=data, progress=progress, contracts=mine, **kwargs,
+            data_dir=data, progress=progress, contracts=mine, client=client, **kwargs,
         )  # fmt: skip
     if series is not None:
         import pandas as pd

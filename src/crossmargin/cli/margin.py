@@ -10,6 +10,7 @@ from rich.table import Table
 
 from crossmargin import api
 from crossmargin.cli.app import app, console, print_json, working
+from crossmargin.cli.distributed import check_dataset, cluster, dataset_table
 from crossmargin.cli.options import (
     AsofOpt,
     BookArg,
@@ -19,10 +20,13 @@ from crossmargin.cli.options import (
     ContractsOpt,
     CrossMarginOpt,
     DataOpt,
+    DistributedOpt,
     HaircutsOpt,
     JsonOpt,
     MarketOpt,
     OffsetsOpt,
+    SchedulerOpt,
+    WorkersOpt,
     contracts_of,
 )
 from crossmargin.cli.runs import NoStoreOpt, StoreOpt, check_store_options
@@ -236,8 +240,22 @@ def margin_command(
         ),
     ] = False,
     json: JsonOpt = False,
+    distributed: DistributedOpt = False,
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Folder for the partitioned Parquet results of a book dataset (a BOOK folder).",
+        ),
+    ] = None,
 ) -> None:
-    """Margin a book under one model: standalone vs grouped vs netted, and the benefit."""
+    """Margin a book under one model: standalone vs grouped vs netted, and the benefit.
+
+    BOOK may be a folder of Parquet files (a book dataset, each account in one file): with
+    --distributed and --out DIR it is streamed file by file and never loaded whole.
+    """
     check_store_options(store, no_store)
     kwargs: dict[str, Any] = {"params": params} if params is not None else {}
     var_kwargs = {
@@ -261,13 +279,30 @@ def margin_command(
     if model in VAR_MODELS or also in VAR_MODELS:
         kwargs["history"] = api.market_history(data, contracts=mine)
     chosen = api.make_model(model, also=also, **kwargs)  # bad names fail before any loading
+    if check_dataset(book, distributed, out):
+        if contracts is not None or cross_margin is not None:
+            raise InputError("--contracts and --cross-margin are not read with a book dataset "
+                             "(a BOOK folder): margin a book file for them")  # fmt: skip
+        _margin_dataset(book, chosen, out, by, cap, offsets, collateral, asof, market, data,
+                        scheduler, workers, store, no_store, json)  # fmt: skip
+        return
     portfolio = api.load_book(
         book, collateral=collateral, contracts=mine, cross_margin=cross_margin
     )
     snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data, contracts=mine)
-    with working(f"margining {len(portfolio)} positions under {model} ...", quiet=json):
+    with (
+        cluster(distributed, scheduler, workers) as client,
+        working(f"margining {len(portfolio)} positions under {model} ...", quiet=json),
+    ):
         result = api.margin(
-            portfolio, snapshot, chosen, by=by, cap=cap, offsets=offsets, haircuts=schedule
+            portfolio,
+            snapshot,
+            chosen,
+            by=by,
+            cap=cap,
+            offsets=offsets,
+            haircuts=schedule,
+            client=client,
         )
     run_id = None if no_store else api.record_margin(result, portfolio, snapshot, store)
     if json:
@@ -285,3 +320,49 @@ def margin_command(
         console.print(table)
     if run_id is not None:
         console.print(f"[dim]recorded as run {run_id} (crossmargin runs show {run_id})[/]")
+
+
+def _margin_dataset(
+    book: Path,
+    model: Any,
+    out: Path | None,
+    by: str,
+    cap: float | None,
+    offsets: str,
+    collateral: Path | None,
+    asof: str | None,
+    market: Path | None,
+    data: Path | None,
+    scheduler: str | None,
+    workers: int | None,
+    store: Path | None,
+    no_store: bool,
+    json: bool,
+) -> None:
+    """``margin BOOK_FOLDER --distributed --out DIR``: stream the dataset, print the totals."""
+    from crossmargin.distributed import margin_dataset
+
+    if collateral is not None:
+        raise InputError("--collateral is not read with a book dataset: margin its positions "
+                         "alone, or load a book file with its collateral")  # fmt: skip
+    assert out is not None
+
+    def snapshot(underlyings: tuple[str, ...]) -> Any:
+        return api.market_for_underlyings(underlyings, asof=asof, market=market, data_dir=data)
+
+    with (
+        cluster(True, scheduler, workers) as client,
+        working(f"margining the book dataset {book} under {model.name} ...", quiet=json),
+    ):
+        assert client is not None
+        run = margin_dataset(client, book, model, snapshot, out, by=by, cap=cap,
+                             offsets=offsets, store=store, record=not no_store)  # fmt: skip
+    if json:
+        print_json({"run_id": run.run_id, **run.summary})
+        return
+    console.print(f"[dim]market: {run.summary['market']}[/]")
+    console.print(dataset_table(run.summary))
+    console.print(f"results: {run.out}/accounts, {run.out}/positions (Parquet), "
+                  f"{run.out}/summary.json")  # fmt: skip
+    if run.run_id is not None:
+        console.print(f"[dim]recorded as run {run.run_id} (crossmargin runs show {run.run_id})[/]")

@@ -85,3 +85,29 @@ ContractsOpt = Annotated[
 def contracts_of(path: Path | None) -> Contracts | None:
     """The ``--contracts`` file loaded (``None`` without one: the shipped contracts)."""
     return None if path is None else load_contracts(path)
+
+
+DistributedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--distributed",
+        help="Run on a Dask cluster: an embedded local cluster (one worker process per core), "
+        "or the scheduler at --scheduler. Same figures as the default single process.",
+    ),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="Address of a running Dask scheduler, tcp://HOST:PORT (with --distributed).",
+    ),
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="Worker processes of the embedded local cluster (with --distributed; default: "
+        "one per core).",
+    ),
+]

@@ -24,6 +24,7 @@ from rich.table import Table
 from crossmargin import api
 from crossmargin.analysis.stress.report import StressReport
 from crossmargin.cli.app import app, console, print_json, working
+from crossmargin.cli.distributed import cluster
 from crossmargin.cli.options import (
     AsofOpt,
     BookArg,
@@ -31,8 +32,11 @@ from crossmargin.cli.options import (
     ContractsOpt,
     CrossMarginOpt,
     DataOpt,
+    DistributedOpt,
     JsonOpt,
     MarketOpt,
+    SchedulerOpt,
+    WorkersOpt,
     contracts_of,
 )
 from crossmargin.cli.runs import NoStoreOpt, StoreOpt, check_store_options
@@ -282,6 +286,9 @@ def stress_command(
     store: StoreOpt = None,
     no_store: NoStoreOpt = False,
     json: JsonOpt = False,
+    distributed: DistributedOpt = False,
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Stress the netting: crisis replays, hypothetical moves, correlation breakdown, reverse
     stress and the default of one account, against the margin held."""
@@ -303,7 +310,10 @@ def stress_command(
         book, collateral=collateral, contracts=mine, cross_margin=cross_margin
     )
     snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data, contracts=mine)
-    with working("stress testing ...", quiet=json):
+    with (
+        cluster(distributed, scheduler, workers) as client,
+        working("stress testing ...", quiet=json),
+    ):
         report = api.stress(
             portfolio,
             model,
@@ -319,6 +329,7 @@ def stress_command(
             market=snapshot,
             data_dir=data,
             contracts=mine,
+            client=client,
             **params,
         )
     run_id = None if no_store else api.record_stress(report, portfolio, snapshot, store)

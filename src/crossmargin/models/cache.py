@@ -173,6 +173,17 @@ def _mapped(entry: _Entry, instruments: tuple[Instrument, ...]) -> MappedContext
     return MappedContext(context=entry.context, columns=cols, width=len(entry.instruments))
 
 
+def remap(mapped: MappedContext, holdings: sp.spmatrix) -> sp.csr_matrix:
+    """``holdings`` (rows x the requested instruments) re-indexed onto the columns of
+    ``mapped.context`` (rows x ``mapped.width``); unchanged when the columns already agree."""
+    h = sp.csr_matrix(holdings)
+    if mapped.width != h.shape[1] or not np.array_equal(mapped.columns, np.arange(h.shape[1])):
+        h = sp.csr_matrix(
+            (h.data, mapped.columns[h.indices], h.indptr), shape=(h.shape[0], mapped.width)
+        )
+    return h
+
+
 # ------------------------------------------------------------------------------ extenders
 def _extend_pm_grid(model: Any, context: Any, new: tuple[Instrument, ...], market: Any) -> Any:
     """Append ``new`` to a :class:`~crossmargin.models.pm_grid.PMGridContext`.
@@ -313,12 +324,7 @@ class CachedModel(MarginModel):
     ) -> RowMargins:
         """Re-index ``holdings`` onto the cached columns and margin them."""
         mapped: MappedContext = context
-        h = sp.csr_matrix(holdings)
-        if mapped.width != h.shape[1] or not np.array_equal(mapped.columns, np.arange(h.shape[1])):
-            h = sp.csr_matrix(
-                (h.data, mapped.columns[h.indices], h.indptr), shape=(h.shape[0], mapped.width)
-            )
-        return self.model.margin_rows(mapped.context, h, detail=detail)
+        return self.model.margin_rows(mapped.context, remap(mapped, holdings), detail=detail)
 
     def compute(
         self,
@@ -346,4 +352,5 @@ __all__ = [
     "MappedContext",
     "extend_context",
     "extender_for",
+    "remap",
 ]

@@ -290,9 +290,14 @@ class PMGridModel(MarginModel):
         parts: dict[str, list[Any]] = {k: [] for k in UnitMargins.__slots__ if k != "units"}
         for unit in context.units:
             hu = h[:, unit.cols]
-            weighted = np.asarray(hu @ unit.pnl.T) * unit.weights  # (rows, scenarios)
-            worst = np.argmin(weighted, axis=1) if weighted.shape[1] else np.zeros(n, np.int64)
-            scan = np.maximum(-weighted[np.arange(n), worst], 0.0)
+            # only the rows holding the unit scan its grid (the others lose nothing): the
+            # dense (rows, scenarios) block is as large as the unit's own holders
+            held = np.flatnonzero(np.diff(hu.indptr))
+            weighted = np.asarray(hu[held] @ unit.pnl.T) * unit.weights  # (held, scenarios)
+            scan, worst = np.zeros(n), np.zeros(n, dtype=np.int64)
+            if weighted.shape[1]:
+                worst[held] = np.argmin(weighted, axis=1)
+                scan[held] = np.maximum(-weighted[np.arange(held.size), worst[held]], 0.0)
             absq = abs(hu)
             roll = np.asarray(absq @ unit.roll).reshape(n)
             net = np.asarray(hu @ unit.delta).reshape(n)

@@ -191,6 +191,26 @@ class VarContext:
         self._sets: dict[tuple[str, ...], FactorSet] = {}
         self._lock = threading.RLock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (a distributed run ships one priced context to its workers): the lock
+        stays behind and each copy gets its own."""
+        with self._lock:
+            state = dict(self.__dict__)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
+    def price_calendars(self) -> tuple[CalendarPnL, ...]:
+        """Price now every calendar the instruments' underlyings live on (what any holdings
+        on them need: the joint calendar of a mixed factor set is one of these), so that a
+        copy of the context carries the instrument P&L instead of recomputing it."""
+        for calendar in dict.fromkeys(self.und_calendar.values()):
+            self.calendar_pnl(calendar)
+        return self.computed_calendars()
+
     # ------------------------------------------------------------------ factor sets
     def factor_set_of(self, und_mask: BoolArray) -> tuple[str, ...]:
         """The underlyings of a row, in the context's order, from a mask over underlyings."""

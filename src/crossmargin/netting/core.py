@@ -43,6 +43,7 @@ from crossmargin.models.result import (
     PositionMargin,
     TierMargin,
 )
+from crossmargin.netting.offsets import TierBook, group_label
 from crossmargin.netting.tiers import TIERS, OffsetPolicy, capped, load_policy, venue_of
 from crossmargin.portfolio import Portfolio
 
@@ -246,7 +247,9 @@ def cross_margin(
     return replace(result, cap=cap, diagnostics=model.diagnostics(context))
 
 
-def _eligibility_history(model: MarginModel, history: MarketHistory | None) -> MarketHistory | None:
+def eligibility_history(model: MarginModel, history: MarketHistory | None) -> MarketHistory | None:
+    """The history the offset eligibility tests read: ``history``, else the model's own, else
+    the default one; None when there is none (then no credit needing a test is granted)."""
     if history is not None:
         return history
     own = getattr(model, "history", None)
@@ -278,8 +281,6 @@ def _assemble(
     history: MarketHistory | None,
     schedule: Any,
 ) -> MarginResult:
-    from crossmargin.netting.offsets import TierBook
-
     n_pos = len(legs)
     pos_m = margins.take(slice(0, n_pos))
     book = TierBook(
@@ -290,7 +291,7 @@ def _assemble(
         totals={t: margins.total[offsets_of[t] : offsets_of[t] + len(group_ids[t])] for t in TIERS},
         standalone=pos_m.total,
         asof=market.valuation_time,
-        history=_eligibility_history(model, history) if policy.needs_history else None,
+        history=eligibility_history(model, history) if policy.needs_history else None,
     )
     tiers = book.evaluate()
     by_tier = BY_TIER[by]
@@ -357,8 +358,6 @@ def _assemble(
 
 
 def _label(tier: str, keys: dict[str, tuple[Any, ...]]) -> str:
-    from crossmargin.netting.offsets import group_label
-
     return "" if tier == "position" else group_label(tier, keys[tier])
 
 
@@ -430,6 +429,7 @@ __all__ = [
     "TierLayout",
     "capped_margin",
     "cross_margin",
+    "eligibility_history",
     "netting_set_holdings",
     "tier_layout",
 ]

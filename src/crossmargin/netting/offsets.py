@@ -38,6 +38,9 @@ class TierBook:
     asof: datetime
     history: MarketHistory | None
     _unds: dict[str, dict[tuple[Any, ...], set[str]]] = field(default_factory=dict)
+    _tests: dict[tuple[str, str, int], tuple[bool, str, dict[str, Any]]] = field(
+        default_factory=dict
+    )  # pair tests met so far, per pair and rule: many groups test the same pairs
 
     def evaluate(self) -> dict[str, tuple[TierMargin, ...]]:
         """Per account, the tiers ``position`` .. ``netting-set`` (module docstring)."""
@@ -154,11 +157,16 @@ class TierBook:
             return True, "one underlying: no correlation to test", ()
         if self.history is None:
             return False, "no market history to test the correlation: no credit granted", ()
-        tests = [pair_test(self.history, (a, b), self.asof, rule.eligibility)
-                 for a, b in pairs]  # fmt: skip
-        failed = [t for t in tests if not t.eligible]
-        reason = "; ".join(t.reason for t in failed) if failed else "every pair passes"
-        return not failed, reason, tuple(t.to_dict() for t in tests)
+        tests = []
+        for a, b in pairs:
+            key = (a, b, id(rule.eligibility))
+            if key not in self._tests:
+                found = pair_test(self.history, (a, b), self.asof, rule.eligibility)
+                self._tests[key] = (found.eligible, found.reason, found.to_dict())
+            tests.append(self._tests[key])
+        failed = [t for t in tests if not t[0]]
+        reason = "; ".join(t[1] for t in failed) if failed else "every pair passes"
+        return not failed, reason, tuple(t[2] for t in tests)
 
 
 def group_label(tier: str, key: tuple[Any, ...]) -> str:

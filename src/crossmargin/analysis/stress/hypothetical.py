@@ -343,11 +343,20 @@ def hypothetical_stress(
     snapshot: MarketSnapshot,
     held: HeldMargin,
     scenarios: Sequence[Hypothetical],
+    *,
+    underlyings: Sequence[str] | None = None,
 ) -> tuple[ScenarioOutcome, ...]:
     """Every scenario applied to the book: per account loss, margin held and shortfall (the
     accounts' coin and security collateral moves with its underlying, stablecoins and
-    currencies with the scenario's ``asset`` entries)."""
-    unds = tuple(dict.fromkeys(u for us in account_underlyings(portfolio).values() for u in us))
+    currencies with the scenario's ``asset`` entries).
+
+    Each scenario's reported moves cover ``underlyings`` (default: the book's; the whole
+    book's when ``portfolio`` is one part of it).
+    """
+    if underlyings is not None:
+        unds = tuple(underlyings)
+    else:
+        unds = tuple(dict.fromkeys(u for us in account_underlyings(portfolio).values() for u in us))
     classes = book_classes(portfolio)
     out = []
     for h in scenarios:

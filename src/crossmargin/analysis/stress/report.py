@@ -31,10 +31,8 @@ from crossmargin.analysis.stress.common import (
     ScenarioOutcome,
     account_losses,
     held_margin,
-    netting_set_groups,
 )
 from crossmargin.analysis.stress.correlation import (
-    MODES,
     CorrelationBreakdown,
     Pair,
     correlation_breakdown,
@@ -44,19 +42,20 @@ from crossmargin.analysis.stress.crisis import (
     crisis_catalogue,
     crisis_correlation,
     crisis_moves,
-    crisis_replay,
     crisis_scenarios,
     default_stressed_window,
     resolve_window,
 )
 from crossmargin.analysis.stress.default import DefaultLoss, default_loss
-from crossmargin.analysis.stress.factors import es_window, full_history, var_model
-from crossmargin.analysis.stress.hypothetical import (
-    book_classes,
-    hypothetical_stress,
-    load_scenarios,
+from crossmargin.analysis.stress.factors import es_window, var_model
+from crossmargin.analysis.stress.hypothetical import book_classes
+from crossmargin.analysis.stress.netting_sets import (
+    NettingSetStress,
+    correlation_modes,
+    netting_set_stress,
+    plan_stress,
 )
-from crossmargin.analysis.stress.reverse import ReverseStress, reverse_stress
+from crossmargin.analysis.stress.reverse import ReverseStress
 from crossmargin.errors import InputError
 from crossmargin.market.history import MarketHistory
 from crossmargin.market.scenarios import ScenarioSet
@@ -139,25 +138,6 @@ class StressReport:
         return "\n".join(lines)
 
 
-def correlation_modes(text: str | Sequence[str]) -> tuple[str, ...]:
-    """``break`` → plus, minus; ``all`` → every mode; else comma-separated mode names."""
-    items = text.split(",") if isinstance(text, str) else list(text)
-    out: list[str] = []
-    for item in (i.strip() for i in items):
-        if item == "break":
-            out += ["plus", "minus"]
-        elif item == "all":
-            out += list(MODES)
-        elif item in MODES:
-            out.append(item)
-        else:
-            raise InputError(
-                f"unknown correlation mode {item!r}: use break (= plus and minus), plus, "
-                "minus, flip, stressed or all"
-            )
-    return tuple(dict.fromkeys(out))
-
-
 def run_stress(
     portfolio: Portfolio,
     snapshot: MarketSnapshot,
@@ -174,55 +154,43 @@ def run_stress(
     reverse: bool = False,
     default: str | None = None,
     held: HeldMargin | None = None,
+    parts: NettingSetStress | None = None,
 ) -> StressReport:
-    """Run the requested stresses (see the module docstring)."""
+    """Run the requested stresses (see the module docstring).
+
+    ``held`` and ``parts`` (the per-netting-set outcomes,
+    :func:`crossmargin.analysis.stress.netting_sets.netting_set_stress`) may be passed when
+    already computed, e.g. on a cluster; the book-level stresses still run here.
+    """
     es = var_model(model, history)
     mpor = es.mpor
-    modes = correlation_modes(correlation) if correlation is not None else ()
-    hypos = load_scenarios(scenario, book_classes(portfolio)) if scenario is not None else ()
-    if isinstance(crisis, str):
-        crises: tuple[str, ...] = tuple(c.strip() for c in crisis.split(",") if c.strip())
-    else:
-        crises = tuple(crisis or ())
-    if not crises and not hypos and not modes:
-        crises = tuple(crisis_catalogue())
-    windows = [resolve_window(c) for c in crises]  # unknown names fail before any work
+    classes = book_classes(portfolio)
+    plan = plan_stress(
+        scenario=scenario, crisis=crisis, correlation=correlation, reverse=reverse, classes=classes
+    )
     held = held if held is not None else held_margin(model, portfolio, snapshot)
-    outcomes: list[ScenarioOutcome] = []
-    candidates: list[tuple[ScenarioSet, str]] = []
-    if hypos:
-        outcomes += hypothetical_stress(portfolio, snapshot, held, hypos)
-        candidates += [
-            (h.scenario_set(portfolio.underlyings, book_classes(portfolio)), h.description)
-            for h in hypos
-        ]
-    for w in windows:
-        outcomes += crisis_replay(portfolio, snapshot, held, history, w, mpor=mpor)
+    if parts is None:
+        parts = netting_set_stress(portfolio, snapshot, es, history, held, plan)
+    outcomes = list(parts.outcomes)
+    candidates: list[tuple[ScenarioSet, str]] = [
+        (h.scenario_set(portfolio.underlyings, classes), h.description) for h in plan.hypotheticals
+    ]
+    windows = list(plan.windows)
     breakdown = None
-    if modes:
+    if plan.modes:
         breakdown = _breakdown(
             portfolio,
             snapshot,
             es,
             history,
             held,
-            modes,
+            plan.modes,
             pairs,
             blend,
             stressed_window,
             stressed_matrix,
         )
         outcomes += _correlation_outcomes(breakdown, held)
-    rev: tuple[ReverseStress, ...] = ()
-    if reverse:
-        found: list[ReverseStress] = []
-        for _, accounts in netting_set_groups(portfolio).items():
-            sub = portfolio.subset(accounts)  # each netting set on its own factors
-            window = es_window(es, sub, snapshot)
-            daily, dates = full_history(es, sub, snapshot)
-            found += reverse_stress(sub, snapshot, window, held, daily, dates)
-        order = {a: i for i, a in enumerate(portfolio.accounts)}
-        rev = tuple(sorted(found, key=lambda r: order[r.account]))
     dflt = None
     if default is not None:
         dflt = _default(portfolio, snapshot, held, history, default, mpor, windows, candidates)
@@ -234,14 +202,14 @@ def run_stress(
         held=held,
         scenarios=tuple(outcomes),
         correlation=breakdown,
-        reverse=rev,
+        reverse=parts.reverse,
         default=dflt,
         parameters={
             "model": held.model,
             "model_parameters": model.parameters(),
             "scenario_file": None if scenario is None else str(scenario),
             "crises": [w.name for w in windows],
-            "correlation": list(modes),
+            "correlation": list(plan.modes),
             "pairs": None if pairs is None else [f"{a}:{b}" for a, b in pairs],
             "blend": blend,
             "stressed_window": stressed_window,

@@ -1,0 +1,105 @@
+"""The partition by netting set (no market data needed): whole accounts, factor-set order,
+chunk sizes, parts equal to the book's subsets; date ranges; merging diagnostics; and the
+comparison helper the other distributed tests rely on."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from same import differences
+
+from crossmargin import api
+from crossmargin.analysis.stress.common import netting_set_groups
+from crossmargin.collateral.holdings import CollateralHolding
+from crossmargin.distributed.backtest import MIN_DAYS_PER_TASK, day_ranges
+from crossmargin.distributed.margin import merge_diagnostics
+from crossmargin.distributed.partition import (
+    MAX_CHUNK_POSITIONS,
+    MIN_TASK_SECONDS,
+    SECONDS_PER_POSITION,
+    account_chunks,
+    chunk_positions,
+    split_book,
+)
+from crossmargin.errors import InputError
+from crossmargin.portfolio import Portfolio, Position
+
+
+def _book(accounts: list[list[tuple[int, int]]]) -> Portfolio:
+    instruments = api.sample_book().instruments
+    return Portfolio.from_positions(
+        Position(account=f"a{a}", instrument=instruments[i % len(instruments)], quantity=float(q))
+        for a, legs in enumerate(accounts)
+        for i, q in legs
+    ).with_collateral([CollateralHolding(account="a0", asset="BTC", amount=1.0),
+                       CollateralHolding(account="a1", asset="USD", amount=5.0)])  # fmt: skip
+
+
+def test_chunk_size_bounds() -> None:
+    least = math.ceil(MIN_TASK_SECONDS / SECONDS_PER_POSITION)
+    assert chunk_positions(10, 2) == least  # a small book: one task of >= 100 ms of work
+    assert chunk_positions(24 * least, 2) == 3 * least  # four chunks per worker
+    assert chunk_positions(10_000_000, 2) == MAX_CHUNK_POSITIONS  # memory bound per task
+    assert chunk_positions(10_000_000, 10_000) == least
+
+
+LEGS = st.lists(st.tuples(st.integers(0, 16), st.integers(1, 9)), min_size=1, max_size=6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(accounts=st.lists(LEGS, min_size=1, max_size=12), size=st.integers(1, 20))
+def test_parts_are_whole_accounts_in_factor_set_order(accounts: list, size: int) -> None:  # type: ignore[type-arg]
+    book = _book(accounts)
+    chunks = account_chunks(book, size)
+    flat = [a for c in chunks for a in c]
+    assert sorted(flat) == sorted(book.accounts)
+    assert len(flat) == len(set(flat))
+    groups = list(netting_set_groups(book).values())
+    assert flat == [a for g in groups for a in g]  # factor sets in first-seen order
+    count = {a: sum(1 for p in book.positions if p.account == a) for a in book.accounts}
+    for c in chunks[:-1]:  # each chunk reaches the size with its last account, not before
+        held = [count[a] for a in c]
+        assert sum(held) >= size
+        assert sum(held[:-1]) < size
+    parts = split_book(book, size)
+    assert [p.accounts for p in parts] == chunks
+    for part in parts:
+        alone = book.subset(part.accounts)
+        assert part.portfolio().raw == alone.raw
+        assert part.portfolio().positions == alone.positions
+        assert part.portfolio().collateral == alone.collateral
+
+
+def test_a_chunk_needs_a_positive_size() -> None:
+    with pytest.raises(InputError, match="at least one position"):
+        account_chunks(_book([[(0, 1)]]), 0)
+
+
+@given(n=st.integers(0, 400), workers=st.integers(1, 8), size=st.none() | st.integers(1, 50))
+def test_day_ranges_are_contiguous_and_cover(n: int, workers: int, size: int | None) -> None:
+    days = list(range(3, 3 + n))
+    ranges = day_ranges(days, workers, size)
+    assert [d for r in ranges for d in r] == days
+    want = size if size is not None else max(MIN_DAYS_PER_TASK, math.ceil(n / (4 * workers)))
+    assert all(len(r) == want for r in ranges[:-1])
+
+
+def test_merge_diagnostics_unites_the_parts_netting_sets() -> None:
+    a = {"netting_sets": {"BTC": {"x": 1}}, "note": "first"}
+    b = {"netting_sets": {"BTC": {"x": 2}, "SPX": {"x": 3}}, "note": "second"}
+    assert merge_diagnostics([a, b]) == {
+        "netting_sets": {"BTC": {"x": 1}, "SPX": {"x": 3}},
+        "note": "first",
+    }
+    assert merge_diagnostics([{}, {}]) == {}
+
+
+def test_the_comparison_helper_can_fail() -> None:
+    assert differences({"a": [1.0, float("nan")]}, {"a": [1.0 + 1e-12, float("nan")]}) == []
+    assert len(differences({"a": 1.0}, {"a": 1.0 + 1e-6})) == 1
+    assert len(differences({"a": 1.0}, {"b": 1.0})) == 1
+    assert len(differences([1.0, 2.0], [1.0])) == 1
+    assert len(differences({"s": "x"}, {"s": "y"})) == 1
