@@ -203,7 +203,7 @@ class Gate:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.concurrency)
         slots = self._slots
-        if self._waiting >= self.queue and slots.locked():
+        if self._running + self._waiting >= self.concurrency + self.queue:
             self.refused += 1
             raise ServiceError(
                 503,

@@ -5,7 +5,7 @@ A margin request that asks to be recorded gets its run id at once (``record_stat
 in batches, one short transaction per batch (:meth:`crossmargin.store.RunStore.record_many`).
 
 * **A busy store** (another process writing: a CLI run, another service worker) is waited
-  for: the batch is retried with a growing pause (50 ms up to 1 s) until it is written; the
+  for: the batch is retried with a growing pause (50 ms up to 0.5 s) until it is written; the
   requests never wait for it and never fail because of it.
 * **A store that refuses the write** (corrupt, foreign, no space left) is logged with the
   reason and the runs of that batch are remembered as not recorded: ``GET /v1/runs/ID``
@@ -139,7 +139,7 @@ class RunRecorder:
                 if time.monotonic() + pause > deadline:
                     raise StoreBusy("the run store is in use by another process") from None
                 time.sleep(pause)
-                pause = min(pause * 2, 1.0)
+                pause = min(pause * 2, 0.5)
 
     def close(self, timeout: float = 30.0) -> int:
         """Stop taking runs, write the queued ones (within ``timeout``); runs left unwritten."""
@@ -188,7 +188,7 @@ class RunRecorder:
             except InputError as error:
                 if is_busy(error) and not self._abandon:
                     time.sleep(pause)
-                    pause = min(pause * 2, 1.0)
+                    pause = min(pause * 2, 0.5)
                     continue
                 logger.error("run store write failed for %d run(s): %s", len(jobs), error)
                 self._done(jobs, str(error))

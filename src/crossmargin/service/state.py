@@ -24,6 +24,7 @@ All of it is wiring around :mod:`crossmargin.api`; none of it changes a figure.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import threading
@@ -98,6 +99,9 @@ class ServiceConfig:
         Keys accepted in ``X-API-Key`` / ``Authorization: Bearer``; empty: no authentication.
     workers:
         Processes serving (stated in ``/v1/health``).
+    asof_note:
+        How ``asof`` was chosen when a parent process resolved it for its workers
+        (:func:`resolve_asof`).
     """
 
     asof: str | date | None = None
@@ -115,8 +119,13 @@ class ServiceConfig:
     queue: int = 64
     api_keys: tuple[str, ...] = ()
     workers: int = 1
+    asof_note: str | None = None
 
     def __post_init__(self) -> None:
+        for name in ("market", "data_dir", "store", "contracts"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Path):
+                object.__setattr__(self, name, Path(value))
         if self.asof is not None and self.market is not None:
             raise InputError("give either --asof DATE or --market FILE, not both")
         if self.asof is not None:
@@ -169,6 +178,21 @@ class _Lru:
             self._data.move_to_end(key)
             while len(self._data) > self.maxsize:
                 self._data.popitem(last=False)
+
+
+_LATEST = "the latest date the history covers every underlying of the contract table"
+
+
+def resolve_asof(config: ServiceConfig) -> ServiceConfig:
+    """``config`` with its valuation date fixed (:func:`service_asof` when it has neither
+    ``asof`` nor ``market``): what a parent process hands to its workers."""
+    if config.asof is not None or config.market is not None:
+        return config
+    contracts = (
+        load_contracts(config.contracts) if config.contracts is not None else shipped_contracts()
+    )
+    when = service_asof(contracts, contracts.history(config.data_dir))
+    return dataclasses.replace(config, asof=when, asof_note=_LATEST)
 
 
 def service_asof(contracts: Contracts, history: MarketHistory) -> date:
@@ -260,9 +284,7 @@ class ServiceState:
         if self._file_market is not None:
             name = self.config.market.name if self.config.market is not None else "?"
             return f"snapshot file {name} valued {self._file_market.valuation_time.isoformat()}"
-        how = "--asof" if self.config.asof is not None else "the latest date the history "
-        if self.config.asof is None:
-            how += "covers every underlying of the contract table"
+        how = self.config.asof_note or ("--asof" if self.config.asof is not None else _LATEST)
         return f"history on {self.asof.isoformat()} ({how}); a request may name its own asof"
 
     def request_asof(self, asof: str | date | None) -> date:
@@ -398,4 +420,4 @@ class ServiceState:
         return result, snap
 
 
-__all__ = ["ServiceConfig", "ServiceState", "iso_date", "service_asof"]
+__all__ = ["ServiceConfig", "ServiceState", "iso_date", "resolve_asof", "service_asof"]
