@@ -175,10 +175,15 @@ def margin(
 
 
 def margin_record(
-    result: MarginResult, portfolio: Portfolio, snapshot: MarketSnapshot
+    result: MarginResult,
+    portfolio: Portfolio,
+    snapshot: MarketSnapshot,
+    *,
+    payload: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The run-store record of a margin run: the keyword arguments of
-    :meth:`crossmargin.store.RunStore.record` (``kind`` included), see :func:`record_margin`."""
+    :meth:`crossmargin.store.RunStore.record` (``kind`` included), see :func:`record_margin`.
+    ``payload`` is ``result.to_dict()`` when the caller has it already."""
     return {
         "kind": "margin",
         "model": result.model,
@@ -192,7 +197,7 @@ def margin_record(
         "market_source": snapshot.source,
         "book_source": portfolio.source,
         "book_rows": portfolio_records(portfolio),
-        "result": result.to_dict(),
+        "result": result.to_dict() if payload is None else payload,
     }
 
 

@@ -285,3 +285,42 @@ def test_margin_and_what_if_with_collateral_offsets_and_venue_groups(client: Cli
     unknown = client.post("/v1/margin", json={**req, "collateral": [{**held[0], "asset": "XYZ"}]})
     assert unknown.status_code == 422
     assert "XYZ" in unknown.text
+
+
+def test_stressed_window_is_searched_once_per_book(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stressed-window search runs once per context and book: a repeated margin or
+    what-if reuses it, with the figures of a fresh, uncached computation."""
+    import crossmargin.models.var as var
+
+    calls: list[int] = []
+    original = var.worst_windows
+
+    def counting(pnl: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return original(pnl, *args, **kwargs)
+
+    monkeypatch.setattr(var, "worst_windows", counting)
+    account = "alpha-crypto"
+    rows = [r for r in sample_rows() if r["account"] == account]
+    req = {"positions": rows, "model": "es", "record": False}
+    first = client.post("/v1/margin", json=req).json()
+    searched = len(calls)
+    assert searched >= 1
+    again = client.post("/v1/margin", json=req).json()
+    assert len(calls) == searched  # served from the memo
+    assert again == first
+    what_if = {"positions": rows, "account": account, "trades": TRADE, "model": "es"}
+    w1 = client.post("/v1/what-if", json=what_if).json()
+    searched = len(calls)
+    assert client.post("/v1/what-if", json=what_if).json() == w1
+    assert len(calls) == searched
+    # independent: the library without any cache gives the same stress figures and windows
+    book = parse_rows(rows, source="request")
+    fresh = api.margin(book, _market(book), "es").to_dict()
+    for got, want in zip(first["accounts"], fresh["accounts"], strict=True):
+        assert got["info"]["stress"] == pytest.approx(want["info"]["stress"], rel=1e-12)
+        assert got["netting_set"].get("stressed_window") == want["netting_set"].get(
+            "stressed_window"
+        )

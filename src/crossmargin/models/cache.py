@@ -107,6 +107,7 @@ class ContextCache:
         self.max_bytes = max_bytes
         self._entries: OrderedDict[int, tuple[tuple[str, str], _Entry]] = OrderedDict()
         self._sizes: dict[int, int] = {}
+        self._grown: dict[int, Any] = {}
         self._next = 0
         self._lock = threading.RLock()
         self._hits = self._extensions = self._prepares = self._evictions = 0
@@ -129,6 +130,7 @@ class ContextCache:
         with self._lock:
             self._entries.clear()
             self._sizes.clear()
+            self._grown.clear()
 
     def _store(self, key: tuple[str, str], entry: _Entry) -> int:
         """Keep ``entry``; its slot (``-1`` when the cache is disabled)."""
@@ -137,6 +139,7 @@ class ContextCache:
         slot = self._next
         self._next += 1
         self._entries[slot] = (key, entry)
+        self._grown[slot] = _growth(entry.context)
         self._sizes[slot] = context_nbytes(entry.context)
         self._evict()
         return slot
@@ -149,14 +152,22 @@ class ContextCache:
         ):
             slot, _ = self._entries.popitem(last=False)
             self._sizes.pop(slot, None)
+            self._grown.pop(slot, None)
             self._evictions += 1
 
     def measure(self, slot: int) -> None:
-        """Measure the context in ``slot`` again (it grew in use) and evict to the limits."""
+        """Measure the context in ``slot`` again if it grew in use (lazy contexts report how
+        much they have built: ``context.computed()``) and evict to the limits."""
         with self._lock:
-            if slot in self._entries:
-                self._sizes[slot] = context_nbytes(self._entries[slot][1].context)
-                self._evict()
+            if slot not in self._entries:
+                return
+            context = self._entries[slot][1].context
+            grown = _growth(context)
+            if grown is None or grown == self._grown.get(slot):
+                return
+            self._grown[slot] = grown
+            self._sizes[slot] = context_nbytes(context)
+            self._evict()
 
     def context(
         self,
@@ -213,6 +224,12 @@ def _mapped(entry: _Entry, instruments: tuple[Instrument, ...], slot: int = -1) 
     return MappedContext(
         context=entry.context, columns=cols, width=len(entry.instruments), slot=slot
     )
+
+
+def _growth(context: Any) -> Any:
+    """What a lazy context has built so far (``None``: it does not grow after ``prepare``)."""
+    computed = getattr(context, "computed", None)
+    return computed() if callable(computed) else None
 
 
 _ENTRY_OVERHEAD = 16_384  # bytes counted per context besides its arrays (objects, dicts)

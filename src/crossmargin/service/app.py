@@ -23,11 +23,9 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 
 from crossmargin import __version__
-from crossmargin.collateral.holdings import parse_collateral_rows
 from crossmargin.contracts import Contracts
 from crossmargin.errors import InputError
 from crossmargin.models import get_model
-from crossmargin.portfolio import Portfolio, parse_rows
 from crossmargin.service.errors import ServiceError, install
 from crossmargin.service.limits import Gate, LimitsMiddleware
 from crossmargin.service.payloads import (
@@ -47,9 +45,7 @@ from crossmargin.service.schemas import (
     SERVICE_MODELS,
     SIMM_EXAMPLE,
     WHAT_IF_EXAMPLE,
-    CollateralRow,
     MarginRequest,
-    PositionRow,
     SimmRequest,
     WhatIfRequest,
 )
@@ -68,28 +64,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     504: {"model": ErrorBody, "description": "No answer within the request timeout"},
 }
 _DOCS_ASSETS = "/docs-assets"
-
-
-def _book(
-    rows: list[PositionRow],
-    source: str,
-    contracts: Contracts,
-    collateral: list[CollateralRow] | None = None,
-    cross_margin: str = "all",
-) -> Portfolio:
-    from crossmargin.netting.venues import parse_cross_margin, split_netting_sets
-
-    book = parse_rows([r.model_dump() for r in rows], source=source, table=contracts.table)
-    if collateral:
-        held = parse_collateral_rows(
-            [r.model_dump(exclude_none=True) for r in collateral], source=f"{source} collateral"
-        )
-        orphans = sorted({h.account for h in held} - set(book.accounts))
-        if orphans:
-            raise InputError(f"collateral of account(s) {', '.join(orphans)} with no position")
-        book = book.with_collateral(held)
-    declared = parse_cross_margin(cross_margin, source=f"{source} cross_margin")
-    return split_netting_sets(book, declared)
 
 
 def _contracts(state: ServiceState, req: MarginRequest | WhatIfRequest) -> Contracts:
@@ -115,14 +89,15 @@ def _margin(shared: ServiceState, req: MarginRequest) -> Response:
     mine = _contracts(shared, req)
     model = _model(shared, req, mine)
     asof = shared.request_asof(req.asof)
-    book = _book(req.positions, "request", mine, req.collateral, req.cross_margin)
+    book = shared.book(req.positions, mine, req.collateral, req.cross_margin)
     result, snap = shared.margin(
         book, model, by=req.by, cap=req.cap, offsets=req.offsets, contracts=mine, asof=asof
     )
+    payload = result.to_dict()
     run_id, status = None, "off"
     if req.record and shared.recorder is not None:
-        run_id, status = shared.recorder.submit(result, book, snap)
-    payload = {"run_id": run_id, "record_status": status, **result.to_dict()}
+        run_id, status = shared.recorder.submit(result, book, snap, payload)
+    payload = {"run_id": run_id, "record_status": status, **payload}
     return json_response(_dated(snap.valuation_time.date(), payload), thorough=False)
 
 
@@ -130,7 +105,7 @@ def _what_if(shared: ServiceState, req: WhatIfRequest) -> Response:
     mine = _contracts(shared, req)
     model = _model(shared, req, mine)
     asof = shared.request_asof(req.asof)
-    book = _book(req.positions, "request", mine, req.holdings, req.cross_margin)
+    book = shared.book(req.positions, mine, req.holdings, req.cross_margin)
     result, snap = shared.what_if(
         book, req.account, [t.model_dump() for t in req.trades], model,
         collateral=req.collateral, by=req.by, cap=req.cap, offsets=req.offsets, contracts=mine,

@@ -29,13 +29,14 @@ import json
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from crossmargin import api
+from crossmargin.collateral.haircuts import load_haircuts
 from crossmargin.contracts import (
     Contracts,
     contracts_from_document,
@@ -49,9 +50,12 @@ from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models import MarginModel, MarginResult
 from crossmargin.models.cache import CachedModel, ContextCache
 from crossmargin.models.var import VAR_MODELS
+from crossmargin.netting.tiers import load_policy
 from crossmargin.portfolio import Portfolio, parse_rows
 
 MB = 1024 * 1024
+#: Books of up to this many rows (positions and collateral) are kept parsed between requests.
+BOOK_CACHE_ROWS = 5_000
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -195,6 +199,26 @@ def resolve_asof(config: ServiceConfig) -> ServiceConfig:
     return dataclasses.replace(config, asof=when, asof_note=_LATEST)
 
 
+def _parse_book(
+    rows: Sequence[Any], contracts: Contracts, collateral: Sequence[Any], cross_margin: str
+) -> Portfolio:
+    """A request's rows as a :class:`Portfolio`, split into its netting sets."""
+    from crossmargin.collateral.holdings import parse_collateral_rows
+    from crossmargin.netting.venues import parse_cross_margin, split_netting_sets
+
+    book = parse_rows([r.model_dump() for r in rows], source="request", table=contracts.table)
+    if collateral:
+        held = parse_collateral_rows(
+            [r.model_dump(exclude_none=True) for r in collateral], source="request collateral"
+        )
+        orphans = sorted({h.account for h in held} - set(book.accounts))
+        if orphans:
+            raise InputError(f"collateral of account(s) {', '.join(orphans)} with no position")
+        book = book.with_collateral(held)
+    declared = parse_cross_margin(cross_margin, source="request cross_margin")
+    return split_netting_sets(book, declared)
+
+
 def service_asof(contracts: Contracts, history: MarketHistory) -> date:
     """The default valuation date of a service: the latest date on which the history covers
     every underlying of ``contracts`` that has a market series (and the vol-proxy inputs and
@@ -233,6 +257,9 @@ class ServiceState:
         self._markets = _Lru(256)
         self._models: dict[str, MarginModel] = {}
         self._before = _Lru(256)
+        self._books = _Lru(128)
+        self._policies = {name: load_policy(name) for name in ("emir", "none")}
+        self._haircuts = load_haircuts(None)
         self.asof: date = self._fixed_asof()
         from crossmargin.service.recorder import RunRecorder
 
@@ -265,6 +292,25 @@ class ServiceState:
             )
             self._request_contracts.put(key, found)
         return found  # type: ignore[no-any-return]
+
+    # ----------------------------------------------------------------- books
+    def book(
+        self,
+        rows: Sequence[Any],
+        contracts: Contracts,
+        collateral: Sequence[Any] = (),
+        cross_margin: str = "all",
+    ) -> Portfolio:
+        """The request's book (its position and collateral rows: frozen request models),
+        parsed once per distinct book of up to :data:`BOOK_CACHE_ROWS` rows and kept."""
+        key = (contracts.key, tuple(rows), tuple(collateral), cross_margin)
+        small = len(rows) + len(collateral) <= BOOK_CACHE_ROWS and self.config.cache_size > 0
+        found: Portfolio | None = self._books.get(key) if small else None
+        if found is None:
+            found = _parse_book(rows, contracts, collateral, cross_margin)
+            if small:
+                self._books.put(key, found)
+        return found
 
     # ----------------------------------------------------------------- market
     def history(self, contracts: Contracts | None = None) -> MarketHistory:
@@ -374,8 +420,11 @@ class ServiceState:
         """Margin ``portfolio`` with cached contexts; the snapshot used comes back too."""
         key, snap = self.market(portfolio.priced_underlyings, contracts, asof)
         result = api.margin(portfolio, snap, self._bound(model, key), by=by, cap=cap,
-                            offsets=offsets)  # fmt: skip
+                            offsets=self._policy(offsets), haircuts=self._haircuts)  # fmt: skip
         return result, snap
+
+    def _policy(self, offsets: str) -> Any:
+        return self._policies.get(offsets, offsets)
 
     def what_if(
         self,
@@ -413,7 +462,8 @@ class ServiceState:
         before = self._before.get(before_key)
         result = api.what_if(
             book, account, trades, snap, bound, collateral=collateral, by=by, cap=cap,
-            offsets=offsets, before=before, contracts=mine,
+            offsets=self._policy(offsets), haircuts=self._haircuts, before=before,
+            contracts=mine,
         )  # fmt: skip
         if before is None and self.config.cache_size > 0:
             self._before.put(before_key, result.before)
