@@ -31,6 +31,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +134,28 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
         time.sleep(0.2)
 
 
+@dataclass(frozen=True)
+class Service:
+    """A running service: its URL and its process (the supervisor of its workers)."""
+
+    url: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the service's processes (supervisor and workers)."""
+        import psutil
+
+        root = psutil.Process(self.pid)
+        total = 0.0
+        for p in [root, *root.children(recursive=True)]:
+            try:
+                t = p.cpu_times()
+            except psutil.Error:
+                continue
+            total += t.user + t.system
+        return total
+
+
 @contextmanager
 def serve(
     workers: int | None = None,
@@ -140,7 +163,7 @@ def serve(
     record: bool = True,
     warm: bool = True,
     store_dir: Path | None = None,
-) -> Iterator[str]:
+) -> Iterator[Service]:
     """``crossmargin serve`` in a subprocess, recording into ``store_dir`` (default a
     temporary folder) unless ``record`` is false; yields its URL and stops it (SIGTERM: the
     queued runs are written) on exit. ``warm`` sends every request of the mix 4 times first
@@ -159,14 +182,14 @@ def serve(
             _wait_ready(url, proc)
             if warm:
                 run_load(url, mixed_requests(), clients=4, per_client=128, max_seconds=300)
-            yield url
+            yield Service(url=url, pid=proc.pid)
         finally:
             proc.terminate()
             proc.wait(timeout=90)
 
 
 @contextmanager
-def single_process(cache_size: int) -> Iterator[str]:
+def single_process(cache_size: int) -> Iterator[Service]:
     """The application in one uvicorn process with ``cache_size`` contexts (0: no cache)."""
     port = _free_port()
     proc = subprocess.Popen(
@@ -176,19 +199,25 @@ def single_process(cache_size: int) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(url, proc)
-        yield url
+        yield Service(url=url, pid=proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=60)
 
 
-def _levels(workers: int | None) -> list[LoadResult]:
+def _levels(workers: int | None) -> list[tuple[LoadResult, float]]:
+    """Each level's result and the service's CPU milliseconds per answer."""
     requests = mixed_requests()
-    with serve(workers) as url:
-        return [
-            run_load(url, requests, clients=c, per_client=n // c, max_seconds=MAX_SECONDS)
-            for c, n in LEVELS
-        ]
+    out = []
+    with serve(workers) as service:
+        for c, n in LEVELS:
+            cpu = service.cpu_seconds()
+            result = run_load(
+                service.url, requests, clients=c, per_client=n // c, max_seconds=MAX_SECONDS
+            )
+            used = service.cpu_seconds() - cpu
+            out.append((result, 1e3 * used / max(result.answered, 1)))
+    return out
 
 
 def service_load() -> list[dict[str, Any]]:
@@ -197,8 +226,9 @@ def service_load() -> list[dict[str, Any]]:
 
     many = _levels(None)
     one = _levels(1)
+    cores = os.cpu_count() or 1
     out = []
-    for result, base in zip(many, one, strict=True):
+    for (result, cpu_ms), (base, base_cpu) in zip(many, one, strict=True):
         ok = result.dropped == 0 and result.server_errors == 0
         if result.clients == 32:
             ok = ok and result.throughput >= 400 and result.percentile(99) < 50
@@ -210,7 +240,10 @@ def service_load() -> list[dict[str, Any]]:
                 "baseline_ratio": result.throughput / max(base.throughput, 1e-9),
                 "detail": (
                     f"{default_workers()} workers: {result.summary()}; errors (>=500) "
-                    f"{result.server_errors}; baseline 1 worker: {base.summary()}"
+                    f"{result.server_errors}; service CPU {cpu_ms:.1f} ms per answer "
+                    f"(capacity if it had the {cores} cores alone: "
+                    f"{1e3 * cores / cpu_ms:.0f} req/s); baseline 1 worker: "
+                    f"{base.summary()}, CPU {base_cpu:.1f} ms per answer"
                     + (
                         f"; target >=400 req/s, p99<50 ms, 0 dropped: {'met' if ok else 'MISSED'}"
                         if result.clients == 32
@@ -222,22 +255,25 @@ def service_load() -> list[dict[str, Any]]:
     return out
 
 
-def _latencies(url: str, model: str, n: int) -> np.ndarray:
+def _latencies(service: Service, model: str, n: int) -> tuple[np.ndarray, float]:
+    """Latencies (ms) of ``n`` sequential what-ifs and the service's CPU ms per answer."""
     bodies = [
         encode("/v1/what-if", what_if_body(model, TRADES[2], -float(1 + i % 50))) for i in range(n)
     ]
-    run_load(url, bodies[:WARMUP], clients=1, per_client=WARMUP, max_seconds=120)
-    result = run_load(url, bodies, clients=1, per_client=n, max_seconds=120)
+    run_load(service.url, bodies[:WARMUP], clients=1, per_client=WARMUP, max_seconds=120)
+    cpu = service.cpu_seconds()
+    result = run_load(service.url, bodies, clients=1, per_client=n, max_seconds=120)
+    used = service.cpu_seconds() - cpu
     assert result.statuses == {200: n}, result.summary()
-    return result.latencies_ms
+    return result.latencies_ms, 1e3 * used / n
 
 
 def _what_if(model: str) -> dict[str, Any]:
-    with single_process(cache_size=64) as url:
-        cached = _latencies(url, model, N_LATENCY)
-        stats = httpx.get(f"{url}/v1/health").json()["cache"]
-    with single_process(cache_size=0) as url:
-        uncached = _latencies(url, model, N_BASELINE)
+    with single_process(cache_size=64) as service:
+        cached, cpu_ms = _latencies(service, model, N_LATENCY)
+        stats = httpx.get(f"{service.url}/v1/health").json()["cache"]
+    with single_process(cache_size=0) as service:
+        uncached, _ = _latencies(service, model, N_BASELINE)
     p50, p99 = float(np.percentile(cached, 50)), float(np.percentile(cached, 99))
     base50 = float(np.percentile(uncached, 50))
     ok = p50 < 2 and p99 < 5
@@ -248,7 +284,8 @@ def _what_if(model: str) -> dict[str, Any]:
         "baseline_ratio": base50 / p50,
         "detail": (
             f"1 client: p50 {p50:.2f} ms, p99 {p99:.2f} ms over {N_LATENCY} what-ifs (a new "
-            f"quantity each); uncached p50 {base50:.1f} ms; cache {stats}; "
+            f"quantity each); service CPU {cpu_ms:.2f} ms per what-if; uncached p50 "
+            f"{base50:.1f} ms; cache {stats}; "
             f"targets p50<2 p99<5: {'met' if ok else 'MISSED'}"
         ),
     }

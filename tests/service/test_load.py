@@ -23,9 +23,11 @@ CLIENTS, PER_CLIENT = 32, 8
 
 def test_concurrent_clients_get_every_answer(tmp_path: Path) -> None:
     requests = bench_service.mixed_requests()
-    with bench_service.serve(workers=2, warm=False, store_dir=tmp_path) as url:
-        result = run_load(url, requests, clients=CLIENTS, per_client=PER_CLIENT, max_seconds=240)
-        health = httpx.get(f"{url}/v1/health", timeout=30).json()
+    with bench_service.serve(workers=2, warm=False, store_dir=tmp_path) as service:
+        result = run_load(
+            service.url, requests, clients=CLIENTS, per_client=PER_CLIENT, max_seconds=240
+        )
+        health = httpx.get(f"{service.url}/v1/health", timeout=30).json()
     assert result.dropped == 0, result.summary()
     assert result.server_errors == 0, result.summary()
     assert result.statuses == {200: CLIENTS * PER_CLIENT}, result.summary()

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from tests.service.conftest import ASOF, Client, needs_data, sample_rows
 
+from crossmargin.errors import InputError
 from crossmargin.service import ServiceConfig, ServiceState
 from crossmargin.store import RunStore
 
@@ -119,3 +120,21 @@ def test_record_flag(tmp_path: Path, record: bool) -> None:
     finally:
         client.close()
     assert len(RunStore(path).list(None)) == int(record)
+
+
+def test_record_many_writes_a_batch_all_or_nothing(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "runs.duckdb")
+    run = {"kind": "margin", "model": "m", "parameters": {}, "market_asof": None,
+           "book_source": "b", "book_rows": [],
+           "result": {"accounts": [{"account": "a", "total": 1.0}]}}  # fmt: skip
+    given = "r-20260101T000000-0000000a"
+    ids = store.record_many([{**run, "run_id": given}, run])
+    assert ids[0] == given
+    assert len(set(ids)) == 2
+    assert {s.run_id for s in store.list(None)} == set(ids)
+    assert store.get(given).result["accounts"][0]["total"] == 1.0
+    with pytest.raises(InputError, match="unknown run kind"):
+        store.record_many([run, {**run, "kind": "nope"}])
+    with pytest.raises(Exception, match=r"(?i)constraint|duplicate"):
+        store.record_many([run, {**run, "run_id": given}])  # the second collides: rollback
+    assert len(store.list(None)) == 2  # nothing of either failed batch
