@@ -13,6 +13,10 @@ instruments they cover, and serves a request for instruments ``R`` by, in this o
    appended (see :func:`extend_context`);
 3. **prepare** — ``model.prepare(R, market)``, stored for next time.
 
+Preparing and extending run outside the cache's lock (other requests are served meanwhile);
+a second request for the same instruments waits for the first one's context instead of
+building it again.
+
 Hits and extensions work across underlyings, since every model margins each row on its own
 positions only (the historical models on the row's own factor set). Extenders never change a
 model's figures: the tests compare every path with a fresh ``prepare``.
@@ -108,6 +112,7 @@ class ContextCache:
         self._entries: OrderedDict[int, tuple[tuple[str, str], _Entry]] = OrderedDict()
         self._sizes: dict[int, int] = {}
         self._grown: dict[int, Any] = {}
+        self._inflight: dict[tuple[tuple[str, str], frozenset[Instrument]], threading.Event] = {}
         self._next = 0
         self._lock = threading.RLock()
         self._hits = self._extensions = self._prepares = self._evictions = 0
@@ -184,31 +189,53 @@ class ContextCache:
         """
         key = (model_key, market_key)
         wanted = set(instruments)
-        with self._lock:
-            best: tuple[int, _Entry] | None = None
-            for slot, (k, entry) in reversed(self._entries.items()):
-                if k != key:
-                    continue
-                if wanted <= entry.columns.keys():
-                    self._entries.move_to_end(slot)
-                    self._hits += 1
-                    return _mapped(entry, instruments, slot)
-                if entry.columns.keys() <= wanted and (
-                    best is None or len(entry.instruments) > len(best[1].instruments)
-                ):
-                    best = (slot, entry)
+        while True:
+            with self._lock:
+                found = self._lookup(key, wanted, instruments)
+                if isinstance(found, MappedContext):
+                    return found
+                busy = self._inflight.get((key, frozenset(wanted)))
+                if busy is None:
+                    done = threading.Event()
+                    self._inflight[(key, frozenset(wanted))] = done
+                    break
+            busy.wait()  # the same context is being built by another request: use it
+        try:  # built outside the lock: other requests are served meanwhile
             extender = extender_for(model)
-            if best is not None and extender is not None:
-                base = best[1]
-                new = tuple(i for i in instruments if i not in base.columns)
-                context = extender(model, base.context, new, market)
-                self._extensions += 1
-                entry = _entry(base.instruments + new, context)
+            if found is not None and extender is not None:
+                new = tuple(i for i in instruments if i not in found.columns)
+                context = extender(model, found.context, new, market)
+                entry = _entry(found.instruments + new, context)
+            else:
+                entry = _entry(instruments, model.prepare(instruments, market))
+            with self._lock:
+                if found is not None and extender is not None:
+                    self._extensions += 1
+                else:
+                    self._prepares += 1
                 return _mapped(entry, instruments, self._store(key, entry))
-            context = model.prepare(instruments, market)
-            self._prepares += 1
-            entry = _entry(instruments, context)
-            return _mapped(entry, instruments, self._store(key, entry))
+        finally:
+            with self._lock:
+                del self._inflight[(key, frozenset(wanted))]
+            done.set()
+
+    def _lookup(
+        self, key: tuple[str, str], wanted: set[Instrument], instruments: tuple[Instrument, ...]
+    ) -> MappedContext | _Entry | None:
+        """A hit (mapped), else the largest cached subset to extend, else None (locked)."""
+        best: tuple[int, _Entry] | None = None
+        for slot, (k, entry) in reversed(self._entries.items()):
+            if k != key:
+                continue
+            if wanted <= entry.columns.keys():
+                self._entries.move_to_end(slot)
+                self._hits += 1
+                return _mapped(entry, instruments, slot)
+            if entry.columns.keys() <= wanted and (
+                best is None or len(entry.instruments) > len(best[1].instruments)
+            ):
+                best = (slot, entry)
+        return None if best is None else best[1]
 
 
 def _entry(instruments: tuple[Instrument, ...], context: Any) -> _Entry:

@@ -20,7 +20,9 @@ The writers of several worker processes take turns on a lock file next to the st
 * **Shutdown** writes what is queued (bounded by a timeout) and logs any run left.
 
 ``GET /v1/runs/ID`` of a run still queued waits for it to be written (a few seconds at most),
-then reads the store (retrying while it is busy).
+then reads the store (retrying while it is busy). With several worker processes the run may
+be queued in another one: an id younger than ``RECENT_S`` that is not in the store yet is
+looked up again for a few seconds before the answer is 404.
 """
 
 from __future__ import annotations
@@ -49,6 +51,18 @@ logger = logging.getLogger("crossmargin.service")
 BATCH = 256  # runs written per transaction at most
 LINGER_S = 0.2  # how long the writer waits for more runs before writing a batch
 _FAILED_KEPT = 10_000
+
+
+RECENT_S = 30.0  # a run id younger than this may still be queued in another worker
+
+
+def _age_s(run_id: str) -> float:
+    """Seconds since the run id's own UTC timestamp (``r-YYYYMMDDTHHMMSS-...``); inf if none."""
+    try:
+        stamp = datetime.strptime(run_id[2:17], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return float("inf")
+    return (datetime.now(UTC) - stamp).total_seconds()
 
 
 class StoreBusy(Exception):
@@ -145,14 +159,17 @@ class RunRecorder:
             if run_id in self._failed:
                 raise InputError(f"run {run_id} was not recorded: {self._failed[run_id]}")
         pause = 0.05
+        fresh = _age_s(run_id) < RECENT_S  # maybe still queued in another worker process
         while True:
             try:
                 return self.store.get(run_id)
             except InputError as error:
-                if not is_busy(error):
+                if not (is_busy(error) or fresh):
                     raise
                 if time.monotonic() + pause > deadline:
-                    raise StoreBusy("the run store is in use by another process") from None
+                    if is_busy(error):
+                        raise StoreBusy("the run store is in use by another process") from None
+                    raise
                 time.sleep(pause)
                 pause = min(pause * 2, 0.5)
 
