@@ -186,6 +186,33 @@ def margin(
     return chosen.compute(portfolio, snapshot, by=by, cap=cap, offsets=offsets, haircuts=haircuts)
 
 
+def margin_record(
+    result: MarginResult,
+    portfolio: Portfolio,
+    snapshot: MarketSnapshot,
+    *,
+    payload: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The run-store record of a margin run: the keyword arguments of
+    :meth:`crossmargin.store.RunStore.record` (``kind`` included), see :func:`record_margin`.
+    ``payload`` is ``result.to_dict()`` when the caller has it already."""
+    return {
+        "kind": "margin",
+        "model": result.model,
+        "parameters": {
+            **result.parameters,
+            "by": result.by,
+            "cap": result.cap,
+            **_own_products(portfolio),
+        },
+        "market_asof": snapshot.valuation_time,
+        "market_source": snapshot.source,
+        "book_source": portfolio.source,
+        "book_rows": portfolio_records(portfolio),
+        "result": result.to_dict() if payload is None else payload,
+    }
+
+
 def record_margin(
     result: MarginResult,
     portfolio: Portfolio,
@@ -199,22 +226,8 @@ def record_margin(
     (account, symbol, quantity, quantity unit, trade price, position id) enter the inputs
     hash.
     """
-    return _record_run(
-        "margin",
-        store,
-        model=result.model,
-        parameters={
-            **result.parameters,
-            "by": result.by,
-            "cap": result.cap,
-            **_own_products(portfolio),
-        },
-        market_asof=snapshot.valuation_time,
-        market_source=snapshot.source,
-        book_source=portfolio.source,
-        book_rows=portfolio_records(portfolio),
-        result=result.to_dict(),
-    )
+    record = margin_record(result, portfolio, snapshot)
+    return _record_run(record.pop("kind"), store, **record)
 
 
 def _own_products(portfolio: Portfolio) -> dict[str, Any]:
@@ -368,6 +381,7 @@ __all__ = [
     "load_contracts",
     "make_model",
     "margin",
+    "margin_record",
     "market_for",
     "market_history",
     "record_backtest",

@@ -235,10 +235,47 @@ class RunStore:
             accounts files of a distributed run, :mod:`crossmargin.distributed.output`) that
             fill ``run_accounts`` too, read by DuckDB in the same transaction.
         """
+        run_id, run_row, accounts = self._prepare_run(
+            kind, model=model, parameters=parameters, market_asof=market_asof,
+            book_source=book_source, book_rows=book_rows, result=result,
+            market_source=market_source, status=status,
+        )  # fmt: skip
+        self._write([(run_id, run_row, accounts)], accounts_from)
+        return run_id
+
+    def record_many(self, runs: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Record several runs in one transaction (all or none) and return their ids.
+
+        Each mapping holds the keyword arguments of :meth:`record` (``kind`` included) and
+        optionally ``run_id`` and ``created_at``, chosen by a caller that hands the id out
+        before the run is written (the service's background writer). Rows are prepared
+        before the file is opened, so the transaction is short.
+        """
+        prepared = [self._prepare_run(**dict(run)) for run in runs]
+        if prepared:
+            self._write(prepared)
+        return [p[0] for p in prepared]
+
+    def _prepare_run(
+        self,
+        kind: str,
+        *,
+        model: str,
+        parameters: Mapping[str, Any],
+        market_asof: datetime | date | None,
+        book_source: str,
+        book_rows: Sequence[Mapping[str, Any]],
+        result: Mapping[str, Any],
+        market_source: str = "",
+        status: str = "ok",
+        run_id: str | None = None,
+        created_at: datetime | None = None,
+    ) -> tuple[str, tuple[Any, ...], list[tuple[Any, ...]]]:
+        """``(run id, runs row, run_accounts rows)`` of one run, ready to insert."""
         if kind not in KINDS:
             raise InputError(f"unknown run kind {kind!r} (have: {', '.join(KINDS)})")
-        now = datetime.now(UTC)
-        run_id = new_run_id(now)
+        now = created_at if created_at is not None else datetime.now(UTC)
+        run_id = run_id if run_id is not None else new_run_id(now)
         digest = inputs_hash(
             book_rows=book_rows, model=model, parameters=parameters, market_source=market_source
         )
@@ -258,23 +295,31 @@ class RunStore:
             __version__,
             result_json(result),
         )
-        accounts = account_rows(result)
+        return run_id, run_row, account_rows(result)
+
+    def _write(
+        self,
+        prepared: Sequence[tuple[str, tuple[Any, ...], list[tuple[Any, ...]]]],
+        accounts_from: Sequence[Path] | None = None,
+    ) -> None:
+        """Insert prepared runs in one transaction (``accounts_from``: Parquet files of
+        per-account rows for a single run, read by DuckDB in the same transaction)."""
         with self._connect() as con:
             con.begin()
             try:
-                self._insert_run_row(con, run_row)
-                self._insert_account_rows(con, run_id, accounts)
-                if accounts_from:
-                    con.execute(
-                        "INSERT INTO run_accounts SELECT ?, account, total, standalone, netted,"
-                        " benefit, components FROM read_parquet(?)",
-                        [run_id, [str(p) for p in accounts_from]],
-                    )
+                for run_id, run_row, accounts in prepared:
+                    self._insert_run_row(con, run_row)
+                    self._insert_account_rows(con, run_id, accounts)
+                    if accounts_from:
+                        con.execute(
+                            "INSERT INTO run_accounts SELECT ?, account, total, standalone,"
+                            " netted, benefit, components FROM read_parquet(?)",
+                            [run_id, [str(f) for f in accounts_from]],
+                        )
                 con.commit()
             except BaseException:
                 con.rollback()
                 raise
-        return run_id
 
     def _insert_run_row(self, con: duckdb.DuckDBPyConnection, row: tuple[Any, ...]) -> None:
         con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", list(row))

@@ -62,6 +62,7 @@ class Client:
     def close(self) -> None:
         self._loop.run_until_complete(self._client.aclose())
         self._loop.close()
+        self.state.close(10)
 
 
 @pytest.fixture

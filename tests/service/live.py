@@ -22,11 +22,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_service(state: ServiceState) -> Iterator[str]:
+def live_service(state: ServiceState, *, keep_alive: int = 5) -> Iterator[str]:
     """Serve ``state`` on 127.0.0.1:<free port>; yields the base URL; shuts down cleanly."""
     port = free_port()
     config = uvicorn.Config(
-        create_app(state=state), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        create_app(state=state),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        timeout_keep_alive=keep_alive,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

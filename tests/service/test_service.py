@@ -52,15 +52,21 @@ def test_margin_equals_api_and_is_recorded(client: Client, store_path: Path, mod
     book = _book()
     expected = api.margin(book, _market(book), model, cap=0.8).to_dict()
     run_id = body.pop("run_id")
+    assert body.pop("record_status") == "queued"
+    assert body.pop("asof") == ASOF
     assert body == json.loads(json.dumps(expected))  # the CLI --json payload, exactly
-    stored = client.get(f"/v1/runs/{run_id}").json()
-    assert stored["result"]["total"] == pytest.approx(body["total"])
+    stored = client.get(f"/v1/runs/{run_id}")  # waits for the background writer
+    assert stored.status_code == 200, stored.text
+    assert stored.json()["result"]["total"] == pytest.approx(body["total"])
     assert _runs(store_path) == 1
     # a second call with record=false stores nothing and serves prepare from the cache
     again = client.post(
         "/v1/margin", json={"positions": sample_rows(), "model": model, "record": False}
     ).json()
     assert again["run_id"] is None
+    assert again["record_status"] == "off"
+    assert client.state.recorder is not None
+    client.state.recorder.close()
     assert _runs(store_path) == 1
     assert client.get("/v1/health").json()["cache"]["hits"] >= 1
 
@@ -130,19 +136,20 @@ def test_bad_input_is_4xx_with_reason_and_nothing_stored(client: Client, store_p
         "/v1/margin", content=b'{"positions": [', headers={"content-type": "application/json"}
     )
     assert bad.status_code == 400
+    assert bad.json()["kind"] == "MalformedJSON"
     assert "not valid JSON" in bad.json()["error"]
     wrong = client.post(
         "/v1/margin",
         json={"positions": [{**rows[0], "quantity": "lots"}], "model": "span"},
     )
     assert wrong.status_code == 422
-    assert wrong.json()["detail"][0]["path"] == "body.positions.0.quantity"
+    assert wrong.json()["issues"][0]["path"] == "body.positions.0.quantity"
     unknown = client.post("/v1/margin", json={"positions": rows, "model": "nope"})
     assert unknown.status_code == 422
     assert "unknown model 'nope'" in unknown.json()["error"]
     empty = client.post("/v1/margin", json={"positions": [], "model": "span"})
     assert empty.status_code == 422
-    assert empty.json()["detail"][0]["path"] == "body.positions"
+    assert empty.json()["issues"][0]["path"] == "body.positions"
     nobody = client.post(
         "/v1/what-if",
         json={"positions": rows, "account": "nobody", "trades": TRADE, "collateral": 1.0},
@@ -155,8 +162,7 @@ def test_bad_input_is_4xx_with_reason_and_nothing_stored(client: Client, store_p
                             {"account": "", "symbol": "SPY", "quantity": 1.0}]},
     )  # fmt: skip
     assert symbol.status_code == 422
-    issues = symbol.json().get("issues") or symbol.json()["detail"]
-    assert issues
+    assert symbol.json()["issues"]
     bad_symbol = client.post(
         "/v1/margin", json={"positions": [{"account": "a", "symbol": "NOPE-X", "quantity": 1.0}]}
     ).json()
@@ -200,7 +206,8 @@ def test_unexpected_error_is_structured_500(
     r = client.post("/v1/margin", json={"positions": sample_rows()})
     assert r.status_code == 500
     body = r.json()
-    assert set(body) == {"error", "id"}
+    assert set(body) == {"error", "kind", "issues", "id"}
+    assert body["kind"] == "InternalError"
     assert "boom" not in body["error"]
 
 
@@ -278,3 +285,42 @@ def test_margin_and_what_if_with_collateral_offsets_and_venue_groups(client: Cli
     unknown = client.post("/v1/margin", json={**req, "collateral": [{**held[0], "asset": "XYZ"}]})
     assert unknown.status_code == 422
     assert "XYZ" in unknown.text
+
+
+def test_stressed_window_is_searched_once_per_book(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stressed-window search runs once per context and book: a repeated margin or
+    what-if reuses it, with the figures of a fresh, uncached computation."""
+    import crossmargin.models.var as var
+
+    calls: list[int] = []
+    original = var.worst_windows
+
+    def counting(pnl: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return original(pnl, *args, **kwargs)
+
+    monkeypatch.setattr(var, "worst_windows", counting)
+    account = "alpha-crypto"
+    rows = [r for r in sample_rows() if r["account"] == account]
+    req = {"positions": rows, "model": "es", "record": False}
+    first = client.post("/v1/margin", json=req).json()
+    searched = len(calls)
+    assert searched >= 1
+    again = client.post("/v1/margin", json=req).json()
+    assert len(calls) == searched  # served from the memo
+    assert again == first
+    what_if = {"positions": rows, "account": account, "trades": TRADE, "model": "es"}
+    w1 = client.post("/v1/what-if", json=what_if).json()
+    searched = len(calls)
+    assert client.post("/v1/what-if", json=what_if).json() == w1
+    assert len(calls) == searched
+    # independent: the library without any cache gives the same stress figures and windows
+    book = parse_rows(rows, source="request")
+    fresh = api.margin(book, _market(book), "es").to_dict()
+    for got, want in zip(first["accounts"], fresh["accounts"], strict=True):
+        assert got["info"]["stress"] == pytest.approx(want["info"]["stress"], rel=1e-12)
+        assert got["netting_set"].get("stressed_window") == want["netting_set"].get(
+            "stressed_window"
+        )

@@ -13,9 +13,19 @@ instruments they cover, and serves a request for instruments ``R`` by, in this o
    appended (see :func:`extend_context`);
 3. **prepare** — ``model.prepare(R, market)``, stored for next time.
 
+Preparing and extending run outside the cache's lock (other requests are served meanwhile);
+a second request for the same instruments waits for the first one's context instead of
+building it again.
+
 Hits and extensions work across underlyings, since every model margins each row on its own
 positions only (the historical models on the row's own factor set). Extenders never change a
 model's figures: the tests compare every path with a fresh ``prepare``.
+
+The cache is bounded by entries and by **bytes**: an entry's size is the memory of the arrays
+its context holds (:func:`context_nbytes`; the market history and snapshot it refers to are
+shared, not counted). Historical-model contexts grow as they are used (scenario P&L is priced
+per calendar on first use), so an entry is measured again after every use and the least
+recently used entries are dropped until the total fits.
 
 :class:`CachedModel` wraps a model so that :func:`crossmargin.netting.cross_margin` (and so
 ``api.margin``) goes through the cache unchanged; its results carry the wrapped model's name.
@@ -52,6 +62,9 @@ class CacheStats:
     extensions: int
     prepares: int
     entries: int
+    bytes: int = 0
+    max_bytes: int | None = None
+    evictions: int = 0
 
     def to_dict(self) -> dict[str, int]:
         """JSON-ready counts."""
@@ -72,6 +85,7 @@ class MappedContext:
     context: Any
     columns: np.ndarray
     width: int
+    slot: int = -1
 
 
 class ContextCache:
@@ -82,39 +96,83 @@ class ContextCache:
     maxsize:
         Contexts kept; the least recently used is dropped beyond it. ``0`` disables the
         cache (every request prepares: the baseline of ``benchmarks/bench_service.py``).
+    max_bytes:
+        Bytes the contexts may hold together (:func:`context_nbytes`); ``None``: no limit.
+        A context larger than the limit on its own serves the request that built it and is
+        dropped.
     """
 
-    def __init__(self, maxsize: int = 64) -> None:
+    def __init__(self, maxsize: int = 64, max_bytes: int | None = None) -> None:
         if maxsize < 0:
             raise ValueError("maxsize must be >= 0")
+        if max_bytes is not None and max_bytes < 0:
+            raise ValueError("max_bytes must be >= 0")
         self.maxsize = maxsize
+        self.max_bytes = max_bytes
         self._entries: OrderedDict[int, tuple[tuple[str, str], _Entry]] = OrderedDict()
+        self._sizes: dict[int, int] = {}
+        self._grown: dict[int, Any] = {}
+        self._inflight: dict[tuple[tuple[str, str], frozenset[Instrument]], threading.Event] = {}
         self._next = 0
         self._lock = threading.RLock()
-        self._hits = self._extensions = self._prepares = 0
+        self._hits = self._extensions = self._prepares = self._evictions = 0
 
     def stats(self) -> CacheStats:
-        """How requests have been served so far."""
+        """How requests have been served so far, and the bytes held."""
         with self._lock:
             return CacheStats(
                 hits=self._hits,
                 extensions=self._extensions,
                 prepares=self._prepares,
                 entries=len(self._entries),
+                bytes=sum(self._sizes.values()),
+                max_bytes=self.max_bytes,
+                evictions=self._evictions,
             )
 
     def clear(self) -> None:
         """Drop every context (counts are kept)."""
         with self._lock:
             self._entries.clear()
+            self._sizes.clear()
+            self._grown.clear()
 
-    def _store(self, key: tuple[str, str], entry: _Entry) -> None:
+    def _store(self, key: tuple[str, str], entry: _Entry) -> int:
+        """Keep ``entry``; its slot (``-1`` when the cache is disabled)."""
         if self.maxsize == 0:
-            return
-        self._entries[self._next] = (key, entry)
+            return -1
+        slot = self._next
         self._next += 1
-        while len(self._entries) > self.maxsize:
-            self._entries.popitem(last=False)
+        self._entries[slot] = (key, entry)
+        self._grown[slot] = _growth(entry.context)
+        self._sizes[slot] = context_nbytes(entry.context)
+        self._evict()
+        return slot
+
+    def _evict(self) -> None:
+        while len(self._entries) > self.maxsize or (
+            self.max_bytes is not None
+            and self._entries
+            and sum(self._sizes.values()) > self.max_bytes
+        ):
+            slot, _ = self._entries.popitem(last=False)
+            self._sizes.pop(slot, None)
+            self._grown.pop(slot, None)
+            self._evictions += 1
+
+    def measure(self, slot: int) -> None:
+        """Measure the context in ``slot`` again if it grew in use (lazy contexts report how
+        much they have built: ``context.computed()``) and evict to the limits."""
+        with self._lock:
+            if slot not in self._entries:
+                return
+            context = self._entries[slot][1].context
+            grown = _growth(context)
+            if grown is None or grown == self._grown.get(slot):
+                return
+            self._grown[slot] = grown
+            self._sizes[slot] = context_nbytes(context)
+            self._evict()
 
     def context(
         self,
@@ -131,33 +189,53 @@ class ContextCache:
         """
         key = (model_key, market_key)
         wanted = set(instruments)
-        with self._lock:
-            best: tuple[int, _Entry] | None = None
-            for slot, (k, entry) in reversed(self._entries.items()):
-                if k != key:
-                    continue
-                if wanted <= entry.columns.keys():
-                    self._entries.move_to_end(slot)
-                    self._hits += 1
-                    return _mapped(entry, instruments)
-                if entry.columns.keys() <= wanted and (
-                    best is None or len(entry.instruments) > len(best[1].instruments)
-                ):
-                    best = (slot, entry)
+        while True:
+            with self._lock:
+                found = self._lookup(key, wanted, instruments)
+                if isinstance(found, MappedContext):
+                    return found
+                busy = self._inflight.get((key, frozenset(wanted)))
+                if busy is None:
+                    done = threading.Event()
+                    self._inflight[(key, frozenset(wanted))] = done
+                    break
+            busy.wait()  # the same context is being built by another request: use it
+        try:  # built outside the lock: other requests are served meanwhile
             extender = extender_for(model)
-            if best is not None and extender is not None:
-                base = best[1]
-                new = tuple(i for i in instruments if i not in base.columns)
-                context = extender(model, base.context, new, market)
-                self._extensions += 1
-                entry = _entry(base.instruments + new, context)
-                self._store(key, entry)
-                return _mapped(entry, instruments)
-            context = model.prepare(instruments, market)
-            self._prepares += 1
-            entry = _entry(instruments, context)
-            self._store(key, entry)
-            return _mapped(entry, instruments)
+            if found is not None and extender is not None:
+                new = tuple(i for i in instruments if i not in found.columns)
+                context = extender(model, found.context, new, market)
+                entry = _entry(found.instruments + new, context)
+            else:
+                entry = _entry(instruments, model.prepare(instruments, market))
+            with self._lock:
+                if found is not None and extender is not None:
+                    self._extensions += 1
+                else:
+                    self._prepares += 1
+                return _mapped(entry, instruments, self._store(key, entry))
+        finally:
+            with self._lock:
+                del self._inflight[(key, frozenset(wanted))]
+            done.set()
+
+    def _lookup(
+        self, key: tuple[str, str], wanted: set[Instrument], instruments: tuple[Instrument, ...]
+    ) -> MappedContext | _Entry | None:
+        """A hit (mapped), else the largest cached subset to extend, else None (locked)."""
+        best: tuple[int, _Entry] | None = None
+        for slot, (k, entry) in reversed(self._entries.items()):
+            if k != key:
+                continue
+            if wanted <= entry.columns.keys():
+                self._entries.move_to_end(slot)
+                self._hits += 1
+                return _mapped(entry, instruments, slot)
+            if entry.columns.keys() <= wanted and (
+                best is None or len(entry.instruments) > len(best[1].instruments)
+            ):
+                best = (slot, entry)
+        return None if best is None else best[1]
 
 
 def _entry(instruments: tuple[Instrument, ...], context: Any) -> _Entry:
@@ -168,9 +246,74 @@ def _entry(instruments: tuple[Instrument, ...], context: Any) -> _Entry:
     )
 
 
-def _mapped(entry: _Entry, instruments: tuple[Instrument, ...]) -> MappedContext:
+def _mapped(entry: _Entry, instruments: tuple[Instrument, ...], slot: int = -1) -> MappedContext:
     cols = np.fromiter((entry.columns[i] for i in instruments), dtype=np.int64)
-    return MappedContext(context=entry.context, columns=cols, width=len(entry.instruments))
+    return MappedContext(
+        context=entry.context, columns=cols, width=len(entry.instruments), slot=slot
+    )
+
+
+def _growth(context: Any) -> Any:
+    """What a lazy context has built so far (``None``: it does not grow after ``prepare``)."""
+    computed = getattr(context, "computed", None)
+    return computed() if callable(computed) else None
+
+
+_ENTRY_OVERHEAD = 16_384  # bytes counted per context besides its arrays (objects, dicts)
+
+
+def _shared_types() -> tuple[type, ...]:
+    """Objects a context refers to but does not own (never counted)."""
+    from crossmargin.contracts import Contracts
+    from crossmargin.instruments.specs import ContractSpec, ContractTable
+    from crossmargin.market.history import MarketHistory
+    from crossmargin.models.params import ParameterSet
+
+    return (
+        MarketHistory, MarketSnapshot, MarginModel, Instrument, ContractSpec, ContractTable,
+        Contracts, ParameterSet, str, bytes, int, float, bool, type(None), type,
+    )  # fmt: skip
+
+
+def context_nbytes(context: Any) -> int:
+    """Approximate memory a context owns: its numpy arrays (each buffer once), sparse
+    matrices and pandas objects, found through dataclass fields, attributes and containers,
+    plus a fixed overhead. Shared objects (history, snapshot, model, instruments) are skipped.
+    """
+    import pandas as pd
+
+    shared = _shared_types()
+    seen: set[int] = set()
+    total = _ENTRY_OVERHEAD
+    stack: list[Any] = [context]
+    while stack:
+        obj = stack.pop()
+        if isinstance(obj, shared) or id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, np.ndarray):
+            root = obj
+            while isinstance(root.base, np.ndarray):
+                root = root.base
+            if root is obj or id(root) not in seen:
+                seen.add(id(root))
+                total += int(root.nbytes)
+        elif sp.issparse(obj):
+            stack.extend(getattr(obj, name, None) for name in ("data", "indices", "indptr"))
+        elif isinstance(obj, pd.Index):
+            total += int(obj.memory_usage(deep=False))
+        elif isinstance(obj, pd.Series | pd.DataFrame):
+            usage = obj.memory_usage(index=True, deep=False)
+            total += int(usage.sum() if isinstance(usage, pd.Series) else usage)
+        elif isinstance(obj, dict):
+            stack.extend(obj.values())
+        elif isinstance(obj, list | tuple | set | frozenset):
+            stack.extend(obj)
+        elif dataclasses.is_dataclass(obj):
+            stack.extend(getattr(obj, f.name, None) for f in dataclasses.fields(obj))
+        elif hasattr(obj, "__dict__"):
+            stack.extend(vars(obj).values())
+    return total
 
 
 def remap(mapped: MappedContext, holdings: sp.spmatrix) -> sp.csr_matrix:
@@ -287,28 +430,40 @@ class CachedModel(MarginModel):
         The shared cache.
     model_key, market_key:
         Identify the model (with its parameters) and the market snapshot in the cache.
+    history:
+        The market history for the offset-eligibility tests when the wrapped model reads
+        none itself (``pm_grid``, ``span``, ``rules``): the service's, opened once, instead of
+        one opened per call.
     """
 
     name: ClassVar[str] = "cached"
     description: ClassVar[str] = "A model whose prepared contexts are cached"
 
     def __init__(
-        self, model: MarginModel, cache: ContextCache, *, model_key: str, market_key: str
+        self,
+        model: MarginModel,
+        cache: ContextCache,
+        *,
+        model_key: str,
+        market_key: str,
+        history: Any = None,
     ) -> None:
         self.model = model
         self.cache = cache
         self.model_key = model_key
         self.market_key = market_key
         self.nets_collateral = model.nets_collateral  # rules: collateral left to its haircut
+        self._history = history
 
     def parameters(self) -> dict[str, Any]:
         """The wrapped model's parameters."""
         return self.model.parameters()
 
     def history(self) -> Any:
-        """The wrapped model's market history, if it reads one (offset eligibility)."""
+        """The wrapped model's market history if it reads one, else the one given (offset
+        eligibility)."""
         own = getattr(self.model, "history", None)
-        return own() if callable(own) else None
+        return own() if callable(own) else self._history
 
     def diagnostics(self, context: Any) -> dict[str, Any]:
         """The wrapped model's diagnostics of the cached context."""
@@ -324,7 +479,10 @@ class CachedModel(MarginModel):
     ) -> RowMargins:
         """Re-index ``holdings`` onto the cached columns and margin them."""
         mapped: MappedContext = context
-        return self.model.margin_rows(mapped.context, remap(mapped, holdings), detail=detail)
+        rows = self.model.margin_rows(mapped.context, remap(mapped, holdings), detail=detail)
+        if mapped.slot >= 0:
+            self.cache.measure(mapped.slot)  # lazy contexts grow in use
+        return rows
 
     def compute(
         self,
@@ -350,6 +508,7 @@ __all__ = [
     "CachedModel",
     "ContextCache",
     "MappedContext",
+    "context_nbytes",
     "extend_context",
     "extender_for",
     "remap",

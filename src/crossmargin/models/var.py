@@ -374,17 +374,29 @@ class HistoricalVaRModel(MarginModel):
         stressed_rows = np.arange(rows.size) if needs_stress else np.flatnonzero(want)
         windows: dict[int, tuple[int, int]] = {}
         if self.stress_window is not None and stressed_rows.size:
-            hist = aggregate_pnl(cal.hs[np.ix_(fs.history, cols)], sub[stressed_rows])
             length = min(fs.stress_length, fs.history.size)
-            if context.stress_dates is not None:
-                lo, hi = window_by_dates([cal.names[i] for i in fs.history], *context.stress_dates)
-                starts = np.full(stressed_rows.size, lo, dtype=np.int64)
-                length = hi - lo
-            else:
-                starts, _ = worst_windows(hist, length, self.confidence, measure=self.measure)
-            take = starts[np.newaxis, :] + np.arange(length)[:, np.newaxis]
-            s_pnl = np.take_along_axis(hist, take, axis=0)
-            out.stress[rows[stressed_rows]] = self._measure(var_es(s_pnl, self.confidence))
+            memo, keys = _stress_memo(fs, self, cols, sub, stressed_rows, length)
+            known = [memo.get(k) for k in keys]
+            if needs_stress or any(k is None for k in known):
+                hist = aggregate_pnl(cal.hs[np.ix_(fs.history, cols)], sub[stressed_rows])
+                if context.stress_dates is not None:
+                    names = [cal.names[i] for i in fs.history]
+                    lo, hi = window_by_dates(names, *context.stress_dates)
+                    starts = np.full(stressed_rows.size, lo, dtype=np.int64)
+                    length = hi - lo
+                else:
+                    starts, _ = worst_windows(hist, length, self.confidence, measure=self.measure)
+                take = starts[np.newaxis, :] + np.arange(length)[:, np.newaxis]
+                s_pnl = np.take_along_axis(hist, take, axis=0)
+                stress = self._measure(var_es(s_pnl, self.confidence))
+                for k, start, value in zip(keys, starts, stress, strict=True):
+                    if k is not None:
+                        memo[k] = (int(start), int(length), float(value))
+            else:  # every row's window is known: this book was margined on this context
+                starts = np.array([k[0] for k in known], dtype=np.int64)  # type: ignore[index]
+                length = int(known[0][1])  # type: ignore[index]
+                stress = np.array([k[2] for k in known])  # type: ignore[index]
+            out.stress[rows[stressed_rows]] = stress
             windows = {
                 int(r): (int(s), int(s) + length)
                 for r, s in zip(stressed_rows, starts, strict=True)
@@ -438,6 +450,46 @@ class HistoricalVaRModel(MarginModel):
             "parameter_file": self.params.metadata(),
             "basis_parameter_file": self.basis_params.metadata(),
         }
+
+
+_STRESS_KEPT = 4_096  # stressed windows remembered per factor set of a context
+_STRESS_ROWS = 256  # more stressed rows in one call: a batch run, not memoised
+
+
+def _stress_memo(
+    fs: FactorSet,
+    model: HistoricalVaRModel,
+    cols: IntArray,
+    sub: sp.csr_matrix | FloatArray,
+    stressed: IntArray,
+    length: int,
+) -> tuple[dict[Any, tuple[int, int, float]], list[Any]]:
+    """The factor set's memo of stressed windows and each stressed row's key in it.
+
+    A row's stressed window (start, length, measure) depends only on its quantities of the
+    instruments it holds, the factor set's history and the measure: kept per context and
+    book (a repeated margin or what-if reuses it instead of searching the whole history
+    again; issue 19). The memo lives in the factor set, so it goes with its context.
+    """
+    if stressed.size > _STRESS_ROWS:  # a batch run: nothing to reuse, keys would only cost
+        return {}, [None] * stressed.size
+    memo: dict[Any, tuple[int, int, float]] = fs.extras.setdefault("stress_windows", {})
+    if len(memo) > _STRESS_KEPT:
+        memo.clear()
+    tag = (model.measure, model.confidence, length)
+    keys = []
+    csr = sp.csr_matrix(sub) if sp.issparse(sub) else None
+    for r in stressed.tolist():
+        if csr is not None:
+            lo, hi = csr.indptr[r], csr.indptr[r + 1]
+            order = np.argsort(csr.indices[lo:hi])
+            held, qty = csr.indices[lo:hi][order], csr.data[lo:hi][order]
+        else:
+            row = np.asarray(sub)[r]
+            held = np.flatnonzero(row)
+            qty = row[held]
+        keys.append((tag, cols[held].tobytes(), np.asarray(qty, dtype=np.float64).tobytes()))
+    return memo, keys
 
 
 class _Rows:

@@ -266,6 +266,12 @@ class VarContext:
         with self._lock:
             return tuple(self._sets.values())
 
+    def computed(self) -> int:
+        """How many grids, calendars and factor sets are built so far: a cache measures the
+        context's memory again only when this changes (:mod:`crossmargin.models.cache`)."""
+        with self._lock:
+            return len(self._grids) + len(self._calendars) + len(self._sets)
+
     def extended(
         self, new: tuple[Instrument, ...], *, addons: AddOnTerms | None, basis: Any
     ) -> VarContext:

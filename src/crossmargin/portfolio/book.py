@@ -151,6 +151,10 @@ class Portfolio:
             raw=self.raw, source=self.source, collateral=self.collateral + tuple(collateral)
         )
 
+    def without_collateral(self) -> Portfolio:
+        """This book's positions alone (no collateral held)."""
+        return Portfolio(raw=self.raw, source=self.source, collateral=())
+
     def collateral_of(self, account: str) -> tuple[CollateralHolding, ...]:
         """The collateral holdings of one account."""
         return tuple(h for h in self.collateral if h.account == account)

@@ -1,76 +1,74 @@
 """The FastAPI application: ``/v1`` endpoints over :mod:`crossmargin.api`.
 
-``create_app(config)`` builds it; ``crossmargin serve`` runs it on uvicorn. The OpenAPI
-schema is at ``/openapi.json`` and the interactive docs at ``/docs``. Endpoints, payloads
-and errors: ``docs/service.md``.
+``create_app(config)`` builds it; ``crossmargin serve`` runs it on uvicorn (one or several
+worker processes). The OpenAPI schema is at ``/openapi.json`` and the interactive docs at
+``/docs``, served from this process (Swagger UI from the ``swagger-ui-bundle-v2`` package:
+no CDN, works offline). Endpoints, payloads, limits and errors: ``docs/service.md``.
+
+Each computing endpoint parses its body on the event loop, then runs on a worker thread
+through :class:`crossmargin.service.limits.Gate` (concurrency, queue, timeout); the answer
+is rendered to JSON on that thread too.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Path
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from fastapi import APIRouter, Body, FastAPI, Path
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, Response
 
 from crossmargin import __version__, api
-from crossmargin.collateral.holdings import parse_collateral_rows
 from crossmargin.contracts import Contracts
 from crossmargin.errors import InputError
 from crossmargin.instruments import contract_table
 from crossmargin.models import get_model
-from crossmargin.portfolio import Portfolio, parse_rows
-from crossmargin.service.errors import install
+from crossmargin.service.errors import ServiceError, install
+from crossmargin.service.limits import Gate, LimitsMiddleware
+from crossmargin.service.payloads import (
+    ErrorBody,
+    HealthResponse,
+    MarginResponse,
+    ModelInfo,
+    RunResponse,
+    SimmResponse,
+    WhatIfResponse,
+)
+from crossmargin.service.payloads_capital import CascadeResponse
+from crossmargin.service.recorder import StoreBusy
+from crossmargin.service.responses import json_response, register_roots
 from crossmargin.service.schemas import (
+    CASCADE_EXAMPLE,
+    MARGIN_EXAMPLE,
     MAX_POPULATION,
     RUN_ID_PATTERN,
     SERVICE_MODELS,
+    SIMM_EXAMPLE,
+    WHAT_IF_EXAMPLE,
     CascadeRequest,
-    CollateralRow,
     MarginRequest,
-    PositionRow,
     SimmRequest,
     WhatIfRequest,
 )
-from crossmargin.service.state import ServiceConfig, ServiceState
+from crossmargin.service.state import MB, ServiceConfig, ServiceState
 from crossmargin.simm import simm_margin
 
-
-class ErrorBody(BaseModel):
-    """A domain or validation error (``docs/service.md``, Errors)."""
-
-    error: str
-    kind: str | None = None
-    issues: list[dict[str, Any]] | None = None
-    detail: list[dict[str, Any]] | None = None
-
+logger = logging.getLogger("crossmargin.service")
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Malformed JSON"},
+    401: {"model": ErrorBody, "description": "API key missing or wrong (when keys are set)"},
+    408: {"model": ErrorBody, "description": "The body did not arrive in time"},
+    413: {"model": ErrorBody, "description": "The body is larger than the limit"},
     422: {"model": ErrorBody, "description": "Invalid request or input the engine refuses"},
+    503: {"model": ErrorBody, "description": "Busy: retry after Retry-After seconds"},
+    504: {"model": ErrorBody, "description": "No answer within the request timeout"},
 }
-
-
-def _book(
-    rows: list[PositionRow],
-    source: str,
-    contracts: Contracts,
-    collateral: list[CollateralRow] | None = None,
-    cross_margin: str = "all",
-) -> Portfolio:
-    from crossmargin.netting.venues import parse_cross_margin, split_netting_sets
-
-    book = parse_rows([r.model_dump() for r in rows], source=source, table=contracts.table)
-    if collateral:
-        held = parse_collateral_rows(
-            [r.model_dump(exclude_none=True) for r in collateral], source=f"{source} collateral"
-        )
-        orphans = sorted({h.account for h in held} - set(book.accounts))
-        if orphans:
-            raise InputError(f"collateral of account(s) {', '.join(orphans)} with no position")
-        book = book.with_collateral(held)
-    declared = parse_cross_margin(cross_margin, source=f"{source} cross_margin")
-    return split_netting_sets(book, declared)
+_DOCS_ASSETS = "/docs-assets"
 
 
 def _contracts(state: ServiceState, req: MarginRequest | WhatIfRequest) -> Contracts:
@@ -88,7 +86,9 @@ def _model(state: ServiceState, req: MarginRequest | WhatIfRequest, contracts: C
     return state.model(req.model, req.also, params, contracts)
 
 
-def _cascade_options(req: CascadeRequest, contracts: Contracts) -> dict[str, Any]:
+def _cascade_options(
+    state: ServiceState, req: CascadeRequest, contracts: Contracts
+) -> dict[str, Any]:
     """``api.cascade`` keyword arguments of a request (every domain check in the engine)."""
     from crossmargin.analysis.stress.hypothetical import Hypothetical, ShockEntry
 
@@ -118,8 +118,109 @@ def _cascade_options(req: CascadeRequest, contracts: Contracts) -> dict[str, Any
             )
         options["population"] = spec
     else:
-        options["source"] = _book(req.positions, "request", contracts, req.collateral)
+        options["source"] = state.book(req.positions, contracts, req.collateral)
     return options
+
+
+def _dated(asof: date, payload: dict[str, Any]) -> dict[str, Any]:
+    return {"asof": asof.isoformat(), **payload}
+
+
+def _margin(shared: ServiceState, req: MarginRequest) -> Response:
+    mine = _contracts(shared, req)
+    model = _model(shared, req, mine)
+    asof = shared.request_asof(req.asof)
+    book = shared.book(req.positions, mine, req.collateral, req.cross_margin)
+    result, snap = shared.margin(
+        book, model, by=req.by, cap=req.cap, offsets=req.offsets, contracts=mine, asof=asof
+    )
+    payload = result.to_dict()
+    run_id, status = None, "off"
+    if req.record and shared.recorder is not None:
+        run_id, status = shared.recorder.submit(result, book, snap, payload)
+    payload = {"run_id": run_id, "record_status": status, **payload}
+    return json_response(_dated(snap.valuation_time.date(), payload), thorough=False)
+
+
+def _what_if(shared: ServiceState, req: WhatIfRequest) -> Response:
+    mine = _contracts(shared, req)
+    model = _model(shared, req, mine)
+    asof = shared.request_asof(req.asof)
+    book = shared.book(req.positions, mine, req.holdings, req.cross_margin)
+    result, snap = shared.what_if(
+        book, req.account, [t.model_dump() for t in req.trades], model,
+        collateral=req.collateral, by=req.by, cap=req.cap, offsets=req.offsets, contracts=mine,
+        asof=asof,
+    )  # fmt: skip
+    return json_response(_dated(snap.valuation_time.date(), result.to_dict()), thorough=False)
+
+
+def _simm(req: SimmRequest) -> Response:
+    rows = [r.model_dump(exclude_none=True) for r in req.crif]
+    result = simm_margin(
+        rows, version=req.version, mpor_days=req.mpor, include_post=req.post or None
+    )
+    return json_response(result.to_dict(), thorough=False)
+
+
+def _run(shared: ServiceState, run_id: str) -> Response:
+    if shared.recorder is None:
+        raise ServiceError(404, "this service records no runs (--no-store)", kind="NotFound")
+    try:
+        record = shared.recorder.get(run_id)
+    except StoreBusy as busy:
+        raise ServiceError(
+            503, f"{busy}: retry after Retry-After seconds", kind="StoreBusy",
+            headers={"Retry-After": "1"},
+        ) from None  # fmt: skip
+    except InputError as missing:
+        raise ServiceError(404, str(missing), kind="NotFound") from None
+    return json_response(record.to_dict())
+
+
+def _docs_page(title: str) -> HTMLResponse:
+    """Swagger UI from this service's own static files (no external host)."""
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title=title,
+        swagger_js_url=f"{_DOCS_ASSETS}/swagger-ui-bundle.js",
+        swagger_css_url=f"{_DOCS_ASSETS}/swagger-ui.css",
+        swagger_favicon_url=f"{_DOCS_ASSETS}/favicon-32x32.png",
+        swagger_ui_parameters={"validatorUrl": None, "tryItOutEnabled": True},
+    )
+
+
+def _mount_docs(app: FastAPI) -> None:
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:  # pragma: no cover - a declared dependency
+
+        @app.get("/docs", include_in_schema=False)
+        def no_docs() -> HTMLResponse:
+            return HTMLResponse(
+                "<html><body><p>Swagger UI is not installed (pip install swagger-ui-bundle-v2);"
+                " the OpenAPI schema is at <a href='/openapi.json'>/openapi.json</a>.</p>"
+                "</body></html>"
+            )
+
+        return
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount(_DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return _docs_page(f"{app.title} {app.version}")
+
+
+def _cascade(shared: ServiceState, req: CascadeRequest) -> Response:
+    run = shared.cascade(_cascade_options(shared, req, shared.contracts))
+    run_id, status = None, "off"
+    if req.record and shared.recorder is not None:
+        run_id, status = shared.recorder.record_now(api.record_cascade, run)
+    asof = run.snapshot.valuation_time.date()
+    payload = {"run_id": run_id, "record_status": status, **run.report.to_dict()}
+    return json_response(_dated(asof, payload), thorough=False)
 
 
 def create_app(config: ServiceConfig | None = None, state: ServiceState | None = None) -> FastAPI:
@@ -133,29 +234,65 @@ def create_app(config: ServiceConfig | None = None, state: ServiceState | None =
         Shared caches (tests pass one to inspect it).
     """
     shared = state if state is not None else ServiceState(config)
+    cfg = shared.config
+    register_roots([cfg.data_dir, cfg.store.parent if cfg.store else None,
+                    cfg.market.parent if cfg.market else None,
+                    cfg.contracts.parent if cfg.contracts else None])  # fmt: skip
+    if shared.recorder is not None:
+        register_roots([shared.recorder.store.path.parent])
+    gate = Gate(concurrency=cfg.concurrency, queue=cfg.queue, timeout=cfg.request_timeout)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        shared.close()  # write the queued runs before the process ends
+        gate.close()
+
     app = FastAPI(
         title="crossmargin",
         version=__version__,
-        description="Cross-margining risk engine: margin, what-if, SIMM and cascades over HTTP.",
+        description="Cross-margining risk engine: margin, what-if, SIMM, capital optimisation "
+        "and cascades over HTTP. Every figure states its unit (the `units` block); every margin "
+        "and what-if answer states its valuation date (`asof`). Errors: `{error, kind, issues}`.",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
     )
     app.state.crossmargin = shared
+    app.state.gate = gate
     install(app)
+    app.add_middleware(
+        LimitsMiddleware,
+        max_body=int(cfg.max_body_mb * MB),
+        body_timeout=cfg.body_timeout,
+        api_keys=cfg.api_keys,
+    )
+    _mount_docs(app)
     v1 = APIRouter(prefix="/v1")
 
-    @v1.get("/health")
-    def health() -> dict[str, Any]:
-        """Liveness, the market policy, the run store and the context-cache counters."""
-        return {
+    @v1.get("/health", response_model=HealthResponse)
+    def health() -> Response:
+        """Liveness, the valuation date, recording, limits and the context-cache counters."""
+        recorder = shared.recorder
+        return json_response({
             "status": "ok",
             "version": __version__,
+            "asof": shared.asof.isoformat(),
             "market": shared.describe_market(),
-            "contracts": shared.contracts.source,
-            "store": str(shared.store.path) if shared.store is not None else None,
+            "contracts": "shipped" if shared.contracts.source == "shipped" else (
+                f"shipped + {len(shared.contracts.added_products)} product(s), "
+                f"{len(shared.contracts.added_series)} series from --contracts"),
+            "store": "recording" if recorder is not None else "off",
+            "queued_runs": recorder.queued() if recorder is not None else 0,
+            "workers": cfg.workers,
+            "auth": bool(cfg.api_keys),
             "cache": shared.contexts.stats().to_dict(),
-        }
+            "limits": {"max_body_mb": cfg.max_body_mb, "body_timeout_s": cfg.body_timeout,
+                       **gate.stats()},
+        })  # fmt: skip
 
-    @v1.get("/models")
-    def models() -> list[dict[str, Any]]:
+    @v1.get("/models", response_model=list[ModelInfo])
+    def models() -> Response:
         """Models offered (``model`` / ``also`` values)."""
         out = []
         for name in SERVICE_MODELS:
@@ -163,81 +300,83 @@ def create_app(config: ServiceConfig | None = None, state: ServiceState | None =
             out.append(
                 {"name": name, "description": model.description, "subadditive": model.subadditive}
             )
-        return out
+        return json_response(out)
 
-    @v1.post("/margin", responses=_ERRORS)
-    def margin(req: MarginRequest) -> JSONResponse:
-        """Margin a book: the same payload as ``crossmargin margin --json``."""
-        mine = _contracts(shared, req)
-        model = _model(shared, req, mine)
-        book = _book(req.positions, "request", mine, req.collateral, req.cross_margin)
-        result, snap = shared.margin(
-            book, model, by=req.by, cap=req.cap, offsets=req.offsets, contracts=mine
-        )
-        run_id = None
-        if req.record and shared.store is not None:
-            run_id = shared.record(result, book, snap)
-        return JSONResponse({"run_id": run_id, **result.to_dict()})
+    @v1.post("/margin", response_model=MarginResponse, responses=_ERRORS)
+    async def margin(
+        req: Annotated[MarginRequest, Body(openapi_examples={"book": {"value": MARGIN_EXAMPLE}})],
+    ) -> Response:
+        """Margin a book: the run id and the same payload as ``crossmargin margin --json``,
+        valued on the service's date (or the request's ``asof``)."""
+        return await gate.run(_margin, shared, req)
 
-    @v1.post("/what-if", responses=_ERRORS)
-    def what_if(req: WhatIfRequest) -> JSONResponse:
-        """An account's margin before and after proposed trades, against its collateral."""
-        mine = _contracts(shared, req)
-        model = _model(shared, req, mine)
-        book = _book(req.positions, "request", mine, req.holdings, req.cross_margin)
-        result = shared.what_if(
-            book,
-            req.account,
-            [t.model_dump() for t in req.trades],
-            model,
-            collateral=req.collateral,
-            by=req.by,
-            cap=req.cap,
-            offsets=req.offsets,
-            contracts=mine,
-        )
-        return JSONResponse(result.to_dict())
+    @v1.post("/what-if", response_model=WhatIfResponse, responses=_ERRORS)
+    async def what_if(
+        req: Annotated[WhatIfRequest, Body(openapi_examples={"trade": {"value": WHAT_IF_EXAMPLE}})],
+    ) -> Response:
+        """An account's margin before and after proposed trades, against its collateral;
+        before and after on one market (the service's date, or the request's ``asof``)."""
+        return await gate.run(_what_if, shared, req)
 
-    @v1.post("/simm", responses=_ERRORS)
-    def simm(req: SimmRequest) -> JSONResponse:
+    @v1.post("/simm", response_model=SimmResponse, responses=_ERRORS)
+    async def simm(
+        req: Annotated[SimmRequest, Body(openapi_examples={"crif": {"value": SIMM_EXAMPLE}})],
+    ) -> Response:
         """ISDA SIMM of CRIF lines (the payload of ``crossmargin simm FILE --json``)."""
-        rows = [r.model_dump(exclude_none=True) for r in req.crif]
-        result = simm_margin(
-            rows, version=req.version, mpor_days=req.mpor, include_post=req.post or None
-        )
-        return JSONResponse(result.to_dict())
+        return await gate.run(_simm, req)
 
-    @v1.post("/cascade", responses=_ERRORS)
-    def cascade(req: CascadeRequest) -> JSONResponse:
-        """A failure-propagation cascade (the payload of ``crossmargin cascade --json``)."""
-        result = shared.cascade(_cascade_options(req, shared.contracts))
-        run_id = None
-        if req.record and shared.store is not None:
-            with shared.store_lock:
-                run_id = api.record_cascade(result, shared.store)
-        return JSONResponse({"run_id": run_id, **result.report.to_dict()})
+    @v1.get(
+        "/runs/{run_id}",
+        response_model=RunResponse,
+        responses={
+            404: {"model": ErrorBody, "description": "No such run, or it was not recorded"},
+            503: {"model": ErrorBody, "description": "The run store is busy: retry"},
+            **{k: v for k, v in _ERRORS.items() if k in (401, 422)},
+        },
+    )
+    async def run(run_id: Annotated[str, Path(pattern=RUN_ID_PATTERN)]) -> Response:
+        """A recorded run (as ``crossmargin runs show ID --json``); a run answered moments
+        ago may still be queued: this waits a few seconds for it."""
+        return await gate.run(_run, shared, run_id)
 
-    @v1.get("/runs/{run_id}", responses={404: {"model": ErrorBody, "description": "No such run"}})
-    def run(run_id: Annotated[str, Path(pattern=RUN_ID_PATTERN)]) -> JSONResponse:
-        """A recorded run (as ``crossmargin runs show ID --json``)."""
-        if shared.store is None:
-            return JSONResponse({"error": "this service records no runs (--no-store)"}, 404)
-        try:
-            record = shared.store.get(run_id)
-        except InputError as missing:
-            return JSONResponse({"error": str(missing)}, 404)
-        return JSONResponse(record.to_dict())
+    @v1.post("/cascade", response_model=CascadeResponse, responses=_ERRORS)
+    async def cascade(
+        req: Annotated[
+            CascadeRequest, Body(openapi_examples={"population": {"value": CASCADE_EXAMPLE}})
+        ],
+    ) -> Response:
+        """A failure-propagation cascade (the payload of ``crossmargin cascade --json``), a
+        book valued on the service's date, a population on the close before its replay."""
+        return await gate.run(_cascade, shared, req)
 
     app.include_router(v1)
     from crossmargin.service.optimise import router as optimise_router
 
-    def book_of(rows: Any, source: str, collateral: Any = None, cross: str = "all") -> Portfolio:
-        return _book(rows, source, shared.contracts, collateral, cross)
+    def book_of(rows: Any, source: str, collateral: Any = (), cross: str = "all") -> Any:
+        return shared.book(rows, shared.contracts, collateral, cross)
 
     app.include_router(
-        optimise_router(shared, book_of, lambda req: _model(shared, req, shared.contracts))
+        optimise_router(
+            shared, book_of, lambda req: _model(shared, req, shared.contracts), gate, _ERRORS
+        )
     )
+    if cfg.api_keys:
+        _document_keys(app)
     return app
 
 
-__all__ = ["ErrorBody", "create_app"]
+def _document_keys(app: FastAPI) -> None:
+    """Declare the API key in the OpenAPI schema (Swagger UI's Authorize button)."""
+    base = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = base()
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes["ApiKey"] = {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+        schema["security"] = [{"ApiKey": []}]
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+__all__ = ["create_app"]

@@ -16,15 +16,23 @@ back as a 422 with the reason (:mod:`crossmargin.service.errors`).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body
+from fastapi.responses import Response
 from pydantic import Field, field_validator
 
 from crossmargin import api
 from crossmargin.errors import InputError, ModelError
 from crossmargin.portfolio import Portfolio
+from crossmargin.service.limits import Gate
+from crossmargin.service.payloads_capital import (
+    AllocationResponse,
+    AttributionResponse,
+    CapitalResponse,
+    HedgeResponse,
+)
+from crossmargin.service.responses import json_response
 from crossmargin.service.schemas import (
     MAX_ROWS,
     SERVICE_MODELS,
@@ -121,16 +129,55 @@ def _guard(fn: Any) -> Any:
         raise ModelError(f"the optimiser cannot run on these inputs: {bad}") from None
 
 
-def router(shared: ServiceState, book: Any, model_of: Any) -> APIRouter:
-    """The endpoints (``book``/``model_of``: the app's helpers for books and models)."""
+_EXAMPLE_BOOK: list[dict[str, Any]] = [
+    {"account": "acc-1", "symbol": "BTC-PERPETUAL", "quantity": 2000.0},
+    {"account": "acc-1", "symbol": "BTC-25DEC26-100000-C", "quantity": -5.0},
+    {"account": "acc-2", "symbol": "SPY", "quantity": 100.0},
+]
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "attribute": {"positions": _EXAMPLE_BOOK, "model": "pm_grid", "group": "underlying"},
+    "hedge": {
+        "account": "acc-1",
+        "positions": _EXAMPLE_BOOK[:2],
+        "model": "pm_grid",
+        "universe": [{"symbol": "BTC-PERPETUAL", "min": -20000, "max": 20000}],
+        "time_limit": 5,
+    },
+    "allocate": {
+        "positions": _EXAMPLE_BOOK,
+        "venues": {
+            "venues": [{"name": "deribit", "model": "pm_grid"}, {"name": "cme", "model": "span"}]
+        },
+    },
+    "capital": {"positions": _EXAMPLE_BOOK, "model": "pm_grid", "rate": 0.05},
+}
+
+
+def _example(name: str) -> Any:
+    return Body(openapi_examples={name: {"value": EXAMPLES[name]}})
+
+
+def router(
+    shared: ServiceState,
+    book: Any,
+    model_of: Any,
+    gate: Gate,
+    errors: dict[int | str, dict[str, Any]],
+) -> APIRouter:
+    """The endpoints (``book``/``model_of``: the app's helpers for books and models; each
+    runs through ``gate``, the service's concurrency and timeout limits; ``errors``: the
+    documented error answers)."""
     r = APIRouter(prefix="/v1")
 
     def snapshot(portfolio: Portfolio) -> Any:
         return shared.market(portfolio.priced_underlyings)[1]
 
-    @r.post("/attribute")
-    def attribute(req: AttributeRequest) -> JSONResponse:
+    @r.post("/attribute", response_model=AttributionResponse, responses=errors)
+    async def attribute(req: Annotated[AttributeRequest, _example("attribute")]) -> Response:
         """Euler attribution of each account's requirement."""
+        return await gate.run(_attribute, req)
+
+    def _attribute(req: AttributeRequest) -> Response:
         portfolio = book(req.positions, "request", req.collateral, req.cross_margin)
         snap = snapshot(portfolio)
         model = "simm" if req.model == "simm" else model_of(req)
@@ -144,11 +191,14 @@ def router(shared: ServiceState, book: Any, model_of: Any) -> APIRouter:
                 incremental=req.incremental,
             )
         )
-        return JSONResponse(att.to_dict(by=req.group))
+        return json_response(att.to_dict(by=req.group), thorough=False)
 
-    @r.post("/optimise/hedge")
-    def hedge(req: HedgeRequest) -> JSONResponse:
+    @r.post("/optimise/hedge", response_model=HedgeResponse, responses=errors)
+    async def hedge(req: Annotated[HedgeRequest, _example("hedge")]) -> Response:
         """The margin-minimising hedge of one account, verified through what-if."""
+        return await gate.run(_hedge, req)
+
+    def _hedge(req: HedgeRequest) -> Response:
         from crossmargin.analysis.optimise import Candidate, CostModel, HedgeLimits
         from crossmargin.analysis.optimise.capital import funding_rate
         from crossmargin.instruments import parse_symbol
@@ -198,11 +248,14 @@ def router(shared: ServiceState, book: Any, model_of: Any) -> APIRouter:
                 time_limit=req.time_limit,
             )
         )
-        return JSONResponse(result.to_dict())
+        return json_response(result.to_dict(), thorough=False)
 
-    @r.post("/optimise/allocate")
-    def allocate(req: AllocateRequest) -> JSONResponse:
+    @r.post("/optimise/allocate", response_model=AllocationResponse, responses=errors)
+    async def allocate(req: Annotated[AllocateRequest, _example("allocate")]) -> Response:
         """Allocation of the positions across the venues given."""
+        return await gate.run(_allocate, req)
+
+    def _allocate(req: AllocateRequest) -> Response:
         from crossmargin.analysis.optimise import parse_venues
         from crossmargin.analysis.optimise.allocate import allocate as run
 
@@ -219,11 +272,14 @@ def router(shared: ServiceState, book: Any, model_of: Any) -> APIRouter:
                 history=shared.history(),
             )
         )
-        return JSONResponse(result.to_dict())
+        return json_response(result.to_dict(), thorough=False)
 
-    @r.post("/optimise/capital")
-    def capital(req: CapitalRequest) -> JSONResponse:
+    @r.post("/optimise/capital", response_model=CapitalResponse, responses=errors)
+    async def capital(req: Annotated[CapitalRequest, _example("capital")]) -> Response:
         """Capital figures of every account."""
+        return await gate.run(_capital, req)
+
+    def _capital(req: CapitalRequest) -> Response:
         from crossmargin.analysis.optimise import capital as run
 
         portfolio = book(req.positions, "request", req.collateral, req.cross_margin)
@@ -243,7 +299,7 @@ def router(shared: ServiceState, book: Any, model_of: Any) -> APIRouter:
                 liquidation=req.liquidation,
             )
         )
-        return JSONResponse(result.to_dict())
+        return json_response(result.to_dict(), thorough=False)
 
     return r
 

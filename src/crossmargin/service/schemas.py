@@ -2,11 +2,14 @@
 
 Every field is bounded so that a request that passes validation is one the engine can take;
 what only the engine can check (a symbol it cannot parse, market data it lacks) comes back
-as a domain error (see :mod:`crossmargin.service.errors`).
+as a domain error (see :mod:`crossmargin.service.errors`). Types are strict, as in a book
+file: a quantity is a JSON number (``true`` and ``"5"`` are refused), a flag a JSON boolean.
+Each request model carries an example that the service answers with 200 (tested).
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -20,15 +23,17 @@ from crossmargin.simm import available_versions
 SERVICE_MODELS: tuple[str, ...] = tuple(n for n in model_names() if n != "conservative")
 VAR_MODELS: tuple[str, ...] = ("es", "hvar")
 MAX_ROWS = 20_000
+#: Largest absolute quantity, price or amount a request may carry (contracts, coins, USD).
+MAX_AMOUNT = 1e15
 
 Text = Annotated[str, Field(min_length=1, max_length=128)]
-Money = Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)]
+Money = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-MAX_AMOUNT, le=MAX_AMOUNT)]
 Grouping = Literal["position", "product", "underlying", "asset-class", "account"]
 assert set(GROUPINGS) == {"position", "product", "underlying", "asset-class", "account"}
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 def _model_name(value: str) -> str:
@@ -147,6 +152,23 @@ class _ModelChoice(_Strict):
         description="Which venues of an account are margined together: all, none, or groups "
         "like 'cme+occ,deribit' (accounts spanning groups become ACCOUNT@GROUP netting sets)",
     )
+    asof: str | None = Field(
+        default=None,
+        pattern=r"^\d{4}-\d{2}-\d{2}$",
+        description="Valuation date (YYYY-MM-DD); default the service's, fixed when it started "
+        "(GET /v1/health). Every response states the date used.",
+        examples=["2026-02-11"],
+    )
+
+    @field_validator("asof")
+    @classmethod
+    def _real_date(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a calendar date (YYYY-MM-DD)") from None
+        return value
 
     @field_validator("model")
     @classmethod
@@ -159,6 +181,42 @@ class _ModelChoice(_Strict):
         return None if value is None else _model_name(value)
 
 
+EXAMPLE_POSITIONS: list[dict[str, Any]] = [
+    {"account": "acc-1", "symbol": "BTC-PERPETUAL", "quantity": 2000.0},
+    {"account": "acc-1", "symbol": "BTC-25DEC26-100000-C", "quantity": -5.0},
+    {"account": "acc-1", "symbol": "ETH-PERPETUAL", "quantity": -150000.0,
+     "quantity_unit": "usd"},
+    {"account": "acc-2", "symbol": "SPY", "quantity": 100.0},
+]  # fmt: skip
+MARGIN_EXAMPLE: dict[str, Any] = {
+    "positions": EXAMPLE_POSITIONS,
+    "model": "pm_grid",
+    "by": "underlying",
+    "record": True,
+}
+WHAT_IF_EXAMPLE: dict[str, Any] = {
+    "account": "acc-1",
+    "positions": EXAMPLE_POSITIONS[:3],
+    "trades": [{"symbol": "BTC-25DEC26-120000-C", "quantity": -2.0}],
+    "collateral": 1_000_000.0,
+    "model": "pm_grid",
+}
+CASCADE_EXAMPLE: dict[str, Any] = {
+    "population": {"accounts": 30, "seed": 7},
+    "crisis": "2025-10-10",
+    "record": False,
+}
+SIMM_EXAMPLE: dict[str, Any] = {
+    "crif": [
+        {"ProductClass": "RatesFX", "RiskType": "Risk_FX", "Qualifier": "EUR",
+         "Amount": 1_000_000.0, "AmountCurrency": "USD", "AmountUSD": 1_000_000.0},
+        {"ProductClass": "RatesFX", "RiskType": "Risk_IRCurve", "Qualifier": "USD",
+         "Bucket": "1", "Label1": "5y", "Label2": "OIS", "Amount": 25_000.0,
+         "AmountCurrency": "USD", "AmountUSD": 25_000.0},
+    ],
+    "version": "2.6",
+}  # fmt: skip
+
 CONTRACTS_HELP = (
     "The caller's own products and market-series mappings, as a contracts file's JSON "
     "(docs/formats.md); merged into the service's contracts for this request only. "
@@ -169,6 +227,8 @@ CONTRACTS_HELP = (
 class MarginRequest(_ModelChoice):
     """``POST /v1/margin``: a book and how to margin it."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [MARGIN_EXAMPLE]})
+
     positions: list[PositionRow] = Field(min_length=1, max_length=MAX_ROWS)
     collateral: list[CollateralRow] = Field(default_factory=list, max_length=MAX_ROWS)
     record: bool = Field(True, description="Record the run in the service's run store")
@@ -177,6 +237,8 @@ class MarginRequest(_ModelChoice):
 
 class WhatIfRequest(_ModelChoice):
     """``POST /v1/what-if``: an account's book, proposed trades and its collateral."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [WHAT_IF_EXAMPLE]})
 
     account: Text
     positions: list[PositionRow] = Field(min_length=1, max_length=MAX_ROWS)
@@ -220,6 +282,8 @@ class CrifRow(_Strict):
 
 class SimmRequest(_Strict):
     """``POST /v1/simm``: CRIF lines and the SIMM version."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [SIMM_EXAMPLE]})
 
     crif: list[CrifRow] = Field(min_length=1, max_length=MAX_ROWS)
     version: str = Field(default="2.6", json_schema_extra={"enum": list(available_versions())})
@@ -292,9 +356,14 @@ class CascadeRequest(_Strict):
 RUN_ID_PATTERN = r"^r-[0-9]{8}T[0-9]{6}-[0-9a-f]{8}$"
 
 __all__ = [
+    "CASCADE_EXAMPLE",
+    "MARGIN_EXAMPLE",
+    "MAX_AMOUNT",
     "MAX_POPULATION",
     "RUN_ID_PATTERN",
     "SERVICE_MODELS",
+    "SIMM_EXAMPLE",
+    "WHAT_IF_EXAMPLE",
     "CascadeRequest",
     "CrifRow",
     "HypotheticalMoves",

@@ -1,13 +1,18 @@
-"""What the service keeps between requests: market snapshots, models, contexts and results.
+"""What the service keeps between requests: the valuation date, market snapshots, models,
+contexts and results.
 
-* **Market** — ``--market FILE`` is read once at start-up; otherwise one snapshot per set of
-  underlyings is built on first use (on ``--asof``, else on the latest date the history
-  covers them all) and kept.
+* **Valuation date** — fixed when the service starts (:attr:`ServiceState.asof`): ``--asof``;
+  else the date of the ``--market`` file; else the latest date on which the history covers
+  every underlying of the service's contract table (:func:`service_asof`). Every request is
+  valued on it unless it names its own ``asof``; every response states the date it used.
+  A what-if's before and after are valued on one snapshot.
+* **Market** — one snapshot per (date, set of underlyings), built on first use and kept
+  (LRU); ``--market FILE`` is read once.
 * **Models** — one instance per (name, also, parameters), so parameter files and the market
   history are read once.
-* **Contexts** — :class:`crossmargin.models.cache.ContextCache`: a repeated margin call or
-  what-if on the same instruments does not re-run ``prepare``; new instruments of a what-if
-  are priced alone and appended (``pm_grid``, ``es``, ``hvar``).
+* **Contexts** — :class:`crossmargin.models.cache.ContextCache`, bounded by entries and by
+  bytes (``cache_bytes``): a repeated margin call or what-if on the same instruments does not
+  re-run ``prepare``; new instruments of a what-if are priced alone and appended.
 * **Before results** — a what-if's "before" margin per (model, market, grouping, cap, book).
 * **Contracts** — ``serve --contracts FILE`` adds products and market series for every
   request; a request's own ``contracts`` are merged on top for that request only (checked
@@ -19,31 +24,52 @@ All of it is wiring around :mod:`crossmargin.api`; none of it changes a figure.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from crossmargin import api
+from crossmargin.collateral.haircuts import load_haircuts
 from crossmargin.contracts import (
     Contracts,
     contracts_from_document,
     load_contracts,
     shipped_contracts,
 )
-from crossmargin.errors import InputError
+from crossmargin.errors import InputError, MarketDataError
 from crossmargin.market.builder import latest_common_date, snapshot_from_history
 from crossmargin.market.history import MarketHistory
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models import MarginModel, MarginResult
 from crossmargin.models.cache import CachedModel, ContextCache
 from crossmargin.models.var import VAR_MODELS
+from crossmargin.netting.tiers import load_policy
 from crossmargin.portfolio import Portfolio, parse_rows
-from crossmargin.store import RunStore
+
+MB = 1024 * 1024
+#: Books of up to this many rows (positions and collateral) are kept parsed between requests.
+BOOK_CACHE_ROWS = 5_000
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def iso_date(value: str | date, *, what: str = "asof") -> date:
+    """``value`` as a date: a :class:`date` or an ISO ``YYYY-MM-DD`` string, nothing else."""
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    if _ISO_DATE.match(text):
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
+    raise InputError(f"{what} {value!r} is not a date in the form YYYY-MM-DD (e.g. 2026-02-11)")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,8 +79,8 @@ class ServiceConfig:
     Parameters
     ----------
     asof, market:
-        Build snapshots from history on ``asof``, or read one snapshot file (not both);
-        neither: the latest common date of each request's underlyings.
+        Value on ``asof`` from history, or read one snapshot file (not both); neither: the
+        latest date the history covers every underlying of the contract table.
     data_dir:
         Market-history folder (default per :func:`crossmargin.config.data_dir`).
     store:
@@ -64,8 +90,22 @@ class ServiceConfig:
     cache_size:
         Model contexts kept in the cache; ``0`` disables caching (contexts and "before"
         results), for benchmarks.
+    cache_mb:
+        Memory the cached contexts of this process may hold, in MiB (``serve --cache-mb``
+        divides its total by the number of workers).
     contracts:
         A contracts file whose products and market series every request may use.
+    max_body_mb, body_timeout, request_timeout, concurrency, queue:
+        Limits (:mod:`crossmargin.service.limits`): largest request body (MiB), seconds for a
+        body to arrive, seconds for a request to be answered, computations at once and
+        requests waiting for one (per process) before ``503``.
+    api_keys:
+        Keys accepted in ``X-API-Key`` / ``Authorization: Bearer``; empty: no authentication.
+    workers:
+        Processes serving (stated in ``/v1/health``).
+    asof_note:
+        How ``asof`` was chosen when a parent process resolved it for its workers
+        (:func:`resolve_asof`).
     """
 
     asof: str | date | None = None
@@ -74,11 +114,51 @@ class ServiceConfig:
     store: Path | None = None
     record: bool = True
     cache_size: int = 64
+    cache_mb: float = 512.0
     contracts: Path | None = None
+    max_body_mb: float = 10.0
+    body_timeout: float = 15.0
+    request_timeout: float = 60.0
+    concurrency: int = 2
+    queue: int = 64
+    api_keys: tuple[str, ...] = ()
+    workers: int = 1
+    asof_note: str | None = None
 
     def __post_init__(self) -> None:
+        for name in ("market", "data_dir", "store", "contracts"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Path):
+                object.__setattr__(self, name, Path(value))
         if self.asof is not None and self.market is not None:
             raise InputError("give either --asof DATE or --market FILE, not both")
+        if self.asof is not None:
+            iso_date(self.asof)
+        for name in ("max_body_mb", "body_timeout", "request_timeout", "cache_mb"):
+            value = getattr(self, name)
+            if not value > 0:
+                raise InputError(f"{name} must be > 0, got {value}")
+        if self.concurrency < 1 or self.queue < 0 or self.workers < 1:
+            raise InputError("concurrency and workers must be >= 1 and queue >= 0")
+
+    def to_json(self) -> str:
+        """The configuration as JSON (how ``serve --workers N`` hands it to each worker)."""
+        data = {
+            k: (None if v is None else str(v) if isinstance(v, Path | date) else v)
+            for k, v in ((name, getattr(self, name)) for name in self.__slots__)
+        }
+        data["api_keys"] = list(self.api_keys)
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> ServiceConfig:
+        """The inverse of :meth:`to_json`."""
+        data = json.loads(text)
+        for name in ("market", "data_dir", "store", "contracts"):
+            if data.get(name) is not None:
+                data[name] = Path(data[name])
+        data["api_keys"] = tuple(data.get("api_keys", ()))
+        return cls(**data)
 
 
 class _Lru:
@@ -104,14 +184,65 @@ class _Lru:
                 self._data.popitem(last=False)
 
 
+_LATEST = "the latest date the history covers every underlying of the contract table"
+
+
+def resolve_asof(config: ServiceConfig) -> ServiceConfig:
+    """``config`` with its valuation date fixed (:func:`service_asof` when it has neither
+    ``asof`` nor ``market``): what a parent process hands to its workers."""
+    if config.asof is not None or config.market is not None:
+        return config
+    contracts = (
+        load_contracts(config.contracts) if config.contracts is not None else shipped_contracts()
+    )
+    when = service_asof(contracts, contracts.history(config.data_dir))
+    return dataclasses.replace(config, asof=when, asof_note=_LATEST)
+
+
+def _parse_book(
+    rows: Sequence[Any], contracts: Contracts, collateral: Sequence[Any], cross_margin: str
+) -> Portfolio:
+    """A request's rows as a :class:`Portfolio`, split into its netting sets."""
+    from crossmargin.collateral.holdings import parse_collateral_rows
+    from crossmargin.netting.venues import parse_cross_margin, split_netting_sets
+
+    book = parse_rows([r.model_dump() for r in rows], source="request", table=contracts.table)
+    if collateral:
+        held = parse_collateral_rows(
+            [r.model_dump(exclude_none=True) for r in collateral], source="request collateral"
+        )
+        orphans = sorted({h.account for h in held} - set(book.accounts))
+        if orphans:
+            raise InputError(f"collateral of account(s) {', '.join(orphans)} with no position")
+        book = book.with_collateral(held)
+    declared = parse_cross_margin(cross_margin, source="request cross_margin")
+    return split_netting_sets(book, declared)
+
+
+def service_asof(contracts: Contracts, history: MarketHistory) -> date:
+    """The default valuation date of a service: the latest date on which the history covers
+    every underlying of ``contracts`` that has a market series (and the vol-proxy inputs and
+    USD rate each needs), so that every product the service knows can be valued on it."""
+    last: date | None = None
+    for underlying in contracts.table.underlyings():
+        try:
+            when = latest_common_date([underlying], history=history)
+        except MarketDataError:
+            continue  # no series for it: it cannot be valued from history on any date
+        last = when if last is None else min(last, when)
+    if last is None:
+        raise MarketDataError("the market history covers none of the service's underlyings")
+    return last
+
+
 class ServiceState:
     """Caches shared by every request (see the module docstring)."""
 
     def __init__(self, config: ServiceConfig | None = None) -> None:
         self.config = config or ServiceConfig()
-        self.contexts = ContextCache(self.config.cache_size)
-        self.store: RunStore | None = RunStore(self.config.store) if self.config.record else None
-        self._store_lock = threading.Lock()
+        self.contexts = ContextCache(
+            self.config.cache_size, max_bytes=int(self.config.cache_mb * MB)
+        )
         self._lock = threading.RLock()
         self.contracts: Contracts = (
             load_contracts(self.config.contracts)
@@ -119,13 +250,34 @@ class ServiceState:
             else shipped_contracts()
         )
         self._request_contracts = _Lru(64)
-        self._histories: dict[str, MarketHistory] = {}
+        self._histories: OrderedDict[str, MarketHistory] = OrderedDict()
         self._file_market: MarketSnapshot | None = None
         if self.config.market is not None:
             self._file_market = MarketSnapshot.load(self.config.market)
-        self._markets: dict[tuple[str, frozenset[str]], tuple[str, MarketSnapshot]] = {}
+        self._markets = _Lru(256)
         self._models: dict[str, MarginModel] = {}
         self._before = _Lru(256)
+        self._books = _Lru(128)
+        self._policies = {name: load_policy(name) for name in ("emir", "none")}
+        self._haircuts = load_haircuts(None)
+        self.asof: date = self._fixed_asof()
+        from crossmargin.service.recorder import RunRecorder
+
+        self.recorder: RunRecorder | None = (
+            RunRecorder(self.config.store) if self.config.record else None
+        )
+
+    def _fixed_asof(self) -> date:
+        if self._file_market is not None:
+            return self._file_market.valuation_time.date()
+        if self.config.asof is not None:
+            return iso_date(self.config.asof)
+        return service_asof(self.contracts, self.history())
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write the runs still queued (bounded by ``timeout`` seconds)."""
+        if self.recorder is not None:
+            self.recorder.close(timeout)
 
     # ----------------------------------------------------------------- contracts
     def contracts_for(self, document: dict[str, Any] | None) -> Contracts:
@@ -141,42 +293,80 @@ class ServiceState:
             self._request_contracts.put(key, found)
         return found  # type: ignore[no-any-return]
 
+    # ----------------------------------------------------------------- books
+    def book(
+        self,
+        rows: Sequence[Any],
+        contracts: Contracts,
+        collateral: Sequence[Any] = (),
+        cross_margin: str = "all",
+    ) -> Portfolio:
+        """The request's book (its position and collateral rows: frozen request models),
+        parsed once per distinct book of up to :data:`BOOK_CACHE_ROWS` rows and kept."""
+        key = (contracts.key, tuple(rows), tuple(collateral), cross_margin)
+        small = len(rows) + len(collateral) <= BOOK_CACHE_ROWS and self.config.cache_size > 0
+        found: Portfolio | None = self._books.get(key) if small else None
+        if found is None:
+            found = _parse_book(rows, contracts, collateral, cross_margin)
+            if small:
+                self._books.put(key, found)
+        return found
+
     # ----------------------------------------------------------------- market
     def history(self, contracts: Contracts | None = None) -> MarketHistory:
         """The market history serving ``contracts``' series (the service's), opened once."""
         mine = contracts if contracts is not None else self.contracts
         with self._lock:
-            if mine.key not in self._histories:
-                if len(self._histories) >= 16:  # request contracts: keep a bounded few
-                    del self._histories[next(iter(self._histories))]
-                self._histories[mine.key] = mine.history(self.config.data_dir)
-            return self._histories[mine.key]
+            found = self._histories.get(mine.key)
+            if found is None:
+                while len(self._histories) >= 16:  # request contracts: keep a bounded few
+                    self._histories.popitem(last=False)
+                found = self._histories[mine.key] = mine.history(self.config.data_dir)
+            self._histories.move_to_end(mine.key)
+            return found
 
     def describe_market(self) -> str:
-        """How snapshots are chosen (for ``/v1/health``)."""
+        """How snapshots are made (for ``/v1/health``; no server paths)."""
         if self._file_market is not None:
-            return f"file {self.config.market} ({self._file_market.valuation_time.isoformat()})"
-        if self.config.asof is not None:
-            return f"history on {self.config.asof}"
-        return "history on the latest common date of each request's underlyings"
+            name = self.config.market.name if self.config.market is not None else "?"
+            return f"snapshot file {name} valued {self._file_market.valuation_time.isoformat()}"
+        how = self.config.asof_note or ("--asof" if self.config.asof is not None else _LATEST)
+        return f"history on {self.asof.isoformat()} ({how}); a request may name its own asof"
+
+    def request_asof(self, asof: str | date | None) -> date:
+        """The date a request is valued on: its own ``asof`` or the service's."""
+        if asof is None:
+            return self.asof
+        when = iso_date(asof)
+        if self._file_market is not None and when != self.asof:
+            raise InputError(
+                f"this service values every request on its market file's date "
+                f"{self.asof.isoformat()}; it cannot value on asof {when.isoformat()}"
+            )
+        return when
 
     def market(
-        self, underlyings: tuple[str, ...], contracts: Contracts | None = None
+        self,
+        underlyings: tuple[str, ...],
+        contracts: Contracts | None = None,
+        asof: date | None = None,
     ) -> tuple[str, MarketSnapshot]:
-        """``(market key, snapshot)`` covering ``underlyings`` (built once per set)."""
+        """``(market key, snapshot)`` covering ``underlyings`` on ``asof`` (the service's
+        date by default); built once per (contracts, date, set of underlyings)."""
         if self._file_market is not None:
             snap = self._file_market
-            return f"file:{self.config.market}:{snap.valuation_time.isoformat()}", snap
+            return f"file:{snap.valuation_time.isoformat()}", snap
         mine = contracts if contracts is not None else self.contracts
-        key = (mine.key, frozenset(underlyings))
-        with self._lock:
-            if key not in self._markets:
-                history = self.history(mine)
-                when = self.config.asof or latest_common_date(underlyings, history=history)
-                snap = snapshot_from_history(when, sorted(key[1]), history=history)
-                tag = "" if mine.key == "shipped" else f"{mine.key}:"
-                self._markets[key] = (f"history:{tag}{when}:{','.join(sorted(key[1]))}", snap)
-            return self._markets[key]
+        when = asof if asof is not None else self.asof
+        key = (mine.key, when, frozenset(underlyings))
+        found = self._markets.get(key)
+        if found is None:
+            history = self.history(mine)
+            snap = snapshot_from_history(when, sorted(key[2]), history=history)
+            tag = "" if mine.key == "shipped" else f"{mine.key}:"
+            found = (f"history:{tag}{when.isoformat()}:{','.join(sorted(key[2]))}", snap)
+            self._markets.put(key, found)
+        return found  # type: ignore[no-any-return]
 
     # ----------------------------------------------------------------- models
     def model(
@@ -189,7 +379,8 @@ class ServiceState:
         """The (cached) model instance, wrapped to use the context cache; key in ``model_key``.
 
         Models that read history (``es``, ``hvar``, also as ``also``) get the history of
-        ``contracts`` and are kept per contracts.
+        ``contracts`` and are kept per contracts; the others get it for the offset
+        eligibility tests.
         """
         mine = contracts if contracts is not None else self.contracts
         reads = name in VAR_MODELS or also in VAR_MODELS
@@ -202,7 +393,18 @@ class ServiceState:
                 history = self.history(mine) if reads else None
                 self._models[key] = api.make_model(name, also=also, history=history, **params)
             model = self._models[key]
-        return CachedModel(model, self.contexts, model_key=key, market_key="")
+        return CachedModel(
+            model, self.contexts, model_key=key, market_key="", history=self.history(mine)
+        )
+
+    def _bound(self, model: CachedModel, market_key: str) -> CachedModel:
+        return CachedModel(
+            model.model,
+            self.contexts,
+            model_key=model.model_key,
+            market_key=market_key,
+            history=model.history(),
+        )
 
     def margin(
         self,
@@ -212,16 +414,17 @@ class ServiceState:
         by: str,
         cap: float | None,
         offsets: str = "emir",
-        market: tuple[str, MarketSnapshot] | None = None,
         contracts: Contracts | None = None,
+        asof: date | None = None,
     ) -> tuple[MarginResult, MarketSnapshot]:
         """Margin ``portfolio`` with cached contexts; the snapshot used comes back too."""
-        key, snap = (
-            market if market is not None else self.market(portfolio.priced_underlyings, contracts)
-        )
-        bound = CachedModel(model.model, self.contexts, model_key=model.model_key, market_key=key)
-        result = api.margin(portfolio, snap, bound, by=by, cap=cap, offsets=offsets)
+        key, snap = self.market(portfolio.priced_underlyings, contracts, asof)
+        result = api.margin(portfolio, snap, self._bound(model, key), by=by, cap=cap,
+                            offsets=self._policy(offsets), haircuts=self._haircuts)  # fmt: skip
         return result, snap
+
+    def _policy(self, offsets: str) -> Any:
+        return self._policies.get(offsets, offsets)
 
     def what_if(
         self,
@@ -235,11 +438,12 @@ class ServiceState:
         cap: float | None,
         offsets: str = "emir",
         contracts: Contracts | None = None,
-    ) -> api.WhatIfResult:
+        asof: date | None = None,
+    ) -> tuple[api.WhatIfResult, MarketSnapshot]:
         """``api.what_if`` with cached contexts and a cached "before" result.
 
-        Before and after use one snapshot: the one covering the account's and the trades'
-        underlyings together.
+        Before and after use one snapshot of the request's date: the one covering the
+        account's and the trades' underlyings together.
         """
         portfolio.account(account)  # unknown account: InputError before any work
         book = portfolio.subset([account])
@@ -248,8 +452,8 @@ class ServiceState:
             [{**t, "account": account} for t in trades], source="trades", table=mine.table
         )
         unds = tuple(dict.fromkeys(book.priced_underlyings + trade_book.underlyings))
-        key, snap = self.market(unds, mine)
-        bound = CachedModel(model.model, self.contexts, model_key=model.model_key, market_key=key)
+        key, snap = self.market(unds, mine, asof)
+        bound = self._bound(model, key)
         rows = tuple(
             (p.symbol, p.quantity, p.trade_price, p.venue, p.instrument.spec) for p in book.raw
         )
@@ -258,33 +462,22 @@ class ServiceState:
         before = self._before.get(before_key)
         result = api.what_if(
             book, account, trades, snap, bound, collateral=collateral, by=by, cap=cap,
-            offsets=offsets, before=before, contracts=mine,
+            offsets=self._policy(offsets), haircuts=self._haircuts, before=before,
+            contracts=mine,
         )  # fmt: skip
         if before is None and self.config.cache_size > 0:
             self._before.put(before_key, result.before)
-        return result
+        return result, snap
 
     # ----------------------------------------------------------------- cascade
     def cascade(self, options: dict[str, Any]) -> Any:
-        """``api.cascade`` on the service's market policy: a book on ``--asof`` (or the latest
-        common date, or the snapshot file); a population on the close before its replay."""
+        """``api.cascade`` on the service's market policy: a book on the service's date (or
+        its snapshot file); a population on the close before its replay."""
         source = options.pop("source", None)
         market: Any = self._file_market
-        asof = None if market is not None or source is None else self.config.asof
+        asof = None if market is not None or source is None else self.asof
         return api.cascade(source, asof=asof, market=market, data_dir=self.config.data_dir,
                            **options)  # fmt: skip
 
-    @property
-    def store_lock(self) -> threading.Lock:
-        """One writer at a time for the run store."""
-        return self._store_lock
 
-    # ----------------------------------------------------------------- store
-    def record(self, result: MarginResult, portfolio: Portfolio, snap: MarketSnapshot) -> str:
-        """Record a margin run (one writer at a time)."""
-        assert self.store is not None
-        with self._store_lock:
-            return api.record_margin(result, portfolio, snap, self.store)
-
-
-__all__ = ["ServiceConfig", "ServiceState"]
+__all__ = ["ServiceConfig", "ServiceState", "iso_date", "resolve_asof", "service_asof"]

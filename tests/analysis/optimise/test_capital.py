@@ -26,7 +26,7 @@ def test_freed_roe_and_utilisation_by_hand() -> None:
         liquidation=False,
     )
     rules = api.margin(portfolio, snap, "rules")
-    span = api.margin(portfolio.with_collateral(()), snap, "span")
+    span = api.margin(portfolio, snap, "span")
     for a in got.accounts:
         iso = next(x.total for x in rules.accounts if x.account == a.account)
         req = next(x.total for x in span.accounts if x.account == a.account)

@@ -1,0 +1,147 @@
+"""A small HTTP/1.1 load generator for the service (asyncio, keep-alive, loopback only).
+
+Each client is one coroutine on one keep-alive connection sending its requests in turn
+(a closed-loop client: the next request leaves when the answer has arrived). Requests are
+pre-encoded bytes, so the generator spends little CPU next to the service on the same
+machine. A request that gets no answer (the connection breaks or closes without a response)
+is counted as **dropped** and the client reconnects; an answer >= 500 is an error.
+
+Used by ``benchmarks/bench_service.py`` and ``tests/service/test_load.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+
+
+def encode(path: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> bytes:
+    """A POST request with a JSON body, ready to send."""
+    payload = json.dumps(body).encode()
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\n{extra}\r\n"
+    )
+    return head.encode() + payload
+
+
+@dataclass
+class LoadResult:
+    """What one load run saw."""
+
+    clients: int
+    seconds: float
+    latencies_ms: np.ndarray
+    statuses: Counter[int] = field(default_factory=Counter)
+    dropped: int = 0
+
+    @property
+    def answered(self) -> int:
+        return int(sum(self.statuses.values()))
+
+    @property
+    def throughput(self) -> float:
+        return self.answered / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def server_errors(self) -> int:
+        return sum(n for s, n in self.statuses.items() if s >= 500)
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms.size else 0.0
+
+    def summary(self) -> str:
+        return (
+            f"{self.clients} clients: {self.answered} answers in {self.seconds:.1f} s, "
+            f"{self.throughput:.0f} req/s, p50 {self.percentile(50):.1f} ms, "
+            f"p99 {self.percentile(99):.1f} ms, statuses {dict(sorted(self.statuses.items()))}, "
+            f"dropped {self.dropped}"
+        )
+
+
+async def _answer(reader: asyncio.StreamReader) -> tuple[int, bool]:
+    """Read one response: (status, whether the server closes the connection)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    length, close = 0, False
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        name = name.strip().lower()
+        if name == "content-length":
+            length = int(value)
+        elif name == "connection" and value.strip().lower() == "close":
+            close = True
+    if length:
+        await reader.readexactly(length)
+    return status, close
+
+
+async def _client(
+    host: str, port: int, requests: Sequence[bytes], deadline: float, out: LoadResult,
+    latencies: list[float],
+) -> None:  # fmt: skip
+    reader = writer = None
+    for raw in requests:
+        if time.monotonic() > deadline:
+            break
+        if writer is None:
+            reader, writer = await asyncio.open_connection(host, port)
+        assert reader is not None
+        t = time.perf_counter()
+        try:
+            writer.write(raw)
+            await writer.drain()
+            status, close = await _answer(reader)
+        except (ConnectionError, asyncio.IncompleteReadError, OSError):
+            out.dropped += 1
+            writer.close()
+            reader = writer = None
+            continue
+        latencies.append((time.perf_counter() - t) * 1e3)
+        out.statuses[status] += 1
+        if close:
+            writer.close()
+            reader = writer = None
+    if writer is not None:
+        writer.close()
+
+
+def run_load(
+    url: str, requests: Sequence[bytes], *, clients: int, per_client: int, max_seconds: float
+) -> LoadResult:
+    """``clients`` closed-loop clients, each sending ``per_client`` requests drawn in turn from
+    ``requests`` (client ``c`` starts at offset ``c``), stopping after ``max_seconds``."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError("the load generator only targets loopback")
+    out = LoadResult(clients=clients, seconds=0.0, latencies_ms=np.zeros(0))
+    latencies: list[float] = []
+
+    async def main() -> None:
+        deadline = time.monotonic() + max_seconds
+        plans = [
+            [requests[(c + i) % len(requests)] for i in range(per_client)] for c in range(clients)
+        ]
+        await asyncio.gather(
+            *(_client(host, port, plan, deadline, out, latencies) for plan in plans)
+        )
+
+    t = time.perf_counter()
+    asyncio.run(main())
+    out.seconds = time.perf_counter() - t
+    out.latencies_ms = np.asarray(latencies)
+    return out
+
+
+__all__ = ["LoadResult", "encode", "run_load"]

@@ -1,0 +1,254 @@
+"""Limits that keep the service answering: body size and arrival time, authentication,
+computations at once, requests waiting, and a deadline per request.
+
+* **Body** (:class:`LimitsMiddleware`): a declared ``Content-Length`` over ``max_body`` bytes
+  is answered ``413`` before anything is read; a body that grows past it while arriving
+  (chunked) is cut off with ``413``; a body that has not fully arrived ``body_timeout``
+  seconds after the request started (a stalled client) is answered ``408``. These answers
+  close the connection.
+* **API keys** (same middleware): with keys configured, every ``/v1`` endpoint but
+  ``/v1/health`` needs ``X-API-Key: KEY`` or ``Authorization: Bearer KEY``; anything else is
+  ``401``. Keys are compared in constant time.
+* **Work** (:class:`Gate`): ``concurrency`` computations run at once (threads of this
+  process); up to ``queue`` more requests wait for one; beyond that a request is answered
+  ``503`` with ``Retry-After`` at once, so a client is told to come back rather than left
+  hanging or dropped. A request that waits or computes past ``request_timeout`` seconds is
+  answered (``503`` while still waiting, ``504`` once computing); a computation that runs
+  over keeps its slot until it ends, so timeouts never pile up more work than the limits
+  allow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hmac
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from crossmargin.service.errors import ServiceError, error_body
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+T = TypeVar("T")
+
+OPEN_PATHS = ("/v1/health",)
+
+
+async def _send_error(
+    send: Send, status: int, kind: str, message: str, headers: dict[str, str] | None = None
+) -> None:
+    payload = json.dumps(error_body(kind, message)).encode()
+    raw = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+        *((k.lower().encode(), v.encode()) for k, v in (headers or {}).items()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _key_of(headers: dict[bytes, bytes]) -> str | None:
+    key = headers.get(b"x-api-key")
+    if key is not None:
+        return key.decode("latin-1").strip()
+    auth = headers.get(b"authorization", b"").decode("latin-1").strip()
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return None
+
+
+class LimitsMiddleware:
+    """Body limits and API keys (module docstring); the body is read here, whole, and handed
+    to the application from memory."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body: int,
+        body_timeout: float,
+        api_keys: tuple[str, ...] = (),
+    ) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.body_timeout = body_timeout
+        self.api_keys = tuple(k.encode() for k in api_keys)
+
+    def _authorised(self, headers: dict[bytes, bytes]) -> bool:
+        key = _key_of(headers)
+        if key is None:
+            return False
+        given = key.encode()
+        return any(hmac.compare_digest(given, k) for k in self.api_keys)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        path = str(scope.get("path", ""))
+        guarded = self.api_keys and path.startswith("/v1/") and path not in OPEN_PATHS
+        if guarded and not self._authorised(headers):
+            await _send_error(
+                send, 401, "Unauthorized",
+                "this service needs an API key: send it as 'X-API-Key: KEY' or "
+                "'Authorization: Bearer KEY'",
+                {"www-authenticate": 'Bearer realm="crossmargin"'},
+            )  # fmt: skip
+            return
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                size = -1
+            if size > self.max_body:
+                await self._too_large(send)
+                return
+        body, error = await self._read_body(receive)
+        if error is not None:
+            await error(send)
+            return
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: wait for the disconnect, as the server
+
+        await self.app(scope, replay, send)
+
+    async def _read_body(
+        self, receive: Receive
+    ) -> tuple[bytes, Callable[[Send], Awaitable[None]] | None]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.body_timeout
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            left = deadline - loop.time()
+            try:
+                if left <= 0:
+                    raise TimeoutError
+                message = await asyncio.wait_for(receive(), left)
+            except TimeoutError:
+                return b"", self._timed_out
+            if message["type"] == "http.disconnect":
+                return b"", _gone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return b"", self._too_large
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks), None
+
+    async def _too_large(self, send: Send) -> None:
+        mb = self.max_body / (1024 * 1024)
+        await _send_error(
+            send, 413, "PayloadTooLarge",
+            f"the request body is larger than this service takes ({mb:g} MiB); split the "
+            "book or ask the operator to raise --max-body-mb",
+            {"connection": "close"},
+        )  # fmt: skip
+
+    async def _timed_out(self, send: Send) -> None:
+        await _send_error(
+            send, 408, "RequestTimeout",
+            f"the request body did not arrive within {self.body_timeout:g} s",
+            {"connection": "close"},
+        )  # fmt: skip
+
+
+async def _gone(_send: Send) -> None:
+    """The client went away before its body arrived: nothing to answer."""
+
+
+class Gate:
+    """Computations at once, requests waiting, and the request deadline (module docstring)."""
+
+    def __init__(self, *, concurrency: int, queue: int, timeout: float) -> None:
+        self.concurrency = concurrency
+        self.queue = queue
+        self.timeout = timeout
+        self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="crossmargin-work")
+        self._slots: asyncio.Semaphore | None = None
+        self._waiting = 0
+        self._running = 0
+        self.refused = 0
+        self.timed_out = 0
+
+    def stats(self) -> dict[str, int | float]:
+        """Requests running and waiting now, refused (503) and timed out so far."""
+        return {
+            "concurrency": self.concurrency,
+            "queue": self.queue,
+            "timeout_s": self.timeout,
+            "running": self._running,
+            "waiting": self._waiting,
+            "refused": self.refused,
+            "timed_out": self.timed_out,
+        }
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on a worker thread within the limits; ServiceError 503/504 if not."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.concurrency)
+        slots = self._slots
+        if self._running + self._waiting >= self.concurrency + self.queue:
+            self.refused += 1
+            raise ServiceError(
+                503,
+                f"the service is busy ({self._running} requests computing, {self._waiting} "
+                "waiting): retry after the number of seconds in Retry-After",
+                kind="Overloaded",
+                headers={"Retry-After": "1"},
+            )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        self._waiting += 1
+        try:
+            await asyncio.wait_for(slots.acquire(), self.timeout)
+        except TimeoutError:
+            self.timed_out += 1
+            raise ServiceError(
+                503,
+                f"the service stayed busy for {self.timeout:g} s: retry later",
+                kind="Overloaded",
+                headers={"Retry-After": "2"},
+            ) from None
+        finally:
+            self._waiting -= 1
+        self._running += 1
+
+        def release(_: Any) -> None:
+            self._running -= 1
+            slots.release()
+
+        future = loop.run_in_executor(self._executor, functools.partial(fn, *args))
+        future.add_done_callback(release)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), max(deadline - loop.time(), 0))
+        except TimeoutError:
+            self.timed_out += 1
+            raise ServiceError(
+                504,
+                f"no answer within {self.timeout:g} s (the request timeout): send a smaller "
+                "book or fewer scenarios, or ask the operator to raise --timeout",
+                kind="Timeout",
+            ) from None
+
+    def close(self) -> None:
+        """Stop the worker threads (after the computations running now)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+__all__ = ["OPEN_PATHS", "Gate", "LimitsMiddleware"]

@@ -1,0 +1,296 @@
+"""The service's run recording, off the request path: a background writer over the run store.
+
+A margin request that asks to be recorded gets its run id at once (``record_status``
+``"queued"``); a writer thread turns the queued results into store records and writes them
+in batches, one short transaction per batch (:meth:`crossmargin.store.RunStore.record_many`).
+The writer lingers up to ``LINGER_S`` after the first queued run so that runs arriving
+together share a transaction (a DuckDB write costs about 20 ms to open the file and 1-4 ms
+per run: batching is what lets recording keep up with hundreds of requests per second).
+The writers of several worker processes take turns on a lock file next to the store
+(``<store>.writers``), so they queue for the file instead of colliding on it.
+
+* **A busy store** (another process writing: a CLI run, another service worker) is waited
+  for: the batch is retried with a growing pause (50 ms up to 0.5 s) until it is written; the
+  requests never wait for it and never fail because of it.
+* **A store that refuses the write** (corrupt, foreign, no space left) is logged with the
+  reason and the runs of that batch are remembered as not recorded: ``GET /v1/runs/ID``
+  answers 404 naming the reason. Nothing is dropped silently.
+* **A full queue** (``max_queue`` runs waiting, the store blocked for long): the request is
+  answered with its result and ``record_status`` saying it was not recorded.
+* **Shutdown** writes what is queued (bounded by a timeout) and logs any run left.
+
+``GET /v1/runs/ID`` of a run still queued waits for it to be written (a few seconds at most),
+then reads the store (retrying while it is busy). With several worker processes the run may
+be queued in another one: an id younger than ``RECENT_S`` that is not in the store yet is
+looked up again for a few seconds before the answer is 404.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from crossmargin import api
+from crossmargin.errors import InputError
+from crossmargin.market.snapshot import MarketSnapshot
+from crossmargin.models import MarginResult
+from crossmargin.portfolio import Portfolio
+from crossmargin.store import RunStore
+from crossmargin.store_records import RunRecord, new_run_id
+
+logger = logging.getLogger("crossmargin.service")
+
+BATCH = 256  # runs written per transaction at most
+LINGER_S = 0.2  # how long the writer waits for more runs before writing a batch
+_FAILED_KEPT = 10_000
+
+
+RECENT_S = 30.0  # a run id younger than this may still be queued in another worker
+
+
+def _age_s(run_id: str) -> float:
+    """Seconds since the run id's own UTC timestamp (``r-YYYYMMDDTHHMMSS-...``); inf if none."""
+    try:
+        stamp = datetime.strptime(run_id[2:17], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return float("inf")
+    return (datetime.now(UTC) - stamp).total_seconds()
+
+
+class StoreBusy(Exception):
+    """The run store stayed in use by another process for longer than a request may wait."""
+
+
+def is_busy(error: BaseException) -> bool:
+    """Whether ``error`` says the store file is held by another process (worth a retry)."""
+    return isinstance(error, InputError) and "in use" in str(error)
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    run_id: str
+    created_at: datetime
+    result: MarginResult
+    portfolio: Portfolio
+    snapshot: MarketSnapshot
+    payload: dict[str, Any] | None
+
+
+class RunRecorder:
+    """A queue of margin runs and the thread writing them (see the module docstring).
+
+    Parameters
+    ----------
+    path:
+        The run-store file (``None``: the default store).
+    max_queue:
+        Runs that may wait to be written before new ones are refused (not recorded).
+    """
+
+    def __init__(self, path: Path | str | None = None, *, max_queue: int = 10_000) -> None:
+        self.store = RunStore(path)
+        self.max_queue = max_queue
+        self._queue: deque[_Job] = deque()
+        self._pending: dict[str, _Job] = {}
+        self._failed: OrderedDict[str, str] = OrderedDict()
+        self._cond = threading.Condition()
+        self._closing = False
+        self._abandon = False
+        self._thread: threading.Thread | None = None
+        self.written = 0
+
+    # ----------------------------------------------------------------- requests
+    def submit(
+        self,
+        result: MarginResult,
+        portfolio: Portfolio,
+        snapshot: MarketSnapshot,
+        payload: dict[str, Any] | None = None,
+    ) -> tuple[str | None, str]:
+        """Queue a run: ``(run id, "queued")``, or ``(None, reason)`` when it cannot be.
+        ``payload`` is ``result.to_dict()`` when the caller has it already."""
+        now = datetime.now(UTC)
+        job = _Job(new_run_id(now), now, result, portfolio, snapshot, payload)
+        with self._cond:
+            if self._closing:
+                return None, "not recorded: the service is shutting down"
+            if len(self._queue) >= self.max_queue:
+                return None, (
+                    f"not recorded: {len(self._queue)} runs are waiting for the run store "
+                    "(busy); the result above is complete"
+                )
+            self._queue.append(job)
+            self._pending[job.run_id] = job
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="crossmargin-run-writer", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify_all()
+        return job.run_id, "queued"
+
+    def record_now(self, record: Any, run: Any) -> tuple[str | None, str]:
+        """Record a run other than a margin run (a cascade) at once, on the caller's thread:
+        ``record(run, store)`` gives its id, retried while the store is busy (up to about
+        5 s); ``(None, reason)`` when it cannot be written (the answer is complete anyway)."""
+        pause, deadline = 0.05, time.monotonic() + 5.0
+        while True:
+            try:
+                with _turn(self.store.path):
+                    return str(record(run, self.store)), "recorded"
+            except InputError as error:
+                if is_busy(error) and time.monotonic() < deadline:
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.5)
+                    continue
+                return None, f"not recorded: {error}"
+
+    def queued(self) -> int:
+        """Runs waiting to be written."""
+        with self._cond:
+            return len(self._pending)
+
+    def get(self, run_id: str, *, wait: float = 5.0) -> RunRecord:
+        """The recorded run ``run_id``.
+
+        Waits up to ``wait`` seconds for a run still queued here, and for a busy store.
+        Raises :class:`InputError` for an unknown or unrecorded run, :class:`StoreBusy` when
+        the store stays busy (or the run queued) past ``wait``.
+        """
+        deadline = time.monotonic() + wait
+        with self._cond:
+            while run_id in self._pending:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise StoreBusy(f"run {run_id} is queued and not written yet")
+                self._cond.wait(left)
+            if run_id in self._failed:
+                raise InputError(f"run {run_id} was not recorded: {self._failed[run_id]}")
+        pause = 0.05
+        fresh = _age_s(run_id) < RECENT_S  # maybe still queued in another worker process
+        while True:
+            try:
+                return self.store.get(run_id)
+            except InputError as error:
+                if not (is_busy(error) or fresh):
+                    raise
+                if time.monotonic() + pause > deadline:
+                    if is_busy(error):
+                        raise StoreBusy("the run store is in use by another process") from None
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.5)
+
+    def close(self, timeout: float = 30.0) -> int:
+        """Stop taking runs, write the queued ones (within ``timeout``); runs left unwritten."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+            deadline = time.monotonic() + timeout
+            while self._pending and self._thread is not None and self._thread.is_alive():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            left_over = len(self._pending)
+            self._abandon = left_over > 0
+            self._cond.notify_all()
+        if left_over:
+            logger.error("%d queued run(s) were not written to the run store", left_over)
+        return left_over
+
+    # ----------------------------------------------------------------- the writer
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    self._cond.wait()
+                if not self._queue:
+                    self._cond.notify_all()
+                    return
+                until = time.monotonic() + LINGER_S
+                while len(self._queue) < BATCH and not self._closing:
+                    left = until - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+                batch = [self._queue.popleft() for _ in range(min(BATCH, len(self._queue)))]
+            with _turn(self.store.path):
+                self._write(batch)
+
+    def _write(self, batch: list[_Job]) -> None:
+        records, jobs = [], []
+        for job in batch:
+            try:
+                record = api.margin_record(
+                    job.result, job.portfolio, job.snapshot, payload=job.payload
+                )
+            except Exception as error:  # a run that cannot be turned into a record
+                self._done([job], f"cannot be recorded ({error})")
+                continue
+            records.append({**record, "run_id": job.run_id, "created_at": job.created_at})
+            jobs.append(job)
+        pause = 0.05
+        while records:
+            try:
+                self.store.record_many(records)
+            except InputError as error:
+                if is_busy(error) and not self._abandon:
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.5)
+                    continue
+                logger.error("run store write failed for %d run(s): %s", len(jobs), error)
+                self._done(jobs, str(error))
+                return
+            except Exception as error:  # duckdb or OS errors the store does not map
+                logger.exception("run store write failed for %d run(s)", len(jobs))
+                self._done(jobs, f"the run store failed ({type(error).__name__}: {error})")
+                return
+            self.written += len(jobs)
+            self._done(jobs, None)
+            return
+
+    def _done(self, jobs: list[_Job], failure: str | None) -> None:
+        with self._cond:
+            for job in jobs:
+                self._pending.pop(job.run_id, None)
+                if failure is not None:
+                    self._failed[job.run_id] = failure
+                    while len(self._failed) > _FAILED_KEPT:
+                        self._failed.popitem(last=False)
+            self._cond.notify_all()
+
+
+@contextmanager
+def _turn(store: Path) -> Iterator[None]:
+    """Hold ``<store>.writers`` (an exclusive advisory lock) while writing: the service's
+    worker processes write one after another. Where locking is unavailable, writers collide
+    on the store file instead and retry (same outcome, more effort)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    try:
+        store.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(store.with_name(store.name + ".writers"), "a+b")  # noqa: SIM115
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        handle.close()
+
+
+__all__ = ["RunRecorder", "StoreBusy", "is_busy"]

@@ -1,0 +1,140 @@
+"""Runs are recorded off the request path (issue 20, items 4 and 7; issue 19, item 1).
+
+A store held by another process never turns a margin request into an error or a wait:
+the answer comes at once with its run id, the run is written when the store frees up, and
+``GET /v1/runs/<id>`` finds it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tests.service.conftest import ASOF, Client, needs_data, sample_rows
+
+from crossmargin.errors import InputError
+from crossmargin.service import ServiceConfig, ServiceState
+from crossmargin.store import RunStore
+
+pytestmark = needs_data
+
+HOLD = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+con.close()
+"""
+
+
+def _hold(path: Path, seconds: float) -> subprocess.Popen[str]:
+    """Another process holding the store file's lock for ``seconds``."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(path), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "held"
+    proc.stdout.close()
+    return proc
+
+
+def test_a_busy_store_delays_the_record_not_the_answer(tmp_path: Path) -> None:
+    path = tmp_path / "runs.duckdb"
+    RunStore(path).record(
+        "margin", model="x", parameters={}, market_asof=None, book_source="seed",
+        book_rows=[], result={},
+    )  # fmt: skip
+    client = Client(ServiceState(ServiceConfig(asof=ASOF, store=path)))
+    try:
+        body = {"positions": sample_rows(), "model": "rules"}
+        client.post("/v1/margin", json={**body, "record": False})  # warm the caches
+        holder = _hold(path, 2.0)
+        try:
+            ids, took = [], []
+            for _ in range(3):
+                t = time.monotonic()
+                r = client.post("/v1/margin", json=body)
+                took.append(time.monotonic() - t)
+                assert r.status_code == 200, r.text  # never 422 "in use"
+                assert r.json()["record_status"] == "queued"
+                ids.append(r.json()["run_id"])
+            assert max(took) < 1.5  # the answers did not wait for the 2 s lock
+            assert holder.poll() is None  # the store was still held while they were answered
+            fetched = client.get(f"/v1/runs/{ids[0]}")  # waits for the writer
+        finally:
+            holder.wait(timeout=30)
+        assert fetched.status_code == 200, fetched.text
+        assert fetched.json()["run_id"] == ids[0]
+        assert client.state.recorder is not None
+        assert client.state.recorder.close(30) == 0
+    finally:
+        client.close()
+    stored = {s.run_id for s in RunStore(path).list(None)}
+    assert set(ids) <= stored
+    assert len(stored) == 4
+
+
+def test_a_get_on_a_store_held_too_long_is_503(tmp_path: Path) -> None:
+    path = tmp_path / "runs.duckdb"
+    run_id = RunStore(path).record(
+        "margin", model="x", parameters={}, market_asof=None, book_source="seed",
+        book_rows=[], result={},
+    )  # fmt: skip
+    client = Client(ServiceState(ServiceConfig(asof=ASOF, store=path)))
+    holder = _hold(path, 8.0)
+    try:
+        r = client.get(f"/v1/runs/{run_id}")
+        assert r.status_code == 503
+        assert r.json()["kind"] == "StoreBusy"
+        assert r.headers["retry-after"] == "1"
+    finally:
+        holder.wait(timeout=30)
+        client.close()
+    client = Client(ServiceState(ServiceConfig(asof=ASOF, store=path)))
+    try:
+        assert client.get(f"/v1/runs/{run_id}").status_code == 200
+    finally:
+        client.close()
+
+
+def test_queued_runs_are_written_at_shutdown(tmp_path: Path) -> None:
+    path = tmp_path / "runs.duckdb"
+    client = Client(ServiceState(ServiceConfig(asof=ASOF, store=path)))
+    body = {"positions": sample_rows()[:4], "model": "rules"}
+    ids = [client.post("/v1/margin", json=body).json()["run_id"] for _ in range(20)]
+    client.close()  # closes the state: drains the writer
+    assert {s.run_id for s in RunStore(path).list(None)} == set(ids)
+
+
+@pytest.mark.parametrize("record", [True, False])
+def test_record_flag(tmp_path: Path, record: bool) -> None:
+    path = tmp_path / "runs.duckdb"
+    client = Client(ServiceState(ServiceConfig(asof=ASOF, store=path)))
+    try:
+        r = client.post("/v1/margin", json={"positions": sample_rows()[:2], "record": record})
+        assert (r.json()["run_id"] is not None) is record
+        assert r.json()["record_status"] == ("queued" if record else "off")
+    finally:
+        client.close()
+    assert len(RunStore(path).list(None)) == int(record)
+
+
+def test_record_many_writes_a_batch_all_or_nothing(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "runs.duckdb")
+    run = {"kind": "margin", "model": "m", "parameters": {}, "market_asof": None,
+           "book_source": "b", "book_rows": [],
+           "result": {"accounts": [{"account": "a", "total": 1.0}]}}  # fmt: skip
+    given = "r-20260101T000000-0000000a"
+    ids = store.record_many([{**run, "run_id": given}, run])
+    assert ids[0] == given
+    assert len(set(ids)) == 2
+    assert {s.run_id for s in store.list(None)} == set(ids)
+    assert store.get(given).result["accounts"][0]["total"] == 1.0
+    with pytest.raises(InputError, match="unknown run kind"):
+        store.record_many([run, {**run, "kind": "nope"}])
+    with pytest.raises(Exception, match=r"(?i)constraint|duplicate"):
+        store.record_many([run, {**run, "run_id": given}])  # the second collides: rollback
+    assert len(store.list(None)) == 2  # nothing of either failed batch
