@@ -21,7 +21,17 @@ from crossmargin import api
 from crossmargin.analysis.cascade.population import summary, write_population
 from crossmargin.analysis.cascade.result import CascadeReport
 from crossmargin.cli.app import app, console, print_json, working
-from crossmargin.cli.options import AsofOpt, CollateralOpt, DataOpt, JsonOpt, MarketOpt
+from crossmargin.cli.distributed import cluster
+from crossmargin.cli.options import (
+    AsofOpt,
+    CollateralOpt,
+    DataOpt,
+    DistributedOpt,
+    JsonOpt,
+    MarketOpt,
+    SchedulerOpt,
+    WorkersOpt,
+)
 from crossmargin.cli.runs import NoStoreOpt, StoreOpt, check_store_options
 from crossmargin.cli.value import money
 from crossmargin.errors import InputError
@@ -144,19 +154,26 @@ def cascade_command(
     store: StoreOpt = None,
     no_store: NoStoreOpt = False,
     json: JsonOpt = False,
+    distributed: DistributedOpt = False,
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Failure propagation: shock, liquidations, price impact and loss allocation to a fixed
-    point, isolated vs grouped vs cross-margined on the same population."""
+    point, isolated vs grouped vs cross-margined on the same population (with --distributed,
+    each margining mode is a task on a Dask cluster)."""
     check_store_options(store, no_store)
     chosen = tuple(m.strip() for m in modes.split(",") if m.strip())
     if not chosen:
         raise InputError("--modes needs at least one mode")
-    with working("running the cascade ...", quiet=json):
+    with (
+        cluster(distributed, scheduler, workers) as client,
+        working("running the cascade ...", quiet=json),
+    ):
         run = api.cascade(
             book, population=population, crisis=crisis, scenario=scenario,
             scenario_name=scenario_name, spread=spread, scale=scale, mode=mode, modes=chosen,
             model=model, asof=asof, market=market, data_dir=data, params=params,
-            collateral=collateral,
+            collateral=collateral, client=client,
         )  # fmt: skip
     run_id = None if no_store else api.record_cascade(run, store)
     report = run.report

@@ -13,6 +13,8 @@ figure (the tests hold them equal to 1e-9 for every model):
 * :func:`margin_dataset` — a book streamed from a partitioned Parquet directory, results
   written as partitioned Parquet with a summary (the book never sits in one process);
 * :func:`run_simm` — ISDA SIMM per account, each account's CRIF built in its task;
+* :func:`mode_mapper` — a cascade's margining modes (isolated, grouped, cross) as tasks (a
+  cascade's accounts are one fixed point and stay together);
 * :func:`map_units` — the one way tasks are sent: any per-netting-set or per-date function
   over units, with shared read-only inputs broadcast once (the hook for new analyses).
 
@@ -23,6 +25,7 @@ over the wire.
 from __future__ import annotations
 
 from crossmargin.distributed.backtest import day_mapper
+from crossmargin.distributed.cascade import mode_mapper
 from crossmargin.distributed.cluster import DEFAULT_TIMEOUT, client_for, connect, local_cluster
 from crossmargin.distributed.dataset import DatasetRun, margin_dataset
 from crossmargin.distributed.margin import merge_results, run_margin
@@ -43,6 +46,7 @@ __all__ = [
     "map_units",
     "margin_dataset",
     "merge_results",
+    "mode_mapper",
     "run_margin",
     "run_simm",
     "run_stress",

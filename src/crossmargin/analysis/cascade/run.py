@@ -10,7 +10,8 @@ margining contain or amplify the cascade?
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ from crossmargin.analysis.cascade.margin import MODES, margin_units, rates
 from crossmargin.analysis.cascade.market import CascadeMarket, InstrumentPricer, cascade_market
 from crossmargin.analysis.cascade.params import CascadeParams
 from crossmargin.analysis.cascade.population import Population
-from crossmargin.analysis.cascade.result import CascadeReport
+from crossmargin.analysis.cascade.result import CascadeReport, CascadeResult
 from crossmargin.analysis.cascade.shocks import ShockPath
 from crossmargin.errors import InputError
 from crossmargin.instruments import contract_table
@@ -134,6 +135,53 @@ def cover2_fund(prep: Prepared, initial_margin_by_account: FloatArray) -> dict[s
     }
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModeJob:
+    """What one margining mode's cascade needs (shared by every mode of a run)."""
+
+    prep: Prepared
+    path: ShockPath
+    allocation: str
+    result: MarginResult | None = None
+    refresh: Refresh | None = None
+
+
+def run_mode(mode: str, job: ModeJob) -> tuple[CascadeResult, dict[str, Any] | None]:
+    """The cascade of one margining mode: its result and, under ``ccp``, the default fund
+    sized on its initial margins (cover 2)."""
+    prep, pop = job.prep, job.prep.population
+    units = margin_units(
+        pop,
+        mode,
+        prep.params,
+        value0=prep.value0,
+        scans=prep.pricer.scans,
+        row_underlying=prep.row_underlying,
+        correlation=prep.market.correlation,
+        row_mtm0=prep.row_mtm0,
+        result=job.result,
+    )
+    dfund, fund_info = None, None
+    if job.allocation == "ccp":
+        im = np.asarray(
+            np.bincount(
+                units.unit_account, weights=units.initial_margin, minlength=len(pop.accounts)
+            ),
+            dtype=np.float64,
+        )
+        fund_info = cover2_fund(prep, im)
+        dfund = (fund_info["fund"], fund_info["contributions"])
+    outcome = run_units(prep, units, job.path, allocation=job.allocation, default_fund=dfund,
+                        refresh=job.refresh)  # fmt: skip
+    return outcome, fund_info
+
+
+ModeOutcome = tuple[CascadeResult, dict[str, Any] | None]
+ModeMapper = Callable[
+    [Callable[[str, ModeJob], ModeOutcome], Sequence[str], ModeJob], list[ModeOutcome]
+]
+
+
 def run_cascade(
     prep: Prepared,
     shock: ShockPath,
@@ -142,8 +190,14 @@ def run_cascade(
     allocation: str = "venue",
     result: MarginResult | None = None,
     refresh: Refresh | None = None,
+    map_modes: ModeMapper | None = None,
 ) -> CascadeReport:
     """Run ``shock`` on the prepared population under each of ``modes`` (module docstring).
+
+    Each mode's cascade depends on the prepared population and the shock only, so the modes
+    may run elsewhere: ``map_modes(run_mode, modes, job)`` must return
+    ``[run_mode(m, job) for m in modes]`` (:func:`crossmargin.distributed.mode_mapper` runs
+    them as tasks of a Dask cluster); default: one after the other here.
 
     ``result`` calibrates the maintenance margin of a book to a margin model's at the start
     and ``refresh`` re-runs the model at every step's start
@@ -156,31 +210,16 @@ def run_cascade(
         raise InputError(f"unknown margin mode(s) {bad or modes}: use {', '.join(MODES)}")
     pop, market = prep.population, prep.market
     path = shock.on(market.underlyings)
-    results, notes, fund_info = [], list(path.notes), None
-    for mode in dict.fromkeys(modes):
-        units = margin_units(
-            pop,
-            mode,
-            prep.params,
-            value0=prep.value0,
-            scans=prep.pricer.scans,
-            row_underlying=prep.row_underlying,
-            correlation=market.correlation,
-            row_mtm0=prep.row_mtm0,
-            result=result,
-        )
-        dfund = None
-        if allocation == "ccp":
-            im = np.asarray(
-                np.bincount(
-                    units.unit_account, weights=units.initial_margin, minlength=len(pop.accounts)
-                ),
-                dtype=np.float64,
-            )
-            fund_info = cover2_fund(prep, im)
-            dfund = (fund_info["fund"], fund_info["contributions"])
-        results.append(run_units(prep, units, path, allocation=allocation, default_fund=dfund,
-                                 refresh=refresh))  # fmt: skip
+    notes = list(path.notes)
+    job = ModeJob(prep=prep, path=path, allocation=allocation, result=result, refresh=refresh)
+    chosen = list(dict.fromkeys(modes))
+    outcomes = (
+        map_modes(run_mode, chosen, job)
+        if map_modes is not None
+        else [run_mode(m, job) for m in chosen]
+    )
+    results = [r for r, _ in outcomes]
+    fund_info = next((f for _, f in reversed(outcomes) if f is not None), None)
     params: dict[str, Any] = {
         "impact": prep.params.impact.model_dump(),
         "engine": prep.params.engine.model_dump(),
@@ -212,4 +251,14 @@ def run_cascade(
     )
 
 
-__all__ = ["ALLOCATIONS", "DEFAULT_MODES", "cover2_fund", "prepare", "run_cascade"]
+__all__ = [
+    "ALLOCATIONS",
+    "DEFAULT_MODES",
+    "ModeJob",
+    "ModeMapper",
+    "ModeOutcome",
+    "cover2_fund",
+    "prepare",
+    "run_cascade",
+    "run_mode",
+]

@@ -256,8 +256,11 @@ def cascade(
     data_dir: PathLike | None = None,
     params: CascadeParams | PathLike | None = None,
     collateral: PathLike | None = None,
+    client: Any = None,
 ) -> CascadeRun:
-    """Run a cascade (module docstring); every bad input is an InputError naming it."""
+    """Run a cascade (module docstring); every bad input is an InputError naming it.
+    ``client``: a ``dask.distributed.Client`` running each margining mode as its own task
+    (the same report)."""
     if (source is None) == (population is None):
         raise InputError("give either a book (or population file) or --population SPEC")
     if asof is not None and market is not None:
@@ -297,7 +300,13 @@ def cascade(
                    params=cfg)  # fmt: skip
     if scale != 1.0:
         shock = shock.scaled(scale)
-    report = run_cascade(prep, shock, modes=modes, allocation=mode, result=result, refresh=refresh)
+    map_modes = None
+    if client is not None:
+        from crossmargin.distributed import mode_mapper
+
+        map_modes = mode_mapper(client)
+    report = run_cascade(prep, shock, modes=modes, allocation=mode, result=result,
+                         refresh=refresh, map_modes=map_modes)  # fmt: skip
     return CascadeRun(report=report, population=pop, snapshot=snapshot, params=cfg)
 
 
