@@ -37,6 +37,7 @@ from crossmargin.analysis.strategies import (
     strategies_from_book,
 )
 from crossmargin.contracts import Contracts, ContractsLike, load_contracts, resolve_contracts
+from crossmargin.dates import parse_date
 from crossmargin.errors import InputError
 from crossmargin.market.builder import latest_common_date, snapshot_from_history
 from crossmargin.market.history import MarketHistory
@@ -123,6 +124,8 @@ def market_for_underlyings(
         raise InputError("give either --asof DATE or --market FILE, not both")
     if market is not None:
         return MarketSnapshot.load(market)
+    if asof is not None:
+        asof = parse_date(asof, what="asof")  # ISO only: never a guess
     history = market_history(data_dir, contracts=contracts)
     when = asof if asof is not None else latest_common_date(underlyings, history=history)
     return snapshot_from_history(when, underlyings, history=history)
@@ -300,6 +303,7 @@ def backtest(
     """
     if not 0.0 < confidence < 1.0:
         raise InputError(f"confidence must be in (0, 1), got {confidence}")
+    start, end = parse_date(start, what="start"), parse_date(end, what="end")
     history = market_history(data_dir, contracts=contracts)
     if book is None:
         strategies: Sequence[Strategy] = representative_strategies()

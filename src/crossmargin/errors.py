@@ -47,8 +47,13 @@ class Issue:
             where += f", row {self.row}"
         if self.column is not None:
             where += f", column {self.column!r}"
-        shown = "" if self.value is None else f" (value {self.value!r})"
-        return f"{where}: {self.reason}{shown}"
+        shown = "" if self.value is None else f" (value {_cut(repr(self.value))})"
+        return f"{where}: {_cut(self.reason, 300)}{shown}"
+
+
+def _cut(text: str, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters: a 1 MB cell is named, not echoed in full."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class SchemaError(InputError):

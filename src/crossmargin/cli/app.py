@@ -15,6 +15,7 @@ Exit codes (documented in ``docs/cli.md``):
 from __future__ import annotations
 
 import json
+import math
 import sys
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
@@ -85,5 +86,21 @@ def working(message: str, *, quiet: bool = False) -> AbstractContextManager[Any]
 
 
 def print_json(payload: Any) -> None:
-    """Write ``payload`` as JSON to stdout (no rich markup, machine-readable)."""
-    sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+    """Write ``payload`` as JSON to stdout (no rich markup, machine-readable).
+
+    The output is always valid JSON: a NaN or infinity left in an informational figure (a
+    correlation that cannot be computed, a p-value without observations) is written as
+    ``null``. Results whose figures must be finite are checked before they get here
+    (:func:`crossmargin.limits.check_finite`: an error, never an exit code 0).
+    """
+    sys.stdout.write(json.dumps(_json_safe(payload), indent=2, default=str) + "\n")
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value

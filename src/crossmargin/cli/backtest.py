@@ -14,7 +14,7 @@ from crossmargin.analysis.backtest import MODES
 from crossmargin.analysis.backtest_stats import BacktestResult
 from crossmargin.analysis.strategies import representative_strategies, strategy_records
 from crossmargin.cli.app import app, console, err_console, print_json
-from crossmargin.cli.options import ContractsOpt, DataOpt, JsonOpt, contracts_of
+from crossmargin.cli.options import ContractsOpt, DataOpt, JsonOpt, contracts_of, iso_date
 from crossmargin.cli.runs import NoStoreOpt, StoreOpt, check_store_options
 from crossmargin.portfolio import portfolio_records
 
@@ -56,8 +56,12 @@ def backtest_command(
         typer.Argument(help="Book to re-strike daily; omit for the representative strategies."),
     ] = None,
     model: Annotated[str, typer.Option("--model", help="Margin model.")] = "es",
-    start: Annotated[str, typer.Option("--start", help="First day (YYYY-MM-DD).")] = "2024-01-01",
-    end: Annotated[str, typer.Option("--end", help="Last day (YYYY-MM-DD).")] = "2024-12-31",
+    start: Annotated[
+        str, typer.Option("--start", callback=iso_date, help="First day (YYYY-MM-DD).")
+    ] = "2024-01-01",
+    end: Annotated[
+        str, typer.Option("--end", callback=iso_date, help="Last day (YYYY-MM-DD).")
+    ] = "2024-12-31",
     mpor: Annotated[int, typer.Option("--mpor", help="Margin period of risk, days.")] = 2,
     confidence: Annotated[
         float, typer.Option("--confidence", help="Confidence level, e.g. 0.99.")

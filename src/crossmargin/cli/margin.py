@@ -40,6 +40,7 @@ from crossmargin.cli.var_options import (
 from crossmargin.collateral.equity import ladder_status
 from crossmargin.collateral.haircuts import load_haircuts
 from crossmargin.errors import InputError
+from crossmargin.limits import check_finite
 from crossmargin.models import MarginResult, model_names
 from crossmargin.models.var import VAR_MODELS
 
@@ -269,9 +270,11 @@ def margin_command(
         result = api.margin(
             portfolio, snapshot, chosen, by=by, cap=cap, offsets=offsets, haircuts=schedule
         )
+    payload = result.to_dict()
+    check_finite(payload, what="margin result")
     run_id = None if no_store else api.record_margin(result, portfolio, snapshot, store)
     if json:
-        print_json({"run_id": run_id, **result.to_dict()})
+        print_json({"run_id": run_id, **payload})
         return
     console.print(f"[dim]market: {snapshot.source or 'snapshot'}[/]")
     console.print(margin_table(result))

@@ -20,6 +20,7 @@ from crossmargin.cli.options import (
     MarketOpt,
     contracts_of,
 )
+from crossmargin.dates import parse_date
 from crossmargin.errors import InputError
 from crossmargin.report import DEFAULT_MODELS, build_payload, write_report
 
@@ -30,7 +31,11 @@ def _window(text: str | None) -> tuple[str, str] | None:
     start, sep, end = text.partition(":")
     if not sep or not start or not end:
         raise InputError(f"--backtest takes START:END (e.g. 2025-01-01:2025-06-30), got {text!r}")
-    return start, end
+    first = parse_date(start, what="--backtest START")
+    last = parse_date(end, what="--backtest END")
+    if last < first:
+        raise InputError(f"--backtest {text!r}: END is before START")
+    return first.isoformat(), last.isoformat()
 
 
 @app.command("report")

@@ -15,6 +15,8 @@ from crossmargin.cli.options import (
     MarketOpt,
     contracts_of,
 )
+from crossmargin.errors import PricingError
+from crossmargin.limits import check_finite
 from crossmargin.pricing.mtm import BookValuation
 
 
@@ -71,8 +73,10 @@ def value_command(
     portfolio = api.load_book(book, contracts=mine)
     snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data, contracts=mine)
     result = api.value(portfolio, snapshot)
+    payload = result.to_dict()
+    check_finite(payload, what="valuation", error=PricingError)
     if json:
-        print_json(result.to_dict())
+        print_json(payload)
         return
     console.print(f"[dim]market: {snapshot.source or 'snapshot'} at {result.valuation_time}[/]")
     for table in valuation_tables(result):

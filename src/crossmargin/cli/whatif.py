@@ -28,6 +28,7 @@ from crossmargin.cli.options import (
 from crossmargin.cli.value import money
 from crossmargin.collateral.haircuts import load_haircuts
 from crossmargin.errors import InputError
+from crossmargin.limits import check_finite
 from crossmargin.portfolio import parse_rows
 
 TradeOpt = Annotated[
@@ -143,8 +144,10 @@ def what_if_command(
             portfolio, account, trades, snapshot, chosen, collateral=cash, by=by, cap=cap,
             offsets=offsets, haircuts=schedule, contracts=mine,
         )  # fmt: skip
+    payload = result.to_dict()
+    check_finite(payload, what="what-if result")
     if json:
-        print_json({**result.to_dict(), "valuation_time": snapshot.valuation_time.isoformat()})
+        print_json({**payload, "valuation_time": snapshot.valuation_time.isoformat()})
         return
     console.print(f"[dim]market: {snapshot.source or 'snapshot'}[/]")
     console.print(what_if_table(result))
