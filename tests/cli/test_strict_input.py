@@ -338,6 +338,36 @@ def test_output_onto_a_directory(tmp_path: Path, run_cli: Run) -> None:
     assert "it is a directory" in one_line(res)
 
 
+def test_report_out_onto_a_directory(tmp_path: Path, run_cli: Run) -> None:
+    res = run_cli("report", str(_csv(tmp_path, GOOD)), "--out", str(tmp_path))
+    assert res.code == EXIT_INPUT
+    assert f"--out {tmp_path} is a directory" in one_line(res)
+
+
+def test_crif_and_report_writers_are_atomic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crossmargin.errors import InputError
+    from crossmargin.report import write_report
+    from crossmargin.simm.crif import crif_from_records, write_crif
+
+    crif = crif_from_records(
+        [{"ProductClass": "RatesFX", "RiskType": "Risk_FX", "Qualifier": "EUR", "Bucket": "",
+          "Label1": "", "Label2": "", "Amount": 1000.0, "AmountCurrency": "USD"}]
+    )  # fmt: skip
+
+    def full(*_: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("crossmargin.files.os.replace", full)
+    monkeypatch.setattr("crossmargin.report.render", lambda payload: "<html></html>")
+    with pytest.raises(InputError, match=r"cannot write CRIF .*No space left on device"):
+        write_crif(crif, tmp_path / "out.csv")
+    with pytest.raises(InputError, match=r"cannot write report .*No space left on device"):
+        write_report({}, tmp_path / "r.html")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_outputs_replace_atomically(tmp_path: Path, run_cli: Run) -> None:
     target = tmp_path / "book.json"
     target.write_text("old", encoding="utf-8")

@@ -104,7 +104,10 @@ def backtest_command(
     if series is not None:
         import pandas as pd
 
-        pd.DataFrame(result.series()).to_csv(series, index=False)
+        from crossmargin.files import atomic_output
+
+        with atomic_output(series, what="series") as temp:
+            pd.DataFrame(result.series()).to_csv(temp, index=False)
     rows = (
         portfolio_records(portfolio)
         if portfolio is not None

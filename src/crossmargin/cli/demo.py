@@ -16,6 +16,7 @@ from crossmargin.analysis.compare import DEFAULT_MODELS, compare_models
 from crossmargin.cli.app import app, console, print_json
 from crossmargin.cli.options import AsofOpt, DataOpt
 from crossmargin.cli.value import money, valuation_tables
+from crossmargin.files import write_text
 from crossmargin.market.scenarios import ScenarioSet
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models import MarginResult
@@ -84,7 +85,6 @@ def demo_command(
 
     stress_view, stress_rows, stress_report = demo_stress(book, market, data_dir=data)
     show(stress_view)
-    out.mkdir(parents=True, exist_ok=True)
     target = out / "demo.json"
     payload = {
         "valuation": valuation.to_dict(),
@@ -92,7 +92,7 @@ def demo_command(
         "margin": {name: result.to_dict() for name, result in margins.items()},
         "stress": stress_rows,
     }
-    target.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    write_text(target, json.dumps(payload, indent=2), what="demo output")
     show(f"wrote {target}")
     from crossmargin.report import build_payload, write_report
 

@@ -61,6 +61,8 @@ def report_command(
     json: JsonOpt = False,
 ) -> None:
     """Write an HTML report of a book: margin by model, benefit, P&L, correlations, backtest."""
+    if out.is_dir():  # before any work: the report would have nowhere to go
+        raise InputError(f"--out {out} is a directory: give a file such as {out / 'report.html'}")
     names = tuple(m.strip() for m in models.split(",") if m.strip())
     if not names:
         raise InputError("--models needs at least one model name")

@@ -357,8 +357,13 @@ def write_crif(
     frame = crif.frame
     optional = {"TradeID", "PortfolioID", "IMModel", "collect_regulations", "post_regulations"}
     columns = [c for c in COLUMNS if c not in optional or frame[c].ne("").any()]
+    from crossmargin.files import atomic_output
+
     out = Path(path)
-    with open(out, "w", encoding="utf-8", newline="") as handle:
+    with (
+        atomic_output(out, what="CRIF") as temp,
+        open(temp, "w", encoding="utf-8", newline="") as handle,
+    ):
         writer = csv.writer(handle, delimiter=delimiter, lineterminator="\n")
         writer.writerow(columns)
         data = {c: frame[c].tolist() for c in columns}
