@@ -166,7 +166,7 @@ def csv_frame(
 
     label = f"{what} file {source}"
     first = text.split("\n", 1)[0].rstrip("\r")
-    names = [n.strip() for n in _split_header(first, sep)]
+    names = [n.strip() for n in split_header(first, sep)]
     if len(names) == 1:
         for other, plural in _OTHER_DELIMITERS.items():
             if other != sep and other in first:
@@ -216,7 +216,7 @@ def csv_frame(
     return frame, lines
 
 
-def _split_header(line: str, sep: str) -> list[str]:
+def split_header(line: str, sep: str) -> list[str]:
     """The header's names (quotes honoured, no field-size limit)."""
     out: list[str] = []
     field: list[str] = []
@@ -296,5 +296,6 @@ __all__ = [
     "read_bytes",
     "read_text",
     "shown",
+    "split_header",
     "write_text",
 ]

@@ -17,6 +17,7 @@ from crossmargin import api
 from crossmargin.cli.app import app, console, print_json
 from crossmargin.cli.options import AsofOpt, ContractsOpt, DataOpt, MarketOpt, contracts_of
 from crossmargin.errors import InputError
+from crossmargin.limits import check_finite
 from crossmargin.simm import SimmResult, available_versions, looks_like_crif, simm_margin
 from crossmargin.simm.crif import write_crif
 from crossmargin.simm.sensitivities import BookCrif, book_crif
@@ -149,6 +150,7 @@ def simm_command(
                 "to position books only"
             )
         result = simm_margin(file, version=version, mpor_days=mpor, include_post=post or None)
+        check_finite(result.to_dict(), what="SIMM result")
         if as_json:
             print_json(result.to_dict())
         else:
@@ -168,6 +170,7 @@ def simm_command(
         contracts=contracts,
     )
     notes = [n.to_dict() for n in sens.notes]
+    check_finite(overall.to_dict(), what="SIMM result")
     if as_json:
         payload = overall.to_dict()
         payload["accounts"] = {a: r.to_dict() for a, r in accounts.items()}
