@@ -281,6 +281,43 @@ def record_backtest(
     )  # fmt: skip
 
 
+def record_simm(
+    result: Any,
+    *,
+    source: str,
+    accounts: Mapping[str, Any] | None = None,
+    book_rows: Sequence[Mapping[str, Any]] = (),
+    market: MarketSnapshot | None = None,
+    store: RunStore | PathLike | None = None,
+) -> str:
+    """Record a SIMM run (kind ``simm``); returns the run id.
+
+    ``result`` is the :class:`crossmargin.simm.SimmResult` of the whole file or book;
+    ``accounts`` the per-account results of a book (a CRIF file is recorded as one row,
+    ``(all lines)``). ``book_rows`` enter the inputs hash: a book's rows, or for a CRIF file
+    one row with the file's SHA-256.
+    """
+    per_account = [{"account": a, "total": r.total} for a, r in (accounts or {}).items()]
+    if not per_account:
+        per_account = [{"account": "(all lines)", "total": result.total}]
+    return _record_run(
+        "simm",
+        store,
+        model="simm",
+        parameters={
+            "version": result.version,
+            "mpor_days": result.mpor_days,
+            "calculation_currency": result.calculation_currency,
+            "post": result.post is not None,
+        },
+        market_asof=None if market is None else market.valuation_time,
+        market_source="" if market is None else market.source,
+        book_source=source,
+        book_rows=book_rows,
+        result={**result.to_dict(), "accounts": per_account},
+    )
+
+
 def backtest(
     book: Portfolio | Sequence[Strategy] | None,
     model: str,
@@ -358,6 +395,7 @@ __all__ = [
     "market_history",
     "record_backtest",
     "record_margin",
+    "record_simm",
     "revalue",
     "sample_book",
     "value",

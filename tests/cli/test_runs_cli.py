@@ -135,8 +135,11 @@ def test_empty_store_and_unknown_run(run_cli: Run, tmp_path: Path) -> None:
     assert "no run 'r-x'" in res.err
 
 
-def test_locked_store(run_cli: Run, populated: tuple[Path, str, str]) -> None:
+def test_locked_store(
+    run_cli: Run, populated: tuple[Path, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = populated[0]
+    monkeypatch.setenv("CROSSMARGIN_STORE_WAIT", "0.5")  # a bounded wait, then a clear error
     holder = textwrap.dedent(
         """
         import sys, time
@@ -158,7 +161,7 @@ def test_locked_store(run_cli: Run, populated: tuple[Path, str, str]) -> None:
         proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
-    assert res.code == 2
+    assert res.code == 6  # the store cannot be used (docs/cli.md)
     assert f"run store {path} is in use by another process" in res.err.replace("\n", "")
     assert "Traceback" not in res.err
 

@@ -135,3 +135,20 @@ def test_checks_apply_to_records_too() -> None:
     rows[0]["AmountCurrency"] = "usd"
     with pytest.raises(SchemaError, match="not an ISO 4217 currency code"):
         simm_margin(rows)
+
+
+def test_simm_runs_are_recorded(tmp_path: Path, run_cli: Run) -> None:
+    """``runs list --kind simm`` finds the runs ``simm`` makes (issue 17, small truths)."""
+    store = str(tmp_path / "runs.duckdb")
+    path = _crif(tmp_path, IR, FX)
+    res = run_cli("simm", str(path), "--json", "--store", store)
+    assert res.code == 0, res.err
+    payload = json.loads(res.out)
+    listed = json.loads(run_cli("runs", "list", "--kind", "simm", "--store", store, "--json").out)
+    assert [r["run_id"] for r in listed] == [payload["run_id"]]
+    assert listed[0]["total"] == pytest.approx(payload["total"], rel=1e-12)
+    assert listed[0]["book_source"] == str(path)
+    again = json.loads(run_cli("simm", str(path), "--json", "--store", store).out)
+    diff = json.loads(run_cli("runs", "diff", payload["run_id"], again["run_id"], "--store",
+                              store, "--json").out)  # fmt: skip
+    assert diff["inputs_changed"] is False  # same file, same hash

@@ -19,7 +19,9 @@ from crossmargin.errors import CrossMarginError
 def main() -> None:
     """Console-script entry point: run the app; no traceback ever reaches the user."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # a typer.Exit inside a command returns its code
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except CrossMarginError as error:
         try:
             fail(error)

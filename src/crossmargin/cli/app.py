@@ -9,6 +9,8 @@ Exit codes (documented in ``docs/cli.md``):
 3      market data missing or out of range (MarketDataError)
 4      an instrument cannot be priced (PricingError)
 5      a margin model cannot run (ModelError)
+6      the run store cannot be used (StoreError); a computed result is
+       still printed, with a line saying it was not recorded
 =====  ==========================================================
 """
 
@@ -30,6 +32,7 @@ from crossmargin.errors import (
     MarketDataError,
     ModelError,
     PricingError,
+    StoreError,
 )
 
 app = typer.Typer(
@@ -51,6 +54,7 @@ EXIT_INPUT = 2
 EXIT_MARKET = 3
 EXIT_PRICING = 4
 EXIT_MODEL = 5
+EXIT_STORE = 6
 
 
 def exit_code_for(error: CrossMarginError) -> int:
@@ -63,6 +67,8 @@ def exit_code_for(error: CrossMarginError) -> int:
         return EXIT_PRICING
     if isinstance(error, ModelError):
         return EXIT_MODEL
+    if isinstance(error, StoreError):
+        return EXIT_STORE
     return EXIT_INTERNAL
 
 

@@ -15,7 +15,14 @@ from crossmargin.analysis.backtest_stats import BacktestResult
 from crossmargin.analysis.strategies import representative_strategies, strategy_records
 from crossmargin.cli.app import app, console, err_console, print_json
 from crossmargin.cli.options import ContractsOpt, DataOpt, JsonOpt, contracts_of, iso_date
-from crossmargin.cli.runs import NoStoreOpt, StoreOpt, check_store_options
+from crossmargin.cli.runs import (
+    NoStoreOpt,
+    StoreOpt,
+    check_store_options,
+    finish_unrecorded,
+    record_run,
+    unrecorded_field,
+)
 from crossmargin.portfolio import portfolio_records
 
 
@@ -113,9 +120,10 @@ def backtest_command(
         if portfolio is not None
         else strategy_records(representative_strategies())
     )
-    run_id = None if no_store else api.record_backtest(result, rows, store)
+    run_id, unrecorded = record_run(lambda: api.record_backtest(result, rows, store), skip=no_store)
     if json:
-        print_json({"run_id": run_id, **result.to_dict()})
+        print_json({"run_id": run_id, **unrecorded_field(unrecorded), **result.to_dict()})
+        finish_unrecorded(unrecorded)
         return
     console.print(backtest_table(result))
     for offset in result.offsets:
@@ -133,6 +141,7 @@ def backtest_command(
     if result.paths.skipped:
         console.print(f"[yellow]{len(result.paths.skipped)} days skipped[/]: "
                       f"{result.paths.skipped[0][0]}: {result.paths.skipped[0][1]}")  # fmt: skip
+    finish_unrecorded(unrecorded)
 
 
 def _fmt(x: float | None) -> str:

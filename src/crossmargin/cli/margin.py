@@ -25,7 +25,14 @@ from crossmargin.cli.options import (
     OffsetsOpt,
     contracts_of,
 )
-from crossmargin.cli.runs import NoStoreOpt, StoreOpt, check_store_options
+from crossmargin.cli.runs import (
+    NoStoreOpt,
+    StoreOpt,
+    check_store_options,
+    finish_unrecorded,
+    record_run,
+    unrecorded_field,
+)
 from crossmargin.cli.value import money
 from crossmargin.cli.var_options import (
     ApcOpt,
@@ -272,9 +279,12 @@ def margin_command(
         )
     payload = result.to_dict()
     check_finite(payload, what="margin result")
-    run_id = None if no_store else api.record_margin(result, portfolio, snapshot, store)
+    run_id, unrecorded = record_run(
+        lambda: api.record_margin(result, portfolio, snapshot, store), skip=no_store
+    )
     if json:
-        print_json({"run_id": run_id, **payload})
+        print_json({"run_id": run_id, **unrecorded_field(unrecorded), **payload})
+        finish_unrecorded(unrecorded)
         return
     console.print(f"[dim]market: {snapshot.source or 'snapshot'}[/]")
     console.print(margin_table(result))
@@ -288,3 +298,4 @@ def margin_command(
         console.print(table)
     if run_id is not None:
         console.print(f"[dim]recorded as run {run_id} (crossmargin runs show {run_id})[/]")
+    finish_unrecorded(unrecorded)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from crossmargin.cli.app import app, console, print_json
+from crossmargin.cli.app import EXIT_STORE, app, console, err_console, print_json
 from crossmargin.cli.options import JsonOpt
-from crossmargin.errors import InputError
+from crossmargin.errors import InputError, StoreError
 from crossmargin.store import FIGURES, RunStore
 
 StoreOpt = Annotated[
@@ -30,6 +32,36 @@ def check_store_options(store: Path | None, no_store: bool) -> None:
     """``--store PATH`` and ``--no-store`` exclude each other."""
     if store is not None and no_store:
         raise InputError("give either --store PATH or --no-store, not both")
+
+
+def record_run(record: Callable[[], str], *, skip: bool = False) -> tuple[str | None, str | None]:
+    """``(run id, None)`` once ``record()`` has stored the run; ``(None, reason)`` when the
+    store cannot take it (busy beyond the wait, corrupt, full disk): the computation is kept
+    and the caller prints it, then :func:`finish_unrecorded`. ``skip`` (``--no-store``):
+    ``(None, None)``."""
+    if skip:
+        return None, None
+    try:
+        return record(), None
+    except StoreError as error:
+        return None, str(error)
+
+
+def unrecorded_field(reason: str | None) -> dict[str, str]:
+    """``{"not_recorded": reason}`` for a ``--json`` payload whose run was not recorded."""
+    return {} if reason is None else {"not_recorded": reason}
+
+
+def finish_unrecorded(reason: str | None) -> None:
+    """After the result is printed: say it was not recorded, and exit with code 6."""
+    if reason is None:
+        return
+    err_console.print(
+        f"[bold yellow]not recorded:[/] {escape(reason)} (the result above is complete)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    raise typer.Exit(EXIT_STORE)
 
 
 ModelFilterOpt = Annotated[str | None, typer.Option("--model", help="Only runs of this model.")]
@@ -196,4 +228,12 @@ def history_command(
     console.print(table)
 
 
-__all__ = ["StoreOpt", "runs_app"]
+__all__ = [
+    "NoStoreOpt",
+    "StoreOpt",
+    "check_store_options",
+    "finish_unrecorded",
+    "record_run",
+    "runs_app",
+    "unrecorded_field",
+]

@@ -7,6 +7,7 @@ by the library and reported by :func:`crossmargin.cli.main` as one line with an 
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,8 +17,18 @@ from rich.table import Table
 from crossmargin import api
 from crossmargin.cli.app import app, console, print_json
 from crossmargin.cli.options import AsofOpt, ContractsOpt, DataOpt, MarketOpt, contracts_of
+from crossmargin.cli.runs import (
+    NoStoreOpt,
+    StoreOpt,
+    check_store_options,
+    finish_unrecorded,
+    record_run,
+    unrecorded_field,
+)
 from crossmargin.errors import InputError
 from crossmargin.limits import check_finite
+from crossmargin.market.snapshot import MarketSnapshot
+from crossmargin.portfolio import Portfolio, portfolio_records
 from crossmargin.simm import SimmResult, available_versions, looks_like_crif, simm_margin
 from crossmargin.simm.crif import write_crif
 from crossmargin.simm.sensitivities import BookCrif, book_crif
@@ -85,7 +96,7 @@ def _book_simm(
     mapping: Path | None,
     crif_out: Path | None,
     contracts: Path | None,
-) -> tuple[SimmResult, dict[str, SimmResult], BookCrif, dict[str, Any]]:
+) -> tuple[SimmResult, dict[str, SimmResult], BookCrif, dict[str, Any], Portfolio, MarketSnapshot]:
     mine = contracts_of(contracts)
     portfolio = api.load_book(file, contracts=mine)
     snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data, contracts=mine)
@@ -103,7 +114,7 @@ def _book_simm(
         "valuation_time": snapshot.valuation_time.isoformat(),
         "crif_lines": len(sens.crif),
     }
-    return overall, accounts, sens, info
+    return overall, accounts, sens, info, portfolio, snapshot
 
 
 @app.command("simm")
@@ -126,12 +137,16 @@ def simm_command(
     mapping: MappingOpt = None,
     crif_out: CrifOutOpt = None,
     contracts: ContractsOpt = None,
+    store: StoreOpt = None,
+    no_store: NoStoreOpt = False,
 ) -> None:
     """ISDA SIMM initial margin of a CRIF file or of a position book, with the breakdown.
 
     A book is turned into CRIF delta and vega lines (docs/simm.md, "SIMM on a position
-    book") and margined per account and for the whole book as one netting set.
+    book") and margined per account and for the whole book as one netting set. The run is
+    recorded in the run store (``crossmargin runs list --kind simm``) unless --no-store.
     """
+    check_store_options(store, no_store)
     if not file.is_file():
         raise InputError(f"no such file: {file}")
     if version not in available_versions():
@@ -151,13 +166,22 @@ def simm_command(
             )
         result = simm_margin(file, version=version, mpor_days=mpor, include_post=post or None)
         check_finite(result.to_dict(), what="SIMM result")
+        digest = hashlib.sha256(file.read_bytes()).hexdigest()
+        run_id, unrecorded = record_run(
+            lambda: api.record_simm(
+                result, source=str(file), book_rows=[{"crif_sha256": digest}], store=store
+            ),
+            skip=no_store,
+        )
         if as_json:
-            print_json(result.to_dict())
+            print_json({"run_id": run_id, **unrecorded_field(unrecorded), **result.to_dict()})
         else:
             console.print(_table(result))
             console.print(result.summary(), highlight=False)
+            _recorded(run_id)
+        finish_unrecorded(unrecorded)
         return
-    overall, accounts, sens, info = _book_simm(
+    overall, accounts, sens, info, portfolio, snapshot = _book_simm(
         file,
         version=version,
         mpor=mpor,
@@ -171,13 +195,25 @@ def simm_command(
     )
     notes = [n.to_dict() for n in sens.notes]
     check_finite(overall.to_dict(), what="SIMM result")
+    run_id, unrecorded = record_run(
+        lambda: api.record_simm(
+            overall,
+            source=portfolio.source,
+            accounts=accounts,
+            book_rows=portfolio_records(portfolio),
+            market=snapshot,
+            store=store,
+        ),
+        skip=no_store,
+    )
     if as_json:
-        payload = overall.to_dict()
+        payload = {"run_id": run_id, **unrecorded_field(unrecorded), **overall.to_dict()}
         payload["accounts"] = {a: r.to_dict() for a, r in accounts.items()}
         payload["sum_of_accounts"] = sum(r.total for r in accounts.values())
         payload["positions_without_lines"] = notes
         payload |= info
         print_json(payload)
+        finish_unrecorded(unrecorded)
         return
     console.print(
         f"[dim]market: {info['market']} at {info['valuation_time']}; "
@@ -190,3 +226,10 @@ def simm_command(
         console.print(
             f"[yellow]no SIMM line[/] {note.account} {note.symbol}: {note.reason}", highlight=False
         )
+    _recorded(run_id)
+    finish_unrecorded(unrecorded)
+
+
+def _recorded(run_id: str | None) -> None:
+    if run_id is not None:
+        console.print(f"[dim]recorded as run {run_id} (crossmargin runs show {run_id})[/]")

@@ -35,7 +35,14 @@ from crossmargin.cli.options import (
     MarketOpt,
     contracts_of,
 )
-from crossmargin.cli.runs import NoStoreOpt, StoreOpt, check_store_options
+from crossmargin.cli.runs import (
+    NoStoreOpt,
+    StoreOpt,
+    check_store_options,
+    finish_unrecorded,
+    record_run,
+    unrecorded_field,
+)
 from crossmargin.cli.value import money
 from crossmargin.cli.var_options import (
     ConfidenceOpt,
@@ -321,9 +328,12 @@ def stress_command(
             contracts=mine,
             **params,
         )
-    run_id = None if no_store else api.record_stress(report, portfolio, snapshot, store)
+    run_id, unrecorded = record_run(
+        lambda: api.record_stress(report, portfolio, snapshot, store), skip=no_store
+    )
     if json:
-        print_json({"run_id": run_id, **report.to_dict()})
+        print_json({"run_id": run_id, **unrecorded_field(unrecorded), **report.to_dict()})
+        finish_unrecorded(unrecorded)
         return
     console.print(f"[dim]market: {snapshot.source or 'snapshot'}[/]")
     if report.scenarios:
@@ -338,3 +348,4 @@ def stress_command(
         console.print(default_table(report))
     if run_id is not None:
         console.print(f"[dim]recorded as run {run_id} (crossmargin runs show {run_id})[/]")
+    finish_unrecorded(unrecorded)
