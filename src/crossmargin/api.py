@@ -457,7 +457,10 @@ class WhatIfResult:
         return self.excess >= 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: the service's ``/v1/what-if`` payload (money in ``currency``)."""
+        """JSON-ready: the service's ``/v1/what-if`` payload (money in ``currency``; every
+        figure's unit in ``units``, :func:`crossmargin.field_units.what_if_units`)."""
+        from crossmargin.field_units import what_if_units
+
         after = self.after.to_dict()
         before = self.before.to_dict()
         return {
@@ -478,7 +481,7 @@ class WhatIfResult:
             "before": before["accounts"][0],
             "after": after["accounts"][0],
             "market": self.after.market,
-            "units": after["units"],
+            "units": what_if_units(self.after.currency),
         }
 
 

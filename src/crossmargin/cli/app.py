@@ -19,12 +19,15 @@ from __future__ import annotations
 import json
 import math
 import sys
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 from crossmargin.errors import (
     CrossMarginError,
@@ -89,6 +92,45 @@ def working(message: str, *, quiet: bool = False) -> AbstractContextManager[Any]
     if quiet or not err_console.is_terminal:
         return nullcontext()
     return err_console.status(message)
+
+
+class _Count(ProgressColumn):
+    """``12/250 days`` once the total is known, ``preparing ...`` before (never ``0/None``)."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task: Task) -> Text:
+        if task.total is None:
+            return Text("preparing ...")
+        return Text(f"{int(task.completed)}/{int(task.total)} {self.unit}")
+
+
+@contextmanager
+def progress_bar(
+    label: str, unit: str, *, quiet: bool = False
+) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr for a loop of known length; yields ``update(done, total)``.
+
+    The total is shown as soon as the loop reports it (``preparing ...`` until then); like
+    :func:`working`, ``quiet`` (``--json``) and non-terminal output show nothing.
+    """
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        _Count(unit),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+        disable=quiet or not err_console.is_terminal,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
 
 
 def print_json(payload: Any) -> None:

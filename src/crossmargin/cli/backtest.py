@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from crossmargin import api
 from crossmargin.analysis.backtest import MODES
 from crossmargin.analysis.backtest_stats import BacktestResult
 from crossmargin.analysis.strategies import representative_strategies, strategy_records
-from crossmargin.cli.app import app, console, err_console, print_json
+from crossmargin.cli.app import app, console, print_json, progress_bar
 from crossmargin.cli.options import ContractsOpt, DataOpt, JsonOpt, contracts_of, iso_date
 from crossmargin.cli.runs import (
     NoStoreOpt,
@@ -89,24 +88,10 @@ def backtest_command(
     check_store_options(store, no_store)
     mine = contracts_of(contracts)
     portfolio = api.load_book(book, contracts=mine) if book is not None else None
-    with Progress(
-        TextColumn("backtest"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} days"),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-        disable=json or not err_console.is_terminal,
-    ) as bar:
-        task = bar.add_task("days", total=None)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        kwargs: dict[str, Any] = {}
+    with progress_bar("backtest", "days", quiet=json) as progress:
         result = api.backtest(
             portfolio, model, start, end, mpor=mpor, confidence=confidence, by=by,
-            data_dir=data, progress=progress, contracts=mine, **kwargs,
+            data_dir=data, progress=progress, contracts=mine,
         )  # fmt: skip
     if series is not None:
         import pandas as pd

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from crossmargin import api
-from crossmargin.cli.app import app, console, print_json, working
+from crossmargin.cli.app import app, console, print_json, progress_bar, working
 from crossmargin.cli.options import (
     AsofOpt,
     BookArg,
@@ -72,17 +72,18 @@ def report_command(
         book, collateral=collateral, contracts=mine, cross_margin=cross_margin
     )
     snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data, contracts=mine)
-    with working("building the report ...", quiet=json):
-        payload = build_payload(
-            portfolio,
-            snapshot,
-            models=names,
-            backtest=window,
-            backtest_model=backtest_model,
-            data_dir=data,
-            contracts=mine,
-        )
-        target = write_report(payload, out)
+    if window is None:
+        with working("building the report ...", quiet=json):
+            payload = build_payload(
+                portfolio, snapshot, models=names, data_dir=data, contracts=mine
+            )
+    else:
+        with progress_bar("report: backtest", "days", quiet=json) as progress:
+            payload = build_payload(
+                portfolio, snapshot, models=names, backtest=window,
+                backtest_model=backtest_model, data_dir=data, contracts=mine, progress=progress,
+            )  # fmt: skip
+    target = write_report(payload, out)
     if json:
         print_json({"path": str(target), "bytes": target.stat().st_size, "models": names})
         return

@@ -38,11 +38,12 @@ def valuation_tables(v: BookValuation) -> list[Table]:
         )
     accounts.add_row("[bold]total[/]", f"[bold]{money(v.net_mtm)}[/]", "", "")
     greeks = Table(
-        title=f"Greeks per underlying ({ccy}; delta in underlying units, vega per vol point, "
-        "theta per day)",
+        title=f"Greeks per underlying ({ccy}; --json: vega per 1.00 vol, theta per year)",
         title_justify="left",
     )
-    for col in ("account", "underlying", "spot", "delta", "$ delta", "gamma", "vega", "theta"):
+    cols = ("account", "underlying", f"spot ({ccy})", "delta (units)", f"$ delta ({ccy})",
+            f"gamma (units/{ccy})", f"vega ({ccy}/vol pt)", f"theta ({ccy}/day)")  # fmt: skip
+    for col in cols:
         greeks.add_column(col, justify="left" if col in ("account", "underlying") else "right")
     for a in v.accounts:
         for g in a.greeks:

@@ -7,7 +7,7 @@ reader, and the tests, can check each number shown against it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -96,6 +96,7 @@ def build_payload(
     var_params: Mapping[str, Any] | None = None,
     stress: bool | StressReport = True,
     contracts: ContractsLike = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Everything the report shows, as plain JSON (see the module docstring).
 
@@ -116,6 +117,8 @@ def build_payload(
     contracts:
         The run's own contracts (a file or :class:`~crossmargin.contracts.Contracts`): the
         history the VaR/ES figures, the stresses and the backtest read serves their series.
+    progress:
+        ``progress(done, total)`` after each backtest day (the CLI's progress bar).
     """
     known = set(model_names())
     unknown = [m for m in models if m not in known]
@@ -163,6 +166,7 @@ def build_payload(
             backtest[1],
             data_dir=data_dir,
             contracts=contracts,
+            progress=progress,
         )
         stats = result_bt.to_dict(with_series=False)
         bt = {
