@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from crossmargin import api
-from crossmargin.analysis.backtest import MODES
-from crossmargin.analysis.backtest_stats import BacktestResult
-from crossmargin.analysis.strategies import representative_strategies, strategy_records
 from crossmargin.cli.app import app, console, print_json, progress_bar
 from crossmargin.cli.options import ContractsOpt, DataOpt, JsonOpt, contracts_of, iso_date
 from crossmargin.cli.runs import (
@@ -22,10 +18,24 @@ from crossmargin.cli.runs import (
     record_run,
     unrecorded_field,
 )
-from crossmargin.portfolio import portfolio_records
+from crossmargin.defaults import DEFAULT_MODEL
+from crossmargin.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from crossmargin import api
+    from crossmargin import portfolio as _portfolio
+    from crossmargin.analysis import backtest as _bt
+    from crossmargin.analysis import backtest_stats as _bt_stats
+    from crossmargin.analysis import strategies as _strategies
+else:
+    api = lazy_module("crossmargin.api")
+    _bt = lazy_module("crossmargin.analysis.backtest")
+    _bt_stats = lazy_module("crossmargin.analysis.backtest_stats")
+    _strategies = lazy_module("crossmargin.analysis.strategies")
+    _portfolio = lazy_module("crossmargin.portfolio")
 
 
-def backtest_table(result: BacktestResult) -> Table:
+def backtest_table(result: _bt_stats.BacktestResult) -> Table:
     """Per account and margin mode: exceptions, Kupiec, Christoffersen, zone, coverage."""
     table = Table(
         title=f"{result.model} backtest {result.start}..{result.end}: {result.confidence:.2%} "
@@ -37,7 +47,7 @@ def backtest_table(result: BacktestResult) -> Table:
     for col in cols:
         table.add_column(col, justify="left" if col in ("account", "margin") else "right")
     for account in (*result.paths.accounts, "book"):
-        for mode in MODES:
+        for mode in _bt.MODES:
             s = result.stats[(account, mode)]
             worst = s.subsample["worst_zone"] if s.subsample else ""
             table.add_row(
@@ -61,7 +71,7 @@ def backtest_command(
         Path | None,
         typer.Argument(help="Book to re-strike daily; omit for the representative strategies."),
     ] = None,
-    model: Annotated[str, typer.Option("--model", help="Margin model.")] = "es",
+    model: Annotated[str, typer.Option("--model", help="Margin model.")] = DEFAULT_MODEL,
     start: Annotated[
         str, typer.Option("--start", callback=iso_date, help="First day (YYYY-MM-DD).")
     ] = "2024-01-01",
@@ -101,9 +111,9 @@ def backtest_command(
         with atomic_output(series, what="series") as temp:
             pd.DataFrame(result.series()).to_csv(temp, index=False)
     rows = (
-        portfolio_records(portfolio)
+        _portfolio.portfolio_records(portfolio)
         if portfolio is not None
-        else strategy_records(representative_strategies())
+        else _strategies.strategy_records(_strategies.representative_strategies())
     )
     run_id, unrecorded = record_run(lambda: api.record_backtest(result, rows, store), skip=no_store)
     if json:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from crossmargin import api
 from crossmargin.cli.app import app, console, print_json, progress_bar, working
 from crossmargin.cli.options import (
     AsofOpt,
@@ -21,8 +20,16 @@ from crossmargin.cli.options import (
     contracts_of,
 )
 from crossmargin.dates import parse_date
+from crossmargin.defaults import COMPARED_MODELS, DEFAULT_MODEL
 from crossmargin.errors import InputError
-from crossmargin.report import DEFAULT_MODELS, build_payload, write_report
+from crossmargin.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from crossmargin import api
+    from crossmargin import report as _report
+else:
+    api = lazy_module("crossmargin.api")
+    _report = lazy_module("crossmargin.report")
 
 
 def _window(text: str | None) -> tuple[str, str] | None:
@@ -50,14 +57,14 @@ def report_command(
     cross_margin: CrossMarginOpt = None,
     models: Annotated[
         str, typer.Option("--models", help="Comma-separated models to compare.")
-    ] = ",".join(DEFAULT_MODELS),
+    ] = ",".join(COMPARED_MODELS),
     backtest: Annotated[
         str | None,
         typer.Option("--backtest", help="Add a backtest over START:END (YYYY-MM-DD:YYYY-MM-DD)."),
     ] = None,
     backtest_model: Annotated[
         str, typer.Option("--backtest-model", help="Model of the backtest.")
-    ] = "es",
+    ] = DEFAULT_MODEL,
     json: JsonOpt = False,
 ) -> None:
     """Write an HTML report of a book: margin by model, benefit, P&L, correlations, backtest."""
@@ -74,16 +81,16 @@ def report_command(
     snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data, contracts=mine)
     if window is None:
         with working("building the report ...", quiet=json):
-            payload = build_payload(
+            payload = _report.build_payload(
                 portfolio, snapshot, models=names, data_dir=data, contracts=mine
             )
     else:
         with progress_bar("report: backtest", "days", quiet=json) as progress:
-            payload = build_payload(
+            payload = _report.build_payload(
                 portfolio, snapshot, models=names, backtest=window,
                 backtest_model=backtest_model, data_dir=data, contracts=mine, progress=progress,
             )  # fmt: skip
-    target = write_report(payload, out)
+    target = _report.write_report(payload, out)
     if json:
         print_json({"path": str(target), "bytes": target.stat().st_size, "models": names})
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -13,7 +13,13 @@ from rich.table import Table
 from crossmargin.cli.app import EXIT_STORE, app, console, err_console, print_json
 from crossmargin.cli.options import JsonOpt
 from crossmargin.errors import InputError, StoreError
-from crossmargin.store import FIGURES, RunStore
+from crossmargin.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from crossmargin import store as _store
+else:
+    _store = lazy_module("crossmargin.store")
+
 
 StoreOpt = Annotated[
     Path | None,
@@ -95,7 +101,7 @@ def list_command(
     json: JsonOpt = False,
 ) -> None:
     """The most recent runs, newest first."""
-    runs = RunStore(store)
+    runs = _store.RunStore(store)
     found = runs.list(limit, kind=kind, model=model)
     if json:
         print_json([r.to_dict() for r in found])
@@ -128,7 +134,7 @@ def show_command(
     json: JsonOpt = False,
 ) -> None:
     """One run: its provenance, parameters and per-account figures."""
-    runs = RunStore(store)
+    runs = _store.RunStore(store)
     record = runs.get(run_id)
     if json:
         print_json(record.to_dict())
@@ -151,10 +157,10 @@ def show_command(
         return
     table = Table(title_justify="left")
     table.add_column("account")
-    for name in FIGURES:
+    for name in _store.FIGURES:
         table.add_column(name, justify="right")
     for a in accounts:
-        table.add_row(a.account, *(_num(getattr(a, name)) for name in FIGURES))
+        table.add_row(a.account, *(_num(getattr(a, name)) for name in _store.FIGURES))
     console.print(table)
 
 
@@ -166,7 +172,7 @@ def diff_command(
     json: JsonOpt = False,
 ) -> None:
     """Per-account changes from FIRST to SECOND (second − first), and what inputs changed."""
-    d = RunStore(store).diff(first, second)
+    d = _store.RunStore(store).diff(first, second)
     if json:
         print_json(d.to_dict())
         return
@@ -187,12 +193,12 @@ def diff_command(
         return
     table = Table(title_justify="left")
     table.add_column("account")
-    for name in FIGURES:
+    for name in _store.FIGURES:
         table.add_column(name, justify="right")
         table.add_column(f"Δ {name}", justify="right")
     for a in d.accounts:
         cells = [a.account]
-        for name in FIGURES:
+        for name in _store.FIGURES:
             cells += [_num(getattr(a.second, name)), _num(a.delta(name), signed=True)]
         table.add_row(*cells)
     console.print(table)
@@ -206,7 +212,7 @@ def history_command(
     json: JsonOpt = False,
 ) -> None:
     """One account's margin across recorded runs, oldest first."""
-    runs = RunStore(store)
+    runs = _store.RunStore(store)
     found = runs.account_history(account, model=model)
     if json:
         print_json([r.to_dict() for r in found])
@@ -215,15 +221,15 @@ def history_command(
         console.print(f"no runs of account {account!r} in {runs.path}", highlight=False)
         return
     table = Table(title=f"history of {account} (UTC)", title_justify="left")
-    for col in ("run id", "created", "kind", "model", *FIGURES):
-        table.add_column(col, justify="right" if col in FIGURES else "left")
+    for col in ("run id", "created", "kind", "model", *_store.FIGURES):
+        table.add_column(col, justify="right" if col in _store.FIGURES else "left")
     for r in found:
         table.add_row(
             r.run_id,
             _when(r.created_at),
             r.kind,
             r.model,
-            *(_num(getattr(r, name)) for name in FIGURES),
+            *(_num(getattr(r, name)) for name in _store.FIGURES),
         )
     console.print(table)
 

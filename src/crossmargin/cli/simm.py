@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from crossmargin import api
 from crossmargin.cli.app import app, console, print_json
 from crossmargin.cli.options import AsofOpt, ContractsOpt, DataOpt, MarketOpt, contracts_of
 from crossmargin.cli.runs import (
@@ -26,12 +25,24 @@ from crossmargin.cli.runs import (
     unrecorded_field,
 )
 from crossmargin.errors import InputError
+from crossmargin.lazy import lazy_module
 from crossmargin.limits import check_finite
-from crossmargin.market.snapshot import MarketSnapshot
-from crossmargin.portfolio import Portfolio, portfolio_records
-from crossmargin.simm import SimmResult, available_versions, looks_like_crif, simm_margin
-from crossmargin.simm.crif import write_crif
-from crossmargin.simm.sensitivities import BookCrif, book_crif
+
+if TYPE_CHECKING:
+    from crossmargin import api
+    from crossmargin import portfolio as _portfolio
+    from crossmargin import simm as _simm
+    from crossmargin.market import snapshot as _snapshot
+    from crossmargin.simm import crif as _crif
+    from crossmargin.simm import sensitivities as _sens
+else:
+    api = lazy_module("crossmargin.api")
+    _snapshot = lazy_module("crossmargin.market.snapshot")
+    _portfolio = lazy_module("crossmargin.portfolio")
+    _simm = lazy_module("crossmargin.simm")
+    _crif = lazy_module("crossmargin.simm.crif")
+    _sens = lazy_module("crossmargin.simm.sensitivities")
+
 
 MappingOpt = Annotated[
     Path | None,
@@ -47,7 +58,7 @@ CrifOutOpt = Annotated[
 ]
 
 
-def _table(result: SimmResult, title: str = "") -> Table:
+def _table(result: _simm.SimmResult, title: str = "") -> Table:
     ccy = result.calculation_currency
     head = f"ISDA SIMM {result.version}, {result.mpor_days}-day MPOR ({ccy})"
     table = Table(title=f"{title}: {head}" if title else head)
@@ -72,7 +83,7 @@ def _table(result: SimmResult, title: str = "") -> Table:
     return table
 
 
-def _accounts_table(overall: SimmResult, accounts: dict[str, SimmResult]) -> Table:
+def _accounts_table(overall: _simm.SimmResult, accounts: dict[str, _simm.SimmResult]) -> Table:
     ccy = overall.calculation_currency
     table = Table(title=f"ISDA SIMM per account ({ccy}; PortfolioID = account)")
     for col in ("Account", "Total", "Delta", "Vega", "Curvature"):
@@ -96,16 +107,23 @@ def _book_simm(
     mapping: Path | None,
     crif_out: Path | None,
     contracts: Path | None,
-) -> tuple[SimmResult, dict[str, SimmResult], BookCrif, dict[str, Any], Portfolio, MarketSnapshot]:
+) -> tuple[
+    _simm.SimmResult,
+    dict[str, _simm.SimmResult],
+    _sens.BookCrif,
+    dict[str, Any],
+    _portfolio.Portfolio,
+    _snapshot.MarketSnapshot,
+]:
     mine = contracts_of(contracts)
     portfolio = api.load_book(file, contracts=mine)
     snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data, contracts=mine)
-    sens = book_crif(portfolio, snapshot, mapping=mapping)
+    sens = _sens.book_crif(portfolio, snapshot, mapping=mapping)
     if crif_out is not None:
-        write_crif(sens.crif, crif_out)
+        _crif.write_crif(sens.crif, crif_out)
 
-    def run(crif: Any) -> SimmResult:
-        return simm_margin(crif, version=version, mpor_days=mpor, include_post=post or None)
+    def run(crif: Any) -> _simm.SimmResult:
+        return _simm.simm_margin(crif, version=version, mpor_days=mpor, include_post=post or None)
 
     overall = run(sens.crif)
     accounts = {a: run(sens.for_account(a)) for a in sens.accounts}
@@ -149,13 +167,13 @@ def simm_command(
     check_store_options(store, no_store)
     if not file.is_file():
         raise InputError(f"no such file: {file}")
-    if version not in available_versions():
+    if version not in _simm.available_versions():
         raise InputError(
-            f"unknown SIMM version {version!r}; use one of {', '.join(available_versions())}"
+            f"unknown SIMM version {version!r}; use one of {', '.join(_simm.available_versions())}"
         )
     if mpor not in (1, 10):
         raise InputError(f"--mpor must be 10 or 1, not {mpor}")
-    if looks_like_crif(file):
+    if _simm.looks_like_crif(file):
         book_only = {"--asof": asof, "--market": market, "--data": data}
         book_only |= {"--mapping": mapping, "--crif-out": crif_out, "--contracts": contracts}
         given = [name for name, value in book_only.items() if value is not None]
@@ -164,7 +182,7 @@ def simm_command(
                 f"{file} is a CRIF; {', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} "
                 "to position books only"
             )
-        result = simm_margin(file, version=version, mpor_days=mpor, include_post=post or None)
+        result = _simm.simm_margin(file, version=version, mpor_days=mpor, include_post=post or None)
         check_finite(result.to_dict(), what="SIMM result")
         digest = hashlib.sha256(file.read_bytes()).hexdigest()
         run_id, unrecorded = record_run(
@@ -200,7 +218,7 @@ def simm_command(
             overall,
             source=portfolio.source,
             accounts=accounts,
-            book_rows=portfolio_records(portfolio),
+            book_rows=_portfolio.portfolio_records(portfolio),
             market=snapshot,
             store=store,
         ),

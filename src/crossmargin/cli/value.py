@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.table import Table
 
-from crossmargin import api
 from crossmargin.cli.app import app, console, print_json
 from crossmargin.cli.options import (
     AsofOpt,
@@ -16,8 +17,15 @@ from crossmargin.cli.options import (
     contracts_of,
 )
 from crossmargin.errors import PricingError
+from crossmargin.lazy import lazy_module
 from crossmargin.limits import check_finite
-from crossmargin.pricing.mtm import BookValuation
+
+if TYPE_CHECKING:
+    from crossmargin import api
+    from crossmargin.pricing import mtm as _mtm
+else:
+    api = lazy_module("crossmargin.api")
+    _mtm = lazy_module("crossmargin.pricing.mtm")
 
 
 def money(x: float) -> str:
@@ -26,7 +34,7 @@ def money(x: float) -> str:
     return "0" if text == "-0" else text
 
 
-def valuation_tables(v: BookValuation) -> list[Table]:
+def valuation_tables(v: _mtm.BookValuation) -> list[Table]:
     """Rich tables for a valuation: accounts, then Greeks per account and underlying."""
     ccy = v.currency
     accounts = Table(title=f"Mark-to-market per account ({ccy})", title_justify="left")

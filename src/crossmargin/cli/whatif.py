@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from crossmargin import api
 from crossmargin.cli.app import app, console, print_json, working
 from crossmargin.cli.options import (
     AsofOpt,
@@ -26,10 +25,20 @@ from crossmargin.cli.options import (
     contracts_of,
 )
 from crossmargin.cli.value import money
-from crossmargin.collateral.haircuts import load_haircuts
+from crossmargin.defaults import DEFAULT_MODEL
 from crossmargin.errors import InputError
+from crossmargin.lazy import lazy_module
 from crossmargin.limits import check_finite
-from crossmargin.portfolio import parse_rows
+
+if TYPE_CHECKING:
+    from crossmargin import api
+    from crossmargin import portfolio as _portfolio
+    from crossmargin.collateral import haircuts as _haircuts
+else:
+    api = lazy_module("crossmargin.api")
+    _haircuts = lazy_module("crossmargin.collateral.haircuts")
+    _portfolio = lazy_module("crossmargin.portfolio")
+
 
 TradeOpt = Annotated[
     list[str],
@@ -97,7 +106,7 @@ def what_if_command(
     book: BookArg,
     account: Annotated[str, typer.Option("--account", help="The account that trades.")],
     trade: TradeOpt,
-    model: Annotated[str, typer.Option("--model", help="Margin model.")] = "span",
+    model: Annotated[str, typer.Option("--model", help="Margin model.")] = DEFAULT_MODEL,
     cash: Annotated[
         float,
         typer.Option("--cash", min=0.0, help="Extra cash collateral in the reporting currency."),
@@ -124,7 +133,7 @@ def what_if_command(
     trades = [parse_trade(t) for t in trade]
     kwargs: dict[str, Any] = {"params": params} if params is not None else {}
     mine = contracts_of(contracts)
-    schedule = load_haircuts(haircuts)  # a bad haircut file fails before any work
+    schedule = _haircuts.load_haircuts(haircuts)  # a bad haircut file fails before any work
     if model in ("es", "hvar"):
         kwargs["history"] = api.market_history(data, contracts=mine)
     chosen = api.make_model(model, **kwargs)
@@ -133,7 +142,9 @@ def what_if_command(
     )
     portfolio.account(account)  # unknown account: a clear error before the market is built
     table = None if mine is None else mine.table
-    traded = parse_rows([{**t, "account": account} for t in trades], source="--trade", table=table)
+    traded = _portfolio.parse_rows(
+        [{**t, "account": account} for t in trades], source="--trade", table=table
+    )
     # the same date `crossmargin margin` picks for the book, unless the trades need more
     unds = tuple(dict.fromkeys(portfolio.priced_underlyings + traded.underlyings))
     snapshot = api.market_for_underlyings(

@@ -15,13 +15,14 @@ from typing import Any
 from crossmargin import api
 from crossmargin.analysis.stress.report import StressReport
 from crossmargin.contracts import ContractsLike
+from crossmargin.defaults import COMPARED_MODELS
 from crossmargin.errors import CrossMarginError, InputError
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models import MarginResult, model_names
 from crossmargin.models.var import VAR_MODELS
 from crossmargin.portfolio import Portfolio
 
-DEFAULT_MODELS: tuple[str, ...] = ("rules", "span", "pm_grid", "es")
+DEFAULT_MODELS = COMPARED_MODELS
 
 
 def _unavailable(what: str, error: Exception) -> dict[str, Any]:
