@@ -181,9 +181,12 @@ def build_payload(
             "series": result_bt.series(),
         }
     first = next(iter(margin.values()))
+    # the book by its file name and the as-of date, never an absolute (internal) path
+    name = Path(portfolio.source).name if portfolio.source else "book"
+    asof = market.valuation_time.date().isoformat()
     return {
-        "title": f"crossmargin report: {portfolio.source or 'book'}",
-        "book": portfolio.source or "book",
+        "title": f"crossmargin report: {name} as of {asof}",
+        "book": name,
         "positions": len(portfolio.raw),
         "accounts": list(portfolio.accounts),
         "market": market.source or market.valuation_time.isoformat(),
