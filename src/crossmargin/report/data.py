@@ -15,7 +15,7 @@ from typing import Any
 from crossmargin import api
 from crossmargin.analysis.stress.report import StressReport
 from crossmargin.contracts import ContractsLike
-from crossmargin.defaults import COMPARED_MODELS
+from crossmargin.defaults import COMPARED_MODELS, DEFAULT_MODEL
 from crossmargin.errors import CrossMarginError, InputError
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models import MarginResult, model_names
@@ -92,7 +92,7 @@ def build_payload(
     models: Sequence[str] = DEFAULT_MODELS,
     results: Mapping[str, MarginResult] | None = None,
     backtest: tuple[str | date, str | date] | None = None,
-    backtest_model: str = "es",
+    backtest_model: str = DEFAULT_MODEL,
     data_dir: str | Path | None = None,
     var_params: Mapping[str, Any] | None = None,
     stress: bool | StressReport = True,

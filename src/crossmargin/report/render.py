@@ -121,8 +121,12 @@ observations ({{ bt.traffic_light }} zone).</p>
 
 
 def money(x: float | None) -> str:
-    """``1,234.56``; empty for None."""
-    return "" if x is None else f"{x:,.2f}"
+    """Whole currency units, ``1,235``; empty for None (no ``-0`` for a rounding residue;
+    the exact figures are in the embedded payload)."""
+    if x is None:
+        return ""
+    text = f"{x:,.0f}"
+    return "0" if text == "-0" else text
 
 
 def _fig_html(fig: go.Figure, div_id: str, *, first: bool) -> str:
