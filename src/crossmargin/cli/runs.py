@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -189,16 +189,32 @@ def diff_command(
     for label, names in (("first", d.only_in_first), ("second", d.only_in_second)):
         if names:
             console.print(f"  only in the {label} run: {', '.join(names)}", highlight=False)
-    if not d.accounts:
+
+    # only what differs: the accounts with a changed figure, the figures that changed
+    # (--json keeps every common account and figure, each with its first, second and delta)
+    def changed(a: Any, name: str) -> bool:
+        return bool(getattr(a.first, name) != getattr(a.second, name))
+
+    figures = [n for n in _store.FIGURES if any(changed(a, n) for a in d.accounts)]
+    moved = [a for a in d.accounts if any(changed(a, n) for n in figures)]
+    same = [a.account for a in d.accounts if a not in moved]
+    if same:
+        listed = ", ".join(same[:10]) + (f" and {len(same) - 10} more" if len(same) > 10 else "")
+        console.print(
+            f"  {len(same)} account{'s' if len(same) != 1 else ''} in both runs unchanged: "
+            + listed,
+            highlight=False,
+        )
+    if not moved:
         return
     table = Table(title_justify="left")
     table.add_column("account")
-    for name in _store.FIGURES:
+    for name in figures:
         table.add_column(name, justify="right")
         table.add_column(f"Δ {name}", justify="right")
-    for a in d.accounts:
+    for a in moved:
         cells = [a.account]
-        for name in _store.FIGURES:
+        for name in figures:
             cells += [_num(getattr(a.second, name)), _num(a.delta(name), signed=True)]
         table.add_row(*cells)
     console.print(table)
