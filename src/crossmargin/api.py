@@ -146,6 +146,10 @@ def make_model(
     """
     from crossmargin.models.var import VAR_MODELS
 
+    if also is not None and also == name:
+        raise InputError(
+            f"--also {also} names the same model as --model: choose a different second model"
+        )
     shared = {"history": history} if history is not None else {}
     chosen = get_model(name, **params, **(shared if name in VAR_MODELS else {}))
     if also is not None:

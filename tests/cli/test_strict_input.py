@@ -376,3 +376,41 @@ def test_outputs_replace_atomically(tmp_path: Path, run_cli: Run) -> None:
     assert json.loads(target.read_text(encoding="utf-8"))["positions"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["book.json"]
     assert oct(target.stat().st_mode & 0o777) != oct(0o600)  # a normal file's mode
+
+
+# ----------------------------------------------------------------------------- models
+@pytest.mark.parametrize("command", ["margin", "what-if"])
+def test_conservative_without_also_says_what_it_needs(
+    tmp_path: Path, run_cli: Run, command: str
+) -> None:
+    extra = ["--account", "a", "--trade", "SPY:1"] if command == "what-if" else ["--no-store"]
+    res = run_cli(command, str(_csv(tmp_path, GOOD)), "--model", "conservative", *extra)
+    assert res.code == 5  # a model error (docs/cli.md exit codes)
+    err = one_line(res)
+    assert "conservative needs two models" in err
+    assert "--also" in err
+
+
+def test_market_file_is_named_as_the_source(tmp_path: Path, run_cli: Run) -> None:
+    """``--market FILE`` reports the file as the market's source (issue 17, small truths)."""
+    market = tmp_path / "snap.json"
+    market.write_text(
+        json.dumps(
+            {
+                "valuation_time": "2026-02-11T21:00:00+00:00",
+                "spots": {"SPY": 690.0},
+                "rates": {"USD": 0.036},
+            }
+        )
+    )
+    res = run_cli("value", str(_csv(tmp_path, GOOD)), "--market", str(market), "--json")
+    assert res.code == 0, res.err
+    assert str(market) in json.loads(res.out)["market"]
+
+
+@pytest.mark.parametrize("command", ["margin", "what-if"])
+def test_also_naming_the_same_model_is_refused(tmp_path: Path, run_cli: Run, command: str) -> None:
+    extra = ["--account", "a", "--trade", "SPY:1"] if command == "what-if" else ["--no-store"]
+    res = run_cli(command, str(_csv(tmp_path, GOOD)), "--model", "span", "--also", "span", *extra)
+    assert res.code == EXIT_INPUT
+    assert "--also span names the same model as --model" in one_line(res)

@@ -83,13 +83,22 @@ def test_every_valuation_figure_has_a_unit_and_tables_convert_as_declared(
 
 
 @needs_data
-def test_every_what_if_figure_has_a_unit(run_cli: Run, book: Path) -> None:
+@pytest.mark.parametrize("also", [[], ["--also", "rules"]])
+def test_every_what_if_figure_has_a_unit(run_cli: Run, book: Path, also: list[str]) -> None:
     payload = _json(run_cli, "what-if", str(book), "--account", "alpha-crypto", "--trade",
-                    "BTC-PERPETUAL:1000", "--asof", ASOF, "--json")  # fmt: skip
+                    "BTC-PERPETUAL:1000", "--asof", ASOF, *also, "--json")  # fmt: skip
     units = payload["units"]
     assert isinstance(units, dict)
     assert uncovered(payload, units) == []
     assert units["incremental_margin"] == "USD"
+    if also:  # the more conservative of span and rules, before and after alike
+        alone = {
+            m: _json(run_cli, "what-if", str(book), "--account", "alpha-crypto", "--trade",
+                     "BTC-PERPETUAL:1000", "--asof", ASOF, "--model", m, "--json")
+            for m in ("span", "rules")
+        }  # fmt: skip
+        for side in ("margin_before", "margin_after"):
+            assert payload[side] >= max(a[side] for a in alone.values()) - 1e-6
 
 
 def test_lookup_prefers_the_nearest_declaration() -> None:

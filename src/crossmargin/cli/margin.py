@@ -10,6 +10,7 @@ from rich.table import Table
 
 from crossmargin.cli.app import app, console, print_json, working
 from crossmargin.cli.options import (
+    AlsoOpt,
     AsofOpt,
     BookArg,
     ByOpt,
@@ -225,10 +226,7 @@ def margin_command(
     params: Annotated[
         Path | None, typer.Option("--params", help="Parameter file replacing the shipped one.")
     ] = None,
-    also: Annotated[
-        str | None,
-        typer.Option("--also", help="A second model: charge the more conservative of the two."),
-    ] = None,
+    also: AlsoOpt = None,
     by: ByOpt = "underlying",
     cap: CapOpt = None,
     offsets: OffsetsOpt = "emir",

@@ -41,6 +41,10 @@ DataOpt = Annotated[
         help="Market-history folder (default: $CROSSMARGIN_DATA or ../shared/data/market).",
     ),
 ]
+AlsoOpt = Annotated[
+    str | None,
+    typer.Option("--also", help="A second model: charge the more conservative of the two."),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 CollateralOpt = Annotated[
     Path | None,

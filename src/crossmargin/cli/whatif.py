@@ -10,6 +10,7 @@ from rich.table import Table
 
 from crossmargin.cli.app import app, console, print_json, working
 from crossmargin.cli.options import (
+    AlsoOpt,
     AsofOpt,
     BookArg,
     ByOpt,
@@ -107,6 +108,7 @@ def what_if_command(
     account: Annotated[str, typer.Option("--account", help="The account that trades.")],
     trade: TradeOpt,
     model: Annotated[str, typer.Option("--model", help="Margin model.")] = DEFAULT_MODEL,
+    also: AlsoOpt = None,
     cash: Annotated[
         float,
         typer.Option("--cash", min=0.0, help="Extra cash collateral in the reporting currency."),
@@ -134,9 +136,9 @@ def what_if_command(
     kwargs: dict[str, Any] = {"params": params} if params is not None else {}
     mine = contracts_of(contracts)
     schedule = _haircuts.load_haircuts(haircuts)  # a bad haircut file fails before any work
-    if model in ("es", "hvar"):
+    if model in ("es", "hvar") or also in ("es", "hvar"):
         kwargs["history"] = api.market_history(data, contracts=mine)
-    chosen = api.make_model(model, **kwargs)
+    chosen = api.make_model(model, also=also, **kwargs)  # bad names fail before any loading
     portfolio = api.load_book(
         book, collateral=collateral, contracts=mine, cross_margin=cross_margin
     )
