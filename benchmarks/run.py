@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # Modules contributing benchmarks: each has BENCHMARKS (callables returning one record) or
 # run() returning a list of records.
 MODULES = (
+    "bench_startup",
     "core",
     "bench_simm",
     "bench_var",

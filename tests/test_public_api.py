@@ -9,7 +9,7 @@ PINNED = {
     "MarginResult", "MarketDataError", "MarketSnapshot", "ModelError", "Portfolio", "Position",
     "PricingError", "ScenarioSet", "SchemaError", "VolSurface", "__version__", "api", "backtest",
     "get_model", "load_book", "load_contracts", "make_model", "margin", "market_for",
-    "model_names", "parse_symbol", "revalue", "sample_book", "stress", "value",
+    "model_names", "parse_symbol", "revalue", "sample_book", "stress", "value", "what_if",
 }  # fmt: skip
 
 

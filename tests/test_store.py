@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from crossmargin.errors import InputError
+from crossmargin.errors import InputError, StoreError
 from crossmargin.store import SCHEMA_VERSION, RunStore, default_store_path
 from crossmargin.store_records import inputs_hash
 
@@ -247,14 +248,14 @@ def test_newer_schema_is_refused(store: RunStore) -> None:
     con = duckdb.connect(str(store.path))
     con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [SCHEMA_VERSION + 1])
     con.close()
-    with pytest.raises(InputError, match="newer than this crossmargin"):
+    with pytest.raises(StoreError, match="newer than this crossmargin"):
         store.list()
 
 
 def test_not_a_store(tmp_path: Path) -> None:
     bad = tmp_path / "runs.duckdb"
     bad.write_text("not a database\n" * 100)
-    with pytest.raises(InputError, match=str(bad)):
+    with pytest.raises(StoreError, match=str(bad)):
         RunStore(bad).list()
 
 
@@ -378,14 +379,17 @@ def test_sigkill_before_commit_leaves_no_trace(store: RunStore, tmp_path: Path) 
     assert [r.run_id for r in fresh.list()] == [later, kept]
 
 
-def test_locked_store_is_a_clear_input_error(
+def test_locked_store_is_a_clear_store_error(
     store: RunStore, holder: subprocess.Popen[str]
 ) -> None:
-    message = f"run store {store.path} is in use by another process"
-    with pytest.raises(InputError, match=message.replace(".", r"\.")):
-        store.list()
-    with pytest.raises(InputError, match="in use by another process"):
-        record(store, result())
+    impatient = RunStore(store.path, wait=0.3)
+    message = f"run store {store.path} is in use by another process (waited 0.3 s)"
+    started = time.monotonic()
+    with pytest.raises(StoreError, match=re.escape(message)):
+        impatient.list()
+    assert time.monotonic() - started >= 0.3  # it waited, boundedly
+    with pytest.raises(StoreError, match="in use by another process"):
+        record(impatient, result())
     holder.kill()
     holder.wait()
     assert len(store.list()) == 1  # usable again once the other process is gone

@@ -25,33 +25,80 @@ A run with its own products: ``mine = cm.load_contracts("contracts.json")``, the
 
 from __future__ import annotations
 
-from crossmargin import api
-from crossmargin.api import (
-    backtest,
-    load_book,
-    load_contracts,
-    make_model,
-    margin,
-    market_for,
-    sample_book,
-    stress,
-    value,
-)
-from crossmargin.contracts import Contracts
-from crossmargin.errors import (
-    CrossMarginError,
-    InputError,
-    Issue,
-    MarketDataError,
-    ModelError,
-    PricingError,
-    SchemaError,
-)
-from crossmargin.instruments import Instrument, parse_symbol
-from crossmargin.market import MarketSnapshot, ScenarioSet, VolSurface
-from crossmargin.models import MarginModel, MarginResult, get_model, model_names
-from crossmargin.portfolio import Portfolio, Position
-from crossmargin.pricing import revalue
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names below load on first use (``import crossmargin`` stays light)
+    from crossmargin import api
+    from crossmargin.api import (
+        backtest,
+        load_book,
+        load_contracts,
+        make_model,
+        margin,
+        market_for,
+        sample_book,
+        stress,
+        value,
+        what_if,
+    )
+    from crossmargin.contracts import Contracts
+    from crossmargin.errors import (
+        CrossMarginError,
+        InputError,
+        Issue,
+        MarketDataError,
+        ModelError,
+        PricingError,
+        SchemaError,
+    )
+    from crossmargin.instruments import Instrument, parse_symbol
+    from crossmargin.market import MarketSnapshot, ScenarioSet, VolSurface
+    from crossmargin.models import MarginModel, MarginResult, get_model, model_names
+    from crossmargin.portfolio import Portfolio, Position
+    from crossmargin.pricing import revalue
+
+# Where each public name lives: imported on first access (PEP 562), so that ``import
+# crossmargin`` and ``crossmargin --help`` do not pay for numpy, pandas, scipy and numba.
+_HOME = {
+    **dict.fromkeys(
+        ("backtest", "load_book", "load_contracts", "make_model", "margin", "market_for",
+         "sample_book", "stress", "value", "what_if"),
+        "crossmargin.api",
+    ),
+    "Contracts": "crossmargin.contracts",
+    **dict.fromkeys(
+        ("CrossMarginError", "InputError", "Issue", "MarketDataError", "ModelError",
+         "PricingError", "SchemaError"),
+        "crossmargin.errors",
+    ),
+    "Instrument": "crossmargin.instruments",
+    "parse_symbol": "crossmargin.instruments",
+    **dict.fromkeys(("MarketSnapshot", "ScenarioSet", "VolSurface"), "crossmargin.market"),
+    **dict.fromkeys(
+        ("MarginModel", "MarginResult", "get_model", "model_names"), "crossmargin.models"
+    ),
+    "Portfolio": "crossmargin.portfolio",
+    "Position": "crossmargin.portfolio",
+    "revalue": "crossmargin.pricing",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    """The public names, loaded on first use (``crossmargin.api`` is the module itself)."""
+    if name == "api":
+        return importlib.import_module("crossmargin.api")
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'crossmargin' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __version__ = "0.1.0"
 
@@ -87,4 +134,5 @@ __all__ = [
     "sample_book",
     "stress",
     "value",
+    "what_if",
 ]

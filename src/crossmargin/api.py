@@ -37,6 +37,7 @@ from crossmargin.analysis.strategies import (
     strategies_from_book,
 )
 from crossmargin.contracts import Contracts, ContractsLike, load_contracts, resolve_contracts
+from crossmargin.dates import parse_date
 from crossmargin.errors import InputError
 from crossmargin.market.builder import latest_common_date, snapshot_from_history
 from crossmargin.market.history import MarketHistory
@@ -126,6 +127,8 @@ def market_for_underlyings(
         raise InputError("give either --asof DATE or --market FILE, not both")
     if market is not None:
         return MarketSnapshot.load(market)
+    if asof is not None:
+        asof = parse_date(asof, what="asof")  # ISO only: never a guess
     history = market_history(data_dir, contracts=contracts)
     when = asof if asof is not None else latest_common_date(underlyings, history=history)
     return snapshot_from_history(when, underlyings, history=history)
@@ -146,6 +149,10 @@ def make_model(
     """
     from crossmargin.models.var import VAR_MODELS
 
+    if also is not None and also == name:
+        raise InputError(
+            f"--also {also} names the same model as --model: choose a different second model"
+        )
     shared = {"history": history} if history is not None else {}
     chosen = get_model(name, **params, **(shared if name in VAR_MODELS else {}))
     if also is not None:
@@ -303,6 +310,43 @@ def record_backtest(
     )  # fmt: skip
 
 
+def record_simm(
+    result: Any,
+    *,
+    source: str,
+    accounts: Mapping[str, Any] | None = None,
+    book_rows: Sequence[Mapping[str, Any]] = (),
+    market: MarketSnapshot | None = None,
+    store: RunStore | PathLike | None = None,
+) -> str:
+    """Record a SIMM run (kind ``simm``); returns the run id.
+
+    ``result`` is the :class:`crossmargin.simm.SimmResult` of the whole file or book;
+    ``accounts`` the per-account results of a book (a CRIF file is recorded as one row,
+    ``(all lines)``). ``book_rows`` enter the inputs hash: a book's rows, or for a CRIF file
+    one row with the file's SHA-256.
+    """
+    per_account = [{"account": a, "total": r.total} for a, r in (accounts or {}).items()]
+    if not per_account:
+        per_account = [{"account": "(all lines)", "total": result.total}]
+    return _record_run(
+        "simm",
+        store,
+        model="simm",
+        parameters={
+            "version": result.version,
+            "mpor_days": result.mpor_days,
+            "calculation_currency": result.calculation_currency,
+            "post": result.post is not None,
+        },
+        market_asof=None if market is None else market.valuation_time,
+        market_source="" if market is None else market.source,
+        book_source=source,
+        book_rows=book_rows,
+        result={**result.to_dict(), "accounts": per_account},
+    )
+
+
 def backtest(
     book: Portfolio | Sequence[Strategy] | None,
     model: str,
@@ -327,6 +371,7 @@ def backtest(
     """
     if not 0.0 < confidence < 1.0:
         raise InputError(f"confidence must be in (0, 1), got {confidence}")
+    start, end = parse_date(start, what="start"), parse_date(end, what="end")
     history = market_history(data_dir, contracts=contracts)
     if book is None:
         strategies: Sequence[Strategy] = representative_strategies()
@@ -386,6 +431,7 @@ __all__ = [
     "market_history",
     "record_backtest",
     "record_margin",
+    "record_simm",
     "revalue",
     "sample_book",
     "value",
@@ -447,7 +493,10 @@ class WhatIfResult:
         return self.excess >= 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: the service's ``/v1/what-if`` payload (money in ``currency``)."""
+        """JSON-ready: the service's ``/v1/what-if`` payload (money in ``currency``; every
+        figure's unit in ``units``, :func:`crossmargin.field_units.what_if_units`)."""
+        from crossmargin.field_units import what_if_units
+
         after = self.after.to_dict()
         before = self.before.to_dict()
         return {
@@ -468,7 +517,7 @@ class WhatIfResult:
             "before": before["accounts"][0],
             "after": after["accounts"][0],
             "market": self.after.market,
-            "units": after["units"],
+            "units": what_if_units(self.after.currency),
         }
 
 

@@ -7,7 +7,8 @@
     │   └── SchemaError       one or more bad rows/fields; carries every Issue found
     ├── MarketDataError       market data missing, out of range or inconsistent
     ├── PricingError          an instrument cannot be valued (e.g. expired without settlement)
-    └── ModelError            a margin model cannot run (unknown model, missing parameters)
+    ├── ModelError            a margin model cannot run (unknown model, missing parameters)
+    └── StoreError            the run store cannot be used (busy, corrupt, foreign, read-only)
 
 Library code raises; loaders and batch runs collect every failure into one
 :class:`SchemaError` so that nothing is silently dropped. Messages say what to do next.
@@ -47,8 +48,13 @@ class Issue:
             where += f", row {self.row}"
         if self.column is not None:
             where += f", column {self.column!r}"
-        shown = "" if self.value is None else f" (value {self.value!r})"
-        return f"{where}: {self.reason}{shown}"
+        shown = "" if self.value is None else f" (value {_cut(repr(self.value))})"
+        return f"{where}: {_cut(self.reason, 300)}{shown}"
+
+
+def _cut(text: str, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters: a 1 MB cell is named, not echoed in full."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class SchemaError(InputError):
@@ -88,6 +94,12 @@ class ModelError(CrossMarginError):
     """A margin model cannot run: unknown name, missing or malformed parameters."""
 
 
+class StoreError(CrossMarginError):
+    """The run store cannot be used: busy beyond the wait, not a run store, corrupt, of a
+    newer schema, or not writable. A computation whose recording fails keeps its result: the
+    CLI prints it and says it was not recorded (:mod:`crossmargin.store`)."""
+
+
 __all__ = [
     "CrossMarginError",
     "InputError",
@@ -96,4 +108,5 @@ __all__ = [
     "ModelError",
     "PricingError",
     "SchemaError",
+    "StoreError",
 ]

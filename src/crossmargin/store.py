@@ -37,18 +37,32 @@ Schema (version 1, created on first write)
 A store written before a run kind existed accepts it from its first open by this version
 (the ``runs`` table is rebuilt with the wider check, rows unchanged, in one transaction).
 
-Atomicity
----------
-Each run is written in one transaction (``BEGIN`` … ``COMMIT``); any failure rolls it
-back, and a process killed before ``COMMIT`` leaves no trace of the run: DuckDB writes
-its log only at commit. DuckDB allows one writing process per file: each operation opens
-the file, does its work and closes it again, and a store held by another process raises
-:class:`~crossmargin.errors.InputError` (``run store X is in use by another process``).
+Atomicity and concurrency
+-------------------------
+Each run is written in one short transaction (``BEGIN`` … ``COMMIT``): its rows are prepared
+first, the account rows go in as one bulk insert (20,000 accounts in well under a second),
+and any failure rolls the transaction back, so a process killed before ``COMMIT`` leaves no
+trace of the run (DuckDB writes its log only at commit). DuckDB allows one writing process
+per file: each operation opens the file, does its work and closes it again. A store held by
+another process is waited for, with a bounded retry (``wait`` seconds, default
+:data:`DEFAULT_WAIT` or ``$CROSSMARGIN_STORE_WAIT``); reads open the file read-only.
+
+Errors
+------
+Every problem is a :class:`~crossmargin.errors.StoreError` of one line naming the file: still
+busy after the wait, not a DuckDB file, a DuckDB database that is not a run store (it is never
+adopted: no table is created in it), a run store whose tables lack their columns (corrupt), a
+newer schema, or an OS error while writing (``No space left on device``, never hidden behind a
+failed rollback). A computation whose recording fails is not lost: the CLI prints its result
+and says it was not recorded (exit code 6).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -57,7 +71,7 @@ from typing import Any
 
 import duckdb
 
-from crossmargin.errors import InputError
+from crossmargin.errors import InputError, StoreError
 from crossmargin.store_records import (
     FIGURES,
     KINDS,
@@ -107,6 +121,45 @@ _ACCOUNT_SQL = (
 )
 
 
+#: Seconds a run waits for a store another process holds, unless told otherwise.
+DEFAULT_WAIT = 30.0
+_COLUMNS = {
+    "meta": ("key", "value"),
+    "runs": (
+        "run_id", "kind", "created_at", "model", "parameters", "market_asof", "market_source",
+        "inputs_hash", "book_source", "status", "version", "result",
+    ),
+    "run_accounts": (
+        "run_id", "account", "total", "standalone", "netted", "benefit", "components",
+    ),
+}  # fmt: skip
+
+
+def default_wait() -> float:
+    """``$CROSSMARGIN_STORE_WAIT`` seconds if set (a number >= 0), else :data:`DEFAULT_WAIT`."""
+    text = os.environ.get("CROSSMARGIN_STORE_WAIT", "").strip()
+    if not text:
+        return DEFAULT_WAIT
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"CROSSMARGIN_STORE_WAIT {text!r} is not a number of seconds") from None
+    if not value >= 0.0 or value == float("inf"):
+        raise InputError(f"CROSSMARGIN_STORE_WAIT must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back if a transaction is open; a failed rollback never hides the first error."""
+    with contextlib.suppress(duckdb.Error):
+        con.rollback()
+
+
 class RunStore:
     """The run history in one DuckDB file (see the module docstring for schema and rules).
 
@@ -114,57 +167,96 @@ class RunStore:
     ----------
     path:
         The DuckDB file; :func:`default_store_path` when omitted.
+    wait:
+        Seconds to wait for a store another process holds (:func:`default_wait`).
     """
 
-    def __init__(self, path: Path | str | None = None) -> None:
+    def __init__(self, path: Path | str | None = None, *, wait: float | None = None) -> None:
         self.path = Path(path).expanduser() if path is not None else default_store_path()
+        self.wait = default_wait() if wait is None else max(0.0, float(wait))
 
     def __repr__(self) -> str:
         return f"RunStore({str(self.path)!r})"
 
     # ----------------------------------------------------------------- connection
     @contextmanager
-    def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Open the file (creating it and its schema if needed), yield, close."""
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise InputError(
-                f"cannot create the run store folder {self.path.parent}: {error}"
-            ) from None
-        try:
-            con = duckdb.connect(str(self.path))
-        except duckdb.IOException as error:
-            if "lock" in str(error).lower():
-                raise InputError(
-                    f"run store {self.path} is in use by another process; wait for it to "
-                    "finish, or choose another file with --store PATH (or --no-store)"
+    def _connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Open the file (a writer creates it and its schema if needed), yield, close.
+
+        A lock held by another process is retried until :attr:`wait` seconds have passed.
+        """
+        if not read_only:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise StoreError(
+                    f"cannot create the run store folder {self.path.parent}: "
+                    f"{error.strerror or error}"
                 ) from None
-            raise InputError(f"cannot open run store {self.path}: {error}") from None
-        except duckdb.Error as error:
-            raise InputError(
-                f"{self.path} is not a usable run store ({error}); "
-                "choose another file with --store PATH"
-            ) from None
+        con = self._open(read_only)
         try:
-            self._ensure_schema(con)
+            self._ensure_schema(con, read_only=read_only)
             yield con
+        except duckdb.Error as error:
+            raise StoreError(
+                f"run store {self.path} cannot be used ({_first_line(error)}); it may be "
+                "corrupt: choose another file with --store PATH"
+            ) from None
         finally:
             con.close()
 
-    def _ensure_schema(self, con: duckdb.DuckDBPyConnection) -> None:
-        row = None
+    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + self.wait
+        pause = 0.05
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.IOException as error:
+                text = str(error)
+                if "lock" not in text.lower():
+                    raise StoreError(
+                        f"cannot open run store {self.path}: {_first_line(error)}"
+                    ) from None
+                if time.monotonic() >= deadline:
+                    raise StoreError(
+                        f"run store {self.path} is in use by another process (waited "
+                        f"{self.wait:g} s); try again, or choose another file with --store PATH "
+                        "(or --no-store)"
+                    ) from None
+                time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+                pause = min(pause * 2, 1.0)
+            except duckdb.Error as error:
+                raise StoreError(
+                    f"{self.path} is not a usable run store ({_first_line(error)}); "
+                    "choose another file with --store PATH"
+                ) from None
+
+    def _ensure_schema(self, con: duckdb.DuckDBPyConnection, *, read_only: bool = False) -> None:
+        """Check the file is a run store of a known schema (create it in an empty file)."""
         tables = {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        row = None
         if "meta" in tables:
             row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None and tables:
+            raise StoreError(
+                f"{self.path} is a DuckDB database but not a crossmargin run store (tables: "
+                f"{', '.join(sorted(tables))}); it is left untouched: choose another file "
+                "with --store PATH"
+            )
         if row is not None:
+            if not str(row[0]).isdigit():
+                raise StoreError(f"run store {self.path} has a corrupt schema version {row[0]!r}")
             if int(row[0]) > SCHEMA_VERSION:
-                raise InputError(
+                raise StoreError(
                     f"run store {self.path} has schema version {row[0]}, newer than this "
                     f"crossmargin understands ({SCHEMA_VERSION}); upgrade crossmargin"
                 )
-            self._widen_kinds(con)
+            self._check_columns(con)
+            if not read_only:
+                self._widen_kinds(con)
             return
+        if read_only:
+            return  # an empty database: no runs yet
         con.begin()
         try:
             for statement in _SCHEMA:
@@ -172,7 +264,7 @@ class RunStore:
             con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
             con.commit()
         except BaseException:
-            con.rollback()
+            _rollback(con)
             raise
 
     def _widen_kinds(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -196,8 +288,22 @@ class RunStore:
             con.execute("DROP TABLE runs_before_widening")
             con.commit()
         except BaseException:
-            con.rollback()
+            _rollback(con)
             raise
+
+    def _check_columns(self, con: duckdb.DuckDBPyConnection) -> None:
+        found: dict[str, list[str]] = {}
+        for table, column in con.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() ORDER BY column_index"
+        ).fetchall():
+            found.setdefault(table, []).append(column)
+        for table, columns in _COLUMNS.items():
+            if found.get(table) != list(columns):
+                raise StoreError(
+                    f"run store {self.path} is corrupt: table {table} has columns "
+                    f"{', '.join(found.get(table, [])) or 'none'}, expected {', '.join(columns)}; "
+                    "choose another file with --store PATH"
+                )
 
     # ----------------------------------------------------------------- writing
     def record(
@@ -317,8 +423,14 @@ class RunStore:
                             [run_id, [str(f) for f in accounts_from]],
                         )
                 con.commit()
+            except duckdb.Error as error:
+                _rollback(con)
+                ids = ", ".join(p[0] for p in prepared)
+                raise StoreError(
+                    f"run {ids} was not recorded in {self.path}: {_first_line(error)}"
+                ) from None
             except BaseException:
-                con.rollback()
+                _rollback(con)
                 raise
 
     def _insert_run_row(self, con: duckdb.DuckDBPyConnection, row: tuple[Any, ...]) -> None:
@@ -327,18 +439,26 @@ class RunStore:
     def _insert_account_rows(
         self, con: duckdb.DuckDBPyConnection, run_id: str, rows: Sequence[tuple[Any, ...]]
     ) -> None:
-        if rows:
-            con.executemany(
-                "INSERT INTO run_accounts VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [[run_id, *row] for row in rows],
-            )
+        """One bulk insert (a row-by-row ``executemany`` takes seconds per thousand rows)."""
+        if not rows:
+            return
+        import pandas as pd
+
+        frame = pd.DataFrame(
+            [(run_id, *row) for row in rows], columns=list(_COLUMNS["run_accounts"])
+        )
+        con.register("_new_accounts", frame)
+        try:
+            con.execute("INSERT INTO run_accounts SELECT * FROM _new_accounts")
+        finally:
+            con.unregister("_new_accounts")
 
     # ----------------------------------------------------------------- reading
     def get(self, run_id: str) -> RunRecord:
         """The stored run ``run_id``; InputError if there is none."""
         row = None
         if self.path.exists():
-            with self._connect() as con:
+            with self._connect(read_only=True) as con:
                 row = con.execute(
                     "SELECT run_id, kind, created_at, model, parameters, market_asof,"
                     " market_source, inputs_hash, book_source, status, version, result"
@@ -384,7 +504,7 @@ class RunStore:
         sql += " ORDER BY r.created_at DESC, r.run_id DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        with self._connect() as con:
+        with self._connect(read_only=True) as con:
             rows = con.execute(sql, args).fetchall()
         return tuple(self._summary(row) for row in rows)
 
@@ -431,7 +551,7 @@ class RunStore:
     def accounts(self, run_id: str) -> tuple[AccountRecord, ...]:
         """The per-account rows of one run, in account order."""
         self.get(run_id)  # unknown id -> InputError
-        with self._connect() as con:
+        with self._connect(read_only=True) as con:
             rows = con.execute(
                 _ACCOUNT_SQL + " WHERE a.run_id = ? ORDER BY a.account", [run_id]
             ).fetchall()
@@ -440,7 +560,7 @@ class RunStore:
     def diff(self, first: str, second: str) -> RunDiff:
         """What changed from run ``first`` to run ``second`` (deltas are second − first)."""
         one, two = self.get(first), self.get(second)
-        with self._connect() as con:
+        with self._connect(read_only=True) as con:
             summaries = self._summary_of(con, first), self._summary_of(con, second)
             by_run: dict[str, dict[str, AccountRecord]] = {first: {}, second: {}}
             rows = con.execute(
@@ -478,12 +598,13 @@ class RunStore:
         if model is not None:
             sql += " AND r.model = ?"
             args.append(model)
-        with self._connect() as con:
+        with self._connect(read_only=True) as con:
             rows = con.execute(sql + " ORDER BY r.created_at, r.run_id", args).fetchall()
         return tuple(self._account(row) for row in rows)
 
 
 __all__ = [
+    "DEFAULT_WAIT",
     "FIGURES",
     "KINDS",
     "SCHEMA_VERSION",
@@ -494,5 +615,6 @@ __all__ = [
     "RunStore",
     "RunSummary",
     "default_store_path",
+    "default_wait",
     "new_run_id",
 ]

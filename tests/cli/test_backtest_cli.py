@@ -71,3 +71,26 @@ def test_backtest_is_recorded_in_the_run_store(run_cli: Run, tmp_path: Path) -> 
     record = json.loads(shown.out)
     assert record["kind"] == "backtest"
     assert record["model"] == "rules"
+
+
+def test_backtest_table_reads_at_80_columns() -> None:
+    """Every cell and header whole (no wrapping of numbers, no ellipsis) in 80 columns."""
+    import io
+
+    from rich.console import Console
+
+    from crossmargin import api
+    from crossmargin.cli.backtest import backtest_table
+
+    result = api.backtest(None, "rules", "2024-03-01", "2024-03-29")
+    out = io.StringIO()
+    Console(file=out, width=80, force_terminal=False).print(backtest_table(result))
+    lines = out.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in out.getvalue()
+    for account in result.paths.accounts:  # each account on one line, unbroken
+        assert any(line.startswith(account + " ") for line in lines), account
+    s = result.stats[("book", "standalone")]
+    last = lines[-1].split()
+    assert last[:3] == ["standalone", str(s.observations), str(s.exceptions)]
+    assert last[-2] == f"{s.coverage_ratio:.1%}"

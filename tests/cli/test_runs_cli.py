@@ -135,8 +135,11 @@ def test_empty_store_and_unknown_run(run_cli: Run, tmp_path: Path) -> None:
     assert "no run 'r-x'" in res.err
 
 
-def test_locked_store(run_cli: Run, populated: tuple[Path, str, str]) -> None:
+def test_locked_store(
+    run_cli: Run, populated: tuple[Path, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = populated[0]
+    monkeypatch.setenv("CROSSMARGIN_STORE_WAIT", "0.5")  # a bounded wait, then a clear error
     holder = textwrap.dedent(
         """
         import sys, time
@@ -158,7 +161,7 @@ def test_locked_store(run_cli: Run, populated: tuple[Path, str, str]) -> None:
         proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
-    assert res.code == 2
+    assert res.code == 6  # the store cannot be used (docs/cli.md)
     assert f"run store {path} is in use by another process" in res.err.replace("\n", "")
     assert "Traceback" not in res.err
 
@@ -217,3 +220,36 @@ def test_margin_default_store_and_no_store(
     assert not default.exists()
     run_id = json.loads(run_cli(*args).out)["run_id"]
     assert [r.run_id for r in RunStore(default).list()] == [run_id]
+
+
+def test_runs_diff_shows_only_what_differs(run_cli: Run, tmp_path: Path) -> None:
+    path = tmp_path / "runs.duckdb"
+    store = RunStore(path)
+    common: dict[str, Any] = {
+        "model": "span",
+        "parameters": {},
+        "market_asof": datetime(2026, 2, 11, tzinfo=UTC),
+        "market_source": "history 2026-02-11",
+        "book_source": "book.csv",
+        "book_rows": [{"account": "A", "symbol": "BTC-PERP", "quantity": 1.0}],
+    }
+    first = store.record(
+        "margin", result={"accounts": [_acct("A", 100, 150, 90), _acct("D", 7, 9, 7)]}, **common
+    )
+    second = store.record(
+        "margin", result={"accounts": [_acct("A", 130, 150, 120), _acct("D", 7, 9, 7)]}, **common
+    )
+    res = run_cli("runs", "diff", first, second, "--store", str(path))
+    assert res.code == 0, res.err
+    assert "1 account in both runs unchanged: D" in res.out
+    table = [line for line in res.out.splitlines() if "│" in line or "┃" in line]
+    assert any(line.split("│")[1].strip() == "A" for line in table if "│" in line)
+    assert not any(line.split("│")[1].strip() == "D" for line in table if "│" in line)
+    header = next(line for line in table if "┃" in line)
+    assert "Δ total" in header
+    assert "Δ benefit" in header
+    assert "standalone" not in header  # 150 in both runs: not shown
+    everything = json.loads(
+        run_cli("runs", "diff", first, second, "--store", str(path), "--json").out
+    )
+    assert [a["account"] for a in everything["accounts"]] == ["A", "D"]  # JSON keeps all

@@ -142,23 +142,25 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "snap.json"
     snap.save(path)
     back = MarketSnapshot.load(path)
-    assert back.to_dict() == snap.to_dict()
+    assert {**back.to_dict(), "source": ""} == {**snap.to_dict(), "source": ""}
     assert back.valuation_time == NOW
     assert back.vols["BTC"] == snap.vols["BTC"]
     assert back.carries["SPX"] == snap.carries["SPX"]
     assert back.settlements == {"BTC-30MAY25-100000-C": 104_000.0}
-    assert back.source == "unit test"
+    assert back.source == str(path)  # a loaded snapshot's source is its file
     t = np.linspace(0.01, 3.0, 9)
     np.testing.assert_array_equal(back.forward("SPX", t), snap.forward("SPX", t))
 
 
 def test_from_dict_minimal_and_naive_time_is_utc() -> None:
     snap = MarketSnapshot.from_dict(
-        {"valuation_time": "2025-06-02T08:00:00", "spots": {"SPY": 600}}, source="x.json"
+        {"valuation_time": "2025-06-02T08:00:00", "spots": {"SPY": 600}, "rates": {"USD": 0.0}},
+        source="x.json",
     )
     assert snap.valuation_time == NOW
     assert snap.rates == {"USD": 0.0}
     assert snap.source == "x.json"
+    assert not snap.stable_at_par  # a file states its stable coins' rate and FX
 
 
 @pytest.mark.parametrize(
@@ -166,14 +168,43 @@ def test_from_dict_minimal_and_naive_time_is_utc() -> None:
     [
         ("{oops", InputError, "not valid JSON"),
         (json.dumps({"spots": {"BTC": 1.0}}), InputError, "missing field 'valuation_time'"),
+        # issue 20: a missing rate is an error, never a silent 0.0
+        (
+            json.dumps({"valuation_time": "2025-06-02T08:00:00Z", "spots": {"BTC": 1.0}}),
+            InputError,
+            "no rate for the reporting currency USD",
+        ),
+        (
+            json.dumps(
+                {
+                    "valuation_time": "2025-06-02",
+                    "spots": {},
+                    "rates": {"USD": 0.0},
+                    "sources": "typo",
+                }
+            ),
+            InputError,
+            "unknown key 'sources'",
+        ),
+        (
+            '{"valuation_time": "2025-06-02", "spots": {"BTC": NaN}, "rates": {"USD": 0}}',
+            InputError,
+            "NaN is not a JSON number",
+        ),
         (json.dumps({"valuation_time": "2025-06-02T08:00:00+00:00"}), InputError, "'spots'"),
         (
             json.dumps({"valuation_time": "yesterday", "spots": {}}),
             InputError,
-            "invalid value",
+            "valuation_time 'yesterday' is not an ISO date",
         ),
         (
-            json.dumps({"valuation_time": "2025-06-02T08:00:00Z", "spots": {"BTC": "lots"}}),
+            json.dumps(
+                {
+                    "valuation_time": "2025-06-02T08:00:00Z",
+                    "spots": {"BTC": "lots"},
+                    "rates": {"USD": 0.0},
+                }
+            ),
             InputError,
             "invalid value",
         ),
@@ -183,6 +214,7 @@ def test_from_dict_minimal_and_naive_time_is_utc() -> None:
                 {
                     "valuation_time": "2025-06-02T08:00:00Z",
                     "spots": {"BTC": 1.0},
+                    "rates": {"USD": 0.0},
                     "vols": {"BTC": {"expiries": [1.0], "moneyness": [0.0]}},
                 }
             ),
@@ -190,7 +222,13 @@ def test_from_dict_minimal_and_naive_time_is_utc() -> None:
             "missing field 'vols'",
         ),
         (
-            json.dumps({"valuation_time": "2025-06-02T08:00:00Z", "spots": {"BTC": -5.0}}),
+            json.dumps(
+                {
+                    "valuation_time": "2025-06-02T08:00:00Z",
+                    "spots": {"BTC": -5.0},
+                    "rates": {"USD": 0.0},
+                }
+            ),
             MarketDataError,
             "spot of BTC must be positive",
         ),
@@ -203,6 +241,7 @@ def test_malformed_files(tmp_path: Path, content: str, error: type, pattern: str
         MarketSnapshot.load(path)
     if error is InputError:
         assert str(path) in str(info.value)
+        assert "\n" not in str(info.value)
 
 
 def test_missing_file(tmp_path: Path) -> None:

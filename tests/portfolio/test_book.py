@@ -155,7 +155,8 @@ def test_account_lookup_and_subset() -> None:
         ({"account": ""}, "needs an account id"),
         ({"quantity": math.nan}, "quantity must be finite"),
         ({"quantity": math.inf}, "quantity must be finite"),
-        ({"trade_price": math.nan}, "trade price must be finite"),
+        ({"trade_price": math.nan}, "trade price nan: not a finite number"),
+        ({"trade_price": 0.0}, "a trade price must be positive"),  # 1/P of an inverse future
     ],
 )
 def test_position_validation(kwargs: dict[str, object], pattern: str) -> None:

@@ -206,7 +206,7 @@ def test_bad_rows_in_json_and_parquet_count_from_one(tmp_path: Path) -> None:
 def test_quantity_values(tmp_path: Path, value: object, bad: bool) -> None:
     rows = [{"account": "A", "symbol": "SPY", "quantity": value}]
     if bad:
-        with pytest.raises(SchemaError, match="not a number"):
+        with pytest.raises(SchemaError, match=r"not a (finite )?number"):
             parse_rows(rows, source="mem")
     else:
         assert parse_rows(rows, source="mem").raw[0].quantity == float(str(value))
@@ -255,7 +255,7 @@ def test_file_errors(tmp_path: Path) -> None:
         load_portfolio(tmp_path / "missing.csv")
     empty = tmp_path / "empty.csv"
     empty.write_text("", encoding="utf-8")
-    with pytest.raises(InputError, match="the file is empty"):
+    with pytest.raises(InputError, match="is empty"):
         load_portfolio(empty)
     header_only = tmp_path / "header.csv"
     header_only.write_text("account,symbol,quantity\n", encoding="utf-8")

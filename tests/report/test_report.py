@@ -90,14 +90,15 @@ def test_summary_and_accounts_match_api(parsed: Cells, fresh: dict[str, Any]) ->
         want = res["total"] if key != "vs_rules" else fresh["rules"]["total"] - res["total"]
         if key != "vs_rules":
             want = res[key]
-        assert number(c["text"]) == pytest.approx(want, abs=0.006), (c, want)
+        tol = 0.006 if key == "benefit_pct" else 0.5  # percent to 2 dp, money to whole units
+        assert number(c["text"]) == pytest.approx(want, abs=tol), (c, want)
     accounts = [c for c in parsed.cells if c["table"] == "accounts" and "data-key" in c]
     assert len(accounts) == 2 * len(MODELS) * 4
     for c in accounts:
         row = next(
             a for a in fresh[c["data-model"]]["accounts"] if a["account"] == c["data-account"]
         )
-        assert number(c["text"]) == pytest.approx(row[c["data-key"]], abs=0.006)
+        assert number(c["text"]) == pytest.approx(row[c["data-key"]], abs=0.5)
 
 
 def test_distribution_matches_es_core(parsed: Cells, fresh: dict[str, Any]) -> None:
@@ -106,7 +107,7 @@ def test_distribution_matches_es_core(parsed: Cells, fresh: dict[str, Any]) -> N
     shown = [c for c in parsed.cells if c["table"] == "distribution" and c.get("data-key") == "es"]
     assert len(shown) == len(es)
     for c in shown:
-        assert number(c["text"]) == pytest.approx(es[c["data-account"]], abs=0.006)
+        assert number(c["text"]) == pytest.approx(es[c["data-account"]], abs=0.5)
 
 
 def test_embedded_payload(report: tuple[Path, dict[str, Any]], parsed: Cells) -> None:
@@ -157,7 +158,7 @@ def test_stress_table_matches_payload(report: tuple[Path, dict[str, Any]], parse
     for i, s in enumerate(scenarios):
         row = [c["text"] for c in cells[i * width : (i + 1) * width]]
         assert row[0] == s["name"]
-        assert any(t and number(t) == pytest.approx(s["loss"], abs=0.006) for t in row[1:]
+        assert any(t and number(t) == pytest.approx(s["loss"], abs=0.5) for t in row[1:]
                    if t.replace(",", "").replace(".", "").lstrip("-").isdigit())  # fmt: skip
 
 
@@ -174,7 +175,7 @@ def test_equity_and_tier_credits_match_api(parsed: Cells, fresh: dict[str, Any])
             shown = c["text"].strip()
             assert shown == ("" if want is None else f"{100 * want:.1f}%")
         else:
-            assert number(c["text"]) == pytest.approx(want, abs=0.006)
+            assert number(c["text"]) == pytest.approx(want, abs=0.5)
     tiers = [c for c in parsed.cells if c["table"] == "tiers" and "data-key" in c]
     assert len(tiers) == 4 * len(MODELS) * 4
     for c in tiers:
@@ -183,4 +184,4 @@ def test_equity_and_tier_credits_match_api(parsed: Cells, fresh: dict[str, Any])
         )
         tier = c["data-key"].split(":", 1)[1]
         want = next(t for t in acc["tiers"] if t["tier"] == tier)
-        assert number(c["text"]) == pytest.approx(want["base"] - want["capped"], abs=0.006)
+        assert number(c["text"]) == pytest.approx(want["base"] - want["capped"], abs=0.5)

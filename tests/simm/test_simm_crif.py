@@ -61,7 +61,7 @@ def test_missing_column_and_unreadable_file(tmp_path: Path) -> None:
     path.write_text("RiskType,Qualifier\nRisk_FX,EUR\n")
     with pytest.raises(SchemaError, match="missing column"):
         read_crif(path)
-    with pytest.raises(InputError, match="cannot read"):
+    with pytest.raises(InputError, match="not found"):
         read_crif(tmp_path / "absent.csv")
 
 

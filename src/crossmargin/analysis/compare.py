@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crossmargin.defaults import COMPARED_MODELS
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models import MarginResult, get_model, model_names
 from crossmargin.models.var import VAR_MODELS
 from crossmargin.portfolio import Portfolio
 
-DEFAULT_MODELS = ("rules", "span", "pm_grid", "es")
+DEFAULT_MODELS = COMPARED_MODELS
 ISOLATED = "rules"
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from crossmargin import api
 from crossmargin.cli.app import app, console, print_json, working
 from crossmargin.cli.options import (
     AsofOpt,
@@ -28,14 +27,21 @@ from crossmargin.cli.var_options import (
     MporOpt,
     var_model_kwargs,
 )
+from crossmargin.defaults import BUILTIN_MODELS
 from crossmargin.errors import InputError
-from crossmargin.models import model_names
-from crossmargin.models.var import VAR_MODELS
+from crossmargin.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from crossmargin import api
+    from crossmargin.models import var as _var
+else:
+    api = lazy_module("crossmargin.api")
+    _var = lazy_module("crossmargin.models.var")
 
 BY = ("position", "underlying", "asset-class", "tier")
 AttrModelOpt = Annotated[
     str,
-    typer.Option("--model", help="Margin model: " + ", ".join([*model_names(), "simm"]) + "."),
+    typer.Option("--model", help="Margin model: " + ", ".join([*BUILTIN_MODELS, "simm"]) + "."),
 ]
 AttrByOpt = Annotated[
     str,
@@ -52,7 +58,7 @@ AccountOpt = Annotated[
 
 def model_options(model: str, data: Path | None, params: Path | None, **var: Any) -> dict[str, Any]:
     """Constructor keywords of ``model`` from the shared CLI options."""
-    if model in VAR_MODELS:
+    if model in _var.VAR_MODELS:
         kw = var_model_kwargs(data_dir=data, params=params, **var)
         return {k: v for k, v in kw.items() if v is not None}
     return {"params": params} if params is not None else {}

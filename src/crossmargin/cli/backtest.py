@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich import box
 from rich.table import Table
 
-from crossmargin import api
-from crossmargin.analysis.backtest import MODES
-from crossmargin.analysis.backtest_stats import BacktestResult
-from crossmargin.analysis.strategies import representative_strategies, strategy_records
-from crossmargin.cli.app import app, console, err_console, print_json
+from crossmargin.cli.app import app, console, print_json, progress_bar
 from crossmargin.cli.distributed import cluster
 from crossmargin.cli.options import (
     ContractsOpt,
@@ -23,24 +19,54 @@ from crossmargin.cli.options import (
     SchedulerOpt,
     WorkersOpt,
     contracts_of,
+    iso_date,
 )
-from crossmargin.cli.runs import NoStoreOpt, StoreOpt, check_store_options
-from crossmargin.portfolio import portfolio_records
+from crossmargin.cli.runs import (
+    NoStoreOpt,
+    StoreOpt,
+    check_store_options,
+    finish_unrecorded,
+    record_run,
+    unrecorded_field,
+)
+from crossmargin.defaults import DEFAULT_MODEL
+from crossmargin.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from crossmargin import api
+    from crossmargin import portfolio as _portfolio
+    from crossmargin.analysis import backtest as _bt
+    from crossmargin.analysis import backtest_stats as _bt_stats
+    from crossmargin.analysis import strategies as _strategies
+else:
+    api = lazy_module("crossmargin.api")
+    _bt = lazy_module("crossmargin.analysis.backtest")
+    _bt_stats = lazy_module("crossmargin.analysis.backtest_stats")
+    _strategies = lazy_module("crossmargin.analysis.strategies")
+    _portfolio = lazy_module("crossmargin.portfolio")
 
 
-def backtest_table(result: BacktestResult) -> Table:
-    """Per account and margin mode: exceptions, Kupiec, Christoffersen, zone, coverage."""
+def backtest_table(result: _bt_stats.BacktestResult) -> Table:
+    """Per account and margin mode: exceptions, Kupiec, Christoffersen, zone, coverage.
+
+    Compact enough for an 80-column terminal: no vertical rules, one space between columns,
+    two-line headers (``zone no-ovl`` is the zone on non-overlapping windows; ``avg
+    shortfall`` is in the book's currency).
+    """
     table = Table(
         title=f"{result.model} backtest {result.start}..{result.end}: {result.confidence:.2%} "
         f"confidence, {result.mpor}-day MPOR ({result.book})",
         title_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=0,  # the box's blank column rule is the one space between columns
+        show_edge=False,
     )
-    cols = ("account", "margin", "obs", "exc", "Kupiec p", "CC p", "zone", "zone (non-overl.)",
-            "coverage", "avg shortfall")  # fmt: skip
+    cols = ("account", "mode", "obs", "exc", "Kupiec\np", "CC\np", "zone", "zone\nno-ovl",
+            "cover-\nage", "avg\nshortfall")  # fmt: skip
     for col in cols:
-        table.add_column(col, justify="left" if col in ("account", "margin") else "right")
+        table.add_column(col, justify="left" if col in ("account", "mode") else "right")
     for account in (*result.paths.accounts, "book"):
-        for mode in MODES:
+        for mode in _bt.MODES:
             s = result.stats[(account, mode)]
             worst = s.subsample["worst_zone"] if s.subsample else ""
             table.add_row(
@@ -52,7 +78,7 @@ def backtest_table(result: BacktestResult) -> Table:
                 f"{s.cc_p_value:.3f}",
                 s.traffic_light,
                 worst,
-                f"{s.coverage_ratio:.2%}",
+                f"{s.coverage_ratio:.1%}",
                 f"{s.average_shortfall:,.0f}",
             )
     return table
@@ -64,9 +90,13 @@ def backtest_command(
         Path | None,
         typer.Argument(help="Book to re-strike daily; omit for the representative strategies."),
     ] = None,
-    model: Annotated[str, typer.Option("--model", help="Margin model.")] = "es",
-    start: Annotated[str, typer.Option("--start", help="First day (YYYY-MM-DD).")] = "2024-01-01",
-    end: Annotated[str, typer.Option("--end", help="Last day (YYYY-MM-DD).")] = "2024-12-31",
+    model: Annotated[str, typer.Option("--model", help="Margin model.")] = DEFAULT_MODEL,
+    start: Annotated[
+        str, typer.Option("--start", callback=iso_date, help="First day (YYYY-MM-DD).")
+    ] = "2024-01-01",
+    end: Annotated[
+        str, typer.Option("--end", callback=iso_date, help="Last day (YYYY-MM-DD).")
+    ] = "2024-12-31",
     mpor: Annotated[int, typer.Option("--mpor", help="Margin period of risk, days.")] = 2,
     confidence: Annotated[
         float, typer.Option("--confidence", help="Confidence level, e.g. 0.99.")
@@ -92,38 +122,28 @@ def backtest_command(
     portfolio = api.load_book(book, contracts=mine) if book is not None else None
     with (
         cluster(distributed, scheduler, workers) as client,
-        Progress(
-            TextColumn("backtest"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} days"),
-            TimeRemainingColumn(),
-            console=err_console,
-            transient=True,
-            disable=json or not err_console.is_terminal,
-        ) as bar,
+        progress_bar("backtest", "days", quiet=json) as progress,
     ):
-        task = bar.add_task("days", total=None)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        kwargs: dict[str, Any] = {}
         result = api.backtest(
             portfolio, model, start, end, mpor=mpor, confidence=confidence, by=by,
-            data_dir=data, progress=progress, contracts=mine, client=client, **kwargs,
+            data_dir=data, progress=progress, contracts=mine, client=client,
         )  # fmt: skip
     if series is not None:
         import pandas as pd
 
-        pd.DataFrame(result.series()).to_csv(series, index=False)
+        from crossmargin.files import atomic_output
+
+        with atomic_output(series, what="series") as temp:
+            pd.DataFrame(result.series()).to_csv(temp, index=False)
     rows = (
-        portfolio_records(portfolio)
+        _portfolio.portfolio_records(portfolio)
         if portfolio is not None
-        else strategy_records(representative_strategies())
+        else _strategies.strategy_records(_strategies.representative_strategies())
     )
-    run_id = None if no_store else api.record_backtest(result, rows, store)
+    run_id, unrecorded = record_run(lambda: api.record_backtest(result, rows, store), skip=no_store)
     if json:
-        print_json({"run_id": run_id, **result.to_dict()})
+        print_json({"run_id": run_id, **unrecorded_field(unrecorded), **result.to_dict()})
+        finish_unrecorded(unrecorded)
         return
     console.print(backtest_table(result))
     for offset in result.offsets:
@@ -141,6 +161,7 @@ def backtest_command(
     if result.paths.skipped:
         console.print(f"[yellow]{len(result.paths.skipped)} days skipped[/]: "
                       f"{result.paths.skipped[0][0]}: {result.paths.skipped[0][1]}")  # fmt: skip
+    finish_unrecorded(unrecorded)
 
 
 def _fmt(x: float | None) -> str:

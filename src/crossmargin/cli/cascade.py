@@ -12,14 +12,11 @@ a JSON book.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from crossmargin import api
-from crossmargin.analysis.cascade.population import summary, write_population
-from crossmargin.analysis.cascade.result import CascadeReport
 from crossmargin.cli.app import app, console, print_json, working
 from crossmargin.cli.distributed import cluster
 from crossmargin.cli.options import (
@@ -35,6 +32,15 @@ from crossmargin.cli.options import (
 from crossmargin.cli.runs import NoStoreOpt, StoreOpt, check_store_options
 from crossmargin.cli.value import money
 from crossmargin.errors import InputError
+from crossmargin.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from crossmargin import api
+    from crossmargin.analysis.cascade import population as _population
+    from crossmargin.analysis.cascade.result import CascadeReport
+else:
+    api = lazy_module("crossmargin.api")
+    _population = lazy_module("crossmargin.analysis.cascade.population")
 
 ModesOpt = Annotated[
     str,
@@ -216,8 +222,12 @@ def population_command(
         base = load_spec(spec).model_dump()
     pop, snapshot = api.population({**base, "accounts": accounts, "seed": seed}, asof=asof,
                                    data_dir=data)  # fmt: skip
-    path = write_population(pop, out, asof=snapshot.valuation_time.date().isoformat())
-    facts = {"path": str(path), "asof": snapshot.valuation_time.date().isoformat(), **summary(pop)}
+    path = _population.write_population(pop, out, asof=snapshot.valuation_time.date().isoformat())
+    facts = {
+        "path": str(path),
+        "asof": snapshot.valuation_time.date().isoformat(),
+        **_population.summary(pop),
+    }
     if json:
         print_json(facts)
         return

@@ -31,14 +31,15 @@ import enum
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
-from pydantic import BaseModel, BeforeValidator, Field, ValidationError, create_model
 
 from crossmargin.cli.app import app
 from crossmargin.errors import InputError
-from crossmargin.validation import Strict, describe_error, did_you_mean
+
+if TYPE_CHECKING:  # pydantic is imported when a config is given, not at start-up
+    from pydantic import BaseModel
 
 ENV_VAR = "CROSSMARGIN_CONFIG"
 
@@ -62,9 +63,6 @@ def _text(value: Any) -> Any:
     return value
 
 
-Text = Annotated[str, BeforeValidator(_text)]
-
-
 def _value_type(param: Any) -> Any:
     """The pydantic type of one command parameter, from its annotation."""
     descriptor = getattr(param, "type_descriptor", None)
@@ -78,7 +76,9 @@ def _value_type(param: Any) -> Any:
     elif isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         kind = Literal[tuple(str(m.value) for m in annotation)]
     elif annotation in (str, Path):
-        kind = Text
+        from pydantic import BeforeValidator
+
+        kind = Annotated[str, BeforeValidator(_text)]
     else:
         kind = Any
     if getattr(param, "multiple", False) or getattr(param, "nargs", 1) not in (1, None):
@@ -89,6 +89,10 @@ def _value_type(param: Any) -> Any:
 def command_schema(command: Any, name: str = "config", *, options: bool = True) -> type[BaseModel]:
     """A strict model of the tables ``command`` accepts: its parameters (unless ``options`` is
     false: the application's own ``--config`` is no table key) and its sub-commands."""
+    from pydantic import Field, create_model
+
+    from crossmargin.validation import Strict
+
     # Fields are keyed by position and carry the TOML name as alias: option names such as
     # ``json`` would otherwise shadow pydantic's own attributes.
     fields: dict[str, Any] = {}
@@ -104,6 +108,8 @@ def command_schema(command: Any, name: str = "config", *, options: bool = True) 
 
 def _sub_schema(annotation: Any) -> type[BaseModel] | None:
     """The table model inside ``Model | None``, if the field is a (sub-command) table."""
+    from pydantic import BaseModel
+
     for arg in getattr(annotation, "__args__", (annotation,)):
         if isinstance(arg, type) and issubclass(arg, BaseModel):
             return arg
@@ -119,6 +125,8 @@ def _fields(schema: type[BaseModel] | None) -> dict[str, Any]:
 
 def _describe(error: Any, schema: type[BaseModel]) -> str:
     """One config error: unknown table, unknown option (with a suggestion) or a bad value."""
+    from crossmargin.validation import describe_error, did_you_mean
+
     loc = tuple(str(part) for part in error.get("loc", ()))
     table, key = ".".join(loc[:-1]), loc[-1] if loc else ""
     here: type[BaseModel] | None = schema
@@ -148,6 +156,8 @@ def _describe(error: Any, schema: type[BaseModel]) -> str:
 
 def check_config(data: dict[str, Any], command: Any, *, label: str) -> None:
     """Validate a parsed config against ``command``'s tables; one InputError naming each key."""
+    from pydantic import ValidationError
+
     schema = command_schema(command, options=False)
     try:
         schema.model_validate(data)

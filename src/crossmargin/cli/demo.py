@@ -5,24 +5,36 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 from rich.table import Table
 
-from crossmargin import api
-from crossmargin.analysis.compare import DEFAULT_MODELS, compare_models
 from crossmargin.cli.app import app, console, print_json
 from crossmargin.cli.options import AsofOpt, DataOpt
 from crossmargin.cli.value import money, valuation_tables
-from crossmargin.market.scenarios import ScenarioSet
-from crossmargin.market.snapshot import MarketSnapshot
-from crossmargin.models import MarginResult
-from crossmargin.portfolio import Portfolio
+from crossmargin.defaults import COMPARED_MODELS
+from crossmargin.files import write_text
+from crossmargin.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from crossmargin import api
+    from crossmargin import models as _models
+    from crossmargin import portfolio as _portfolio
+    from crossmargin.analysis import compare as _compare
+    from crossmargin.market import scenarios as _scenarios
+    from crossmargin.market import snapshot as _snapshot
+else:
+    api = lazy_module("crossmargin.api")
+    _compare = lazy_module("crossmargin.analysis.compare")
+    _scenarios = lazy_module("crossmargin.market.scenarios")
+    _snapshot = lazy_module("crossmargin.market.snapshot")
+    _models = lazy_module("crossmargin.models")
+    _portfolio = lazy_module("crossmargin.portfolio")
+
 
 # Models the demo runs, in order; `rules` is the isolated baseline.
-DEMO_MODELS = DEFAULT_MODELS
+DEMO_MODELS = COMPARED_MODELS
 
 # Illustrative joint stress grid for the demo: every underlying moves together.
 DEMO_SPOT_MOVES = (-0.30, -0.20, -0.10, -0.05, 0.0, 0.05, 0.10, 0.20, 0.30)
@@ -50,7 +62,9 @@ def demo_command(
     valuation = api.value(book, market)
     for table in valuation_tables(valuation):
         show(table)
-    grid = ScenarioSet.grid(book.underlyings, DEMO_SPOT_MOVES, DEMO_VOL_MOVES, label="demo grid")
+    grid = _scenarios.ScenarioSet.grid(
+        book.underlyings, DEMO_SPOT_MOVES, DEMO_VOL_MOVES, label="demo grid"
+    )
     pnl = api.revalue(book, market, grid)
     table = Table(
         title=f"Worst P&L on a joint grid ({len(grid.names)} scenarios: spot ±30%, "
@@ -62,7 +76,7 @@ def demo_command(
     by_account = pnl.account_pnl_by_scenario
     summary = []
     for j, acc in enumerate(pnl.accounts):
-        worst = int(np.argmin(by_account[:, j]))
+        worst = int(by_account[:, j].argmin())
         summary.append(
             {
                 "account": acc,
@@ -84,7 +98,6 @@ def demo_command(
 
     stress_view, stress_rows, stress_report = demo_stress(book, market, data_dir=data)
     show(stress_view)
-    out.mkdir(parents=True, exist_ok=True)
     target = out / "demo.json"
     payload = {
         "valuation": valuation.to_dict(),
@@ -92,7 +105,7 @@ def demo_command(
         "margin": {name: result.to_dict() for name, result in margins.items()},
         "stress": stress_rows,
     }
-    target.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    write_text(target, json.dumps(payload, indent=2), what="demo output")
     show(f"wrote {target}")
     from crossmargin.report import build_payload, write_report
 
@@ -105,10 +118,10 @@ def demo_command(
 
 
 def _margin_section(
-    book: Portfolio, market: MarketSnapshot, data: Path | None
-) -> tuple[dict[str, MarginResult], Table]:
+    book: _portfolio.Portfolio, market: _snapshot.MarketSnapshot, data: Path | None
+) -> tuple[dict[str, _models.MarginResult], Table]:
     """Margin the sample book under every model; the isolated-vs-cross table per account."""
-    comparison = compare_models(book, market, DEMO_MODELS, data_dir=data)
+    comparison = _compare.compare_models(book, market, DEMO_MODELS, data_dir=data)
     table = Table(
         title=f"Isolated vs cross margin per account and model ({market.reporting_currency}); "
         "isolated = rules, standalone = each position alone under the model",

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from crossmargin import api
 from crossmargin.cli.app import app, console, print_json, working
 from crossmargin.cli.distributed import check_dataset, cluster, dataset_table
 from crossmargin.cli.options import (
+    AlsoOpt,
     AsofOpt,
     BookArg,
     ByOpt,
@@ -29,7 +29,14 @@ from crossmargin.cli.options import (
     WorkersOpt,
     contracts_of,
 )
-from crossmargin.cli.runs import NoStoreOpt, StoreOpt, check_store_options
+from crossmargin.cli.runs import (
+    NoStoreOpt,
+    StoreOpt,
+    check_store_options,
+    finish_unrecorded,
+    record_run,
+    unrecorded_field,
+)
 from crossmargin.cli.value import money
 from crossmargin.cli.var_options import (
     ApcOpt,
@@ -41,18 +48,31 @@ from crossmargin.cli.var_options import (
     VarMethodOpt,
     var_model_kwargs,
 )
-from crossmargin.collateral.equity import ladder_status
-from crossmargin.collateral.haircuts import load_haircuts
+from crossmargin.defaults import BUILTIN_MODELS, DEFAULT_MODEL
 from crossmargin.errors import InputError
-from crossmargin.models import MarginResult, model_names
-from crossmargin.models.var import VAR_MODELS
+from crossmargin.lazy import lazy_module
+from crossmargin.limits import check_finite
+
+if TYPE_CHECKING:
+    from crossmargin import api
+    from crossmargin import models as _models
+    from crossmargin.collateral import equity as _equity
+    from crossmargin.collateral import haircuts as _haircuts
+    from crossmargin.models import var as _var
+else:
+    api = lazy_module("crossmargin.api")
+    _equity = lazy_module("crossmargin.collateral.equity")
+    _haircuts = lazy_module("crossmargin.collateral.haircuts")
+    _models = lazy_module("crossmargin.models")
+    _var = lazy_module("crossmargin.models.var")
+
 
 ModelOpt = Annotated[
-    str, typer.Option("--model", help="Margin model: " + ", ".join(model_names()) + ".")
+    str, typer.Option("--model", help="Margin model: " + ", ".join(BUILTIN_MODELS) + ".")
 ]
 
 
-def margin_table(result: MarginResult) -> Table:
+def margin_table(result: _models.MarginResult) -> Table:
     """Per-account standalone vs grouped vs netted margin and the benefit."""
     cap = f", cap {result.cap:g}" if result.cap is not None else ""
     table = Table(
@@ -84,7 +104,7 @@ def margin_table(result: MarginResult) -> Table:
     return table
 
 
-def tier_table(result: MarginResult) -> Table:
+def tier_table(result: _models.MarginResult) -> Table:
     """Per account and offset tier: the model's margin, the base, the credit and the capped
     requirement, with the offsets found ineligible."""
     ccy = result.currency
@@ -112,7 +132,7 @@ def tier_table(result: MarginResult) -> Table:
     return table
 
 
-def equity_table(result: MarginResult, *, ladder: bool = False) -> Table:
+def equity_table(result: _models.MarginResult, *, ladder: bool = False) -> Table:
     """Per account: collateral, MTM, equity against initial and maintenance margin (with
     ``ladder``, each margin ratio's status on the Binance Portfolio Margin Pro ladder)."""
     ccy = result.currency
@@ -136,7 +156,7 @@ def equity_table(result: MarginResult, *, ladder: bool = False) -> Table:
             continue
         ratio = e.margin_ratio
         util = e.utilisation
-        status = [ladder_status(ratio) or ""] if ladder else []
+        status = [_equity.ladder_status(ratio) or ""] if ladder else []
         table.add_row(
             a.account,
             money(e.collateral_value),
@@ -153,7 +173,7 @@ def equity_table(result: MarginResult, *, ladder: bool = False) -> Table:
     return table
 
 
-def netting_set_table(result: MarginResult) -> Table | None:
+def netting_set_table(result: _models.MarginResult) -> Table | None:
     """How each account was margined (historical models): its netting set, calendar, MPOR in
     steps and calendar days, lookback and stressed windows."""
     rows = [a for a in result.accounts if a.netting_set]
@@ -180,7 +200,7 @@ def netting_set_table(result: MarginResult) -> Table | None:
     return table
 
 
-def correlation_tables(result: MarginResult) -> list[tuple[str, Table]]:
+def correlation_tables(result: _models.MarginResult) -> list[tuple[str, Table]]:
     """The daily spot-move correlations each netting set's window implies (ES/HVaR)."""
     sets = result.diagnostics.get("netting_sets") or {}
     owners: dict[str, list[str]] = {}
@@ -206,14 +226,11 @@ def correlation_tables(result: MarginResult) -> list[tuple[str, Table]]:
 @app.command("margin")
 def margin_command(
     book: BookArg,
-    model: ModelOpt = "span",
+    model: ModelOpt = DEFAULT_MODEL,
     params: Annotated[
         Path | None, typer.Option("--params", help="Parameter file replacing the shipped one.")
     ] = None,
-    also: Annotated[
-        str | None,
-        typer.Option("--also", help="A second model: charge the more conservative of the two."),
-    ] = None,
+    also: AlsoOpt = None,
     by: ByOpt = "underlying",
     cap: CapOpt = None,
     offsets: OffsetsOpt = "emir",
@@ -267,16 +284,16 @@ def margin_command(
         if v is not None
     }  # fmt: skip
     mine = contracts_of(contracts)
-    schedule = load_haircuts(haircuts)  # a bad haircut file fails before any work
-    if model in VAR_MODELS:
+    schedule = _haircuts.load_haircuts(haircuts)  # a bad haircut file fails before any work
+    if model in _var.VAR_MODELS:
         kwargs.update(var_kwargs)
     elif var_kwargs:
         given = ", ".join(
             "--" + k.replace("_method", "").replace("lam", "lambda") for k in var_kwargs
         )
         raise InputError(f"{given} appl{'ies' if len(var_kwargs) == 1 else 'y'} to "
-                         f"--model {' or '.join(VAR_MODELS)} only, not {model}")  # fmt: skip
-    if model in VAR_MODELS or also in VAR_MODELS:
+                         f"--model {' or '.join(_var.VAR_MODELS)} only, not {model}")  # fmt: skip
+    if model in _var.VAR_MODELS or also in _var.VAR_MODELS:
         kwargs["history"] = api.market_history(data, contracts=mine)
     chosen = api.make_model(model, also=also, **kwargs)  # bad names fail before any loading
     if check_dataset(book, distributed, out):
@@ -304,9 +321,14 @@ def margin_command(
             haircuts=schedule,
             client=client,
         )
-    run_id = None if no_store else api.record_margin(result, portfolio, snapshot, store)
+    payload = result.to_dict()
+    check_finite(payload, what="margin result")
+    run_id, unrecorded = record_run(
+        lambda: api.record_margin(result, portfolio, snapshot, store), skip=no_store
+    )
     if json:
-        print_json({"run_id": run_id, **result.to_dict()})
+        print_json({"run_id": run_id, **unrecorded_field(unrecorded), **payload})
+        finish_unrecorded(unrecorded)
         return
     console.print(f"[dim]market: {snapshot.source or 'snapshot'}[/]")
     console.print(margin_table(result))
@@ -320,6 +342,7 @@ def margin_command(
         console.print(table)
     if run_id is not None:
         console.print(f"[dim]recorded as run {run_id} (crossmargin runs show {run_id})[/]")
+    finish_unrecorded(unrecorded)
 
 
 def _margin_dataset(

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from crossmargin import api
 from crossmargin.cli.app import app, console, print_json, working
 from crossmargin.cli.attribute import AccountOpt, model_options
 from crossmargin.cli.options import (
@@ -22,8 +21,14 @@ from crossmargin.cli.options import (
     OffsetsOpt,
 )
 from crossmargin.cli.value import money
+from crossmargin.defaults import BUILTIN_MODELS
 from crossmargin.errors import InputError
-from crossmargin.models import model_names
+from crossmargin.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from crossmargin import api
+else:
+    api = lazy_module("crossmargin.api")
 
 optimise_app = typer.Typer(
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False
@@ -35,7 +40,7 @@ app.add_typer(
     "figures.",
 )
 ModelOpt = Annotated[
-    str, typer.Option("--model", help="Margin model: " + ", ".join(model_names()) + ".")
+    str, typer.Option("--model", help="Margin model: " + ", ".join(BUILTIN_MODELS) + ".")
 ]
 ParamsOpt = Annotated[
     Path | None, typer.Option("--params", help="Parameter file replacing the shipped one.")

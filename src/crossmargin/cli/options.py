@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from crossmargin.contracts import Contracts, load_contracts
+if TYPE_CHECKING:
+    from crossmargin.contracts import Contracts
+
+
+def iso_date(param: typer.CallbackParam, value: str | None) -> str | None:
+    """Option callback: an ISO date ``YYYY-MM-DD`` (normalised), else one InputError line
+    naming the option and the text (:func:`crossmargin.dates.parse_date`)."""
+    if value is None:
+        return None
+    from crossmargin.dates import parse_date
+
+    name = param.opts[0] if param.opts else str(param.name)
+    return parse_date(value, what=name).isoformat()
+
 
 BookArg = Annotated[Path, typer.Argument(help="Book of positions: .csv, .json or .parquet.")]
 AsofOpt = Annotated[
     str | None,
-    typer.Option("--asof", help="Build the market from history on this date (YYYY-MM-DD)."),
+    typer.Option(
+        "--asof",
+        callback=iso_date,
+        help="Build the market from history on this date (YYYY-MM-DD).",
+    ),
 ]
 MarketOpt = Annotated[
     Path | None, typer.Option("--market", help="Market snapshot JSON file instead of history.")
@@ -23,6 +40,10 @@ DataOpt = Annotated[
         "--data",
         help="Market-history folder (default: $CROSSMARGIN_DATA or ../shared/data/market).",
     ),
+]
+AlsoOpt = Annotated[
+    str | None,
+    typer.Option("--also", help="A second model: charge the more conservative of the two."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 CollateralOpt = Annotated[
@@ -84,7 +105,11 @@ ContractsOpt = Annotated[
 
 def contracts_of(path: Path | None) -> Contracts | None:
     """The ``--contracts`` file loaded (``None`` without one: the shipped contracts)."""
-    return None if path is None else load_contracts(path)
+    if path is None:
+        return None
+    from crossmargin.contracts import load_contracts
+
+    return load_contracts(path)
 
 
 DistributedOpt = Annotated[

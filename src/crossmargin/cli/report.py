@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from crossmargin import api
-from crossmargin.cli.app import app, console, print_json, working
+from crossmargin.cli.app import app, console, print_json, progress_bar, working
 from crossmargin.cli.options import (
     AsofOpt,
     BookArg,
@@ -20,8 +19,17 @@ from crossmargin.cli.options import (
     MarketOpt,
     contracts_of,
 )
+from crossmargin.dates import parse_date
+from crossmargin.defaults import COMPARED_MODELS, DEFAULT_MODEL
 from crossmargin.errors import InputError
-from crossmargin.report import DEFAULT_MODELS, build_payload, write_report
+from crossmargin.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from crossmargin import api
+    from crossmargin import report as _report
+else:
+    api = lazy_module("crossmargin.api")
+    _report = lazy_module("crossmargin.report")
 
 
 def _window(text: str | None) -> tuple[str, str] | None:
@@ -30,7 +38,11 @@ def _window(text: str | None) -> tuple[str, str] | None:
     start, sep, end = text.partition(":")
     if not sep or not start or not end:
         raise InputError(f"--backtest takes START:END (e.g. 2025-01-01:2025-06-30), got {text!r}")
-    return start, end
+    first = parse_date(start, what="--backtest START")
+    last = parse_date(end, what="--backtest END")
+    if last < first:
+        raise InputError(f"--backtest {text!r}: END is before START")
+    return first.isoformat(), last.isoformat()
 
 
 @app.command("report")
@@ -45,14 +57,14 @@ def report_command(
     cross_margin: CrossMarginOpt = None,
     models: Annotated[
         str, typer.Option("--models", help="Comma-separated models to compare.")
-    ] = ",".join(DEFAULT_MODELS),
+    ] = ",".join(COMPARED_MODELS),
     backtest: Annotated[
         str | None,
         typer.Option("--backtest", help="Add a backtest over START:END (YYYY-MM-DD:YYYY-MM-DD)."),
     ] = None,
     backtest_model: Annotated[
         str, typer.Option("--backtest-model", help="Model of the backtest.")
-    ] = "es",
+    ] = DEFAULT_MODEL,
     cascade: Annotated[
         str | None,
         typer.Option("--cascade", help="Add a cascade of the book under this crisis replay."),
@@ -60,6 +72,8 @@ def report_command(
     json: JsonOpt = False,
 ) -> None:
     """Write an HTML report of a book: margin by model, benefit, P&L, correlations, backtest."""
+    if out.is_dir():  # before any work: the report would have nowhere to go
+        raise InputError(f"--out {out} is a directory: give a file such as {out / 'report.html'}")
     names = tuple(m.strip() for m in models.split(",") if m.strip())
     if not names:
         raise InputError("--models needs at least one model name")
@@ -69,18 +83,19 @@ def report_command(
         book, collateral=collateral, contracts=mine, cross_margin=cross_margin
     )
     snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data, contracts=mine)
-    with working("building the report ...", quiet=json):
-        payload = build_payload(
-            portfolio,
-            snapshot,
-            models=names,
-            backtest=window,
-            backtest_model=backtest_model,
-            data_dir=data,
-            contracts=mine,
-            cascade=cascade,
-        )
-        target = write_report(payload, out)
+    if window is None:
+        with working("building the report ...", quiet=json):
+            payload = _report.build_payload(
+                portfolio, snapshot, models=names, data_dir=data, contracts=mine, cascade=cascade
+            )
+    else:
+        with progress_bar("report: backtest", "days", quiet=json) as progress:
+            payload = _report.build_payload(
+                portfolio, snapshot, models=names, backtest=window,
+                backtest_model=backtest_model, data_dir=data, contracts=mine, progress=progress,
+                cascade=cascade,
+            )  # fmt: skip
+    target = _report.write_report(payload, out)
     if json:
         print_json({"path": str(target), "bytes": target.stat().st_size, "models": names})
         return

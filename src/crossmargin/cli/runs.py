@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from crossmargin.cli.app import app, console, print_json
+from crossmargin.cli.app import EXIT_STORE, app, console, err_console, print_json
 from crossmargin.cli.options import JsonOpt
-from crossmargin.errors import InputError
-from crossmargin.store import FIGURES, RunStore
+from crossmargin.errors import InputError, StoreError
+from crossmargin.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from crossmargin import store as _store
+else:
+    _store = lazy_module("crossmargin.store")
+
 
 StoreOpt = Annotated[
     Path | None,
@@ -30,6 +38,36 @@ def check_store_options(store: Path | None, no_store: bool) -> None:
     """``--store PATH`` and ``--no-store`` exclude each other."""
     if store is not None and no_store:
         raise InputError("give either --store PATH or --no-store, not both")
+
+
+def record_run(record: Callable[[], str], *, skip: bool = False) -> tuple[str | None, str | None]:
+    """``(run id, None)`` once ``record()`` has stored the run; ``(None, reason)`` when the
+    store cannot take it (busy beyond the wait, corrupt, full disk): the computation is kept
+    and the caller prints it, then :func:`finish_unrecorded`. ``skip`` (``--no-store``):
+    ``(None, None)``."""
+    if skip:
+        return None, None
+    try:
+        return record(), None
+    except StoreError as error:
+        return None, str(error)
+
+
+def unrecorded_field(reason: str | None) -> dict[str, str]:
+    """``{"not_recorded": reason}`` for a ``--json`` payload whose run was not recorded."""
+    return {} if reason is None else {"not_recorded": reason}
+
+
+def finish_unrecorded(reason: str | None) -> None:
+    """After the result is printed: say it was not recorded, and exit with code 6."""
+    if reason is None:
+        return
+    err_console.print(
+        f"[bold yellow]not recorded:[/] {escape(reason)} (the result above is complete)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    raise typer.Exit(EXIT_STORE)
 
 
 ModelFilterOpt = Annotated[str | None, typer.Option("--model", help="Only runs of this model.")]
@@ -63,7 +101,7 @@ def list_command(
     json: JsonOpt = False,
 ) -> None:
     """The most recent runs, newest first."""
-    runs = RunStore(store)
+    runs = _store.RunStore(store)
     found = runs.list(limit, kind=kind, model=model)
     if json:
         print_json([r.to_dict() for r in found])
@@ -96,7 +134,7 @@ def show_command(
     json: JsonOpt = False,
 ) -> None:
     """One run: its provenance, parameters and per-account figures."""
-    runs = RunStore(store)
+    runs = _store.RunStore(store)
     record = runs.get(run_id)
     if json:
         print_json(record.to_dict())
@@ -119,10 +157,10 @@ def show_command(
         return
     table = Table(title_justify="left")
     table.add_column("account")
-    for name in FIGURES:
+    for name in _store.FIGURES:
         table.add_column(name, justify="right")
     for a in accounts:
-        table.add_row(a.account, *(_num(getattr(a, name)) for name in FIGURES))
+        table.add_row(a.account, *(_num(getattr(a, name)) for name in _store.FIGURES))
     console.print(table)
 
 
@@ -134,7 +172,7 @@ def diff_command(
     json: JsonOpt = False,
 ) -> None:
     """Per-account changes from FIRST to SECOND (second − first), and what inputs changed."""
-    d = RunStore(store).diff(first, second)
+    d = _store.RunStore(store).diff(first, second)
     if json:
         print_json(d.to_dict())
         return
@@ -151,16 +189,32 @@ def diff_command(
     for label, names in (("first", d.only_in_first), ("second", d.only_in_second)):
         if names:
             console.print(f"  only in the {label} run: {', '.join(names)}", highlight=False)
-    if not d.accounts:
+
+    # only what differs: the accounts with a changed figure, the figures that changed
+    # (--json keeps every common account and figure, each with its first, second and delta)
+    def changed(a: Any, name: str) -> bool:
+        return bool(getattr(a.first, name) != getattr(a.second, name))
+
+    figures = [n for n in _store.FIGURES if any(changed(a, n) for a in d.accounts)]
+    moved = [a for a in d.accounts if any(changed(a, n) for n in figures)]
+    same = [a.account for a in d.accounts if a not in moved]
+    if same:
+        listed = ", ".join(same[:10]) + (f" and {len(same) - 10} more" if len(same) > 10 else "")
+        console.print(
+            f"  {len(same)} account{'s' if len(same) != 1 else ''} in both runs unchanged: "
+            + listed,
+            highlight=False,
+        )
+    if not moved:
         return
     table = Table(title_justify="left")
     table.add_column("account")
-    for name in FIGURES:
+    for name in figures:
         table.add_column(name, justify="right")
         table.add_column(f"Δ {name}", justify="right")
-    for a in d.accounts:
+    for a in moved:
         cells = [a.account]
-        for name in FIGURES:
+        for name in figures:
             cells += [_num(getattr(a.second, name)), _num(a.delta(name), signed=True)]
         table.add_row(*cells)
     console.print(table)
@@ -174,7 +228,7 @@ def history_command(
     json: JsonOpt = False,
 ) -> None:
     """One account's margin across recorded runs, oldest first."""
-    runs = RunStore(store)
+    runs = _store.RunStore(store)
     found = runs.account_history(account, model=model)
     if json:
         print_json([r.to_dict() for r in found])
@@ -183,17 +237,25 @@ def history_command(
         console.print(f"no runs of account {account!r} in {runs.path}", highlight=False)
         return
     table = Table(title=f"history of {account} (UTC)", title_justify="left")
-    for col in ("run id", "created", "kind", "model", *FIGURES):
-        table.add_column(col, justify="right" if col in FIGURES else "left")
+    for col in ("run id", "created", "kind", "model", *_store.FIGURES):
+        table.add_column(col, justify="right" if col in _store.FIGURES else "left")
     for r in found:
         table.add_row(
             r.run_id,
             _when(r.created_at),
             r.kind,
             r.model,
-            *(_num(getattr(r, name)) for name in FIGURES),
+            *(_num(getattr(r, name)) for name in _store.FIGURES),
         )
     console.print(table)
 
 
-__all__ = ["StoreOpt", "runs_app"]
+__all__ = [
+    "NoStoreOpt",
+    "StoreOpt",
+    "check_store_options",
+    "finish_unrecorded",
+    "record_run",
+    "runs_app",
+    "unrecorded_field",
+]

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from crossmargin import api
 from crossmargin.cli.app import app, console, print_json
 from crossmargin.cli.options import JsonOpt
+from crossmargin.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from crossmargin import api
+else:
+    api = lazy_module("crossmargin.api")
 
 
 @app.command("sample")

@@ -7,19 +7,42 @@ by the library and reported by :func:`crossmargin.cli.main` as one line with an 
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from crossmargin import api
 from crossmargin.cli.app import app, console, print_json
 from crossmargin.cli.options import AsofOpt, ContractsOpt, DataOpt, MarketOpt, contracts_of
+from crossmargin.cli.runs import (
+    NoStoreOpt,
+    StoreOpt,
+    check_store_options,
+    finish_unrecorded,
+    record_run,
+    unrecorded_field,
+)
 from crossmargin.errors import InputError
-from crossmargin.simm import SimmResult, available_versions, looks_like_crif, simm_margin
-from crossmargin.simm.crif import write_crif
-from crossmargin.simm.sensitivities import BookCrif, book_crif
+from crossmargin.lazy import lazy_module
+from crossmargin.limits import check_finite
+
+if TYPE_CHECKING:
+    from crossmargin import api
+    from crossmargin import portfolio as _portfolio
+    from crossmargin import simm as _simm
+    from crossmargin.market import snapshot as _snapshot
+    from crossmargin.simm import crif as _crif
+    from crossmargin.simm import sensitivities as _sens
+else:
+    api = lazy_module("crossmargin.api")
+    _snapshot = lazy_module("crossmargin.market.snapshot")
+    _portfolio = lazy_module("crossmargin.portfolio")
+    _simm = lazy_module("crossmargin.simm")
+    _crif = lazy_module("crossmargin.simm.crif")
+    _sens = lazy_module("crossmargin.simm.sensitivities")
+
 
 MappingOpt = Annotated[
     Path | None,
@@ -35,7 +58,7 @@ CrifOutOpt = Annotated[
 ]
 
 
-def _table(result: SimmResult, title: str = "") -> Table:
+def _table(result: _simm.SimmResult, title: str = "") -> Table:
     ccy = result.calculation_currency
     head = f"ISDA SIMM {result.version}, {result.mpor_days}-day MPOR ({ccy})"
     table = Table(title=f"{title}: {head}" if title else head)
@@ -60,7 +83,7 @@ def _table(result: SimmResult, title: str = "") -> Table:
     return table
 
 
-def _accounts_table(overall: SimmResult, accounts: dict[str, SimmResult]) -> Table:
+def _accounts_table(overall: _simm.SimmResult, accounts: dict[str, _simm.SimmResult]) -> Table:
     ccy = overall.calculation_currency
     table = Table(title=f"ISDA SIMM per account ({ccy}; PortfolioID = account)")
     for col in ("Account", "Total", "Delta", "Vega", "Curvature"):
@@ -84,16 +107,23 @@ def _book_simm(
     mapping: Path | None,
     crif_out: Path | None,
     contracts: Path | None,
-) -> tuple[SimmResult, dict[str, SimmResult], BookCrif, dict[str, Any]]:
+) -> tuple[
+    _simm.SimmResult,
+    dict[str, _simm.SimmResult],
+    _sens.BookCrif,
+    dict[str, Any],
+    _portfolio.Portfolio,
+    _snapshot.MarketSnapshot,
+]:
     mine = contracts_of(contracts)
     portfolio = api.load_book(file, contracts=mine)
     snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data, contracts=mine)
-    sens = book_crif(portfolio, snapshot, mapping=mapping)
+    sens = _sens.book_crif(portfolio, snapshot, mapping=mapping)
     if crif_out is not None:
-        write_crif(sens.crif, crif_out)
+        _crif.write_crif(sens.crif, crif_out)
 
-    def run(crif: Any) -> SimmResult:
-        return simm_margin(crif, version=version, mpor_days=mpor, include_post=post or None)
+    def run(crif: Any) -> _simm.SimmResult:
+        return _simm.simm_margin(crif, version=version, mpor_days=mpor, include_post=post or None)
 
     overall = run(sens.crif)
     accounts = {a: run(sens.for_account(a)) for a in sens.accounts}
@@ -102,7 +132,7 @@ def _book_simm(
         "valuation_time": snapshot.valuation_time.isoformat(),
         "crif_lines": len(sens.crif),
     }
-    return overall, accounts, sens, info
+    return overall, accounts, sens, info, portfolio, snapshot
 
 
 @app.command("simm")
@@ -125,21 +155,25 @@ def simm_command(
     mapping: MappingOpt = None,
     crif_out: CrifOutOpt = None,
     contracts: ContractsOpt = None,
+    store: StoreOpt = None,
+    no_store: NoStoreOpt = False,
 ) -> None:
     """ISDA SIMM initial margin of a CRIF file or of a position book, with the breakdown.
 
     A book is turned into CRIF delta and vega lines (docs/simm.md, "SIMM on a position
-    book") and margined per account and for the whole book as one netting set.
+    book") and margined per account and for the whole book as one netting set. The run is
+    recorded in the run store (``crossmargin runs list --kind simm``) unless --no-store.
     """
+    check_store_options(store, no_store)
     if not file.is_file():
         raise InputError(f"no such file: {file}")
-    if version not in available_versions():
+    if version not in _simm.available_versions():
         raise InputError(
-            f"unknown SIMM version {version!r}; use one of {', '.join(available_versions())}"
+            f"unknown SIMM version {version!r}; use one of {', '.join(_simm.available_versions())}"
         )
     if mpor not in (1, 10):
         raise InputError(f"--mpor must be 10 or 1, not {mpor}")
-    if looks_like_crif(file):
+    if _simm.looks_like_crif(file):
         book_only = {"--asof": asof, "--market": market, "--data": data}
         book_only |= {"--mapping": mapping, "--crif-out": crif_out, "--contracts": contracts}
         given = [name for name, value in book_only.items() if value is not None]
@@ -148,14 +182,24 @@ def simm_command(
                 f"{file} is a CRIF; {', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} "
                 "to position books only"
             )
-        result = simm_margin(file, version=version, mpor_days=mpor, include_post=post or None)
+        result = _simm.simm_margin(file, version=version, mpor_days=mpor, include_post=post or None)
+        check_finite(result.to_dict(), what="SIMM result")
+        digest = hashlib.sha256(file.read_bytes()).hexdigest()
+        run_id, unrecorded = record_run(
+            lambda: api.record_simm(
+                result, source=str(file), book_rows=[{"crif_sha256": digest}], store=store
+            ),
+            skip=no_store,
+        )
         if as_json:
-            print_json(result.to_dict())
+            print_json({"run_id": run_id, **unrecorded_field(unrecorded), **result.to_dict()})
         else:
             console.print(_table(result))
             console.print(result.summary(), highlight=False)
+            _recorded(run_id)
+        finish_unrecorded(unrecorded)
         return
-    overall, accounts, sens, info = _book_simm(
+    overall, accounts, sens, info, portfolio, snapshot = _book_simm(
         file,
         version=version,
         mpor=mpor,
@@ -168,13 +212,26 @@ def simm_command(
         contracts=contracts,
     )
     notes = [n.to_dict() for n in sens.notes]
+    check_finite(overall.to_dict(), what="SIMM result")
+    run_id, unrecorded = record_run(
+        lambda: api.record_simm(
+            overall,
+            source=portfolio.source,
+            accounts=accounts,
+            book_rows=_portfolio.portfolio_records(portfolio),
+            market=snapshot,
+            store=store,
+        ),
+        skip=no_store,
+    )
     if as_json:
-        payload = overall.to_dict()
+        payload = {"run_id": run_id, **unrecorded_field(unrecorded), **overall.to_dict()}
         payload["accounts"] = {a: r.to_dict() for a, r in accounts.items()}
         payload["sum_of_accounts"] = sum(r.total for r in accounts.values())
         payload["positions_without_lines"] = notes
         payload |= info
         print_json(payload)
+        finish_unrecorded(unrecorded)
         return
     console.print(
         f"[dim]market: {info['market']} at {info['valuation_time']}; "
@@ -187,3 +244,10 @@ def simm_command(
         console.print(
             f"[yellow]no SIMM line[/] {note.account} {note.symbol}: {note.reason}", highlight=False
         )
+    _recorded(run_id)
+    finish_unrecorded(unrecorded)
+
+
+def _recorded(run_id: str | None) -> None:
+    if run_id is not None:
+        console.print(f"[dim]recorded as run {run_id} (crossmargin runs show {run_id})[/]")

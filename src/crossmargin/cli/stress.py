@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from crossmargin import api
-from crossmargin.analysis.stress.report import StressReport
 from crossmargin.cli.app import app, console, print_json, working
 from crossmargin.cli.distributed import cluster
 from crossmargin.cli.options import (
@@ -39,7 +37,14 @@ from crossmargin.cli.options import (
     WorkersOpt,
     contracts_of,
 )
-from crossmargin.cli.runs import NoStoreOpt, StoreOpt, check_store_options
+from crossmargin.cli.runs import (
+    NoStoreOpt,
+    StoreOpt,
+    check_store_options,
+    finish_unrecorded,
+    record_run,
+    unrecorded_field,
+)
 from crossmargin.cli.value import money
 from crossmargin.cli.var_options import (
     ConfidenceOpt,
@@ -48,17 +53,29 @@ from crossmargin.cli.var_options import (
     VarMethodOpt,
     var_model_kwargs,
 )
+from crossmargin.defaults import DEFAULT_MODEL
 from crossmargin.errors import InputError
-from crossmargin.market.snapshot import MarketSnapshot
-from crossmargin.models.var import VAR_MODELS
-from crossmargin.portfolio import Portfolio
+from crossmargin.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from crossmargin import api
+    from crossmargin import portfolio as _portfolio
+    from crossmargin.analysis.stress import report as _stress_report
+    from crossmargin.market import snapshot as _snapshot
+    from crossmargin.models import var as _var
+else:
+    api = lazy_module("crossmargin.api")
+    _stress_report = lazy_module("crossmargin.analysis.stress.report")
+    _snapshot = lazy_module("crossmargin.market.snapshot")
+    _var = lazy_module("crossmargin.models.var")
+    _portfolio = lazy_module("crossmargin.portfolio")
 
 
 def _cell(x: float | None) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else money(x)
 
 
-def scenario_table(report: StressReport) -> Table:
+def scenario_table(report: _stress_report.StressReport) -> Table:
     """Per scenario and account: loss, margin held, shortfall, the row applied."""
     table = Table(
         title=f"Stress vs {report.model} margin held ({report.currency}, "
@@ -82,7 +99,7 @@ def scenario_table(report: StressReport) -> Table:
     return table
 
 
-def stress_rows(report: StressReport) -> list[dict[str, Any]]:
+def stress_rows(report: _stress_report.StressReport) -> list[dict[str, Any]]:
     """Per named crisis and account: margin held and the loss on each horizon.
 
     Keys: ``crisis``, ``account``, ``margin``, ``loss_1d``, ``loss_h``, ``loss_window``,
@@ -152,8 +169,8 @@ def crisis_table_from_rows(rows: list[dict[str, Any]], *, mpor: int, currency: s
 
 
 def demo_stress(
-    book: Portfolio, market: MarketSnapshot, *, data_dir: Path | None = None
-) -> tuple[Table, list[dict[str, Any]], StressReport]:
+    book: _portfolio.Portfolio, market: _snapshot.MarketSnapshot, *, data_dir: Path | None = None
+) -> tuple[Table, list[dict[str, Any]], _stress_report.StressReport]:
     """Every named crisis on ``book`` under the ``es`` model: the table, its rows, the report."""
     report = api.stress(book, "es", market=market, data_dir=data_dir)
     rows = stress_rows(report)
@@ -161,7 +178,7 @@ def demo_stress(
     return table, rows, report
 
 
-def correlation_table(report: StressReport) -> Table:
+def correlation_table(report: _stress_report.StressReport) -> Table:
     """Per account, mode and pair: baseline ES, broken ES, margin held and shortfall."""
     assert report.correlation is not None
     c = report.correlation
@@ -185,7 +202,7 @@ def correlation_table(report: StressReport) -> Table:
     return table
 
 
-def reverse_table(report: StressReport) -> Table:
+def reverse_table(report: _stress_report.StressReport) -> Table:
     """The smallest breaking move of each account, its distance and plausibility."""
     table = Table(
         title="Reverse stress: smallest move (Mahalanobis) breaking the margin held",
@@ -208,7 +225,7 @@ def reverse_table(report: StressReport) -> Table:
     return table
 
 
-def default_table(report: StressReport) -> Table:
+def default_table(report: _stress_report.StressReport) -> Table:
     """The defaulted account's legs: P&L, liquidation cost, loss and share."""
     d = report.default
     assert d is not None
@@ -233,7 +250,7 @@ def stress_command(
     book: BookArg,
     model: Annotated[
         str, typer.Option("--model", help="Margin model whose requirement is held.")
-    ] = "es",
+    ] = DEFAULT_MODEL,
     scenario: Annotated[
         Path | None, typer.Option("--scenario", help="Hypothetical scenarios: JSON or CSV file.")
     ] = None,
@@ -300,7 +317,7 @@ def stress_command(
         ).items()
         if v is not None
     }
-    if params and model not in VAR_MODELS:
+    if params and model not in _var.VAR_MODELS:
         raise InputError(
             "--confidence/--lookback/--mpor/--var-method apply to --model es or hvar only, "
             f"not {model}"
@@ -332,9 +349,12 @@ def stress_command(
             client=client,
             **params,
         )
-    run_id = None if no_store else api.record_stress(report, portfolio, snapshot, store)
+    run_id, unrecorded = record_run(
+        lambda: api.record_stress(report, portfolio, snapshot, store), skip=no_store
+    )
     if json:
-        print_json({"run_id": run_id, **report.to_dict()})
+        print_json({"run_id": run_id, **unrecorded_field(unrecorded), **report.to_dict()})
+        finish_unrecorded(unrecorded)
         return
     console.print(f"[dim]market: {snapshot.source or 'snapshot'}[/]")
     if report.scenarios:
@@ -349,3 +369,4 @@ def stress_command(
         console.print(default_table(report))
     if run_id is not None:
         console.print(f"[dim]recorded as run {run_id} (crossmargin runs show {run_id})[/]")
+    finish_unrecorded(unrecorded)

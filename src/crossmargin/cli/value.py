@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.table import Table
 
-from crossmargin import api
 from crossmargin.cli.app import app, console, print_json
 from crossmargin.cli.options import (
     AsofOpt,
@@ -15,7 +16,16 @@ from crossmargin.cli.options import (
     MarketOpt,
     contracts_of,
 )
-from crossmargin.pricing.mtm import BookValuation
+from crossmargin.errors import PricingError
+from crossmargin.lazy import lazy_module
+from crossmargin.limits import check_finite
+
+if TYPE_CHECKING:
+    from crossmargin import api
+    from crossmargin.pricing import mtm as _mtm
+else:
+    api = lazy_module("crossmargin.api")
+    _mtm = lazy_module("crossmargin.pricing.mtm")
 
 
 def money(x: float) -> str:
@@ -24,7 +34,7 @@ def money(x: float) -> str:
     return "0" if text == "-0" else text
 
 
-def valuation_tables(v: BookValuation) -> list[Table]:
+def valuation_tables(v: _mtm.BookValuation) -> list[Table]:
     """Rich tables for a valuation: accounts, then Greeks per account and underlying."""
     ccy = v.currency
     accounts = Table(title=f"Mark-to-market per account ({ccy})", title_justify="left")
@@ -36,11 +46,12 @@ def valuation_tables(v: BookValuation) -> list[Table]:
         )
     accounts.add_row("[bold]total[/]", f"[bold]{money(v.net_mtm)}[/]", "", "")
     greeks = Table(
-        title=f"Greeks per underlying ({ccy}; delta in underlying units, vega per vol point, "
-        "theta per day)",
+        title=f"Greeks per underlying ({ccy}; --json: vega per 1.00 vol, theta per year)",
         title_justify="left",
     )
-    for col in ("account", "underlying", "spot", "delta", "$ delta", "gamma", "vega", "theta"):
+    cols = ("account", "underlying", f"spot ({ccy})", "delta (units)", f"$ delta ({ccy})",
+            f"gamma (units/{ccy})", f"vega ({ccy}/vol pt)", f"theta ({ccy}/day)")  # fmt: skip
+    for col in cols:
         greeks.add_column(col, justify="left" if col in ("account", "underlying") else "right")
     for a in v.accounts:
         for g in a.greeks:
@@ -71,8 +82,10 @@ def value_command(
     portfolio = api.load_book(book, contracts=mine)
     snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data, contracts=mine)
     result = api.value(portfolio, snapshot)
+    payload = result.to_dict()
+    check_finite(payload, what="valuation", error=PricingError)
     if json:
-        print_json(result.to_dict())
+        print_json(payload)
         return
     console.print(f"[dim]market: {snapshot.source or 'snapshot'} at {result.valuation_time}[/]")
     for table in valuation_tables(result):

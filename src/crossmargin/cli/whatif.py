@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from crossmargin import api
 from crossmargin.cli.app import app, console, print_json, working
 from crossmargin.cli.options import (
+    AlsoOpt,
     AsofOpt,
     BookArg,
     ByOpt,
@@ -26,9 +26,20 @@ from crossmargin.cli.options import (
     contracts_of,
 )
 from crossmargin.cli.value import money
-from crossmargin.collateral.haircuts import load_haircuts
+from crossmargin.defaults import DEFAULT_MODEL
 from crossmargin.errors import InputError
-from crossmargin.portfolio import parse_rows
+from crossmargin.lazy import lazy_module
+from crossmargin.limits import check_finite
+
+if TYPE_CHECKING:
+    from crossmargin import api
+    from crossmargin import portfolio as _portfolio
+    from crossmargin.collateral import haircuts as _haircuts
+else:
+    api = lazy_module("crossmargin.api")
+    _haircuts = lazy_module("crossmargin.collateral.haircuts")
+    _portfolio = lazy_module("crossmargin.portfolio")
+
 
 TradeOpt = Annotated[
     list[str],
@@ -96,7 +107,8 @@ def what_if_command(
     book: BookArg,
     account: Annotated[str, typer.Option("--account", help="The account that trades.")],
     trade: TradeOpt,
-    model: Annotated[str, typer.Option("--model", help="Margin model.")] = "span",
+    model: Annotated[str, typer.Option("--model", help="Margin model.")] = DEFAULT_MODEL,
+    also: AlsoOpt = None,
     cash: Annotated[
         float,
         typer.Option("--cash", min=0.0, help="Extra cash collateral in the reporting currency."),
@@ -123,16 +135,18 @@ def what_if_command(
     trades = [parse_trade(t) for t in trade]
     kwargs: dict[str, Any] = {"params": params} if params is not None else {}
     mine = contracts_of(contracts)
-    schedule = load_haircuts(haircuts)  # a bad haircut file fails before any work
-    if model in ("es", "hvar"):
+    schedule = _haircuts.load_haircuts(haircuts)  # a bad haircut file fails before any work
+    if model in ("es", "hvar") or also in ("es", "hvar"):
         kwargs["history"] = api.market_history(data, contracts=mine)
-    chosen = api.make_model(model, **kwargs)
+    chosen = api.make_model(model, also=also, **kwargs)  # bad names fail before any loading
     portfolio = api.load_book(
         book, collateral=collateral, contracts=mine, cross_margin=cross_margin
     )
     portfolio.account(account)  # unknown account: a clear error before the market is built
     table = None if mine is None else mine.table
-    traded = parse_rows([{**t, "account": account} for t in trades], source="--trade", table=table)
+    traded = _portfolio.parse_rows(
+        [{**t, "account": account} for t in trades], source="--trade", table=table
+    )
     # the same date `crossmargin margin` picks for the book, unless the trades need more
     unds = tuple(dict.fromkeys(portfolio.priced_underlyings + traded.underlyings))
     snapshot = api.market_for_underlyings(
@@ -143,8 +157,10 @@ def what_if_command(
             portfolio, account, trades, snapshot, chosen, collateral=cash, by=by, cap=cap,
             offsets=offsets, haircuts=schedule, contracts=mine,
         )  # fmt: skip
+    payload = result.to_dict()
+    check_finite(payload, what="what-if result")
     if json:
-        print_json({**result.to_dict(), "valuation_time": snapshot.valuation_time.isoformat()})
+        print_json({**payload, "valuation_time": snapshot.valuation_time.isoformat()})
         return
     console.print(f"[dim]market: {snapshot.source or 'snapshot'}[/]")
     console.print(what_if_table(result))

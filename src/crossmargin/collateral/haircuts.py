@@ -12,7 +12,6 @@ key.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -23,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from crossmargin.collateral.holdings import ASSET_KINDS, asset_kind
 from crossmargin.errors import InputError
+from crossmargin.files import parse_json, read_text
 
 HOUSE = "house"
 _SHIPPED = "data/haircuts.json"
@@ -92,14 +92,9 @@ def load_haircuts(path: str | Path | HaircutSchedule | None = None) -> HaircutSc
         text = resources.files("crossmargin").joinpath(_SHIPPED).read_text("utf-8")
     else:
         label = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as bad:
-            raise InputError(f"haircut file {label}: cannot read ({bad.strerror})") from None
+        text = read_text(path, what="haircut")
     try:
-        parsed = _File.model_validate(json.loads(text))
-    except json.JSONDecodeError as bad:
-        raise InputError(f"haircut file {label}: not valid JSON ({bad})") from None
+        parsed = _File.model_validate(parse_json(text, label, what="haircut"))
     except ValidationError as bad:
         raise _error(label, bad) from None
     if HOUSE not in parsed.venues:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from crossmargin.errors import InputError, Issue, SchemaError
+from crossmargin.limits import MAX_AMOUNT
 from crossmargin.market.history import load_catalogue
 
 AssetKind = Literal["fiat", "stablecoin", "coin", "security"]
@@ -67,8 +68,11 @@ class CollateralHolding:
     def __post_init__(self) -> None:
         if not self.account:
             raise InputError("a collateral holding needs an account id")
-        if not math.isfinite(self.amount):
-            raise InputError(f"collateral {self.asset} of {self.account}: amount must be finite")
+        if not math.isfinite(self.amount) or abs(self.amount) > MAX_AMOUNT:
+            raise InputError(
+                f"collateral {self.asset} of {self.account}: amount {self.amount!r} must be "
+                f"finite and at most {MAX_AMOUNT:g} in absolute value"
+            )
         asset_kind(self.asset)
 
     @property
@@ -112,9 +116,13 @@ def parse_collateral_rows(
             amount = float(row["amount"])
             if not math.isfinite(amount):
                 raise ValueError
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             issues.append(Issue(source=source, row=number, column="amount", value=row["amount"],
                                 reason="not a finite number"))  # fmt: skip
+            continue
+        if abs(amount) > MAX_AMOUNT:
+            issues.append(Issue(source=source, row=number, column="amount", value=row["amount"],
+                                reason=f"beyond the maximum amount of {MAX_AMOUNT:g}"))  # fmt: skip
             continue
         venue = str(row.get("venue") or "").strip()
         out.append(CollateralHolding(account=account, asset=asset, amount=amount, venue=venue))

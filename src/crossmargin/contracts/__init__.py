@@ -45,6 +45,7 @@ from crossmargin.contracts.schema import (
     validate_document,
 )
 from crossmargin.errors import InputError, MarketDataError
+from crossmargin.files import parse_json, read_text
 from crossmargin.instruments.instrument import Instrument
 from crossmargin.instruments.specs import ContractSpec, ContractTable, contract_table
 from crossmargin.instruments.symbols import parse_symbol
@@ -244,18 +245,14 @@ def load_contracts(path: PathLike) -> Contracts:
     """Read a contracts file (``.json`` or ``.csv``) and merge it into the shipped ones."""
     p = Path(path)
     label = f"contracts {p}"
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"contracts file {p} not found") from None
     suffix = p.suffix.lower()
+    if suffix not in (".csv", ".json"):
+        raise InputError(f"contracts file {p}: use a .json or .csv file")
+    text = read_text(p, what="contracts")
     if suffix == ".csv":
         doc: Any = csv_document(text, label)
     elif suffix == ".json":
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as bad:
-            raise InputError(f"{label}: not valid JSON ({bad})") from None
+        doc = parse_json(text, p, what="contracts")
     else:
         raise InputError(f"contracts file {p}: use a .json or .csv file")
     return contracts_from_document(doc, source=str(p))

@@ -218,7 +218,15 @@ def read_series_file(path: Path, column: str) -> pd.Series:
 
 
 def to_timestamp(when: DateLike) -> pd.Timestamp:
-    """Normalise a date-like value to a naive midnight :class:`pandas.Timestamp` (UTC day)."""
+    """Normalise a date-like value to a naive midnight :class:`pandas.Timestamp` (UTC day).
+
+    Text must be ISO (``2026-02-11``, :func:`crossmargin.dates.parse_when`): anything else is
+    an InputError, never a guess.
+    """
+    if isinstance(when, str):
+        from crossmargin.dates import parse_when
+
+        when = parse_when(when)
     ts = pd.Timestamp(when)
     if ts.tzinfo is not None:
         ts = ts.tz_convert("UTC").tz_localize(None)

@@ -5,6 +5,15 @@ rates are continuously compounded decimals per year; vols are decimals; FX rates
 USD per one unit of the currency (``fx["EUR"] = 1.08``; coins such as BTC are valued at
 their spot, ``fx`` is for fiat and stable coins).
 
+Missing data is never filled silently: a currency without a rate or an FX rate is a
+:class:`~crossmargin.errors.MarketDataError` naming it, with two stated conventions: a coin
+held or settled in (BTC, ETH: a currency with a spot) earns no rate unless ``rates`` lists
+one, and with ``stable_at_par`` (the default for snapshots built in code and from history,
+which state both explicitly anyway) a stable coin without its own entries takes the USD rate
+and is worth 1.0 USD. A snapshot *file* (:meth:`MarketSnapshot.load`) must give the
+reporting currency's rate, and stable coins at par only when it says
+``"stable_at_par": true``.
+
 Forwards: ``F(T) = S·exp(b(T)·T)`` with the carry ``b(T)`` interpolated linearly in ``T``
 between the implied carries of the quoted futures (``b_i = ln(F_i/S)/T_i``), flat
 outside them, and equal to ``carry_rate`` (default: the quote currency's rate, i.e. no
@@ -25,6 +34,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from crossmargin.dates import parse_when
 from crossmargin.errors import InputError, MarketDataError
 from crossmargin.market.volsurface import VolSurface
 
@@ -79,6 +89,7 @@ class MarketSnapshot:
     settlements: Mapping[str, float] = field(default_factory=dict)
     reporting_currency: str = "USD"
     source: str = ""
+    stable_at_par: bool = True
 
     def __post_init__(self) -> None:
         if self.valuation_time.tzinfo is None:
@@ -104,9 +115,19 @@ class MarketSnapshot:
             ) from None
 
     def rate(self, currency: str) -> float:
-        """Continuously compounded rate of ``currency`` (0 for coins not listed)."""
-        return self.rates.get(
-            currency, self.rates.get("USD", 0.0) if currency in STABLE_COINS else 0.0
+        """Continuously compounded rate of ``currency`` (see the module docstring: 0 for a
+        coin not listed; the USD rate for a stable coin when ``stable_at_par``)."""
+        if currency in self.rates:
+            return self.rates[currency]
+        if currency in STABLE_COINS and self.stable_at_par and "USD" in self.rates:
+            return self.rates["USD"]
+        if currency in self.spots:  # a coin: no lending rate unless one is listed
+            return 0.0
+        have = ", ".join(sorted(self.rates)) or "none"
+        hint = " or set stable_at_par" if currency in STABLE_COINS else ""
+        raise MarketDataError(
+            f"no rate for {currency} in the market snapshot (rates: {have}): add "
+            f"rates[{currency!r}]{hint}"
         )
 
     def carry(self, underlying: str, t: ArrayLike, quote_currency: str = "USD") -> FloatArray:
@@ -141,10 +162,15 @@ class MarketSnapshot:
             return self.fx[currency]
         if currency in self.spots:  # coins: valued at their spot
             return self.spots[currency]
-        if currency in STABLE_COINS and self.reporting_currency in STABLE_COINS:
+        if (
+            self.stable_at_par
+            and currency in STABLE_COINS
+            and self.reporting_currency in STABLE_COINS
+        ):
             return 1.0
+        hint = " (or set stable_at_par for 1.0)" if currency in STABLE_COINS else ""
         raise MarketDataError(
-            f"no FX rate for {currency} into {self.reporting_currency}: add fx[{currency!r}]"
+            f"no FX rate for {currency} into {self.reporting_currency}: add fx[{currency!r}]{hint}"
         )
 
     def with_spots(self, spots: Mapping[str, float]) -> MarketSnapshot:
@@ -167,20 +193,44 @@ class MarketSnapshot:
             },
             "vols": {k: v.to_dict() for k, v in self.vols.items()},
             "source": self.source,
+            "stable_at_par": self.stable_at_par,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "") -> MarketSnapshot:
-        """Build from :meth:`to_dict` output; errors name the missing or bad field."""
+        """Build from :meth:`to_dict` output; errors name the missing or bad field.
+
+        Strict (see the module docstring): ``rates`` must give the reporting currency's
+        rate, stable coins are at par only with ``"stable_at_par": true``, every number is
+        finite, and unknown top-level keys are refused.
+        """
+        where = f"market snapshot {source}".rstrip()
+        if not isinstance(data, Mapping):
+            raise InputError(f"{where}: expected a JSON object")
+        unknown = sorted(str(k) for k in data if k not in _FILE_KEYS)
+        if unknown:
+            raise InputError(
+                f"{where}: unknown key {unknown[0]!r} (known: {', '.join(_FILE_KEYS)})"
+            )
+        _check_finite(data, where)
+        reporting = str(data.get("reporting_currency", "USD"))
         try:
-            when = datetime.fromisoformat(str(data["valuation_time"]))
+            when = parse_when(str(data["valuation_time"]), what=f"{where}: valuation_time")
             if when.tzinfo is None:
                 when = when.replace(tzinfo=UTC)
+            spots = data["spots"]  # a missing field is reported before the rates
+            rates = data.get("rates")
+            if not isinstance(rates, Mapping) or reporting not in rates:
+                raise InputError(
+                    f"{where}: no rate for the reporting currency {reporting} "
+                    f'(add "rates": {{"{reporting}": 0.04}}, a decimal per year)'
+                )
             return cls(
                 valuation_time=when,
-                reporting_currency=str(data.get("reporting_currency", "USD")),
-                spots={k: float(v) for k, v in data["spots"].items()},
-                rates={k: float(v) for k, v in data.get("rates", {"USD": 0.0}).items()},
+                reporting_currency=reporting,
+                stable_at_par=data.get("stable_at_par", False) is True,
+                spots={k: float(v) for k, v in spots.items()},
+                rates={k: float(v) for k, v in rates.items()},
                 fx={k: float(v) for k, v in data.get("fx", {}).items()},
                 settlements={k: float(v) for k, v in data.get("settlements", {}).items()},
                 carries={
@@ -194,22 +244,49 @@ class MarketSnapshot:
                 source=str(data.get("source", source)) or source,
             )
         except KeyError as missing:
-            raise InputError(f"market snapshot {source or ''}: missing field {missing}") from None
-        except (TypeError, ValueError) as bad:
-            raise InputError(f"market snapshot {source or ''}: invalid value ({bad})") from None
+            raise InputError(f"{where}: missing field {missing}") from None
+        except (TypeError, ValueError, AttributeError) as bad:
+            raise InputError(f"{where}: invalid value ({bad})") from None
 
     def save(self, path: str | Path) -> None:
-        """Write the snapshot as JSON."""
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
+        """Write the snapshot as JSON (atomically: no half-written file on a full disk)."""
+        from crossmargin.files import write_text
+
+        write_text(path, json.dumps(self.to_dict(), indent=2), what="market snapshot")
 
     @classmethod
     def load(cls, path: str | Path) -> MarketSnapshot:
-        """Read a snapshot JSON file written by :meth:`save`."""
+        """Read a snapshot JSON file written by :meth:`save` (strict: :meth:`from_dict`).
+
+        The snapshot's ``source`` is the file: what a run reports as its market.
+        """
+        from crossmargin.files import load_json
+
         p = Path(path)
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InputError(f"market snapshot file {p} not found") from None
-        except json.JSONDecodeError as bad:
-            raise InputError(f"market snapshot {p}: not valid JSON ({bad})") from None
-        return cls.from_dict(data, source=str(p))
+        data = load_json(p, what="market snapshot")
+        snapshot = cls.from_dict(data, source=str(p))
+        return replace(snapshot, source=str(p))
+
+
+#: Top-level keys of a snapshot file (:meth:`MarketSnapshot.to_dict`).
+_FILE_KEYS = (
+    "valuation_time", "reporting_currency", "spots", "rates", "fx", "settlements", "carries",
+    "vols", "source", "stable_at_par",
+)  # fmt: skip
+
+
+def _check_finite(value: Any, where: str, path: str = "") -> None:
+    """Every number of a snapshot document is finite (JSON has no NaN, Python's reader
+    does): InputError naming the key path."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise InputError(f"{where}: {path or 'value'} is {value!r}, not a finite number")
+        return
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _check_finite(v, where, f"{path}.{k}" if path else str(k))
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _check_finite(v, where, f"{path}[{i}]")

@@ -15,7 +15,6 @@ file.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from crossmargin.errors import InputError, ModelError
+from crossmargin.files import parse_json, read_text
 from crossmargin.models.param_schemas import SCHEMAS
 from crossmargin.validation import check_document
 
@@ -66,14 +66,8 @@ def load_parameters(model: str, path: str | Path | None = None) -> ParameterSet:
             raise ModelError(f"model {model}: no shipped parameter file {label}") from None
     else:
         label = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise InputError(f"parameter file {label} not found") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as bad:
-        raise InputError(f"parameter file {label}: not valid JSON ({bad})") from None
+        text = read_text(path, what="parameter")
+    data = parse_json(text, label, what="parameter")
     if not isinstance(data, dict):
         raise InputError(f"parameter file {label}: expected a JSON object")
     if "model" in data and data["model"] != model:

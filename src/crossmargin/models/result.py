@@ -297,15 +297,8 @@ class MarginResult:
 
 
 def result_units(currency: str) -> dict[str, str]:
-    """The units of a result's JSON fields (the ``units`` block of every margin payload)."""
-    return {
-        "money": f"{currency}: totals, margins, components, benefits, equity, collateral, MTM",
-        "benefit_pct": "percent of the standalone requirement (51.3 = 51.3%)",
-        "quantity": "the instrument's quantity unit (contracts, coin or USD notional)",
-        "margin_ratio": "decimal: equity / maintenance margin (1.5 = 150%)",
-        "utilisation": "decimal: initial margin / equity (0.4 = 40%)",
-        "haircut": "decimal fraction of a holding's value (0.1 = 10%); equity.haircut is money",
-        "amount": "units of the collateral asset (coins, shares, currency)",
-        "price": "reporting currency per unit of the collateral asset",
-        "days_to_liquidate": "trading days",
-    }
+    """The units of a result's JSON fields (the ``units`` block of every margin payload):
+    every figure's unit by its key, see :mod:`crossmargin.field_units`."""
+    from crossmargin.field_units import margin_units
+
+    return margin_units(currency)

@@ -50,7 +50,7 @@ class WindowCorrelation:
             "first": self.first,
             "last": self.last,
             "days": self.days,
-            "rho": self.rho,
+            "rho": self.rho if math.isfinite(self.rho) else None,  # JSON has no NaN
             "lower_bound": self.lower_bound,
         }
 

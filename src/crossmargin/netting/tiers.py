@@ -32,7 +32,6 @@ across underlyings.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -42,6 +41,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from crossmargin.errors import InputError
+from crossmargin.files import parse_json, read_text
 from crossmargin.instruments import Instrument
 
 TIERS: tuple[str, ...] = ("product", "underlying", "asset-class", "netting-set")
@@ -173,17 +173,12 @@ def load_policy(spec: str | Path | OffsetPolicy | None = None) -> OffsetPolicy:
     path, _, wanted = name.partition("#")
     if Path(path).suffix.lower() == ".json":
         label = path
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as bad:
-            raise InputError(f"offset-tier file {label}: cannot read ({bad.strerror})") from None
+        text = read_text(path, what="offset-tier")
     else:
         label, wanted = f"crossmargin/{_SHIPPED}", path
         text = resources.files("crossmargin").joinpath(_SHIPPED).read_text("utf-8")
     try:
-        parsed = _File.model_validate(json.loads(text))
-    except json.JSONDecodeError as bad:
-        raise InputError(f"offset-tier file {label}: not valid JSON ({bad})") from None
+        parsed = _File.model_validate(parse_json(text, label, what="offset-tier"))
     except ValidationError as bad:
         raise _error(label, bad) from None
     if not parsed.policies:

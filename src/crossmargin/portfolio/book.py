@@ -19,6 +19,7 @@ import scipy.sparse as sp
 from crossmargin.collateral.holdings import CollateralHolding
 from crossmargin.errors import InputError
 from crossmargin.instruments import Instrument
+from crossmargin.limits import price_problem
 from crossmargin.portfolio.units import QuantityUnit, to_contracts
 
 
@@ -51,8 +52,12 @@ class Position:
             raise InputError("a position needs an account id")
         if not math.isfinite(self.quantity):
             raise InputError(f"{self.instrument.symbol}: quantity must be finite")
-        if self.trade_price is not None and not math.isfinite(self.trade_price):
-            raise InputError(f"{self.instrument.symbol}: trade price must be finite")
+        if self.trade_price is not None:
+            problem = price_problem(self.trade_price, premium=self.instrument.kind == "option")
+            if problem is not None:
+                raise InputError(
+                    f"{self.instrument.symbol}: trade price {self.trade_price!r}: {problem}"
+                )
         if self.quantity_unit != "contracts" or self.input_quantity is not None:
             given = self.quantity if self.input_quantity is None else self.input_quantity
             if to_contracts(given, self.quantity_unit, self.instrument) != self.quantity:

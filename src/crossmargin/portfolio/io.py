@@ -27,7 +27,16 @@ from typing import Any
 import pandas as pd
 
 from crossmargin.errors import InputError, Issue, SchemaError
+from crossmargin.files import (
+    atomic_output,
+    csv_frame,
+    input_file,
+    load_json,
+    read_text,
+    write_text,
+)
 from crossmargin.instruments import ContractTable, parse_symbol
+from crossmargin.limits import MAX_QUANTITY, price_problem
 from crossmargin.portfolio.book import Portfolio, Position
 from crossmargin.portfolio.units import QuantityUnit, parse_unit, to_contracts
 
@@ -61,41 +70,37 @@ def read_records(
     Blank CSV lines are skipped but still counted, so numbers match the file's lines.
     """
     fmt = _format(path)
-    if not path.exists():
-        raise InputError(f"{'book' if what == 'position' else what} file {path} not found")
+    kind = "book" if what == "position" else what
     if fmt == "csv":
-        try:
-            frame = pd.read_csv(
-                path,
-                dtype=str,
-                keep_default_na=False,
-                skipinitialspace=True,
-                skip_blank_lines=False,
-            )
-        except pd.errors.EmptyDataError:
-            raise InputError(f"{path}: the file is empty (expected a header row)") from None
-        except (pd.errors.ParserError, UnicodeDecodeError) as bad:
-            raise InputError(f"{path}: cannot parse as CSV ({bad})") from None
+        frame, lines = csv_frame(read_text(path, what=kind), path, what=kind)
         records = [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")]
         keep = [i for i, r in enumerate(records) if any(str(v).strip() for v in r.values())]
-        return [records[i] for i in keep], [i + 2 for i in keep]
+        return [records[i] for i in keep], [lines[i] for i in keep]
     if fmt == "parquet":
-        try:
-            frame = pd.read_parquet(path)
-        except Exception as bad:
-            raise InputError(f"{path}: cannot read as Parquet ({bad})") from None
+        frame = _read_parquet(input_file(path, what=kind), kind)
         cleaned = frame.astype(object).where(frame.notna(), None)
         rows = [{str(k): v for k, v in r.items()} for r in cleaned.to_dict("records")]
         return rows, list(range(1, len(rows) + 1))
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as bad:
-        raise InputError(f"{path}: not valid JSON ({bad})") from None
+    data = load_json(path, what=kind)
     if isinstance(data, Mapping) and section in data:
         data = data[section]
     if not isinstance(data, list) or not all(isinstance(r, Mapping) for r in data):
         raise InputError(f"{path}: expected a list of {what} objects or {{'{section}': [...]}}")
     return [dict(r) for r in data], list(range(1, len(data) + 1))
+
+
+def _read_parquet(path: Path, kind: str) -> pd.DataFrame:
+    """A Parquet file as a frame; columns named twice (``account`` and ``Account`` are kept
+    apart by Parquet) are reported by :func:`column_problems`, exact duplicates here."""
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as bad:  # pyarrow raises its own zoo of errors on a bad file
+        raise InputError(f"{kind} file {path}: cannot read as Parquet ({bad})") from None
+    names = [str(c) for c in frame.columns]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InputError(f"{kind} file {path}: column {twice[0]!r} given twice")
+    return frame
 
 
 def _number(value: Any) -> float | None:
@@ -180,13 +185,27 @@ def parse_rows(
         for col in ("quantity", "trade_price"):
             try:
                 numbers[col] = _number(get.get(col))
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError) as bad:
+                reason = "not a finite number" if "finite" in str(bad) else "not a number"
                 row_issues.append(
-                    Issue(
-                        source=source, row=n, column=col, value=get.get(col), reason="not a number"
-                    )
+                    Issue(source=source, row=n, column=col, value=get.get(col), reason=reason)
                 )
-        if "quantity" in numbers and numbers["quantity"] is None:
+        qty = numbers.get("quantity")
+        if qty is not None and abs(qty) > MAX_QUANTITY:
+            row_issues.append(
+                Issue(source=source, row=n, column="quantity", value=get.get("quantity"),
+                      reason=f"beyond the maximum quantity of {MAX_QUANTITY:g}")
+            )  # fmt: skip
+            numbers["quantity"] = None
+        price = numbers.get("trade_price")
+        if price is not None and instrument is not None:
+            bad_price = price_problem(price, premium=instrument.kind == "option")
+            if bad_price is not None:
+                row_issues.append(
+                    Issue(source=source, row=n, column="trade_price",
+                          value=get.get("trade_price"), reason=bad_price)
+                )  # fmt: skip
+        if "quantity" in numbers and numbers["quantity"] is None and qty is None:
             row_issues.append(
                 Issue(
                     source=source,
@@ -292,7 +311,7 @@ def load_portfolio(
     held: list[CollateralHolding] = []
     declared: Any = None
     if _format(p) == "json":
-        doc = json.loads(p.read_text(encoding="utf-8"))
+        doc = load_json(p, what="book")
         if isinstance(doc, Mapping):
             unknown = sorted(str(k) for k in doc if k not in BOOK_KEYS)
             if unknown:
@@ -373,7 +392,7 @@ def save_portfolio(portfolio: Portfolio, path: str | Path) -> tuple[Path, ...]:
         doc: dict[str, Any] = {"positions": records}
         if portfolio.collateral:
             doc["collateral"] = collateral_records(portfolio)
-        p.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+        write_text(p, json.dumps(doc, indent=2), what="book")
         return (p,)
     frames = [(p, pd.DataFrame.from_records(records, columns=list(COLUMNS)))]
     if portfolio.collateral:
@@ -388,8 +407,9 @@ def save_portfolio(portfolio: Portfolio, path: str | Path) -> tuple[Path, ...]:
             )
         )
     for target, frame in frames:
-        if fmt == "csv":
-            frame.to_csv(target, index=False)
-        else:
-            frame.to_parquet(target, index=False)
+        with atomic_output(target, what="book") as temp:
+            if fmt == "csv":
+                frame.to_csv(temp, index=False)
+            else:
+                frame.to_parquet(temp, index=False)
     return tuple(t for t, _ in frames)

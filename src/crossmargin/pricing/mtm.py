@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from crossmargin.field_units import valuation_units
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.portfolio import Portfolio
 from crossmargin.pricing.greeks import reporting_greeks
@@ -107,6 +108,7 @@ class BookValuation:
             ],
             "greeks": greeks(self.greeks),
             "positions": [_position_dict(p) for p in self.positions],
+            "units": valuation_units(self.currency),
         }
 
 

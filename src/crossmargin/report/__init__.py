@@ -12,11 +12,11 @@ from crossmargin.report.render import render
 
 
 def write_report(payload: Mapping[str, Any], path: str | Path) -> Path:
-    """Render ``payload`` and write it to ``path`` (folders created); returns the path."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render(payload), encoding="utf-8")
-    return target
+    """Render ``payload`` and write it to ``path`` atomically (folders created; a full disk
+    leaves no 0-byte file: :func:`crossmargin.files.write_text`); returns the path."""
+    from crossmargin.files import write_text
+
+    return write_text(path, render(payload), what="report")
 
 
 __all__ = ["DEFAULT_MODELS", "build_payload", "render", "write_report"]

@@ -7,7 +7,7 @@ reader, and the tests, can check each number shown against it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -16,13 +16,14 @@ from crossmargin import api
 from crossmargin.analysis.cascade.result import CascadeReport
 from crossmargin.analysis.stress.report import StressReport
 from crossmargin.contracts import ContractsLike
+from crossmargin.defaults import COMPARED_MODELS, DEFAULT_MODEL
 from crossmargin.errors import CrossMarginError, InputError
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models import MarginResult, model_names
 from crossmargin.models.var import VAR_MODELS
 from crossmargin.portfolio import Portfolio
 
-DEFAULT_MODELS: tuple[str, ...] = ("rules", "span", "pm_grid", "es")
+DEFAULT_MODELS = COMPARED_MODELS
 
 
 def _unavailable(what: str, error: Exception) -> dict[str, Any]:
@@ -92,13 +93,14 @@ def build_payload(
     models: Sequence[str] = DEFAULT_MODELS,
     results: Mapping[str, MarginResult] | None = None,
     backtest: tuple[str | date, str | date] | None = None,
-    backtest_model: str = "es",
+    backtest_model: str = DEFAULT_MODEL,
     data_dir: str | Path | None = None,
     var_params: Mapping[str, Any] | None = None,
     stress: bool | StressReport = True,
     contracts: ContractsLike = None,
     cascade: str | CascadeReport | None = None,
     capital: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Everything the report shows, as plain JSON (see the module docstring).
 
@@ -125,6 +127,8 @@ def build_payload(
     capital:
         Add the capital-efficiency section under the VaR/ES model
         (:mod:`crossmargin.report.capital`).
+    progress:
+        ``progress(done, total)`` after each backtest day (the CLI's progress bar).
     """
     known = set(model_names())
     unknown = [m for m in models if m not in known]
@@ -172,6 +176,7 @@ def build_payload(
             backtest[1],
             data_dir=data_dir,
             contracts=contracts,
+            progress=progress,
         )
         stats = result_bt.to_dict(with_series=False)
         bt = {
@@ -185,9 +190,12 @@ def build_payload(
             "series": result_bt.series(),
         }
     first = next(iter(margin.values()))
+    # the book by its file name and the as-of date, never an absolute (internal) path
+    name = Path(portfolio.source).name if portfolio.source else "book"
+    asof = market.valuation_time.date().isoformat()
     return {
-        "title": f"crossmargin report: {portfolio.source or 'book'}",
-        "book": portfolio.source or "book",
+        "title": f"crossmargin report: {name} as of {asof}",
+        "book": name,
         "positions": len(portfolio.raw),
         "accounts": list(portfolio.accounts),
         "market": market.source or market.valuation_time.isoformat(),

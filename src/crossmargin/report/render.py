@@ -127,8 +127,12 @@ observations ({{ bt.traffic_light }} zone).</p>
 
 
 def money(x: float | None) -> str:
-    """``1,234.56``; empty for None."""
-    return "" if x is None else f"{x:,.2f}"
+    """Whole currency units, ``1,235``; empty for None (no ``-0`` for a rounding residue;
+    the exact figures are in the embedded payload)."""
+    if x is None:
+        return ""
+    text = f"{x:,.0f}"
+    return "0" if text == "-0" else text
 
 
 def _fig_html(fig: go.Figure, div_id: str, *, first: bool) -> str:
@@ -156,7 +160,11 @@ def waterfall(result: Mapping[str, Any]) -> go.Figure:
     ]
     measures += ["total", "relative", "total", "relative", "total"]
     fig = go.Figure(go.Waterfall(x=labels, y=values, measure=measures))
-    fig.update_layout(title=f"{result['model']}: standalone vs netted ({result['currency']})")
+    fig.update_layout(
+        title=f"{result['model']}: standalone vs netted ({result['currency']})",
+        xaxis_title="requirement, step by step",
+        yaxis_title=f"margin ({result['currency']})",
+    )
     return fig
 
 
@@ -179,7 +187,7 @@ def correlation_figure(corr: Mapping[str, Any]) -> go.Figure:
     fig = go.Figure(
         go.Heatmap(
             z=corr["matrix"], x=corr["factors"], y=corr["factors"], zmin=-1, zmax=1,
-            colorscale="RdBu", reversescale=True,
+            colorscale="RdBu", reversescale=True, colorbar={"title": "correlation (-1..1)"},
         )
     )  # fmt: skip
     fig.update_layout(
@@ -189,7 +197,7 @@ def correlation_figure(corr: Mapping[str, Any]) -> go.Figure:
     return fig
 
 
-def backtest_figure(bt: Mapping[str, Any]) -> go.Figure:
+def backtest_figure(bt: Mapping[str, Any], currency: str) -> go.Figure:
     """Margin and realised loss per day, exceptions marked."""
     series = bt["series"]
     dates = [r["date"] for r in series]
@@ -202,7 +210,11 @@ def backtest_figure(bt: Mapping[str, Any]) -> go.Figure:
         x=[r["date"] for r in exc], y=[-r["pnl"] for r in exc], mode="markers",
         name="exception", marker={"color": "red", "size": 9, "symbol": "x"},
     )  # fmt: skip
-    fig.update_layout(title=f"{bt['model']} backtest", yaxis_title="amount")
+    fig.update_layout(
+        title=f"{bt['model']} backtest",
+        xaxis_title="date",
+        yaxis_title=f"margin and realised loss ({currency})",
+    )
     return fig
 
 
@@ -368,7 +380,9 @@ def render(payload: Mapping[str, Any]) -> str:
         stress_cols=cols,
         stress_rows=rows,
         stress_reason=stress.get("reason", "the stress result has no table to show"),
-        backtest=_fig_html(backtest_figure(bt), "chart-backtest", first=False) if bt else "",
+        backtest=_fig_html(backtest_figure(bt, payload["currency"]), "chart-backtest", first=False)
+        if bt
+        else "",
         bt=bt or {},
         capital_html=render_capital(
             payload.get("capital"), lambda fig, div: _fig_html(fig, div, first=False)

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from crossmargin import api
-from crossmargin.errors import InputError
+from crossmargin.errors import InputError, StoreError
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models import MarginResult
 from crossmargin.portfolio import Portfolio
@@ -71,7 +71,7 @@ class StoreBusy(Exception):
 
 def is_busy(error: BaseException) -> bool:
     """Whether ``error`` says the store file is held by another process (worth a retry)."""
-    return isinstance(error, InputError) and "in use" in str(error)
+    return isinstance(error, InputError | StoreError) and "in use" in str(error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +96,7 @@ class RunRecorder:
     """
 
     def __init__(self, path: Path | str | None = None, *, max_queue: int = 10_000) -> None:
-        self.store = RunStore(path)
+        self.store = RunStore(path, wait=0.2)  # this queue does the waiting (bounded)
         self.max_queue = max_queue
         self._queue: deque[_Job] = deque()
         self._pending: dict[str, _Job] = {}
@@ -146,7 +146,7 @@ class RunRecorder:
             try:
                 with _turn(self.store.path):
                     return str(record(run, self.store)), "recorded"
-            except InputError as error:
+            except (InputError, StoreError) as error:
                 if is_busy(error) and time.monotonic() < deadline:
                     time.sleep(pause)
                     pause = min(pause * 2, 0.5)
@@ -179,7 +179,7 @@ class RunRecorder:
         while True:
             try:
                 return self.store.get(run_id)
-            except InputError as error:
+            except (InputError, StoreError) as error:
                 if not (is_busy(error) or fresh):
                     raise
                 if time.monotonic() + pause > deadline:
@@ -242,7 +242,7 @@ class RunRecorder:
         while records:
             try:
                 self.store.record_many(records)
-            except InputError as error:
+            except (InputError, StoreError) as error:
                 if is_busy(error) and not self._abandon:
                     time.sleep(pause)
                     pause = min(pause * 2, 0.5)

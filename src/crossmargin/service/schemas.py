@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from crossmargin.contracts import ContractsFile
+from crossmargin.defaults import DEFAULT_MODEL
 from crossmargin.models import model_names
 from crossmargin.models.result import GROUPINGS
 from crossmargin.simm import available_versions
@@ -127,7 +128,9 @@ class ModelParameters(_Strict):
 
 class _ModelChoice(_Strict):
     model: str = Field(
-        default="span", description="Margin model", json_schema_extra={"enum": list(SERVICE_MODELS)}
+        default=DEFAULT_MODEL,
+        description="Margin model",
+        json_schema_extra={"enum": list(SERVICE_MODELS)},
     )
     also: str | None = Field(
         default=None,

@@ -313,6 +313,7 @@ def simm_margin(
         validate_for_version(table, params)
     else:
         table = as_crif(crif, version=params.version)
+    table, notes = _without_schedule_lines(table)
     usd = amounts_in_usd(table, fx_rates)
     scale = 1.0
     if calculation_currency != "USD":
@@ -349,7 +350,25 @@ def simm_margin(
         )
         post = _side(params, negated, "post", calculation_currency, scale, table.source)
         collect = _with(collect, post=post)
-    return collect
+    return _with(collect, notes=notes) if notes else collect
+
+
+def _without_schedule_lines(table: Crif) -> tuple[Crif, tuple[str, ...]]:
+    """The CRIF without its ``IMModel=Schedule`` lines, and a note naming them: the schedule
+    method is not SIMM, so they are reported, never silently used."""
+    from crossmargin.simm.checks import schedule_mask
+
+    schedule = schedule_mask(table.frame)
+    if not schedule.any():
+        return table, ()
+    rows = table.frame["row"].to_numpy()[schedule]
+    shown = ", ".join(str(int(r)) for r in rows[:10]) + (" ..." if len(rows) > 10 else "")
+    note = (
+        f"{len(rows)} IMModel=Schedule line{'s' if len(rows) != 1 else ''} of {table.source} "
+        f"left out (rows {shown}): the schedule method is not SIMM"
+    )
+    kept = table.frame[~schedule].reset_index(drop=True)
+    return Crif(frame=kept, source=table.source), (note,)
 
 
 __all__ = ["simm_margin"]

@@ -136,14 +136,19 @@ def _sniff_delimiter(first_line: str) -> str:
 
 
 def looks_like_crif(path: str | os.PathLike[str]) -> bool:
-    """True if the file at ``path`` is a CSV/TSV whose header is a CRIF header."""
+    """True if the file at ``path`` is a CSV/TSV whose header is a CRIF header (a directory,
+    a FIFO, a binary file or a header beyond any field limit are simply not CRIFs: the
+    book loader then names their problem)."""
+    from crossmargin.files import split_header
+
     try:
+        if not Path(path).is_file():
+            return False
         with open(path, encoding="utf-8-sig", newline="") as handle:
-            first = handle.readline()
+            first = handle.readline(1 << 20).rstrip("\r\n")
     except (OSError, UnicodeDecodeError):
         return False
-    header = next(csv.reader([first], delimiter=_sniff_delimiter(first)), [])
-    return is_crif_header(header)
+    return is_crif_header(split_header(first, _sniff_delimiter(first)))
 
 
 def _to_number(values: pd.Series, *, allow_empty: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -186,7 +191,21 @@ def crif_from_frame(raw: pd.DataFrame, *, source: str = "CRIF", version: str | N
     SchemaError
         Listing every bad line with its row number, column, value and reason.
     """
-    renamed = raw.rename(columns=_canonical(raw.columns))
+    canonical = _canonical(raw.columns)
+    spelled: dict[str, list[str]] = {}
+    for name in raw.columns:
+        spelled.setdefault(canonical.get(name, str(name)), []).append(str(name))
+    twice = {c: names for c, names in spelled.items() if len(names) > 1}
+    if twice:
+        raise SchemaError(
+            [
+                Issue(source=source, column=c, reason=f"column given {len(n)} times "
+                      f"({', '.join(map(repr, n))})")
+                for c, n in twice.items()
+            ],
+            headline=f"{source}: a CRIF column is given twice",
+        )  # fmt: skip
+    renamed = raw.rename(columns=canonical)
     missing = [c for c in REQUIRED if c not in renamed.columns]
     if "Amount" in missing and "AmountUSD" in renamed.columns:
         missing.remove("Amount")
@@ -254,6 +273,9 @@ def crif_from_frame(raw: pd.DataFrame, *, source: str = "CRIF", version: str | N
         "AmountCurrency",
         "AmountCurrency is missing; give the ISO code of Amount",
     )
+    from crossmargin.simm.checks import crif_checks
+
+    issues += crif_checks(frame, amount, amount_usd, source)
     if version is not None:
         from crossmargin.simm.parameters import load_parameters
         from crossmargin.simm.validation import version_issues
@@ -285,27 +307,19 @@ def read_crif(path: str | os.PathLike[str], *, version: str | None = None) -> Cr
     SchemaError
         Listing every bad line (see :func:`crif_from_frame`).
     """
+    from crossmargin.files import csv_frame, read_text
+
     source = str(path)
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            first = handle.readline()
-    except OSError as error:
-        raise InputError(f"cannot read CRIF file {source}: {error.strerror or error}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{source} is not a UTF-8 text file; save the CRIF as CSV") from None
+    text = read_text(path, what="CRIF")
+    first = text.split("\n", 1)[0]
     if not first.strip():
-        raise InputError(f"{source} is empty; a CRIF needs a header line")
-    try:
-        raw = pd.read_csv(
-            path,
-            sep=_sniff_delimiter(first),
-            dtype=str,
-            keep_default_na=False,
-            encoding="utf-8-sig",
-            skipinitialspace=True,
-        )
-    except (pd.errors.ParserError, ValueError) as error:
-        raise InputError(f"{source} is not a readable CSV/TSV file: {error}") from None
+        raise InputError(f"CRIF file {source} is empty; a CRIF needs a header line")
+    raw, lines = csv_frame(text, source, sep=_sniff_delimiter(first), what="CRIF")
+    filled = raw.ne("").any(axis=1).to_numpy() if len(raw.columns) else np.zeros(0, bool)
+    raw = raw[filled].reset_index(drop=True)
+    if raw.empty:
+        raise InputError(f"CRIF file {source} has a header but no lines: nothing to margin")
+    raw["row"] = np.asarray(lines, dtype=np.int64)[filled]
     return crif_from_frame(raw, source=source, version=version)
 
 
@@ -357,8 +371,13 @@ def write_crif(
     frame = crif.frame
     optional = {"TradeID", "PortfolioID", "IMModel", "collect_regulations", "post_regulations"}
     columns = [c for c in COLUMNS if c not in optional or frame[c].ne("").any()]
+    from crossmargin.files import atomic_output
+
     out = Path(path)
-    with open(out, "w", encoding="utf-8", newline="") as handle:
+    with (
+        atomic_output(out, what="CRIF") as temp,
+        open(temp, "w", encoding="utf-8", newline="") as handle,
+    ):
         writer = csv.writer(handle, delimiter=delimiter, lineterminator="\n")
         writer.writerow(columns)
         data = {c: frame[c].tolist() for c in columns}

@@ -105,6 +105,8 @@ class SimmResult:
         The SIMM of each regulation of this side.
     post:
         The post side, when computed (regulations given, or asked for).
+    notes:
+        What was left out and why (e.g. ``IMModel=Schedule`` lines, which are not SIMM).
     """
 
     total: float
@@ -123,6 +125,7 @@ class SimmResult:
     regulation: str | None = None
     by_regulation: Mapping[str, float] = field(default_factory=dict)
     post: SimmResult | None = None
+    notes: tuple[str, ...] = ()
 
     def line(
         self, product_class: str, risk_class: str, margin_type: str, bucket: str = ALL
@@ -156,6 +159,7 @@ class SimmResult:
             "side": self.side,
             "regulation": self.regulation,
             "by_regulation": dict(self.by_regulation),
+            "notes": list(self.notes),
         }
         if self.post is not None:
             out["post"] = self.post.to_dict()
@@ -179,6 +183,7 @@ class SimmResult:
         rows += [f"  {pc:<10} {im:>22,.2f}" for pc, im in self.by_product_class.items()]
         if self.post is not None:
             rows.append(f"  post side total {self.post.total:,.2f} {ccy}")
+        rows += [f"  note: {note}" for note in self.notes]
         return "\n".join(rows)
 
 

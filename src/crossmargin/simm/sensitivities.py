@@ -207,13 +207,10 @@ def load_mapping(mapping: MappingInput = None) -> dict[str, RiskFactorMapping]:
     if mapping is None:
         return merged
     if isinstance(mapping, str | os.PathLike):
+        from crossmargin.files import load_json
+
         path = Path(mapping)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InputError(f"SIMM mapping file {path} not found") from None
-        except json.JSONDecodeError as bad:
-            raise InputError(f"SIMM mapping file {path}: not valid JSON ({bad})") from None
+        data = load_json(path, what="SIMM mapping")
         merged.update(_entries(data, str(path)))
     else:
         merged.update(_entries(mapping, "SIMM mapping"))

@@ -63,9 +63,11 @@ def load_correlation_override(path: str | Path) -> tuple[tuple[str, ...], FloatA
     the file and the entry. PSD is not required (a non-PSD override is repaired, see the
     module docstring).
     """
+    from crossmargin.files import load_json
+
     p = Path(path)
     try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
+        doc = load_json(p, what="correlation")
         labels = tuple(str(x) for x in doc["labels"])
         matrix = np.asarray(doc["matrix"], dtype=np.float64)
     except FileNotFoundError:

@@ -154,11 +154,13 @@ def _label(window: CrisisWindow) -> str:
 
 
 def _is_date(text: str) -> bool:
+    from crossmargin.dates import parse_date
+
     try:
-        pd.Timestamp(text.strip())
-    except (ValueError, TypeError):
+        parse_date(text)  # ISO only: 10/02/2025 is never guessed
+    except InputError:
         return False
-    return len(text.strip()) == 10
+    return True
 
 
 def _vol_ratio(history: MarketHistory, und: str, source: str) -> float:

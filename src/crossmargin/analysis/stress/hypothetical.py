@@ -318,19 +318,14 @@ def load_scenarios(
     if path is None:
         text = resources.files("crossmargin").joinpath(f"data/{EXAMPLE_FILE}").read_text("utf-8")
         return _from_json(json.loads(text), EXAMPLE_FILE)
+    from crossmargin.files import parse_json, read_text
+
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"scenario file {p} does not exist") from None
+    text = read_text(p, what="scenario")
     if p.suffix.lower() == ".csv":
         found = _from_csv(text, str(p), classes)
     elif p.suffix.lower() == ".json":
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{p}: not valid JSON ({exc})") from None
-        found = _from_json(doc, str(p), classes)
+        found = _from_json(parse_json(text, p, what="scenario"), str(p), classes)
     else:
         raise InputError(f"scenario file {p}: use a .json or .csv file")
     if not found:
