@@ -211,6 +211,45 @@ def account_losses(
     return out
 
 
+def underlying_losses(
+    portfolio: Portfolio, snapshot: MarketSnapshot, scenarios: ScenarioSet
+) -> dict[str, FloatArray]:
+    """Per underlying ``u`` of ``scenarios``: the (scenarios, accounts) loss of each account's
+    positions on ``u`` and of its coin or security collateral in ``u``.
+
+    Full revaluation is separable by underlying: an instrument's P&L depends on its own
+    underlying's spot, vol and the time step only (a coin-settled contract settles in its own
+    underlying's coin), so an account's loss (:func:`account_losses`, with no asset moves in
+    the set) is the sum of these parts. A contract settling in the coin of *another*
+    underlying would break that and is refused.
+    """
+    from crossmargin.pricing.revalue import aggregate_pnl
+
+    for inst in portfolio.instruments:
+        ccy = inst.settlement_currency
+        if inst.settlement == "inverse" and ccy != inst.underlying and ccy in scenarios.underlyings:
+            raise InputError(
+                f"{inst.symbol} settles in {ccy}, which moves with another underlying: its "
+                "scenario P&L is not separable by underlying"
+            )
+    book = revalue(portfolio, snapshot, _restrict(scenarios, portfolio.underlyings))
+    pnl = book.instrument_pnl.pnl_by_scenario
+    quantities = portfolio.quantity_matrix()
+    of = np.array([i.underlying for i in portfolio.instruments])
+    out: dict[str, FloatArray] = {}
+    for u in scenarios.underlyings:
+        cols = np.flatnonzero(of == u)
+        part = (
+            aggregate_pnl(pnl[:, cols], quantities[:, cols])
+            if cols.size
+            else np.zeros((scenarios.size, len(portfolio.accounts)))
+        )
+        held = [h for h in portfolio.collateral if h.asset == u and h.kind in ("coin", "security")]
+        coll = collateral_pnl(held, portfolio.accounts, snapshot, scenarios)
+        out[u] = -(np.asarray(part) + coll)
+    return out
+
+
 def _restrict(scenarios: ScenarioSet, underlyings: Sequence[str]) -> ScenarioSet:
     """The set's columns for ``underlyings`` only (each must be in the set)."""
     if tuple(underlyings) == scenarios.underlyings:
@@ -314,5 +353,6 @@ __all__ = [
     "package_json",
     "scenario_moves",
     "shortfall",
+    "underlying_losses",
     "worst_rows",
 ]

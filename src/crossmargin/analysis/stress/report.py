@@ -6,8 +6,10 @@ chosen model (the **netted margin held** per account), then runs, as asked:
 * hypothetical scenarios from a file (:mod:`.hypothetical`);
 * crisis replays, named or by dates (:mod:`.crisis`); with no scenario file, crisis or
   correlation mode given: **every named crisis**;
-* a correlation breakdown (:mod:`.correlation`): ``break`` = ``plus`` and ``minus``, or
-  ``plus``, ``minus``, ``flip``, ``stressed`` (comma-separated to combine);
+* a correlation break (:mod:`.correlation`), each netting set on its own window:
+  ``break`` = ``adverse`` (per account, the direction of each pair that raises its ES), or
+  the user's ``plus``, ``minus``, ``flip``, ``stressed`` (comma-separated to combine;
+  ``all`` = every one);
 * a reverse stress of every account (:mod:`.reverse`);
 * the default of one account (:mod:`.default`) under its worst scenario among those run
   (crisis ``h``-day and hypothetical rows; the named crises when only a correlation
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,7 @@ from crossmargin.analysis.stress.correlation import (
     Pair,
     correlation_breakdown,
     load_correlation_override,
+    merge_breakdowns,
 )
 from crossmargin.analysis.stress.crisis import (
     crisis_catalogue,
@@ -140,19 +143,19 @@ class StressReport:
 
 
 def correlation_modes(text: str | Sequence[str]) -> tuple[str, ...]:
-    """``break`` → plus, minus; ``all`` → every mode; else comma-separated mode names."""
+    """``break`` → adverse; ``all`` → every mode; else comma-separated mode names."""
     items = text.split(",") if isinstance(text, str) else list(text)
     out: list[str] = []
     for item in (i.strip() for i in items):
         if item == "break":
-            out += ["plus", "minus"]
+            out.append("adverse")
         elif item == "all":
             out += list(MODES)
         elif item in MODES:
             out.append(item)
         else:
             raise InputError(
-                f"unknown correlation mode {item!r}: use break (= plus and minus), plus, "
+                f"unknown correlation mode {item!r}: use break (= adverse), adverse, plus, "
                 "minus, flip, stressed or all"
             )
     return tuple(dict.fromkeys(out))
@@ -264,59 +267,99 @@ def _breakdown(
     stressed_window: str | None,
     stressed_matrix: str | Path | None,
 ) -> CorrelationBreakdown:
-    window = es_window(es, portfolio, snapshot)
-    stressed = None
-    source = ""
+    """Every netting set broken on its own window (its calendar, lookback and MPOR)."""
+    book = set(portfolio.priced_underlyings)
+    for a, b in pairs or ():
+        for u in (a, b):
+            if u not in book:
+                raise InputError(
+                    f"pair {a}:{b}: {u} is not an underlying of the book "
+                    f"({', '.join(sorted(book))})"
+                )
+    override = None
     if stressed_matrix is not None:
         labels, matrix = load_correlation_override(stressed_matrix)
-        stressed, source = (labels, matrix), f"correlation file {stressed_matrix}"
-    elif "stressed" in modes:
+        override = ((labels, matrix), f"correlation file {stressed_matrix}")
+    win = None
+    if "stressed" in modes and override is None:
         win = resolve_window(stressed_window) if stressed_window else default_stressed_window()
-        labels, matrix, source = crisis_correlation(history, win, window.underlyings)
-        stressed = (labels, matrix)
-    return correlation_breakdown(
-        portfolio,
-        snapshot,
-        window,
-        held,
-        modes=modes,
-        pairs=pairs,
-        blend=blend,
-        stressed=stressed,
-        stressed_source=source,
-    )
+    parts = []
+    for _, accounts in netting_set_groups(portfolio).items():
+        sub = portfolio.subset(accounts)
+        window = es_window(es, sub, snapshot)
+        stressed, source = override if override is not None else (None, "")
+        if win is not None:
+            names, matrix, source = crisis_correlation(history, win, window.underlyings)
+            stressed = (names, matrix)
+        parts.append(
+            correlation_breakdown(
+                sub,
+                snapshot,
+                window,
+                held,
+                modes=modes,
+                pairs=pairs,
+                blend=blend,
+                stressed=stressed,
+                stressed_source=source,
+            )
+        )
+    out = merge_breakdowns(parts, portfolio.accounts)
+    if pairs:
+        for a, b in pairs:
+            if not any(f"{a}:{b}" in s.before for s in out.sets):
+                out = replace(
+                    out, notes=(*out.notes, f"no netting set holds both {a} and {b}: not broken")
+                )
+    return out
 
 
 def _correlation_outcomes(
     breakdown: CorrelationBreakdown, held: HeldMargin
 ) -> list[ScenarioOutcome]:
+    """One outcome per mode (every pair broken): each account's ES under its break."""
     out = []
-    for m in breakdown.matrices:
-        rows = [r for r in breakdown.rows if r.mode == m.mode and r.pair == "all"]
-        after = ", ".join(f"{k} {v:+.2f}" for k, v in m.achieved.items())
+    for mode in dict.fromkeys(r.mode for r in breakdown.rows):
+        rows = [r for r in breakdown.rows if r.mode == mode and r.pair == "all"]
+        notes = tuple(
+            n for s in breakdown.sets for m in s.matrices if m.mode == mode
+            for n in _repair_notes(m)
+        )  # fmt: skip
         out.append(
             ScenarioOutcome(
-                name=f"correlation {m.mode}",
+                name=f"correlation {mode}",
                 kind="correlation",
                 horizon=f"{breakdown.mpor}d",
-                description=(
-                    f"{breakdown.confidence:.2%} ES of each account with offset correlations "
-                    f"broken ({m.mode}: {after}); loss = ES under the broken correlation"
-                ),
+                description=_describe(breakdown, mode),
                 accounts=tuple(
                     AccountOutcome(
                         account=r.account,
                         loss=r.broken,
                         margin=r.margin,
                         standalone=held.standalone[r.account],
-                        scenario=f"{m.mode} all pairs",
+                        scenario=_applied(r),
                     )
                     for r in rows
                 ),
-                notes=_repair_notes(m),
+                notes=notes,
             )
         )
     return out
+
+
+def _describe(breakdown: CorrelationBreakdown, mode: str) -> str:
+    how = ": per account the direction of each pair that raises its ES" if mode == "adverse" else ""
+    return (
+        f"{breakdown.confidence:.2%} ES of each account with its offset correlations broken "
+        f"({mode}{how}), each netting set on its own window; loss = ES under the break"
+    )
+
+
+def _applied(r: Any) -> str:
+    if not r.target:
+        return f"{r.mode}: no pair to break ({r.netting_set})"
+    parts = [f"{k} {v:+.2f}" for k, v in r.target.items()]
+    return f"{r.mode}: " + ", ".join(parts)
 
 
 def _repair_notes(m: Any) -> tuple[str, ...]:
