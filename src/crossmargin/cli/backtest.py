@@ -111,6 +111,9 @@ def backtest_command(
         print_json({"run_id": run_id, **result.to_dict()})
         return
     console.print(backtest_table(result))
+    extra = es_table(result)
+    if extra is not None:
+        console.print(extra)
     for offset in result.offsets:
         assumed = _fmt(offset["assumed_correlation"])
         realised = _fmt(offset["realised_correlation_window"])
@@ -126,6 +129,47 @@ def backtest_command(
     if result.paths.skipped:
         console.print(f"[yellow]{len(result.paths.skipped)} days skipped[/]: "
                       f"{result.paths.skipped[0][0]}: {result.paths.skipped[0][1]}")  # fmt: skip
+
+
+def es_table(result: BacktestResult) -> Table | None:
+    """Per account (netted) for an ES model: exceptions against the ES-equivalent rate, the
+    Acerbi-Szekely Z2 test, clean-P&L exceptions and procyclicality."""
+    rows = [(a, result.stats[(a, "netted")]) for a in result.paths.accounts]
+    if not any(s.es for _, s in rows):
+        return None
+    table = Table(
+        title="ES backtested as ES (netted): exceptions vs the VaR-equivalent level of the ES, "
+        "Acerbi-Szekely Z2 (simulated p), clean-P&L exceptions; procyclicality of the margin",
+        title_justify="left",
+    )
+    cols = ("account", "exc", "expected (normal)", "P(X ≥ exc)", "zone", "Z2", "Z2 p",
+            "clean exc", "peak/trough", "max 1/5/30-step rise %", "with 25% buffer %")  # fmt: skip
+    for col in cols:
+        table.add_column(col, justify="left" if col == "account" else "right")
+    for account, s in rows:
+        es = s.es or {}
+        z2 = es.get("z2", {})
+        cyc = s.cyclicality
+        rise = cyc.get("max_increase_pct", {})
+        buf = cyc.get("apc_buffer", {}).get("max_increase_pct", {})
+        table.add_row(
+            account,
+            str(s.exceptions),
+            f"{es['normal']['expected']:.1f}" if es else "",
+            f"{es['normal']['binomial_p_value']:.3f}" if es else "",
+            es["normal"]["traffic_light"] if es else "",
+            f"{z2['z2']:.2f}" if "z2" in z2 else "",
+            f"{z2['p_value']:.3f}" if "p_value" in z2 else "",
+            str(es.get("clean_exceptions", "")),
+            f"{cyc['peak_to_trough_ratio']:.2f}" if "peak_to_trough_ratio" in cyc else "",
+            "/".join(_pct(rise.get(h)) for h in ("1", "5", "30")),
+            "/".join(_pct(buf.get(h)) for h in ("1", "5", "30")),
+        )
+    return table
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.0f}"
 
 
 def _fmt(x: float | None) -> str:
