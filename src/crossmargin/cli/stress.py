@@ -23,6 +23,7 @@ import typer
 from rich.table import Table
 
 from crossmargin import api
+from crossmargin.analysis.stress.default import DefaultLoss
 from crossmargin.analysis.stress.report import StressReport
 from crossmargin.cli.app import app, console, print_json, working
 from crossmargin.cli.options import (
@@ -225,9 +226,9 @@ def reverse_table(report: StressReport) -> Table:
     return table
 
 
-def default_table(report: StressReport) -> Table:
+def default_table(report: StressReport, d: DefaultLoss | None = None) -> Table:
     """The defaulted account's legs: P&L, liquidation cost, loss and share."""
-    d = report.default
+    d = d if d is not None else report.default
     assert d is not None
     table = Table(
         title=f"Default of {d.account} under {d.scenario} ({d.description}): loss "
@@ -288,7 +289,8 @@ def stress_command(
         bool, typer.Option("--reverse", help="Reverse stress of every account.")
     ] = False,
     default: Annotated[
-        str | None, typer.Option("--default", help="Default this account: liquidation with costs.")
+        str | None,
+        typer.Option("--default", help="Default this account (or all): liquidation with costs."),
     ] = None,
     asof: AsofOpt = None,
     market: MarketOpt = None,
@@ -358,7 +360,7 @@ def stress_command(
             console.print(f"[dim]note: {note}[/]")
     if report.reverse:
         console.print(reverse_table(report))
-    if report.default is not None:
-        console.print(default_table(report))
+    for d in report.defaults:
+        console.print(default_table(report, d))
     if run_id is not None:
         console.print(f"[dim]recorded as run {run_id} (crossmargin runs show {run_id})[/]")

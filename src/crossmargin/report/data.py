@@ -20,6 +20,12 @@ from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models import MarginResult, model_names
 from crossmargin.models.var import VAR_MODELS
 from crossmargin.portfolio import Portfolio
+from crossmargin.report.sections import (
+    backtest_payload,
+    executive_summary,
+    stress_payload,
+    without_paths,
+)
 
 DEFAULT_MODELS: tuple[str, ...] = ("rules", "span", "pm_grid", "es")
 
@@ -35,13 +41,10 @@ def stress_section(
     data_dir: str | Path | None = None,
     contracts: ContractsLike = None,
 ) -> dict[str, Any]:
-    """The stress section: ``api.stress(book, model, market=...).to_dict()`` (every named
-    crisis replayed against the model's netted margin)."""
-    try:
-        result = api.stress(portfolio, model, market=market, data_dir=data_dir, contracts=contracts)
-    except CrossMarginError as error:
-        return _unavailable("stress tests", error)
-    return {"available": True, "result": result.to_dict()}
+    """The stress section (:func:`crossmargin.report.sections.stress_payload`): every named
+    crisis, the adverse correlation break, reverse stress and the default of every account
+    against the model's margin held, and the table per scenario and account."""
+    return stress_payload(portfolio, market, model, data_dir, contracts)
 
 
 def _stress(
@@ -53,7 +56,7 @@ def _stress(
     contracts: ContractsLike,
 ) -> dict[str, Any] | None:
     if isinstance(stress, StressReport):
-        return {"available": True, "result": stress.to_dict()}
+        return stress_payload(portfolio, market, model, data_dir, contracts, report=stress)
     return stress_section(portfolio, market, model, data_dir, contracts) if stress else None
 
 
@@ -164,31 +167,23 @@ def build_payload(
             data_dir=data_dir,
             contracts=contracts,
         )
-        stats = result_bt.to_dict(with_series=False)
-        bt = {
-            "model": backtest_model,
-            "start": stats["start"],
-            "end": stats["end"],
-            "confidence": stats["confidence"],
-            "observations": stats.get("observations"),
-            "exceptions": stats.get("exceptions"),
-            "traffic_light": stats.get("traffic_light"),
-            "series": result_bt.series(),
-        }
+        bt = backtest_payload(result_bt, backtest_model)
     first = next(iter(margin.values()))
+    stress_data = _stress(stress, portfolio, market, var_model, data_dir, contracts)
     return {
-        "title": f"crossmargin report: {portfolio.source or 'book'}",
-        "book": portfolio.source or "book",
+        "title": f"crossmargin report: {Path(portfolio.source).name or 'book'}",
+        "book": Path(portfolio.source).name or "book",
         "positions": len(portfolio.raw),
         "accounts": list(portfolio.accounts),
-        "market": market.source or market.valuation_time.isoformat(),
+        "market": without_paths(market.source) or market.valuation_time.isoformat(),
         "valuation_time": market.valuation_time.isoformat(),
         "currency": first["currency"],
         "margin": margin,
         "distribution": distribution,
         "correlations": corr,
-        "stress": _stress(stress, portfolio, market, var_model, data_dir, contracts),
+        "stress": stress_data,
         "backtest": bt,
+        "summary": executive_summary(portfolio, market, margin, stress_data, bt),
     }
 
 

@@ -137,13 +137,27 @@ class ScenarioOutcome:
     notes: tuple[str, ...] = ()
 
     @property
+    def joint(self) -> bool:
+        """Whether every covered account was evaluated on the same scenario row (a single-row
+        scenario, or every account's worst row the same date): only then do account figures
+        add up to a figure of the scenario."""
+        return len({a.scenario for a in self.accounts if a.covered}) <= 1
+
+    @property
     def loss(self) -> float:
-        """Sum of covered accounts' losses."""
-        return math.fsum(a.loss for a in self.accounts if a.covered)
+        """Gross loss of a joint scenario: the sum of the covered accounts' losses, gains
+        counted as 0 (accounts never net against each other); NaN when the accounts' rows
+        differ (each account's worst day is its own: their losses never add up)."""
+        if not self.joint:
+            return math.nan
+        return math.fsum(max(a.loss, 0.0) for a in self.accounts if a.covered)
 
     @property
     def shortfall(self) -> float:
-        """Sum of covered accounts' shortfalls (losses are not netted across accounts)."""
+        """Sum of the covered accounts' shortfalls for a joint scenario (at most
+        :attr:`loss`), else NaN."""
+        if not self.joint:
+            return math.nan
         return math.fsum(a.shortfall for a in self.accounts if a.covered)
 
     def account(self, name: str) -> AccountOutcome:
@@ -160,9 +174,10 @@ class ScenarioOutcome:
             "kind": self.kind,
             "horizon": self.horizon,
             "description": self.description,
-            "loss": self.loss,
+            "joint": self.joint,
+            "loss": _num(self.loss),
             "margin": math.fsum(a.margin for a in self.accounts),
-            "shortfall": self.shortfall,
+            "shortfall": _num(self.shortfall),
             "moves": {u: m.to_dict() for u, m in self.moves.items()},
             "notes": list(self.notes),
             "accounts": [a.to_dict() for a in self.accounts],

@@ -11,9 +11,9 @@ chosen model (the **netted margin held** per account), then runs, as asked:
   the user's ``plus``, ``minus``, ``flip``, ``stressed`` (comma-separated to combine;
   ``all`` = every one);
 * a reverse stress of every account (:mod:`.reverse`);
-* the default of one account (:mod:`.default`) under its worst scenario among those run
-  (crisis ``h``-day and hypothetical rows; the named crises when only a correlation
-  breakdown was run).
+* the default of one account (:mod:`.default`), or of each (``default="all"``), under its
+  worst scenario among those run (crisis ``h``-day rows on the account's own netting set and
+  hypothetical rows; the named crises when only a correlation break was run).
 
 The joint distribution (correlation, reverse stress) is the ES model's window: the chosen
 model's when it is ``es``/``hvar``, else the ``es`` model with its file defaults.
@@ -32,6 +32,7 @@ from crossmargin.analysis.stress.common import (
     HeldMargin,
     ScenarioOutcome,
     account_losses,
+    account_underlyings,
     held_margin,
     netting_set_groups,
 )
@@ -81,6 +82,7 @@ class StressReport:
     correlation: CorrelationBreakdown | None = None
     reverse: tuple[ReverseStress, ...] = ()
     default: DefaultLoss | None = None
+    defaults: tuple[DefaultLoss, ...] = ()
     parameters: dict[str, Any] = field(default_factory=dict)
 
     def scenario(self, name: str) -> ScenarioOutcome:
@@ -132,14 +134,43 @@ class StressReport:
             "correlation": None if self.correlation is None else self.correlation.to_dict(),
             "reverse": [r.to_dict() for r in self.reverse],
             "default": None if self.default is None else self.default.to_dict(),
+            "defaults": [d.to_dict() for d in self.defaults],
         }
 
     def summary(self) -> str:
-        """A few lines a person reads first."""
-        lines = [f"stress of {self.model} netted margin ({self.currency}, MPOR {self.mpor}d)"]
-        for s in self.scenarios:
-            lines.append(f"  {s.name}: loss {s.loss:,.0f}, shortfall {s.shortfall:,.0f}")
+        """A few lines a person reads first: per account its worst scenario."""
+        lines = [f"stress of {self.model} margin held ({self.currency}, MPOR {self.mpor}d)"]
+        for r in self.account_rows():
+            if r["worst_loss"] is None:
+                lines.append(f"  {r['account']}: no covered scenario")
+                continue
+            lines.append(
+                f"  {r['account']}: worst loss {r['worst_loss']:,.0f} ({r['worst_scenario']}), "
+                f"margin {r['margin']:,.0f}, shortfall {r['shortfall']:,.0f}"
+            )
         return "\n".join(lines)
+
+    def account_scenario_rows(self) -> list[dict[str, Any]]:
+        """One row per scenario and account: the row applied, loss, margin held, standalone
+        and shortfall (every figure of one account on one scenario row; nothing summed)."""
+        return [
+            {
+                "scenario": s.name,
+                "kind": s.kind,
+                "horizon": s.horizon,
+                "account": a.account,
+                "applied": a.scenario,
+                "covered": a.covered,
+                "loss": a.loss if a.covered else None,
+                "margin": a.margin,
+                "standalone": a.standalone,
+                "shortfall": a.shortfall if a.covered else None,
+                "standalone_shortfall": a.standalone_shortfall if a.covered else None,
+                "note": a.note,
+            }
+            for s in self.scenarios
+            for a in s.accounts
+        ]
 
 
 def correlation_modes(text: str | Sequence[str]) -> tuple[str, ...]:
@@ -226,9 +257,13 @@ def run_stress(
             found += reverse_stress(sub, snapshot, window, held, daily, dates)
         order = {a: i for i, a in enumerate(portfolio.accounts)}
         rev = tuple(sorted(found, key=lambda r: order[r.account]))
-    dflt = None
+    dflts: list[DefaultLoss] = []
     if default is not None:
-        dflt = _default(portfolio, snapshot, held, history, default, mpor, windows, candidates)
+        names = portfolio.accounts if default == "all" else (default,)
+        dflts = [
+            _default(portfolio, snapshot, held, history, a, mpor, windows, candidates)
+            for a in names
+        ]
     return StressReport(
         model=held.model,
         currency=snapshot.reporting_currency,
@@ -238,7 +273,8 @@ def run_stress(
         scenarios=tuple(outcomes),
         correlation=breakdown,
         reverse=rev,
-        default=dflt,
+        default=dflts[0] if dflts and default != "all" else None,
+        defaults=tuple(dflts),
         parameters={
             "model": held.model,
             "model_parameters": model.parameters(),
@@ -386,10 +422,12 @@ def _default(
         raise InputError(
             f"unknown account {account!r} to default (book has {', '.join(portfolio.accounts)})"
         )
+    mine = account_underlyings(portfolio)[account]
+    alone = portfolio.subset([account])  # the account's own netting set and calendar
     pool = list(candidates)
     for w in windows or list(crisis_catalogue().values()):
-        moves = crisis_moves(history, w, portfolio.underlyings, mpor=mpor)
-        held_unds = {p.instrument.underlying for p in portfolio.account(account).positions}
+        moves = crisis_moves(history, w, mine, mpor=mpor)
+        held_unds = {p.instrument.underlying for p in alone.positions}
         if held_unds & set(moves.uncovered):
             continue
         sets = crisis_scenarios(moves, mpor)
@@ -399,10 +437,9 @@ def _default(
                 f"{w.title or w.name} {w.start}..{w.end}, worst {mpor}-day move",
             )
         )
-    j = portfolio.accounts.index(account)
     best: tuple[float, ScenarioSet, int, str] | None = None
     for scen, desc in pool:
-        loss = account_losses(portfolio, snapshot, scen)[:, j]
+        loss = account_losses(alone, snapshot, scen)[:, 0]
         i = int(loss.argmax())
         if best is None or loss[i] > best[0]:
             best = (float(loss[i]), scen, i, desc)
