@@ -172,6 +172,8 @@ def test_stress_table_is_per_account_and_scenario(
         if r["loss"] is not None:
             assert r["shortfall"] == max(0.0, r["loss"] - r["margin"])
             assert r["shortfall"] <= max(r["loss"], 0.0)
+    units = stress["result"]["units"]
+    assert "USD" in units["money"]  # every money figure says its currency
     kinds = {r["kind"] for r in rows}
     assert {"crisis", "correlation"} <= kinds
     # the scenario totals are only given where every account was hit by the same row

@@ -240,7 +240,29 @@ class BacktestResult:
         }
         if with_series:
             out["series"] = self.series()
+        out["units"] = backtest_units()
         return out
+
+
+def backtest_units(currency: str = "USD") -> dict[str, str]:
+    """The units of a backtest's JSON fields (money: the snapshots built from the history
+    report in USD, :func:`crossmargin.market.builder.snapshot_from_history`)."""
+    return {
+        "money": f"{currency}: margins, P&L (hypothetical and clean), shortfalls, VaR/ES "
+        "forecasts, mean credits",
+        "observations": "backtest days (steps of each account's calendar)",
+        "exceptions": "count of days with realised loss > margin held",
+        "mpor": "steps of the account's calendar (days)",
+        "probability": "decimal (0.00385 = 0.385%): exception probabilities, p-values, "
+        "confidence, ES-equivalent levels, coverage_ratio, exception_rate",
+        "expected": "expected count of exceptions over the observations",
+        "z2": "dimensionless Acerbi-Szekely statistic (0 under a correct ES; < 0: ES too small)",
+        "pct": "percent (12.5 = 12.5%): every *_pct field of procyclicality",
+        "peak_to_trough_ratio": "dimensionless: highest / lowest margin of the series",
+        "steps": "steps of the account's calendar: exhausted_steps, rebuild_steps, indices",
+        "buffer": "decimal fraction of the calculated margin (0.25 = 25%)",
+        "correlation": "dimensionless, -1 to 1",
+    }
 
 
 def summarise(

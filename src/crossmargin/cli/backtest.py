@@ -132,14 +132,17 @@ def backtest_command(
 
 
 def es_table(result: BacktestResult) -> Table | None:
-    """Per account (netted) for an ES model: exceptions against the ES-equivalent rate, the
-    Acerbi-Szekely Z2 test, clean-P&L exceptions and procyclicality."""
+    """Per account (netted): procyclicality of the margin for every model and, for an ES
+    model, exceptions against the ES-equivalent rate, the Acerbi-Szekely Z2 test and the
+    clean-P&L exceptions (blank for models that are not an ES)."""
     rows = [(a, result.stats[(a, "netted")]) for a in result.paths.accounts]
-    if not any(s.es for _, s in rows):
+    if not any(s.es or s.cyclicality for _, s in rows):
         return None
     table = Table(
-        title="ES backtested as ES (netted): exceptions vs the VaR-equivalent level of the ES, "
-        "Acerbi-Szekely Z2 (simulated p), clean-P&L exceptions; procyclicality of the margin",
+        title="Netted margin: ES backtested as ES (exceptions vs the VaR-equivalent level of "
+        "the ES, normal tail; Acerbi-Szekely Z2, simulated p; clean-P&L exceptions) and "
+        "procyclicality (peak/trough ratio; largest rise over 1/5/30 steps, %, without and "
+        "with a 25% APC buffer run down)",
         title_justify="left",
     )
     cols = ("account", "exc", "expected (normal)", "P(X ≥ exc)", "zone", "Z2", "Z2 p",

@@ -135,6 +135,7 @@ class StressReport:
             "reverse": [r.to_dict() for r in self.reverse],
             "default": None if self.default is None else self.default.to_dict(),
             "defaults": [d.to_dict() for d in self.defaults],
+            "units": stress_units(self.currency),
         }
 
     def summary(self) -> str:
@@ -171,6 +172,23 @@ class StressReport:
             for s in self.scenarios
             for a in s.accounts
         ]
+
+
+def stress_units(currency: str) -> dict[str, str]:
+    """The units of a stress report's JSON fields."""
+    return {
+        "money": f"{currency}: losses (−P&L, loss > 0), margins held, standalone margins, "
+        "shortfalls = max(0, loss − margin held), ES broken/unbroken, liquidation costs",
+        "loss": "per account on one scenario row; a scenario's loss/shortfall is given only "
+        "when every account took the same row (joint), else null: worst days never add up",
+        "spot": "decimal relative move S1/S0 − 1 (−0.1 = −10%)",
+        "vol": "decimal vol change (0.05 = +5 vol points), or relative when vol_type says so",
+        "correlation": "dimensionless, −1 to 1 (normal-score correlation of the window)",
+        "mahalanobis_distance": "dimensionless: standard deviations of the joint MPOR move",
+        "plausibility": "decimal share of the history's MPOR moves at least that far",
+        "mpor": "days",
+        "horizon": "1d, the MPOR in days, or the crisis window",
+    }
 
 
 def correlation_modes(text: str | Sequence[str]) -> tuple[str, ...]:
