@@ -221,7 +221,8 @@ def _account_cells(a: Mapping[str, Any], confidence: float) -> dict[str, Any]:
 
 
 def backtest_figure(series: list[Mapping[str, Any]], title: str, currency: str) -> go.Figure:
-    """Netted and standalone margin, realised (hypothetical) loss, exceptions marked."""
+    """Netted and standalone margin, realised loss (hypothetical P&L; the clean P&L hidden
+    until clicked in the legend), exceptions marked; money in ``currency``."""
     dates = [r["date"] for r in series]
     fig = go.Figure()
     fig.add_scatter(x=dates, y=[r["margin"] for r in series], name="margin held (netted)")
@@ -230,14 +231,23 @@ def backtest_figure(series: list[Mapping[str, Any]], title: str, currency: str) 
         line={"dash": "dot"},
     )  # fmt: skip
     fig.add_scatter(
-        x=dates, y=[-r["pnl"] for r in series], name="realised loss", mode="lines", opacity=0.6
-    )
+        x=dates, y=[-r["pnl"] for r in series], name="realised loss (hypothetical P&L)",
+        mode="lines", opacity=0.6,
+    )  # fmt: skip
+    if any(r.get("pnl_clean") is not None for r in series):
+        fig.add_scatter(
+            x=dates, y=[None if r["pnl_clean"] is None else -r["pnl_clean"] for r in series],
+            name="realised loss (clean P&L: the model's factors)", mode="lines", opacity=0.4,
+            line={"dash": "dash"}, visible="legendonly",
+        )  # fmt: skip
     exc = [r for r in series if r["exception"]]
     fig.add_scatter(
         x=[r["date"] for r in exc], y=[-r["pnl"] for r in exc], mode="markers",
         name="exception (netted)", marker={"color": "red", "size": 9, "symbol": "x"},
     )  # fmt: skip
-    fig.update_layout(title=title, yaxis_title=currency)
+    fig.update_layout(
+        title=title, yaxis_title=currency, xaxis_title="day t (loss over t to t + MPOR)"
+    )
     return fig
 
 
