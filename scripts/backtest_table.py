@@ -136,7 +136,7 @@ def es_lines(result: BacktestResult) -> list[str]:
                 f"| {name if mode == 'netted' else ''} | {mode} | {s.exceptions} | "
                 f"{0.01 * s.observations:.1f} | {n['expected']:.1f} | "
                 f"{n['binomial_p_value']:.3f} | {n['traffic_light']} | {t4:.1f} / "
-                f"{'' if own is None else f'{own:.1f}'} | {_z(z2, 'z2')} | "
+                f"{'n/a' if own is None else f'{own:.1f}'} | {_z(z2, 'z2')} | "
                 f"{_z(z2, 'p_value', 3)} | {es.get('clean_exceptions', '')} |"
             )
     return out
