@@ -29,6 +29,7 @@ MODULES = (
     "bench_cascade",
     "bench_optimise",
     "bench_distributed",
+    "bench_es_backtest",
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,19 @@ def test_backtest_json_contract(run_cli: Run, tmp_path: Path) -> None:
     assert data["confidence"] == 0.99
     assert data["observations"] == len(data["series"])
     assert series.read_text().startswith("date,horizon_end,margin,")
+    assert "money" in data["units"]
+    assert "pct" in data["units"]
+    # procyclicality of the book's netted margin, against the series recomputed here
+    margin = [r["margin"] for r in data["series"]]
+    cyc = data["procyclicality"]
+    assert cyc["peak_to_trough_ratio"] == pytest.approx(max(margin) / min(margin), rel=1e-12)
+    rise = max(100 * (b / a - 1) for a, b in pairwise(margin))
+    assert cyc["max_increase_pct"]["1"] == pytest.approx(rise, rel=1e-9, abs=1e-9)
+    # the buffered margin M lies in [m, 1.25·m], so max M / min M <= 1.25 · max m / min m
+    buf = cyc["apc_buffer"]
+    assert buf["buffer"] == 0.25
+    assert 1.0 <= buf["peak_to_trough_ratio"] <= 1.25 * max(margin) / min(margin) + 1e-12
+    assert data["es_backtest"] is None  # rules is not an ES: no ES checks claimed
 
 
 @needs_data
@@ -39,6 +53,8 @@ def test_backtest_of_a_book(run_cli: Run) -> None:
                   "--end", "2025-01-31")  # fmt: skip
     assert res.code == 0, res.err
     assert "gamma-xasset" in res.out
+    assert "procyclicality" in " ".join(res.out.split())  # the per-account table is printed
+    assert "peak/trough" in res.out
 
 
 @pytest.mark.parametrize(

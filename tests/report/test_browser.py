@@ -49,6 +49,71 @@ class Charts(HTMLParser):
             self.stack.pop()
 
 
+class StressRows(HTMLParser):
+    """The rendered DOM's stress table cells (per ``tr``) and the embedded JSON payload."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[dict[str, str]] = []
+        self.table = ""
+        self.key: str | None = None
+        self.payload = ""
+        self.in_data = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "table":
+            self.table = a.get("id", "")
+        elif tag == "tr" and self.table == "stress" and "data-account" in a:
+            self.rows.append({"scenario": a["data-scenario"], "account": a["data-account"]})
+        elif tag == "td" and self.table == "stress" and self.rows:
+            self.key = a.get("data-key")
+            if self.key:
+                self.rows[-1][self.key] = ""
+        elif tag == "script":
+            self.in_data = a.get("id") == "report-data"
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td":
+            self.key = None
+        elif tag == "script":
+            self.in_data = False
+
+    def handle_data(self, data: str) -> None:
+        if self.key and self.rows:
+            self.rows[-1][self.key] += data
+        if self.in_data:
+            self.payload += data
+
+
+def check_stress_in_dom(dom: str) -> None:
+    """Per-account stress rows as Chromium rendered them: each row's shortfall is
+    ``max(0, loss − margin held)``, never more than the loss, and the same as the payload's
+    row; every account appears under every scenario."""
+    import json
+
+    parsed = StressRows()
+    parsed.feed(dom)
+    payload = json.loads(parsed.payload)
+    rows = payload["stress"]["rows"]
+    assert rows, "the stress section has rows"
+    assert len(parsed.rows) == len(rows)
+    for shown, row in zip(parsed.rows, rows, strict=True):
+        assert (shown["scenario"], shown["account"]) == (row["scenario"], row["account"])
+        if row["loss"] is None:
+            assert row["shortfall"] is None
+            continue
+        assert row["shortfall"] <= max(row["loss"], 0.0) + 1e-9
+        assert row["shortfall"] == max(0.0, row["loss"] - row["margin"])
+        for key in ("loss", "margin", "shortfall"):
+            assert float(shown[key].replace(",", "")) == pytest.approx(row[key], abs=0.5)
+    accounts = set(payload["accounts"])
+    by_scenario: dict[str, set[str]] = {}
+    for row in rows:
+        by_scenario.setdefault(row["scenario"], set()).add(row["account"])
+    assert all(seen == accounts for seen in by_scenario.values())
+
+
 def _chromium(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
     assert CHROMIUM is not None
     return subprocess.run(
@@ -72,7 +137,9 @@ def test_report_renders_in_chromium(report: tuple[Path, dict[str, Any]], tmp_pat
         if len(c["factors"]) > 2
     }
     assert correlations  # the sample book has multi-underlying netting sets
-    expected = {f"waterfall-{m}" for m in report[1]["margin"]} | correlations | {
+    per_account = {f"backtest-{a['account']}" for a in report[1]["backtest"]["accounts"]}
+    assert len(per_account) == len(report[1]["accounts"])  # netted vs standalone per account
+    expected = {f"waterfall-{m}" for m in report[1]["margin"]} | correlations | per_account | {
         "distribution", "backtest",
     }  # fmt: skip
     capital = report[1].get("capital") or {}
@@ -81,6 +148,7 @@ def test_report_renders_in_chromium(report: tuple[Path, dict[str, Any]], tmp_pat
     assert set(charts.svgs) == expected
     not_drawn = [c for c, n in charts.svgs.items() if n < 1]
     assert not_drawn == [], f"charts not rendered: {not_drawn}"
+    check_stress_in_dom(dom.stdout)
     shot = tmp_path / "report.png"
     done = _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1400,3000", url)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -9,11 +9,11 @@ from typing import Any
 from tests.report.conftest import ASOF
 
 from crossmargin.report.render import (
-    backtest_figure,
     correlation_figure,
     distribution_figure,
     waterfall,
 )
+from crossmargin.report.render_sections import backtest_figure
 
 
 def test_header_names_the_book_and_asof_not_a_path(report: tuple[Path, dict[str, Any]]) -> None:
@@ -29,7 +29,8 @@ def test_every_axis_names_its_unit(report: tuple[Path, dict[str, Any]]) -> None:
     ccy = payload["currency"]
     figures = [waterfall(m) for m in payload["margin"].values()]
     figures.append(distribution_figure(payload["distribution"], ccy))
-    figures.append(backtest_figure(payload["backtest"], ccy))
+    bt = payload["backtest"]
+    figures.append(backtest_figure(bt["series"], f"{bt['model']} backtest: book", ccy))
     for fig in figures:
         layout = fig.layout
         assert layout.yaxis.title.text, layout.title.text

@@ -88,3 +88,55 @@ def test_validation() -> None:
         peak_to_trough([100.0, 0.0, 50.0])
     with pytest.raises(InputError, match="shorter lookback"):
         margin_change_es(np.ones(100), 5)
+
+
+def test_peak_to_trough_ratio_and_max_increase_by_hand() -> None:
+    from crossmargin.stats import max_increase, peak_to_trough_ratio
+
+    # MARGINS = 100, 120, 90, 110, 60, 200: peak 200 (index 5) over trough 60 (index 4)
+    res = peak_to_trough_ratio(MARGINS)
+    assert res.ratio == pytest.approx(200 / 60)
+    assert (res.peak, res.trough) == (5, 4)
+    # 1-step increases: +20%, −25%, +22.2%, −45.5%, +233.3% → 233.3% from index 4
+    one = max_increase(MARGINS, 1)
+    assert one.pct == pytest.approx(100 * 140 / 60)
+    assert one.start == 4
+    # 2-step: 90/100, 110/120, 60/90, 200/110 → +81.8% from index 3
+    two = max_increase(MARGINS, 2)
+    assert two.pct == pytest.approx(100 * 90 / 110)
+    assert two.start == 3
+    # a falling series: the largest "increase" is the smallest fall, negative
+    assert max_increase([100.0, 90.0, 85.0], 1).pct == pytest.approx(100 * (85 / 90 - 1))
+    assert np.isnan(max_increase(MARGINS, 6).pct)
+
+
+def _buffer_twin(m: list[float], b: float, r: int) -> list[float]:
+    """Scalar twin of the Art 28(1)(a) buffer rule, written from its docstring."""
+    out = [(1 + b) * m[0]]
+    for x in m[1:]:
+        candidate = out[-1] + b * x / r
+        out.append(min((1 + b) * x, max(x, candidate)))
+    return out
+
+
+def test_apc_buffer_runs_down_in_stress_and_rebuilds() -> None:
+    from crossmargin.stats import apc_buffer, max_increase
+
+    calm, spike = [100.0] * 10, [110.0, 125.0, 140.0, 160.0]
+    m = np.array(calm + spike + [160.0] * 30 + [120.0] * 10)
+    res = apc_buffer(m, buffer=0.25, rebuild_steps=20)
+    np.testing.assert_allclose(res.collected, _buffer_twin(list(m), 0.25, 20), rtol=1e-15)
+    assert res.collected[0] == 125.0  # a full 25% buffer in normal times
+    assert np.all(res.collected >= m)
+    assert np.all(res.collected <= 1.25 * m + 1e-9)
+    # the rise from 100 to 160 (+60%) is called as less: the buffer absorbs the first part
+    assert res.collected[13] == pytest.approx(160.0)  # exhausted at the peak
+    assert bool(res.exhausted[13])
+    raw = max_increase(m, 5).pct
+    damped = max_increase(res.collected, 5).pct
+    assert damped < raw
+    assert raw == pytest.approx(60.0)
+    # once the margin stops rising the buffer is rebuilt within 20 steps
+    assert res.buffer[13 + 20] == pytest.approx(0.25)
+    with pytest.raises(InputError, match="fraction of margin"):
+        apc_buffer(m, buffer=-0.1)

@@ -18,6 +18,11 @@ EXPECTED = {
     "tail_mass", "tail_weights",
     "traffic_light", "traffic_light_zones", "transition_counts", "validate_correlation",
     "var_es", "var_es_by_count", "var_interpolated",
+    # issue 15: rank re-ordering, ES backtests, procyclicality measures
+    "RankReorder", "normal_score_correlation", "normal_scores", "psd_cholesky", "rank_reorder",
+    "Predictive", "Z2Result", "acerbi_szekely_z2", "binomial_upper_p", "es_equivalent_level",
+    "z2_statistic", "ApcBuffer", "MaxIncrease", "PeakTroughRatio", "apc_buffer",
+    "max_increase", "peak_to_trough_ratio",
 }  # fmt: skip
 
 

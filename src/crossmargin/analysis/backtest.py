@@ -11,11 +11,16 @@ group's test window:
 2. the book is materialised on ``t`` (a rolling strategy book is re-struck every day; a
    static book is held as given);
 3. the model margins it: per account the fully netted, grouped and standalone figures;
-4. the realised P&L of the same book from ``t`` to ``t + h`` (``h`` = the margin period of
-   risk, in steps of the group's calendar) is the full revaluation of the real joint move:
-   spot log returns, the change of each underlying's ATM implied-vol level, and the calendar
-   days from ``t`` to ``t + h`` of decay;
-5. an exception is a loss above the margin held: ``−pnl > margin``.
+4. the realised P&L of the same static book from ``t`` to ``t + h`` (``h`` = the margin
+   period of risk, in steps of the group's calendar), twice (:mod:`crossmargin.analysis.realised`):
+   **hypothetical**, every contract fully revalued on the market of ``t + h`` (spot, the
+   vol at its strike, rates and carry, decay), and **clean**, the model's own factors only
+   (spot log returns, the ATM-vol factor's move, decay);
+5. an exception is a hypothetical loss above the margin held: ``−pnl > margin`` (the clean
+   P&L's exceptions are reported beside it);
+6. for a historical VaR/ES model, the forecast each account's ``core`` was taken on (its
+   lookback scenarios' P&L: VaR, ES and the tail; :mod:`crossmargin.analysis.backtest_forecast`),
+   for the ES tests.
 
 A day whose market cannot be built from the history within the staleness limits (e.g. a
 BTC_DVOL gap longer than 3 days, at ``t`` or at ``t + h``) is skipped and listed in
@@ -42,17 +47,20 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from crossmargin.analysis.backtest_forecast import (
+    CoreForecast,
+    DayForecast,
+    margin_and_forecast,
+    merge_forecasts,
+)
+from crossmargin.analysis.realised import clean_pnl, hypothetical_pnl
 from crossmargin.analysis.strategies import Strategy, materialise
 from crossmargin.errors import InputError, MarketDataError
 from crossmargin.market.builder import snapshot_from_history
-from crossmargin.market.factor_grid import vol_move
 from crossmargin.market.history import MarketHistory, to_timestamp
 from crossmargin.market.risk_factors import build_panel
-from crossmargin.market.scenarios import ScenarioSet
-from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import MarginModel, model_factory
 from crossmargin.portfolio import Portfolio
-from crossmargin.pricing.revalue import revalue
 
 FloatArray = NDArray[np.float64]
 MODES = ("netted", "grouped", "standalone")
@@ -70,9 +78,10 @@ class BacktestPaths:
     """Daily margin and realised P&L per account: arrays are (days, accounts).
 
     ``dates`` is the union of every account's backtest days; ``margin[mode]`` for mode in
-    ``netted``, ``grouped``, ``standalone`` and ``pnl`` (the realised P&L over ``[t, t + h]``,
-    reporting currency, gain > 0) are NaN on days that are not an account's own;
-    ``horizon_end`` (datetime64[D], NaT there) is each account's ``t + h``.
+    ``netted``, ``grouped``, ``standalone`` and ``pnl`` (the hypothetical P&L over
+    ``[t, t + h]``, reporting currency, gain > 0; ``pnl_clean`` the clean one) are NaN on days
+    that are not an account's own; ``horizon_end`` (datetime64[D], NaT there) is each
+    account's ``t + h``; ``forecast`` the VaR/ES model's own forecasts (None for others).
     """
 
     dates: tuple[date, ...]
@@ -81,6 +90,8 @@ class BacktestPaths:
     margin: dict[str, FloatArray]
     pnl: FloatArray
     skipped: tuple[tuple[date, str], ...] = ()
+    pnl_clean: FloatArray | None = None
+    forecast: CoreForecast | None = None
 
     def observed(self, account: int | None = None) -> NDArray[np.bool_]:
         """Days on which an account (or, with None, every account) has a value."""
@@ -102,31 +113,6 @@ def trading_days(
 ) -> pd.DatetimeIndex:
     """Panel days of ``underlyings`` in [start, end] (see risk_factors' calendar rules)."""
     return build_panel(history, list(underlyings), start, end).dates
-
-
-def _realised_move(
-    underlyings: tuple[str, ...],
-    now: MarketSnapshot,
-    later: MarketSnapshot,
-    history: MarketHistory,
-) -> ScenarioSet:
-    """The real joint move from ``now`` to ``later``: spot log returns, the ATM-vol factor's
-    move as the historical models define it (:func:`crossmargin.market.factor_grid.vol_move`,
-    ``history`` cut at ``later``), and the calendar time in between."""
-    spot = [np.log(later.spot(u) / now.spot(u)) for u in underlyings]
-    vol = [
-        vol_move(history, u, now.valuation_time.date(), later.valuation_time.date())
-        for u in underlyings
-    ]
-    days = (later.valuation_time - now.valuation_time).total_seconds() / 86400.0
-    return ScenarioSet(
-        underlyings=underlyings,
-        spot_shocks=np.array([spot]),
-        vol_shocks=np.array([vol]),
-        time_steps=np.array([days / 365.0]),
-        spot_shock_type="log",
-        names=(f"{now.valuation_time:%Y-%m-%d}→{later.valuation_time:%Y-%m-%d}",),
-    )
 
 
 def _check_window(start: date, end: date, mpor: int) -> None:
@@ -162,8 +148,9 @@ class _Day:
     mpor: int
     by: str
 
-    def run(self, history: MarketHistory, i: int) -> tuple[int, list[float], list[float]] | str:
-        """(index, margins netted+grouped+standalone per account, P&L) or the skip reason."""
+    def run(self, history: MarketHistory, i: int) -> _DayResult | str:
+        """Margins (netted + grouped + standalone per account), hypothetical and clean P&L
+        and the model's forecasts, or the reason the day is skipped."""
         view = history.until(self.days[i].date())  # what is known at the end of day t
         later_view = history.until(self.days[i + self.mpor].date())
         try:
@@ -180,13 +167,29 @@ class _Day:
             model = self.model.build(view)
         else:
             model = self.model(view)
-        result = model.compute(book, now, by=self.by)
+        result, forecast = margin_and_forecast(model, book, now, by=self.by, accounts=self.accounts)
         by_account = {a.account: a for a in result.accounts}
-        move = _realised_move(self.underlyings, now, later, later_view)
-        realised = revalue(book, now, move)
-        pnl = dict(zip(realised.accounts, realised.account_pnl_by_scenario[0], strict=True))
+        hyp = dict(zip(book.accounts, hypothetical_pnl(book, now, later), strict=True))
+        clean = dict(zip(book.accounts, clean_pnl(book, now, later, later_view), strict=True))
         margins = [float(getattr(by_account[a], mode)) for mode in MODES for a in self.accounts]
-        return i, margins, [float(pnl[a]) for a in self.accounts]
+        return _DayResult(
+            index=i,
+            margins=margins,
+            pnl=[float(hyp[a]) for a in self.accounts],
+            pnl_clean=[float(clean[a]) for a in self.accounts],
+            forecast=forecast,
+            confidence=float(getattr(model, "confidence", 0.0)),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _DayResult:
+    index: int
+    margins: list[float]
+    pnl: list[float]
+    pnl_clean: list[float]
+    forecast: list[DayForecast] | None
+    confidence: float
 
 
 _WORKER: dict[str, Any] = {}
@@ -367,7 +370,7 @@ def _run_group(
         for done, i in enumerate(inside, start=1):
             outcome[i] = day.run(hist, i)
             progress(done, len(inside))
-    rows = [outcome[i] for i in inside if not isinstance(outcome[i], str)]
+    rows: list[_DayResult] = [outcome[i] for i in inside if not isinstance(outcome[i], str)]
     skipped = [(days[i].date(), outcome[i]) for i in inside if isinstance(outcome[i], str)]
     if len(rows) <= mpor:
         raise MarketDataError(
@@ -375,17 +378,24 @@ def _run_group(
             f"{start_d}..{end_d} ({len(skipped)} skipped, first: "
             f"{skipped[0][1] if skipped else 'none'})"
         )
-    kept = [r[0] for r in rows]
+    kept = [r.index for r in rows]
     n = len(accounts)
-    stacked = np.array([r[1] for r in rows])
+    stacked = np.array([r.margins for r in rows])
     ends = np.array([days[i + mpor].date() for i in kept], dtype="datetime64[D]")
+    forecasts = [r.forecast for r in rows]
     return BacktestPaths(
         dates=tuple(days[i].date() for i in kept),
         horizon_end=np.repeat(ends[:, np.newaxis], n, axis=1),
         accounts=accounts,
         margin={m: stacked[:, k * n : (k + 1) * n] for k, m in enumerate(MODES)},
-        pnl=np.array([r[2] for r in rows]),
+        pnl=np.array([r.pnl for r in rows]),
         skipped=tuple(skipped),
+        pnl_clean=np.array([r.pnl_clean for r in rows]),
+        forecast=(
+            CoreForecast.stack(rows[0].confidence, [f for f in forecasts if f is not None])
+            if all(f is not None for f in forecasts)
+            else None
+        ),
     )
 
 
@@ -399,6 +409,8 @@ def _merge(groups: Sequence[BacktestPaths], accounts: tuple[str, ...]) -> Backte
     n_days, n_acc = len(dates), len(accounts)
     margin = {m: np.full((n_days, n_acc), np.nan) for m in MODES}
     pnl = np.full((n_days, n_acc), np.nan)
+    clean = np.full((n_days, n_acc), np.nan)
+    parts = []
     ends = np.full((n_days, n_acc), np.datetime64("NaT"), dtype="datetime64[D]")
     skipped: list[tuple[date, str]] = []
     for g in groups:
@@ -407,6 +419,9 @@ def _merge(groups: Sequence[BacktestPaths], accounts: tuple[str, ...]) -> Backte
         for m in MODES:
             margin[m][np.ix_(rows, cols)] = g.margin[m]
         pnl[np.ix_(rows, cols)] = g.pnl
+        if g.pnl_clean is not None:
+            clean[np.ix_(rows, cols)] = g.pnl_clean
+        parts.append((g.forecast, rows, cols))
         ends[np.ix_(rows, cols)] = g.horizon_end
         skipped += [(d, f"{', '.join(g.accounts)}: {why}") for d, why in g.skipped]
     return BacktestPaths(
@@ -416,4 +431,10 @@ def _merge(groups: Sequence[BacktestPaths], accounts: tuple[str, ...]) -> Backte
         margin=margin,
         pnl=pnl,
         skipped=tuple(sorted(skipped)),
+        pnl_clean=clean,
+        forecast=(
+            merge_forecasts(parts, (n_days, n_acc))
+            if all(g.forecast is not None for g in groups)
+            else None
+        ),
     )

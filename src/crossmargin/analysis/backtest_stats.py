@@ -12,7 +12,12 @@ For each series of daily margins ``m_t`` and realised h-day P&L ``p_t`` (excepti
   per non-overlapping sub-sample (every h-th day), with the Bonferroni p-value across the h
   sub-samples and the zone of the worst sub-sample: read those for the verdict;
 - coverage ratio, average and maximum shortfall on exception days;
-- procyclicality: the largest peak-to-trough fall and rise of the margin within 30 days.
+- procyclicality: the largest peak-to-trough fall and rise of the margin within 30 days, and
+  the measures of :func:`crossmargin.analysis.backtest_es.procyclicality` (peak-to-trough
+  ratio, 1/5/30-step increases, ICE's ES of increases, the Art 28(1)(a) buffer run down);
+- an ES margin backtested as an ES (:func:`crossmargin.analysis.backtest_es.es_backtest`):
+  exceptions against the VaR-equivalent level of the ES and the Acerbi–Szekely Z2 test of
+  the model's own forecasts; the clean P&L's exceptions beside the hypothetical ones.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from crossmargin.analysis.backtest import MODES, BacktestPaths
+from crossmargin.analysis.backtest_es import es_backtest, procyclicality
 from crossmargin.stats import (
     christoffersen,
     coverage,
@@ -34,6 +40,7 @@ from crossmargin.stats import (
     subsample_backtest,
     traffic_light,
 )
+from crossmargin.stats.es_backtest import Predictive
 
 FloatArray = NDArray[np.float64]
 _ZONE_ORDER = {"green": 0, "yellow": 1, "red": 2}
@@ -59,6 +66,8 @@ class SeriesStats:
     max_fall_pct: float
     max_rise_pct: float
     subsample: dict[str, Any] | None = None
+    es: dict[str, Any] | None = None
+    cyclicality: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of the CLI (``kupiec``, ``christoffersen``, ``traffic_light`` ...)."""
@@ -80,13 +89,25 @@ class SeriesStats:
             "procyclicality": {
                 "max_fall_pct_30d": self.max_fall_pct,
                 "max_rise_pct_30d": self.max_rise_pct,
+                **self.cyclicality,
             },
             "non_overlapping": self.subsample,
+            "es_backtest": self.es,
         }
 
 
-def series_stats(margin: FloatArray, pnl: FloatArray, confidence: float, mpor: int) -> SeriesStats:
-    """Statistics of one series (1-D arrays in date order)."""
+def series_stats(
+    margin: FloatArray,
+    pnl: FloatArray,
+    confidence: float,
+    mpor: int,
+    *,
+    es_based: bool = False,
+    pnl_clean: FloatArray | None = None,
+    predictive: Predictive | None = None,
+) -> SeriesStats:
+    """Statistics of one series (1-D arrays in date order); ``es_based`` adds the ES checks
+    (with the Z2 test when the model's ``predictive`` forecasts are given)."""
     p = 1.0 - confidence
     exc = -pnl > margin
     n, x = int(exc.size), int(exc.sum())
@@ -128,6 +149,12 @@ def series_stats(margin: FloatArray, pnl: FloatArray, confidence: float, mpor: i
         max_fall_pct=float(ptt.max_fall_pct) if ptt is not None else 0.0,
         max_rise_pct=float(ptt.max_rise_pct) if ptt is not None else 0.0,
         subsample=sub,
+        es=(
+            es_backtest(margin, pnl, confidence, mpor, pnl_clean=pnl_clean, predictive=predictive)
+            if es_based and n
+            else None
+        ),
+        cyclicality=procyclicality(margin, pnl),
     )
 
 
@@ -155,7 +182,8 @@ class BacktestResult:
         return self.paths.dates[-1]
 
     def series(self, account: str = "book") -> list[dict[str, Any]]:
-        """Plot-ready rows: date, margin per mode, realised P&L, exception flags.
+        """Plot-ready rows: date, margin per mode, realised P&L (hypothetical ``pnl`` and
+        ``pnl_clean``), exception flags.
 
         An account's rows are its own days; the book's are the days on which every account
         has a value (sums across accounts, the horizon end the latest of theirs).
@@ -165,12 +193,14 @@ class BacktestResult:
             keep = paths.observed()
             margins = {m: paths.margin[m][keep].sum(axis=1) for m in MODES}
             pnl = paths.pnl[keep].sum(axis=1)
+            clean = None if paths.pnl_clean is None else paths.pnl_clean[keep].sum(axis=1)
             ends = paths.horizon_end[keep].max(axis=1)
         else:
             j = paths.accounts.index(account)
             keep = paths.observed(j)
             margins = {m: paths.margin[m][keep, j] for m in MODES}
             pnl = paths.pnl[keep, j]
+            clean = None if paths.pnl_clean is None else paths.pnl_clean[keep, j]
             ends = paths.horizon_end[keep, j]
         dates = [d for d, k in zip(paths.dates, keep, strict=True) if k]
         return [
@@ -181,6 +211,7 @@ class BacktestResult:
                 "grouped_margin": float(margins["grouped"][i]),
                 "standalone_margin": float(margins["standalone"][i]),
                 "pnl": float(pnl[i]),
+                "pnl_clean": None if clean is None else float(clean[i]),
                 "exception": bool(-pnl[i] > margins["netted"][i]),
                 "standalone_exception": bool(-pnl[i] > margins["standalone"][i]),
             }
@@ -209,7 +240,29 @@ class BacktestResult:
         }
         if with_series:
             out["series"] = self.series()
+        out["units"] = backtest_units()
         return out
+
+
+def backtest_units(currency: str = "USD") -> dict[str, str]:
+    """The units of a backtest's JSON fields (money: the snapshots built from the history
+    report in USD, :func:`crossmargin.market.builder.snapshot_from_history`)."""
+    return {
+        "money": f"{currency}: margins, P&L (hypothetical and clean), shortfalls, VaR/ES "
+        "forecasts, mean credits",
+        "observations": "backtest days (steps of each account's calendar)",
+        "exceptions": "count of days with realised loss > margin held",
+        "mpor": "steps of the account's calendar (days)",
+        "probability": "decimal (0.00385 = 0.385%): exception probabilities, p-values, "
+        "confidence, ES-equivalent levels, coverage_ratio, exception_rate",
+        "expected": "expected count of exceptions over the observations",
+        "z2": "dimensionless Acerbi-Szekely statistic (0 under a correct ES; < 0: ES too small)",
+        "pct": "percent (12.5 = 12.5%): every *_pct field of procyclicality",
+        "peak_to_trough_ratio": "dimensionless: highest / lowest margin of the series",
+        "steps": "steps of the account's calendar: exhausted_steps, rebuild_steps, indices",
+        "buffer": "decimal fraction of the calculated margin (0.25 = 25%)",
+        "correlation": "dimensionless, -1 to 1",
+    }
 
 
 def summarise(
@@ -226,14 +279,31 @@ def summarise(
     across accounts on the days on which every account has a value)."""
     stats: dict[tuple[str, str], SeriesStats] = {}
     every = paths.observed()
+    es_based = model == "es"
     for mode in MODES:
         for j, acc in enumerate(paths.accounts):
             own = paths.observed(j)  # the account's own days only
+            forecast = (
+                paths.forecast.predictive(j, own)
+                if paths.forecast is not None and mode == "netted" and es_based
+                else None
+            )
             stats[(acc, mode)] = series_stats(
-                paths.margin[mode][own, j], paths.pnl[own, j], confidence, mpor
+                paths.margin[mode][own, j],
+                paths.pnl[own, j],
+                confidence,
+                mpor,
+                es_based=es_based,
+                pnl_clean=None if paths.pnl_clean is None else paths.pnl_clean[own, j],
+                predictive=forecast,
             )
         stats[("book", mode)] = series_stats(
-            paths.margin[mode][every].sum(axis=1), paths.pnl[every].sum(axis=1), confidence, mpor
+            paths.margin[mode][every].sum(axis=1),
+            paths.pnl[every].sum(axis=1),
+            confidence,
+            mpor,
+            es_based=es_based,
+            pnl_clean=None if paths.pnl_clean is None else paths.pnl_clean[every].sum(axis=1),
         )
     return BacktestResult(
         model=model,

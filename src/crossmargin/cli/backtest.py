@@ -146,6 +146,9 @@ def backtest_command(
         finish_unrecorded(unrecorded)
         return
     console.print(backtest_table(result))
+    extra = es_table(result)
+    if extra is not None:
+        console.print(extra)
     for offset in result.offsets:
         assumed = _fmt(offset["assumed_correlation"])
         realised = _fmt(offset["realised_correlation_window"])
@@ -162,6 +165,50 @@ def backtest_command(
         console.print(f"[yellow]{len(result.paths.skipped)} days skipped[/]: "
                       f"{result.paths.skipped[0][0]}: {result.paths.skipped[0][1]}")  # fmt: skip
     finish_unrecorded(unrecorded)
+
+
+def es_table(result: _bt_stats.BacktestResult) -> Table | None:
+    """Per account (netted): procyclicality of the margin for every model and, for an ES
+    model, exceptions against the ES-equivalent rate, the Acerbi-Szekely Z2 test and the
+    clean-P&L exceptions (blank for models that are not an ES)."""
+    rows = [(a, result.stats[(a, "netted")]) for a in result.paths.accounts]
+    if not any(s.es or s.cyclicality for _, s in rows):
+        return None
+    table = Table(
+        title="Netted margin: ES backtested as ES (exceptions vs the VaR-equivalent level of "
+        "the ES, normal tail; Acerbi-Szekely Z2, simulated p; clean-P&L exceptions) and "
+        "procyclicality (peak/trough ratio; largest rise over 1/5/30 steps, %, without and "
+        "with a 25% APC buffer run down)",
+        title_justify="left",
+    )
+    cols = ("account", "exc", "expected (normal)", "P(X ≥ exc)", "zone", "Z2", "Z2 p",
+            "clean exc", "peak/trough", "max 1/5/30-step rise %", "with 25% buffer %")  # fmt: skip
+    for col in cols:
+        table.add_column(col, justify="left" if col == "account" else "right")
+    for account, s in rows:
+        es = s.es or {}
+        z2 = es.get("z2", {})
+        cyc = s.cyclicality
+        rise = cyc.get("max_increase_pct", {})
+        buf = cyc.get("apc_buffer", {}).get("max_increase_pct", {})
+        table.add_row(
+            account,
+            str(s.exceptions),
+            f"{es['normal']['expected']:.1f}" if es else "",
+            f"{es['normal']['binomial_p_value']:.3f}" if es else "",
+            es["normal"]["traffic_light"] if es else "",
+            f"{z2['z2']:.2f}" if "z2" in z2 else "",
+            f"{z2['p_value']:.3f}" if "p_value" in z2 else "",
+            str(es.get("clean_exceptions", "")),
+            f"{cyc['peak_to_trough_ratio']:.2f}" if "peak_to_trough_ratio" in cyc else "",
+            "/".join(_pct(rise.get(h)) for h in ("1", "5", "30")),
+            "/".join(_pct(buf.get(h)) for h in ("1", "5", "30")),
+        )
+    return table
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.0f}"
 
 
 def _fmt(x: float | None) -> str:

@@ -5,10 +5,11 @@ Exactly what runs (see ``docs/stress.md``):
 * ``--scenario FILE``: hypothetical joint moves from a JSON/CSV file;
 * ``--crisis NAME``: replay of a named crisis (``crisis_windows.json``), dates ``START:END``,
   or a comma-separated list;
-* ``--correlation MODE``: correlation breakdown of the offset pairs (``--pairs BTC:SPX,...``);
-  ``break`` = both ``plus`` (toward +1) and ``minus`` (toward −1); ``flip``; ``stressed``
-  (toward the COVID-window correlation, or ``--stressed-window``/``--stressed-matrix``);
-  ``all``;
+* ``--correlation MODE``: correlation break of the offset pairs (``--pairs BTC:SPX,...``),
+  each netting set on its own window; ``break`` = ``adverse`` (per account, each pair toward
+  whichever of +1 / −1 raises its ES); the user's ``plus`` (toward +1), ``minus`` (toward
+  −1), ``flip``, ``stressed`` (toward the COVID-window correlation, or
+  ``--stressed-window``/``--stressed-matrix``); ``all``;
 * none of the three: every named crisis. ``--reverse`` and ``--default ACCOUNT`` add to any.
 """
 
@@ -60,6 +61,7 @@ from crossmargin.lazy import lazy_module
 if TYPE_CHECKING:
     from crossmargin import api
     from crossmargin import portfolio as _portfolio
+    from crossmargin.analysis.stress import default as _stress_default
     from crossmargin.analysis.stress import report as _stress_report
     from crossmargin.market import snapshot as _snapshot
     from crossmargin.models import var as _var
@@ -182,23 +184,43 @@ def correlation_table(report: _stress_report.StressReport) -> Table:
     """Per account, mode and pair: baseline ES, broken ES, margin held and shortfall."""
     assert report.correlation is not None
     c = report.correlation
+    windows = "; ".join(f"{s.key} {s.calendar} {s.window[0]}..{s.window[1]}" for s in c.sets)
     table = Table(
-        title=f"Correlation breakdown: {c.confidence:.2%} ES, {c.mpor}-day, window "
-        f"{c.window[0]}..{c.window[1]} ({report.currency})",
+        title=f"Correlation break: {c.confidence:.2%} ES, {c.mpor}-step, each netting set on "
+        f"its own window ({windows}; {report.currency})",
         title_justify="left",
     )
-    for col in ("mode", "pair", "account", "baseline ES", "broken ES", "margin", "shortfall"):
-        table.add_column(col, justify="left" if col in ("mode", "pair", "account") else "right")
+    cols = ("account", "mode", "pair", "direction", "baseline ES", "broken ES", "margin",
+            "shortfall")  # fmt: skip
+    for col in cols:
+        table.add_column(col, justify="left" if col in cols[:4] else "right")
     for r in c.rows:
         table.add_row(
+            r.account,
             r.mode,
             r.pair,
-            r.account,
+            ", ".join(f"{k} {v}" for k, v in r.direction.items())
+            or ", ".join(f"{k} {v:+.2f}" for k, v in r.target.items()),
             money(r.baseline),
             money(r.broken),
             money(r.margin),
             money(r.shortfall),
         )
+    return table
+
+
+def control_table(report: _stress_report.StressReport) -> Table:
+    """Single-underlying controls: each leg's ES alone, before and under every break."""
+    assert report.correlation is not None
+    table = Table(
+        title="Controls: each account's leg on one underlying alone keeps its ES under every "
+        f"break (its marginal is kept; {report.currency})",
+        title_justify="left",
+    )
+    for col in ("account", "underlying", "ES before", "largest change"):
+        table.add_column(col, justify="left" if col in ("account", "underlying") else "right")
+    for r in report.correlation.controls:
+        table.add_row(r.account, r.underlying, money(r.baseline), f"{r.max_change:.2e}")
     return table
 
 
@@ -225,9 +247,11 @@ def reverse_table(report: _stress_report.StressReport) -> Table:
     return table
 
 
-def default_table(report: _stress_report.StressReport) -> Table:
+def default_table(
+    report: _stress_report.StressReport, d: _stress_default.DefaultLoss | None = None
+) -> Table:
     """The defaulted account's legs: P&L, liquidation cost, loss and share."""
-    d = report.default
+    d = d if d is not None else report.default
     assert d is not None
     table = Table(
         title=f"Default of {d.account} under {d.scenario} ({d.description}): loss "
@@ -264,8 +288,8 @@ def stress_command(
         str | None,
         typer.Option(
             "--correlation",
-            help="Correlation breakdown: break (= plus and minus), flip, stressed, plus, "
-            "minus, all.",
+            help="Correlation break: break (= adverse: per account the direction that hurts), "
+            "plus, minus, flip, stressed, all.",
         ),
     ] = None,
     pairs: Annotated[
@@ -288,7 +312,8 @@ def stress_command(
         bool, typer.Option("--reverse", help="Reverse stress of every account.")
     ] = False,
     default: Annotated[
-        str | None, typer.Option("--default", help="Default this account: liquidation with costs.")
+        str | None,
+        typer.Option("--default", help="Default this account (or all): liquidation with costs."),
     ] = None,
     asof: AsofOpt = None,
     market: MarketOpt = None,
@@ -363,10 +388,13 @@ def stress_command(
         console.print(f"[dim]note: {note}[/]")
     if report.correlation is not None:
         console.print(correlation_table(report))
+        console.print(control_table(report))
+        for note in report.correlation.notes:
+            console.print(f"[dim]note: {note}[/]")
     if report.reverse:
         console.print(reverse_table(report))
-    if report.default is not None:
-        console.print(default_table(report))
+    for d in report.defaults:
+        console.print(default_table(report, d))
     if run_id is not None:
         console.print(f"[dim]recorded as run {run_id} (crossmargin runs show {run_id})[/]")
     finish_unrecorded(unrecorded)

@@ -22,6 +22,12 @@ from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models import MarginResult, model_names
 from crossmargin.models.var import VAR_MODELS
 from crossmargin.portfolio import Portfolio
+from crossmargin.report.sections import (
+    backtest_payload,
+    executive_summary,
+    stress_payload,
+    without_paths,
+)
 
 DEFAULT_MODELS = COMPARED_MODELS
 
@@ -37,13 +43,10 @@ def stress_section(
     data_dir: str | Path | None = None,
     contracts: ContractsLike = None,
 ) -> dict[str, Any]:
-    """The stress section: ``api.stress(book, model, market=...).to_dict()`` (every named
-    crisis replayed against the model's netted margin)."""
-    try:
-        result = api.stress(portfolio, model, market=market, data_dir=data_dir, contracts=contracts)
-    except CrossMarginError as error:
-        return _unavailable("stress tests", error)
-    return {"available": True, "result": result.to_dict()}
+    """The stress section (:func:`crossmargin.report.sections.stress_payload`): every named
+    crisis, the adverse correlation break, reverse stress and the default of every account
+    against the model's margin held, and the table per scenario and account."""
+    return stress_payload(portfolio, market, model, data_dir, contracts)
 
 
 def _stress(
@@ -55,7 +58,7 @@ def _stress(
     contracts: ContractsLike,
 ) -> dict[str, Any] | None:
     if isinstance(stress, StressReport):
-        return {"available": True, "result": stress.to_dict()}
+        return stress_payload(portfolio, market, model, data_dir, contracts, report=stress)
     return stress_section(portfolio, market, model, data_dir, contracts) if stress else None
 
 
@@ -178,18 +181,9 @@ def build_payload(
             contracts=contracts,
             progress=progress,
         )
-        stats = result_bt.to_dict(with_series=False)
-        bt = {
-            "model": backtest_model,
-            "start": stats["start"],
-            "end": stats["end"],
-            "confidence": stats["confidence"],
-            "observations": stats.get("observations"),
-            "exceptions": stats.get("exceptions"),
-            "traffic_light": stats.get("traffic_light"),
-            "series": result_bt.series(),
-        }
+        bt = backtest_payload(result_bt, backtest_model)
     first = next(iter(margin.values()))
+    stress_data = _stress(stress, portfolio, market, var_model, data_dir, contracts)
     # the book by its file name and the as-of date, never an absolute (internal) path
     name = Path(portfolio.source).name if portfolio.source else "book"
     asof = market.valuation_time.date().isoformat()
@@ -198,16 +192,17 @@ def build_payload(
         "book": name,
         "positions": len(portfolio.raw),
         "accounts": list(portfolio.accounts),
-        "market": market.source or market.valuation_time.isoformat(),
+        "market": without_paths(market.source) or market.valuation_time.isoformat(),
         "valuation_time": market.valuation_time.isoformat(),
         "currency": first["currency"],
         "margin": margin,
         "distribution": distribution,
         "correlations": corr,
-        "stress": _stress(stress, portfolio, market, var_model, data_dir, contracts),
+        "stress": stress_data,
         "backtest": bt,
         "capital": _capital(capital, portfolio, market, var_model, vparams, data_dir),
         "cascade": _cascade(cascade, portfolio, market, data_dir),
+        "summary": executive_summary(portfolio, market, margin, stress_data, bt),
     }
 
 

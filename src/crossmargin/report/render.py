@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 
 from crossmargin.report.capital import render_capital
 from crossmargin.report.cascade import cascade_html
+from crossmargin.report.render_sections import backtest_html, executive_html, stress_html
 
 CHART_HEIGHT = 420
 
@@ -35,6 +36,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 <h1>{{ p.title }}</h1>
 <p>Book <b>{{ p.book }}</b>: {{ p.positions }} positions in {{ p.accounts|length }} accounts.
 Market: {{ p.market }}. Money in {{ p.currency }}.</p>
+{{ executive|safe }}
 
 <h2 id="summary-heading">Summary: total margin by model</h2>
 <p>Standalone = each position margined alone; netted = each account as one portfolio
@@ -107,16 +109,9 @@ scenarios). VaR and ES at {{ dist.confidence }} ({{ p.currency }}).</p>
 data-chart="correlation-{{ name }}">{{ html|safe }}</div>{% endfor %}
 {% else %}<p class="note">{{ corr_reason }}</p>{% endif %}
 
-<h2>Stress tests</h2>
-{% if stress_rows %}<table id="stress"><thead><tr>{% for c in stress_cols %}<th>{{ c }}</th>
-{% endfor %}</tr></thead><tbody>{% for r in stress_rows %}<tr>{% for v in r %}<td>{{ v }}</td>
-{% endfor %}</tr>{% endfor %}</tbody></table>
-{% else %}<p class="note" id="stress-hook">{{ stress_reason }}</p>{% endif %}
+{{ stress_sections|safe }}
 
-{% if backtest %}<h2>Backtest: {{ bt.model }} margin vs realised loss</h2>
-<p>{{ bt.start }} to {{ bt.end }}: {{ bt.exceptions }} exceptions in {{ bt.observations }}
-observations ({{ bt.traffic_light }} zone).</p>
-<div class="chart" data-chart="backtest">{{ backtest|safe }}</div>{% endif %}
+{{ backtest_sections|safe }}
 
 {{ capital_html|safe }}
 
@@ -195,45 +190,6 @@ def correlation_figure(corr: Mapping[str, Any]) -> go.Figure:
         f"{corr['lookback']} lookback"
     )
     return fig
-
-
-def backtest_figure(bt: Mapping[str, Any], currency: str) -> go.Figure:
-    """Margin and realised loss per day, exceptions marked."""
-    series = bt["series"]
-    dates = [r["date"] for r in series]
-    loss = [-r["pnl"] for r in series]
-    fig = go.Figure()
-    fig.add_scatter(x=dates, y=[r["margin"] for r in series], name="margin (netted)")
-    fig.add_scatter(x=dates, y=loss, name="realised loss", mode="lines", opacity=0.6)
-    exc = [r for r in series if r["exception"]]
-    fig.add_scatter(
-        x=[r["date"] for r in exc], y=[-r["pnl"] for r in exc], mode="markers",
-        name="exception", marker={"color": "red", "size": 9, "symbol": "x"},
-    )  # fmt: skip
-    fig.update_layout(
-        title=f"{bt['model']} backtest",
-        xaxis_title="date",
-        yaxis_title=f"margin and realised loss ({currency})",
-    )
-    return fig
-
-
-def _stress_rows(stress: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """Columns and rows of scalars from whatever list of records the stress result holds."""
-    result = stress.get("result")
-    records: Any = result
-    if isinstance(result, Mapping):
-        records = result.get("scenarios") or next(
-            (v for v in result.values() if isinstance(v, list) and v), []
-        )
-    if not isinstance(records, list) or not records or not isinstance(records[0], Mapping):
-        return [], []
-    cols = [k for k, v in records[0].items() if not isinstance(v, dict | list)]
-    rows = [
-        [money(r.get(c)) if isinstance(r.get(c), float) else str(r.get(c, "")) for c in cols]
-        for r in records
-    ]
-    return cols, rows
 
 
 def _finite(x: Any) -> Any:
@@ -331,9 +287,6 @@ def render(payload: Mapping[str, Any]) -> str:
         first = False
     dist = payload["distribution"]
     corr = payload["correlations"]
-    bt = payload.get("backtest")
-    stress = payload.get("stress") or {"reason": "stress tests not requested"}
-    cols, rows = _stress_rows(stress)
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     return env.from_string(_TEMPLATE).render(
         p=payload,
@@ -377,13 +330,9 @@ def render(payload: Mapping[str, Any]) -> str:
         if corr.get("available")
         else [],
         corr_reason=corr.get("reason", "no account holds more than one underlying"),
-        stress_cols=cols,
-        stress_rows=rows,
-        stress_reason=stress.get("reason", "the stress result has no table to show"),
-        backtest=_fig_html(backtest_figure(bt, payload["currency"]), "chart-backtest", first=False)
-        if bt
-        else "",
-        bt=bt or {},
+        executive=executive_html(payload, money),
+        stress_sections=stress_html(payload, money),
+        backtest_sections=backtest_html(payload, lambda fig, div: _fig_html(fig, div, first=False)),
         capital_html=render_capital(
             payload.get("capital"), lambda fig, div: _fig_html(fig, div, first=False)
         ),

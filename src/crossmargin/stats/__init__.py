@@ -22,6 +22,13 @@ from crossmargin.stats.backtest import (
     traffic_light_zones,
     transition_counts,
 )
+from crossmargin.stats.copula import (
+    RankReorder,
+    normal_score_correlation,
+    normal_scores,
+    psd_cholesky,
+    rank_reorder,
+)
 from crossmargin.stats.correlation import (
     CorrelationAdjustment,
     blend_correlations,
@@ -40,6 +47,14 @@ from crossmargin.stats.coverage import (
     non_overlapping_subsamples,
     subsample_backtest,
 )
+from crossmargin.stats.es_backtest import (
+    Predictive,
+    Z2Result,
+    acerbi_szekely_z2,
+    binomial_upper_p,
+    es_equivalent_level,
+    z2_statistic,
+)
 from crossmargin.stats.ewma import (
     EwmaResult,
     FhsResult,
@@ -54,11 +69,17 @@ from crossmargin.stats.ewma import (
 )
 from crossmargin.stats.horizon import HorizonReturns, overlapping_sums, sqrt_time_scale
 from crossmargin.stats.procyclicality import (
+    ApcBuffer,
+    MaxIncrease,
     PeakToTrough,
+    PeakTroughRatio,
     ProcyclicalityES,
+    apc_buffer,
     ice_procyclicality,
     margin_change_es,
+    max_increase,
     peak_to_trough,
+    peak_to_trough_ratio,
 )
 from crossmargin.stats.tail import (
     TailResult,
@@ -72,6 +93,7 @@ from crossmargin.stats.tail import (
 
 __all__ = [
     "BASEL_1996_PLUS_FACTORS",
+    "ApcBuffer",
     "ChristoffersenResult",
     "CorrelationAdjustment",
     "CoverageResult",
@@ -79,20 +101,29 @@ __all__ = [
     "FhsResult",
     "HorizonReturns",
     "KupiecResult",
+    "MaxIncrease",
     "PeakToTrough",
+    "PeakTroughRatio",
+    "Predictive",
     "ProcyclicalityES",
+    "RankReorder",
     "SubsampleBacktest",
     "SubsampleStats",
     "TailResult",
     "TrafficLightResult",
     "TrafficLightZones",
     "TransitionCounts",
+    "Z2Result",
     "Zone",
+    "acerbi_szekely_z2",
+    "apc_buffer",
+    "binomial_upper_p",
     "blend_correlations",
     "christoffersen",
     "christoffersen_from_counts",
     "coverage",
     "devolatilise",
+    "es_equivalent_level",
     "ewma_variance",
     "exception_indicator",
     "fhs_scenarios",
@@ -102,11 +133,17 @@ __all__ = [
     "ice_procyclicality",
     "kupiec_pof",
     "margin_change_es",
+    "max_increase",
     "nearest_correlation",
     "non_overlapping_subsamples",
+    "normal_score_correlation",
+    "normal_scores",
     "overlapping_sums",
     "peak_to_trough",
+    "peak_to_trough_ratio",
+    "psd_cholesky",
     "push_correlations",
+    "rank_reorder",
     "recorrelate",
     "revolatilise",
     "rolling_vol",
@@ -123,4 +160,5 @@ __all__ = [
     "var_es",
     "var_es_by_count",
     "var_interpolated",
+    "z2_statistic",
 ]

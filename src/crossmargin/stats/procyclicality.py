@@ -8,6 +8,14 @@
   term, 30-day long term) over a rolling 250-observation window. ICE's published
   amber/red thresholds (short term 50%/100%, long term 125%/250%) are parameters of the
   caller, not of this module.
+* :func:`peak_to_trough_ratio` and :func:`max_increase` — the measures of Murphy, Vasios
+  and Vause (2014), "An investigation into the procyclicality of risk-based initial margin
+  models", Bank of England Financial Stability Paper 29, §3: the ratio of the highest to
+  the lowest margin over the whole period, and the largest n-day increase
+  ``max_t (m_{t+n}/m_t − 1)`` (they use n = 1 and 30 days).
+* :func:`apc_buffer` — the EMIR RTS 153/2013 Art 28(1)(a) buffer run down in stress: a
+  buffer of ``b`` (≥ 25%) of the calculated margin in normal times, "temporarily exhausted
+  in periods where calculated margin requirements are rising significantly".
 """
 
 from __future__ import annotations
@@ -193,10 +201,113 @@ def ice_procyclicality(
     )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PeakTroughRatio:
+    """Highest over lowest margin of the whole series and where they are (indices)."""
+
+    ratio: float
+    peak: int
+    trough: int
+
+
+def peak_to_trough_ratio(margin_by_day: npt.ArrayLike) -> PeakTroughRatio:
+    """``max(m)/min(m)`` over the whole 1-D series (Murphy, Vasios and Vause 2014)."""
+    m = _margins(margin_by_day)
+    if m.ndim != 1:
+        raise InputError("peak_to_trough_ratio takes one margin series (1-D)")
+    hi, lo = int(np.argmax(m)), int(np.argmin(m))
+    return PeakTroughRatio(ratio=float(m[hi] / m[lo]), peak=hi, trough=lo)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MaxIncrease:
+    """The largest ``horizon``-observation margin increase in percent (negative when the
+    margin only ever fell over that horizon), from observation ``start`` to ``start +
+    horizon``; NaN (and ``start`` −1) when the series is not longer than ``horizon``."""
+
+    horizon: int
+    pct: float
+    start: int
+
+
+def max_increase(margin_by_day: npt.ArrayLike, horizon: int) -> MaxIncrease:
+    """``max_t 100·(m_{t+h}/m_t − 1)`` over a 1-D series (Murphy, Vasios and Vause 2014)."""
+    m = _margins(margin_by_day)
+    horizon = check_positive_int(horizon, name="horizon")
+    if m.ndim != 1:
+        raise InputError("max_increase takes one margin series (1-D)")
+    if m.size <= horizon:
+        return MaxIncrease(horizon=horizon, pct=float("nan"), start=-1)
+    change = m[horizon:] / m[:-horizon] - 1.0
+    i = int(np.argmax(change))
+    return MaxIncrease(horizon=horizon, pct=float(100.0 * change[i]), start=i)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApcBuffer:
+    """Margin collected under an Art 28(1)(a) buffer that runs down in stress.
+
+    ``collected[t]`` is what is called; ``buffer[t] = collected[t]/margin[t] − 1`` the part
+    of the buffer left (``buffer_fraction`` when full, 0 when exhausted).
+    """
+
+    buffer_fraction: float
+    rebuild_steps: int
+    margin: FloatArray
+    collected: FloatArray
+
+    @property
+    def buffer(self) -> FloatArray:
+        """Buffer left, as a fraction of the calculated margin."""
+        out: FloatArray = self.collected / self.margin - 1.0
+        return out
+
+    @property
+    def exhausted(self) -> npt.NDArray[np.bool_]:
+        """Observations on which the buffer is used up (collected = calculated margin)."""
+        out: npt.NDArray[np.bool_] = self.buffer <= 1e-12
+        return out
+
+
+def apc_buffer(
+    margin_by_day: npt.ArrayLike, *, buffer: float = 0.25, rebuild_steps: int = 20
+) -> ApcBuffer:
+    """The buffer rule, with ``m`` the calculated margin and ``b`` the buffer::
+
+        M₀ = (1 + b)·m₀
+        Mₜ = min((1 + b)·mₜ, max(mₜ, Mₜ₋₁ + b·mₜ/R))
+
+    The collected margin ``M`` never falls below the calculated one nor exceeds it by more
+    than the buffer. While ``m`` rises, ``M`` rises by at most ``b·mₜ/R`` a step until the
+    buffer is used up (the buffer absorbs the increase: Art 28(1)(a) "temporarily exhausted
+    in periods where calculated margin requirements are rising significantly"); once ``m``
+    stops rising the buffer is rebuilt within ``R`` (``rebuild_steps``) steps; as ``m`` falls,
+    ``M`` falls with it only once the buffer is full.
+    """
+    m = _margins(margin_by_day)
+    if m.ndim != 1:
+        raise InputError("apc_buffer takes one margin series (1-D)")
+    if not 0.0 < buffer < 10.0:
+        raise InputError(f"the buffer is a fraction of margin, e.g. 0.25; got {buffer}")
+    rebuild_steps = check_positive_int(rebuild_steps, name="rebuild_steps")
+    out = np.empty_like(m)
+    out[0] = (1.0 + buffer) * m[0]
+    step = buffer / rebuild_steps
+    for i in range(1, m.size):
+        out[i] = min((1.0 + buffer) * m[i], max(m[i], out[i - 1] + step * m[i]))
+    return ApcBuffer(buffer_fraction=buffer, rebuild_steps=rebuild_steps, margin=m, collected=out)
+
+
 __all__ = [
+    "ApcBuffer",
+    "MaxIncrease",
     "PeakToTrough",
+    "PeakTroughRatio",
     "ProcyclicalityES",
+    "apc_buffer",
     "ice_procyclicality",
     "margin_change_es",
+    "max_increase",
     "peak_to_trough",
+    "peak_to_trough_ratio",
 ]

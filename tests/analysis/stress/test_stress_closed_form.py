@@ -1,4 +1,4 @@
-"""Correlation breakdown and reverse stress on a two-asset Gaussian book: closed forms.
+"""Correlation break and reverse stress on a two-asset Gaussian book: closed forms.
 
 Book: long ``a`` USD of X (SPY) and short ``b`` USD of Y (QQQ), spot 100 each. Daily log
 returns are a large simulated bivariate normal sample (fixed seed) with vols σ₁, σ₂ and
@@ -20,7 +20,7 @@ import pytest
 from scipy.stats import norm
 
 from crossmargin.analysis.stress.common import HeldMargin
-from crossmargin.analysis.stress.correlation import correlation_breakdown
+from crossmargin.analysis.stress.correlation import broken_moves, correlation_breakdown
 from crossmargin.analysis.stress.factors import FactorWindow
 from crossmargin.analysis.stress.reverse import reverse_stress
 from crossmargin.instruments import parse_symbol
@@ -86,10 +86,12 @@ def test_netted_es_and_shortfall_at_plus_and_minus_one(
         required={"acct": held_value},
         standalone={"acct": es_normal(0, A * S1) + es_normal(0, B * S2)},
     )
-    result = correlation_breakdown(BOOK, MARKET, window, held, modes=("plus", "minus"))
+    result = correlation_breakdown(BOOK, MARKET, window, held, modes=("adverse", "plus", "minus"))
     plus, minus = result.row("acct", "plus"), result.row("acct", "minus")
     # baseline: the unbroken netted ES matches the closed form
     assert plus.baseline == pytest.approx(held_value, rel=TOL)
+    # the rank re-ordering keeps each sample's marginal: at ρ = ±1 the moves pair up in
+    # (counter-)monotone order, whose ES is the closed form with the sample's own σ̂
     es_plus = es_normal(*moments(sample, 1.0))
     es_minus = es_normal(*moments(sample, -1.0))
     assert moments(sample, 1.0)[1] == pytest.approx(abs(A * S1 - B * S2), rel=0.02)
@@ -100,11 +102,50 @@ def test_netted_es_and_shortfall_at_plus_and_minus_one(
     assert plus.shortfall == 0.0
     assert minus.shortfall == pytest.approx(es_minus - held_value, rel=2 * TOL)
     assert minus.shortfall > 0.5 * held_value
+    # the adverse direction of a long/short pair is −1
+    adverse = result.row("acct", "adverse")
+    assert adverse.direction == {"SPY:QQQ": "-1"}
+    assert adverse.broken == pytest.approx(minus.broken, rel=1e-12)
     m = result.matrices
     assert [x.mode for x in m] == ["plus", "minus"]
-    assert m[0].achieved["SPY:QQQ"] == pytest.approx(1.0, abs=1e-9)
-    assert m[1].achieved["SPY:QQQ"] == pytest.approx(-1.0, abs=1e-9)
+    assert m[0].target["SPY:QQQ"] == pytest.approx(1.0, abs=1e-9)
+    assert m[1].target["SPY:QQQ"] == pytest.approx(-1.0, abs=1e-9)
+    assert plus.achieved["SPY:QQQ"] == pytest.approx(1.0, abs=1e-9)
+    assert minus.achieved["SPY:QQQ"] == pytest.approx(-1.0, abs=1e-9)
     assert not m[0].repaired  # a 2x2 matrix at +-1 is already a valid correlation matrix
+
+
+@pytest.mark.parametrize("rho_star", [-0.5, 0.0, 0.3, 0.9])
+def test_intermediate_break_matches_the_gaussian_closed_form(
+    sample: np.ndarray, window: FactorWindow, rho_star: float
+) -> None:
+    """A user matrix sets ρ(SPY, QQQ) = ρ*: with Gaussian marginals the re-ordered sample is
+    (up to sampling) bivariate normal with correlation ρ*, so the ES is the closed form at
+    ρ* with the sample's σ̂ (the normal-score correlation of Gaussian data is its Pearson
+    correlation)."""
+    stressed = (("SPY", "QQQ"), np.array([[1.0, rho_star], [rho_star, 1.0]]))
+    held = HeldMargin(model="x", required={"acct": 1.0}, standalone={"acct": 1.0})
+    result = correlation_breakdown(
+        BOOK, MARKET, window, held, modes=("stressed",), stressed=stressed
+    )
+    row = result.row("acct", "stressed")
+    assert row.achieved["SPY:QQQ"] == pytest.approx(rho_star, abs=0.005)
+    assert row.broken == pytest.approx(es_normal(*moments(sample, rho_star)), rel=TOL)
+
+
+def test_marginals_are_kept_exactly(window: FactorWindow) -> None:
+    """Sorted values equal: every underlying's h-step spot moves, vol moves and time steps
+    after the break are a permutation of the window's own."""
+    base = window.scenarios(window.daily)
+    for rho in (-1.0, -0.4, 0.95):
+        target = np.array([[1.0, rho], [rho, 1.0]])
+        spot, vol, steps = broken_moves(window, target)
+        for j in range(2):
+            assert np.array_equal(np.sort(spot[:, j]), np.sort(base.spot_shocks[:, j]))
+            assert np.array_equal(np.sort(vol[:, j]), np.sort(base.vol_shocks[:, j]))
+            assert np.array_equal(np.sort(steps[:, j]), np.sort(base.time_steps))
+        # the first underlying keeps its rows
+        np.testing.assert_array_equal(spot[:, 0], base.spot_shocks[:, 0])
 
 
 def test_reverse_stress_distance_and_plausibility(sample: np.ndarray, window: FactorWindow) -> None:
@@ -124,3 +165,33 @@ def test_reverse_stress_distance_and_plausibility(sample: np.ndarray, window: Fa
     assert rev.loss == pytest.approx(margin, rel=1e-6)
     assert rev.moves["SPY"].spot < 0 < rev.moves["QQQ"].spot  # long X down, short Y up
     assert rev.plausibility == pytest.approx(math.exp(-(expected**2) / 2), abs=0.01)
+
+
+def test_one_underlying_account_on_a_shared_window_is_unchanged(window: FactorWindow) -> None:
+    """An account holding SPY only, broken on the same two-asset window as the long/short
+    account (so its scenario rows really are re-paired with QQQ's): its ES is unchanged to
+    1e-9 under every mode, while the long/short account's moves."""
+    single = Position(account="single", instrument=parse_symbol("SPY"), quantity=A / 100.0)
+    book = Portfolio.from_positions([*BOOK.raw, single])
+    held = HeldMargin(
+        model="x", required={"acct": 1.0, "single": 1.0}, standalone={"acct": 1.0, "single": 1.0}
+    )
+    stressed = (("SPY", "QQQ"), np.array([[1.0, -0.2], [-0.2, 1.0]]))
+    result = correlation_breakdown(
+        book,
+        MARKET,
+        window,
+        held,
+        modes=("adverse", "plus", "minus", "flip", "stressed"),
+        stressed=stressed,
+        blend=0.7,
+    )
+    rows = [r for r in result.rows if r.account == "single"]
+    assert len(rows) == 5
+    for r in rows:
+        assert abs(r.broken - r.baseline) <= 1e-9 * r.baseline
+    assert all(
+        abs(r.broken - r.baseline) > 0.05 * r.baseline
+        for r in result.rows
+        if r.account == "acct" and r.mode != "adverse"
+    )

@@ -106,10 +106,12 @@ def test_docs_table_cell_matches(sample_report: StressReport, table_script: Modu
 
 
 def test_stressed_mode_uses_the_covid_correlation(history: MarketHistory) -> None:
-    """ρ(BTC, SPX) of NYSE-day log returns over 2020-02-20..2020-04-30, computed here from the
-    CSVs with pandas (BTC sampled on NYSE days: weekend moves fold into Monday)."""
+    """The normal-score (van der Waerden) correlation of BTC and SPX NYSE-day log returns over
+    2020-02-20..2020-04-30, computed here from the CSVs with pandas and scipy (BTC sampled on
+    NYSE days: weekend moves fold into Monday; ranks by order of appearance)."""
     import numpy as np
     import pandas as pd
+    from scipy.stats import norm, rankdata
 
     from crossmargin import api
 
@@ -119,7 +121,12 @@ def test_stressed_mode_uses_the_covid_correlation(history: MarketHistory) -> Non
     days = spx.loc["2020-02-19":"2020-04-30"].index
     r_btc = np.diff(np.log(btc["close"].reindex(days).to_numpy()))
     r_spx = np.diff(np.log(spx["close"].reindex(days).to_numpy()))
-    expected = float(np.corrcoef(r_btc, r_spx)[0, 1])
+    n = r_btc.size
+
+    def scores(r: np.ndarray) -> np.ndarray:
+        return np.asarray(norm.ppf(rankdata(r, method="ordinal") / (n + 1)))
+
+    expected = float(np.corrcoef(scores(r_btc), scores(r_spx))[0, 1])
     book = api.sample_book()
     market = api.market_for(book, asof="2026-02-11", data_dir=history.data_dir)
     report = api.stress(
@@ -131,7 +138,9 @@ def test_stressed_mode_uses_the_covid_correlation(history: MarketHistory) -> Non
         data_dir=history.data_dir,
     )
     assert report.correlation is not None
-    (m,) = report.correlation.matrices
+    (m,) = report.correlation.matrices  # only gamma-xasset's netting set holds BTC and SPX
     assert "covid" in report.correlation.stressed_source
-    assert m.achieved["BTC:SPX"] == pytest.approx(expected, abs=0.03)
-    assert m.before["BTC:SPX"] != pytest.approx(expected, abs=0.03)
+    assert m.target["BTC:SPX"] == pytest.approx(expected, abs=1e-9)
+    assert abs(m.before["BTC:SPX"] - expected) > 0.02
+    row = report.correlation.row("gamma-xasset", "stressed")
+    assert row.achieved["BTC:SPX"] == pytest.approx(expected, abs=0.03)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from crossmargin.analysis.stress.correlation import break_correlation, free_columns
+from crossmargin.analysis.stress.correlation import break_correlation
 from crossmargin.stats.correlation import nearest_correlation, validate_correlation
 
 LABELS = ("A", "B", "C")
@@ -48,13 +48,3 @@ def test_minus_one_for_three_assets_is_repaired() -> None:
     assert broken.repaired  # three assets cannot be pairwise -1
     validate_correlation(broken.matrix)
     np.testing.assert_allclose(broken.matrix[np.triu_indices(3, 1)], -0.5, atol=1e-6)
-
-
-def test_collinear_twins_are_rebuilt_not_recorrelated() -> None:
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((50, 2))
-    daily = np.column_stack([x, 3.0 + 2.0 * x[:, 0], np.zeros(50)])
-    free, twins = free_columns(daily)
-    assert free == [0, 1]
-    assert twins[2][0] == 0
-    assert twins[2][1:] == pytest.approx((3.0, 2.0))

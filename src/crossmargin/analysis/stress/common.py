@@ -137,13 +137,27 @@ class ScenarioOutcome:
     notes: tuple[str, ...] = ()
 
     @property
+    def joint(self) -> bool:
+        """Whether every covered account was evaluated on the same scenario row (a single-row
+        scenario, or every account's worst row the same date): only then do account figures
+        add up to a figure of the scenario."""
+        return len({a.scenario for a in self.accounts if a.covered}) <= 1
+
+    @property
     def loss(self) -> float:
-        """Sum of covered accounts' losses."""
-        return math.fsum(a.loss for a in self.accounts if a.covered)
+        """Gross loss of a joint scenario: the sum of the covered accounts' losses, gains
+        counted as 0 (accounts never net against each other); NaN when the accounts' rows
+        differ (each account's worst day is its own: their losses never add up)."""
+        if not self.joint:
+            return math.nan
+        return math.fsum(max(a.loss, 0.0) for a in self.accounts if a.covered)
 
     @property
     def shortfall(self) -> float:
-        """Sum of covered accounts' shortfalls (losses are not netted across accounts)."""
+        """Sum of the covered accounts' shortfalls for a joint scenario (at most
+        :attr:`loss`), else NaN."""
+        if not self.joint:
+            return math.nan
         return math.fsum(a.shortfall for a in self.accounts if a.covered)
 
     def account(self, name: str) -> AccountOutcome:
@@ -160,9 +174,10 @@ class ScenarioOutcome:
             "kind": self.kind,
             "horizon": self.horizon,
             "description": self.description,
-            "loss": self.loss,
+            "joint": self.joint,
+            "loss": _num(self.loss),
             "margin": math.fsum(a.margin for a in self.accounts),
-            "shortfall": self.shortfall,
+            "shortfall": _num(self.shortfall),
             "moves": {u: m.to_dict() for u, m in self.moves.items()},
             "notes": list(self.notes),
             "accounts": [a.to_dict() for a in self.accounts],
@@ -208,6 +223,45 @@ def account_losses(
     pnl = revalue(portfolio, snapshot, _restrict(scenarios, portfolio.underlyings))
     coll = collateral_pnl(portfolio.collateral, portfolio.accounts, snapshot, scenarios)
     out: FloatArray = -(pnl.account_pnl_by_scenario + coll)
+    return out
+
+
+def underlying_losses(
+    portfolio: Portfolio, snapshot: MarketSnapshot, scenarios: ScenarioSet
+) -> dict[str, FloatArray]:
+    """Per underlying ``u`` of ``scenarios``: the (scenarios, accounts) loss of each account's
+    positions on ``u`` and of its coin or security collateral in ``u``.
+
+    Full revaluation is separable by underlying: an instrument's P&L depends on its own
+    underlying's spot, vol and the time step only (a coin-settled contract settles in its own
+    underlying's coin), so an account's loss (:func:`account_losses`, with no asset moves in
+    the set) is the sum of these parts. A contract settling in the coin of *another*
+    underlying would break that and is refused.
+    """
+    from crossmargin.pricing.revalue import aggregate_pnl
+
+    for inst in portfolio.instruments:
+        ccy = inst.settlement_currency
+        if inst.settlement == "inverse" and ccy != inst.underlying and ccy in scenarios.underlyings:
+            raise InputError(
+                f"{inst.symbol} settles in {ccy}, which moves with another underlying: its "
+                "scenario P&L is not separable by underlying"
+            )
+    book = revalue(portfolio, snapshot, _restrict(scenarios, portfolio.underlyings))
+    pnl = book.instrument_pnl.pnl_by_scenario
+    quantities = portfolio.quantity_matrix()
+    of = np.array([i.underlying for i in portfolio.instruments])
+    out: dict[str, FloatArray] = {}
+    for u in scenarios.underlyings:
+        cols = np.flatnonzero(of == u)
+        part = (
+            aggregate_pnl(pnl[:, cols], quantities[:, cols])
+            if cols.size
+            else np.zeros((scenarios.size, len(portfolio.accounts)))
+        )
+        held = [h for h in portfolio.collateral if h.asset == u and h.kind in ("coin", "security")]
+        coll = collateral_pnl(held, portfolio.accounts, snapshot, scenarios)
+        out[u] = -(np.asarray(part) + coll)
     return out
 
 
@@ -314,5 +368,6 @@ __all__ = [
     "package_json",
     "scenario_moves",
     "shortfall",
+    "underlying_losses",
     "worst_rows",
 ]

@@ -4,9 +4,7 @@
   underlyings held together in one account (the default pairs to break);
 * :func:`load_correlation_override` reads a user correlation matrix (JSON) and refuses an
   entry outside [−1, 1], a diagonal other than 1 or an asymmetric entry, naming the file and
-  the entry (a non-PSD matrix is accepted: the breakdown repairs it);
-* :func:`free_columns` finds the factors re-correlated freely and the *twins* rebuilt from
-  them (a column that is an exact affine copy of another).
+  the entry (a non-PSD matrix is accepted: the breakdown repairs it).
 """
 
 from __future__ import annotations
@@ -98,29 +96,4 @@ def load_correlation_override(path: str | Path) -> tuple[tuple[str, ...], FloatA
     return labels, matrix
 
 
-def free_columns(
-    daily: FloatArray, *, tol: float = 1e-9
-) -> tuple[list[int], dict[int, tuple[int, float, float]]]:
-    """Columns re-correlated freely, and *twins*: columns that are an exact affine copy of an
-    earlier free column (``|ρ| > 1 − tol``, e.g. SPX and SPY vol moves both from VIX).
-
-    Constant columns are neither (they keep their moves). A twin ``c`` of ``f`` is rebuilt as
-    ``a + b·x_f`` after re-correlation (``b = cov/var``), so the pair stays exactly collinear
-    and the sample correlation of the free columns stays non-singular.
-    """
-    std = np.std(daily, axis=0)
-    free: list[int] = []
-    twins: dict[int, tuple[int, float, float]] = {}
-    for c in np.flatnonzero(std > 0).tolist():
-        for f in free:
-            rho = float(np.corrcoef(daily[:, c], daily[:, f])[0, 1])
-            if abs(rho) > 1.0 - tol:
-                slope = rho * float(std[c] / std[f])
-                twins[c] = (f, float(daily[:, c].mean() - slope * daily[:, f].mean()), slope)
-                break
-        else:
-            free.append(c)
-    return free, twins
-
-
-__all__ = ["Pair", "free_columns", "load_correlation_override", "offset_pairs", "parse_pairs"]
+__all__ = ["Pair", "load_correlation_override", "offset_pairs", "parse_pairs"]

@@ -60,6 +60,7 @@ from crossmargin.market.history import ANNUALISATION_DAYS, MarketHistory, to_tim
 from crossmargin.market.scenarios import ScenarioSet
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.portfolio import Portfolio
+from crossmargin.stats.copula import normal_score_correlation
 from crossmargin.stats.horizon import overlapping_sums
 
 CRISIS_FILE = "crisis_windows.json"
@@ -370,21 +371,21 @@ def crisis_replay(
 def crisis_correlation(
     history: MarketHistory, window: CrisisWindow, underlyings: Sequence[str]
 ) -> tuple[tuple[str, ...], FloatArray, str]:
-    """Correlation of the daily factor moves over the window's ``correlation_window``.
+    """Normal-score correlation of the underlyings' daily spot log moves over the window's
+    ``correlation_window``, on their joint calendar (the dependence the correlation break
+    re-orders to, :func:`crossmargin.stats.normal_score_correlation`).
 
-    Returns labels (``u`` then ``vol:u``), the matrix (NaN for a factor that does not move)
-    and a description of the source.
+    Returns the labels (the underlyings), the matrix (NaN for one that does not move) and a
+    description of the source.
     """
     lo, hi = window.correlation_window or (window.start, window.end)
     unds = tuple(dict.fromkeys(underlyings))
     daily, dates, _ = daily_moves(history, unds, lo, hi)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = np.corrcoef(daily, rowvar=False)
-    labels = (*unds, *(f"vol:{u}" for u in unds))
+    corr = normal_score_correlation(daily[:, : len(unds)])
     return (
-        labels,
-        np.asarray(corr, dtype=np.float64),
-        (f"{window.name} correlation window {dates[0]}..{dates[-1]} ({len(dates)} days)"),
+        unds,
+        corr,
+        f"{window.name} correlation window {dates[0]}..{dates[-1]} ({len(dates)} days)",
     )
 
 

@@ -36,6 +36,7 @@ from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import MarginModel
 from crossmargin.models.var import ExpectedShortfallModel, HistoricalVaRModel
 from crossmargin.models.var_context import VarContext
+from crossmargin.netting.core import netting_set_holdings
 from crossmargin.portfolio import Portfolio
 from crossmargin.stats.horizon import overlapping_sums, sqrt_time_scale
 
@@ -130,9 +131,12 @@ def var_model(model: MarginModel, history: MarketHistory | None) -> HistoricalVa
 def _context(
     model: HistoricalVaRModel, portfolio: Portfolio, market: MarketSnapshot
 ) -> tuple[VarContext, tuple[str, ...]]:
+    """The model's context for the book's netting sets: positions and the coin and security
+    collateral that nets with them (so a collateral coin's underlying is a factor)."""
     if not portfolio.instruments:
         raise InputError("the book is empty: no factors to stress")
-    context = model.prepare(portfolio.instruments, market)
+    instruments, _ = netting_set_holdings(portfolio, model)
+    context = model.prepare(instruments, market)
     return context, context.underlyings
 
 

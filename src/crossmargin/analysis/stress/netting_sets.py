@@ -55,19 +55,19 @@ class StressPlan:
 
 
 def correlation_modes(text: str | Sequence[str]) -> tuple[str, ...]:
-    """``break`` → plus, minus; ``all`` → every mode; else comma-separated mode names."""
+    """``break`` → adverse; ``all`` → every mode; else comma-separated mode names."""
     items = text.split(",") if isinstance(text, str) else list(text)
     out: list[str] = []
     for item in (i.strip() for i in items):
         if item == "break":
-            out += ["plus", "minus"]
+            out.append("adverse")
         elif item == "all":
             out += list(MODES)
         elif item in MODES:
             out.append(item)
         else:
             raise InputError(
-                f"unknown correlation mode {item!r}: use break (= plus and minus), plus, "
+                f"unknown correlation mode {item!r}: use break (= adverse), adverse, plus, "
                 "minus, flip, stressed or all"
             )
     return tuple(dict.fromkeys(out))

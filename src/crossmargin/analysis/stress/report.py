@@ -6,12 +6,14 @@ chosen model (the **netted margin held** per account), then runs, as asked:
 * hypothetical scenarios from a file (:mod:`.hypothetical`);
 * crisis replays, named or by dates (:mod:`.crisis`); with no scenario file, crisis or
   correlation mode given: **every named crisis**;
-* a correlation breakdown (:mod:`.correlation`): ``break`` = ``plus`` and ``minus``, or
-  ``plus``, ``minus``, ``flip``, ``stressed`` (comma-separated to combine);
+* a correlation break (:mod:`.correlation`), each netting set on its own window:
+  ``break`` = ``adverse`` (per account, the direction of each pair that raises its ES), or
+  the user's ``plus``, ``minus``, ``flip``, ``stressed`` (comma-separated to combine;
+  ``all`` = every one);
 * a reverse stress of every account (:mod:`.reverse`);
-* the default of one account (:mod:`.default`) under its worst scenario among those run
-  (crisis ``h``-day and hypothetical rows; the named crises when only a correlation
-  breakdown was run).
+* the default of one account (:mod:`.default`), or of each (``default="all"``), under its
+  worst scenario among those run (crisis ``h``-day rows on the account's own netting set and
+  hypothetical rows; the named crises when only a correlation break was run).
 
 The joint distribution (correlation, reverse stress) is the ES model's window: the chosen
 model's when it is ``es``/``hvar``, else the ``es`` model with its file defaults.
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +32,16 @@ from crossmargin.analysis.stress.common import (
     HeldMargin,
     ScenarioOutcome,
     account_losses,
+    account_underlyings,
     held_margin,
+    netting_set_groups,
 )
 from crossmargin.analysis.stress.correlation import (
     CorrelationBreakdown,
     Pair,
     correlation_breakdown,
     load_correlation_override,
+    merge_breakdowns,
 )
 from crossmargin.analysis.stress.crisis import (
     crisis_catalogue,
@@ -77,6 +82,7 @@ class StressReport:
     correlation: CorrelationBreakdown | None = None
     reverse: tuple[ReverseStress, ...] = ()
     default: DefaultLoss | None = None
+    defaults: tuple[DefaultLoss, ...] = ()
     parameters: dict[str, Any] = field(default_factory=dict)
 
     def scenario(self, name: str) -> ScenarioOutcome:
@@ -128,14 +134,61 @@ class StressReport:
             "correlation": None if self.correlation is None else self.correlation.to_dict(),
             "reverse": [r.to_dict() for r in self.reverse],
             "default": None if self.default is None else self.default.to_dict(),
+            "defaults": [d.to_dict() for d in self.defaults],
+            "units": stress_units(self.currency),
         }
 
     def summary(self) -> str:
-        """A few lines a person reads first."""
-        lines = [f"stress of {self.model} netted margin ({self.currency}, MPOR {self.mpor}d)"]
-        for s in self.scenarios:
-            lines.append(f"  {s.name}: loss {s.loss:,.0f}, shortfall {s.shortfall:,.0f}")
+        """A few lines a person reads first: per account its worst scenario."""
+        lines = [f"stress of {self.model} margin held ({self.currency}, MPOR {self.mpor}d)"]
+        for r in self.account_rows():
+            if r["worst_loss"] is None:
+                lines.append(f"  {r['account']}: no covered scenario")
+                continue
+            lines.append(
+                f"  {r['account']}: worst loss {r['worst_loss']:,.0f} ({r['worst_scenario']}), "
+                f"margin {r['margin']:,.0f}, shortfall {r['shortfall']:,.0f}"
+            )
         return "\n".join(lines)
+
+    def account_scenario_rows(self) -> list[dict[str, Any]]:
+        """One row per scenario and account: the row applied, loss, margin held, standalone
+        and shortfall (every figure of one account on one scenario row; nothing summed)."""
+        return [
+            {
+                "scenario": s.name,
+                "kind": s.kind,
+                "horizon": s.horizon,
+                "account": a.account,
+                "applied": a.scenario,
+                "covered": a.covered,
+                "loss": a.loss if a.covered else None,
+                "margin": a.margin,
+                "standalone": a.standalone,
+                "shortfall": a.shortfall if a.covered else None,
+                "standalone_shortfall": a.standalone_shortfall if a.covered else None,
+                "note": a.note,
+            }
+            for s in self.scenarios
+            for a in s.accounts
+        ]
+
+
+def stress_units(currency: str) -> dict[str, str]:
+    """The units of a stress report's JSON fields."""
+    return {
+        "money": f"{currency}: losses (−P&L, loss > 0), margins held, standalone margins, "
+        "shortfalls = max(0, loss − margin held), ES broken/unbroken, liquidation costs",
+        "loss": "per account on one scenario row; a scenario's loss/shortfall is given only "
+        "when every account took the same row (joint), else null: worst days never add up",
+        "spot": "decimal relative move S1/S0 − 1 (−0.1 = −10%)",
+        "vol": "decimal vol change (0.05 = +5 vol points), or relative when vol_type says so",
+        "correlation": "dimensionless, −1 to 1 (normal-score correlation of the window)",
+        "mahalanobis_distance": "dimensionless: standard deviations of the joint MPOR move",
+        "plausibility": "decimal share of the history's MPOR moves at least that far",
+        "mpor": "days",
+        "horizon": "1d, the MPOR in days, or the crisis window",
+    }
 
 
 def run_stress(
@@ -191,9 +244,13 @@ def run_stress(
             stressed_matrix,
         )
         outcomes += _correlation_outcomes(breakdown, held)
-    dflt = None
+    dflts: list[DefaultLoss] = []
     if default is not None:
-        dflt = _default(portfolio, snapshot, held, history, default, mpor, windows, candidates)
+        names = portfolio.accounts if default == "all" else (default,)
+        dflts = [
+            _default(portfolio, snapshot, held, history, a, mpor, windows, candidates)
+            for a in names
+        ]
     return StressReport(
         model=held.model,
         currency=snapshot.reporting_currency,
@@ -203,7 +260,8 @@ def run_stress(
         scenarios=tuple(outcomes),
         correlation=breakdown,
         reverse=parts.reverse,
-        default=dflt,
+        default=dflts[0] if dflts and default != "all" else None,
+        defaults=tuple(dflts),
         parameters={
             "model": held.model,
             "model_parameters": model.parameters(),
@@ -232,59 +290,99 @@ def _breakdown(
     stressed_window: str | None,
     stressed_matrix: str | Path | None,
 ) -> CorrelationBreakdown:
-    window = es_window(es, portfolio, snapshot)
-    stressed = None
-    source = ""
+    """Every netting set broken on its own window (its calendar, lookback and MPOR)."""
+    book = set(portfolio.priced_underlyings)
+    for a, b in pairs or ():
+        for u in (a, b):
+            if u not in book:
+                raise InputError(
+                    f"pair {a}:{b}: {u} is not an underlying of the book "
+                    f"({', '.join(sorted(book))})"
+                )
+    override = None
     if stressed_matrix is not None:
         labels, matrix = load_correlation_override(stressed_matrix)
-        stressed, source = (labels, matrix), f"correlation file {stressed_matrix}"
-    elif "stressed" in modes:
+        override = ((labels, matrix), f"correlation file {stressed_matrix}")
+    win = None
+    if "stressed" in modes and override is None:
         win = resolve_window(stressed_window) if stressed_window else default_stressed_window()
-        labels, matrix, source = crisis_correlation(history, win, window.underlyings)
-        stressed = (labels, matrix)
-    return correlation_breakdown(
-        portfolio,
-        snapshot,
-        window,
-        held,
-        modes=modes,
-        pairs=pairs,
-        blend=blend,
-        stressed=stressed,
-        stressed_source=source,
-    )
+    parts = []
+    for _, accounts in netting_set_groups(portfolio).items():
+        sub = portfolio.subset(accounts)
+        window = es_window(es, sub, snapshot)
+        stressed, source = override if override is not None else (None, "")
+        if win is not None:
+            names, matrix, source = crisis_correlation(history, win, window.underlyings)
+            stressed = (names, matrix)
+        parts.append(
+            correlation_breakdown(
+                sub,
+                snapshot,
+                window,
+                held,
+                modes=modes,
+                pairs=pairs,
+                blend=blend,
+                stressed=stressed,
+                stressed_source=source,
+            )
+        )
+    out = merge_breakdowns(parts, portfolio.accounts)
+    if pairs:
+        for a, b in pairs:
+            if not any(f"{a}:{b}" in s.before for s in out.sets):
+                out = replace(
+                    out, notes=(*out.notes, f"no netting set holds both {a} and {b}: not broken")
+                )
+    return out
 
 
 def _correlation_outcomes(
     breakdown: CorrelationBreakdown, held: HeldMargin
 ) -> list[ScenarioOutcome]:
+    """One outcome per mode (every pair broken): each account's ES under its break."""
     out = []
-    for m in breakdown.matrices:
-        rows = [r for r in breakdown.rows if r.mode == m.mode and r.pair == "all"]
-        after = ", ".join(f"{k} {v:+.2f}" for k, v in m.achieved.items())
+    for mode in dict.fromkeys(r.mode for r in breakdown.rows):
+        rows = [r for r in breakdown.rows if r.mode == mode and r.pair == "all"]
+        notes = tuple(
+            n for s in breakdown.sets for m in s.matrices if m.mode == mode
+            for n in _repair_notes(m)
+        )  # fmt: skip
         out.append(
             ScenarioOutcome(
-                name=f"correlation {m.mode}",
+                name=f"correlation {mode}",
                 kind="correlation",
                 horizon=f"{breakdown.mpor}d",
-                description=(
-                    f"{breakdown.confidence:.2%} ES of each account with offset correlations "
-                    f"broken ({m.mode}: {after}); loss = ES under the broken correlation"
-                ),
+                description=_describe(breakdown, mode),
                 accounts=tuple(
                     AccountOutcome(
                         account=r.account,
                         loss=r.broken,
                         margin=r.margin,
                         standalone=held.standalone[r.account],
-                        scenario=f"{m.mode} all pairs",
+                        scenario=_applied(r),
                     )
                     for r in rows
                 ),
-                notes=_repair_notes(m),
+                notes=notes,
             )
         )
     return out
+
+
+def _describe(breakdown: CorrelationBreakdown, mode: str) -> str:
+    how = ": per account the direction of each pair that raises its ES" if mode == "adverse" else ""
+    return (
+        f"{breakdown.confidence:.2%} ES of each account with its offset correlations broken "
+        f"({mode}{how}), each netting set on its own window; loss = ES under the break"
+    )
+
+
+def _applied(r: Any) -> str:
+    if not r.target:
+        return f"{r.mode}: no pair to break ({r.netting_set})"
+    parts = [f"{k} {v:+.2f}" for k, v in r.target.items()]
+    return f"{r.mode}: " + ", ".join(parts)
 
 
 def _repair_notes(m: Any) -> tuple[str, ...]:
@@ -311,10 +409,12 @@ def _default(
         raise InputError(
             f"unknown account {account!r} to default (book has {', '.join(portfolio.accounts)})"
         )
+    mine = account_underlyings(portfolio)[account]
+    alone = portfolio.subset([account])  # the account's own netting set and calendar
     pool = list(candidates)
     for w in windows or list(crisis_catalogue().values()):
-        moves = crisis_moves(history, w, portfolio.underlyings, mpor=mpor)
-        held_unds = {p.instrument.underlying for p in portfolio.account(account).positions}
+        moves = crisis_moves(history, w, mine, mpor=mpor)
+        held_unds = {p.instrument.underlying for p in alone.positions}
         if held_unds & set(moves.uncovered):
             continue
         sets = crisis_scenarios(moves, mpor)
@@ -324,10 +424,9 @@ def _default(
                 f"{w.title or w.name} {w.start}..{w.end}, worst {mpor}-day move",
             )
         )
-    j = portfolio.accounts.index(account)
     best: tuple[float, ScenarioSet, int, str] | None = None
     for scen, desc in pool:
-        loss = account_losses(portfolio, snapshot, scen)[:, j]
+        loss = account_losses(alone, snapshot, scen)[:, 0]
         i = int(loss.argmax())
         if best is None or loss[i] > best[0]:
             best = (float(loss[i]), scen, i, desc)
