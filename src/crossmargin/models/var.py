@@ -67,6 +67,7 @@ from crossmargin.models.base import MarginModel, RowMargins, register
 from crossmargin.models.basis import PARAMETER_FILE as BASIS_FILE
 from crossmargin.models.basis import BasisTerms, basis_terms
 from crossmargin.models.basis import validate_parameters as validate_basis
+from crossmargin.models.fused_tail import fused_var_es, fuses
 from crossmargin.models.params import ParameterSet, load_parameters, number
 from crossmargin.models.var_addons import addon_terms
 from crossmargin.models.var_context import (
@@ -362,8 +363,13 @@ class HistoricalVaRModel(MarginModel):
         cal = context.calendar_pnl(fs.calendar)
         cols = cal.columns[used]
         core_source = cal.fhs if cal.fhs is not None else cal.hs
-        pnl = aggregate_pnl(core_source[np.ix_(fs.lookback, cols)], sub)
-        tail = var_es(pnl, self.confidence)
+        # large books: the fused kernel keeps each row's k worst, never rows x scenarios
+        fused = self.apc != "stress-weight" and fuses(sub, fs.lookback.size)
+        if fused:
+            tail = fused_var_es(core_source[np.ix_(fs.lookback, cols)], sub, self.confidence)
+        else:
+            pnl = aggregate_pnl(core_source[np.ix_(fs.lookback, cols)], sub)
+            tail = var_es(pnl, self.confidence)
         core = self._measure(tail)
         worst = fs.lookback[np.asarray(tail.worst_index, dtype=np.int64).reshape(-1)]
         out.core[rows] = core
@@ -405,8 +411,12 @@ class HistoricalVaRModel(MarginModel):
         if self.apc == "buffer":
             out.apc[rows] = self._n["apc_buffer"] * core
         elif self.apc == "floor" and fs.floor is not None:
-            floor_pnl = aggregate_pnl(cal.hs[np.ix_(fs.floor, cols)], sub)
-            floor = self._measure(var_es(floor_pnl, self.confidence))
+            floor_source = cal.hs[np.ix_(fs.floor, cols)]
+            floor = self._measure(
+                fused_var_es(floor_source, sub, self.confidence)
+                if fuses(sub, fs.floor.size)
+                else var_es(aggregate_pnl(floor_source, sub), self.confidence)
+            )
             out.apc[rows] = np.maximum(floor - core, 0.0)
         shared = MappingProxyType(fs.facts)  # one read-only mapping for the set's rows
         for j in np.flatnonzero(want).tolist():
