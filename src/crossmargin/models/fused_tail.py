@@ -200,12 +200,33 @@ def _single_rows(
     high_i = np.empty((used.size, k), dtype=np.int64)
     with KERNEL_LOCK:
         _column_extremes(sub, k, low, low_i, high, high_i)
-    long = qty > 0
-    # x·P summed as the fused kernel sums it: 0 + x·P (= x·P; −0.0 becomes 0.0)
-    values[single] = (
-        np.where(long[:, None], qty[:, None] * low[inverse], qty[:, None] * -high[inverse]) + 0.0
-    )
-    index[single] = np.where(long[:, None], low_i[inverse], high_i[inverse])
+    _scale_tails(single, qty, inverse, low, low_i, high, high_i, values, index)
+
+
+@numba.njit(cache=True, nogil=True)
+def _scale_tails(
+    rows: IntArray,
+    qty: FloatArray,
+    which: IntArray,
+    low: FloatArray,
+    low_index: IntArray,
+    high: FloatArray,
+    high_index: IntArray,
+    values: FloatArray,
+    index: IntArray,
+) -> None:  # pragma: no cover - compiled
+    """``values[rows[j]] = qty[j]·(k worst of its instrument)`` (the low tail if long, the
+    high one if short), summed as the fused kernel sums it: ``0 + x·P`` (−0.0 becomes 0.0)."""
+    k = low.shape[1]
+    for j in range(rows.shape[0]):
+        r, x, i = rows[j], qty[j], which[j]
+        for t in range(k):
+            if x > 0:
+                values[r, t] = 0.0 + x * low[i, t]
+                index[r, t] = low_index[i, t]
+            else:
+                values[r, t] = 0.0 + x * -high[i, t]
+                index[r, t] = high_index[i, t]
 
 
 def fuses(holdings: sp.csr_matrix | FloatArray, n_scenarios: int) -> bool:
