@@ -21,8 +21,9 @@ from var_fixtures import ASOF, instruments, random_history, snapshot
 import crossmargin.models.fused_tail as fused_tail
 import crossmargin.models.var as var_module
 from crossmargin.market.history import MarketHistory
+from crossmargin.market.stress_windows import worst_windows
 from crossmargin.market.volsurface import VolSurface
-from crossmargin.models.fused_tail import fused_var_es, smallest_k_rows
+from crossmargin.models.fused_tail import fused_var_es, fused_worst_windows, smallest_k_rows
 from crossmargin.models.var import ExpectedShortfallModel, HistoricalVaRMarginModel
 from crossmargin.pricing.kernels import aggregate_rows
 from crossmargin.stats.tail import var_es, var_es_from_smallest
@@ -95,6 +96,26 @@ def test_fused_var_es_equals_var_es_of_the_matrix_exactly(confidence: float) -> 
     np.testing.assert_array_equal(fused.k, plain.k)
 
 
+@pytest.mark.parametrize(
+    ("window", "measure"), [(250, "es"), (365, "var"), (100, "es"), (5000, "es")]
+)
+def test_fused_windows_equal_worst_windows_then_var_es(window: int, measure: str) -> None:
+    rng = np.random.default_rng(window)
+    pnl = rng.standard_t(3, (1500, 30)) * rng.uniform(1.0, 100.0, 30)
+    pnl[400:460] *= 4.0  # a stressed stretch
+    book = _book(rng, 500, 30, 5)
+    starts, tail = fused_worst_windows(pnl, book, window, 0.99, measure=measure)
+    full = _full(pnl, book)
+    want_starts, _ = worst_windows(full, window, 0.99, measure=measure)
+    np.testing.assert_array_equal(starts, want_starts)
+    w = min(window, 1500)
+    take = want_starts[np.newaxis, :] + np.arange(w)[:, np.newaxis]
+    plain = var_es(np.take_along_axis(full, take, axis=0), 0.99)
+    np.testing.assert_array_equal(tail.es, plain.es)
+    np.testing.assert_array_equal(tail.var, plain.var)
+    np.testing.assert_array_equal(tail.worst_index, plain.worst_index)
+
+
 def test_var_es_from_smallest_checks_the_tail_size() -> None:
     with pytest.raises(Exception, match="3 smallest"):
         var_es_from_smallest(np.zeros((2, 4)), np.zeros((2, 4), dtype=np.int64), 250, 0.99)
@@ -142,9 +163,16 @@ def test_models_give_the_same_rows_fused_or_not(
         calls.append(holdings.shape[0])
         return fused_var_es(pnl, holdings, confidence)
 
+    def spy_windows(*args: object, **kwargs: object) -> object:
+        calls.append(-1)
+        return fused_worst_windows(*args, **kwargs)  # type: ignore[arg-type]
+
     monkeypatch.setattr(var_module, "fused_var_es", spy)
+    monkeypatch.setattr(var_module, "fused_worst_windows", spy_windows)
     fused = m.margin_rows(m.prepare(inst, market), book, detail=detail)
     assert bool(calls) == (options.get("apc") != "stress-weight")  # the fused path ran
+    searched = options.get("stress_window", "auto") == "auto"
+    assert (-1 in calls) == (searched and options.get("apc") != "stress-weight")
     monkeypatch.setattr(var_module, "fuses", lambda *_: False)
     plain = m.margin_rows(m.prepare(inst, market), book, detail=detail)
     np.testing.assert_array_equal(fused.total, plain.total)

@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from crossmargin.market.stress_windows import best_window, window_weights
 from crossmargin.pricing.kernels import KERNEL_LOCK
 from crossmargin.pricing.revalue import KERNEL_MIN_WORK
 from crossmargin.stats.tail import TailResult, tail_count, var_es_from_smallest
@@ -229,6 +230,82 @@ def _scale_tails(
                 index[r, t] = high_index[i, t]
 
 
+@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
+def _fused_windows(
+    indptr: IntArray,
+    indices: npt.NDArray[np.int32],
+    data: FloatArray,
+    pnl_by_instrument: FloatArray,
+    window: int,
+    weights: FloatArray,
+    var: bool,
+    k: int,
+    starts: IntArray,
+    values: FloatArray,
+    index: IntArray,
+) -> None:  # pragma: no cover - compiled
+    """Per row: its P&L over the whole history (summed as the blocked kernel sums it), the
+    start of its worst window (:func:`crossmargin.market.stress_windows.best_window`, compiled
+    without fast-math) and the k smallest P&Ls of that window (indices within the window)."""
+    n_scen = pnl_by_instrument.shape[1]
+    n = indptr.shape[0] - 1
+    kw = weights.shape[0]
+    n_tasks = (n + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
+    for t in numba.prange(n_tasks):
+        acc = np.empty(n_scen)
+        prefix = np.empty((n_scen, kw))
+        suffix = np.empty((n_scen, kw))
+        buf = np.empty(kw)
+        merged = np.empty(kw)
+        for r in range(t * _ROWS_PER_TASK, min(n, (t + 1) * _ROWS_PER_TASK)):
+            acc[:] = 0.0
+            for p in range(indptr[r], indptr[r + 1]):
+                row = pnl_by_instrument[indices[p]]
+                w = data[p]
+                for s in range(n_scen):
+                    acc[s] += w * row[s]
+            start, _ = best_window(acc, window, weights, var, prefix, suffix, buf, merged)
+            starts[r] = start
+            _smallest_of(acc[start : start + window], k, values[r], index[r])
+
+
+def fused_worst_windows(
+    pnl_by_scenario: FloatArray,
+    holdings: sp.csr_matrix,
+    window: int,
+    confidence: float,
+    *,
+    measure: str = "es",
+) -> tuple[IntArray, TailResult]:
+    """Each row's stressed window and the VaR/ES over it, without the rows x history
+    matrix: equal to ``starts = worst_windows(P, window, α)[0]`` on
+    ``P = aggregate_pnl(pnl_by_scenario, holdings)`` (scenarios in date order) and
+    ``var_es`` of each row's P&L over ``[start, start + window)``."""
+    q = sp.csr_matrix(holdings, dtype=np.float64)
+    n_scen = pnl_by_scenario.shape[0]
+    w = min(int(window), n_scen)
+    k = tail_count(confidence, w)
+    starts = np.zeros(q.shape[0], dtype=np.int64)
+    values = np.empty((q.shape[0], k))
+    index = np.empty((q.shape[0], k), dtype=np.int64)
+    with KERNEL_LOCK:
+        _fused_windows(
+            q.indptr.astype(np.int64),
+            q.indices.astype(np.int32),
+            q.data.astype(np.float64),
+            np.ascontiguousarray(pnl_by_scenario.T, dtype=np.float64),
+            w,
+            window_weights(w, confidence, measure),
+            measure == "var",
+            k,
+            starts,
+            values,
+            index,
+        )
+    tail = var_es_from_smallest(np.ascontiguousarray(values.T), index.T, w, confidence)
+    return starts, tail
+
+
 def fuses(holdings: sp.csr_matrix | FloatArray, n_scenarios: int) -> bool:
     """Whether the fused kernel takes ``holdings``: sparse books large enough that
     :func:`~crossmargin.pricing.revalue.aggregate_pnl` sums them with the compiled kernel
@@ -249,4 +326,4 @@ def fused_var_es(
     return var_es_from_smallest(values, index, n, confidence)
 
 
-__all__ = ["fused_var_es", "fuses", "smallest_k_rows"]
+__all__ = ["fused_var_es", "fused_worst_windows", "fuses", "smallest_k_rows"]

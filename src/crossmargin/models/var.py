@@ -67,7 +67,7 @@ from crossmargin.models.base import MarginModel, RowMargins, register
 from crossmargin.models.basis import PARAMETER_FILE as BASIS_FILE
 from crossmargin.models.basis import BasisTerms, basis_terms
 from crossmargin.models.basis import validate_parameters as validate_basis
-from crossmargin.models.fused_tail import fused_var_es, fuses
+from crossmargin.models.fused_tail import fused_var_es, fused_worst_windows, fuses
 from crossmargin.models.params import ParameterSet, load_parameters, number
 from crossmargin.models.var_addons import addon_terms
 from crossmargin.models.var_context import (
@@ -379,7 +379,18 @@ class HistoricalVaRModel(MarginModel):
         needs_stress = self.apc == "stress-weight"
         stressed_rows = np.arange(rows.size) if needs_stress else np.flatnonzero(want)
         windows: dict[int, tuple[int, int]] = {}
-        if self.stress_window is not None and stressed_rows.size:
+        searched = self.stress_window == "auto" and stressed_rows.size > 0
+        if searched and fused and not needs_stress and fuses(sub[stressed_rows], fs.history.size):
+            # large books: each row's history P&L lives in one buffer, never rows x history
+            length = min(fs.stress_length, fs.history.size)
+            starts, s_tail = fused_worst_windows(
+                cal.hs[np.ix_(fs.history, cols)], sub[stressed_rows], length, self.confidence,
+                measure=self.measure,
+            )  # fmt: skip
+            out.stress[rows[stressed_rows]] = self._measure(s_tail)
+            windows = {int(r): (int(s), int(s) + length)
+                       for r, s in zip(stressed_rows, starts, strict=True)}  # fmt: skip
+        elif self.stress_window is not None and stressed_rows.size:
             hist = aggregate_pnl(cal.hs[np.ix_(fs.history, cols)], sub[stressed_rows])
             length = min(fs.stress_length, fs.history.size)
             if context.stress_dates is not None:
