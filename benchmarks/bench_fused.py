@@ -171,7 +171,6 @@ def _child(case: str, n_accounts: int) -> dict[str, Any]:
         capture_output=True,
         text=True,
         check=True,
-        cwd=HERE,
     )
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
