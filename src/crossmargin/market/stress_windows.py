@@ -61,16 +61,21 @@ def best_window(
     ``prefix``/``suffix`` (n, k), ``buf``/``merged`` (k,) are scratch space."""
     n = x.shape[0]
     k = weights.shape[0]
-    for b0 in range(0, n, window):
+    last = n - window  # the last window start: only prefixes ending a window, suffixes
+    for b0 in range(0, n, window):  # starting one, are ever read
         b1 = min(b0 + window, n)
         buf[:] = np.inf
         for j in range(b0, b1):
             _insert(buf, x[j])
-            prefix[j, :] = buf
+            if j >= window - 1:
+                prefix[j, :] = buf
+        if b0 > last:
+            continue
         buf[:] = np.inf
         for j in range(b1 - 1, b0 - 1, -1):
             _insert(buf, x[j])
-            suffix[j, :] = buf
+            if j <= last:
+                suffix[j, :] = buf
     best = -np.inf
     best_start = 0
     for i in range(n - window + 1):
