@@ -74,6 +74,24 @@ def _smallest_of(
         count = _insert_smallest(values, index, count, x[s], s)
 
 
+@numba.njit(cache=True, nogil=True)
+def _store(
+    rows: IntArray,
+    first: int,
+    vals: FloatArray,
+    idx: IntArray,
+    values: FloatArray,
+    index: IntArray,
+) -> None:  # pragma: no cover - compiled
+    """Copy a task's ``(count, k)`` results into columns ``rows[first:first + count]`` of
+    the ``(k, all rows)`` outputs, one output row at a time (sequential writes)."""
+    count = min(vals.shape[0], rows.shape[0] - first)
+    for t in range(vals.shape[1]):
+        for j in range(count):
+            values[t, rows[first + j]] = vals[j, t]
+            index[t, rows[first + j]] = idx[j, t]
+
+
 @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def _fused_rows(
     indptr: IntArray,
@@ -85,15 +103,18 @@ def _fused_rows(
     values: FloatArray,
     index: IntArray,
 ) -> None:  # pragma: no cover - compiled
-    """For each ``rows[j]``: its P&L over every scenario (one buffer per task, summed as
+    """For each ``r = rows[j]``: its P&L over every scenario (one buffer per task, summed as
     :func:`crossmargin.pricing.kernels.aggregate_rows` sums), reduced to its k smallest in
-    ``values[j]``/``index[j]``."""
+    column ``r`` of ``values``/``index`` (k, all rows)."""
     n_scen = pnl_by_instrument.shape[1]
     n = rows.shape[0]
     n_tasks = (n + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
     for t in numba.prange(n_tasks):
         acc = np.empty(n_scen)
-        for j in range(t * _ROWS_PER_TASK, min(n, (t + 1) * _ROWS_PER_TASK)):
+        vals = np.empty((_ROWS_PER_TASK, k))
+        idx = np.empty((_ROWS_PER_TASK, k), dtype=np.int64)
+        first = t * _ROWS_PER_TASK
+        for j in range(first, min(n, first + _ROWS_PER_TASK)):
             r = rows[j]
             acc[:] = 0.0
             for p in range(indptr[r], indptr[r + 1]):
@@ -101,7 +122,8 @@ def _fused_rows(
                 w = data[p]
                 for s in range(n_scen):
                     acc[s] += w * row[s]
-            _smallest_of(acc, k, values[j], index[j])
+            _smallest_of(acc, k, vals[j - first], idx[j - first])
+        _store(rows, first, vals, idx, values, index)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -138,46 +160,30 @@ def smallest_k_rows(
     if not 1 <= k <= n_scen:
         raise ValueError(f"k = {k} must be in [1, {n_scen}]")
     by_instrument = np.ascontiguousarray(pnl_by_scenario.T, dtype=np.float64)
-    values = np.empty((n_rows, k))
-    index = np.empty((n_rows, k), dtype=np.int64)
+    values = np.empty((k, n_rows))
+    index = np.empty((k, n_rows), dtype=np.int64)
     nnz = np.diff(q.indptr)
     single = np.flatnonzero(nnz == 1)
     multi = np.flatnonzero(nnz > 1)
     empty = np.flatnonzero(nnz == 0)
     if empty.size:  # no position: a P&L of zero in every scenario
-        values[empty] = 0.0
-        index[empty] = np.arange(k)
+        values[:, empty] = 0.0
+        index[:, empty] = np.arange(k)[:, np.newaxis]
     if single.size:
         _single_rows(q, by_instrument, k, single, values, index)
     if multi.size:
-        _fused_into(q, by_instrument, k, multi, values, index)
-    return np.ascontiguousarray(values.T), np.ascontiguousarray(index.T)
-
-
-def _fused_into(
-    q: sp.csr_matrix,
-    by_instrument: FloatArray,
-    k: int,
-    multi: IntArray,
-    values: FloatArray,
-    index: IntArray,
-) -> None:
-    """Run the fused kernel on the rows ``multi`` and scatter into ``values``/``index``."""
-    part_v = np.empty((multi.size, k))
-    part_i = np.empty((multi.size, k), dtype=np.int64)
-    with KERNEL_LOCK:
-        _fused_rows(
-            q.indptr.astype(np.int64),
-            q.indices.astype(np.int32),
-            q.data.astype(np.float64),
-            by_instrument,
-            multi.astype(np.int64),
-            k,
-            part_v,
-            part_i,
-        )
-    values[multi] = part_v
-    index[multi] = part_i
+        with KERNEL_LOCK:
+            _fused_rows(
+                q.indptr.astype(np.int64),
+                q.indices.astype(np.int32),
+                q.data.astype(np.float64),
+                by_instrument,
+                multi.astype(np.int64),
+                k,
+                values,
+                index,
+            )
+    return values, index
 
 
 def _single_rows(
@@ -216,18 +222,19 @@ def _scale_tails(
     values: FloatArray,
     index: IntArray,
 ) -> None:  # pragma: no cover - compiled
-    """``values[rows[j]] = qty[j]·(k worst of its instrument)`` (the low tail if long, the
-    high one if short), summed as the fused kernel sums it: ``0 + x·P`` (−0.0 becomes 0.0)."""
+    """``values[:, rows[j]] = qty[j]·(k worst of its instrument)`` (the low tail if long,
+    the high one if short), summed as the fused kernel sums it: ``0 + x·P`` (−0.0 becomes
+    0.0). Outputs are (k, all rows)."""
     k = low.shape[1]
-    for j in range(rows.shape[0]):
-        r, x, i = rows[j], qty[j], which[j]
-        for t in range(k):
+    for t in range(k):
+        for j in range(rows.shape[0]):
+            r, x, i = rows[j], qty[j], which[j]
             if x > 0:
-                values[r, t] = 0.0 + x * low[i, t]
-                index[r, t] = low_index[i, t]
+                values[t, r] = 0.0 + x * low[i, t]
+                index[t, r] = low_index[i, t]
             else:
-                values[r, t] = 0.0 + x * -high[i, t]
-                index[r, t] = high_index[i, t]
+                values[t, r] = 0.0 + x * -high[i, t]
+                index[t, r] = high_index[i, t]
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
@@ -241,12 +248,14 @@ def _fused_windows(
     var: bool,
     k: int,
     starts: IntArray,
+    order: IntArray,
     values: FloatArray,
     index: IntArray,
 ) -> None:  # pragma: no cover - compiled
-    """Per row: its P&L over the whole history (summed as the blocked kernel sums it), the
-    start of its worst window (:func:`crossmargin.market.stress_windows.best_window`, compiled
-    without fast-math) and the k smallest P&Ls of that window (indices within the window)."""
+    """Per row (``order``: ``0 … rows − 1``): its P&L over the whole history (summed as
+    the blocked kernel sums it), the start of its worst window
+    (:func:`crossmargin.market.stress_windows.best_window`, compiled without fast-math) and
+    the k smallest P&Ls of that window (indices within the window), into (k, rows)."""
     n_scen = pnl_by_instrument.shape[1]
     n = indptr.shape[0] - 1
     kw = weights.shape[0]
@@ -257,7 +266,10 @@ def _fused_windows(
         suffix = np.empty((n_scen, kw))
         buf = np.empty(kw)
         merged = np.empty(kw)
-        for r in range(t * _ROWS_PER_TASK, min(n, (t + 1) * _ROWS_PER_TASK)):
+        vals = np.empty((_ROWS_PER_TASK, k))
+        idx = np.empty((_ROWS_PER_TASK, k), dtype=np.int64)
+        first = t * _ROWS_PER_TASK
+        for r in range(first, min(n, first + _ROWS_PER_TASK)):
             acc[:] = 0.0
             for p in range(indptr[r], indptr[r + 1]):
                 row = pnl_by_instrument[indices[p]]
@@ -266,7 +278,8 @@ def _fused_windows(
                     acc[s] += w * row[s]
             start, _ = best_window(acc, window, weights, var, prefix, suffix, buf, merged)
             starts[r] = start
-            _smallest_of(acc[start : start + window], k, values[r], index[r])
+            _smallest_of(acc[start : start + window], k, vals[r - first], idx[r - first])
+        _store(order, first, vals, idx, values, index)
 
 
 def fused_worst_windows(
@@ -286,8 +299,8 @@ def fused_worst_windows(
     w = min(int(window), n_scen)
     k = tail_count(confidence, w)
     starts = np.zeros(q.shape[0], dtype=np.int64)
-    values = np.empty((q.shape[0], k))
-    index = np.empty((q.shape[0], k), dtype=np.int64)
+    values = np.empty((k, q.shape[0]))
+    index = np.empty((k, q.shape[0]), dtype=np.int64)
     with KERNEL_LOCK:
         _fused_windows(
             q.indptr.astype(np.int64),
@@ -299,10 +312,11 @@ def fused_worst_windows(
             measure == "var",
             k,
             starts,
+            np.arange(q.shape[0], dtype=np.int64),
             values,
             index,
         )
-    tail = var_es_from_smallest(np.ascontiguousarray(values.T), index.T, w, confidence)
+    tail = var_es_from_smallest(values, index, w, confidence)
     return starts, tail
 
 
