@@ -24,6 +24,7 @@ MODULES = (
     "core",
     "bench_simm",
     "bench_var",
+    "bench_fused",
     "bench_backtest",
     "bench_service",
     "bench_cascade",

@@ -30,7 +30,7 @@ def _brute(pnl: np.ndarray, window: int, confidence: float, measure: str) -> tup
     return best_i, best
 
 
-@pytest.mark.parametrize("window", [5, 6, 250, 251, 365])
+@pytest.mark.parametrize("window", [5, 6, 250, 251, 365, 600, 899, 900])
 @pytest.mark.parametrize("measure", ["es", "var"])
 @pytest.mark.parametrize("confidence", [0.99, 0.9, 0.5])
 def test_worst_window_equals_brute_force(window: int, measure: str, confidence: float) -> None:

@@ -47,6 +47,64 @@ def _insert(buf: FloatArray, value: float) -> None:  # pragma: no cover - compil
 
 
 @numba.njit(cache=True, nogil=True)
+def best_window(
+    x: FloatArray,
+    window: int,
+    weights: FloatArray,
+    var: bool,
+    prefix: FloatArray,
+    suffix: FloatArray,
+    buf: FloatArray,
+    merged: FloatArray,
+) -> tuple[int, float]:  # pragma: no cover - compiled
+    """Best window start of one P&L series ``x`` and its measure (see the module doc);
+    ``prefix``/``suffix`` (n, k), ``buf``/``merged`` (k,) are scratch space."""
+    n = x.shape[0]
+    k = weights.shape[0]
+    last = n - window  # the last window start: only prefixes ending a window, suffixes
+    for b0 in range(0, n, window):  # starting one, are ever read
+        b1 = min(b0 + window, n)
+        buf[:] = np.inf
+        for j in range(b0, b1):
+            _insert(buf, x[j])
+            if j >= window - 1:
+                prefix[j, :] = buf
+        if b0 > last:
+            continue
+        buf[:] = np.inf
+        for j in range(b1 - 1, b0 - 1, -1):
+            _insert(buf, x[j])
+            if j <= last:
+                suffix[j, :] = buf
+    best = -np.inf
+    best_start = 0
+    for i in range(n - window + 1):
+        end = i + window - 1
+        if i % window == 0:
+            merged[:] = prefix[end]
+        else:
+            a = 0
+            c = 0
+            for t in range(k):  # the k smallest of two ascending lists
+                if suffix[i, a] <= prefix[end, c]:
+                    merged[t] = suffix[i, a]
+                    a += 1
+                else:
+                    merged[t] = prefix[end, c]
+                    c += 1
+        if var:
+            score = -merged[k - 1]
+        else:
+            score = 0.0
+            for t in range(k):
+                score -= weights[t] * merged[t]
+        if score > best:
+            best = score
+            best_start = i
+    return best_start, best
+
+
+@numba.njit(cache=True, nogil=True)
 def _windows_kernel(
     pnl: FloatArray, window: int, weights: FloatArray, var: bool
 ) -> tuple[IntArray, FloatArray]:  # pragma: no cover - compiled
@@ -60,43 +118,18 @@ def _windows_kernel(
     buf = np.empty(k)
     merged = np.empty(k)
     for r in range(rows):
-        x = pnl[r]
-        for b0 in range(0, n, window):
-            b1 = min(b0 + window, n)
-            buf[:] = np.inf
-            for j in range(b0, b1):
-                _insert(buf, x[j])
-                prefix[j, :] = buf
-            buf[:] = np.inf
-            for j in range(b1 - 1, b0 - 1, -1):
-                _insert(buf, x[j])
-                suffix[j, :] = buf
-        best = -np.inf
-        for i in range(n - window + 1):
-            end = i + window - 1
-            if i % window == 0:
-                merged[:] = prefix[end]
-            else:
-                a = 0
-                c = 0
-                for t in range(k):  # the k smallest of two ascending lists
-                    if suffix[i, a] <= prefix[end, c]:
-                        merged[t] = suffix[i, a]
-                        a += 1
-                    else:
-                        merged[t] = prefix[end, c]
-                        c += 1
-            if var:
-                score = -merged[k - 1]
-            else:
-                score = 0.0
-                for t in range(k):
-                    score -= weights[t] * merged[t]
-            if score > best:
-                best = score
-                best_start[r] = i
-        best_value[r] = best
+        best_start[r], best_value[r] = best_window(
+            pnl[r], window, weights, var, prefix, suffix, buf, merged
+        )
     return best_start, best_value
+
+
+def window_weights(window: int, confidence: float, measure: str) -> FloatArray:
+    """The weights :func:`best_window` ranks windows of ``window`` scenarios with: the ES
+    tail weights (:func:`crossmargin.stats.tail.tail_weights`), or ``k`` zeros for VaR."""
+    if measure == "var":
+        return np.zeros(tail_count(confidence, window))
+    return tail_weights(confidence, window)
 
 
 def worst_windows(
@@ -133,9 +166,7 @@ def worst_windows(
     if not np.all(np.isfinite(pnl)):
         raise InputError("pnl_by_scenario contains NaN or infinite values")
     w = min(int(window), pnl.shape[0])
-    weights = tail_weights(confidence, w)
-    if measure == "var":
-        weights = np.zeros(tail_count(confidence, w))
+    weights = window_weights(w, confidence, measure)
     starts, values = _windows_kernel(np.ascontiguousarray(pnl.T), w, weights, measure == "var")
     return starts, values
 
@@ -167,4 +198,4 @@ def window_by_dates(names: Sequence[str], start: DateLike, end: DateLike) -> tup
     return int(inside[0]), int(inside[-1]) + 1
 
 
-__all__ = ["window_by_dates", "worst_window", "worst_windows"]
+__all__ = ["best_window", "window_by_dates", "window_weights", "worst_window", "worst_windows"]

@@ -67,6 +67,7 @@ from crossmargin.models.base import MarginModel, RowMargins, register
 from crossmargin.models.basis import PARAMETER_FILE as BASIS_FILE
 from crossmargin.models.basis import BasisTerms, basis_terms
 from crossmargin.models.basis import validate_parameters as validate_basis
+from crossmargin.models.fused_tail import fused_var_es, fused_worst_windows, fuses
 from crossmargin.models.params import ParameterSet, load_parameters, number
 from crossmargin.models.var_addons import addon_terms
 from crossmargin.models.var_context import (
@@ -362,8 +363,13 @@ class HistoricalVaRModel(MarginModel):
         cal = context.calendar_pnl(fs.calendar)
         cols = cal.columns[used]
         core_source = cal.fhs if cal.fhs is not None else cal.hs
-        pnl = aggregate_pnl(core_source[np.ix_(fs.lookback, cols)], sub)
-        tail = var_es(pnl, self.confidence)
+        # large books: the fused kernel keeps each row's k worst, never rows x scenarios
+        fused = self.apc != "stress-weight" and fuses(sub, fs.lookback.size)
+        if fused:
+            tail = fused_var_es(core_source[np.ix_(fs.lookback, cols)], sub, self.confidence)
+        else:
+            pnl = aggregate_pnl(core_source[np.ix_(fs.lookback, cols)], sub)
+            tail = var_es(pnl, self.confidence)
         core = self._measure(tail)
         worst = fs.lookback[np.asarray(tail.worst_index, dtype=np.int64).reshape(-1)]
         out.core[rows] = core
@@ -373,7 +379,18 @@ class HistoricalVaRModel(MarginModel):
         needs_stress = self.apc == "stress-weight"
         stressed_rows = np.arange(rows.size) if needs_stress else np.flatnonzero(want)
         windows: dict[int, tuple[int, int]] = {}
-        if self.stress_window is not None and stressed_rows.size:
+        searched = self.stress_window == "auto" and stressed_rows.size > 0
+        if searched and fused and not needs_stress and fuses(sub[stressed_rows], fs.history.size):
+            # large books: each row's history P&L lives in one buffer, never rows x history
+            length = min(fs.stress_length, fs.history.size)
+            starts, s_tail = fused_worst_windows(
+                cal.hs[np.ix_(fs.history, cols)], sub[stressed_rows], length, self.confidence,
+                measure=self.measure,
+            )  # fmt: skip
+            out.stress[rows[stressed_rows]] = self._measure(s_tail)
+            windows = {int(r): (int(s), int(s) + length)
+                       for r, s in zip(stressed_rows, starts, strict=True)}  # fmt: skip
+        elif self.stress_window is not None and stressed_rows.size:
             length = min(fs.stress_length, fs.history.size)
             memo, keys = _stress_memo(fs, self, cols, sub, stressed_rows, length)
             known = [memo.get(k) for k in keys]
@@ -417,8 +434,12 @@ class HistoricalVaRModel(MarginModel):
         if self.apc == "buffer":
             out.apc[rows] = self._n["apc_buffer"] * core
         elif self.apc == "floor" and fs.floor is not None:
-            floor_pnl = aggregate_pnl(cal.hs[np.ix_(fs.floor, cols)], sub)
-            floor = self._measure(var_es(floor_pnl, self.confidence))
+            floor_source = cal.hs[np.ix_(fs.floor, cols)]
+            floor = self._measure(
+                fused_var_es(floor_source, sub, self.confidence)
+                if fuses(sub, fs.floor.size)
+                else var_es(aggregate_pnl(floor_source, sub), self.confidence)
+            )
             out.apc[rows] = np.maximum(floor - core, 0.0)
         shared = MappingProxyType(fs.facts)  # one read-only mapping for the set's rows
         for j in np.flatnonzero(want).tolist():

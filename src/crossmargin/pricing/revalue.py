@@ -36,7 +36,7 @@ from crossmargin.pricing.valuation import base_fx, base_values, settlement_value
 
 FloatArray = NDArray[np.float64]
 Method = Literal["full", "delta_gamma"]
-_KERNEL_MIN_WORK = 50_000_000  # nonzeros x scenarios above which the compiled kernel pays
+KERNEL_MIN_WORK = 50_000_000  # nonzeros x scenarios above which the compiled kernel pays
 
 
 def aggregate_pnl(pnl_by_scenario: FloatArray, quantities: sp.spmatrix | FloatArray) -> FloatArray:
@@ -47,7 +47,7 @@ def aggregate_pnl(pnl_by_scenario: FloatArray, quantities: sp.spmatrix | FloatAr
     """
     if sp.issparse(quantities):
         q = sp.csr_matrix(quantities)
-        if q.nnz * pnl_by_scenario.shape[0] >= _KERNEL_MIN_WORK:
+        if q.nnz * pnl_by_scenario.shape[0] >= KERNEL_MIN_WORK:
             by_row = aggregate_rows(
                 q.indptr.astype(np.int64),
                 q.indices.astype(np.int64),
