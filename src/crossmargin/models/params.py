@@ -74,6 +74,11 @@ def load_parameters(model: str, path: str | Path | None = None) -> ParameterSet:
         data = json.loads(text)
     except json.JSONDecodeError as bad:
         raise InputError(f"parameter file {label}: not valid JSON ({bad})") from None
+    return parameters_from_document(model, data, label)
+
+
+def parameters_from_document(model: str, data: Any, label: str) -> ParameterSet:
+    """A parsed parameter document checked against ``model``'s schema (errors name ``label``)."""
     if not isinstance(data, dict):
         raise InputError(f"parameter file {label}: expected a JSON object")
     if "model" in data and data["model"] != model:

@@ -53,7 +53,7 @@ from crossmargin.market.scenarios import ScenarioSet
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import FloatArray, IntArray, MarginModel, RowMargins, register
 from crossmargin.models.params import ParameterSet, load_parameters
-from crossmargin.models.span_core import SpanArrays, Spread, span_margins
+from crossmargin.models.span_core import ScanSpread, SpanArrays, Spread, span_margins
 from crossmargin.models.span_params import (
     CCParams,
     InterSpreadDef,
@@ -107,17 +107,21 @@ def row_margins(
     top = np.argmax(res.scan, axis=1) if m else np.zeros(rows, dtype=np.int64)
     top_worst = res.worst[np.arange(rows), top] if m else np.full(rows, -1)
     worst: IntArray = np.where(top_worst >= 0, top * s + top_worst, -1).astype(np.int64)
-    before_som = res.scan + res.intra - res.credit
+    effective = res.scan - res.scan_credit
+    before_som = effective + res.intra + res.spot - res.credit
+    components = {
+        "scan_risk": res.scan.sum(axis=1),
+        "intra_spread": res.intra.sum(axis=1),
+    }
+    if arrays.spot_tier is not None and arrays.spot_tier.any():
+        components["spot_month"] = res.spot.sum(axis=1)
+    components["inter_credit"] = 0.0 - (res.credit + res.scan_credit).sum(axis=1)
+    components["short_option_minimum"] = (res.requirement - before_som).sum(axis=1)
+    components["im_uplift"] = res.initial - res.maintenance
     return RowMargins(
         total=res.initial,
         maintenance=res.maintenance,
-        components={
-            "scan_risk": res.scan.sum(axis=1),
-            "intra_spread": res.intra.sum(axis=1),
-            "inter_credit": -res.credit.sum(axis=1),
-            "short_option_minimum": (res.requirement - before_som).sum(axis=1),
-            "im_uplift": res.initial - res.maintenance,
-        },
+        components=components,
         info={"net_option_value": res.nov},
         worst_scenario=worst,
         scenario_names=names,
@@ -190,6 +194,7 @@ class SpanModel(MarginModel):
         delta, value, som = np.zeros(n), np.zeros(n), np.zeros(n)
         tier_of = np.zeros(n, dtype=np.int64)
         tier_cc: list[int] = []
+        spot_tier: list[bool] = []
         intra: list[Spread] = []
         sets = []
         for c, p in enumerate(params):
@@ -203,6 +208,10 @@ class SpanModel(MarginModel):
             terms = instrument_terms(sub, market)
             value[cols] = pnl.base_value * base_fx(terms)
             delta[cols] = composite_delta(terms, p)
+            if p.delta_unit == "contracts":  # futures equivalents: notional / (F·M·FX)
+                fx = np.array([market.fx_rate(i.spec.quote_currency) for i in sub])
+                forward = terms.spot * np.exp(terms.carry * terms.t)
+                delta[cols] /= forward * terms.multiplier * fx
             som[cols] = _som_per_short(sub, terms, p, market)
             offset = len(tier_cc)
             tier_cc += [c] * len(p.tier_names)
@@ -214,20 +223,14 @@ class SpanModel(MarginModel):
                     ratio_a=d.ratio[0],
                     ratio_b=d.ratio[1],
                     rate=d.rate,
+                    method=d.method,
+                    per_month_rate=d.per_month_rate,
+                    months=d.months,
                 )
                 for d in p.intra_spreads
             ]
-        inter = tuple(
-            Spread(
-                a=ccs.index(d.legs[0]),
-                b=ccs.index(d.legs[1]),
-                ratio_a=d.ratio[0],
-                ratio_b=d.ratio[1],
-                rate=d.rate,
-            )
-            for d in self._inter
-            if d.legs[0] in ccs and d.legs[1] in ccs
-        )
+            spot_tier += [t in p.spot_tiers for t in p.tier_names]
+        inter, scanning = _inter_spreads(self._inter, ccs)
         labels = tuple(pt.label for pt in params[0].scan_points) if ccs else ()
         points = params[0].scan_points if ccs else ()
         arrays = SpanArrays(
@@ -246,6 +249,10 @@ class SpanModel(MarginModel):
             tier_cc=np.array(tier_cc, dtype=np.int64),
             intra_spreads=tuple(intra),
             inter_spreads=inter,
+            scan_spreads=scanning,
+            spot_tier=np.array(spot_tier, dtype=bool),
+            spot_outright_rate=np.array([p.spot_outright_rate for p in params]),
+            spot_spread_rate=np.array([p.spot_spread_rate for p in params]),
             som_per_short=som,
             is_call=np.array([i.kind == "option" and i.is_call for i in instruments], dtype=bool),
             is_put=np.array(
@@ -265,6 +272,46 @@ class SpanModel(MarginModel):
         if not isinstance(context, SpanContext):
             raise ModelError("span: margin_rows needs the context returned by prepare")
         return row_margins(context.arrays, holdings, context.scenario_names)
+
+
+def _inter_spreads(
+    defs: tuple[InterSpreadDef, ...], ccs: tuple[str, ...]
+) -> tuple[tuple[Spread, ...], tuple[ScanSpread, ...]]:
+    """The file's inter spreads whose legs are all in ``ccs``: delta-based, then scanning.
+
+    Each list keeps the file's priority order with the ``super`` spreads first (they are
+    formed before the intra spreads; METHODS §2.7).
+    """
+    delta: list[Spread] = []
+    scanning: list[ScanSpread] = []
+    for d in sorted(defs, key=lambda d: not d.is_super):  # stable: file order within each
+        if not all(leg in ccs for leg in d.legs):
+            continue
+        ids = tuple(ccs.index(leg) for leg in d.legs)
+        if d.method == "delta":
+            delta.append(
+                Spread(
+                    a=ids[0],
+                    b=ids[1],
+                    ratio_a=d.ratio[0],
+                    ratio_b=d.ratio[1],
+                    rate=d.rate,
+                    method="delta",
+                    is_super=d.is_super,
+                )
+            )
+        else:
+            scanning.append(
+                ScanSpread(
+                    legs=ids,
+                    ratios=d.ratio,
+                    sides=d.sides,
+                    rate=d.rate,
+                    target=ccs.index(d.target),
+                    is_super=d.is_super,
+                )
+            )
+    return tuple(delta), tuple(scanning)
 
 
 def scenario_set(p: CCParams) -> ScenarioSet:
