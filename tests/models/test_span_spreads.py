@@ -14,6 +14,7 @@ from crossmargin.errors import InputError
 from crossmargin.models.span import row_margins
 from crossmargin.models.span_core import ScanSpread, SpanArrays, Spread, span_margins
 from crossmargin.models.span_spreads import scan_spread_step
+from published import check, examples
 
 # CME Group, "SPAN margin: spread calculations" (cmegroup.com/clearing/margins/
 # spread-calc.html), scanning-based spreads [P]: "+2 30Yr and -3 10Yr; 30Yr - $3100,
@@ -23,8 +24,7 @@ CME_30Y = [0, 0, -2066, -2066, 2066, 2066, -4134, -4134, 4134, 4134,
            -6200, -6200, 6200, 6200, -6138, 6138]  # fmt: skip
 CME_10Y = [0, 0, 1599, 1599, -1599, -1599, 3201, 3201, -3201, -3201,
            4800, 4800, -4800, -4800, 4752, -4752]  # fmt: skip
-CME_SCANNED = [0, 0, 152.80, 152.80, 946.70, 946.70, 307.20, 307.20, 1893.30, 1893.30,
-               460.00, 460.00, 2840.00, 2840.00, 455.40, 2811.60]  # fmt: skip
+CME_SCANNED = examples()["cme-scanning-30y-10y-scenarios"]["figure"]  # 0, 0, 152.80 ... 2,811.60
 # The page prints both legs of scenarios 15 and 16 as -6,138 and -4,752; its scanned values
 # 455.40 and 2,811.60 (and the position: long 30Yr gains when prices rise) fix the signs
 # used above: 15 = 4,752 − 0.7 × 6,138, 16 = 6,138 − 0.7 × 4,752.
@@ -61,8 +61,9 @@ def test_cme_scanning_rule_on_the_published_legs() -> None:
     np.testing.assert_array_equal(frac, [[1.0, 1.0]])  # one spread: all of both legs
     gains = np.maximum(-loss, 0).sum(axis=0)[0]
     scanned = np.maximum(loss, 0).sum(axis=0)[0] - 0.7 * gains
-    np.testing.assert_allclose(scanned, CME_SCANNED, atol=1e-9)
-    assert scan[0] == pytest.approx(2_840.0, abs=1e-9)
+    for j, value in enumerate(scanned):
+        check("cme-scanning-30y-10y-scenarios", float(value), index=j)
+    check("cme-scanning-30y-10y", float(scan[0]))
     assert pts[int(worst[0])].label == "-3/3 vol up"  # scenario 13, first of the 2,840 pair
 
 
@@ -72,8 +73,8 @@ def test_cme_30y_10y_scanning_spread_is_2840() -> None:
     # Outright: 2 × 3,100 + 3 × 1,600 = 11,000; scanned together at 70 %: $2,840.
     np.testing.assert_allclose(out.components["scan_risk"], [11_000.0] * 3)
     assert out.maintenance is not None
-    assert out.maintenance[0] == pytest.approx(2_840.0, abs=1e-9)
-    assert out.maintenance[1] == pytest.approx(2_840.0, abs=1e-9)  # the mirror position
+    check("cme-scanning-30y-10y", float(out.maintenance[0]))
+    check("cme-scanning-30y-10y", float(out.maintenance[1]))  # the mirror position
     assert out.maintenance[2] == pytest.approx(11_000.0, abs=1e-9)  # both long: no spread
     assert out.components["inter_credit"][0] == pytest.approx(-8_160.0, abs=1e-9)
     rows = span_margins(arrays, np.array([[2.0, -3.0]]))
@@ -105,7 +106,7 @@ def test_cme_corn_soybeans_delta_credit_unchanged_by_scanning_machinery() -> Non
         cc_names=["Corn", "Soybeans"],
         inter=(Spread(a=0, b=1, ratio_a=2.0, ratio_b=1.0, rate=0.55, method="delta"),),
     )
-    assert span_margins(arrays, np.array([[2.0, -1.0]])).maintenance[0] == pytest.approx(2_700)
+    check("cme-corn-soybeans", float(span_margins(arrays, np.array([[2.0, -1.0]])).maintenance[0]))
 
 
 def _calendar(**extra: object) -> SpanArrays:

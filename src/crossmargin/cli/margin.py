@@ -46,6 +46,21 @@ from crossmargin.models.var import VAR_MODELS
 ModelOpt = Annotated[
     str, typer.Option("--model", help="Margin model: " + ", ".join(model_names()) + ".")
 ]
+GridModeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--mode",
+        help="pm_grid: segregated (one risk unit per underlying and settlement currency, "
+        "Deribit S:PM) or cross (one USD unit per underlying); default: the venue's or the "
+        "parameter file's mode.",
+    ),
+]
+GridVenueOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--venue", help="pm_grid: venue section of the parameter file (deribit, paradex, okx)."
+    ),
+]
 
 
 def margin_table(result: MarginResult) -> Table:
@@ -227,6 +242,8 @@ def margin_command(
     apc: ApcOpt = None,
     var_method: VarMethodOpt = None,
     horizon: HorizonOpt = None,
+    mode: GridModeOpt = None,
+    venue: GridVenueOpt = None,
     store: StoreOpt = None,
     no_store: NoStoreOpt = False,
     ladder: Annotated[
@@ -258,6 +275,12 @@ def margin_command(
         )
         raise InputError(f"{given} appl{'ies' if len(var_kwargs) == 1 else 'y'} to "
                          f"--model {' or '.join(VAR_MODELS)} only, not {model}")  # fmt: skip
+    grid = {k: v for k, v in {"mode": mode, "venue": venue}.items() if v is not None}
+    if grid and model != "pm_grid":
+        given = " and ".join(f"--{k}" for k in grid)
+        raise InputError(f"{given} appl{'ies' if len(grid) == 1 else 'y'} to --model pm_grid "
+                         f"only, not {model}")  # fmt: skip
+    kwargs.update(grid)
     if model in VAR_MODELS or also in VAR_MODELS:
         kwargs["history"] = api.market_history(data, contracts=mine)
     chosen = api.make_model(model, also=also, **kwargs)  # bad names fail before any loading

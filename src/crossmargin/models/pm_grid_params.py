@@ -18,8 +18,9 @@ Sources: METHODS.md §3.2 (Deribit ``model_params``), §3.3 (Paradex), §1 (FINR
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -32,6 +33,7 @@ FloatArray = NDArray[np.float64]
 VolState = Literal["up", "none", "down"]
 VOL_STATES: tuple[VolState, ...] = ("up", "none", "down")
 ExtendedLinear = Literal["full", "boundary"]
+CoinPrice = Literal["today", "boundary"]
 _INFO_KEYS = ("source", "sources", "notes", "venue_params")
 
 
@@ -45,6 +47,15 @@ class RollRate:
 
     annualised_move_risk: float
     min_annualised_move: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CurrencyTerms:
+    """Per settlement currency: extended dampener (USD), gain offset and its cap (USD)."""
+
+    extended_dampener: float = 0.0
+    pnl_offset: float = 1.0
+    max_offsetable_pnl: float = math.inf
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,6 +82,20 @@ class GridParameters:
     min_delta_net_rate: float
     min_delta_hedged_rate: float
     mm_factor: float
+    im_factor: float = 1.0
+    extended_coin_price: CoinPrice = "today"
+    currencies: Mapping[str, CurrencyTerms] = field(default_factory=dict)
+    max_delta_shock: float = 0.0
+    delta_shock_threshold: float = math.inf
+    im_increment_rate: float = 0.0
+    correlation_set: bool = False
+    correlation_contingency: float = 1.0
+    min_charge_rate: float = 0.0
+    min_charge_tiers: tuple[tuple[float, float], ...] = ()
+
+    def currency_terms(self, settlement_currency: str) -> CurrencyTerms:
+        """Dampener and offset terms of ``settlement_currency`` (``"*"``, else neutral)."""
+        return self.currencies.get(settlement_currency, self.currencies.get("*", CurrencyTerms()))
 
     def roll_rate(self, settlement_currency: str) -> RollRate:
         """Roll rates for ``settlement_currency`` (falls back to the ``"*"`` entry)."""
@@ -104,7 +129,32 @@ class GridParameters:
             "min_delta_net_rate": self.min_delta_net_rate,
             "min_delta_hedged_rate": self.min_delta_hedged_rate,
             "mm_factor": self.mm_factor,
+            "im_factor": self.im_factor,
+            "extended_coin_price": self.extended_coin_price,
+            "settlement_currencies": {
+                k: {
+                    "extended_dampener": v.extended_dampener,
+                    "pnl_offset": v.pnl_offset,
+                    "max_offsetable_pnl": _json_number(v.max_offsetable_pnl),
+                }
+                for k, v in self.currencies.items()
+            },
+            "max_delta_shock": self.max_delta_shock,
+            "delta_shock_threshold": _json_number(self.delta_shock_threshold),
+            "im_increment_rate": self.im_increment_rate,
+            "correlation_set": self.correlation_set,
+            "correlation_contingency": self.correlation_contingency,
+            "min_charge_rate": self.min_charge_rate,
+            "min_charge_tiers": [
+                {"up_to": _json_number(hi), "multiplier": mult}
+                for hi, mult in self.min_charge_tiers
+            ],
         }
+
+
+def _json_number(x: float) -> float | None:
+    """``None`` for an unbounded value (JSON has no infinity)."""
+    return None if math.isinf(x) else x
 
 
 def _floats(raw: Mapping[str, Any], key: str, where: str) -> tuple[float, ...]:
@@ -182,6 +232,12 @@ def parse_grid(underlying: str, raw: Mapping[str, Any], where: str) -> GridParam
     linear = raw.get("extended_linear", "full")
     if linear not in ("full", "boundary"):
         raise InputError(f"{here}: extended_linear must be 'full' or 'boundary', got {linear!r}")
+    coin_price = raw.get("extended_coin_price", "today")
+    if coin_price not in ("today", "boundary"):
+        raise InputError(
+            f"{here}: extended_coin_price must be 'today' or 'boundary', got {coin_price!r}"
+        )
+    extra = _addons(raw, here)
     return GridParameters(
         underlying=underlying,
         venue=str(raw.get("venue", "")),
@@ -203,7 +259,50 @@ def parse_grid(underlying: str, raw: Mapping[str, Any], where: str) -> GridParam
         min_delta_net_rate=num["min_delta_net_rate"],
         min_delta_hedged_rate=num["min_delta_hedged_rate"],
         mm_factor=num["mm_factor"],
+        extended_coin_price=coin_price,
+        **extra,
     )
+
+
+def _optional(raw: Mapping[str, Any], key: str, where: str, default: float) -> float:
+    if raw.get(key) is None:
+        return default
+    value = number(raw, key, where=where)
+    if not value >= 0:
+        raise InputError(f"{where}: parameter {key!r} must be >= 0, got {value}")
+    return value
+
+
+def _addons(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The venue add-on parameters (:mod:`crossmargin.models.pm_grid_addons`)."""
+    currencies: dict[str, CurrencyTerms] = {}
+    for ccy, entry in (raw.get("settlement_currencies") or {}).items():
+        here = f"{where}, settlement_currencies[{ccy!r}]"
+        currencies[str(ccy)] = CurrencyTerms(
+            extended_dampener=_optional(entry, "extended_dampener", here, 0.0),
+            pnl_offset=_optional(entry, "pnl_offset", here, 1.0),
+            max_offsetable_pnl=_optional(entry, "max_offsetable_pnl", here, math.inf),
+        )
+    tiers: list[tuple[float, float]] = []
+    for i, tier in enumerate(raw.get("min_charge_tiers") or []):
+        hi = math.inf if tier.get("up_to") is None else float(tier["up_to"])
+        if tiers and not hi > tiers[-1][0]:
+            raise InputError(f"{where}: min_charge_tiers[{i}].up_to must increase, got {hi}")
+        tiers.append((hi, float(tier["multiplier"])))
+    im_factor = _optional(raw, "im_factor", where, 1.0)
+    if im_factor <= 0:
+        raise InputError(f"{where}: parameter 'im_factor' must be > 0")
+    return {
+        "im_factor": im_factor,
+        "currencies": currencies,
+        "max_delta_shock": _optional(raw, "max_delta_shock", where, 0.0),
+        "delta_shock_threshold": _optional(raw, "delta_shock_threshold", where, math.inf),
+        "im_increment_rate": _optional(raw, "im_increment_rate", where, 0.0),
+        "correlation_set": bool(raw.get("correlation_set", False)),
+        "correlation_contingency": _optional(raw, "correlation_contingency", where, 1.0),
+        "min_charge_rate": _optional(raw, "min_charge_rate", where, 0.0),
+        "min_charge_tiers": tuple(tiers),
+    }
 
 
 def venue_parameters(params: ParameterSet, venue: str | None) -> tuple[str, ParameterSet]:

@@ -1,0 +1,205 @@
+"""Risk units of the ``pm_grid`` model: their scenario P&L, and their margins per row.
+
+A risk unit is one underlying (``cross``) or one (underlying, settlement currency) pair
+(``segregated``); :class:`RiskUnit` holds what :func:`unit_rows` needs to margin every row of
+a holdings matrix (formulas: :mod:`crossmargin.models.pm_grid` and
+:mod:`crossmargin.models.pm_grid_addons`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from crossmargin.instruments import Instrument
+from crossmargin.market.scenarios import ScenarioSet, VolTermShape
+from crossmargin.market.snapshot import MarketSnapshot
+from crossmargin.models.pm_grid_addons import (
+    dampen,
+    delta_shock,
+    excess_delta,
+    im_increment,
+    offset_gains,
+    tiered_charge,
+)
+from crossmargin.models.pm_grid_params import (
+    CurrencyTerms,
+    GridParameters,
+    GridScenarios,
+    min_delta_floor,
+)
+from crossmargin.pricing.revalue import revalue_instruments
+from crossmargin.pricing.terms import OPTION, instrument_terms
+from crossmargin.pricing.valuation import base_fx
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CurrencyGroup:
+    """The columns of a unit settled in one currency, with that currency's terms.
+
+    ``allowance`` is the extended dampener per scenario (0 on the standard grid), USD.
+    """
+
+    currency: str
+    cols: IntArray  # positions within the unit's columns
+    terms: CurrencyTerms
+    allowance: FloatArray
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RiskUnit:
+    """One risk unit: its instrument columns and per-contract scenario P&L in USD.
+
+    ``pnl`` is (scenarios of the underlying, len(cols)), before the weights; ``fx``
+    converts the unit currency into USD at today's rate (1 in ``cross``).
+    """
+
+    underlying: str
+    currency: str
+    cols: IntArray
+    pnl: FloatArray
+    weights: FloatArray
+    extended: NDArray[np.bool_]
+    groups: tuple[CurrencyGroup, ...]
+    scenario_offset: int
+    delta: FloatArray
+    roll: FloatArray
+    spot: float
+    fx: float
+    grid: GridParameters
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnitRows:
+    """One unit's figures for every row (USD): the aggregated scenario P&L and pieces."""
+
+    agg: FloatArray  # (rows, scenarios) weighted, dampened, offset P&L
+    scan: FloatArray
+    worst: IntArray
+    roll: FloatArray
+    delta_shock: FloatArray
+    im_increment: FloatArray
+    floor: FloatArray
+    min_charge: FloatArray
+
+
+def merge_units(prev: RiskUnit, new: RiskUnit) -> RiskUnit:
+    """``prev`` with ``new``'s columns appended (same underlying and currency; ``new.cols``
+    already in the merged instrument order); currency groups of one currency are joined."""
+    width = prev.cols.size
+    groups = {g.currency: g for g in prev.groups}
+    for g in new.groups:
+        cols = g.cols + width
+        if g.currency in groups:
+            old = groups[g.currency]
+            groups[g.currency] = replace(old, cols=np.concatenate([old.cols, cols]))
+        else:
+            groups[g.currency] = replace(g, cols=cols)
+    return replace(
+        prev,
+        cols=np.concatenate([prev.cols, new.cols]),
+        pnl=np.ascontiguousarray(np.hstack([prev.pnl, new.pnl])),
+        groups=tuple(groups.values()),
+        delta=np.concatenate([prev.delta, new.delta]),
+        roll=np.concatenate([prev.roll, new.roll]),
+    )
+
+
+def unit_pnl(
+    instruments: tuple[Instrument, ...],
+    market: MarketSnapshot,
+    grid: GridParameters,
+    scen: GridScenarios,
+    segregated: bool,
+) -> FloatArray:
+    """(scenarios, instruments) P&L per contract: USD, or settlement currency × FX today.
+
+    With ``extended_coin_price = "boundary"`` (Deribit S:PM) the extended P&L of contracts
+    settled in their underlying coin is taken at the boundary price, ``· (1+m)/(1+sign(m)R)``
+    (:mod:`crossmargin.models.pm_grid_addons`).
+    """
+    shape = VolTermShape(
+        ref_days=grid.vega_reference_days,
+        power_short=grid.vega_power_short,
+        power_long=grid.vega_power_long,
+        min_days=grid.dte_floor_days,
+    )
+    terms = instrument_terms(instruments, market)
+    fx0 = base_fx(terms)
+    out = np.zeros((scen.moves.size, len(instruments)))
+    # σ_up = max(σ·(1 + up·f(T)), σ_min_up): ScenarioSet floors every shocked vol at
+    # ``min_vol``, so the vol-up scenarios are revalued as their own set with
+    # min_vol = σ_min_up (only this underlying is in the set, so nothing else is floored).
+    for rows, floor in ((scen.is_up, grid.min_vol_up), (~scen.is_up, None)):
+        idx = np.flatnonzero(rows)
+        if idx.size == 0:
+            continue
+        extra: dict[str, Any] = {} if floor is None or floor <= 0 else {"min_vol": floor}
+        sset = ScenarioSet(
+            underlyings=(grid.underlying,),
+            spot_shocks=scen.moves[idx, None],
+            vol_shocks=scen.vol_shift[idx, None],
+            vol_shock_type="relative",
+            vol_term_shape=shape,
+            names=tuple(scen.names[i] for i in idx),
+            **extra,
+        )
+        pnl = revalue_instruments(instruments, market, sset)
+        out[idx] = pnl.pnl_settlement_by_scenario * fx0 if segregated else pnl.pnl_by_scenario
+    ext = np.flatnonzero(scen.extended)
+    if grid.extended_linear == "boundary":
+        # linear instruments repeat the ±price_range values in the extended table
+        lin = terms.kind != OPTION
+        out[np.ix_(ext, lin)] = out[np.ix_(scen.boundary[ext], lin)]
+    if segregated and grid.extended_coin_price == "boundary":
+        coin = np.array([i.settlement_currency == grid.underlying for i in instruments])
+        m = scen.moves[ext]
+        factor = (1.0 + m) / (1.0 + np.sign(m) * grid.price_range)
+        out[np.ix_(ext, coin)] *= factor[:, None]
+    return out
+
+
+def unit_rows(unit: RiskUnit, h: sp.csr_matrix) -> UnitRows:
+    """Scan loss and add-ons of one unit for every row of ``h`` (rows x all instruments)."""
+    n = h.shape[0]
+    hu = h[:, unit.cols]
+    agg = np.zeros((n, unit.pnl.shape[0]))
+    for group in unit.groups:
+        p = np.asarray(hu[:, group.cols] @ unit.pnl[:, group.cols].T) * unit.weights
+        if group.allowance.any():
+            ext = unit.extended
+            p[:, ext] = dampen(p[:, ext], group.allowance[ext])
+        agg += offset_gains(p, group.terms.pnl_offset, group.terms.max_offsetable_pnl)
+    worst = np.argmin(agg, axis=1) if agg.shape[1] else np.zeros(n, np.int64)
+    scan = np.maximum(-agg[np.arange(n), worst], 0.0)
+    absq = abs(hu)
+    net = np.asarray(hu @ unit.delta).reshape(n)
+    gross = np.asarray(absq @ np.abs(unit.delta)).reshape(n)
+    g = unit.grid
+    excess = excess_delta(net, unit.spot, g.delta_shock_threshold)
+    raw_charge = g.min_charge_rate * gross * unit.spot
+    return UnitRows(
+        agg=agg,
+        scan=scan,
+        worst=worst.astype(np.int64),
+        roll=np.asarray(absq @ unit.roll).reshape(n),
+        delta_shock=delta_shock(excess, unit.spot, g.max_delta_shock),
+        im_increment=im_increment(excess, unit.spot, g.im_increment_rate),
+        floor=min_delta_floor(
+            net,
+            gross,
+            unit.spot,
+            net_rate=g.min_delta_net_rate,
+            hedged_rate=g.min_delta_hedged_rate,
+        ),
+        min_charge=tiered_charge(raw_charge, g.min_charge_tiers)
+        if g.min_charge_tiers
+        else raw_charge,
+    )
