@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Modules contributing benchmarks: each has BENCHMARKS (callables returning one record) or
 # run() returning a list of records.
-MODULES = ("core", "bench_simm", "bench_var", "bench_backtest", "bench_service")
+MODULES = ("core", "bench_simm", "bench_var", "bench_backtest", "bench_service", "bench_spanfile")
 
 
 def _collect() -> Iterable[tuple[str, Callable[[], Any]]]:
