@@ -88,6 +88,22 @@ def test_shipped_files_pass_their_schema(model: str) -> None:
             lambda d: d["underlyings"]["BTC"]["venue_params"].update(m_incc=0.1),
             "unknown key 'underlyings.BTC.venue_params.m_incc'",
         ),
+        # an unknown key of a venue section (issue 16: venues carry mode and add-ons)
+        (
+            "pm_grid",
+            lambda d: d["venues"]["okx"]["defaults"].update(mr7_rate=0.1),
+            "unknown key 'venues.okx.defaults.mr7_rate'",
+        ),
+        (
+            "pm_grid",
+            lambda d: d["venues"]["deribit"].update(modes="cross"),
+            "unknown key 'venues.deribit.modes' (did you mean 'mode'?)",
+        ),
+        (
+            "pm_grid",
+            lambda d: d["venues"]["deribit"].update(mode="portfolio"),
+            "'venues.deribit.mode' is 'portfolio'; accepted: 'segregated' or 'cross'",
+        ),
         (
             "pm_grid",
             lambda d: d["collateral_haircuts"].update(BTC=1.5),

@@ -109,3 +109,13 @@ def test_file_for_another_model_is_rejected(tmp_path: Path) -> None:
     data["model"] = "span"
     with pytest.raises(InputError, match="is for model 'span'"):
         PMGridModel(params=write(tmp_path, data))
+
+
+def test_mode_comes_from_the_venue_then_the_file(tmp_path: Path) -> None:
+    data = shipped()
+    data["default_mode"] = "segregated"
+    assert PMGridModel(params=write(tmp_path, data)).mode == "segregated"
+    data["venues"]["deribit"]["mode"] = "cross"
+    assert PMGridModel(params=write(tmp_path, data)).mode == "cross"
+    assert PMGridModel(params=write(tmp_path, data), mode="segregated").mode == "segregated"
+    assert PMGridModel().mode == "cross"  # the shipped default_mode

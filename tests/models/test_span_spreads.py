@@ -336,3 +336,28 @@ def test_vectorised_spreads_agree_with_plain_twin() -> None:
     np.testing.assert_allclose(fast.maintenance, slow, rtol=1e-10, atol=1e-8)
     assert np.count_nonzero(fast.scan_credit) > 0  # the scanning spreads formed somewhere
     assert np.count_nonzero(fast.spot) > 0
+
+
+def test_spot_month_and_scanning_spread_from_a_parameter_file() -> None:
+    # examples/span_cme_treasuries.json: ZT's front tier (0-120 days) is its spot month at
+    # $100 per contract left outright; ZTH26 is in it on 2026-01-15. ZT's scan: 0.4% of
+    # 100-00 × $2,000 a point (200,000 USD face) = $800. The file's scanning spread (ZB/ZN
+    # 2:3 at 70%) gives $2,840.
+    from pathlib import Path
+
+    from crossmargin.contracts import load_contracts
+    from crossmargin.market import MarketSnapshot
+    from crossmargin.models.span import SpanModel
+
+    root = Path(__file__).resolve().parents[2] / "examples"
+    contracts = load_contracts(root / "contracts_sol_eth_treasuries.json")
+    model = SpanModel(root / "span_cme_treasuries.json")
+    market = MarketSnapshot.load(root / "market_cme_treasuries.json")
+    symbols = ("ZTH26", "ZBH26", "ZNH26")
+    ctx = model.prepare(tuple(contracts.parse(s, reference_year=2026) for s in symbols), market)
+    out = model.margin_rows(ctx, sp.csr_matrix(np.array([[1.0, 0, 0], [0, 2.0, -3.0]])))
+    assert out.components["spot_month"][0] == pytest.approx(100.0)
+    assert out.components["scan_risk"][0] == pytest.approx(800.0)
+    assert out.maintenance is not None
+    assert out.maintenance[0] == pytest.approx(900.0)
+    check("cme-scanning-30y-10y", float(out.maintenance[1]))
