@@ -51,7 +51,6 @@ from crossmargin.instruments import Instrument
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import MarginModel, RowMargins, register
 from crossmargin.models.params import ParameterSet
-from crossmargin.models.pm_grid_addons import extended_allowance
 from crossmargin.models.pm_grid_params import (
     GridParameters,
     GridScenarios,
@@ -61,7 +60,14 @@ from crossmargin.models.pm_grid_params import (
     venue_parameters,
 )
 from crossmargin.models.pm_grid_source import load_grid_parameters
-from crossmargin.models.pm_grid_units import CurrencyGroup, RiskUnit, UnitRows, unit_pnl, unit_rows
+from crossmargin.models.pm_grid_units import (
+    RiskUnit,
+    correlate,
+    currency_groups,
+    group_currency,
+    unit_pnl,
+    unit_rows,
+)
 from crossmargin.pricing.greeks import reporting_greeks
 from crossmargin.pricing.terms import FUTURE, PERPETUAL, instrument_terms
 from crossmargin.pricing.valuation import base_fx
@@ -99,37 +105,6 @@ class UnitMargins:
     initial_in_currency: tuple[FloatArray, ...]
     maintenance: tuple[FloatArray, ...]
     worst_scenario: tuple[IntArray, ...]
-
-
-def _correlate(units: tuple[RiskUnit, ...], rows: list[UnitRows]) -> list[FloatArray]:
-    """Correlation contingency per unit (X:PM units in a correlation set; pm_grid_addons).
-
-    The set's units are scanned jointly (their aggregated P&L summed scenario by scenario);
-    each unit's scan becomes its share of the joint scan and it is charged its share of
-    ``d · (Σ separate − joint)`` (shares in proportion to the separate scans) [U].
-    """
-    n = rows[0].scan.shape[0] if rows else 0
-    out = [np.zeros(n) for _ in units]
-    members = [k for k, u in enumerate(units) if u.grid.correlation_set]
-    if len(members) < 2:
-        return out
-    sizes = {rows[k].agg.shape[1] for k in members}
-    if len(sizes) != 1:
-        raise InputError(
-            "pm_grid: units in a correlation set need grids with the same number of scenarios"
-        )
-    joint = np.maximum(-np.min(sum(rows[k].agg for k in members), axis=1), 0.0)
-    separate = sum(rows[k].scan for k in members)
-    d = units[members[0]].grid.correlation_contingency
-    for k in members:
-        share = np.divide(rows[k].scan, separate, out=np.zeros(n), where=separate > 0)
-        out[k] = share * d * (separate - joint)
-        rows[k] = UnitRows(**{**_fields(rows[k]), "scan": share * joint})
-    return out
-
-
-def _fields(r: UnitRows) -> dict[str, Any]:
-    return {name: getattr(r, name) for name in UnitRows.__slots__}
 
 
 @register
@@ -248,7 +223,7 @@ class PMGridModel(MarginModel):
                     ]
                 )
                 linear = (terms.kind[cols] == FUTURE) | (terms.kind[cols] == PERPETUAL)
-                unit_settle = [_group_currency(instruments[j]) for j in cols]
+                unit_settle = [group_currency(instruments[j]) for j in cols]
                 units.append(
                     RiskUnit(
                         underlying=u,
@@ -257,7 +232,7 @@ class PMGridModel(MarginModel):
                         pnl=np.ascontiguousarray(pnl[:, sel]),
                         weights=scen.weights,
                         extended=scen.extended,
-                        groups=_groups(
+                        groups=currency_groups(
                             grid,
                             scen,
                             unit_settle,
@@ -285,7 +260,7 @@ class PMGridModel(MarginModel):
                 f"holdings have {h.shape[1]} columns for {len(context.instruments)} instruments"
             )
         rows = [unit_rows(unit, h) for unit in context.units]
-        contingency = _correlate(context.units, rows) if self.mode == "cross" else []
+        contingency = correlate(context.units, rows) if self.mode == "cross" else []
         parts: dict[str, list[Any]] = {k: [] for k in UnitMargins.__slots__ if k != "units"}
         for k, (unit, r) in enumerate(zip(context.units, rows, strict=True)):
             g = unit.grid
@@ -377,40 +352,6 @@ def _file_mode(loaded: ParameterSet, venue: str) -> str:
     """The venue's ``mode``, else the file's ``default_mode``, else ``"cross"``."""
     section = loaded.raw.get("venues", {}).get(venue, {}) if venue else {}
     return str(section.get("mode") or loaded.raw.get("default_mode") or "cross")
-
-
-def _group_currency(inst: Instrument) -> str:
-    """The currency whose terms (pnl_offset, dampener) a contract's P&L takes: its
-    settlement currency, or for a crypto spot holding its coin (a BTC balance is BTC,
-    whatever market carries it into scenarios)."""
-    if inst.kind == "spot" and inst.spec.asset_class == "crypto":
-        return inst.underlying
-    return inst.settlement_currency
-
-
-def _groups(
-    grid: GridParameters, scen: GridScenarios, settle: list[str], *, coin: bool
-) -> tuple[CurrencyGroup, ...]:
-    """The currency groups of one unit with their dampener allowances (USD); ``coin``: a
-    coin-settled S:PM unit valued at the boundary price."""
-    out = []
-    for ccy in dict.fromkeys(settle):
-        terms = grid.currency_terms(ccy)
-        allowance = np.zeros(scen.moves.size)
-        if terms.extended_dampener > 0:
-            ext = scen.extended
-            allowance[ext] = extended_allowance(
-                scen.moves[ext], grid.price_range, terms.extended_dampener, coin_at_boundary=coin
-            )
-        out.append(
-            CurrencyGroup(
-                currency=ccy,
-                cols=np.flatnonzero(np.array([c == ccy for c in settle])).astype(np.int64),
-                terms=terms,
-                allowance=allowance,
-            )
-        )
-    return tuple(out)
 
 
 def _unit_info(context: PMGridContext, per: UnitMargins) -> dict[str, FloatArray]:

@@ -32,12 +32,67 @@ scaled tier by tier, each tier's multiplier applying to the part of the raw char
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from crossmargin.errors import InputError
+from crossmargin.models.params import number
+
 FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CurrencyTerms:
+    """Per settlement currency: extended dampener (USD), gain offset and its cap (USD)."""
+
+    extended_dampener: float = 0.0
+    pnl_offset: float = 1.0
+    max_offsetable_pnl: float = math.inf
+
+
+def _optional(raw: Mapping[str, Any], key: str, where: str, default: float) -> float:
+    if raw.get(key) is None:
+        return default
+    value = number(raw, key, where=where)
+    if not value >= 0:
+        raise InputError(f"{where}: parameter {key!r} must be >= 0, got {value}")
+    return value
+
+
+def parse_addons(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The venue add-on parameters (:mod:`crossmargin.models.pm_grid_addons`)."""
+    currencies: dict[str, CurrencyTerms] = {}
+    for ccy, entry in (raw.get("settlement_currencies") or {}).items():
+        here = f"{where}, settlement_currencies[{ccy!r}]"
+        currencies[str(ccy)] = CurrencyTerms(
+            extended_dampener=_optional(entry, "extended_dampener", here, 0.0),
+            pnl_offset=_optional(entry, "pnl_offset", here, 1.0),
+            max_offsetable_pnl=_optional(entry, "max_offsetable_pnl", here, math.inf),
+        )
+    tiers: list[tuple[float, float]] = []
+    for i, tier in enumerate(raw.get("min_charge_tiers") or []):
+        hi = math.inf if tier.get("up_to") is None else float(tier["up_to"])
+        if tiers and not hi > tiers[-1][0]:
+            raise InputError(f"{where}: min_charge_tiers[{i}].up_to must increase, got {hi}")
+        tiers.append((hi, float(tier["multiplier"])))
+    im_factor = _optional(raw, "im_factor", where, 1.0)
+    if im_factor <= 0:
+        raise InputError(f"{where}: parameter 'im_factor' must be > 0")
+    return {
+        "im_factor": im_factor,
+        "currencies": currencies,
+        "max_delta_shock": _optional(raw, "max_delta_shock", where, 0.0),
+        "delta_shock_threshold": _optional(raw, "delta_shock_threshold", where, math.inf),
+        "im_increment_rate": _optional(raw, "im_increment_rate", where, 0.0),
+        "correlation_set": bool(raw.get("correlation_set", False)),
+        "correlation_contingency": _optional(raw, "correlation_contingency", where, 1.0),
+        "min_charge_rate": _optional(raw, "min_charge_rate", where, 0.0),
+        "min_charge_tiers": tuple(tiers),
+    }
 
 
 def tiered_charge(raw: FloatArray | float, tiers: Sequence[tuple[float, float]]) -> FloatArray:
@@ -101,11 +156,13 @@ def im_increment(excess: FloatArray, spot: float, m_inc: float) -> FloatArray:
 
 
 __all__ = [
+    "CurrencyTerms",
     "dampen",
     "delta_shock",
     "excess_delta",
     "extended_allowance",
     "im_increment",
     "offset_gains",
+    "parse_addons",
     "tiered_charge",
 ]

@@ -15,19 +15,21 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from crossmargin.errors import InputError
 from crossmargin.instruments import Instrument
 from crossmargin.market.scenarios import ScenarioSet, VolTermShape
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.pm_grid_addons import (
+    CurrencyTerms,
     dampen,
     delta_shock,
     excess_delta,
+    extended_allowance,
     im_increment,
     offset_gains,
     tiered_charge,
 )
 from crossmargin.models.pm_grid_params import (
-    CurrencyTerms,
     GridParameters,
     GridScenarios,
     min_delta_floor,
@@ -203,3 +205,68 @@ def unit_rows(unit: RiskUnit, h: sp.csr_matrix) -> UnitRows:
         if g.min_charge_tiers
         else raw_charge,
     )
+
+
+def correlate(units: tuple[RiskUnit, ...], rows: list[UnitRows]) -> list[FloatArray]:
+    """Correlation contingency per unit (X:PM units in a correlation set; pm_grid_addons).
+
+    The set's units are scanned jointly (their aggregated P&L summed scenario by scenario);
+    each unit's scan becomes its share of the joint scan and it is charged its share of
+    ``d · (Σ separate − joint)`` (shares in proportion to the separate scans) [U].
+    """
+    n = rows[0].scan.shape[0] if rows else 0
+    out = [np.zeros(n) for _ in units]
+    members = [k for k, u in enumerate(units) if u.grid.correlation_set]
+    if len(members) < 2:
+        return out
+    sizes = {rows[k].agg.shape[1] for k in members}
+    if len(sizes) != 1:
+        raise InputError(
+            "pm_grid: units in a correlation set need grids with the same number of scenarios"
+        )
+    joint = np.maximum(-np.min(sum(rows[k].agg for k in members), axis=1), 0.0)
+    separate = sum(rows[k].scan for k in members)
+    d = units[members[0]].grid.correlation_contingency
+    for k in members:
+        share = np.divide(rows[k].scan, separate, out=np.zeros(n), where=separate > 0)
+        out[k] = share * d * (separate - joint)
+        rows[k] = UnitRows(**{**_fields(rows[k]), "scan": share * joint})
+    return out
+
+
+def _fields(r: UnitRows) -> dict[str, Any]:
+    return {name: getattr(r, name) for name in UnitRows.__slots__}
+
+
+def group_currency(inst: Instrument) -> str:
+    """The currency whose terms (pnl_offset, dampener) a contract's P&L takes: its
+    settlement currency, or for a crypto spot holding its coin (a BTC balance is BTC,
+    whatever market carries it into scenarios)."""
+    if inst.kind == "spot" and inst.spec.asset_class == "crypto":
+        return inst.underlying
+    return inst.settlement_currency
+
+
+def currency_groups(
+    grid: GridParameters, scen: GridScenarios, settle: list[str], *, coin: bool
+) -> tuple[CurrencyGroup, ...]:
+    """The currency groups of one unit with their dampener allowances (USD); ``coin``: a
+    coin-settled S:PM unit valued at the boundary price."""
+    out = []
+    for ccy in dict.fromkeys(settle):
+        terms = grid.currency_terms(ccy)
+        allowance = np.zeros(scen.moves.size)
+        if terms.extended_dampener > 0:
+            ext = scen.extended
+            allowance[ext] = extended_allowance(
+                scen.moves[ext], grid.price_range, terms.extended_dampener, coin_at_boundary=coin
+            )
+        out.append(
+            CurrencyGroup(
+                currency=ccy,
+                cols=np.flatnonzero(np.array([c == ccy for c in settle])).astype(np.int64),
+                terms=terms,
+                allowance=allowance,
+            )
+        )
+    return tuple(out)
