@@ -148,7 +148,7 @@ def test_every_problem_of_a_pa2_file_is_reported(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("cut", "message"),
     [
-        (lambda t: t[: t.index("<a>-1033</a>")], "not well-formed XML"),
+        (lambda t: t[: t.index("<a>-1033</a>")], "not well-formed XML inside <ra>"),
         (lambda t: t.replace("<a>3069</a>", "", 1), "has 15 values <a>, expected 16"),
         (lambda t: t.replace("<a>3069</a>", "<a>3O69</a>", 1), "'3O69', not a number"),
         (lambda t: t.replace("<pfId>103</pfId><pfCode>OZN", "<pfId>999</pfId><pfCode>OZN"),

@@ -263,11 +263,12 @@ def read_spn(path: str | Path) -> SpanFileData:
         raise InputError(f"SPAN file {p} not found") from None
     except xml.parsers.expat.ExpatError as bad:
         where = f"line {bad.lineno}, column {bad.offset + 1}"
+        inside = f" inside <{reader.stack[-1]}>" if reader.stack else ""
+        reason = xml.parsers.expat.ErrorString(bad.code)
         reader.issues.append(
             Issue(
                 source=f"SPAN file {p}, {where}",
-                reason=f"not well-formed XML: {xml.parsers.expat.ErrorString(bad.code)}"
-                " (truncated file?)",
+                reason=f"not well-formed XML{inside}: {reason} (truncated file?)",
             )
         )
     contracts: list[Contract] = []
