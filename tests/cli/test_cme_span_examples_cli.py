@@ -35,6 +35,9 @@ def accounts(run_cli: Any) -> dict[str, dict[str, Any]]:
 
 
 def test_scanning_based_30y_10y_spread(accounts: dict[str, dict[str, Any]]) -> None:
+    # CME Group, "SPAN margin: spread calculations" (cmegroup.com/clearing/margins/
+    # spread-calc.html) [P]: +2 30Yr / -3 10Yr scanned together at a 70 % credit =
+    # $2,840 (outrights 11,000).
     bond = accounts["bond-spread"]
     check("cme-scanning-30y-10y", bond["netted"])
     assert bond["components"]["scan_risk"] == pytest.approx(11_000.0, abs=1e-6)  # 6,200 + 4,800
@@ -50,6 +53,9 @@ def test_scanning_based_30y_10y_spread(accounts: dict[str, dict[str, Any]]) -> N
     ],
 )
 def test_calendar_spreads(accounts: dict[str, dict[str, Any]], account: str, example: str) -> None:
+    # CME Group, "SPAN margin: spread calculations" (cmegroup.com/clearing/margins/
+    # spread-calc.html) [P]: outrights M2 $500, M3 $500, M4 $750; intra charges 2v3
+    # $200, 2v4 $50, 3v4 $0.
     check(example, accounts[account]["netted"])
 
 

@@ -33,14 +33,22 @@ PUBLISHED: dict[str, Any] = json.loads(EXAMPLE.read_text(encoding="utf-8"))["res
 BTC = "BTC/BTC {} (BTC)"
 
 
+CLI_ARGS = (
+    "margin", str(BOOK), "--model", "pm_grid", "--mode", "segregated",
+    "--params", str(EXAMPLE), "--market", str(MARKET), "--offsets", "none", "--no-store",
+)  # fmt: skip
+
+
 def test_through_the_cli_segregated(run_cli: Any) -> None:
-    res = run_cli(
-        "margin", str(BOOK), "--model", "pm_grid", "--mode", "segregated",
-        "--params", str(EXAMPLE), "--market", str(MARKET), "--offsets", "none",
-        "--no-store", "--json",
-    )  # fmt: skip
+    # Deribit API documentation, private/pme/simulate response example (BTC, 2024-06-17):
+    # result.margins.btc.initial_margin_details.risk_matrix_margin_details.worst_case
+    # 0.059685872, roll_shock 0.00315725898, risk_matrix_margin 0.06284313098, and
+    # maintenance_margin 0.8 x risk_matrix_margin (examples/deribit_pme_simulate_btc.json).
+    res = run_cli(*CLI_ARGS, "--json")
     assert res.code == 0, res.err
-    (account,) = json.loads(res.out)["accounts"]
+    payload = json.loads(res.out)
+    assert "(BTC)" in payload["units"]["info"]
+    (account,) = payload["accounts"]
     info = account["info"]
     details = PUBLISHED["margins"]["btc"]["initial_margin_details"]
     check("deribit-pme-worst-case", info[BTC.format("worst_case")])
@@ -50,6 +58,16 @@ def test_through_the_cli_segregated(run_cli: Any) -> None:
     assert info[BTC.format("delta_shock")] == details["risk_matrix_margin_details"]["delta_shock"]
     # The worst case is on the −16% bucket (Deribit: bucket 1, left, standard).
     assert account["worst_scenario"].startswith("BTC −16%")
+
+
+def test_the_cli_table_prints_the_unit_figures_in_btc(run_cli: Any) -> None:
+    # The same published example (Deribit pme/simulate, worst_case 0.059685872 BTC) as the
+    # table shows it: 9 decimals, as Deribit rounds worst_case, with the unit named.
+    res = run_cli(*CLI_ARGS)
+    assert res.code == 0, res.err
+    line = next(r for r in res.out.splitlines() if "BTC/BTC worst_case" in r)
+    assert "0.059685872" in line
+    assert line.rstrip(" │").endswith("BTC")
 
 
 def _prepared(mode: str) -> tuple[PMGridModel, Any, sp.csr_matrix, float]:

@@ -70,6 +70,9 @@ def test_cme_scanning_rule_on_the_published_legs() -> None:
 def test_cme_30y_10y_scanning_spread_is_2840() -> None:
     arrays = _treasury_arrays((BOND_SPREAD,))
     out = row_margins(arrays, np.array([[2.0, -3.0], [-2.0, 3.0], [2.0, 3.0]]))
+    # CME Group, "SPAN margin: spread calculations" (cmegroup.com/clearing/margins/
+    # spread-calc.html), scanning-based spreads [P]: +2 30Yr / -3 10Yr, outrights $3,100 and
+    # $1,600, 70 % credit.
     # Outright: 2 × 3,100 + 3 × 1,600 = 11,000; scanned together at 70 %: $2,840.
     np.testing.assert_allclose(out.components["scan_risk"], [11_000.0] * 3)
     assert out.maintenance is not None
@@ -342,7 +345,8 @@ def test_spot_month_and_scanning_spread_from_a_parameter_file() -> None:
     # examples/span_cme_treasuries.json: ZT's front tier (0-120 days) is its spot month at
     # $100 per contract left outright; ZTH26 is in it on 2026-01-15. ZT's scan: 0.4% of
     # 100-00 × $2,000 a point (200,000 USD face) = $800. The file's scanning spread (ZB/ZN
-    # 2:3 at 70%) gives $2,840.
+    # 2:3 at 70%) gives CME's published $2,840 (CME Group, "SPAN margin: spread
+    # calculations", cmegroup.com/clearing/margins/spread-calc.html, scanning-based [P]).
     from pathlib import Path
 
     from crossmargin.contracts import load_contracts

@@ -81,8 +81,9 @@ def test_mcmillan_scan_risk() -> None:
 def test_cme_calendar_spreads(
     holdings: list[float], example: str, scan: float, intra: float
 ) -> None:
-    # CME illustrative calendar example (METHODS §2.5 [P]): outrights M2 $500, M3 $500,
-    # M4 $750; intra charges 2v3 $200, 2v4 $50, 3v4 $0 per spread, in that priority order.
+    # CME illustrative calendar example (CME Group, "SPAN margin: spread calculations",
+    # cmegroup.com/clearing/margins/spread-calc.html; METHODS §2.5 [P]): outrights M2 $500,
+    # M3 $500, M4 $750; intra charges 2v3 $200, 2v4 $50, 3v4 $0 per spread, in that priority order.
     intra_spreads = (
         Spread(a=0, b=1, rate=200.0),
         Spread(a=0, b=2, rate=50.0),
@@ -110,7 +111,8 @@ def test_cme_calendar_outrights_alone() -> None:
 
 
 def test_cme_corn_soybean_inter_commodity_credit() -> None:
-    # CME illustration (METHODS §2.7 [P]): corn vs soybeans at 2:1, credit rate 55%,
+    # CME illustration (CME Group, "SPAN margin: spread calculations", cmegroup.com/clearing/
+    # margins/spread-calc.html; METHODS §2.7 [P]): corn vs soybeans at 2:1, credit rate 55%,
     # outrights corn $1,750, soybeans $2,500. Outright total 2 x 1,750 + 2,500 = $6,000;
     # credit_leg = spreads x delta ratio x WPR x rate, WPR = price risk / |net delta|:
     # corn 1 x 2 x (3,500 / 2) x 0.55 = 1,925; soybeans 1 x 1 x 2,500 x 0.55 = 1,375;

@@ -90,7 +90,8 @@ def test_round_trip_through_each_writer(
 
 
 def test_file_arrays_feed_the_span_path() -> None:
-    # +2 ZB, -3 ZN from the file's arrays: CME's scanning-based spread, $2,840.
+    # +2 ZB, -3 ZN from the file's arrays: CME's scanning-based spread, $2,840 (CME Group,
+    # "SPAN margin: spread calculations", cmegroup.com/clearing/margins/spread-calc.html [P]).
     for path in (PA2, SPN):
         arrays = read_span_file(path).span_arrays()
         out = row_margins(arrays, np.array([[2.0, -3.0, 0.0]]))

@@ -191,6 +191,22 @@ def netting_set_table(result: MarginResult) -> Table | None:
     return table
 
 
+def unit_table(result: MarginResult) -> Table | None:
+    """Figures a model reports in their own currency (``info`` keys ending in ``(CCY)``):
+    pm_grid's segregated risk units, e.g. ``BTC/BTC worst_case (BTC)`` as Deribit prints it."""
+    rows = [(a.account, k, v) for a in result.accounts for k, v in a.info.items()
+            if k.endswith(")") and " (" in k]  # fmt: skip
+    if not rows:
+        return None
+    table = Table(title="Risk units in their own currency", title_justify="left")
+    for col in ("account", "figure", "value", "unit"):
+        table.add_column(col, justify="right" if col == "value" else "left")
+    for account, key, value in rows:
+        name, _, unit = key[:-1].rpartition(" (")
+        table.add_row(account, name, f"{value:,.9f}", unit)
+    return table
+
+
 def correlation_tables(result: MarginResult) -> list[tuple[str, Table]]:
     """The daily spot-move correlations each netting set's window implies (ES/HVaR)."""
     sets = result.diagnostics.get("netting_sets") or {}
@@ -300,9 +316,9 @@ def margin_command(
     console.print(margin_table(result))
     console.print(tier_table(result))
     console.print(equity_table(result, ladder=ladder))
-    sets = netting_set_table(result)
-    if sets is not None:
-        console.print(sets)
+    for extra in (unit_table(result), netting_set_table(result)):
+        if extra is not None:
+            console.print(extra)
     for title, table in correlation_tables(result):
         console.print(title, style="italic", highlight=False)
         console.print(table)

@@ -308,4 +308,6 @@ def result_units(currency: str) -> dict[str, str]:
         "amount": "units of the collateral asset (coins, shares, currency)",
         "price": "reporting currency per unit of the collateral asset",
         "days_to_liquidate": "trading days",
+        "info": "per key: the unit named in parentheses (pm_grid's segregated risk units, "
+        "e.g. 'BTC/BTC worst_case (BTC)' in BTC), else money; days_to_liquidate in trading days",
     }
