@@ -235,7 +235,12 @@ def margin_command(
     book: BookArg,
     model: ModelOpt = "span",
     params: Annotated[
-        Path | None, typer.Option("--params", help="Parameter file replacing the shipped one.")
+        Path | None,
+        typer.Option(
+            "--params",
+            help="Parameter file replacing the shipped one (span: also a CME SPAN .pa2/.spn "
+            "file, whose risk arrays are used; pm_grid: also a Deribit model_params response).",
+        ),
     ] = None,
     also: Annotated[
         str | None,

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -64,6 +64,9 @@ from crossmargin.pricing.greeks import reporting_greeks
 from crossmargin.pricing.revalue import revalue_instruments
 from crossmargin.pricing.terms import OPTION, InstrumentTerms, instrument_terms
 from crossmargin.pricing.valuation import base_fx
+
+if TYPE_CHECKING:
+    from crossmargin.spanfile.data import SpanFileData
 
 DAYS_PER_YEAR = 365.0  # the engine's ACT/365 year (Instrument.years_to_expiry), not SPAN's
 OVERRIDABLE = (
@@ -136,7 +139,9 @@ class SpanModel(MarginModel):
     ----------
     params :
         A parameter file of the shape of ``crossmargin/models/params/span.json``; ``None``
-        for the shipped file.
+        for the shipped file; or a CME SPAN risk-parameter file (``.pa2``, ``.spn``): its
+        risk arrays, composite deltas and inter spreads replace our revaluation
+        (:mod:`crossmargin.spanfile.book`).
     **overrides :
         Per-CC parameters applied to every underlying (e.g. ``extreme_move_multiple=2,
         extreme_cover_fraction=0.35`` for McMillan's convention); keys in ``OVERRIDABLE``.
@@ -152,7 +157,10 @@ class SpanModel(MarginModel):
             raise InputError(
                 f"span: unknown parameter override(s) {unknown}; use {', '.join(OVERRIDABLE)}"
             )
-        self._params: ParameterSet = load_parameters("span", params)
+        from crossmargin.spanfile.book import span_file  # spanfile imports span_core
+
+        self._file: SpanFileData | None = span_file(params, overrides)  # a .pa2/.spn, or None
+        self._params: ParameterSet = load_parameters("span", None if self._file else params)
         self._overrides: dict[str, float | str] = dict(overrides)
         self._cc: dict[str, CCParams] = {
             u: cc_parameters(self._params, u, self._overrides) for u in self._params.underlyings
@@ -167,6 +175,10 @@ class SpanModel(MarginModel):
 
     def parameters(self) -> dict[str, Any]:
         """File metadata, overrides and the file's entries (JSON-ready)."""
+        if self._file is not None:
+            from crossmargin.spanfile.book import file_parameters
+
+            return file_parameters(self._file)
         raw = self._params.raw
         return {
             **self._params.metadata(),
@@ -179,6 +191,12 @@ class SpanModel(MarginModel):
 
     def prepare(self, instruments: tuple[Instrument, ...], market: MarketSnapshot) -> SpanContext:
         """Risk arrays, composite deltas, tiers, SOM and values of every contract."""
+        if self._file is not None:
+            from crossmargin.spanfile.book import file_arrays
+
+            arrays = file_arrays(self._file, instruments, market)
+            names = tuple(f"{cc} {lb}" for cc in arrays.cc_names for lb in arrays.scenario_labels)
+            return SpanContext(arrays=arrays, scenario_names=names, scenarios=())
         ccs = tuple(dict.fromkeys(i.underlying for i in instruments))
         params = tuple(self.cc_parameters(u) for u in ccs)
         shape = [(p.num, p.den, p.vol, p.extreme) for p in params[0].scan_points] if ccs else []
