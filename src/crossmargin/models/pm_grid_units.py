@@ -82,7 +82,8 @@ class RiskUnit:
 class UnitRows:
     """One unit's figures for every row (USD): the aggregated scenario P&L and pieces."""
 
-    agg: FloatArray  # (rows, scenarios) weighted, dampened, offset P&L
+    held: IntArray  # the rows with a position in the unit (the others lose nothing)
+    agg: FloatArray  # (held rows, scenarios) weighted, dampened, offset P&L
     scan: FloatArray
     worst: IntArray
     roll: FloatArray
@@ -171,16 +172,22 @@ def unit_pnl(
 def unit_rows(unit: RiskUnit, h: sp.csr_matrix) -> UnitRows:
     """Scan loss and add-ons of one unit for every row of ``h`` (rows x all instruments)."""
     n = h.shape[0]
-    hu = h[:, unit.cols]
-    agg = np.zeros((n, unit.pnl.shape[0]))
+    hu = sp.csr_matrix(h[:, unit.cols])
+    # only the rows holding the unit scan its grid: the dense (rows, scenarios) block is as
+    # large as the unit's own holders, not the whole book
+    held = np.flatnonzero(np.diff(hu.indptr)).astype(np.int64)
+    hh = hu[held]
+    agg = np.zeros((held.size, unit.pnl.shape[0]))
     for group in unit.groups:
-        p = np.asarray(hu[:, group.cols] @ unit.pnl[:, group.cols].T) * unit.weights
+        p = np.asarray(hh[:, group.cols] @ unit.pnl[:, group.cols].T) * unit.weights
         if group.allowance.any():
             ext = unit.extended
             p[:, ext] = dampen(p[:, ext], group.allowance[ext])
         agg += offset_gains(p, group.terms.pnl_offset, group.terms.max_offsetable_pnl)
-    worst = np.argmin(agg, axis=1) if agg.shape[1] else np.zeros(n, np.int64)
-    scan = np.maximum(-agg[np.arange(n), worst], 0.0)
+    worst, scan = np.zeros(n, dtype=np.int64), np.zeros(n)
+    if agg.shape[1]:
+        worst[held] = np.argmin(agg, axis=1)
+        scan[held] = np.maximum(-agg[np.arange(held.size), worst[held]], 0.0)
     absq = abs(hu)
     net = np.asarray(hu @ unit.delta).reshape(n)
     gross = np.asarray(absq @ np.abs(unit.delta)).reshape(n)
@@ -188,6 +195,7 @@ def unit_rows(unit: RiskUnit, h: sp.csr_matrix) -> UnitRows:
     excess = excess_delta(net, unit.spot, g.delta_shock_threshold)
     raw_charge = g.min_charge_rate * gross * unit.spot
     return UnitRows(
+        held=held,
         agg=agg,
         scan=scan,
         worst=worst.astype(np.int64),
@@ -224,7 +232,10 @@ def correlate(units: tuple[RiskUnit, ...], rows: list[UnitRows]) -> list[FloatAr
         raise InputError(
             "pm_grid: units in a correlation set need grids with the same number of scenarios"
         )
-    joint = np.maximum(-np.min(sum(rows[k].agg for k in members), axis=1), 0.0)
+    total = np.zeros((n, sizes.pop()))
+    for k in members:
+        total[rows[k].held] += rows[k].agg
+    joint = np.maximum(-np.min(total, axis=1), 0.0) if total.shape[1] else np.zeros(n)
     separate = sum(rows[k].scan for k in members)
     d = units[members[0]].grid.correlation_contingency
     for k in members:
