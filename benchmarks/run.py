@@ -31,6 +31,7 @@ MODULES = (
     "bench_optimise",
     "bench_distributed",
     "bench_es_backtest",
+    "bench_spanfile",
 )
 
 
