@@ -177,14 +177,22 @@ def _text(column: pd.Series) -> pd.Series:
     return filled.str.strip()
 
 
-def crif_from_frame(raw: pd.DataFrame, *, source: str = "CRIF", version: str | None = None) -> Crif:
+def crif_from_frame(
+    raw: pd.DataFrame,
+    *,
+    source: str = "CRIF",
+    version: str | None = None,
+    by_distinct: bool = True,
+) -> Crif:
     """Validate a table of CRIF lines (strings or numbers) and return a :class:`Crif`.
 
     Every problem is collected: missing required columns, unknown ``RiskType``,
     ``ProductClass`` missing or unknown on a sensitivity line, non-numeric ``Amount`` or
     ``AmountUSD``, missing ``AmountCurrency``.  Version-specific checks (buckets, tenors)
     (buckets, tenors) are added when ``version`` is given, and are otherwise done by
-    :func:`crossmargin.simm.simm_margin`, which knows the SIMM version.
+    :func:`crossmargin.simm.simm_margin`, which knows the SIMM version.  Label checks run
+    once per distinct combination of the label columns and are mapped back to the lines
+    that carry it (``by_distinct=False`` runs them on every line: the slow twin).
 
     Raises
     ------
@@ -247,19 +255,25 @@ def crif_from_frame(raw: pd.DataFrame, *, source: str = "CRIF", version: str | N
             )
             issues.append((int(i), issue))
 
-    risk_type = frame["RiskType"]
-    known = risk_type.isin(list(RISK_TYPE_CLASS)) | risk_type.isin(list(PARAM_TYPES))
+    from crossmargin.simm.distinct import LABEL_COLUMNS, distinct_rows
+
+    distinct = distinct_rows(frame, LABEL_COLUMNS) if by_distinct else None
+    table, codes = distinct or (frame, np.arange(len(frame)))
+    risk_type = table["RiskType"]
+    known = (risk_type.isin(list(RISK_TYPE_CLASS)) | risk_type.isin(list(PARAM_TYPES))).to_numpy()
     add(
-        ~known.to_numpy(),
+        ~known[codes],
         "RiskType",
         "unknown RiskType; expected one of Risk_IRCurve, Risk_Inflation, ... (ISDA CRIF) "
         "or a Param_/Notional/PV line",
     )
     sensitivity = risk_type.isin(list(RISK_TYPE_CLASS)).to_numpy()
-    product = frame["ProductClass"]
-    add(sensitivity & product.eq("").to_numpy(), "ProductClass", "ProductClass is missing")
+    product = table["ProductClass"]
+    add((sensitivity & product.eq("").to_numpy())[codes], "ProductClass", "ProductClass is missing")
     add(
-        sensitivity & product.ne("").to_numpy() & ~product.isin(PRODUCT_CLASSES).to_numpy(),
+        (sensitivity & product.ne("").to_numpy() & ~product.isin(PRODUCT_CLASSES).to_numpy())[
+            codes
+        ],
         "ProductClass",
         f"unknown ProductClass; expected one of {', '.join(PRODUCT_CLASSES)}",
     )
@@ -267,20 +281,24 @@ def crif_from_frame(raw: pd.DataFrame, *, source: str = "CRIF", version: str | N
     amount_usd, bad_usd = _to_number(frame["AmountUSD"], allow_empty=True)
     add(bad_amount, "Amount", "Amount is not a number")
     add(bad_usd, "AmountUSD", "AmountUSD is not a number")
-    needs_ccy = known.to_numpy() & ~risk_type.isin(list(_DIMENSIONLESS)).to_numpy()
+    needs_ccy = known & ~risk_type.isin(list(_DIMENSIONLESS)).to_numpy()
     add(
-        needs_ccy & frame["AmountCurrency"].eq("").to_numpy(),
+        (needs_ccy & table["AmountCurrency"].eq("").to_numpy())[codes],
         "AmountCurrency",
         "AmountCurrency is missing; give the ISO code of Amount",
     )
     from crossmargin.simm.checks import crif_checks
 
-    issues += crif_checks(frame, amount, amount_usd, source)
+    issues += crif_checks(
+        frame, amount, amount_usd, source, by_distinct=by_distinct, distinct=distinct
+    )
     if version is not None:
         from crossmargin.simm.parameters import load_parameters
         from crossmargin.simm.validation import version_issues
 
-        issues += version_issues(frame, source, load_parameters(version))
+        issues += version_issues(
+            frame, source, load_parameters(version), by_distinct=by_distinct, distinct=distinct
+        )
     if issues:
         issues.sort(key=lambda pair: pair[0])
         ordered = [issue for _, issue in issues]

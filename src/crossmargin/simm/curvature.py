@@ -58,7 +58,7 @@ def ir_curvature(params: SimmParameters, frame: pd.DataFrame) -> MarginComponent
     net = ir_vol_factors(_weighted(params, frame))
     k_by: dict[str, float] = {}
     sum_by: dict[str, float] = {}
-    for currency, group in net.groupby("Qualifier", sort=True):
+    for currency, group in net.groupby("Qualifier", sort=True, observed=True):
         rtype = group["RiskType"].to_numpy(dtype=object)
         tenor = group["Label1"].to_numpy(dtype=object)
         cvr = group[AMOUNT].to_numpy(dtype=np.float64)
@@ -86,7 +86,7 @@ def bucketed_curvature(
     k_by: dict[str, float] = {}
     sum_by: dict[str, float] = {}
     cvr_parts: dict[str, np.ndarray] = {}
-    for bucket, group in net.groupby("Bucket", sort=True):
+    for bucket, group in net.groupby("Bucket", sort=True, observed=True):
         b = str(bucket)
         codes, _ = pd.factorize(group["Qualifier"])
         sigma = 1.0 if credit else params.vega_sigma(risk_class, b)
@@ -113,7 +113,7 @@ def fx_curvature(params: SimmParameters, frame: pd.DataFrame) -> MarginComponent
     if frame.empty:
         return MarginComponent()
     weighted = _weighted(params, frame)
-    pairs = weighted["Qualifier"].map(canonical_pair)
+    pairs = weighted["Qualifier"].map(canonical_pair).astype(str)
     net = weighted.assign(Qualifier=pairs).groupby("Qualifier", sort=True)[AMOUNT].sum()
     sigma = np.array([params.vega_sigma(FX, p) for p in net.index])
     cvr = sigma * net.to_numpy(dtype=np.float64)
