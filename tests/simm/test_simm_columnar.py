@@ -75,7 +75,14 @@ def test_distinct_rows_give_back_every_line() -> None:
     table, codes = distinct_rows(frame, LABEL_COLUMNS)
     assert len(table) < len(frame)
     rebuilt = table.iloc[codes].reset_index(drop=True)
-    pd.testing.assert_frame_equal(rebuilt, frame[list(LABEL_COLUMNS)].reset_index(drop=True))
+    assert all(isinstance(frame[c].dtype, pd.CategoricalDtype) for c in LABEL_COLUMNS)
+    strings = frame[list(LABEL_COLUMNS)].astype(str).reset_index(drop=True)
+    pd.testing.assert_frame_equal(rebuilt, strings)
+    slow = crif_from_frame(random_crif(500, seed=1), by_distinct=False).frame
+    pd.testing.assert_frame_equal(
+        frame.astype(dict.fromkeys(frame.columns[:-1], object)),
+        slow.astype(dict.fromkeys(frame.columns[:-1], object)),
+    )
 
 
 def test_categorical_sorts_as_strings() -> None:

@@ -244,16 +244,16 @@ def _side(
     scale: float,
     source: str,
 ) -> SimmResult:
-    cells = frame[_SIDES[side]]
-    parsed = {text: parse_regulations(text) for text in cells.unique()}
-    regulations = sorted({r for regs in parsed.values() for r in regs})
+    codes, cells = pd.factorize(frame[_SIDES[side]])
+    parsed = [parse_regulations(str(text)) for text in cells]
+    regulations = sorted({r for regs in parsed for r in regs})
     if not regulations:
         result = _compute(params, frame, calc_ccy, scale, source)
         return _with(result, side=side)
-    lists = cells.map(parsed)
     results = {}
     for regulation in regulations:
-        mask = lists.map(lambda regs, r=regulation: not regs or r in regs).to_numpy(dtype=bool)
+        included = np.array([not regs or regulation in regs for regs in parsed], dtype=bool)
+        mask = included[codes]  # decided once per distinct cell
         results[regulation] = _compute(params, frame[mask], calc_ccy, scale, source)
     winner = max(regulations, key=lambda r: results[r].total)
     by_regulation = {r: results[r].total for r in regulations}
@@ -370,10 +370,11 @@ def _working_frame(source: pd.DataFrame, usd: np.ndarray, *, columnar: bool) -> 
         )
     else:
         for column in _LABELS:
-            data[column] = source[column]
+            data[column] = source[column].astype(str)
         data["risk_class"] = source["RiskType"].map(RISK_TYPE_CLASS).fillna("")
-    for column in ("collect_regulations", "post_regulations", "row"):
-        data[column] = source[column]
+    for column in ("collect_regulations", "post_regulations"):
+        data[column] = source[column] if columnar else source[column].astype(str)
+    data["row"] = source["row"]
     data[AMOUNT] = usd
     frame = pd.DataFrame(data)
     return frame[[*_LABELS, "collect_regulations", "post_regulations", "row", "risk_class", AMOUNT]]

@@ -68,8 +68,12 @@ Found = list[tuple[int, Issue]]
 def schedule_mask(frame: pd.DataFrame) -> np.ndarray:
     """Lines of the schedule method (``IMModel`` = ``Schedule``, any case), decided once per
     distinct ``IMModel`` value."""
-    codes, models = pd.factorize(frame["IMModel"])
-    decided = pd.Series(models).str.lower().eq("schedule").to_numpy(dtype=bool)
+    model = frame["IMModel"]
+    if isinstance(model.dtype, pd.CategoricalDtype):
+        codes, models = model.cat.codes.to_numpy(), model.cat.categories
+    else:
+        codes, models = pd.factorize(model)
+    decided = pd.Series(models, dtype=str).str.lower().eq("schedule").to_numpy(dtype=bool)
     return np.append(decided, False)[codes]
 
 

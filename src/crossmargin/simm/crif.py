@@ -94,7 +94,10 @@ class Crif:
         One row per CRIF line, with every column of :data:`COLUMNS` as strings except
         ``Amount`` and ``AmountUSD`` (float; ``AmountUSD`` is NaN where the file left it
         empty) and ``row`` (the 1-based line number a spreadsheet shows; header = 1).
-        Treat it as read-only.
+        The label and regulation columns
+        (:data:`~crossmargin.simm.distinct.CATEGORICAL_COLUMNS`) are categoricals of those
+        strings with sorted categories (``""`` among them), so checks and groupings work
+        on their distinct values.  Treat it as read-only.
     source:
         Where the lines came from (a path or a description), used in error messages.
     """
@@ -226,14 +229,22 @@ def crif_from_frame(
             ],
             headline=f"{source} is not a CRIF: missing column(s) {', '.join(missing)}",
         )
+    from crossmargin.simm.distinct import CATEGORICAL_COLUMNS, LABEL_COLUMNS, distinct_rows, labels
+
     frame = pd.DataFrame(index=range(len(renamed)))
     for column in COLUMNS:
         if column in renamed.columns:
             col = renamed[column].reset_index(drop=True)
             if column in ("Amount", "AmountUSD") and pd.api.types.is_numeric_dtype(col.dtype):
                 frame[column] = col
+            elif by_distinct and column in CATEGORICAL_COLUMNS:
+                frame[column] = labels(col, _text)
             else:
                 frame[column] = _text(col)
+        elif by_distinct and column in CATEGORICAL_COLUMNS:
+            frame[column] = pd.Categorical.from_codes(
+                np.zeros(len(frame), dtype=np.int8), categories=pd.Index([""], dtype=str)
+            )
         else:
             frame[column] = ""
     if "row" in renamed.columns:
@@ -254,8 +265,6 @@ def crif_from_frame(
                 source=source, row=int(rows[i]), column=column, value=value, reason=reason
             )
             issues.append((int(i), issue))
-
-    from crossmargin.simm.distinct import LABEL_COLUMNS, distinct_rows
 
     distinct = distinct_rows(frame, LABEL_COLUMNS) if by_distinct else None
     table, codes = distinct or (frame, np.arange(len(frame)))

@@ -205,7 +205,7 @@ def amounts_in_usd(crif: Crif, fx_rates: Mapping[str, float] | None) -> np.ndarr
     need = missing & ~is_usd
     if need.any():
         rates = pd.Series(dict(fx_rates or {}), dtype=np.float64)
-        looked_up = currency[need].map(rates).to_numpy(dtype=np.float64)
+        looked_up = currency[need].astype(str).map(rates).to_numpy(dtype=np.float64)
         unknown = np.isnan(looked_up)
         if unknown.any():
             bad = np.zeros(len(frame), dtype=bool)
