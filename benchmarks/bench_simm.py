@@ -15,7 +15,9 @@ over 100 issuers per risk class (the case of issue 19).
 from __future__ import annotations
 
 import math
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,6 +30,7 @@ SIZES = {"simm_crif_10k": 10_000, "simm_crif_100k": 100_000}
 #: The issue's case: a million lines over a universe of 100 issuers per class.
 LARGE = ("simm_crif_1m_100_issuers", 1_000_000, 100)
 BASELINE_LINES = 2_000
+COLD_RUNS = 3
 TENORS = ["2w", "1m", "3m", "6m", "1y", "2y", "3y", "5y", "10y", "15y", "20y", "30y"]
 CREDIT_TENORS = ["1y", "2y", "3y", "5y", "10y"]
 CURRENCIES = ["USD", "EUR", "GBP", "JPY", "AUD", "CAD", "CHF", "SEK", "BRL", "INR"]
@@ -186,9 +189,14 @@ def _best_of(fn: Any, repeat: int) -> float:
     return best
 
 
-def _case(name: str, n: int, issuers: int | None, repeat: int) -> dict[str, Any]:
+def _case(
+    name: str, n: int, issuers: int | None, repeat: int, *, categorical: bool = False
+) -> dict[str, Any]:
     frame = synthetic_crif(n, issuers=issuers)
     rows = list(frame[list(_ROW_COLUMNS)].itertuples(index=False, name=None))
+    if categorical:
+        text = [c for c in _ROW_COLUMNS if c not in ("Amount", "AmountUSD")]
+        frame = frame.astype(dict.fromkeys(text, "category"))
     engine = simm_margin(frame, version="2.6").total
     baseline = baseline_rowwise(rows)
     assert math.isclose(engine, baseline, rel_tol=1e-9), "baseline and engine disagree"
@@ -200,13 +208,61 @@ def _case(name: str, n: int, issuers: int | None, repeat: int) -> dict[str, Any]
         "unit": "lines/s",
         "baseline_ratio": base_seconds / seconds,
         "detail": f"{n:,} lines in {seconds:.3f} s (read, validate, margin; per-row loop "
-        f"{base_seconds:.3f} s), {issuers or 'default'} issuers, total {engine:.6g} USD",
+        f"{base_seconds:.3f} s), {issuers or 'default'} issuers"
+        f"{', categorical columns' if categorical else ''}, total {engine:.6g} USD",
+    }
+
+
+def _cold(code: str) -> float:
+    """Median CPU seconds (user + system) of ``python -c code`` in a fresh interpreter."""
+    import resource
+    import statistics
+    import subprocess
+    import sys
+
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, str(Path(__file__).parent)])}
+    runs = []
+    for _ in range(COLD_RUNS):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        runs.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return statistics.median(runs)
+
+
+def _cold_file(n: int) -> dict[str, Any]:
+    """A fresh process reading a ``n``-line CRIF file and computing SIMM (imports included),
+    against a fresh process running the per-row loop on the same file."""
+    import tempfile
+
+    from crossmargin.simm.crif import write_crif
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "crif.csv"
+        write_crif(synthetic_crif(n), path)
+        engine = _cold(f"from crossmargin.simm import simm_margin; simm_margin({str(path)!r})")
+        rowwise = _cold(
+            "import csv; from bench_simm import baseline_rowwise, _ROW_COLUMNS\n"
+            f"r = list(csv.DictReader(open({str(path)!r})))\n"
+            "baseline_rowwise([tuple(x.get(c, '') for c in _ROW_COLUMNS) for x in r])"
+        )
+        imports = _cold("import crossmargin.simm") - _cold("pass")
+    return {
+        "name": f"simm_crif_{n // 1000}k_file_fresh_process",
+        "value": engine,
+        "unit": "s CPU",
+        "baseline_ratio": rowwise / engine,
+        "detail": f"python -c: read {n:,}-line CSV + SIMM {engine:.2f} s CPU incl. start-up; "
+        f"per-row loop process {rowwise:.2f} s; import crossmargin.simm {imports:.2f} s",
     }
 
 
 def run() -> list[dict[str, Any]]:
     """Benchmark records for 10,000- and 100,000-line synthetic CRIFs and a 1,000,000-line
-    CRIF over 100 issuers, each against the per-row loop on the same lines."""
+    CRIF over 100 issuers (plain strings, and categorical columns as from Parquet/Arrow
+    dictionary columns), each against the per-row loop on the same lines; and a 10,000-line
+    CRIF file in a fresh process (import time included)."""
     equity = synthetic_crif(BASELINE_LINES * 4, seed=11)
     equity = equity[equity["RiskType"] == "Risk_Equity"].head(BASELINE_LINES)
     engine = simm_margin(crif_from_frame(equity), version="2.6")
@@ -218,6 +274,8 @@ def run() -> list[dict[str, Any]]:
     records = [_case(name, n, None, 5) for name, n in SIZES.items()]
     name, n, issuers = LARGE
     records.append(_case(name, n, issuers, 3))
+    records.append(_case(name + "_categorical", n, issuers, 3, categorical=True))
+    records.append(_cold_file(10_000))
     return records
 
 

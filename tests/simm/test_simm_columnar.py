@@ -175,3 +175,12 @@ def test_schedule_lines_still_reported() -> None:
     assert fast.notes == slow.notes
     assert "43 IMModel=Schedule lines" in fast.notes[0]
     _same(fast, slow)
+
+
+@pytest.mark.parametrize("p", [0.5, 0.9, 0.99, 0.995, 0.999, 0.01])
+def test_norm_ppf_is_scipy_stats_bit_for_bit(p: float) -> None:
+    from scipy.stats import norm
+
+    from crossmargin.simm.parameters import norm_ppf
+
+    assert norm_ppf(p) == float(norm.ppf(p))

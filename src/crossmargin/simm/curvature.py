@@ -21,11 +21,18 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from crossmargin.simm.delta import AMOUNT, aggregate_buckets, bucket_k, ir_across
 from crossmargin.simm.kernels import bucket_constant_corr, bucket_dense
-from crossmargin.simm.parameters import CREDIT_NONQ, CREDIT_Q, FX, IR, RESIDUAL, SimmParameters
+from crossmargin.simm.parameters import (
+    CREDIT_NONQ,
+    CREDIT_Q,
+    FX,
+    IR,
+    RESIDUAL,
+    SimmParameters,
+    norm_ppf,
+)
 from crossmargin.simm.report import MarginComponent
 from crossmargin.simm.vega import canonical_pair, ir_vol_corr, ir_vol_factors, vega_keys
 
@@ -33,7 +40,7 @@ from crossmargin.simm.vega import canonical_pair, ir_vol_corr, ir_vol_factors, v
 def lambda_factor(cvr_sum: float, cvr_abs_sum: float, quantile: float) -> float:
     """``λ = (Φ⁻¹(q)² − 1)(1 + θ) − θ`` with ``θ = min(ΣCVR / Σ|CVR|, 0)`` (0 if Σ|CVR| = 0)."""
     theta = min(cvr_sum / cvr_abs_sum, 0.0) if cvr_abs_sum > 0.0 else 0.0
-    z = float(norm.ppf(quantile))
+    z = norm_ppf(quantile)
     return (z * z - 1.0) * (1.0 + theta) - theta
 
 
