@@ -221,7 +221,8 @@ def _cold(code: str) -> float:
     import sys
 
     src = str(Path(__file__).resolve().parents[1] / "src")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, str(Path(__file__).parent)])}
+    code_path = os.environ.get("PYTHONPATH") or src  # the tree under test, else this one
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([code_path, str(Path(__file__).parent)])}
     runs = []
     for _ in range(COLD_RUNS):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
