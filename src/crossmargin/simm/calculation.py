@@ -113,7 +113,8 @@ def _compute(
     params: SimmParameters, frame: pd.DataFrame, calc_ccy: str, scale: float, source: str
 ) -> SimmResult:
     """SIMM of the lines in ``frame`` (amounts in USD, column ``amount``)."""
-    risk = frame[frame["risk_class"] != ""]
+    needed = ["ProductClass", "risk_class", "RiskType", "Qualifier", "Bucket", "Label1", "Label2"]
+    risk = frame.loc[frame["risk_class"] != "", [*needed, AMOUNT]]  # no column carried idle
     by_pc: dict[str, dict[str, RiskClassMargin]] = {}
     for (pc, rc), group in risk.groupby(["ProductClass", "risk_class"], sort=False, observed=True):
         by_pc.setdefault(str(pc), {})[str(rc)] = _risk_class_margin(
