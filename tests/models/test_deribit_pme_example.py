@@ -97,7 +97,7 @@ def test_aggregated_risk_vector_after_offset_and_dampener() -> None:
     # btc pnl_offset 0: gains count 0; extended_dampener 100,000 USD zeroes the extended row.
     _, ctx, qty, _ = _prepared("segregated")
     (unit,) = ctx.units
-    agg = unit_rows(unit, qty).agg[0] / unit.fx
+    agg = unit_rows(unit, qty, keep_agg=True).agg[0] / unit.fx
     vector = PUBLISHED["aggregated_risk_vectors"]["btc_btc"]
     np.testing.assert_allclose(
         agg, vector["standard"] + vector["extended"], **tolerance("deribit-pme-risk-vectors")

@@ -65,6 +65,7 @@ from crossmargin.models.pm_grid_units import (
     correlate,
     currency_groups,
     group_currency,
+    joint_members,
     unit_pnl,
     unit_rows,
 )
@@ -259,7 +260,8 @@ class PMGridModel(MarginModel):
             raise InputError(
                 f"holdings have {h.shape[1]} columns for {len(context.instruments)} instruments"
             )
-        rows = [unit_rows(unit, h) for unit in context.units]
+        joint = set(joint_members(context.units)) if self.mode == "cross" else set()
+        rows = [unit_rows(unit, h, keep_agg=k in joint) for k, unit in enumerate(context.units)]
         contingency = correlate(context.units, rows) if self.mode == "cross" else []
         parts: dict[str, list[Any]] = {k: [] for k in UnitMargins.__slots__ if k != "units"}
         for k, (unit, r) in enumerate(zip(context.units, rows, strict=True)):

@@ -34,6 +34,7 @@ from crossmargin.models.pm_grid_params import (
     GridScenarios,
     min_delta_floor,
 )
+from crossmargin.models.pm_grid_scan import fused_scan
 from crossmargin.pricing.revalue import revalue_instruments
 from crossmargin.pricing.terms import OPTION, instrument_terms
 from crossmargin.pricing.valuation import base_fx
@@ -83,7 +84,8 @@ class UnitRows:
     """One unit's figures for every row (USD): the aggregated scenario P&L and pieces."""
 
     held: IntArray  # the rows with a position in the unit (the others lose nothing)
-    agg: FloatArray  # (held rows, scenarios) weighted, dampened, offset P&L
+    agg: FloatArray  # (held rows, scenarios) weighted, dampened, offset P&L; kept only
+    # for units scanned jointly (correlation sets), else (0, scenarios)
     scan: FloatArray
     worst: IntArray
     roll: FloatArray
@@ -169,25 +171,57 @@ def unit_pnl(
     return out
 
 
-def unit_rows(unit: RiskUnit, h: sp.csr_matrix) -> UnitRows:
-    """Scan loss and add-ons of one unit for every row of ``h`` (rows x all instruments)."""
-    n = h.shape[0]
-    hu = sp.csr_matrix(h[:, unit.cols])
-    # only the rows holding the unit scan its grid: the dense (rows, scenarios) block is as
-    # large as the unit's own holders, not the whole book
-    held = np.flatnonzero(np.diff(hu.indptr)).astype(np.int64)
-    hh = hu[held]
-    agg = np.zeros((held.size, unit.pnl.shape[0]))
+def dense_agg(unit: RiskUnit, rows: sp.csr_matrix) -> FloatArray:
+    """(rows, scenarios) weighted, dampened, offset P&L of ``rows`` (x the unit's columns):
+    the plain path, and the slow twin of :mod:`crossmargin.models.pm_grid_scan`."""
+    agg = np.zeros((rows.shape[0], unit.pnl.shape[0]))
     for group in unit.groups:
-        p = np.asarray(hh[:, group.cols] @ unit.pnl[:, group.cols].T) * unit.weights
+        p = np.asarray(rows[:, group.cols] @ unit.pnl[:, group.cols].T) * unit.weights
         if group.allowance.any():
             ext = unit.extended
             p[:, ext] = dampen(p[:, ext], group.allowance[ext])
         agg += offset_gains(p, group.terms.pnl_offset, group.terms.max_offsetable_pnl)
+    return agg
+
+
+def _fused(unit: RiskUnit, rows: sp.csr_matrix) -> tuple[FloatArray, IntArray]:
+    """``(scan, worst)`` of ``rows`` by the fused kernel (no rows x scenarios block)."""
+    group_of = np.zeros(unit.cols.size, dtype=np.int64)
+    for g, group in enumerate(unit.groups):
+        group_of[group.cols] = g
+    allowance = np.vstack([g.allowance * unit.extended for g in unit.groups])
+    terms = [g.terms for g in unit.groups]
+    return fused_scan(
+        rows,
+        unit.pnl,
+        unit.weights,
+        group_of,
+        allowance,
+        np.array([t.pnl_offset for t in terms]),
+        np.array([t.max_offsetable_pnl for t in terms]),
+    )
+
+
+def unit_rows(unit: RiskUnit, h: sp.csr_matrix, *, keep_agg: bool = False) -> UnitRows:
+    """Scan loss and add-ons of one unit for every row of ``h`` (rows x all instruments).
+
+    The scan runs in the fused kernel (:mod:`crossmargin.models.pm_grid_scan`); with
+    ``keep_agg`` (units scanned jointly in a correlation set) the aggregated P&L of the rows
+    holding the unit is built densely and kept."""
+    n = h.shape[0]
+    hu = sp.csr_matrix(h[:, unit.cols])
+    # only the rows holding the unit scan its grid
+    held = np.flatnonzero(np.diff(hu.indptr)).astype(np.int64)
+    hh = hu[held]
     worst, scan = np.zeros(n, dtype=np.int64), np.zeros(n)
-    if agg.shape[1]:
-        worst[held] = np.argmin(agg, axis=1)
-        scan[held] = np.maximum(-agg[np.arange(held.size), worst[held]], 0.0)
+    if keep_agg:
+        agg = dense_agg(unit, hh)
+        if agg.shape[1]:
+            worst[held] = np.argmin(agg, axis=1)
+            scan[held] = np.maximum(-agg[np.arange(held.size), worst[held]], 0.0)
+    else:
+        agg = np.zeros((0, unit.pnl.shape[0]))
+        scan[held], worst[held] = _fused(unit, hh)
     absq = abs(hu)
     net = np.asarray(hu @ unit.delta).reshape(n)
     gross = np.asarray(absq @ np.abs(unit.delta)).reshape(n)
@@ -224,8 +258,8 @@ def correlate(units: tuple[RiskUnit, ...], rows: list[UnitRows]) -> list[FloatAr
     """
     n = rows[0].scan.shape[0] if rows else 0
     out = [np.zeros(n) for _ in units]
-    members = [k for k, u in enumerate(units) if u.grid.correlation_set]
-    if len(members) < 2:
+    members = joint_members(units)
+    if not members:
         return out
     sizes = {rows[k].agg.shape[1] for k in members}
     if len(sizes) != 1:
@@ -243,6 +277,13 @@ def correlate(units: tuple[RiskUnit, ...], rows: list[UnitRows]) -> list[FloatAr
         out[k] = share * d * (separate - joint)
         rows[k] = UnitRows(**{**_fields(rows[k]), "scan": share * joint})
     return out
+
+
+def joint_members(units: tuple[RiskUnit, ...]) -> list[int]:
+    """The units scanned jointly (a correlation set of two or more units), whose
+    aggregated P&L :func:`unit_rows` must keep; empty when there is no such set."""
+    members = [k for k, u in enumerate(units) if u.grid.correlation_set]
+    return members if len(members) >= 2 else []
 
 
 def _fields(r: UnitRows) -> dict[str, Any]:
