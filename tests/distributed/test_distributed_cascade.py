@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 from distributed import Client
+from distributed_inputs import history
 from same import assert_same
 
-from conftest import history
 from crossmargin import api
 
 pytestmark = pytest.mark.realdata

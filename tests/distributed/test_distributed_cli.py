@@ -9,9 +9,9 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from distributed_inputs import history
 from same import assert_same
 
-from conftest import history
 from crossmargin import api
 from crossmargin.portfolio import portfolio_records
 

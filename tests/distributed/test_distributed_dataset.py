@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from distributed import Client
+from distributed_inputs import history, sample_market
 
-from conftest import history, sample_market
 from crossmargin import api
 from crossmargin.distributed import margin_dataset
 from crossmargin.errors import InputError, SchemaError

@@ -7,8 +7,8 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from distributed_inputs import history
 
-from conftest import history
 from crossmargin.report.docs import read_block
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,9 +15,9 @@ import socket
 import time
 
 import pytest
+from distributed_inputs import history, sample_market
 from same import assert_same
 
-from conftest import history, sample_market
 from crossmargin import api
 from crossmargin.distributed import client_for, connect, run_margin
 from crossmargin.errors import InputError

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import pytest
 from distributed import Client
+from distributed_inputs import history, sample_market
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from same import assert_same
 
-from conftest import history, sample_market
 from crossmargin import api
 from crossmargin.collateral.holdings import CollateralHolding
 from crossmargin.distributed import run_margin, run_simm

@@ -12,9 +12,9 @@ import operator
 
 import pytest
 from distributed import Client
+from distributed_inputs import history, sample_market
 from same import assert_same
 
-from conftest import history, sample_market
 from crossmargin import api
 from crossmargin.analysis.backtest import ModelSpec, run_paths
 from crossmargin.analysis.stress.report import run_stress as single_stress

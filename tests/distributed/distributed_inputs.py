@@ -1,0 +1,31 @@
+"""Shared inputs of the distributed tests (a module of its own: ``conftest`` is a name several
+test folders use, so ``from conftest import ...`` could find another folder's)."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import pytest
+
+from crossmargin import api
+from crossmargin.config import find_data_dir
+from crossmargin.market.history import MarketHistory
+from crossmargin.market.snapshot import MarketSnapshot
+
+ASOF = "2026-02-11"
+
+
+@cache
+def history() -> MarketHistory:
+    """The shared market history (the test is skipped, with the reason, without it)."""
+    folder = find_data_dir()
+    if folder is None or not folder.is_dir():
+        pytest.skip("shared market data not found (set CROSSMARGIN_DATA or add ../shared/data)")
+    return MarketHistory.load(folder)
+
+
+@cache
+def sample_market() -> MarketSnapshot:
+    """The sample book's market on 2026-02-11 (from the shared history)."""
+    history()
+    return api.market_for(api.sample_book(), asof=ASOF)
