@@ -110,10 +110,11 @@ def _read_parquet(path: Path, kind: str) -> pd.DataFrame:
 def read_book(path: Path, *, what: str = "book") -> RawBook:
     """A CSV, JSON or Parquet book's cells as columns (:class:`RawBook`), row numbers as
     :func:`read_records` gives them; a Parquet file is read straight into Arrow columns."""
-    if _format(path) != "parquet":
+    fmt = _format(path)
+    if fmt == "json":
         rows, numbers = read_records(path)
-        if _format(path) == "json":
-            return raw_rows(rows, row_numbers=numbers)
+        return raw_rows(rows, row_numbers=numbers)
+    if fmt == "csv":
         frame, lines = csv_frame(read_text(path, what=what), path, what=what)
         blank = np.ones(len(frame), dtype=bool)
         for k in range(frame.shape[1]):
