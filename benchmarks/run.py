@@ -30,6 +30,7 @@ MODULES = (
     "bench_cascade",
     "bench_optimise",
     "bench_distributed",
+    "bench_ingest",
     "bench_es_backtest",
     "bench_spanfile",
 )

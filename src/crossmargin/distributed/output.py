@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from crossmargin.models.result import MarginResult
-from crossmargin.store_records import canonical_json
+from crossmargin.store_records import canonical_json_rows
 
 ACCOUNTS = "accounts"
 POSITIONS = "positions"
@@ -49,7 +49,7 @@ def account_table(result: MarginResult) -> pa.Table:
             "benefit_pct": pa.array([a.benefit_pct for a in accs], pa.float64()),
             "worst_scenario": pa.array([a.worst_scenario for a in accs], pa.string()),
             "netting_set": pa.array([a.netting_set.get("netting_set") for a in accs], pa.string()),
-            "components": pa.array([canonical_json(dict(a.components)) for a in accs], pa.string()),
+            "components": pa.array(canonical_json_rows([a.components for a in accs]), pa.string()),
             "equity": pa.array(
                 [None if a.equity is None else a.equity.equity for a in accs], pa.float64()
             ),
