@@ -32,6 +32,7 @@ MODULES = (
     "bench_distributed",
     "bench_es_backtest",
     "bench_spanfile",
+    "bench_netting",
 )
 
 

@@ -39,6 +39,7 @@ from crossmargin.netting.assemble import (
     account_figures,
     account_margins,
     group_margins,
+    paused_gc,
     position_margins,
 )
 from crossmargin.netting.layout import BROAD_CLASS, TierLayout, tier_layout
@@ -169,19 +170,20 @@ def _assemble(
     acc_m = margins.take(slice(acc_offset, acc_offset + len(layout.accounts)))
     mtm, unrealised = position_mtm(portfolio, market)
     made = account_figures(layout, figures, acc_m, by_tier, mtm, unrealised)
-    tiers = tier_margins(layout, figures, policy)
-    return MarginResult(
-        model=model.name,
-        currency=market.reporting_currency,
-        by=by,
-        cap=None,
-        accounts=account_margins(market, portfolio, layout, made, acc_m, tiers, schedule),
-        groups=group_margins(layout, figures, by_tier, pos_m.total),
-        positions=position_margins(portfolio, layout, by_tier, pos_m),
-        parameters=model.parameters(),
-        market=market.source or market.valuation_time.isoformat(),
-        offsets=policy.to_dict(),
-    )
+    with paused_gc():
+        tiers = tier_margins(layout, figures, policy)
+        return MarginResult(
+            model=model.name,
+            currency=market.reporting_currency,
+            by=by,
+            cap=None,
+            accounts=account_margins(market, portfolio, layout, made, acc_m, tiers, schedule),
+            groups=group_margins(layout, figures, by_tier, pos_m.total),
+            positions=position_margins(portfolio, layout, by_tier, pos_m),
+            parameters=model.parameters(),
+            market=market.source or market.valuation_time.isoformat(),
+            offsets=policy.to_dict(),
+        )
 
 
 __all__ = [
