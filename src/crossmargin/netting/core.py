@@ -17,6 +17,10 @@ margin, base, capped figure and credit, the eligibility of each offset and the a
 equity, initial and maintenance margin, excess and margin ratio
 (:mod:`crossmargin.collateral.equity`) come with the result.
 
+The rows come from :func:`crossmargin.netting.layout.tier_layout` (integer group codes, no
+object per position), the tiers are walked on arrays (:class:`crossmargin.netting.offsets.TierBook`)
+and the result is assembled from per-account arrays (:mod:`crossmargin.netting.assemble`).
+
 Accounts never net against each other, and each row is margined on its own positions only:
 a model never sees which other rows share the call, so adding, removing or reordering other
 accounts cannot change an account's figures (a property test holds every model to it).
