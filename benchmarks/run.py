@@ -33,6 +33,7 @@ MODULES = (
     "bench_ingest",
     "bench_es_backtest",
     "bench_spanfile",
+    "bench_netting",
 )
 
 

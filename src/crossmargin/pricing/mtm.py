@@ -154,37 +154,44 @@ def position_mtm(
     summed into the netted position the row belongs to (a netted position whose rows were
     traded at different prices keeps each row's variation). Unrealised P&L against the trade
     price where one is given: futures and perpetuals their MTM; options and spot
-    ``MTM − q·m·P·X`` (the premium or price paid); 0 without a trade price.
+    ``MTM − q·m·P·X`` (the premium or price paid); 0 without a trade price. Worked on arrays
+    of the booked rows (rows added into their position in book order).
     """
+    from crossmargin.portfolio.codes import codes, combine, instrument_codes
+
     terms = instrument_terms(portfolio.instruments, snapshot)
     v0 = base_values(terms)
     x0 = base_fx(terms)
-    col = {inst: j for j, inst in enumerate(portfolio.instruments)}
-    netted = {(p.account, p.instrument, p.venue): i for i, p in enumerate(portfolio.positions)}
-    mtm = np.zeros(len(portfolio.positions))
-    unrealised = np.zeros(len(portfolio.positions))
-    for pos in portfolio.raw:
-        i = netted[(pos.account, pos.instrument, pos.venue)]
-        j = col[pos.instrument]
-        q, m = pos.quantity, terms.multiplier[j]
-        kind, inverse = terms.kind[j], terms.inverse[j]
-        price = pos.trade_price
-        if kind in (FUTURE, PERPETUAL):
-            mark = terms.spot[j] * (np.exp(terms.carry[j] * terms.t[j]) if kind == FUTURE else 1.0)
-            if price is None or terms.expired[j]:
-                value = 0.0
-            elif inverse:
-                value = q * m * (1.0 / price - 1.0 / mark) * x0[j]
-            else:
-                value = q * m * (mark - price) * x0[j]
-            mtm[i] += value
-            unrealised[i] += value
-        else:
-            row_mtm = q * v0[j] * x0[j]
-            mtm[i] += row_mtm
-            if price is not None:
-                unrealised[i] += row_mtm - q * m * price * x0[j]
-    return mtm, unrealised
+    raw = portfolio.raw
+    n, n_raw = len(portfolio.positions), len(raw)
+    j = instrument_codes([p.instrument for p in raw], portfolio.instruments)
+    if n_raw == n:  # nothing netted: each row is its own position
+        i = np.arange(n, dtype=np.int64)
+    else:  # the position of each row: (account, instrument, venue) numbered first-seen
+        acc, acc_names = codes([p.account for p in raw])
+        ven, ven_names = codes([p.venue for p in raw])
+        i = combine((acc, acc_names.size), (j, terms.size), (ven, ven_names.size))
+    q = np.fromiter((p.quantity for p in raw), dtype=np.float64, count=n_raw)
+    price = np.fromiter(
+        (math.nan if p.trade_price is None else p.trade_price for p in raw),
+        dtype=np.float64,
+        count=n_raw,
+    )
+    kind, m, x = terms.kind[j], terms.multiplier[j], x0[j]
+    priced = ~np.isnan(price)
+    fut = (kind == FUTURE) | (kind == PERPETUAL)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        grow = np.where(kind == FUTURE, np.exp(terms.carry[j] * terms.t[j]), 1.0)
+        mark = terms.spot[j] * grow
+        variation = np.where(
+            terms.inverse[j], q * m * (1.0 / price - 1.0 / mark) * x, q * m * (mark - price) * x
+        )
+        variation = np.where(priced & ~terms.expired[j], variation, 0.0)
+        row_mtm = q * v0[j] * x
+        paid = np.where(priced, row_mtm - q * m * price * x, 0.0)
+    mtm = np.bincount(i, weights=np.where(fut, variation, row_mtm), minlength=n)
+    unrealised = np.bincount(i, weights=np.where(fut, variation, paid), minlength=n)
+    return mtm.astype(np.float64), unrealised.astype(np.float64)
 
 
 def value_portfolio(portfolio: Portfolio, snapshot: MarketSnapshot) -> BookValuation:

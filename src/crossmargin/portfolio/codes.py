@@ -1,0 +1,58 @@
+"""Integer codes of book columns (accounts, venues, instruments, tuples of codes).
+
+First-seen codes (:func:`pandas.factorize`), so a code numbers values in the order the book
+first shows them, as the dictionaries of :class:`~crossmargin.portfolio.Portfolio` do;
+instruments are coded by object first (a book repeats the same instrument objects) and each
+distinct object is hashed once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from crossmargin.instruments import Instrument
+
+IntArray = npt.NDArray[np.int64]
+ObjArray = npt.NDArray[np.object_]
+
+
+def codes(values: Sequence[Any] | npt.ArrayLike) -> tuple[IntArray, ObjArray]:
+    """First-seen integer codes of ``values`` (strings, or tuples) and the distinct values."""
+    seq = values if isinstance(values, np.ndarray) else list(values)  # type: ignore[arg-type]
+    if len(seq) and isinstance(seq[0], tuple):
+        seen: dict[Any, int] = {}
+        code = np.array([seen.setdefault(v, len(seen)) for v in seq], dtype=np.int64)
+        uniques = np.empty(len(seen), dtype=object)
+        for v, k in seen.items():
+            uniques[k] = v
+        return code, uniques
+    found, distinct = pd.factorize(np.asarray(seq, dtype=object), sort=False)
+    return np.asarray(found, dtype=np.int64), np.asarray(distinct, dtype=object)
+
+
+def combine(*parts: tuple[IntArray, int]) -> IntArray:
+    """First-seen codes of the tuples of integer codes ``parts`` (codes, cardinality)."""
+    key = np.zeros(parts[0][0].size, dtype=np.int64)
+    for code, size in parts:
+        key = key * max(size, 1) + code
+    out, _ = pd.factorize(key, sort=False)
+    return np.asarray(out, dtype=np.int64)
+
+
+def instrument_codes(instruments: Sequence[Instrument], columns: Sequence[Instrument]) -> IntArray:
+    """The column in ``columns`` of each of ``instruments`` (hashing each distinct object
+    once: books repeat the same instrument objects)."""
+    ids = np.fromiter(map(id, instruments), dtype=np.int64, count=len(instruments))
+    code = np.asarray(pd.factorize(ids, sort=False)[0], dtype=np.int64)
+    where = {inst: j for j, inst in enumerate(columns)}
+    firsts = np.unique(code, return_index=True)[1]
+    col_of = np.array([where[instruments[int(k)]] for k in firsts], dtype=np.int64)
+    return np.asarray(col_of[code], dtype=np.int64)
+
+
+__all__ = ["codes", "combine", "instrument_codes"]
