@@ -38,6 +38,7 @@ from crossmargin.errors import InputError, MarketDataError
 from crossmargin.instruments import Instrument
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import MarginModel, RowMargins
+from crossmargin.models.distinct_rows import margin_distinct_rows
 from crossmargin.models.result import GROUPINGS, MarginResult
 from crossmargin.netting.assemble import (
     account_figures,
@@ -115,7 +116,7 @@ def cross_margin(
     context = model.prepare(instruments, market)
     detail = np.zeros(start, dtype=bool)
     detail[offsets_of["netting-set"] :] = True  # the account rows are reported in full
-    margins = model.margin_rows(context, holdings, detail=detail)
+    margins = margin_distinct_rows(model, context, holdings, detail=detail)
     if margins.total.shape != (start,):
         raise AssertionError(f"{model.name}: margin_rows returned the wrong number of rows")
     result = _assemble(model, portfolio, market, by, policy, layout, margins, history, schedule)
