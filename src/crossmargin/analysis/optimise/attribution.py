@@ -35,6 +35,7 @@ from crossmargin.errors import InputError, ModelError
 from crossmargin.instruments import Instrument
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import MarginModel, RowMargins
+from crossmargin.models.distinct_rows import distinct_rows
 from crossmargin.models.result import MarginResult, result_units
 from crossmargin.netting.core import cross_margin
 from crossmargin.netting.layout import BROAD_CLASS, TierLayout, tier_layout
@@ -286,8 +287,12 @@ def attribution_of_run(
     """The attribution of a margin run recorded by ``rec`` (Euler rows, then the tiers)."""
     if rec.holdings is None or rec.margins is None:
         raise ModelError("attribution: the model was not run")
-    rows = euler_rows(rec.model, rec.context, rec.holdings)
-    bad = np.abs(rows.total - rec.margins.total) > 1e-9 * np.maximum(1.0, rec.margins.total)
+    total = rec.margins.total
+    if rec.holdings.shape[0] != layout.holdings.shape[0]:
+        # cross_margin margined each distinct row once: every row takes its twin's figures
+        total = total[distinct_rows(layout.holdings)[1]]
+    rows = euler_rows(rec.model, rec.context, layout.holdings)
+    bad = np.abs(rows.total - total) > 1e-9 * np.maximum(1.0, total)
     if np.any(bad):
         raise ModelError(f"attribution: {rec.model.name}'s Euler totals differ from its margins")
     return assemble(result, layout, rows, portfolio, incremental)
