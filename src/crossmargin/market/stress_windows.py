@@ -23,7 +23,10 @@ right one of equal values goes) and offers ``x_{i+w}``: it is taken if below θ 
 while the list is not full); a full list gives up its largest, and θ falls to the smallest
 value ever left out. When fewer than k candidates remain the list is built again
 from the window, ``O(w + c·log c·log(w/c))`` with a heap. A slide that touches neither of
-the first k candidates leaves the measure as it was and is not scored again. Each measure is
+the first k candidates leaves the measure as it was and is not scored again. Typically a
+slide costs two comparisons (``benchmarks/bench_windows.py``); the worst case is a P&L that
+rises with the date (the smallest leave first, nothing smaller comes): a rebuild every
+``c − k`` slides, ``O(n·w/k)``, slower than the prefix/suffix search. Each measure is
 computed from the k smallest ascending exactly as the sort would: the plain twin (sorting
 every window) and the previous ``O(n·k)`` prefix/suffix search are in the tests. A history
 no longer than the window gives the whole history.
