@@ -34,6 +34,7 @@ MODULES = (
     "bench_es_backtest",
     "bench_spanfile",
     "bench_netting",
+    "bench_windows",
 )
 
 

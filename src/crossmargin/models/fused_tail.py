@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from crossmargin.market.stress_windows import best_window, window_weights
+from crossmargin.market.stress_windows import best_window, search_scratch, window_weights
 from crossmargin.pricing.kernels import KERNEL_LOCK
 from crossmargin.pricing.revalue import KERNEL_MIN_WORK
 from crossmargin.stats.tail import TailResult, tail_count, tail_mass, tail_weights
@@ -357,10 +357,7 @@ def _fused_windows(
     n_tasks = (n + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
     for t in numba.prange(n_tasks):
         acc = np.empty(n_scen)
-        prefix = np.empty((n_scen, kw))
-        suffix = np.empty((n_scen, kw))
-        buf = np.empty(kw)
-        merged = np.empty(kw)
+        cand, cand_index = search_scratch(kw)
         vals = np.empty(k)
         idx = np.empty(k, dtype=np.int64)
         first = t * _ROWS_PER_TASK
@@ -371,7 +368,7 @@ def _fused_windows(
                 w = data[p]
                 for s in range(n_scen):
                     acc[s] += w * row[s]
-            start, _ = best_window(acc, window, weights, var, prefix, suffix, buf, merged)
+            start, _ = best_window(acc, window, weights, var, cand, cand_index)
             starts[r] = start
             _smallest_of(acc[start : start + window], k, vals, idx)
             _measures(vals, idx, tail_w, whole, r, out_var, out_es, out_worst)
