@@ -10,13 +10,16 @@ netted positions.
 **Chunk size.** A task should run for at least ``MIN_TASK_SECONDS`` (100 ms: below that the
 scheduler's per-task overhead, about 1 ms, and the result's trip back start to show) and its
 memory should be bounded by the chunk, not the book. Margining costs about
-``SECONDS_PER_POSITION`` per netted position for every model at the tier walk alone
-(measured on this machine, ``benchmarks/bench_distributed.py``: 35-45 µs for ``pm_grid``,
-more for ``es``), so :func:`chunk_positions` asks for at least
-``MIN_TASK_SECONDS / SECONDS_PER_POSITION`` positions, at most ``MAX_CHUNK_POSITIONS`` (the
-largest dense block a task builds is rows x scenarios, about 1.5 rows per position: 10,000
-positions x 1,000 scenarios is 120 MB), and otherwise four chunks per worker so that a slow
-chunk does not leave the other workers idle.
+``SECONDS_PER_POSITION`` per netted position (measured on this machine with
+``benchmarks/bench_distributed.py``'s book: 12-15 µs for ``pm_grid`` at 1,001 scenarios per
+underlying, about 20 µs for ``es``, end to end from the Parquet file to the written
+results), so :func:`chunk_positions` asks for at least
+``MIN_TASK_SECONDS / SECONDS_PER_POSITION`` positions, at most ``MAX_CHUNK_POSITIONS`` and
+otherwise four chunks per worker so that a slow chunk does not leave the other workers
+idle. The bound: the fused kernels keep a few numbers per tier row (about 1.3 rows per
+position), never rows x scenarios, so a chunk of 50,000 positions peaks at a few hundred MB
+whatever the number of scenarios; the one dense block left is ``pm_grid``'s joint scan of a
+correlation set (X:PM units: held rows x scenarios, 8 bytes each).
 """
 
 from __future__ import annotations
@@ -36,8 +39,8 @@ from crossmargin.portfolio import Portfolio, Position
 from crossmargin.portfolio.columns import BookColumns
 
 MIN_TASK_SECONDS = 0.1
-SECONDS_PER_POSITION = 40e-6
-MAX_CHUNK_POSITIONS = 10_000
+SECONDS_PER_POSITION = 15e-6
+MAX_CHUNK_POSITIONS = 50_000
 CHUNKS_PER_WORKER = 4
 
 
