@@ -11,8 +11,10 @@ resident memory (``ru_maxrss``) is its own:
     2026-02-11. Timed: the tier rows from the position columns
     (:func:`crossmargin.netting.columnar.columnar_layout`: every position alone, every
     product/underlying/asset-class/netting-set group, 2.3 million rows), ``prepare`` (pricing
-    every instrument under every scenario) and ``margin_rows`` of all rows with the account
-    rows in detail, as :func:`crossmargin.netting.cross_margin` asks for them. The plain path
+    every instrument under every scenario) and the margins of all rows with the account
+    rows in detail, each distinct row once
+    (:func:`crossmargin.models.distinct_rows.margin_distinct_rows`), as
+    :func:`crossmargin.netting.cross_margin` asks for them. The plain path
     would hold a 2.3M x 2,500 matrix (46 GB); the fused kernel keeps 25 values per row.
     ``baseline_ratio``: today's path (Portfolio of Position objects, ``tier_layout``, the
     plain rows x scenarios matrix) per account, measured on 10,000 accounts of the same
@@ -89,6 +91,7 @@ def _columns(n_accounts: int, n_inst: int, seed: int) -> tuple[list[str], Any, A
 
 
 def _fused(n_accounts: int, kind: str) -> dict[str, Any]:
+    from crossmargin.models.distinct_rows import margin_distinct_rows
     from crossmargin.models.var import ExpectedShortfallModel
     from crossmargin.netting.columnar import columnar_layout
 
@@ -102,7 +105,7 @@ def _fused(n_accounts: int, kind: str) -> dict[str, Any]:
     context = model.prepare(layout.instruments, market)
     detail = np.zeros(layout.holdings.shape[0], dtype=bool)
     detail[layout.account_rows()] = True
-    rows = model.margin_rows(context, layout.holdings, detail=detail)
+    rows = margin_distinct_rows(model, context, layout.holdings, detail=detail)
     seconds = time.perf_counter() - t0
     scenarios = sorted({int(fs.lookback.size) for fs in context.computed_sets()})
     return {
@@ -120,6 +123,7 @@ def _plain(n_accounts: int) -> dict[str, Any]:
     """Today's path (Position objects, tier_layout, the dense matrix), then the fused one on
     the same book: every row identical."""
     import crossmargin.models.var as var_module
+    from crossmargin.models.distinct_rows import margin_distinct_rows
     from crossmargin.models.var import ExpectedShortfallModel
     from crossmargin.netting.columnar import columnar_layout
     from crossmargin.netting.core import tier_layout
@@ -149,7 +153,7 @@ def _plain(n_accounts: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     fast = columnar_layout(accounts, layout.instruments, idx, qty)
     context = model.prepare(fast.instruments, market)
-    rows = model.margin_rows(context, fast.holdings, detail=detail)
+    rows = margin_distinct_rows(model, context, fast.holdings, detail=detail)
     fused_seconds = time.perf_counter() - t0
     identical = bool(
         np.array_equal(rows.total, plain.total)
