@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pm_grid_fixtures import inst, market
 
+import crossmargin.models.distinct_rows as distinct_module
 from crossmargin.models.distinct_rows import distinct_rows, margin_distinct_rows
 from crossmargin.models.pm_grid import PMGridModel
 
@@ -51,7 +52,8 @@ def test_duplicate_entries_are_summed_before_comparing() -> None:
 
 
 @pytest.mark.parametrize("mode", ["cross", "segregated"])
-def test_margins_equal_the_models_row_by_row(mode: str) -> None:
+def test_margins_equal_the_models_row_by_row(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(distinct_module, "DISTINCT_MIN_ROWS", 0)  # search even this small book
     model = PMGridModel(mode=mode)
     symbols = ("BTC-PERPETUAL", "BTC-27MAR26-70000-C", "ETH-PERPETUAL", "ESH26", "SPY")
     ctx = model.prepare(tuple(inst(s) for s in symbols), market())

@@ -26,6 +26,8 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)
+#: Rows below which :func:`margin_distinct_rows` margins every row as it comes.
+DISTINCT_MIN_ROWS = 2_000
 
 
 def _scramble(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
@@ -83,8 +85,10 @@ def margin_distinct_rows(
 ) -> RowMargins:
     """``model.margin_rows(context, holdings, detail=detail)``, each distinct row margined
     once (a row is reported in detail if any of its twins is asked for in detail)."""
-    first, inverse = distinct_rows(holdings)
     n = holdings.shape[0]
+    if n < DISTINCT_MIN_ROWS:  # a small book (a what-if): the search costs more than it saves
+        return model.margin_rows(context, holdings, detail=detail)
+    first, inverse = distinct_rows(holdings)
     if first.size == n:
         return model.margin_rows(context, holdings, detail=detail)
     want = None

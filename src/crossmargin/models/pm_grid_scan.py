@@ -38,8 +38,7 @@ IntArray = npt.NDArray[np.int64]
 _ROWS_PER_TASK = 256
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _scan_rows(
+def _scan_rows_py(
     indptr: IntArray,
     indices: IntArray,
     data: FloatArray,
@@ -93,6 +92,14 @@ def _scan_rows(
             scan[r] = max(-best, 0.0) if n_scen else 0.0
 
 
+# one source, compiled twice: threads pay off on large books only (a small book, a what-if,
+# would spend more starting the thread pool than scanning)
+_scan_rows = numba.njit(parallel=True, cache=True, nogil=True)(_scan_rows_py)
+_scan_rows_serial = numba.njit(cache=True, nogil=True)(_scan_rows_py)
+#: Entries x scenarios above which the threaded kernel runs.
+PARALLEL_MIN_WORK = 2_000_000
+
+
 def fused_scan(
     holdings: sp.csr_matrix,
     pnl: FloatArray,
@@ -115,8 +122,9 @@ def fused_scan(
     allowance = np.ascontiguousarray(allowance, dtype=np.float64)
     offset = np.asarray(offset, dtype=np.float64)
     cap = np.asarray(cap, dtype=np.float64)
+    kernel = _scan_rows if h.nnz * pnl.shape[0] >= PARALLEL_MIN_WORK else _scan_rows_serial
     with KERNEL_LOCK:
-        _scan_rows(
+        kernel(
             h.indptr.astype(np.int64),
             h.indices.astype(np.int64),
             h.data,

@@ -20,6 +20,25 @@ from crossmargin.instruments import Instrument
 IntArray = npt.NDArray[np.int64]
 ObjArray = npt.NDArray[np.object_]
 
+#: Below this many values a dictionary codes them faster than :func:`pandas.factorize`'s
+#: fixed cost (a what-if's book of tens of positions).
+SMALL = 256
+
+
+def _first_seen(values: Sequence[Any]) -> tuple[IntArray, ObjArray] | None:
+    """First-seen codes by a dictionary (as :func:`pandas.factorize`, ``sort=False``); None
+    where a value is missing (None or NaN: pandas codes those -1)."""
+    seen: dict[Any, int] = {}
+    out = np.empty(len(values), dtype=np.int64)
+    for k, v in enumerate(values):
+        if v is None or (isinstance(v, float) and v != v):
+            return None
+        out[k] = seen.setdefault(v, len(seen))
+    uniques = np.empty(len(seen), dtype=object)
+    for v, k in seen.items():
+        uniques[k] = v
+    return out, uniques
+
 
 def codes(values: Sequence[Any] | npt.ArrayLike) -> tuple[IntArray, ObjArray]:
     """First-seen integer codes of ``values`` (strings, or tuples) and the distinct values."""
@@ -31,6 +50,10 @@ def codes(values: Sequence[Any] | npt.ArrayLike) -> tuple[IntArray, ObjArray]:
         for v, k in seen.items():
             uniques[k] = v
         return code, uniques
+    if len(seq) < SMALL:
+        small = _first_seen(list(seq))
+        if small is not None:
+            return small
     found, distinct = pd.factorize(np.asarray(seq, dtype=object), sort=False)
     return np.asarray(found, dtype=np.int64), np.asarray(distinct, dtype=object)
 
@@ -40,6 +63,8 @@ def combine(*parts: tuple[IntArray, int]) -> IntArray:
     key = np.zeros(parts[0][0].size, dtype=np.int64)
     for code, size in parts:
         key = key * max(size, 1) + code
+    if key.size < SMALL:
+        return _first_seen(key.tolist())[0]  # type: ignore[index]  # integers: never missing
     out, _ = pd.factorize(key, sort=False)
     return np.asarray(out, dtype=np.int64)
 
@@ -48,7 +73,10 @@ def instrument_codes(instruments: Sequence[Instrument], columns: Sequence[Instru
     """The column in ``columns`` of each of ``instruments`` (hashing each distinct object
     once: books repeat the same instrument objects)."""
     ids = np.fromiter(map(id, instruments), dtype=np.int64, count=len(instruments))
-    code = np.asarray(pd.factorize(ids, sort=False)[0], dtype=np.int64)
+    if ids.size < SMALL:
+        code = _first_seen(ids.tolist())[0]  # type: ignore[index]  # integers: never missing
+    else:
+        code = np.asarray(pd.factorize(ids, sort=False)[0], dtype=np.int64)
     where = {inst: j for j, inst in enumerate(columns)}
     firsts = np.unique(code, return_index=True)[1]
     col_of = np.array([where[instruments[int(k)]] for k in firsts], dtype=np.int64)
