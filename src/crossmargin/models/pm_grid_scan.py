@@ -122,14 +122,17 @@ def fused_scan(
     allowance = np.ascontiguousarray(allowance, dtype=np.float64)
     offset = np.asarray(offset, dtype=np.float64)
     cap = np.asarray(cap, dtype=np.float64)
+    # only the columns the rows hold are laid out by column (a what-if holds a few of a
+    # context's hundreds); renumbering keeps each row's entries in their order
+    used, local = np.unique(h.indices, return_inverse=True)
     kernel = _scan_rows if h.nnz * pnl.shape[0] >= PARALLEL_MIN_WORK else _scan_rows_serial
     with KERNEL_LOCK:
         kernel(
             h.indptr.astype(np.int64),
-            h.indices.astype(np.int64),
+            np.asarray(local, dtype=np.int64).reshape(-1),
             h.data,
-            np.ascontiguousarray(pnl.T, dtype=np.float64),
-            np.asarray(group_of, dtype=np.int64),
+            np.ascontiguousarray(pnl[:, used].T, dtype=np.float64),
+            np.asarray(group_of, dtype=np.int64)[used],
             np.asarray(weights, dtype=np.float64),
             allowance,
             np.asarray(allowance.any(axis=1)),
