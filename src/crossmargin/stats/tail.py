@@ -256,31 +256,6 @@ def _by_count(
     return _from_sorted(tail_sorted, tail_indices, k, pnl.shape[1:], confidence, weights)
 
 
-def var_es_from_smallest(
-    tail_sorted: FloatArray,
-    tail_indices: IntArray,
-    n_scenarios: int,
-    confidence: float | Fraction | Decimal,
-) -> TailResult:
-    """:func:`var_es` (unweighted) from each portfolio's k smallest P&Ls alone.
-
-    ``tail_sorted`` (shape ``(k, n_portfolios)``, ascending down each column) holds the
-    ``k = ⌈(1 − α)·n⌉`` smallest of ``n_scenarios`` P&Ls and ``tail_indices`` their scenario
-    indices: exactly what :func:`var_es` keeps of a full ``(n, n_portfolios)`` matrix, so the
-    result is the same (used by the fused kernel, :mod:`crossmargin.models.fused_tail`).
-    """
-    alpha = check_open_unit(confidence, name="confidence")
-    k = tail_count(alpha, n_scenarios)
-    if tail_sorted.ndim != 2 or tail_sorted.shape[0] != k:
-        raise InputError(f"expected the {k} smallest P&Ls per column, got {tail_sorted.shape}")
-    whole = tail_mass(alpha, n_scenarios) == k
-    weights = None if whole else tail_weights(alpha, n_scenarios)
-    values = np.ascontiguousarray(tail_sorted, dtype=np.float64)
-    return _from_sorted(
-        values, np.asarray(tail_indices, dtype=np.intp), k, values.shape[1:], float(alpha), weights
-    )
-
-
 def _from_sorted(
     tail_sorted: FloatArray,
     tail_indices: IntArray,
@@ -371,6 +346,5 @@ __all__ = [
     "tail_weights",
     "var_es",
     "var_es_by_count",
-    "var_es_from_smallest",
     "var_interpolated",
 ]
