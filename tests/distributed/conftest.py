@@ -1,6 +1,6 @@
 """Fixtures of the distributed tests: one real LocalCluster of two worker processes for the
 session (the tests that kill a worker start their own); the market of the sample book is in
-:mod:`distributed_inputs`."""
+:mod:`market_inputs`."""
 
 from __future__ import annotations
 

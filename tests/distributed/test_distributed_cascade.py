@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 from distributed import Client
-from distributed_inputs import history
 from same import assert_same
 
 from crossmargin import api
+from market_inputs import history
 
 pytestmark = pytest.mark.realdata
 

@@ -9,11 +9,11 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from distributed_inputs import history
 from same import assert_same
 
 from crossmargin import api
 from crossmargin.portfolio import portfolio_records
+from market_inputs import history
 
 pytestmark = pytest.mark.realdata
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from distributed import Client
-from distributed_inputs import history, sample_market
 
 from crossmargin import api
 from crossmargin.distributed import margin_dataset
@@ -17,6 +16,7 @@ from crossmargin.errors import InputError, SchemaError
 from crossmargin.models import get_model
 from crossmargin.portfolio import portfolio_records
 from crossmargin.store import RunStore
+from market_inputs import history, sample_market
 
 pytestmark = pytest.mark.realdata
 REL = 1e-9

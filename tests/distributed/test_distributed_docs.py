@@ -7,9 +7,9 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from distributed_inputs import history
 
 from crossmargin.report.docs import read_block
+from market_inputs import history
 
 ROOT = Path(__file__).resolve().parents[2]
 

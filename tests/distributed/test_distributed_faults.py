@@ -15,7 +15,6 @@ import socket
 import time
 
 import pytest
-from distributed_inputs import history, sample_market
 from same import assert_same
 
 from crossmargin import api
@@ -23,6 +22,7 @@ from crossmargin.distributed import client_for, connect, run_margin
 from crossmargin.errors import InputError
 from crossmargin.models import get_model
 from crossmargin.portfolio import Portfolio, Position
+from market_inputs import history, sample_market
 
 
 def _free_port() -> int:

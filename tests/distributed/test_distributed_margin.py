@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import pytest
 from distributed import Client
-from distributed_inputs import history, sample_market
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from same import assert_same
@@ -24,6 +23,7 @@ from crossmargin.models import MarginModel, get_model
 from crossmargin.portfolio import Portfolio, Position
 from crossmargin.simm import simm_margin
 from crossmargin.simm.sensitivities import book_crif
+from market_inputs import history, sample_market
 
 pytestmark = pytest.mark.realdata
 MODELS = ("rules", "span", "pm_grid", "es", "hvar", "conservative")

@@ -12,7 +12,6 @@ import operator
 
 import pytest
 from distributed import Client
-from distributed_inputs import history, sample_market
 from same import assert_same
 
 from crossmargin import api
@@ -20,6 +19,7 @@ from crossmargin.analysis.backtest import ModelSpec, run_paths
 from crossmargin.analysis.stress.report import run_stress as single_stress
 from crossmargin.distributed import day_mapper, map_units, run_stress
 from crossmargin.models import get_model
+from market_inputs import history, sample_market
 
 pytestmark = pytest.mark.realdata
 SCENARIOS = "src/crossmargin/data/stress_scenarios.json"

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from functools import cache
 from typing import Any
 
 import numpy as np
@@ -25,9 +24,6 @@ from netting_twin import TierBookTwin, cross_margin_twin, position_mtm_twin, tie
 
 from crossmargin import api
 from crossmargin.collateral.holdings import CollateralHolding
-from crossmargin.config import find_data_dir
-from crossmargin.market.history import MarketHistory
-from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models import get_model
 from crossmargin.netting.core import cross_margin
 from crossmargin.netting.layout import tier_layout
@@ -36,6 +32,8 @@ from crossmargin.netting.tiers import TIERS, Eligibility, OffsetPolicy, TierRule
 from crossmargin.netting.venues import parse_cross_margin, split_netting_sets
 from crossmargin.portfolio import Portfolio, Position
 from crossmargin.pricing.mtm import position_mtm
+from market_inputs import history as _history
+from market_inputs import sample_market as _market
 
 pytestmark = pytest.mark.realdata
 ASOF = "2026-02-11"
@@ -43,20 +41,6 @@ REL, ABS = 1e-12, 1e-9
 VENUES = ("", "", "", "prime-x")
 COLLATERAL = (("BTC", 2.0), ("ETH", 40.0), ("SPY", 100.0), ("USD", 5e4), ("USDC", 2e4))
 COLL_VENUES = ("deribit", "cme", "occ", "prime-x", "")
-
-
-@cache
-def _history() -> MarketHistory:
-    folder = find_data_dir()
-    if folder is None or not folder.is_dir():
-        pytest.skip("shared market data not found (set CROSSMARGIN_DATA or add ../shared/data)")
-    return MarketHistory.load(folder)
-
-
-@cache
-def _market() -> MarketSnapshot:
-    _history()
-    return api.market_for(api.sample_book(), asof=ASOF)
 
 
 def _strict(cap: float, min_corr: float, *, first: int = 1) -> OffsetPolicy:

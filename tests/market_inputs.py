@@ -1,5 +1,6 @@
-"""Shared inputs of the distributed tests (a module of its own: ``conftest`` is a name several
-test folders use, so ``from conftest import ...`` could find another folder's)."""
+"""Shared inputs of tests in several folders: the market history and the sample book's market
+(a module of its own: ``conftest`` is a name several test folders use, so
+``from conftest import ...`` could find another folder's)."""
 
 from __future__ import annotations
 
