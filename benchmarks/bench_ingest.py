@@ -8,13 +8,13 @@ model.
      "baseline_ratio": <row-mapping path seconds / columnar path seconds>, "detail": ...}
 
 * **columnar path** (what ``crossmargin.distributed.dataset.margin_file`` does): read the file
-  into Arrow columns (``read_book``), check them (``parse_columns``), cut them into parts of
-  whole accounts (``split_columns``) and build each part's portfolio (``BookPart.portfolio``,
-  as ``margin_part`` does before the model runs);
+  into Arrow columns (``read_book``), check them (``parse_columns``) and cut them into parts
+  of whole accounts (``split_columns``), which ``margin_columns`` margins as they are;
 * **row-mapping path** (the baseline, run alongside): the file's rows as Python mappings
-  (``read_records``), ``parse_rows``, ``split_book`` on the portfolio, each part's portfolio;
-* **write**: ``write_part`` of the file's ``rules`` margin result (accounts and positions
-  Parquet), in the detail.
+  (``read_records``), ``parse_rows``, ``split_book`` on the portfolio and each part's
+  portfolio (what the object path, ``margin_part``, margins);
+* **write**: ``write_part`` of the file's ``rules`` margin figures (``margin_columns``;
+  accounts and positions Parquet), in the detail.
 
 Each stage is the best of ``REPEATS`` runs (CPU seconds of this process would count other
 helpers' load on a shared machine less, but the stages are single-threaded and short: the
@@ -30,8 +30,10 @@ from pathlib import Path
 from typing import Any
 
 import bench_distributed as bd
+from crossmargin.distributed.margin import margin_columns
 from crossmargin.distributed.output import write_part
-from crossmargin.distributed.partition import split_book, split_columns
+from crossmargin.distributed.partition import BookPart, split_book, split_columns
+from crossmargin.distributed.shared import share_margin
 from crossmargin.models import get_model
 from crossmargin.portfolio import parse_rows
 from crossmargin.portfolio.columns import parse_columns
@@ -60,17 +62,18 @@ def dataset_file_ingest() -> dict[str, Any]:
     stages["read"], raw = _best(lambda: read_book(path))
     stages["check"], book = _best(lambda: parse_columns(raw, source=str(path)))
     stages["split"], parts = _best(lambda: split_columns(book, CHUNK))
-    stages["portfolio"], books = _best(lambda: [p.portfolio() for p in parts])
+    books = [p.portfolio() for p in parts]  # to check the paths agree, not timed
     row: dict[str, float] = {}
     row["read"], (rows, numbers) = _best(lambda: read_records(path))
     row["check"], whole = _best(lambda: parse_rows(rows, source=str(path), row_numbers=numbers))
     row["split"], slow_parts = _best(lambda: split_book(whole, CHUNK))
     row["portfolio"], slow_books = _best(lambda: [p.portfolio() for p in slow_parts])
     assert [b.raw for b in books] == [b.raw for b in slow_books]
-    result = get_model("rules").compute(book.portfolio(), market)
+    shared = share_margin(get_model("rules"), book.instruments, market)
+    figures = margin_columns(BookPart.of_columns(book), shared)
     out = folder / "out"
     runs = iter(range(REPEATS))
-    write, _ = _best(lambda: write_part(result, out, f"part-{next(runs)}"))
+    write, _ = _best(lambda: write_part(figures, out, f"part-{next(runs)}"))
     columnar, baseline = sum(stages.values()), sum(row.values())
     shown = ", ".join(f"{k} {v * 1e3:.0f} ms" for k, v in stages.items())
     shown_row = ", ".join(f"{k} {v * 1e3:.0f} ms" for k, v in row.items())
@@ -82,7 +85,7 @@ def dataset_file_ingest() -> dict[str, Any]:
         "detail": (
             f"one file of {ACCOUNTS:,} accounts x {bd.PER_ACCOUNT} positions, {len(parts)} parts "
             f"of ~{CHUNK:,} positions: columnar {shown} (total {columnar:.3f} s); row mappings "
-            f"{shown_row} (total {baseline:.3f} s); write_part of its rules result "
+            f"{shown_row} (total {baseline:.3f} s); write_part of its rules figures "
             f"{write * 1e3:.0f} ms (best of {REPEATS})"
         ),
     }

@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crossmargin.store_records import canonical_json, canonical_json_rows
+from crossmargin.store_records import canonical_json, canonical_json_columns, canonical_json_rows
 
 _keys = st.sampled_from(["scan", "b", "a", 'q"uote', "pct%s", "é", "1", "zz"]) | st.integers(0, 3)
 _values = (
@@ -35,3 +35,20 @@ def test_a_typical_components_row() -> None:
     (text,) = canonical_json_rows([{"scan": 12.5, "delta_shock": -0.0, "floor": 3.0}])
     assert text == '{"delta_shock":0.0,"floor":3.0,"scan":12.5}'
     assert json.loads(text) == {"delta_shock": 0.0, "floor": 3.0, "scan": 12.5}
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    keys=st.lists(_keys, min_size=1, max_size=4),
+    values=st.lists(st.floats(allow_nan=True, allow_infinity=True) | st.just(-0.0), max_size=40),
+)
+def test_columns_of_arrays_give_each_row_its_canonical_json(
+    keys: list, values: list[float]
+) -> None:  # type: ignore[type-arg]
+    n = len(values) // len(keys)
+    columns = [np.asarray(values[i * n : (i + 1) * n], dtype=np.float64) for i in range(len(keys))]
+    want = [
+        canonical_json({k: float(c[r]) for k, c in zip(keys, columns, strict=True)})
+        for r in range(n)
+    ]
+    assert canonical_json_columns(keys, columns) == want

@@ -66,28 +66,42 @@ def canonical_json(value: Any) -> str:
 
 def canonical_json_rows(values: Sequence[Mapping[str, Any]]) -> list[str]:
     """:func:`canonical_json` of each mapping, the same strings, faster for many mappings of
-    numbers: mappings sharing their keys (distinct as text) are written from one template, each
-    finite float as ``float + 0.0`` (``_canonical``) in ``repr`` (as :mod:`json` writes a
-    float); a mapping holding anything else is written by :func:`canonical_json`."""
+    numbers: mappings sharing their keys are written together by
+    :func:`canonical_json_columns`."""
     out = [""] * len(values)
     by_keys: dict[tuple[Any, ...], list[int]] = {}
     for k, value in enumerate(values):
         by_keys.setdefault(tuple(value), []).append(k)
     for keys, rows in by_keys.items():
-        names = [str(k) for k in keys]
-        slow = len(set(names)) != len(names)
-        order = sorted(range(len(keys)), key=names.__getitem__)
-        template = "{" + ",".join(
-            json.dumps(names[j], ensure_ascii=False).replace("%", "%%") + ":%s" for j in order
-        ) + "}"  # fmt: skip
-        picked = [keys[j] for j in order]
-        for k in rows:
-            value = values[k]
-            cells = [value[key] for key in picked]
-            if slow or not all(isinstance(c, float) and math.isfinite(c) for c in cells):
-                out[k] = canonical_json(value)
-            else:
-                out[k] = template % tuple(repr(float(c) + 0.0) for c in cells)
+        cells = [[values[k][key] for k in rows] for key in keys]
+        texts = canonical_json_columns(keys, cells) if keys else ["{}"] * len(rows)
+        for k, text in zip(rows, texts, strict=True):
+            out[k] = text
+    return out
+
+
+def canonical_json_columns(keys: Sequence[Any], columns: Sequence[Any]) -> list[str]:
+    """:func:`canonical_json` of each row of mappings given as columns (row ``r`` maps
+    ``keys[i]`` to ``columns[i][r]``), written from one template: each finite float as
+    ``float + 0.0`` (``_canonical``) in ``repr`` (as :mod:`json` writes a float); a row holding
+    anything else, or keys not distinct as text, is written by :func:`canonical_json`."""
+    n = len(columns[0]) if columns else 0
+    names = [str(k) for k in keys]
+    cols = [c.tolist() if hasattr(c, "tolist") else list(c) for c in columns]
+    rows = zip(*cols, strict=True) if cols else iter([()] * n)
+    if len(set(names)) != len(names):
+        return [canonical_json(dict(zip(keys, r, strict=True))) for r in rows]
+    order = sorted(range(len(keys)), key=names.__getitem__)
+    template = "{" + ",".join(
+        json.dumps(names[j], ensure_ascii=False).replace("%", "%%") + ":%s" for j in order
+    ) + "}"  # fmt: skip
+    out = []
+    for r in rows:
+        cells = [r[j] for j in order]
+        if all(isinstance(c, float) and math.isfinite(c) for c in cells):
+            out.append(template % tuple(repr(float(c) + 0.0) for c in cells))
+        else:
+            out.append(canonical_json(dict(zip(keys, r, strict=True))))
     return out
 
 
@@ -363,6 +377,8 @@ __all__ = [
     "account_rows",
     "as_float",
     "canonical_json",
+    "canonical_json_columns",
+    "canonical_json_rows",
     "default_store_path",
     "inputs_hash",
     "new_run_id",

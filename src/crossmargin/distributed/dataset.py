@@ -17,8 +17,10 @@ tasks, one task per file:
    numbers checked as arrays; every bad row of every file is collected: the run stops with
    one :class:`~crossmargin.errors.SchemaError` listing them all), cuts the columns into
    chunks of whole accounts of about ``chunk_positions`` positions
-   (:func:`.partition.split_columns`: array takes, no position object until the chunk is
-   margined), margins each and writes its results (:mod:`.output`); only sums come back.
+   (:func:`.partition.split_columns`: array takes), margins each from its columns
+   (:func:`.margin.margin_columns`: the steps of :func:`crossmargin.netting.cross_margin` on
+   arrays, no object per position or account) and writes its results (:mod:`.output`);
+   only sums come back.
 
 The client writes ``summary.json`` and, unless told not to, records the run in the run store
 (kind ``margin``; ``run_accounts`` filled from the accounts files by DuckDB; the inputs hash
@@ -53,7 +55,7 @@ from crossmargin.portfolio.io import read_book
 from crossmargin.store import RunStore
 
 from .cluster import require_folders, worker_count
-from .margin import margin_part
+from .margin import margin_columns
 from .output import ACCOUNTS, PartTotals, write_part
 from .partition import chunk_positions as default_chunk
 from .partition import split_columns
@@ -196,8 +198,8 @@ def margin_file(unit: tuple[int, Path], shared: _SharedFiles) -> FileOutcome:
         return FileOutcome(issues=bad.issues)
     outcome = FileOutcome()
     for k, part in enumerate(split_columns(book, shared.chunk_positions)):
-        result = margin_part(part, shared.margin)
-        outcome.totals.add(result, write_part(result, shared.out, f"part-{index:05d}-{k:04d}"))
+        figures = margin_columns(part, shared.margin)
+        outcome.totals.add(figures, write_part(figures, shared.out, f"part-{index:05d}-{k:04d}"))
     outcome.worker = get_worker().address
     outcome.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     return outcome

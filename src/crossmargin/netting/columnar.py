@@ -51,6 +51,19 @@ def columnar_layout(
     ``accounts``, ``instrument_index``, ``quantity`` and ``venue`` (default ``""``) have one
     entry per booked position; ``instrument_index`` indexes ``instruments``.
     """
+    return columnar_book(accounts, instruments, instrument_index, quantity, venue)[0]
+
+
+def columnar_book(
+    accounts: Sequence[str] | npt.ArrayLike,
+    instruments: Sequence[Instrument],
+    instrument_index: npt.ArrayLike,
+    quantity: npt.ArrayLike,
+    venue: Sequence[str] | npt.ArrayLike | None = None,
+) -> tuple[ColumnarLayout, IntArray]:
+    """:func:`columnar_layout`, and the netted position each booked entry went into (an
+    index into the layout's positions: what :func:`crossmargin.pricing.mtm.row_mtm` sums by).
+    """
     inst = tuple(instruments)
     idx = np.asarray(instrument_index, dtype=np.int64)
     qty = np.asarray(quantity, dtype=np.float64)
@@ -73,10 +86,10 @@ def columnar_layout(
     declared_code, declared = codes(ven_raw)
     # net identical (account, instrument, declared venue) rows, first-seen order
     net = combine((acc_code, acc_names.size), (idx, len(inst)), (declared_code, declared.size))
-    first = np.unique(net, return_index=True)[1]
+    first = np.unique(net, return_index=True)[1]  # net codes are first-seen: position = code
     qty_net = group_sum(net, qty, first.size, rtol=0.0)  # fsum, as Portfolio nets
     acc_code, idx, declared_code = acc_code[first], idx[first], declared_code[first]
-    return layout_rows(
+    layout = layout_rows(
         tuple(str(x) for x in acc_names),
         inst,
         acc_code,
@@ -85,6 +98,7 @@ def columnar_layout(
         declared_code,
         tuple(str(v) for v in declared),
     )
+    return layout, net
 
 
-__all__ = ["ColumnarLayout", "columnar_layout"]
+__all__ = ["ColumnarLayout", "columnar_book", "columnar_layout"]

@@ -28,7 +28,7 @@ accounts cannot change an account's figures (a property test holds every model t
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -41,14 +41,15 @@ from crossmargin.models.base import MarginModel, RowMargins
 from crossmargin.models.distinct_rows import margin_distinct_rows
 from crossmargin.models.result import GROUPINGS, MarginResult
 from crossmargin.netting.assemble import (
+    AccountFigures,
     account_figures,
     account_margins,
     group_margins,
     paused_gc,
     position_margins,
 )
-from crossmargin.netting.layout import BROAD_CLASS, TierLayout, tier_layout
-from crossmargin.netting.offsets import TierBook, tier_margins
+from crossmargin.netting.layout import BROAD_CLASS, FloatArray, TierLayout, tier_layout
+from crossmargin.netting.offsets import TierBook, TierFigures, tier_margins
 from crossmargin.netting.tiers import TIERS, OffsetPolicy, capped, load_policy
 from crossmargin.portfolio import Portfolio
 
@@ -111,16 +112,82 @@ def cross_margin(
     schedule = load_haircuts(haircuts)
     if layout is None:
         layout = tier_layout(portfolio, nets_collateral=model.nets_collateral)
-    instruments, offsets_of, holdings = layout.instruments, layout.offsets_of, layout.holdings
+    run = run_tiers(model, layout, market, by=by, policy=policy, history=history)
+    result = _assemble(run, portfolio, market, schedule)
+    return replace(result, cap=cap, diagnostics=model.diagnostics(run.context))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TierRun:
+    """A margin run's figures before any result object is made (arrays, ``layout`` order):
+    each netted position margined alone (``positions``), each netting set (``accounts``), the
+    tier walk's figures (``figures``); ``context`` is the model's prepared context."""
+
+    model: MarginModel
+    layout: TierLayout
+    positions: RowMargins
+    accounts: RowMargins
+    figures: TierFigures
+    by: str
+    policy: OffsetPolicy
+    context: Any
+
+    @property
+    def by_tier(self) -> str:
+        """The tier whose groups the ``by`` grouping reports."""
+        return BY_TIER[self.by]
+
+    def account_figures(self, mtm: FloatArray, unrealised: FloatArray) -> AccountFigures:
+        """Each account's figures, given each position's MTM and unrealised P&L."""
+        return account_figures(self.layout, self.figures, self.accounts, self.by_tier, mtm,
+                               unrealised)  # fmt: skip
+
+
+def run_tiers(
+    model: MarginModel,
+    layout: TierLayout,
+    market: MarketSnapshot,
+    *,
+    by: str,
+    policy: OffsetPolicy,
+    history: MarketHistory | None = None,
+) -> TierRun:
+    """Margin every row of ``layout`` under ``model`` (each distinct row once, the account
+    rows in detail) and walk the tiers (module docstring): what :func:`cross_margin` and the
+    columnar dataset path (:mod:`crossmargin.distributed.columns`) share."""
+    if by not in BY_TIER:
+        raise InputError(f"unknown grouping {by!r}: use one of {', '.join(GROUPINGS)}")
+    offsets_of, holdings = layout.offsets_of, layout.holdings
     start = holdings.shape[0]
-    context = model.prepare(instruments, market)
+    context = model.prepare(layout.instruments, market)
     detail = np.zeros(start, dtype=bool)
     detail[offsets_of["netting-set"] :] = True  # the account rows are reported in full
     margins = margin_distinct_rows(model, context, holdings, detail=detail)
     if margins.total.shape != (start,):
         raise AssertionError(f"{model.name}: margin_rows returned the wrong number of rows")
-    result = _assemble(model, portfolio, market, by, policy, layout, margins, history, schedule)
-    return replace(result, cap=cap, diagnostics=model.diagnostics(context))
+    n_pos = layout.n_positions
+    pos_m = margins.take(slice(0, n_pos))
+    book = TierBook(
+        policy=policy,
+        layout=layout,
+        totals={
+            t: margins.total[offsets_of[t] : offsets_of[t] + layout.n_groups(t)] for t in TIERS
+        },
+        standalone=pos_m.total,
+        asof=market.valuation_time,
+        history=eligibility_history(model, history) if policy.needs_history else None,
+    )
+    acc_offset = offsets_of["netting-set"]
+    return TierRun(
+        model=model,
+        layout=layout,
+        positions=pos_m,
+        accounts=margins.take(slice(acc_offset, acc_offset + len(layout.accounts))),
+        figures=book.evaluate(),
+        by=by,
+        policy=policy,
+        context=context,
+    )
 
 
 def eligibility_history(model: MarginModel, history: MarketHistory | None) -> MarketHistory | None:
@@ -144,50 +211,27 @@ def eligibility_history(model: MarginModel, history: MarketHistory | None) -> Ma
 
 
 def _assemble(
-    model: MarginModel,
-    portfolio: Portfolio,
-    market: MarketSnapshot,
-    by: str,
-    policy: OffsetPolicy,
-    layout: TierLayout,
-    margins: RowMargins,
-    history: MarketHistory | None,
-    schedule: Any,
+    run: TierRun, portfolio: Portfolio, market: MarketSnapshot, schedule: Any
 ) -> MarginResult:
     from crossmargin.pricing.mtm import position_mtm
 
-    n_pos = layout.n_positions
-    pos_m = margins.take(slice(0, n_pos))
-    offsets_of = layout.offsets_of
-    book = TierBook(
-        policy=policy,
-        layout=layout,
-        totals={
-            t: margins.total[offsets_of[t] : offsets_of[t] + layout.n_groups(t)] for t in TIERS
-        },
-        standalone=pos_m.total,
-        asof=market.valuation_time,
-        history=eligibility_history(model, history) if policy.needs_history else None,
-    )
-    figures = book.evaluate()
-    by_tier = BY_TIER[by]
-    acc_offset = offsets_of["netting-set"]
-    acc_m = margins.take(slice(acc_offset, acc_offset + len(layout.accounts)))
-    mtm, unrealised = position_mtm(portfolio, market)
-    made = account_figures(layout, figures, acc_m, by_tier, mtm, unrealised)
+    layout, figures, by_tier = run.layout, run.figures, run.by_tier
+    made = run.account_figures(*position_mtm(portfolio, market))
     with paused_gc():
-        tiers = tier_margins(layout, figures, policy)
+        tiers = tier_margins(layout, figures, run.policy)
         return MarginResult(
-            model=model.name,
+            model=run.model.name,
             currency=market.reporting_currency,
-            by=by,
+            by=run.by,
             cap=None,
-            accounts=account_margins(market, portfolio, layout, made, acc_m, tiers, schedule),
-            groups=group_margins(layout, figures, by_tier, pos_m.total),
-            positions=position_margins(portfolio, layout, by_tier, pos_m),
-            parameters=model.parameters(),
+            accounts=account_margins(
+                market, portfolio, layout, made, run.accounts, tiers, schedule
+            ),
+            groups=group_margins(layout, figures, by_tier, run.positions.total),
+            positions=position_margins(portfolio, layout, by_tier, run.positions),
+            parameters=run.model.parameters(),
             market=market.source or market.valuation_time.isoformat(),
-            offsets=policy.to_dict(),
+            offsets=run.policy.to_dict(),
         )
 
 
@@ -195,9 +239,11 @@ __all__ = [
     "BROAD_CLASS",
     "BY_TIER",
     "TierLayout",
+    "TierRun",
     "capped_margin",
     "cross_margin",
     "eligibility_history",
     "netting_set_holdings",
+    "run_tiers",
     "tier_layout",
 ]
