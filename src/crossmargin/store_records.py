@@ -18,6 +18,8 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 KINDS = ("margin", "stress", "backtest", "simm", "cascade")
 
 
@@ -87,14 +89,24 @@ def canonical_json_columns(keys: Sequence[Any], columns: Sequence[Any]) -> list[
     anything else, or keys not distinct as text, is written by :func:`canonical_json`."""
     n = len(columns[0]) if columns else 0
     names = [str(k) for k in keys]
-    cols = [c.tolist() if hasattr(c, "tolist") else list(c) for c in columns]
-    rows = zip(*cols, strict=True) if cols else iter([()] * n)
-    if len(set(names)) != len(names):
-        return [canonical_json(dict(zip(keys, r, strict=True))) for r in rows]
+    distinct = len(set(names)) == len(names)
     order = sorted(range(len(keys)), key=names.__getitem__)
     template = "{" + ",".join(
         json.dumps(names[j], ensure_ascii=False).replace("%", "%%") + ":%s" for j in order
     ) + "}"  # fmt: skip
+    arrays = all(isinstance(c, np.ndarray) and c.dtype == np.float64 for c in columns)
+    if distinct and arrays and n:  # float arrays: repr column by column
+        fine = np.logical_and.reduce([np.isfinite(c) for c in columns]).tolist()
+        texts = [list(map(repr, (columns[j] + 0.0).tolist())) for j in order]
+        out = [template % cells for cells in zip(*texts, strict=True)]
+        for k in (k for k, ok in enumerate(fine) if not ok):
+            row = {key: float(c[k]) for key, c in zip(keys, columns, strict=True)}
+            out[k] = canonical_json(row)
+        return out
+    cols = [c.tolist() if hasattr(c, "tolist") else list(c) for c in columns]
+    rows = zip(*cols, strict=True) if cols else iter([()] * n)
+    if not distinct:
+        return [canonical_json(dict(zip(keys, r, strict=True))) for r in rows]
     out = []
     for r in rows:
         cells = [r[j] for j in order]

@@ -158,19 +158,31 @@ class TierBook:
         if not several.any():
             return verdict, tuple(verdicts)
         pick = several[owner]
-        sets: dict[int, list[int]] = {}
-        for k, u in zip(kid[pick].tolist(), kid_und[pick].tolist(), strict=True):
-            sets.setdefault(k, []).append(u)
-        members: dict[int, list[tuple[int, ...]]] = {}
-        for k, s in sets.items():
-            members.setdefault(int(parent[k]), []).append(tuple(s))
-        found: dict[tuple[tuple[int, ...], ...], int] = {}
-        for grp, kids in members.items():
-            key = tuple(sorted(kids))
+        kid_s, und_s = kid[pick], kid_und[pick]  # sorted by kid, then underlying
+        starts = np.flatnonzero(np.r_[True, kid_s[1:] != kid_s[:-1]])
+        lengths = np.diff(np.r_[starts, kid_s.size])
+        # each member's set of underlyings as an id: rows of a (members x longest set)
+        # matrix padded with -1, numbered in lexicographic order (that of their tuples)
+        pad = np.full((starts.size, int(lengths.max())), -1, dtype=np.int64)
+        pad[np.repeat(np.arange(starts.size), lengths),
+            np.arange(kid_s.size) - np.repeat(starts, lengths)] = und_s  # fmt: skip
+        rows, set_id = np.unique(pad, axis=0, return_inverse=True)
+        sets = [tuple(r[r >= 0].tolist()) for r in rows]
+        grp = parent[kid_s[starts]]
+        order = np.lexsort((set_id.reshape(-1), grp))
+        grp_sorted, id_sorted = grp[order].tolist(), set_id.reshape(-1)[order].tolist()
+        bounds = [0, *(np.flatnonzero(np.diff(grp[order])) + 1).tolist(), len(grp_sorted)]
+        keys = {grp_sorted[a]: tuple(id_sorted[a:b]) for a, b in itertools.pairwise(bounds)}
+        # groups in the order of their first member (as the verdicts were first met)
+        first_member = np.full(n_g, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first_member, grp, kid_s[starts])
+        found: dict[tuple[int, ...], int] = {}
+        for g in sorted(keys, key=lambda x: int(first_member[x])):
+            key = keys[g]
             if key not in found:
                 found[key] = len(verdicts)
-                verdicts.append(self._eligible(key, und_names, rule))
-            verdict[grp] = found[key]
+                verdicts.append(self._eligible(tuple(sets[i] for i in key), und_names, rule))
+            verdict[g] = found[key]
         return verdict, tuple(verdicts)
 
     def _eligible(
