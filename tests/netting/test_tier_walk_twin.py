@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from netting_twin import TierBookTwin, cross_margin_twin, position_mtm_twin, tier_layout_twin
 
 from crossmargin import api
@@ -208,3 +210,40 @@ def test_a_rule_on_the_product_tier_tests_its_members_alone() -> None:
     assert [a.tiers[1].capped for a in run[0].accounts] == [
         a.tiers[1].capped for a in run[1].accounts
     ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    runs=st.lists(
+        st.lists(st.integers(0, 40), min_size=1, max_size=6, unique=True), min_size=1, max_size=120
+    ),
+    parents=st.lists(st.integers(0, 9), min_size=120, max_size=120),
+    base=st.sampled_from([41, 10**4]),
+)
+def test_member_sets_the_same_by_dictionaries_and_by_arrays(
+    runs: list[list[int]], parents: list[int], base: int
+) -> None:
+    """``member_sets`` keys each group by its members' sorted sets of underlyings, groups in
+    the order of their first member, alike through dictionaries (small) and arrays (integer
+    codes, or a padded matrix for a wide ``base``); ``_set_ids`` numbers runs as tuples sort."""
+    import crossmargin.netting.offsets as offsets
+
+    kid = np.repeat(np.arange(len(runs)), [len(r) for r in runs]).astype(np.int64)
+    und = np.array([v for r in runs for v in sorted(r)], dtype=np.int64)
+    parent = np.array(parents[: len(runs)], dtype=np.int64)
+    want: dict[int, list[tuple[int, ...]]] = {}
+    for k, r in enumerate(runs):
+        want.setdefault(int(parent[k]), []).append(tuple(sorted(r)))
+    expected = [(g, tuple(sorted(sets))) for g, sets in want.items()]
+    for small in (10**9, 0):
+        old = offsets.SMALL_MEMBERS
+        offsets.SMALL_MEMBERS = small
+        try:
+            got = offsets.member_sets(kid, und, parent, base)
+        finally:
+            offsets.SMALL_MEMBERS = old
+        assert list(got.items()) == expected
+    starts = np.cumsum([0] + [len(r) for r in runs[:-1]]).astype(np.int64)
+    ids, sets = offsets._set_ids(und, starts, base)
+    assert sets == sorted({tuple(sorted(r)) for r in runs})
+    assert ids.tolist() == [sets.index(tuple(sorted(r))) for r in runs]

@@ -19,6 +19,7 @@ test once per pair and rule. :func:`tier_margins` turns the arrays into the resu
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -66,6 +67,63 @@ class TierFigures:
         """Whether each group of ``tier`` is granted its credit."""
         flags = np.array([v[0] for v in self.verdicts[tier]], dtype=bool)
         return np.asarray(flags[self.verdict[tier]], dtype=bool)
+
+
+#: Members below which :func:`member_sets` keys the groups in dictionaries (array calls
+#: would cost more than the loop).
+SMALL_MEMBERS = 256
+
+
+def _set_ids(
+    values: IntArray, starts: IntArray, base: int
+) -> tuple[IntArray, list[tuple[int, ...]]]:
+    """Ids of the sorted runs ``values[starts[k]:starts[k + 1]]`` (each value < ``base``),
+    numbered in the lexicographic order of their tuples, and the tuples.
+
+    A run of at most ``w`` values is the number ``Σ (vᵢ + 1)·(base + 1)^(w − 1 − i)`` where
+    that fits 62 bits (the shorter run first on a common prefix, as tuples order), else a row
+    of a matrix padded with -1; either is numbered by :func:`numpy.unique`."""
+    lengths = np.append(starts[1:], values.size) - starts
+    width = int(lengths.max())
+    run = np.repeat(np.arange(starts.size), lengths)
+    place = np.arange(values.size) - np.repeat(starts, lengths)
+    if width * math.log2(base + 1) < 62:
+        digit = (values + 1) * (base + 1) ** (width - 1 - place)
+        _, first, ids = np.unique(np.add.reduceat(digit, starts), return_index=True,
+                                  return_inverse=True)  # fmt: skip
+    else:
+        pad = np.full((starts.size, width), -1, dtype=np.int64)
+        pad[run, place] = values
+        _, first, ids = np.unique(pad, axis=0, return_index=True, return_inverse=True)
+    sets = [tuple(values[starts[k] : starts[k] + lengths[k]].tolist()) for k in first.tolist()]
+    return np.asarray(ids, dtype=np.int64).reshape(-1), sets
+
+
+def member_sets(
+    kid: IntArray, und: IntArray, parent: IntArray, n_und: int
+) -> dict[int, tuple[tuple[int, ...], ...]]:
+    """Per group, in the order of its first member, its members' sets of underlyings, sorted:
+    ``(kid[i], und[i])`` are the (member, underlying) pairs sorted by member then underlying,
+    ``parent[member]`` is the member's group (each underlying below ``n_und``)."""
+    if kid.size < SMALL_MEMBERS:
+        sets: dict[int, list[int]] = {}
+        for k, u in zip(kid.tolist(), und.tolist(), strict=True):
+            sets.setdefault(k, []).append(u)
+        members: dict[int, list[tuple[int, ...]]] = {}
+        for k, held in sets.items():
+            members.setdefault(int(parent[k]), []).append(tuple(held))
+        return {g: tuple(sorted(held)) for g, held in members.items()}
+    starts = np.flatnonzero(np.concatenate(([True], kid[1:] != kid[:-1])))
+    set_id, found = _set_ids(und, starts, n_und)
+    grp = parent[kid[starts]]  # members in kid order
+    order = np.argsort(grp * len(found) + set_id, kind="stable")
+    in_order, id_sorted = grp[order], set_id[order].tolist()
+    bounds = [0, *(np.flatnonzero(in_order[1:] != in_order[:-1]) + 1).tolist(), len(id_sorted)]
+    grouped = in_order.tolist()
+    keys = {grouped[a]: tuple(found[i] for i in id_sorted[a:b])
+            for a, b in itertools.pairwise(bounds)}  # fmt: skip
+    first = np.sort(np.unique(grp, return_index=True)[1])  # groups as first met
+    return {g: keys[g] for g in grp[first].tolist()}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -158,30 +216,11 @@ class TierBook:
         if not several.any():
             return verdict, tuple(verdicts)
         pick = several[owner]
-        kid_s, und_s = kid[pick], kid_und[pick]  # sorted by kid, then underlying
-        starts = np.flatnonzero(np.r_[True, kid_s[1:] != kid_s[:-1]])
-        lengths = np.diff(np.r_[starts, kid_s.size])
-        # each member's set of underlyings as an id: rows of a (members x longest set)
-        # matrix padded with -1, numbered in lexicographic order (that of their tuples)
-        pad = np.full((starts.size, int(lengths.max())), -1, dtype=np.int64)
-        pad[np.repeat(np.arange(starts.size), lengths),
-            np.arange(kid_s.size) - np.repeat(starts, lengths)] = und_s  # fmt: skip
-        rows, set_id = np.unique(pad, axis=0, return_inverse=True)
-        sets = [tuple(r[r >= 0].tolist()) for r in rows]
-        grp = parent[kid_s[starts]]
-        order = np.lexsort((set_id.reshape(-1), grp))
-        grp_sorted, id_sorted = grp[order].tolist(), set_id.reshape(-1)[order].tolist()
-        bounds = [0, *(np.flatnonzero(np.diff(grp[order])) + 1).tolist(), len(grp_sorted)]
-        keys = {grp_sorted[a]: tuple(id_sorted[a:b]) for a, b in itertools.pairwise(bounds)}
-        # groups in the order of their first member (as the verdicts were first met)
-        first_member = np.full(n_g, np.iinfo(np.int64).max, dtype=np.int64)
-        np.minimum.at(first_member, grp, kid_s[starts])
-        found: dict[tuple[int, ...], int] = {}
-        for g in sorted(keys, key=lambda x: int(first_member[x])):
-            key = keys[g]
+        found: dict[tuple[tuple[int, ...], ...], int] = {}
+        for g, key in member_sets(kid[pick], kid_und[pick], parent, n_und).items():
             if key not in found:
                 found[key] = len(verdicts)
-                verdicts.append(self._eligible(tuple(sets[i] for i in key), und_names, rule))
+                verdicts.append(self._eligible(key, und_names, rule))
             verdict[g] = found[key]
         return verdict, tuple(verdicts)
 
@@ -275,4 +314,4 @@ def tier_margins(
     return [tuple(t) for t in per_account]
 
 
-__all__ = ["TierBook", "TierFigures", "tier_margins"]
+__all__ = ["TierBook", "TierFigures", "member_sets", "tier_margins"]
