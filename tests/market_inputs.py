@@ -12,8 +12,11 @@ from crossmargin import api
 from crossmargin.config import find_data_dir
 from crossmargin.market.history import MarketHistory
 from crossmargin.market.snapshot import MarketSnapshot
+from crossmargin.models import MarginModel, get_model
 
 ASOF = "2026-02-11"
+#: Every scenario-based model, as the equality and isolation tests run them.
+MODELS = ("rules", "span", "pm_grid", "es", "hvar", "conservative")
 
 
 @cache
@@ -30,3 +33,14 @@ def sample_market() -> MarketSnapshot:
     """The sample book's market on 2026-02-11 (from the shared history)."""
     history()
     return api.market_for(api.sample_book(), asof=ASOF)
+
+
+def model_named(name: str) -> MarginModel:
+    """A model of :data:`MODELS` with its defaults (``es``/``hvar`` on the shared history;
+    ``conservative`` the larger of ``span`` and ``es``)."""
+    if name in ("es", "hvar"):
+        return get_model(name, history=history())
+    if name == "conservative":
+        return get_model("conservative", first=get_model("span"),
+                         second=get_model("es", history=history()))  # fmt: skip
+    return get_model(name)

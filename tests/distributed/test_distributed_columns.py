@@ -16,23 +16,14 @@ from crossmargin.distributed.output import PartTotals, account_table, position_t
 from crossmargin.distributed.partition import BookPart, split_part
 from crossmargin.distributed.shared import share_margin
 from crossmargin.errors import InputError
-from crossmargin.models import MarginModel, get_model
+from crossmargin.models import get_model
 from crossmargin.models.result import GROUPINGS, MarginResult
 from crossmargin.portfolio import Portfolio, Position
 from crossmargin.store_records import canonical_json
-from market_inputs import history, sample_market
+from market_inputs import MODELS, sample_market
+from market_inputs import model_named as _model
 
 pytestmark = pytest.mark.realdata
-MODELS = ("rules", "span", "pm_grid", "es", "hvar", "conservative")
-
-
-def _model(name: str) -> MarginModel:
-    if name in ("es", "hvar"):
-        return get_model(name, history=history())
-    if name == "conservative":
-        return get_model("conservative", first=get_model("span"),
-                         second=get_model("es", history=history()))  # fmt: skip
-    return get_model(name)
 
 
 def _book(seed: int) -> Portfolio:
