@@ -31,7 +31,7 @@ from crossmargin.errors import InputError
 from crossmargin.instruments import Instrument
 from crossmargin.netting.layout import TierLayout, layout_rows
 from crossmargin.netting.sums import group_sum
-from crossmargin.portfolio.codes import codes, combine
+from crossmargin.portfolio.codes import codes, combine, first_seen_starts
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -65,12 +65,12 @@ def columnar_book(
     index into the layout's positions: what :func:`crossmargin.pricing.mtm.row_mtm` sums by).
     """
     inst = tuple(instruments)
-    idx = np.asarray(instrument_index, dtype=np.int64)
+    idx = np.array(instrument_index, dtype=np.int64)  # a copy: the layout keeps it
     qty = np.asarray(quantity, dtype=np.float64)
     acc_raw = np.asarray(accounts, dtype=object)
+    ven_raw = None if venue is None else np.asarray(venue, dtype=object)
     n = idx.size
-    ven_raw = np.full(n, "", dtype=object) if venue is None else np.asarray(venue, dtype=object)
-    if not (acc_raw.size == qty.size == ven_raw.size == n):
+    if not (acc_raw.size == qty.size == n and (ven_raw is None or ven_raw.size == n)):
         raise InputError("accounts, instrument_index, quantity and venue differ in length")
     if n == 0:
         raise InputError("the book is empty: nothing to margin")
@@ -81,14 +81,24 @@ def columnar_book(
         bad = int(np.flatnonzero(~np.isfinite(qty))[0])
         raise InputError(f"position {bad}: quantity must be finite, got {qty[bad]!r}")
     acc_code, acc_names = codes(acc_raw)
+    del acc_raw
     if any(not a for a in acc_names):
         raise InputError("a position needs an account id")
-    declared_code, declared = codes(ven_raw)
+    if ven_raw is None:  # every row the contract's own venue
+        declared_code, declared = np.zeros(n, dtype=np.int64), np.array([""], dtype=object)
+    else:
+        declared_code, declared = codes(ven_raw)
+        del ven_raw
     # net identical (account, instrument, declared venue) rows, first-seen order
     net = combine((acc_code, acc_names.size), (idx, len(inst)), (declared_code, declared.size))
-    first = np.unique(net, return_index=True)[1]  # net codes are first-seen: position = code
-    qty_net = group_sum(net, qty, first.size, rtol=0.0)  # fsum, as Portfolio nets
-    acc_code, idx, declared_code = acc_code[first], idx[first], declared_code[first]
+    first = first_seen_starts(net)  # net codes are first-seen: position = code
+    assert first is not None
+    if first.size < n:
+        qty_net = group_sum(net, qty, first.size, rtol=0.0)  # fsum, as Portfolio nets
+        acc_code, idx, declared_code = acc_code[first], idx[first], declared_code[first]
+    else:  # nothing nets: each sum is 0 + q (-0.0 -> 0.0, as the sums give it)
+        qty_net = qty + 0.0
+    del first
     layout = layout_rows(
         tuple(str(x) for x in acc_names),
         inst,

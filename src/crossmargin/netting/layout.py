@@ -31,9 +31,10 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from crossmargin.instruments import Instrument
+from crossmargin.netting.holdings import holdings_csr
 from crossmargin.netting.tiers import TIERS, venue_of
 from crossmargin.portfolio import Portfolio
-from crossmargin.portfolio.codes import codes, combine, instrument_codes
+from crossmargin.portfolio.codes import codes, combine, first_seen_starts, instrument_codes
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -147,6 +148,13 @@ def _fact_of(inst: Instrument, venue: str, currency: str) -> tuple[str, str, str
     return (venue, inst.spec.product, inst.underlying, currency, cls)
 
 
+def _starts(code: IntArray) -> IntArray:
+    """Where each of the first-seen codes ``code`` first occurs."""
+    found = first_seen_starts(code)
+    assert found is not None  # combine() gives first-seen codes
+    return found
+
+
 def layout_rows(
     accounts: tuple[str, ...],
     instruments: tuple[Instrument, ...],
@@ -159,15 +167,15 @@ def layout_rows(
 ) -> TierLayout:
     """The layout of netted positions given as codes (module docstring): ``account`` indexes
     ``accounts``, ``instrument`` indexes ``instruments``, ``venue`` the declared ``venues``;
-    ``collateral`` (optional) joins where a position holds its underlying key."""
+    ``collateral`` (optional) joins where a position holds its underlying key. The layout
+    keeps the arrays it is given (no copy where no collateral joins)."""
     n_pos = int(quantity.size)
     n_acc = len(accounts)
     # facts per distinct (instrument, declared venue), spread to the positions
     pair = combine((instrument, len(instruments)), (venue, len(venues)))
-    pair_first = np.unique(pair, return_index=True)[1]
     pos_facts = [
         _fact_of(inst, venue_of(inst, venues[int(venue[p])]), inst.settlement_currency)
-        for p in pair_first.tolist()
+        for p in _starts(pair).tolist()
         for inst in (instruments[int(instrument[p])],)
     ]
     coll = collateral or CollateralLegs()
@@ -175,60 +183,81 @@ def layout_rows(
     c_ok = [k for k, a in enumerate(coll.account) if a in acc_index]  # no position: no offset
     c_facts = [_fact_of(coll.instrument[k], coll.venue[k] or HOUSE, coll.asset[k]) for k in c_ok]
     fact_code, fact_rows = codes([*pos_facts, *c_facts])
-    item_fact = np.concatenate([fact_code[: len(pos_facts)][pair], fact_code[len(pos_facts) :]])
+    pos_fact = fact_code[: len(pos_facts)][pair]
+    del pair
+    c_fact = fact_code[len(pos_facts) :]
     c_acc = np.array([acc_index[coll.account[k]] for k in c_ok], dtype=np.int64)
-    item_acc = np.concatenate([account, c_acc])
     field_codes = [codes([f[i] for f in fact_rows])[0] for i in range(len(FACT_FIELDS))]
     field_sizes = [int(c.max()) + 1 if c.size else 1 for c in field_codes]
+    # per tier, the key's fields besides the account as one code per fact row, so a key is
+    # (account, that code): the same groups as the tuple of fields, one gather per item
+    sub_key = {
+        t: combine(*((field_codes[i], field_sizes[i]) for i in fields))
+        for t, fields in KEY_FIELDS.items()
+        if fields
+    }
 
     def key_of(tier: str, acc: IntArray, fact: IntArray) -> IntArray:
-        parts = [(acc, n_acc)] + [(field_codes[i][fact], field_sizes[i]) for i in KEY_FIELDS[tier]]
-        return combine(*parts)
+        sub = sub_key[tier]
+        return combine((acc, n_acc), (sub[fact], int(sub.max()) + 1 if sub.size else 1))
 
-    # collateral offsets where a position of its account holds its underlying key
-    und = key_of("underlying", item_acc, item_fact)
+    # collateral offsets where a position of its account holds its underlying key: its
+    # code is then one of the positions' (codes first-seen, positions first)
+    if c_ok:
+        und = key_of(
+            "underlying", np.concatenate([account, c_acc]), np.concatenate([pos_fact, c_fact])
+        )
+    else:
+        und = key_of("underlying", account, pos_fact)
     n_und_pos = int(und[:n_pos].max()) + 1 if n_pos else 0
     keep = np.flatnonzero(und[n_pos:] < n_und_pos)
     kept = [c_ok[int(k)] for k in keep]
-    item_acc = np.concatenate([account, c_acc[keep]])
-    item_fact = np.concatenate([item_fact[:n_pos], item_fact[n_pos:][keep]])
+    n_coll = len(kept)
     all_inst = tuple(dict.fromkeys([*instruments, *(coll.instrument[k] for k in kept)]))
     col = {inst: j for j, inst in enumerate(all_inst)}
     c_col = np.array([col[coll.instrument[k]] for k in kept], dtype=np.int64)
-    item_col = np.concatenate([instrument, c_col])
-    item_qty = np.concatenate([quantity, np.array([coll.amount[k] for k in kept], dtype=float)])
-    n_coll = len(kept)
+    c_qty = np.array([coll.amount[k] for k in kept], dtype=float)
+    if n_coll:
+        item_acc = np.concatenate([account, c_acc[keep]])
+        item_fact = np.concatenate([pos_fact, c_fact[keep]])
+        item_col = np.concatenate([instrument, c_col])
+        item_qty = np.concatenate([quantity, c_qty])
+        und = np.concatenate([und[:n_pos], und[n_pos:][keep]])
+    else:
+        item_acc, item_fact, item_col, item_qty = account, pos_fact, instrument, quantity
+        und = und[:n_pos]
     group_of: dict[str, IntArray] = {}
+    group_first: dict[str, IntArray] = {}
     for t in TIERS:
+        first = None
         if t == "product":
-            group_of[t] = np.concatenate(
-                [key_of(t, account, item_fact[:n_pos]), np.full(n_coll, -1, dtype=np.int64)]
-            )
+            g = key_of(t, account, pos_fact)
+            if n_coll:
+                g = np.concatenate([g, np.full(n_coll, -1, dtype=np.int64)])
+        elif t == "underlying":
+            g = und
+        elif t == "netting-set":
+            g = item_acc  # the account codes, where they are first-seen already
+            first = first_seen_starts(g)
+            if first is None:
+                g = combine((item_acc, n_acc))
         else:
-            group_of[t] = key_of(t, item_acc, item_fact)
-    offsets_of, group_account, group_first = {}, {}, {}
+            g = key_of(t, item_acc, item_fact)
+        group_of[t] = g
+        group_first[t] = _starts(g) if first is None else first
+    offsets_of: dict[str, int] = {}
     start = n_pos
     for t in TIERS:
         offsets_of[t] = start
-        g = group_of[t]
-        n_groups = int(g.max()) + 1 if g.size else 0
-        member = np.flatnonzero(g >= 0)
-        first = member[np.unique(g[member], return_index=True)[1]]  # every code occurs
-        group_first[t] = first
-        group_account[t] = item_acc[first]
-        start += n_groups
-    # entries in the order the per-position walk made them (each position: its own row, then
-    # its group in each tier; then each collateral item's groups), so duplicates sum alike
-    pos_rows = np.column_stack(
-        [np.arange(n_pos), *(offsets_of[t] + group_of[t][:n_pos] for t in TIERS)]
+        start += int(group_first[t].size)
+    holdings = holdings_csr(
+        n_pos,
+        item_col,
+        item_qty,
+        [group_of[t] for t in TIERS],
+        [offsets_of[t] for t in TIERS],
+        (start, len(all_inst)),
     )
-    coll_rows = np.column_stack([offsets_of[t] + group_of[t][n_pos:] for t in TIERS[1:]])
-    rows = np.concatenate([pos_rows.ravel(), coll_rows.ravel()])
-    cols = np.concatenate([np.repeat(instrument, 1 + len(TIERS)), np.repeat(c_col, len(TIERS) - 1)])
-    data = np.concatenate(
-        [np.repeat(quantity, 1 + len(TIERS)), np.repeat(item_qty[n_pos:], len(TIERS) - 1)]
-    )
-    holdings = sp.csr_matrix((data, (rows, cols)), shape=(start, len(all_inst)))
     return TierLayout(
         accounts=accounts,
         instruments=all_inst,
@@ -242,7 +271,7 @@ def layout_rows(
         venues=venues,
         collateral=np.array([coll.index[k] for k in kept], dtype=np.int64),
         group_of=group_of,
-        group_account=group_account,
+        group_account={t: item_acc[group_first[t]] for t in TIERS},
         group_first=group_first,
         offsets_of=offsets_of,
         holdings=holdings,

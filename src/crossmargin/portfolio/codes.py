@@ -59,14 +59,38 @@ def codes(values: Sequence[Any] | npt.ArrayLike) -> tuple[IntArray, ObjArray]:
 
 
 def combine(*parts: tuple[IntArray, int]) -> IntArray:
-    """First-seen codes of the tuples of integer codes ``parts`` (codes, cardinality)."""
-    key = np.zeros(parts[0][0].size, dtype=np.int64)
-    for code, size in parts:
-        key = key * max(size, 1) + code
+    """First-seen codes of the tuples of integer codes ``parts`` (codes, cardinality); a part
+    of cardinality 1 is the same for every row and left out."""
+    used = [(code, size) for code, size in parts if size > 1]
+    if not used:
+        return np.zeros(parts[0][0].size, dtype=np.int64)
+    key = np.array(used[0][0], dtype=np.int64)  # mixed radix, in place: one array
+    for code, size in used[1:]:
+        key *= size
+        key += code
     if key.size < SMALL:
         return _first_seen(key.tolist())[0]  # type: ignore[index]  # integers: never missing
     out, _ = pd.factorize(key, sort=False)
     return np.asarray(out, dtype=np.int64)
+
+
+def first_seen_starts(code: IntArray) -> IntArray | None:
+    """Where each code first occurs (in code order) if ``code`` holds first-seen codes
+    (``-1``: no code), as :func:`combine` gives them; None if it does not.
+
+    First-seen codes raise their running maximum by one at each first occurrence and never
+    more, so those are the steps of the running maximum (no sort)."""
+    if code.size == 0:
+        return np.empty(0, dtype=np.int64)
+    top = np.maximum.accumulate(code)
+    if not -1 <= top[0] <= 0:
+        return None
+    step = np.empty(code.size, dtype=np.int64)
+    step[0] = top[0] + 1
+    np.subtract(top[1:], top[:-1], out=step[1:])
+    if int(step.max()) > 1:
+        return None
+    return np.flatnonzero(step)
 
 
 def instrument_codes(instruments: Sequence[Instrument], columns: Sequence[Instrument]) -> IntArray:
@@ -83,4 +107,4 @@ def instrument_codes(instruments: Sequence[Instrument], columns: Sequence[Instru
     return np.asarray(col_of[code], dtype=np.int64)
 
 
-__all__ = ["codes", "combine", "instrument_codes"]
+__all__ = ["codes", "combine", "first_seen_starts", "instrument_codes"]
