@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from distinct_rows_twin import distinct_rows_twin
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pm_grid_fixtures import inst, market
@@ -72,3 +73,44 @@ def test_margins_equal_the_models_row_by_row(mode: str, monkeypatch: pytest.Monk
     for name, values in want.info.items():
         np.testing.assert_array_equal(got.info[name], values)
     assert len(distinct_rows(h)[0]) <= 30
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_rows=st.integers(0, 300),
+    n_cols=st.integers(1, 8),
+    canonical=st.booleans(),
+)
+def test_the_search_equals_the_array_at_a_time_twin(
+    seed: int, n_rows: int, n_cols: int, canonical: bool
+) -> None:
+    rng = np.random.default_rng(seed)
+    base = rng.integers(-2, 3, (max(n_rows // 4, 1), n_cols)) * rng.choice([1.0, 0.1], n_cols)
+    dense = base[rng.integers(0, base.shape[0], n_rows)].reshape(n_rows, n_cols)
+    h = sp.csr_matrix(dense)
+    if not canonical:  # each entry split in two, columns unsorted: summed before comparing
+        coo = h.tocoo()
+        half = coo.data / 2.0
+        rows = np.r_[coo.row, coo.row]
+        order = np.argsort(rows, kind="stable")[::-1]  # rows descending: reversed in rows
+        order = order[np.argsort(rows[order], kind="stable")]
+        cols, vals = np.r_[coo.col, coo.col][order], np.r_[half, coo.data - half][order]
+        indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=n_rows))]
+        h = sp.csr_matrix((vals, cols, indptr), shape=h.shape)
+        assert h.nnz == 0 or not h.has_canonical_format
+    first, inverse = distinct_rows(h)
+    want_first, want_inverse = distinct_rows_twin(h)
+    np.testing.assert_array_equal(first, want_first)
+    np.testing.assert_array_equal(inverse, want_inverse)
+
+
+def test_a_key_collision_keeps_the_row_on_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every row proposed the same key: only rows equal to the first row join it."""
+    h = sp.csr_matrix(np.array([[1.0, 0], [0, 2.0], [1.0, 0], [0, 2.0], [0, -0.0]]))
+    monkeypatch.setattr(
+        distinct_module, "_row_keys", lambda indptr, *_: np.zeros(indptr.size - 1, np.uint64)
+    )
+    first, inverse = distinct_rows(h)
+    np.testing.assert_array_equal(first, [0, 1, 3, 4])
+    np.testing.assert_array_equal(inverse, [0, 1, 0, 2, 3])

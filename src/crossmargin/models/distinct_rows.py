@@ -16,11 +16,16 @@ twin, an exact comparison of every entry confirms it (a collision keeps the row 
 
 from __future__ import annotations
 
+from typing import Any
+
+import numba
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 import scipy.sparse as sp
 
 from crossmargin.models.base import MarginModel, RowMargins
+from crossmargin.portfolio.codes import first_seen_starts
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -30,50 +35,86 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)
 DISTINCT_MIN_ROWS = 2_000
 
 
-def _scramble(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+@numba.njit(cache=True, nogil=True)
+def _scramble(x: np.uint64) -> np.uint64:  # pragma: no cover - compiled
     """splitmix64's finaliser (Steele, Lea & Flood 2014): a well-spread 64-bit mix."""
-    with np.errstate(over="ignore"):
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        out: npt.NDArray[np.uint64] = x ^ (x >> np.uint64(31))
-    return out
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@numba.njit(cache=True, nogil=True)
+def _row_keys(
+    indptr: npt.NDArray[np.signedinteger[Any]],
+    indices: npt.NDArray[np.signedinteger[Any]],
+    bits: npt.NDArray[np.uint64],
+) -> npt.NDArray[np.uint64]:  # pragma: no cover - compiled
+    """Per row ``mix(nnz + M) + mix(Σ mix(column·M + bits) + mix(bits))`` (sums modulo 2⁶⁴:
+    the order of the entries does not matter)."""
+    n = indptr.size - 1
+    key = np.empty(n, dtype=np.uint64)
+    for r in range(n):
+        total = np.uint64(0)
+        for k in range(indptr[r], indptr[r + 1]):
+            b = bits[k]
+            total += _scramble(np.uint64(indices[k]) * _MIX + b) + _scramble(b)
+        key[r] = _scramble(np.uint64(indptr[r + 1] - indptr[r]) + _MIX) + _scramble(total)
+    return key
+
+
+@numba.njit(cache=True, nogil=True)
+def _confirm(
+    indptr: npt.NDArray[np.signedinteger[Any]],
+    indices: npt.NDArray[np.signedinteger[Any]],
+    bits: npt.NDArray[np.uint64],
+    twin: IntArray,
+) -> tuple[IntArray, IntArray]:  # pragma: no cover - compiled
+    """Keep each proposed twin (an earlier row, or the row itself) whose entries are the
+    row's, bit for bit; ``(first, inverse)`` of the rows so grouped."""
+    n = twin.size
+    position = np.empty(n, dtype=np.int64)
+    first = np.empty(n, dtype=np.int64)
+    inverse = np.empty(n, dtype=np.int64)
+    count = 0
+    for r in range(n):
+        t = twin[r]
+        if t != r:
+            lo, t_lo = indptr[r], indptr[t]
+            size = indptr[r + 1] - lo
+            same = size == indptr[t + 1] - t_lo
+            k = 0
+            while same and k < size:
+                same = indices[lo + k] == indices[t_lo + k] and bits[lo + k] == bits[t_lo + k]
+                k += 1
+            if not same:  # a hash collision: the row stays on its own
+                t = r
+        if t == r:
+            position[r] = count
+            first[count] = r
+            count += 1
+        inverse[r] = position[t]
+    return first[:count].copy(), inverse
 
 
 def distinct_rows(holdings: sp.csr_matrix) -> tuple[IntArray, IntArray]:
     """``(first, inverse)``: the first row of each distinct row of ``holdings`` (ascending)
-    and, for every row, the position of its twin in ``first`` (module docstring)."""
-    h = sp.csr_matrix(holdings, dtype=np.float64, copy=True)
-    h.sum_duplicates()  # also sorts each row's columns
+    and, for every row, the position of its twin in ``first`` (module docstring). A 64-bit
+    key per row (:func:`_row_keys`) proposes the first earlier row with the same key; the
+    entries confirm it."""
+    h = holdings
+    if not (h.dtype == np.float64 and h.has_canonical_format):
+        h = sp.csr_matrix(holdings, dtype=np.float64, copy=True)
+        h.sum_duplicates()  # also sorts each row's columns
     n = h.shape[0]
     if n == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    nnz = np.diff(h.indptr).astype(np.int64)
-    row_of = np.repeat(np.arange(n, dtype=np.int64), nnz)
     bits = np.ascontiguousarray(h.data).view(np.uint64)
-    with np.errstate(over="ignore"):
-        entry = _scramble(h.indices.astype(np.uint64) * _MIX + bits) + _scramble(bits)
-        key = _scramble(nnz.astype(np.uint64) + _MIX)
-        sums = np.zeros(n, dtype=np.uint64)
-        held = np.flatnonzero(nnz)
-        if held.size:
-            sums[held] = np.add.reduceat(entry, h.indptr[held])
-        key = key + _scramble(sums)
-    _, first_of_key, which = np.unique(key, return_index=True, return_inverse=True)
-    twin = first_of_key[np.asarray(which).reshape(-1)].astype(np.int64)
-    # confirm: same entry count and every entry equal to the twin's, bit for bit
-    same = nnz == nnz[twin]
-    offset = np.arange(h.nnz, dtype=np.int64) - np.repeat(h.indptr[:-1].astype(np.int64), nnz)
-    partner = h.indptr[twin[row_of]].astype(np.int64) + offset
-    ok = same[row_of]
-    partner = np.where(ok, partner, np.arange(h.nnz, dtype=np.int64))
-    equal = (h.indices == h.indices[partner]) & (bits == bits[partner]) & ok
-    mismatched = np.zeros(n, dtype=bool)
-    mismatched[row_of[~equal]] = True
-    twin = np.where(same & ~mismatched, twin, np.arange(n, dtype=np.int64))
-    first = np.flatnonzero(twin == np.arange(n)).astype(np.int64)
-    position = np.full(n, -1, dtype=np.int64)
-    position[first] = np.arange(first.size, dtype=np.int64)
-    return first, position[twin]
+    indices = np.ascontiguousarray(h.indices)
+    indptr = np.ascontiguousarray(h.indptr)
+    code = np.asarray(pd.factorize(_row_keys(indptr, indices, bits), sort=False)[0], np.int64)
+    starts = first_seen_starts(code)
+    assert starts is not None  # factorize gives first-seen codes
+    return _confirm(indptr, indices, bits, starts[code])
 
 
 def margin_distinct_rows(
