@@ -8,6 +8,7 @@ distinct object is hashed once.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +24,9 @@ ObjArray = npt.NDArray[np.object_]
 #: Below this many values a dictionary codes them faster than :func:`pandas.factorize`'s
 #: fixed cost (a what-if's book of tens of positions).
 SMALL = 256
+#: From this many rows :func:`combine` numbers codes of small ranges by compiled slot tables
+#: (:mod:`crossmargin.portfolio.code_kernels`) instead of a hash table.
+COMPILED = 65_536
 
 
 def _first_seen(values: Sequence[Any]) -> tuple[IntArray, ObjArray] | None:
@@ -58,16 +62,38 @@ def codes(values: Sequence[Any] | npt.ArrayLike) -> tuple[IntArray, ObjArray]:
     return np.asarray(found, dtype=np.int64), np.asarray(distinct, dtype=object)
 
 
+def _mixed_radix(parts: Sequence[tuple[IntArray, int]]) -> IntArray:
+    """One integer per row for the tuple of codes ``parts`` (in place: one new array)."""
+    key = np.array(parts[0][0], dtype=np.int64)
+    for code, size in parts[1:]:
+        key *= size
+        key += code
+    return key
+
+
 def combine(*parts: tuple[IntArray, int]) -> IntArray:
     """First-seen codes of the tuples of integer codes ``parts`` (codes, cardinality); a part
     of cardinality 1 is the same for every row and left out."""
     used = [(code, size) for code, size in parts if size > 1]
+    n = parts[0][0].size
     if not used:
-        return np.zeros(parts[0][0].size, dtype=np.int64)
-    key = np.array(used[0][0], dtype=np.int64)  # mixed radix, in place: one array
-    for code, size in used[1:]:
-        key *= size
-        key += code
+        return np.zeros(n, dtype=np.int64)
+    if n >= COMPILED and max(size for _, size in used) <= n:
+        # the part of most values sorts the rows, the others' key fits a slot table
+        major = max(range(len(used)), key=lambda k: used[k][1])
+        rest = [p for k, p in enumerate(used) if k != major]
+        if math.prod(size for _, size in rest) <= n:
+            from crossmargin.portfolio import code_kernels
+
+            code, size = used[major]
+            if not rest:
+                return code_kernels.first_seen_small(np.asarray(code, dtype=np.int64), size)
+            minor = np.asarray(rest[0][0], dtype=np.int64) if len(rest) == 1 else _mixed_radix(rest)
+            n_minor = math.prod(s for _, s in rest)
+            return code_kernels.first_seen_pairs(
+                np.asarray(code, dtype=np.int64), size, minor, n_minor
+            )
+    key = _mixed_radix(used)
     if key.size < SMALL:
         return _first_seen(key.tolist())[0]  # type: ignore[index]  # integers: never missing
     out, _ = pd.factorize(key, sort=False)
