@@ -53,17 +53,21 @@ def test_compiled_codes_refuse_codes_outside_their_range() -> None:
 @settings(max_examples=300, deadline=None)
 @given(
     values=st.lists(st.integers(0, 8), max_size=300),
-    missing=st.lists(st.booleans(), max_size=300),
+    missing=st.lists(st.sampled_from([0, 0, -1, -7]), max_size=300),
     recode=st.booleans(),
+    compiled=st.sampled_from([0, 10**9]),
 )
 def test_first_seen_starts_equals_the_sorted_first_indices(
-    values: list[int], missing: list[bool], recode: bool
+    values: list[int], missing: list[int], recode: bool, compiled: int
 ) -> None:
+    """By the running maximum and by the compiled pass (negative codes: none)."""
     code = np.array(values, dtype=np.int64)
     if recode:  # first-seen codes, as combine gives them
         code = combine((code, 9))
-    code[np.array(missing[: code.size] + [False] * (code.size - len(missing)), dtype=bool)] = -1
-    got = first_seen_starts(code)
+    mark = np.array(missing[: code.size] + [0] * (code.size - len(missing)), dtype=np.int64)
+    code = np.where(mark < 0, mark, code)
+    with patch.object(codes_module, "COMPILED", compiled):
+        got = first_seen_starts(code)
     order = list(dict.fromkeys(int(v) for v in code if v >= 0))  # distinct, as first met
     if order != list(range(len(order))):
         assert got is None

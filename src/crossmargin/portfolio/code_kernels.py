@@ -7,7 +7,8 @@ input; where every code lies in a small range the same numbering needs none:
 * one code in ``0..n-1``: a slot per value, filled in row order (:func:`first_seen_small`);
 * a pair ``(major, minor)``: the rows sorted by ``major`` (a stable counting sort), a slot
   per ``minor`` value reused within each ``major`` block, then the groups renumbered by the
-  row that opens each (:func:`first_seen_pairs`).
+  row that opens each (:func:`first_seen_pairs`);
+* where each first-seen code first occurs: one pass (:func:`first_seen_opens`).
 
 Both give exactly the codes :func:`pandas.factorize` gives (``sort=False``): the k-th
 distinct value met in row order is k. Codes outside their stated range raise ``ValueError``.
@@ -92,4 +93,20 @@ def first_seen_pairs(
     return group
 
 
-__all__ = ["first_seen_pairs", "first_seen_small"]
+@numba.njit(cache=True, nogil=True)
+def first_seen_opens(code: IntArray) -> tuple[bool, IntArray]:  # pragma: no cover - compiled
+    """Whether ``code`` holds first-seen codes (negative: no code) and, if so, the row where
+    each code first occurs, in code order."""
+    opens = np.empty(code.size, dtype=np.int64)
+    top = -1
+    for i in range(code.size):
+        c = code[i]
+        if c > top:
+            if c != top + 1:
+                return False, opens[:0].copy()
+            opens[top + 1] = i
+            top = c
+    return True, opens[: top + 1].copy()
+
+
+__all__ = ["first_seen_opens", "first_seen_pairs", "first_seen_small"]

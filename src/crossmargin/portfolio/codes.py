@@ -102,14 +102,19 @@ def combine(*parts: tuple[IntArray, int]) -> IntArray:
 
 def first_seen_starts(code: IntArray) -> IntArray | None:
     """Where each code first occurs (in code order) if ``code`` holds first-seen codes
-    (``-1``: no code), as :func:`combine` gives them; None if it does not.
+    (negative: no code), as :func:`combine` gives them; None if it does not.
 
     First-seen codes raise their running maximum by one at each first occurrence and never
     more, so those are the steps of the running maximum (no sort)."""
+    if code.size >= COMPILED:
+        from crossmargin.portfolio import code_kernels
+
+        ok, opens = code_kernels.first_seen_opens(np.asarray(code, dtype=np.int64))
+        return opens if ok else None
     if code.size == 0:
         return np.empty(0, dtype=np.int64)
-    top = np.maximum.accumulate(code)
-    if not -1 <= top[0] <= 0:
+    top = np.maximum.accumulate(np.maximum(code, -1))
+    if top[0] > 0:
         return None
     step = np.empty(code.size, dtype=np.int64)
     step[0] = top[0] + 1
