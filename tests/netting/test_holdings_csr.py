@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+import pytest
 import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -232,3 +233,8 @@ def test_columnar_layout_without_netting_or_venues_equals_tier_layout() -> None:
         np.testing.assert_array_equal(fast.group_of[t], slow.group_of[t])
         np.testing.assert_array_equal(fast.group_first[t], slow.group_first[t])
     _assert_same_as_coo(fast.holdings, _layout_entries(fast), fast.holdings.shape)
+
+
+def test_a_group_past_the_rows_is_refused() -> None:
+    with pytest.raises(ValueError, match="past the matrix's rows"):
+        holdings_csr(1, np.array([0, 1]), np.array([1.0, 2.0]), [np.array([0, 1])], [1], (2, 2))

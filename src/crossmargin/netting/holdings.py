@@ -84,6 +84,8 @@ def _fill_rows(
         s = start[t]
         for i in range(g.size):
             if g[i] >= 0:
+                if s + g[i] >= n_rows:
+                    raise ValueError("a group code lies past the matrix's rows")
                 indptr[s + g[i] + 1] += 1
     for r in range(n_rows):
         indptr[r + 1] += indptr[r]

@@ -14,10 +14,13 @@ underlying from the ``underlying`` tier on, keyed by its venue (``house`` when i
 and by the coin as currency, where a position of the account holds that key; other
 collateral does not offset and is left out.
 
-Keys are integer codes (:func:`pandas.factorize`): the facts of a key (venue, product,
-underlying, currency, broad class) are worked out once per distinct (instrument, declared
-venue) and spread to the positions by array indexing, so no Python object or tuple key is
-made per position. :func:`tier_layout` builds it from a :class:`~crossmargin.portfolio.Portfolio`,
+Keys are first-seen integer codes (:func:`crossmargin.portfolio.codes.combine`): the facts
+of a key (venue, product, underlying, currency, broad class) are worked out once per
+distinct (instrument, declared venue) and spread to the positions by array indexing, so no
+Python object or tuple key is made per position; a tier's key is (account, one code per
+fact row). The holdings matrix is built straight in CSR form
+(:func:`crossmargin.netting.holdings.holdings_csr`). :func:`tier_layout` builds the layout
+from a :class:`~crossmargin.portfolio.Portfolio`,
 :func:`crossmargin.netting.columnar.columnar_layout` from position columns; both end in
 :func:`layout_rows`.
 """
