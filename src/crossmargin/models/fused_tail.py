@@ -124,7 +124,7 @@ def _measures(
     worst[r] = idx[0]
 
 
-@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
+@numba.njit(parallel=True, cache=True, nogil=True)  # no fastmath: see _fused_windows
 def _fused_rows(
     indptr: IntArray,
     indices: npt.NDArray[np.int32],
@@ -330,7 +330,12 @@ def _scale_tails(
                 index[t, r] = idx[t]
 
 
-@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
+# No fastmath here or in _fused_rows: the helpers they call (_smallest_of, _measures,
+# stress_windows.best_window) are compiled once per signature and cached, and a helper
+# first compiled inside a fastmath kernel kept its fast-math code for every later caller,
+# the plain path included (its sums then differed in the last bit, depending on which ran
+# first; tests/models/test_fastmath_isolation.py).
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _fused_windows(
     indptr: IntArray,
     indices: npt.NDArray[np.int32],
