@@ -12,8 +12,9 @@ scheduler's per-task overhead, about 1 ms, and the result's trip back start to s
 memory should be bounded by the chunk, not the book. Margining costs about
 ``SECONDS_PER_POSITION`` per netted position (measured on this machine with
 ``benchmarks/bench_distributed.py``'s book: 12-15 µs for ``pm_grid`` at 1,001 scenarios per
-underlying, about 20 µs for ``es``, end to end from the Parquet file to the written
-results), so :func:`chunk_positions` asks for at least
+underlying and about 20 µs for ``es`` through an in-memory book; from a dataset, which
+margins from columns, about 8 µs and 17 µs of CPU end to end from the Parquet file to the
+written results), so :func:`chunk_positions` asks for at least
 ``MIN_TASK_SECONDS / SECONDS_PER_POSITION`` positions, at most ``MAX_CHUNK_POSITIONS`` and
 otherwise four chunks per worker so that a slow chunk does not leave the other workers
 idle. The bound: the fused kernels keep a few numbers per tier row (about 1.3 rows per
