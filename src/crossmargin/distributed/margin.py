@@ -24,10 +24,12 @@ from crossmargin.instruments import Instrument
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import MarginModel
 from crossmargin.models.result import GROUPINGS, GroupMargin, MarginResult, PositionMargin
+from crossmargin.netting.assemble import worst_scenario_names
 from crossmargin.netting.columnar import columnar_book
 from crossmargin.netting.core import BY_TIER, run_tiers
 from crossmargin.netting.tiers import load_policy
 from crossmargin.portfolio import Portfolio
+from crossmargin.portfolio.codes import object_array
 from crossmargin.pricing.mtm import row_mtm
 
 from .cluster import require_folders, worker_count
@@ -63,10 +65,8 @@ def margin_columns(part: BookPart, shared: SharedMargin) -> PartFigures:
     same = np.array([canon.setdefault(i, len(canon)) for i in part.instruments], np.int64)
     instruments = tuple(canon)
     row_instrument = same[part.instrument_index]
-    names = np.empty(len(part.accounts), dtype=object)
-    names[:] = part.accounts
     layout, position = columnar_book(
-        names[part.account_index], instruments, row_instrument, part.quantity,
+        object_array(part.accounts)[part.account_index], instruments, row_instrument, part.quantity,
         part.venue or None,
     )  # fmt: skip
     policy = load_policy(shared.offsets).with_cap(shared.cap)
@@ -76,14 +76,9 @@ def margin_columns(part: BookPart, shared: SharedMargin) -> PartFigures:
                               part.trade_price, position, layout.n_positions)  # fmt: skip
     made = run.account_figures(mtm, unrealised)
     acc, alone, n_pos = run.accounts, run.positions, layout.n_positions
-    worst = np.full(len(layout.accounts), None, dtype=object)
-    if acc.worst_scenario is not None:
-        scenario = np.array([*acc.scenario_names, None], dtype=object)
-        worst = scenario[np.where(acc.worst_scenario >= 0, acc.worst_scenario, -1)]
     netting_set = np.array([f.get("netting_set") for f in acc.facts] if acc.facts else
                            [None] * len(layout.accounts), dtype=object)  # fmt: skip
-    account_names = np.empty(len(layout.accounts), dtype=object)
-    account_names[:] = layout.accounts
+    account_names = object_array(layout.accounts)
     symbols = np.array([i.symbol for i in layout.instruments], dtype=object)
     by_tier = run.by_tier
     if by_tier == "position":
@@ -100,7 +95,7 @@ def margin_columns(part: BookPart, shared: SharedMargin) -> PartFigures:
         standalone=made.standalone,
         grouped=made.grouped,
         maintenance=made.maintenance,
-        worst_scenario=worst,
+        worst_scenario=worst_scenario_names(acc),
         netting_set=netting_set,
         components=dict(acc.components),
         equity=0.0 + made.mtm,  # collateral after haircut (none) + MTM

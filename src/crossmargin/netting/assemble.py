@@ -35,8 +35,10 @@ from crossmargin.netting.layout import TierLayout
 from crossmargin.netting.offsets import TierFigures
 from crossmargin.netting.sums import group_sum
 from crossmargin.portfolio import Portfolio
+from crossmargin.portfolio.codes import object_array
 
 FloatArray = npt.NDArray[np.float64]
+ObjArray = npt.NDArray[np.object_]
 
 
 @contextmanager
@@ -97,6 +99,15 @@ def account_figures(
     )
 
 
+def worst_scenario_names(margins: RowMargins) -> ObjArray:
+    """Each row's worst scenario by name (None where the model names none)."""
+    n = margins.total.shape[0]
+    if margins.worst_scenario is None:
+        return np.full(n, None, dtype=object)
+    names = object_array([*margins.scenario_names, None])
+    return np.asarray(names[np.where(margins.worst_scenario >= 0, margins.worst_scenario, -1)])
+
+
 def position_margins(
     portfolio: Portfolio, layout: TierLayout, by_tier: str, alone: RowMargins
 ) -> tuple[PositionMargin, ...]:
@@ -124,8 +135,7 @@ def group_margins(
 ) -> tuple[GroupMargin, ...]:
     """The groups of the ``by`` tier, account by account (each position its own group for
     ``position``)."""
-    names = np.empty(len(layout.accounts), dtype=object)
-    names[:] = layout.accounts
+    names = object_array(layout.accounts)
     if by_tier == "position":
         n_pos = layout.n_positions
         symbols = [i.symbol for i in layout.instruments]
@@ -176,10 +186,7 @@ def account_margins(
     mm = none if made.maintenance is None else made.maintenance.tolist()
     comps = {k: v.tolist() for k, v in accounts.components.items()}
     info = {k: v.tolist() for k, v in accounts.info.items()}
-    worst: list[str | None] = list(none)  # type: ignore[arg-type]
-    if accounts.worst_scenario is not None:
-        names = accounts.scenario_names
-        worst = [names[w] if w >= 0 else None for w in accounts.worst_scenario.tolist()]
+    worst = worst_scenario_names(accounts).tolist()
     facts = accounts.facts
     total, netted = made.total.tolist(), made.netted.tolist()
     standalone, grouped = made.standalone.tolist(), made.grouped.tolist()
@@ -220,4 +227,5 @@ __all__ = [
     "group_margins",
     "paused_gc",
     "position_margins",
+    "worst_scenario_names",
 ]

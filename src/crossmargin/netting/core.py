@@ -154,7 +154,7 @@ def run_tiers(
 ) -> TierRun:
     """Margin every row of ``layout`` under ``model`` (each distinct row once, the account
     rows in detail) and walk the tiers (module docstring): what :func:`cross_margin` and the
-    columnar dataset path (:mod:`crossmargin.distributed.columns`) share."""
+    columnar dataset path (:func:`crossmargin.distributed.margin.margin_columns`) share."""
     if by not in BY_TIER:
         raise InputError(f"unknown grouping {by!r}: use one of {', '.join(GROUPINGS)}")
     offsets_of, holdings = layout.offsets_of, layout.holdings

@@ -37,7 +37,13 @@ from crossmargin.instruments import Instrument
 from crossmargin.netting.holdings import holdings_csr
 from crossmargin.netting.tiers import TIERS, venue_of
 from crossmargin.portfolio import Portfolio
-from crossmargin.portfolio.codes import codes, combine, first_seen_starts, instrument_codes
+from crossmargin.portfolio.codes import (
+    codes,
+    combine,
+    first_seen_starts,
+    instrument_codes,
+    object_array,
+)
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -136,9 +142,7 @@ class TierLayout:
     def item_labels(self, tier: str) -> ObjArray:
         """Each item's ``tier`` group label (``netting-set``: the account's name)."""
         if tier == "netting-set":
-            names = np.empty(len(self.accounts), dtype=object)
-            names[:] = self.accounts
-            return np.asarray(names[self.account], dtype=object)
+            return np.asarray(object_array(self.accounts)[self.account], dtype=object)
         return np.asarray(self.fact_labels(tier)[self.fact], dtype=object)
 
     def group_labels(self, tier: str) -> ObjArray:

@@ -85,7 +85,6 @@ def _set_ids(
     of a matrix padded with -1; either is numbered by :func:`numpy.unique`."""
     lengths = np.append(starts[1:], values.size) - starts
     width = int(lengths.max())
-    run = np.repeat(np.arange(starts.size), lengths)
     place = np.arange(values.size) - np.repeat(starts, lengths)
     if width * math.log2(base + 1) < 62:
         digit = (values + 1) * (base + 1) ** (width - 1 - place)
@@ -93,7 +92,7 @@ def _set_ids(
                                   return_inverse=True)  # fmt: skip
     else:
         pad = np.full((starts.size, width), -1, dtype=np.int64)
-        pad[run, place] = values
+        pad[np.repeat(np.arange(starts.size), lengths), place] = values
         _, first, ids = np.unique(pad, axis=0, return_index=True, return_inverse=True)
     sets = [tuple(values[starts[k] : starts[k] + lengths[k]].tolist()) for k in first.tolist()]
     return np.asarray(ids, dtype=np.int64).reshape(-1), sets

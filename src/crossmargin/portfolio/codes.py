@@ -44,6 +44,14 @@ def _first_seen(values: Sequence[Any]) -> tuple[IntArray, ObjArray] | None:
     return out, uniques
 
 
+def object_array(values: Sequence[Any]) -> ObjArray:
+    """``values`` as a 1-D object array, one element each (a tuple stays one element, where
+    :func:`numpy.asarray` would make it a row)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
 def codes(values: Sequence[Any] | npt.ArrayLike) -> tuple[IntArray, ObjArray]:
     """First-seen integer codes of ``values`` (strings, or tuples) and the distinct values."""
     seq = values if isinstance(values, np.ndarray) else list(values)  # type: ignore[arg-type]
@@ -138,4 +146,4 @@ def instrument_codes(instruments: Sequence[Instrument], columns: Sequence[Instru
     return np.asarray(col_of[code], dtype=np.int64)
 
 
-__all__ = ["codes", "combine", "first_seen_starts", "instrument_codes"]
+__all__ = ["codes", "combine", "first_seen_starts", "instrument_codes", "object_array"]
