@@ -36,6 +36,7 @@ from crossmargin.errors import Issue, MarketDataError, SchemaError
 from crossmargin.simm.crif import PRODUCT_CLASSES, RISK_TYPE_CLASS, Crif, as_crif, parse_regulations
 from crossmargin.simm.curvature import curvature_margin
 from crossmargin.simm.delta import AMOUNT, base_corr, bucketed_delta, fx_delta, ir_delta
+from crossmargin.simm.factors import net_factors, net_factors_rowwise
 from crossmargin.simm.parameters import FX, IR, RISK_CLASSES, SimmParameters, load_parameters
 from crossmargin.simm.report import ALL, MARGIN_TYPES, RiskClassMargin, SimmLine, SimmResult
 from crossmargin.simm.validation import amounts_in_usd, validate_for_version
@@ -296,8 +297,10 @@ def simm_margin(
     include_post:
         Also compute the post side (amounts negated).  Default: when regulations are given.
     columnar:
-        Group over categorical label columns (the default); ``False`` groups over the
-        strings themselves, the slow twin the tests compare against (same figures).
+        Net the lines into risk factors with integer codes and group over categorical
+        label columns (the default); ``False`` nets by a loop over the lines and groups
+        over the strings themselves, the slow twin the tests compare against (same
+        figures; :mod:`crossmargin.simm.factors` gives the summation order).
 
     Returns
     -------
@@ -330,8 +333,10 @@ def simm_margin(
                 f"pass fx_rates={{'{calculation_currency}': <USD per unit>}}"
             )
         scale = 1.0 / float(rate)
-    frame = _working_frame(table.frame, usd, columnar=columnar)
-    source = table.frame
+    net = net_factors if columnar else net_factors_rowwise
+    factors, factor_usd = net(table.frame, usd)
+    frame = _working_frame(factors, factor_usd, columnar=columnar)
+    source = factors
     has_regulations = bool(
         source["collect_regulations"].ne("").any() or source["post_regulations"].ne("").any()
     )

@@ -57,11 +57,12 @@ def labels(column: pd.Series, text: Callable[[pd.Series], pd.Series]) -> pd.Seri
     )
 
 
-def distinct_rows(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFrame, np.ndarray]:
-    """(distinct combinations of ``columns``, code of each line's combination).
+def combined_codes(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """Code of each line's combination of ``columns``, ``0 … m−1`` in order of first appearance.
 
-    ``table.iloc[codes]`` gives back ``frame[columns]`` line by line; the table keeps the
-    order of first appearance.
+    Each column's codes (a categorical's own, else :func:`pandas.factorize`) are combined
+    into one int64 key, mixed radix (``key = key · (count + 1) + code + 1``; refactorized
+    before it could overflow), and the key is factorized.
     """
     n = len(frame)
     key = np.zeros(n, dtype=np.int64)
@@ -71,15 +72,34 @@ def distinct_rows(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataF
         size = count + 1
         if width * size >= _KEY_LIMIT:
             key, kept = pd.factorize(key)
+            key = key.astype(np.int64)
             width = max(len(kept), 1)
-        key = key * size + (codes.astype(np.int64) + 1)
+        key *= size
+        key += codes
+        key += 1
         width *= size
     codes, _ = pd.factorize(key)
-    first = np.empty(int(codes.max()) + 1 if n else 0, dtype=np.intp)
-    first[codes[::-1]] = np.arange(n - 1, -1, -1, dtype=np.intp)
+    return codes.astype(np.intp)
+
+
+def first_lines(codes: np.ndarray, count: int) -> np.ndarray:
+    """Position of the first line carrying each code ``0 … count−1``."""
+    first = np.empty(count, dtype=np.intp)
+    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1, dtype=np.intp)
+    return first
+
+
+def distinct_rows(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    """(distinct combinations of ``columns``, code of each line's combination).
+
+    ``table.iloc[codes]`` gives back ``frame[columns]`` line by line; the table keeps the
+    order of first appearance.
+    """
+    codes = combined_codes(frame, columns)
+    first = first_lines(codes, int(codes.max()) + 1 if len(codes) else 0)
     table = frame.iloc[first][list(columns)].reset_index(drop=True)
     table = table.astype(dict.fromkeys(columns, str))
-    return table, codes.astype(np.intp)
+    return table, codes
 
 
 def categorical(values: pd.Series) -> pd.Series:
@@ -105,6 +125,8 @@ __all__ = [
     "LABEL_COLUMNS",
     "categorical",
     "codes_of",
+    "combined_codes",
     "distinct_rows",
+    "first_lines",
     "labels",
 ]
