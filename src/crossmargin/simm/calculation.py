@@ -333,8 +333,10 @@ def simm_margin(
                 f"pass fx_rates={{'{calculation_currency}': <USD per unit>}}"
             )
         scale = 1.0 / float(rate)
-    net = net_factors if columnar else net_factors_rowwise
-    factors, factor_usd = net(table.frame, usd)
+    if columnar:
+        factors, factor_usd = net_factors(table.frame, usd, table.distinct)
+    else:
+        factors, factor_usd = net_factors_rowwise(table.frame, usd)
     frame = _working_frame(factors, factor_usd, columnar=columnar)
     source = factors
     has_regulations = bool(

@@ -15,6 +15,7 @@ so a groupby over them is a groupby over small integers that visits groups in th
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -46,15 +47,32 @@ def codes_of(values: pd.Series) -> tuple[np.ndarray, int]:
 
 def labels(column: pd.Series, text: Callable[[pd.Series], pd.Series]) -> pd.Series:
     """``text(column)`` (strings, empty where missing) as a categorical with sorted categories,
-    ``text`` applied to the distinct values only."""
-    codes, uniques = pd.factorize(column, use_na_sentinel=True)
-    stripped = text(pd.Series(uniques, dtype=column.dtype)).to_numpy(dtype=object)
+    ``text`` applied to the distinct values only (a categorical's own categories and codes,
+    reused as they are when already stripped, sorted and holding ``""``)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()
+        uniques = pd.Series(column.cat.categories)
+    else:
+        found, values = pd.factorize(column, use_na_sentinel=True)
+        codes, uniques = found, pd.Series(values, dtype=column.dtype)
+    stripped = text(uniques).to_numpy(dtype=object)
     merged, categories = pd.factorize(np.append(stripped, ""), sort=True)
-    lookup = merged.astype(np.intp)
+    lookup = merged.astype(np.int32)
+    same = bool(np.array_equal(lookup[:-1], np.arange(len(stripped)))) and not (codes < 0).any()
     return pd.Series(
-        pd.Categorical.from_codes(lookup[codes], categories=pd.Index(categories, dtype=str)),
+        pd.Categorical.from_codes(
+            codes if same else lookup[codes],
+            categories=pd.Index(categories, dtype=str),
+            validate=False,
+        ),
         index=column.index,
     )
+
+
+def spread(mask: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """A mask over distinct combinations carried to the lines (``mask[codes]``), without the
+    gather when no combination is flagged."""
+    return mask[codes] if mask.any() else np.zeros(len(codes), dtype=bool)
 
 
 def combined_codes(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
@@ -89,17 +107,42 @@ def first_lines(codes: np.ndarray, count: int) -> np.ndarray:
     return first
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Distinct:
+    """The distinct combinations of some columns of a table of lines.
+
+    Attributes
+    ----------
+    table:
+        One row per combination (as strings), in order of first appearance.
+    codes:
+        Each line's row in ``table``: ``table.iloc[codes]`` gives back the lines.
+    first:
+        Position of the first line of each combination.
+    """
+
+    table: pd.DataFrame
+    codes: np.ndarray
+    first: np.ndarray
+
+
+def distinct_index(frame: pd.DataFrame, columns: Sequence[str]) -> Distinct:
+    """The :class:`Distinct` combinations of ``columns`` in ``frame``."""
+    codes = combined_codes(frame, columns)
+    first = first_lines(codes, int(codes.max()) + 1 if len(codes) else 0)
+    table = frame.iloc[first][list(columns)].reset_index(drop=True)
+    table = table.astype(dict.fromkeys(columns, str))
+    return Distinct(table=table, codes=codes, first=first)
+
+
 def distinct_rows(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFrame, np.ndarray]:
     """(distinct combinations of ``columns``, code of each line's combination).
 
     ``table.iloc[codes]`` gives back ``frame[columns]`` line by line; the table keeps the
     order of first appearance.
     """
-    codes = combined_codes(frame, columns)
-    first = first_lines(codes, int(codes.max()) + 1 if len(codes) else 0)
-    table = frame.iloc[first][list(columns)].reset_index(drop=True)
-    table = table.astype(dict.fromkeys(columns, str))
-    return table, codes
+    found = distinct_index(frame, columns)
+    return found.table, found.codes
 
 
 def categorical(values: pd.Series) -> pd.Series:
@@ -123,10 +166,13 @@ def categorical(values: pd.Series) -> pd.Series:
 __all__ = [
     "CATEGORICAL_COLUMNS",
     "LABEL_COLUMNS",
+    "Distinct",
     "categorical",
     "codes_of",
     "combined_codes",
+    "distinct_index",
     "distinct_rows",
     "first_lines",
     "labels",
+    "spread",
 ]

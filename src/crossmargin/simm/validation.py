@@ -15,7 +15,7 @@ import pandas as pd
 
 from crossmargin.errors import Issue, SchemaError
 from crossmargin.simm.crif import PRODUCT_CLASSES, RISK_TYPE_CLASS, Crif
-from crossmargin.simm.distinct import LABEL_COLUMNS, distinct_rows
+from crossmargin.simm.distinct import LABEL_COLUMNS, distinct_rows, spread
 from crossmargin.simm.parameters import SimmParameters
 
 _IR_QUALIFIED = (
@@ -165,7 +165,7 @@ def version_issues(
     """
     if by_distinct:
         table, codes = distinct or distinct_rows(frame, LABEL_COLUMNS)
-        masks = [(m[codes], c, r) for m, c, r in version_masks(table, params)]
+        masks = [(spread(m, codes), c, r) for m, c, r in version_masks(table, params)]
     else:
         masks = version_masks(frame, params)
     found: list[tuple[int, Issue]] = []
