@@ -78,26 +78,34 @@ def spread(mask: np.ndarray, codes: np.ndarray) -> np.ndarray:
 def combined_codes(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     """Code of each line's combination of ``columns``, ``0 … m−1`` in order of first appearance.
 
-    Each column's codes (a categorical's own, else :func:`pandas.factorize`) are combined
-    into one int64 key, mixed radix (``key = key · (count + 1) + code + 1``; refactorized
-    before it could overflow), and the key is factorized.
+    Each column's codes ``c`` (a categorical's own, else :func:`pandas.factorize`; −1 where
+    missing) are combined into one integer key, mixed radix (``key = key · (count + 1) + c``,
+    which is the key of the digits ``c + 1`` less a constant; refactorized before it could
+    overflow), and the key is factorized.  A column holding one value everywhere is skipped.
     """
     n = len(frame)
-    key = np.zeros(n, dtype=np.int64)
+    key: np.ndarray | None = None
     width = 1
     for column in columns:
         codes, count = codes_of(frame[column])
+        if count <= 1 and (n == 0 or codes.min() >= 0):
+            continue  # the same code on every line
         size = count + 1
+        if key is None:
+            key, width = codes.astype(np.int64), size
+            continue
         if width * size >= _KEY_LIMIT:
-            key, kept = pd.factorize(key)
-            key = key.astype(np.int64)
-            width = max(len(kept), 1)
+            key = pd.factorize(key)[0].astype(np.int64)
+            width = int(key.max()) + 1 if n else 1
         key *= size
         key += codes
-        key += 1
         width *= size
-    codes, _ = pd.factorize(key)
-    return codes.astype(np.intp)
+    if key is None:
+        return np.zeros(n, dtype=np.intp)
+    if width < 1 << 31:
+        key = key.astype(np.int32)
+    found, _ = pd.factorize(key)
+    return found.astype(np.intp)
 
 
 def first_lines(codes: np.ndarray, count: int) -> np.ndarray:
@@ -130,9 +138,18 @@ def distinct_index(frame: pd.DataFrame, columns: Sequence[str]) -> Distinct:
     """The :class:`Distinct` combinations of ``columns`` in ``frame``."""
     codes = combined_codes(frame, columns)
     first = first_lines(codes, int(codes.max()) + 1 if len(codes) else 0)
-    table = frame.iloc[first][list(columns)].reset_index(drop=True)
-    table = table.astype(dict.fromkeys(columns, str))
+    table = pd.DataFrame({c: _strings_at(frame[c], first) for c in columns})
     return Distinct(table=table, codes=codes, first=first)
+
+
+def _strings_at(values: pd.Series, at: np.ndarray) -> pd.Series:
+    """``values.iloc[at]`` as strings (a categorical's categories looked up by code)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()[at]
+        if not (codes < 0).any():
+            names = np.asarray(values.cat.categories.astype(str), dtype=object)
+            return pd.Series(names[codes], dtype=str)
+    return values.iloc[at].reset_index(drop=True).astype(str)
 
 
 def distinct_rows(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFrame, np.ndarray]:
@@ -163,6 +180,27 @@ def categorical(values: pd.Series) -> pd.Series:
     return pd.Series(pd.Categorical.from_codes(codes, categories=categories), index=values.index)
 
 
+def compact(values: pd.Series) -> pd.Series:
+    """A :func:`categorical` keeping only the categories in use (and ``""``), held as
+    Python strings: a groupby over it recodes a handful of categories, not every label
+    of the CRIF the lines came from."""
+    codes = values.cat.codes.to_numpy()
+    categories = values.cat.categories
+    used = np.zeros(len(categories), dtype=bool)
+    used[codes[codes >= 0]] = True
+    used[categories.get_loc("")] = True
+    renumber = (np.cumsum(used) - 1).astype(codes.dtype)
+    kept = np.asarray(categories.astype(str), dtype=object)[used]
+    return pd.Series(
+        pd.Categorical.from_codes(
+            np.where(codes >= 0, renumber[codes], -1),
+            categories=pd.Index(kept, dtype=object),
+            validate=False,
+        ),
+        index=values.index,
+    )
+
+
 __all__ = [
     "CATEGORICAL_COLUMNS",
     "LABEL_COLUMNS",
@@ -170,6 +208,7 @@ __all__ = [
     "categorical",
     "codes_of",
     "combined_codes",
+    "compact",
     "distinct_index",
     "distinct_rows",
     "first_lines",
