@@ -58,12 +58,10 @@ CrifInput = Crif | pd.DataFrame | Iterable[Mapping[str, Any]] | str | os.PathLik
 
 
 def _risk_class_margin(
-    params: SimmParameters, risk_class: str, frame: pd.DataFrame, calc_ccy: str
+    params: SimmParameters, risk_class: str, parts: Mapping[str, pd.DataFrame], calc_ccy: str
 ) -> RiskClassMargin:
-    rtype = frame["RiskType"]
-    vega_rows = frame[rtype.isin(_VEGA_TYPES)]
-    basecorr_rows = frame[rtype.eq("Risk_BaseCorr")]
-    delta_rows = frame[~rtype.isin(_VEGA_TYPES) & rtype.ne("Risk_BaseCorr")]
+    """Margin of one risk class from its ``delta``, ``vega`` and ``base_corr`` lines."""
+    delta_rows, vega_rows = parts["delta"], parts["vega"]
     if risk_class == IR:
         delta, vega = ir_delta(params, delta_rows), ir_vega(params, vega_rows)
     elif risk_class == FX:
@@ -76,8 +74,32 @@ def _risk_class_margin(
         delta=delta,
         vega=vega,
         curvature=curvature_margin(params, risk_class, vega_rows),
-        base_corr=base_corr(params, basecorr_rows),
+        base_corr=base_corr(params, parts["base_corr"]),
     )
+
+
+def _by_risk_class(risk: pd.DataFrame) -> list[tuple[str, str, dict[str, pd.DataFrame]]]:
+    """(product class, risk class, its delta / vega / base-correlation lines) of each pair
+    present, in order of first appearance (a groupby with ``sort=False``); lines keep
+    their order.  Risk types are classified once per distinct value."""
+    pcs, pc_names = pd.factorize(risk["ProductClass"])
+    rcs, rc_names = pd.factorize(risk["risk_class"])
+    pair, _ = pd.factorize(pcs.astype(np.int64) * max(len(rc_names), 1) + rcs)
+    types, type_names = pd.factorize(risk["RiskType"])
+    names = pd.Series(type_names, dtype=object)
+    kind_of = np.where(names.isin(_VEGA_TYPES), 1, np.where(names.eq("Risk_BaseCorr"), 2, 0))
+    kind = kind_of[types]
+    if not len(risk):
+        return []
+    out = []
+    grouped = np.split(np.argsort(pair, kind="stable"), np.cumsum(np.bincount(pair))[:-1])
+    for rows in grouped:  # pair codes number the pairs in order of first appearance
+        parts = {
+            name: risk.take(rows[kind[rows] == k])
+            for k, name in enumerate(("delta", "vega", "base_corr"))
+        }
+        out.append((str(pc_names[pcs[rows[0]]]), str(rc_names[rcs[rows[0]]]), parts))
+    return out
 
 
 def _psi_aggregate(params: SimmParameters, margins: Mapping[str, float]) -> float:
@@ -117,10 +139,8 @@ def _compute(
     needed = ["ProductClass", "risk_class", "RiskType", "Qualifier", "Bucket", "Label1", "Label2"]
     risk = frame.loc[frame["risk_class"] != "", [*needed, AMOUNT]]  # no column carried idle
     by_pc: dict[str, dict[str, RiskClassMargin]] = {}
-    for (pc, rc), group in risk.groupby(["ProductClass", "risk_class"], sort=False, observed=True):
-        by_pc.setdefault(str(pc), {})[str(rc)] = _risk_class_margin(
-            params, str(rc), group, calc_ccy
-        )
+    for pc, rc, parts in _by_risk_class(risk):
+        by_pc.setdefault(pc, {})[rc] = _risk_class_margin(params, rc, parts, calc_ccy)
     order = {name: i for i, name in enumerate(RISK_CLASSES)}
     multipliers = _single_parameter(frame, "Param_ProductClassMultiplier", source)
     factors = _single_parameter(frame, "Param_AddOnNotionalFactor", source)
