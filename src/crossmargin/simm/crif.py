@@ -97,8 +97,8 @@ class Crif:
         empty) and ``row`` (the 1-based line number a spreadsheet shows; header = 1).
         The label and regulation columns
         (:data:`~crossmargin.simm.distinct.CATEGORICAL_COLUMNS`) are categoricals of those
-        strings with sorted categories (``""`` among them), so checks and groupings work
-        on their distinct values.  Treat it as read-only.
+        strings with sorted categories, so checks and groupings work on their distinct
+        values.  Treat it as read-only.
     source:
         Where the lines came from (a path or a description), used in error messages.
     distinct:
@@ -238,26 +238,28 @@ def crif_from_frame(
         )
     from crossmargin.simm.distinct import CATEGORICAL_COLUMNS, distinct_index, labels, spread
 
-    frame = pd.DataFrame(index=range(len(renamed)))
+    n = len(renamed)
+    data: dict[str, Any] = {}  # one DataFrame of these columns at the end: no column copied
     for column in COLUMNS:
         if column in renamed.columns:
             col = renamed[column].reset_index(drop=True)
             if column in ("Amount", "AmountUSD") and pd.api.types.is_numeric_dtype(col.dtype):
-                frame[column] = col
+                data[column] = col
             elif by_distinct and column in CATEGORICAL_COLUMNS:
-                frame[column] = labels(col, _text)
+                data[column] = labels(col, _text)
             else:
-                frame[column] = _text(col)
+                data[column] = _text(col)
         elif by_distinct and column not in ("Amount", "AmountUSD"):  # one empty category
-            frame[column] = pd.Categorical.from_codes(
-                np.zeros(len(frame), dtype=np.int8), categories=pd.Index([""], dtype=str)
+            data[column] = pd.Categorical.from_codes(
+                np.zeros(n, dtype=np.int8), categories=pd.Index([""], dtype=str)
             )
         else:
-            frame[column] = ""
+            data[column] = pd.Series("", index=pd.RangeIndex(n), dtype=str)
     if "row" in renamed.columns:
-        frame["row"] = renamed["row"].to_numpy(dtype=np.int64)
+        data["row"] = renamed["row"].to_numpy(dtype=np.int64)
     else:
-        frame["row"] = np.arange(2, len(frame) + 2, dtype=np.int64)
+        data["row"] = np.arange(2, n + 2, dtype=np.int64)
+    frame = pd.DataFrame(data, index=pd.RangeIndex(n), copy=False)
 
     issues: list[tuple[int, Issue]] = []
 
@@ -329,8 +331,8 @@ def crif_from_frame(
             ordered,
             headline=f"{bad_rows} bad CRIF line{'s' if bad_rows != 1 else ''} in {source}",
         )
-    frame["Amount"] = amount
-    frame["AmountUSD"] = amount_usd
+    data.update(Amount=amount, AmountUSD=amount_usd)
+    frame = pd.DataFrame(data, index=pd.RangeIndex(n), copy=False)
     return Crif(frame=frame, source=source, distinct=index)
 
 

@@ -14,11 +14,14 @@ so a groupby over them is a groupby over small integers that visits groups in th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 #: The label columns whose combinations the CRIF checks depend on.
 LABEL_COLUMNS: tuple[str, ...] = (
@@ -48,7 +51,7 @@ def codes_of(values: pd.Series) -> tuple[np.ndarray, int]:
 def labels(column: pd.Series, text: Callable[[pd.Series], pd.Series]) -> pd.Series:
     """``text(column)`` (strings, empty where missing) as a categorical with sorted categories,
     ``text`` applied to the distinct values only (a categorical's own categories and codes,
-    reused as they are when already stripped, sorted and holding ``""``)."""
+    reused as they are when already stripped and sorted)."""
     if isinstance(column.dtype, pd.CategoricalDtype):
         codes = column.cat.codes.to_numpy()
         uniques = pd.Series(column.cat.categories)
@@ -56,9 +59,12 @@ def labels(column: pd.Series, text: Callable[[pd.Series], pd.Series]) -> pd.Seri
         found, values = pd.factorize(column, use_na_sentinel=True)
         codes, uniques = found, pd.Series(values, dtype=column.dtype)
     stripped = text(uniques).to_numpy(dtype=object)
-    merged, categories = pd.factorize(np.append(stripped, ""), sort=True)
+    missing = bool((codes < 0).any())
+    merged, categories = pd.factorize(np.append(stripped, "") if missing else stripped, sort=True)
     lookup = merged.astype(np.int32)
-    same = bool(np.array_equal(lookup[:-1], np.arange(len(stripped)))) and not (codes < 0).any()
+    same = not missing and bool(np.array_equal(lookup, np.arange(len(stripped))))
+    if missing:
+        codes = np.where(codes < 0, len(stripped), codes)  # the appended ""
     return pd.Series(
         pd.Categorical.from_codes(
             codes if same else lookup[codes],
@@ -80,30 +86,30 @@ def combined_codes(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
 
     Each column's codes ``c`` (a categorical's own, else :func:`pandas.factorize`; −1 where
     missing) are combined into one integer key, mixed radix (``key = key · (count + 1) + c``,
-    which is the key of the digits ``c + 1`` less a constant; refactorized before it could
-    overflow), and the key is factorized.  A column holding one value everywhere is skipped.
+    which is the key of the digits ``c + 1`` less a constant; int32 when every key fits,
+    else int64, refactorized before it could overflow), and the key is factorized.  A
+    column holding one value everywhere is skipped.
     """
     n = len(frame)
-    key: np.ndarray | None = None
-    width = 1
+    digits = []
     for column in columns:
         codes, count = codes_of(frame[column])
         if count <= 1 and (n == 0 or codes.min() >= 0):
             continue  # the same code on every line
-        size = count + 1
-        if key is None:
-            key, width = codes.astype(np.int64), size
-            continue
-        if width * size >= _KEY_LIMIT:
+        digits.append((codes, count + 1))
+    if not digits:
+        return np.zeros(n, dtype=np.intp)
+    small = math.prod(size for _, size in digits) < 1 << 31
+    dtype = np.int32 if small else np.int64
+    key: NDArray[np.signedinteger[Any]] = digits[0][0].astype(dtype)
+    width = digits[0][1]
+    for codes, size in digits[1:]:
+        if not small and width * size >= _KEY_LIMIT:
             key = pd.factorize(key)[0].astype(np.int64)
             width = int(key.max()) + 1 if n else 1
         key *= size
         key += codes
         width *= size
-    if key is None:
-        return np.zeros(n, dtype=np.intp)
-    if width < 1 << 31:
-        key = key.astype(np.int32)
     found, _ = pd.factorize(key)
     return found.astype(np.intp)
 
@@ -122,7 +128,8 @@ class Distinct:
     Attributes
     ----------
     table:
-        One row per combination (as strings), in order of first appearance.
+        One row per combination (strings, or categoricals of strings where the lines'
+        column is one), in order of first appearance.
     codes:
         Each line's row in ``table``: ``table.iloc[codes]`` gives back the lines.
     first:
@@ -143,12 +150,13 @@ def distinct_index(frame: pd.DataFrame, columns: Sequence[str]) -> Distinct:
 
 
 def _strings_at(values: pd.Series, at: np.ndarray) -> pd.Series:
-    """``values.iloc[at]`` as strings (a categorical's categories looked up by code)."""
+    """``values.iloc[at]`` as strings; a categorical stays one (its codes at ``at``), so the
+    checks on the table work on its few categories."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         codes = values.cat.codes.to_numpy()[at]
-        if not (codes < 0).any():
-            names = np.asarray(values.cat.categories.astype(str), dtype=object)
-            return pd.Series(names[codes], dtype=str)
+        categories = values.cat.categories
+        if not (codes < 0).any() and pd.api.types.is_string_dtype(categories.dtype):
+            return pd.Series(pd.Categorical.from_codes(codes, dtype=values.dtype, validate=False))
     return values.iloc[at].reset_index(drop=True).astype(str)
 
 
@@ -159,7 +167,7 @@ def distinct_rows(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataF
     order of first appearance.
     """
     found = distinct_index(frame, columns)
-    return found.table, found.codes
+    return found.table.astype(dict.fromkeys(columns, str)), found.codes
 
 
 def categorical(values: pd.Series) -> pd.Series:
