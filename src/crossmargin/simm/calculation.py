@@ -383,10 +383,10 @@ def _working_frame(source: pd.DataFrame, usd: np.ndarray, *, columnar: bool) -> 
     """
     data: dict[str, Any] = {}
     if columnar:
-        from crossmargin.simm.distinct import categorical, compact
+        from crossmargin.simm.distinct import compact
 
         for column in _LABELS:
-            data[column] = compact(categorical(source[column]))
+            data[column] = compact(source[column])
         rtype = data["RiskType"]
         classes = pd.Series(rtype.cat.categories).map(RISK_TYPE_CLASS).fillna("")
         class_codes, class_names = pd.factorize(classes, sort=True)

@@ -189,16 +189,22 @@ def categorical(values: pd.Series) -> pd.Series:
 
 
 def compact(values: pd.Series) -> pd.Series:
-    """A :func:`categorical` keeping only the categories in use (and ``""``), held as
-    Python strings: a groupby over it recodes a handful of categories, not every label
-    of the CRIF the lines came from."""
+    """``values`` as a categorical keeping only the categories in use, and ``""`` (as
+    :func:`categorical`), held as Python strings: a groupby over it recodes a handful of
+    categories, not every label of the CRIF the lines came from."""
+    if not isinstance(values.dtype, pd.CategoricalDtype) or not (
+        values.cat.categories.is_monotonic_increasing
+        and pd.api.types.is_string_dtype(values.cat.categories.dtype)
+    ):
+        values = categorical(values)
     codes = values.cat.codes.to_numpy()
     categories = values.cat.categories
     used = np.zeros(len(categories), dtype=bool)
     used[codes[codes >= 0]] = True
-    used[categories.get_loc("")] = True
-    renumber = (np.cumsum(used) - 1).astype(codes.dtype)
-    kept = np.asarray(categories.astype(str), dtype=object)[used]
+    kept = np.asarray(categories, dtype=object)[used]
+    renumber = np.cumsum(used) - 1
+    if not len(kept) or kept[0] != "":  # "" sorts first
+        kept, renumber = np.append(np.array([""], dtype=object), kept), renumber + 1
     return pd.Series(
         pd.Categorical.from_codes(
             np.where(codes >= 0, renumber[codes], -1),

@@ -63,7 +63,9 @@ def net_factors(
     sums = np.bincount(line_factor, weights=amounts, minlength=count + 1)[:count]
     first = np.full(count, len(frame), dtype=np.intp)
     np.minimum.at(first, factor_codes, found.first[sensitivity])
-    parameters = np.flatnonzero(line_factor == count)
+    parameters = (
+        np.flatnonzero(line_factor == count) if not sensitivity.all() else np.zeros(0, np.intp)
+    )
     rows = np.concatenate([first, parameters])
     netted = np.concatenate([np.asarray(sums, dtype=np.float64), amounts[parameters]])
     return frame.iloc[rows].reset_index(drop=True), netted

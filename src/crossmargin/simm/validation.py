@@ -194,9 +194,13 @@ def amounts_in_usd(crif: Crif, fx_rates: Mapping[str, float] | None) -> np.ndarr
     USD, else ``Amount × fx_rates[AmountCurrency]`` (USD per unit of the currency).
     """
     frame = crif.frame
-    usd = frame["AmountUSD"].to_numpy(dtype=np.float64).copy()
+    given = frame["AmountUSD"].to_numpy(dtype=np.float64)
     amount = frame["Amount"].to_numpy(dtype=np.float64)
     dimensionless = frame["RiskType"].isin(_DIMENSIONLESS).to_numpy()
+    missing = np.isnan(given)
+    if not missing.any() and not dimensionless.any():
+        return given  # every line has its USD amount (read-only: the frame's own column)
+    usd = given.copy()
     usd[dimensionless] = amount[dimensionless]
     missing = np.isnan(usd)
     currency = frame["AmountCurrency"]
