@@ -117,9 +117,9 @@ def fx_curvature(params: SimmParameters, frame: pd.DataFrame) -> MarginComponent
         return MarginComponent()
     weighted = _weighted(params, frame)
     pairs = weighted["Qualifier"].map(canonical_pair).astype(str)
-    net = weighted.assign(Qualifier=pairs).groupby("Qualifier", sort=True)[AMOUNT].sum()
-    sigma = np.array([params.vega_sigma(FX, p) for p in net.index])
-    cvr = sigma * net.to_numpy(dtype=np.float64)
+    net = net_table(weighted.assign(Qualifier=pairs), ["Qualifier"])
+    sigma = np.array([params.vega_sigma(FX, p) for p in net["Qualifier"]])
+    cvr = sigma * net[AMOUNT]
     rho = float(params.corr(FX)["volatility"])
     k = bucket_constant_corr(cvr, np.arange(cvr.size), np.ones(cvr.size), 1.0, rho**2)
     margin = _finish(params, float(cvr.sum()), float(np.abs(cvr).sum()), k)

@@ -128,11 +128,11 @@ def fx_vega(params: SimmParameters, frame: pd.DataFrame) -> MarginComponent:
     if frame.empty:
         return MarginComponent()
     pairs = frame["Qualifier"].map(canonical_pair).astype(str)
-    net = frame.assign(Qualifier=pairs).groupby("Qualifier", sort=True)[AMOUNT].sum()
+    net = net_table(frame.assign(Qualifier=pairs), ["Qualifier"])
     weights = params.weights(FX)
-    sigma = np.array([params.vega_sigma(FX, p) for p in net.index])
-    vr = float(weights.get("hvr", 1.0)) * sigma * net.to_numpy(dtype=np.float64)
-    vt = np.array([params.fx_vega_threshold(p[:3], p[3:]) for p in net.index])
+    sigma = np.array([params.vega_sigma(FX, p) for p in net["Qualifier"]])
+    vr = float(weights.get("hvr", 1.0)) * sigma * net[AMOUNT]
+    vt = np.array([params.fx_vega_threshold(p[:3], p[3:]) for p in net["Qualifier"]])
     vcr = np.array([concentration_factor(np.array([v]), t)[0] for v, t in zip(vr, vt, strict=True)])
     ws = float(weights["vega"]) * vr * vcr
     rho = float(params.corr(FX)["volatility"])
