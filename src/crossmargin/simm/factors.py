@@ -58,7 +58,10 @@ def net_factors(
     count = int(factor_codes.max()) + 1 if factor_codes.size else 0
     factor_of = np.full(len(table), count, dtype=np.intp)  # ``count``: a parameter line
     factor_of[sensitivity] = factor_codes
-    line_factor = factor_of[found.codes]
+    if count == len(table) and np.array_equal(factor_codes, np.arange(count)):
+        line_factor = found.codes  # every combination is its own factor: no gather
+    else:
+        line_factor = factor_of[found.codes]
     amounts = np.asarray(usd, dtype=np.float64)
     sums = np.bincount(line_factor, weights=amounts, minlength=count + 1)[:count]
     first = np.full(count, len(frame), dtype=np.intp)
