@@ -4,8 +4,10 @@ A margin request that asks to be recorded gets its run id at once (``record_stat
 ``"queued"``); a writer thread turns the queued results into store records and writes them
 in batches, one short transaction per batch (:meth:`crossmargin.store.RunStore.record_many`).
 The writer lingers up to ``LINGER_S`` after the first queued run so that runs arriving
-together share a transaction (a DuckDB write costs about 20 ms to open the file and 1-4 ms
-per run: batching is what lets recording keep up with hundreds of requests per second).
+together share a transaction. Opening the file and checking its schema costs 20-50 ms per
+transaction; each run then costs 1-2 ms CPU, most of it its result's JSON, as a batch is one
+``INSERT`` per table (:meth:`crossmargin.store.RunStore.record_many`): batching is what
+lets recording keep up with hundreds of requests per second.
 The writers of several worker processes take turns on a lock file next to the store
 (``<store>.writers``), so they queue for the file instead of colliding on it.
 
