@@ -147,12 +147,16 @@ class _Day:
     accounts: tuple[str, ...]
     mpor: int
     by: str
+    rebuild_daily: bool = False
 
     def run(self, history: MarketHistory, i: int) -> _DayResult | str:
         """Margins (netted + grouped + standalone per account), hypothetical and clean P&L
         and the model's forecasts, or the reason the day is skipped."""
-        view = history.until(self.days[i].date())  # what is known at the end of day t
-        later_view = history.until(self.days[i + self.mpor].date())
+        # what is known at the end of day t; the views share the whole-history factor levels
+        # and vols, cut at t (MarketHistory.causal), unless every day rebuilds its own
+        shared = not self.rebuild_daily
+        view = history.until(self.days[i].date(), causal=shared)
+        later_view = history.until(self.days[i + self.mpor].date(), causal=shared)
         try:
             now = snapshot_from_history(self.days[i].date(), self.underlyings, history=view)
             later = snapshot_from_history(
@@ -251,6 +255,7 @@ def run_paths(
     progress: Progress | None = None,
     workers: int | None = None,
     map_days: DayMapper | None = None,
+    rebuild_daily: bool = False,
 ) -> BacktestPaths:
     """Margin and realised P&L per day and account (see the module docstring).
 
@@ -260,7 +265,10 @@ def run_paths(
     With a ``ModelSpec`` and more than ``PARALLEL_MIN_DAYS`` days in a group, its days run in
     ``workers`` processes (default: the machine's cores, at most 2 here); the result is the
     same. ``map_days`` runs every group's days instead (a :data:`DayMapper`, e.g. on a Dask
-    cluster); the result is the same again.
+    cluster); the result is the same again. The factor levels and vols each day reads are
+    built once on the whole history and cut at the day (exactly what the day's own view
+    computes, :meth:`MarketHistory.causal`); ``rebuild_daily`` rebuilds them from each day's
+    view instead (the slower reference path; the result is the same).
     """
     start_d, end_d = to_timestamp(start).date(), to_timestamp(end).date()
     _check_window(start_d, end_d, mpor)
@@ -278,8 +286,9 @@ def run_paths(
                 progress(offset + k, total)
 
         one = _run_group(
-            sub, model, unds, members, start_d, end_d, mpor, by, hist, step, workers, map_days
-        )
+            sub, model, unds, members, start_d, end_d, mpor, by, hist, step, workers, map_days,
+            rebuild_daily,
+        )  # fmt: skip
         done += len(one.dates) + len(one.skipped)
         found.append(one)
     return _merge(found, accounts)
@@ -341,6 +350,7 @@ def _run_group(
     progress: Progress,
     workers: int | None,
     map_days: DayMapper | None = None,
+    rebuild_daily: bool = False,
 ) -> BacktestPaths:
     """One group of accounts on its own calendar (see :func:`run_paths`)."""
     days, last_available = _window_days(hist, unds, start_d, end_d)
@@ -357,7 +367,7 @@ def _run_group(
             f"({len(inside)} trading days): lengthen the window"
         )
     day = _Day(book=book, model=model, days=days, underlyings=unds, accounts=accounts,
-               mpor=mpor, by=by)  # fmt: skip
+               mpor=mpor, by=by, rebuild_daily=rebuild_daily)  # fmt: skip
     n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     if not _fork_safe():
         n_workers = 1  # a user-chosen OpenMP layer aborts forked workers: stay serial
