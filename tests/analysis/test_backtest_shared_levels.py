@@ -108,3 +108,21 @@ def test_backtest_with_shared_levels_equals_the_daily_rebuild() -> None:
             np.testing.assert_array_equal(a, b)
         else:
             assert a == b
+
+
+@needs_data
+def test_vol_sampling_on_arrays_equals_the_pandas_twin() -> None:
+    from crossmargin.market.factor_grid import _nanoseconds, _sample, _sample_at, _vol_levels
+
+    history = MarketHistory.load().until("2024-03-01")
+    for underlying in ("BTC", "SPY"):
+        index, fallback, _, _ = _vol_levels(history, underlying)
+        for days in (calendar_days("crypto", "2021-01-01", "2024-03-01"),
+                     calendar_days("nyse", "1995-01-01", "2024-03-01")):  # fmt: skip
+            for series in (index, fallback):
+                at = _nanoseconds(pd.DatetimeIndex(series.index))
+                for stale in (0, 3):
+                    want = _sample(series, days, stale)
+                    got = _sample_at(at, series.to_numpy(dtype=float), _nanoseconds(days), stale)
+                    np.testing.assert_array_equal(got, want)
+                    assert np.isfinite(want).any()

@@ -95,16 +95,66 @@ def underlying_levels(
             "underlying: add the series to the catalogue or margin it with another model"
         )
     spot, gaps = levels_on_calendar(history, underlying, days, max_fill_days=max_fill_days)
-    index, fallback, capped, rule = _vol_levels(history, underlying)
+    vol = _vol_arrays(history, underlying)
+    at = _nanoseconds(days)
     return UnderlyingLevels(
         underlying=underlying,
         log_spot=np.log(spot),
-        vol_index=_sample(index, days, max_fill_days),
-        vol_fallback=_sample(fallback, days, max_fill_days),
-        capped=np.asarray(pd.DatetimeIndex(days).isin(capped), dtype=bool),
-        vol_rule=rule,
+        vol_index=_sample_at(vol.index_at, vol.index, at, max_fill_days),
+        vol_fallback=_sample_at(vol.fallback_at, vol.fallback, at, max_fill_days),
+        capped=np.isin(at, vol.capped_at),
+        vol_rule=vol.rule,
         gaps=tuple(gaps),
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _VolArrays:
+    """:func:`_vol_levels` as arrays (times in ns), made once per history view."""
+
+    index_at: npt.NDArray[np.int64]
+    index: FloatArray
+    fallback_at: npt.NDArray[np.int64]
+    fallback: FloatArray
+    capped_at: npt.NDArray[np.int64]
+    rule: str
+
+
+def _vol_arrays(history: MarketHistory, underlying: str) -> _VolArrays:
+    def build() -> _VolArrays:
+        index, fallback, capped, rule = _vol_levels(history, underlying)
+        return _VolArrays(
+            index_at=_nanoseconds(pd.DatetimeIndex(index.index)),
+            index=index.to_numpy(dtype=float),
+            fallback_at=_nanoseconds(pd.DatetimeIndex(fallback.index)),
+            fallback=fallback.to_numpy(dtype=float),
+            capped_at=_nanoseconds(capped),
+            rule=rule,
+        )
+
+    return history.derived(("vol_arrays", underlying), build)
+
+
+def _nanoseconds(days: pd.DatetimeIndex) -> npt.NDArray[np.int64]:
+    return np.asarray(days.to_numpy().astype("datetime64[ns]").astype(np.int64))
+
+
+_DAY_NS = 86_400 * 10**9
+
+
+def _sample_at(
+    at: npt.NDArray[np.int64], values: FloatArray, days: npt.NDArray[np.int64], max_stale: int
+) -> FloatArray:
+    """:func:`_sample` on arrays: the last value at or before each day (ns), NaN if none or
+    staler than ``max_stale`` whole days."""
+    if not at.size:
+        return np.full(days.size, np.nan)
+    pos = np.searchsorted(at, days, side="right") - 1
+    ok = pos >= 0
+    safe = np.where(ok, pos, 0)
+    stale = (days - at[safe]) // _DAY_NS
+    out: FloatArray = np.where(ok & (stale <= max_stale), values[safe], np.nan)
+    return out
 
 
 def _vol_levels(
@@ -390,10 +440,12 @@ def vol_move(
 ) -> float:
     """The ATM-vol factor's move from ``start`` to ``end`` (same source at both ends, 0 if
     none has both), as a scenario of the historical models defines it; for realised moves."""
-    days = pd.DatetimeIndex([to_timestamp(start), to_timestamp(end)])
-    index, fallback, _, _ = _vol_levels(history, underlying)
+    at = _nanoseconds(pd.DatetimeIndex([to_timestamp(start), to_timestamp(end)]))
+    vol = _vol_arrays(history, underlying)
     moves, _ = _vol_moves(
-        _sample(index, days, max_fill_days), _sample(fallback, days, max_fill_days), 1
+        _sample_at(vol.index_at, vol.index, at, max_fill_days),
+        _sample_at(vol.fallback_at, vol.fallback, at, max_fill_days),
+        1,
     )
     return float(moves[1])
 
