@@ -12,6 +12,7 @@ import pytest
 from crossmargin.analysis.backtest import MODES, ModelSpec, run_paths
 from crossmargin.analysis.strategies import Leg, Strategy
 from crossmargin.config import find_data_dir
+from crossmargin.errors import MarketDataError
 from crossmargin.market.calendars import calendar_days
 from crossmargin.market.history import MarketHistory
 from crossmargin.market.risk_factors import levels_on_calendar
@@ -41,6 +42,10 @@ def test_levels_cut_from_the_whole_history_equal_the_views_own() -> None:
             days = calendar_days("crypto", "2024-02-10", cut)
             filled, _ = levels_on_calendar(shared, "BTC_DVOL", days, max_fill_days=3)
             assert np.isfinite(filled[-2:]).all()
+    # A view cut before the series starts reports it, as its own path does.
+    days = calendar_days("crypto", "2020-01-01", "2020-02-01")
+    with pytest.raises(MarketDataError, match="no observation on or before 2020-02-01"):
+        levels_on_calendar(root.until("2020-02-01"), "BTC_DVOL", days, max_fill_days=3)
     # NYSE series on crypto days (weekends NaN) and a view cut before SPX's 2001 gap ends.
     for cut in ("2001-09-12", "2001-09-14", "2001-09-17", "2024-02-20"):
         days = calendar_days("crypto", "2001-01-01", cut)

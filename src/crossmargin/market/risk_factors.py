@@ -308,9 +308,12 @@ def _ordinal(days: pd.DatetimeIndex) -> npt.NDArray[np.int64]:
 def _whole_levels(history: MarketHistory, name: str, days: pd.DatetimeIndex) -> _WholeLevels | None:
     """The whole-history levels of ``name`` shared by a backtest's views, when cutting them
     at ``days`` is exactly what the view computes alone: ``days`` end by the view's cut-off
-    (so the view holds every observation up to ``days[-1]``, as the whole history does) and
-    by the series' last own day."""
+    (so the view holds every observation up to ``days[-1]``, as the whole history does), the
+    view has an observation (else its own path reports it) and ``days`` end by the series'
+    last own day."""
     if not len(days) or history.cutoff is None or days[-1] > history.cutoff:
+        return None
+    if not history.has_observations(name):
         return None
     whole = history.causal(("whole_levels", name), lambda root: _WholeLevels.build(root, name))
     if whole is None or days[-1] > whole.own[-1]:
