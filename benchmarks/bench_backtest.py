@@ -1,4 +1,4 @@
-"""Backtest benchmark: a 7-year daily ES backtest of a 50-position book (issue 7)."""
+"""Backtest benchmark: a 7-year daily ES backtest of a 50-position book (issues 7 and 19)."""
 
 from __future__ import annotations
 

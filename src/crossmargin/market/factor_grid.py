@@ -52,7 +52,7 @@ from crossmargin.market.history import (
     to_timestamp,
 )
 from crossmargin.market.risk_factors import Gap, levels_on_calendar
-from crossmargin.market.vol_proxies import implied_vol_levels
+from crossmargin.market.vol_proxies import cuts_exactly, implied_vol_levels
 from crossmargin.stats.ewma import fhs_scenarios
 
 FloatArray = npt.NDArray[np.float64]
@@ -95,8 +95,8 @@ def underlying_levels(
             "underlying: add the series to the catalogue or margin it with another model"
         )
     spot, gaps = levels_on_calendar(history, underlying, days, max_fill_days=max_fill_days)
-    vol = _vol_arrays(history, underlying)
     at = _nanoseconds(days)
+    vol = _vol_arrays(history, underlying, int(at[-1]) if at.size else 0)
     return UnderlyingLevels(
         underlying=underlying,
         log_spot=np.log(spot),
@@ -120,19 +120,29 @@ class _VolArrays:
     rule: str
 
 
-def _vol_arrays(history: MarketHistory, underlying: str) -> _VolArrays:
-    def build() -> _VolArrays:
-        index, fallback, capped, rule = _vol_levels(history, underlying)
-        return _VolArrays(
-            index_at=_nanoseconds(pd.DatetimeIndex(index.index)),
-            index=index.to_numpy(dtype=float),
-            fallback_at=_nanoseconds(pd.DatetimeIndex(fallback.index)),
-            fallback=fallback.to_numpy(dtype=float),
-            capped_at=_nanoseconds(capped),
-            rule=rule,
-        )
+def _vol_arrays(history: MarketHistory, underlying: str, last: int) -> _VolArrays:
+    """The arrays of ``history``, or of the whole history it was cut from when sampling those
+    on days up to ``last`` (ns) is exactly sampling the view's (the days end by the view's
+    cut-off and the view's vols are the whole history's cut there; built once and shared,
+    :meth:`MarketHistory.causal`)."""
+    cut = history.cutoff
+    if cut is not None and last <= cut.value and cuts_exactly(history, underlying):
+        whole = history.causal(("vol_arrays", underlying), lambda root: _arrays(root, underlying))
+        if whole is not None:
+            return whole
+    return _arrays(history, underlying)
 
-    return history.derived(("vol_arrays", underlying), build)
+
+def _arrays(history: MarketHistory, underlying: str) -> _VolArrays:
+    index, fallback, capped, rule = _vol_levels(history, underlying)
+    return _VolArrays(
+        index_at=_nanoseconds(pd.DatetimeIndex(index.index)),
+        index=index.to_numpy(dtype=float),
+        fallback_at=_nanoseconds(pd.DatetimeIndex(fallback.index)),
+        fallback=fallback.to_numpy(dtype=float),
+        capped_at=_nanoseconds(capped),
+        rule=rule,
+    )
 
 
 def _nanoseconds(days: pd.DatetimeIndex) -> npt.NDArray[np.int64]:
@@ -441,7 +451,7 @@ def vol_move(
     """The ATM-vol factor's move from ``start`` to ``end`` (same source at both ends, 0 if
     none has both), as a scenario of the historical models defines it; for realised moves."""
     at = _nanoseconds(pd.DatetimeIndex([to_timestamp(start), to_timestamp(end)]))
-    vol = _vol_arrays(history, underlying)
+    vol = _vol_arrays(history, underlying, int(at.max()))
     moves, _ = _vol_moves(
         _sample_at(vol.index_at, vol.index, at, max_fill_days),
         _sample_at(vol.fallback_at, vol.fallback, at, max_fill_days),

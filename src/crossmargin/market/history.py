@@ -458,10 +458,26 @@ class MarketHistory:
             del self._views[next(iter(self._views))]
         return view
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the store of :meth:`causal` (a copy rebuilds it on use): what a
+        distributed run ships stays the series it read."""
+        state = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        state["_causal"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+
     def _causal_store(self) -> dict[tuple[str, str], Any]:
         """The store of :meth:`causal` values shared by the views cut from this history."""
         if self._causal is None:
-            object.__setattr__(self, "_causal", {("root", ""): self})
+            # built on a copy with its own derived cache: nothing of it is kept (or pickled)
+            # on ``self``
+            root = MarketHistory(data_dir=self.data_dir, catalogue=self.catalogue,
+                                 cutoff=self.cutoff)  # fmt: skip
+            object.__setattr__(root, "_full", self._full)
+            object.__setattr__(self, "_causal", {("root", ""): root})
         assert self._causal is not None
         return self._causal
 

@@ -236,11 +236,8 @@ def _sliced(
     per date. A view too short for the seed, or a whole history whose map or cap fails
     (a bad value after the cut-off), is computed on the view itself.
     """
-    rule = vol_proxy_rule(view, underlying)
-    names = [underlying, *([rule.ratio_base] if with_base and rule.ratio_base else [])]
-    for name in names:
-        if not view.has_observations(name) or len(view.series(name)) <= rule.seed_window + 1:
-            return None
+    if not cuts_exactly(view, underlying, with_base=with_base):
+        return None
     whole = view.causal((part.__name__, underlying), lambda root: part(root, underlying))
     if whole is None:
         return None
@@ -248,6 +245,19 @@ def _sliced(
     cut = view.cutoff
     assert cut is not None  # causal() answers views only
     return series[series.index <= cut], bound[bound <= cut]
+
+
+def cuts_exactly(view: MarketHistory, underlying: str, *, with_base: bool = True) -> bool:
+    """Whether ``underlying``'s implied vols of the history ``view`` was cut from, cut at the
+    view's cut-off, are what the view computes alone as far as its data go: the view holds
+    more returns than the EWMA seed window of the underlying (and of the ratio base of a
+    scaled index). The whole history's own failures are checked by
+    :meth:`MarketHistory.causal`."""
+    rule = vol_proxy_rule(view, underlying)
+    names = [underlying, *([rule.ratio_base] if with_base and rule.ratio_base else [])]
+    return all(
+        view.has_observations(n) and len(view.series(n)) > rule.seed_window + 1 for n in names
+    )
 
 
 def implied_vol_levels(history: MarketHistory, underlying: str) -> ImpliedVolLevels:
