@@ -35,7 +35,9 @@ Parquet), ``pm_grid`` with 1,001 scenarios per underlying (``buckets_count=165``
 with a 3-year lookback (1,095 crypto / 752 NYSE scenarios), on 2 workers: wall time and peak
 RSS per worker; the ratio is against the single process margining 10,000 accounts with the
 same scenarios, scaled by 100 (the single process cannot hold the book: about 24 GB of scan
-blocks per 1,000,000 positions at 1,001 scenarios).
+blocks per 1,000,000 positions at 1,001 scenarios). The run fails if a worker's peak exceeds
+``PEAK_BOUND`` times that single process's (one file of the book): memory per worker must
+be bounded by the chunk, not the book.
 """
 
 from __future__ import annotations
@@ -250,6 +252,20 @@ def _check(total: float, want: float, what: str) -> None:
         raise AssertionError(f"{what}: distributed total {total!r} != single {want!r}")
 
 
+#: A worker's peak may exceed one process margining one 10,000-account file (two chunks of
+#: the default size) by this factor at most: a 1M-account book holds 100 such files, so a
+#: peak that grew with the book would be far past it.
+PEAK_BOUND = 1.5
+
+
+def _check_bounded(peaks: list[float], chunk_mb: float, what: str) -> None:
+    if max(peaks) > PEAK_BOUND * chunk_mb:
+        raise AssertionError(
+            f"{what}: worker peak {max(peaks):,.0f} MB > {PEAK_BOUND} x {chunk_mb:,.0f} MB of one "
+            "file in one process: memory per worker is not bounded by the chunk"
+        )
+
+
 def _mb(peaks: list[float]) -> str:
     return ", ".join(f"{p:,.0f}" for p in peaks)
 
@@ -310,6 +326,7 @@ def _bench_large(key: str, folder: Path) -> dict[str, Any]:
     _, _, instruments, _ = _market()
     base_s, base_cpu, base_mb, _ = single_process(key, LARGE // 100)
     run = from_dataset(key, folder, 2)
+    _check_bounded(run["peaks"], base_mb, f"{key}, {LARGE:,} accounts")
     return {
         "name": f"distributed_{key}_1m_accounts",
         "value": run["seconds"],

@@ -30,7 +30,11 @@ MODULES = (
     "bench_cascade",
     "bench_optimise",
     "bench_distributed",
+    "bench_ingest",
     "bench_es_backtest",
+    "bench_spanfile",
+    "bench_netting",
+    "bench_windows",
 )
 
 

@@ -17,32 +17,24 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from crossmargin import api
-from crossmargin.config import find_data_dir
 from crossmargin.errors import InputError
 from crossmargin.instruments import parse_symbol
 from crossmargin.instruments.symbols import last_friday, third_friday
 from crossmargin.market.builder import snapshot_from_history
-from crossmargin.market.history import MarketHistory
 from crossmargin.market.snapshot import MarketSnapshot
-from crossmargin.models import MarginResult, get_model
+from crossmargin.models import MarginResult
 from crossmargin.portfolio import Portfolio, Position
 from crossmargin.simm import simm_margin
 from crossmargin.simm.sensitivities import book_crif
+from market_inputs import MODELS
+from market_inputs import history as _history
+from market_inputs import model_named as _model
 
 pytestmark = pytest.mark.realdata
 DATES = ("2019-06-28", "2022-11-30", "2025-06-02")
-MODELS = ("rules", "span", "pm_grid", "es", "hvar", "conservative")
 MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
 QUARTER_CODES = {3: "H", 6: "M", 9: "U", 12: "Z"}
 REL = 1e-9
-
-
-@cache
-def _history() -> MarketHistory:
-    folder = find_data_dir()
-    if folder is None or not folder.is_dir():
-        pytest.skip("shared market data not found (set CROSSMARGIN_DATA or add ../shared/data)")
-    return MarketHistory.load(folder)
 
 
 def _month_ahead(asof: date, months: int) -> tuple[int, int]:
@@ -97,15 +89,6 @@ def _book(asof: str, accounts: list[list[tuple[int, int]]]) -> Portfolio:
         for i, q in legs
     ]
     return Portfolio.from_positions(positions)
-
-
-def _model(name: str):  # type: ignore[no-untyped-def]
-    if name in ("es", "hvar"):
-        return get_model(name, history=_history())
-    if name == "conservative":
-        return get_model("conservative", first=get_model("span"),
-                         second=get_model("es", history=_history()))  # fmt: skip
-    return get_model(name)
 
 
 def _figures(result: MarginResult, account: str) -> list[float]:

@@ -679,6 +679,7 @@ def stress(
     data_dir: PathLike | None = None,
     contracts: ContractsLike = None,
     client: Client | None = None,
+    progress: Callable[[int, int], None] | None = None,
     **params: Any,
 ) -> StressReport:
     """Stress the netting of ``book`` against the netted margin of ``model`` (METHODS §8).
@@ -691,6 +692,8 @@ def stress(
     ``reverse`` adds a reverse stress of every account, ``default`` the default of one
     account. Returns a :class:`crossmargin.analysis.stress.StressReport`; docs in
     ``docs/stress.md``. ``client``: run on that Dask cluster (the same report).
+    ``progress(done, total)`` is called as each stress finishes (a crisis window, the
+    hypothetical file, a netting set's reverse stress, the correlation break, a default).
     """
     from crossmargin.analysis.stress.correlation import parse_pairs
     from crossmargin.analysis.stress.report import run_stress
@@ -728,8 +731,10 @@ def stress(
     if client is not None:
         from crossmargin.distributed import run_stress as on_cluster
 
-        return on_cluster(client, portfolio, snapshot, chosen, history, **options)
-    return run_stress(portfolio, snapshot, chosen, history, **options)
+        return on_cluster(
+            client, portfolio, snapshot, chosen, history, progress=progress, **options
+        )
+    return run_stress(portfolio, snapshot, chosen, history, progress=progress, **options)
 
 
 def record_stress(

@@ -27,7 +27,7 @@ CORRELATION = "correlation coefficient (-1..1)"
 COUNT = "count"
 _MARGIN_MONEY = (
     "total", "maintenance", "standalone_total", "grouped_total", "netted_total", "benefit",
-    "netted", "standalone", "grouped", "capped", "margin", "base", "credit", "components", "info",
+    "netted", "standalone", "grouped", "capped", "margin", "base", "credit", "components",
 )  # fmt: skip
 _EQUITY_MONEY = (
     "collateral_value", "equity.haircut", "collateral_after_haircut", "mtm", "unrealised_pnl",
@@ -51,6 +51,8 @@ def margin_units(currency: str) -> dict[str, str]:
         # totals and per-account figures
         **dict.fromkeys(_MARGIN_MONEY, money),
         "benefit_pct": "percent of the standalone requirement (51.3 = 51.3%)",
+        "info": "per key: the unit named in parentheses (pm_grid's segregated risk units, "
+        f"e.g. 'BTC/BTC worst_case (BTC)' in BTC), else {currency}",
         "components.binding_*": "flag: 1 where that model's requirement binds, else 0",
         "days_to_liquidate": "trading days",
         "cap": DECIMAL + ": the share of an offset's credit kept",

@@ -160,6 +160,18 @@ def _rollback(con: duckdb.DuckDBPyConnection) -> None:
         con.rollback()
 
 
+@contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """``BEGIN`` … ``COMMIT``; any exception rolls the transaction back and goes on."""
+    con.begin()
+    try:
+        yield
+        con.commit()
+    except BaseException:
+        _rollback(con)
+        raise
+
+
 class RunStore:
     """The run history in one DuckDB file (see the module docstring for schema and rules).
 
@@ -280,16 +292,11 @@ class RunStore:
         ).fetchone()
         if row is None or all(f"'{k}'" in str(row[0]) for k in KINDS):
             return
-        con.begin()
-        try:
+        with _transaction(con):
             con.execute("ALTER TABLE runs RENAME TO runs_before_widening")
             con.execute(_SCHEMA[1])
             con.execute("INSERT INTO runs SELECT * FROM runs_before_widening")
             con.execute("DROP TABLE runs_before_widening")
-            con.commit()
-        except BaseException:
-            _rollback(con)
-            raise
 
     def _check_columns(self, con: duckdb.DuckDBPyConnection) -> None:
         found: dict[str, list[str]] = {}
@@ -411,27 +418,22 @@ class RunStore:
         """Insert prepared runs in one transaction (``accounts_from``: Parquet files of
         per-account rows for a single run, read by DuckDB in the same transaction)."""
         with self._connect() as con:
-            con.begin()
             try:
-                for run_id, run_row, accounts in prepared:
-                    self._insert_run_row(con, run_row)
-                    self._insert_account_rows(con, run_id, accounts)
-                    if accounts_from:
-                        con.execute(
-                            "INSERT INTO run_accounts SELECT ?, account, total, standalone,"
-                            " netted, benefit, components FROM read_parquet(?)",
-                            [run_id, [str(f) for f in accounts_from]],
-                        )
-                con.commit()
+                with _transaction(con):
+                    for run_id, run_row, accounts in prepared:
+                        self._insert_run_row(con, run_row)
+                        self._insert_account_rows(con, run_id, accounts)
+                        if accounts_from:
+                            con.execute(
+                                "INSERT INTO run_accounts SELECT ?, account, total, standalone,"
+                                " netted, benefit, components FROM read_parquet(?)",
+                                [run_id, [str(f) for f in accounts_from]],
+                            )
             except duckdb.Error as error:
-                _rollback(con)
                 ids = ", ".join(p[0] for p in prepared)
                 raise StoreError(
                     f"run {ids} was not recorded in {self.path}: {_first_line(error)}"
                 ) from None
-            except BaseException:
-                _rollback(con)
-                raise
 
     def _insert_run_row(self, con: duckdb.DuckDBPyConnection, row: tuple[Any, ...]) -> None:
         con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", list(row))

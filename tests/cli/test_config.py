@@ -59,7 +59,8 @@ def _one_line(err: str) -> str:
     ("toml", "message"),
     [
         # today's silent typo: an option name no command has
-        ('[margin]\nmodle = "es"\n', "unknown option 'modle' in [margin] (did you mean 'model'?)"),
+        # (not ``modle``: it is as close to ``mode``, margin's pm_grid option since issue 16)
+        ('[margin]\nmodl = "es"\n', "unknown option 'modl' in [margin] (did you mean 'model'?)"),
         ("[runs.list]\nlimt = 5\n", "unknown option 'limt' in [runs.list] (did you mean 'limit'?)"),
         ("[runs.lst]\nlimit = 5\n", "unknown command table [runs.lst] (did you mean [runs.list]?)"),
         ('model = "es"\n', "unknown top-level key 'model': option defaults go in a command table"),

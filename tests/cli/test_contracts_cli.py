@@ -231,8 +231,8 @@ def test_contract_row_with_a_bad_multiplier(run_cli: Run, tmp_path: Path) -> Non
     ("edit", "needle"),
     [
         (
-            lambda d: d["inter_spreads"][0].update(method="scanning"),
-            "'inter_spreads[0].method' is 'scanning'; accepted: 'delta'",
+            lambda d: d["inter_spreads"][0].update(method="magic"),
+            "'inter_spreads[0].method' is 'magic'; accepted: 'delta' or 'scanning'",
         ),
         (
             lambda d: d.update(inter_spread=d.pop("inter_spreads")),

@@ -56,3 +56,25 @@ def test_report_backtest_passes_progress_through() -> None:
     assert calls
     assert calls[-1][0] == calls[-1][1]
     assert payload["backtest"]["observations"] > 0
+
+
+@needs_data
+def test_stress_reports_each_stress_against_a_known_total() -> None:
+    """Two crisis windows, the reverse stress of each netting set, the correlation break and
+    one default: one step each, the total known from the first call."""
+    from crossmargin.analysis.stress.common import netting_set_groups
+
+    book = api.sample_book()
+    market = api.market_for(book, asof="2026-02-11")
+    calls: list[tuple[int, int]] = []
+    report = api.stress(
+        book, "es", crisis="covid,ftx", reverse=True, correlation="break",
+        default="beta-macro", market=market, progress=lambda d, t: calls.append((d, t)),
+    )  # fmt: skip
+    want = 2 + len(netting_set_groups(book)) + 1 + 1
+    assert calls[0] == (0, want)
+    assert calls[-1] == (want, want)
+    assert [d for d, _ in calls] == list(range(want + 1))  # every step, in order
+    assert {t for _, t in calls} == {want}
+    assert report.reverse
+    assert report.default is not None

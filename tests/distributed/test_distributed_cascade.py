@@ -11,8 +11,8 @@ import pytest
 from distributed import Client
 from same import assert_same
 
-from conftest import history
 from crossmargin import api
+from market_inputs import history
 
 pytestmark = pytest.mark.realdata
 

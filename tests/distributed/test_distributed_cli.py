@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from same import assert_same
 
-from conftest import history
 from crossmargin import api
 from crossmargin.portfolio import portfolio_records
+from market_inputs import history
 
 pytestmark = pytest.mark.realdata
 

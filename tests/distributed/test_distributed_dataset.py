@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 from distributed import Client
 
-from conftest import history, sample_market
 from crossmargin import api
 from crossmargin.distributed import margin_dataset
 from crossmargin.errors import InputError, SchemaError
 from crossmargin.models import get_model
 from crossmargin.portfolio import portfolio_records
 from crossmargin.store import RunStore
+from market_inputs import history, sample_market
 
 pytestmark = pytest.mark.realdata
 REL = 1e-9

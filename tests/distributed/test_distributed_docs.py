@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import history
 from crossmargin.report.docs import read_block
+from market_inputs import history
 
 ROOT = Path(__file__).resolve().parents[2]
 

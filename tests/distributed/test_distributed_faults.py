@@ -17,12 +17,12 @@ import time
 import pytest
 from same import assert_same
 
-from conftest import history, sample_market
 from crossmargin import api
 from crossmargin.distributed import client_for, connect, run_margin
 from crossmargin.errors import InputError
 from crossmargin.models import get_model
 from crossmargin.portfolio import Portfolio, Position
+from market_inputs import history, sample_market
 
 
 def _free_port() -> int:

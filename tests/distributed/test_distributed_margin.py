@@ -16,26 +16,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from same import assert_same
 
-from conftest import history, sample_market
 from crossmargin import api
 from crossmargin.collateral.holdings import CollateralHolding
 from crossmargin.distributed import run_margin, run_simm
-from crossmargin.models import MarginModel, get_model
+from crossmargin.models import get_model
 from crossmargin.portfolio import Portfolio, Position
 from crossmargin.simm import simm_margin
 from crossmargin.simm.sensitivities import book_crif
+from market_inputs import MODELS, sample_market
+from market_inputs import model_named as _model
 
 pytestmark = pytest.mark.realdata
-MODELS = ("rules", "span", "pm_grid", "es", "hvar", "conservative")
-
-
-def _model(name: str) -> MarginModel:
-    if name in ("es", "hvar"):
-        return get_model(name, history=history())
-    if name == "conservative":
-        return get_model("conservative", first=get_model("span"),
-                         second=get_model("es", history=history()))  # fmt: skip
-    return get_model(name)
 
 
 @pytest.mark.parametrize("name", MODELS)

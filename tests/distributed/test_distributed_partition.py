@@ -23,9 +23,11 @@ from crossmargin.distributed.partition import (
     account_chunks,
     chunk_positions,
     split_book,
+    split_columns,
 )
 from crossmargin.errors import InputError
-from crossmargin.portfolio import Portfolio, Position
+from crossmargin.portfolio import Portfolio, Position, parse_rows
+from crossmargin.portfolio.columns import parse_columns, raw_rows
 
 
 def _book(accounts: list[list[tuple[int, int]]]) -> Portfolio:
@@ -103,3 +105,39 @@ def test_the_comparison_helper_can_fail() -> None:
     assert len(differences({"a": 1.0}, {"b": 1.0})) == 1
     assert len(differences([1.0, 2.0], [1.0])) == 1
     assert len(differences({"s": "x"}, {"s": "y"})) == 1
+
+
+ROWS = st.lists(
+    st.tuples(
+        st.integers(0, 7),  # account
+        st.sampled_from(["SPY", "ESZ5", "ESZ25", "BTC-PERPETUAL", "BTC_USDC", "QQQ"]),
+        st.integers(-9, 9),
+        st.sampled_from(["", "", "cme", "deribit"]),  # venue
+        st.sampled_from([None, "p"]),  # position id stem
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=ROWS, size=st.integers(1, 12))
+def test_columns_split_as_the_portfolio_splits(rows: list, size: int) -> None:  # type: ignore[type-arg]
+    """The dataset path (checked columns -> parts, no position objects) gives the parts the
+    in-memory path gives (portfolio -> parts): same accounts per chunk, same positions, equal
+    instruments spelled apart (``ESZ5``/``ESZ25``) netted together, venues kept apart."""
+    records = [
+        {"account": f"a{a}", "symbol": s, "quantity": float(q), "venue": v,
+         "position_id": None if pid is None else f"{pid}{k}"}
+        for k, (a, s, q, v, pid) in enumerate(rows)
+    ]  # fmt: skip
+    columns = parse_columns(raw_rows(records), source="mem", reference_year=2025)
+    book = columns.portfolio()
+    assert book.raw == parse_rows(records, source="mem", reference_year=2025).raw
+    by_columns, by_book = split_columns(columns, size), split_book(book, size)
+    assert [p.accounts for p in by_columns] == [p.accounts for p in by_book]
+    assert [p.accounts for p in by_book] == account_chunks(book, size)
+    for fast, slow in zip(by_columns, by_book, strict=True):
+        assert fast.portfolio().raw == slow.portfolio().raw == book.subset(fast.accounts).raw
+        assert fast.portfolio().positions == book.subset(fast.accounts).positions
+        assert [p.symbol for p in fast.raw] == [p.symbol for p in book.subset(fast.accounts).raw]

@@ -14,12 +14,12 @@ import pytest
 from distributed import Client
 from same import assert_same
 
-from conftest import history, sample_market
 from crossmargin import api
 from crossmargin.analysis.backtest import ModelSpec, run_paths
 from crossmargin.analysis.stress.report import run_stress as single_stress
 from crossmargin.distributed import day_mapper, map_units, run_stress
 from crossmargin.models import get_model
+from market_inputs import history, sample_market
 
 pytestmark = pytest.mark.realdata
 SCENARIOS = "src/crossmargin/data/stress_scenarios.json"

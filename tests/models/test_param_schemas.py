@@ -51,16 +51,22 @@ def test_shipped_files_pass_their_schema(model: str) -> None:
         ),
         # a key no level of the file has
         ("span", lambda d: d["defaults"].update(method="x"), "unknown key 'defaults.method'"),
-        # a method the model does not implement, with what it does
+        # a method the model does not implement, with what it does (issue 16 added the
+        # scanning inter spreads and the wpr/pmps intra methods: they are now accepted)
         (
             "span",
-            lambda d: d["inter_spreads"][0].update(method="scanning"),
-            "'inter_spreads[0].method' is 'scanning'; accepted: 'delta'",
+            lambda d: d["inter_spreads"][0].update(method="pmps"),
+            "'inter_spreads[0].method' is 'pmps'; accepted: 'delta' or 'scanning'",
         ),
         (
             "span",
-            lambda d: d["defaults"]["intra_spreads"][0].update(method="wpr"),
-            "'defaults.intra_spreads[0].method' is 'wpr'; accepted: 'flat'",
+            lambda d: d["defaults"]["intra_spreads"][0].update(method="scanning"),
+            "'defaults.intra_spreads[0].method' is 'scanning'; accepted: 'flat', 'wpr' or 'pmps'",
+        ),
+        (
+            "span",
+            lambda d: d["inter_spreads"][0].update(sides=["A", "C"]),
+            "'inter_spreads[0].sides[1]' is 'C'; accepted: 'A' or 'B'",
         ),
         (
             "rules",
@@ -81,6 +87,22 @@ def test_shipped_files_pass_their_schema(model: str) -> None:
             "pm_grid",
             lambda d: d["underlyings"]["BTC"]["venue_params"].update(m_incc=0.1),
             "unknown key 'underlyings.BTC.venue_params.m_incc'",
+        ),
+        # an unknown key of a venue section (issue 16: venues carry mode and add-ons)
+        (
+            "pm_grid",
+            lambda d: d["venues"]["okx"]["defaults"].update(mr7_rate=0.1),
+            "unknown key 'venues.okx.defaults.mr7_rate'",
+        ),
+        (
+            "pm_grid",
+            lambda d: d["venues"]["deribit"].update(modes="cross"),
+            "unknown key 'venues.deribit.modes' (did you mean 'mode'?)",
+        ),
+        (
+            "pm_grid",
+            lambda d: d["venues"]["deribit"].update(mode="portfolio"),
+            "'venues.deribit.mode' is 'portfolio'; accepted: 'segregated' or 'cross'",
         ),
         (
             "pm_grid",
@@ -132,24 +154,24 @@ def test_bad_files_are_one_line_errors_naming_file_and_key(
 def test_every_problem_of_a_file_is_reported_together(tmp_path: Path) -> None:
     data = _shipped("span")
     data["defaults"]["method"] = "x"
-    data["inter_spreads"][1]["method"] = "scanning"
+    data["inter_spreads"][1]["method"] = "magic"
     path = _write(tmp_path, "span", data)
     with pytest.raises(InputError) as info:
         load_parameters("span", path)
     text = str(info.value)
     assert "unknown key 'defaults.method'" in text
-    assert "'inter_spreads[1].method' is 'scanning'" in text
+    assert "'inter_spreads[1].method' is 'magic'" in text
 
 
 def test_the_model_refuses_the_file_before_any_work(tmp_path: Path) -> None:
     data = _shipped("span")
-    data["inter_spreads"][0]["method"] = "scanning"
-    with pytest.raises(InputError, match="accepted: 'delta'"):
+    data["inter_spreads"][0]["method"] = "magic"
+    with pytest.raises(InputError, match="accepted: 'delta' or 'scanning'"):
         get_model("span", params=_write(tmp_path, "span", data))
 
 
 def test_explicit_default_method_is_accepted(tmp_path: Path) -> None:
-    # Naming the implemented method is allowed and changes nothing.
+    # Naming the default method is allowed and changes nothing.
     data = _shipped("span")
     for spread in data["inter_spreads"]:
         spread["method"] = "delta"

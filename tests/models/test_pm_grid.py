@@ -20,6 +20,7 @@ from crossmargin.instruments import Instrument
 from crossmargin.models import get_model
 from crossmargin.models.pm_grid import PMGridContext, PMGridModel
 from crossmargin.models.pm_grid_params import min_delta_floor
+from published import check
 
 DERIBIT = PMGridModel()
 PARADEX = PMGridModel(venue="paradex")
@@ -59,7 +60,7 @@ def test_paradex_min_delta_floor_published_example() -> None:
     floor = min_delta_floor(
         deltas.sum(), np.abs(deltas).sum(), 70_000.0, net_rate=0.02, hedged_rate=0.01
     )
-    assert float(floor) == pytest.approx(1_400.0, abs=1e-9)
+    check("paradex-min-delta", float(floor))
     g = PARADEX.grid("BTC")
     assert (g.min_delta_net_rate, g.min_delta_hedged_rate) == (0.02, 0.01)
 
@@ -177,20 +178,34 @@ def test_long_inverse_perpetual_segregated_and_cross() -> None:
 
 
 def test_far_otm_short_call_is_margined_by_the_extended_table() -> None:
-    # Short 1 BTC 200,000 call, 90 days, vol 60%, spot 70,000 (cross mode, USD). At +500%
-    # (S = 420,000, vol up to 0.6·(1 + 0.5·(1/3)^0.13)) the loss times 3.2% is the scan.
+    # Short BTC 200,000 calls, 90 days, vol 60%, spot 70,000 (cross mode, USD). At +500%
+    # (S = 420,000, vol up to 0.6·(1 + 0.5·(1/3)^0.13)) the loss times 0.16/5 = 3.2% is the
+    # extended value; Deribit's dampener (btc extended_dampener 100,000 USD) shrinks it by
+    # (5/0.16 − 1) × 100,000 = 3,025,000 USD (pm_grid_addons [3]), so the extended table
+    # margins large far-OTM shorts only ("primarily meant to account for large short
+    # options positions that are far out of the money", Deribit Portfolio Margin [P]).
     symbol, k, t, vol = "BTC-2MAY26-200000-C", 200_000.0, 90 / YEAR, 0.6
     s0 = SPOTS["BTC"]
     up = max(vol * (1 + 0.5 * (30 / 90) ** 0.13), 0.5)
     loss_500 = bs_call(6 * s0, k, t, up) - bs_call(s0, k, t, vol)
-    full = row(DERIBIT, (inst(symbol),), [-1.0], vol)
-    assert full.components["scan_loss"][0] == pytest.approx(0.032 * loss_500, rel=1e-7)
-    assert full.scenario_names[full.worst_scenario[0]] == "BTC +500% vol up (extended)"  # type: ignore[index]
-    no_ext = PMGridModel(extended_moves=[], extended_weights=[])
-    bare = row(no_ext, (inst(symbol),), [-1.0], vol)
     worst_std = bs_call(1.16 * s0, k, t, up) - bs_call(s0, k, t, vol)
-    assert bare.components["scan_loss"][0] == pytest.approx(worst_std, rel=1e-7)
-    assert full.total[0] > 20 * bare.total[0]  # the standard grid alone under-margins it
+    big = 1_000.0
+    full = row(DERIBIT, (inst(symbol),), [-big], vol)
+    assert full.components["scan_loss"][0] == pytest.approx(
+        0.032 * big * loss_500 - 3_025_000.0, rel=1e-7
+    )
+    assert full.scenario_names[full.worst_scenario[0]] == "BTC +500% vol up (extended)"  # type: ignore[index]
+    # One contract: its 3.2% (7,105 USD) is inside the allowance; the standard grid binds.
+    one = row(DERIBIT, (inst(symbol),), [-1.0], vol)
+    assert one.components["scan_loss"][0] == pytest.approx(worst_std, rel=1e-7)
+    # Without the dampener the extended table charges the single contract too.
+    undamped = PMGridModel(settlement_currencies={})
+    bare = row(undamped, (inst(symbol),), [-1.0], vol)
+    assert bare.components["scan_loss"][0] == pytest.approx(0.032 * loss_500, rel=1e-7)
+    no_ext = PMGridModel(extended_moves=[], extended_weights=[])
+    std = row(no_ext, (inst(symbol),), [-big], vol)
+    assert std.components["scan_loss"][0] == pytest.approx(big * worst_std, rel=1e-7)
+    assert full.total[0] > 10 * std.total[0]  # the standard grid alone under-margins it
 
 
 def test_linear_only_book_same_in_both_modes() -> None:

@@ -32,7 +32,7 @@ def write(tmp_path: Path, data: dict[str, Any] | str) -> Path:
 
 @pytest.mark.parametrize("underlying", contract_table().underlyings())
 def test_every_contract_table_underlying_has_documented_parameters(underlying: str) -> None:
-    for venue in ("deribit", "paradex"):
+    for venue in ("deribit", "paradex", "okx"):
         g = PMGridModel(venue=venue).grid(underlying)
         assert 0 < g.price_range < 1
     entry = shipped()["underlyings"][underlying]
@@ -91,6 +91,7 @@ def test_malformed_file_is_an_input_error(tmp_path: Path) -> None:
 def test_bad_values_are_input_errors(tmp_path: Path, key: str, value: object, message: str) -> None:
     data = shipped()
     data["underlyings"]["BTC"][key] = value
+    data["venues"]["deribit"]["underlyings"]["BTC"].pop(key, None)  # the venue's own value
     with pytest.raises(InputError, match=message) as err:
         PMGridModel(params=write(tmp_path, data))
     assert "pm_grid_custom.json" in str(err.value) or "BTC" in str(err.value)
@@ -99,8 +100,8 @@ def test_bad_values_are_input_errors(tmp_path: Path, key: str, value: object, me
 def test_unknown_mode_and_venue_are_input_errors() -> None:
     with pytest.raises(InputError, match="unknown pm_grid mode 'portfolio'"):
         PMGridModel(mode="portfolio")
-    with pytest.raises(InputError, match="unknown venue 'okx'"):
-        PMGridModel(venue="okx")
+    with pytest.raises(InputError, match="unknown venue 'kraken'"):  # okx is a venue now
+        PMGridModel(venue="kraken")
 
 
 def test_file_for_another_model_is_rejected(tmp_path: Path) -> None:
@@ -108,3 +109,13 @@ def test_file_for_another_model_is_rejected(tmp_path: Path) -> None:
     data["model"] = "span"
     with pytest.raises(InputError, match="is for model 'span'"):
         PMGridModel(params=write(tmp_path, data))
+
+
+def test_mode_comes_from_the_venue_then_the_file(tmp_path: Path) -> None:
+    data = shipped()
+    data["default_mode"] = "segregated"
+    assert PMGridModel(params=write(tmp_path, data)).mode == "segregated"
+    data["venues"]["deribit"]["mode"] = "cross"
+    assert PMGridModel(params=write(tmp_path, data)).mode == "cross"
+    assert PMGridModel(params=write(tmp_path, data), mode="segregated").mode == "segregated"
+    assert PMGridModel().mode == "cross"  # the shipped default_mode

@@ -14,6 +14,7 @@ from span_fixtures import linear_arrays, pairs, scan_points
 
 from crossmargin.models.span import row_margins
 from crossmargin.models.span_core import SpanArrays, Spread, span_margins
+from published import check
 
 # McMillan, *Options as a Strategic Investment*, ch. 34 (METHODS §2.11 [R][✓]): S&P
 # futures at $500 per point, PSR $10,000 (20 points); the extreme rows (15, 16) already
@@ -54,7 +55,8 @@ def test_mcmillan_scan_risk() -> None:
     scan = out.components["scan_risk"]
     # Long future $10,000 (scenarios 13/14), long call $3,990 (scenario 14, as McMillan
     # states), covered write $6,620: scenario 13, -10,000 - (-3,380) = -6,620 profit.
-    np.testing.assert_array_equal(scan[:3], [10_000.0, 3_990.0, 6_620.0])
+    for k in range(3):
+        check("mcmillan-scan-risk", float(scan[k]), index=k)
     # The short call alone loses $8,060 in scenario 11 (+3/3, vol up), so margining the
     # two legs separately costs 10,000 + 8,060 = $18,060 against $6,620 scanned together.
     # (The older customer-margin rules give $13,000 = 10,000 + 4,000 - 1,000, METHODS §1;
@@ -69,18 +71,19 @@ def test_mcmillan_scan_risk() -> None:
 
 
 @pytest.mark.parametrize(
-    ("holdings", "expected", "scan", "intra"),
+    ("holdings", "example", "scan", "intra"),
     [
-        ([1, -1, 0], 200.0, 0.0, 200.0),  # +1 M2 / -1 M3: (500 - 500) + 200
-        ([1, 0, -1], 300.0, 250.0, 50.0),  # +1 M2 / -1 M4: (750 - 500) + 50
-        ([0, 1, -1], 250.0, 250.0, 0.0),  # +1 M3 / -1 M4: (750 - 500) + 0
+        ([1, -1, 0], "cme-calendar-2v3", 0.0, 200.0),  # +1 M2 / -1 M3: (500 - 500) + 200
+        ([1, 0, -1], "cme-calendar-2v4", 250.0, 50.0),  # +1 M2 / -1 M4: (750 - 500) + 50
+        ([0, 1, -1], "cme-calendar-3v4", 250.0, 0.0),  # +1 M3 / -1 M4: (750 - 500) + 0
     ],
 )
 def test_cme_calendar_spreads(
-    holdings: list[float], expected: float, scan: float, intra: float
+    holdings: list[float], example: str, scan: float, intra: float
 ) -> None:
-    # CME illustrative calendar example (METHODS §2.5 [P]): outrights M2 $500, M3 $500,
-    # M4 $750; intra charges 2v3 $200, 2v4 $50, 3v4 $0 per spread, in that priority order.
+    # CME illustrative calendar example (CME Group, "SPAN margin: spread calculations",
+    # cmegroup.com/clearing/margins/spread-calc.html; METHODS §2.5 [P]): outrights M2 $500,
+    # M3 $500, M4 $750; intra charges 2v3 $200, 2v4 $50, 3v4 $0 per spread, in that priority order.
     intra_spreads = (
         Spread(a=0, b=1, rate=200.0),
         Spread(a=0, b=2, rate=50.0),
@@ -97,7 +100,7 @@ def test_cme_calendar_spreads(
     out = row_margins(arrays, np.array([holdings], dtype=float))
     assert out.components["scan_risk"][0] == pytest.approx(scan, abs=1e-9)
     assert out.components["intra_spread"][0] == pytest.approx(intra, abs=1e-9)
-    assert out.total[0] == pytest.approx(expected, abs=1e-9)
+    check(example, float(out.total[0]))
 
 
 def test_cme_calendar_outrights_alone() -> None:
@@ -108,7 +111,8 @@ def test_cme_calendar_outrights_alone() -> None:
 
 
 def test_cme_corn_soybean_inter_commodity_credit() -> None:
-    # CME illustration (METHODS §2.7 [P]): corn vs soybeans at 2:1, credit rate 55%,
+    # CME illustration (CME Group, "SPAN margin: spread calculations", cmegroup.com/clearing/
+    # margins/spread-calc.html; METHODS §2.7 [P]): corn vs soybeans at 2:1, credit rate 55%,
     # outrights corn $1,750, soybeans $2,500. Outright total 2 x 1,750 + 2,500 = $6,000;
     # credit_leg = spreads x delta ratio x WPR x rate, WPR = price risk / |net delta|:
     # corn 1 x 2 x (3,500 / 2) x 0.55 = 1,925; soybeans 1 x 1 x 2,500 x 0.55 = 1,375;
@@ -123,8 +127,8 @@ def test_cme_corn_soybean_inter_commodity_credit() -> None:
     np.testing.assert_allclose(rows.scan[0], [3_500.0, 2_500.0])
     np.testing.assert_allclose(rows.credit[0], [1_925.0, 1_375.0])
     assert rows.credit[0].sum() == pytest.approx(3_300.0)
-    assert rows.maintenance[0] == pytest.approx(2_700.0)
-    assert rows.maintenance[1] == pytest.approx(2_700.0)  # the mirror position
+    check("cme-corn-soybeans", float(rows.maintenance[0]))
+    check("cme-corn-soybeans", float(rows.maintenance[1]))  # the mirror position
     # Both legs long: the deltas do not offset, no spread forms.
     assert rows.maintenance[2] == pytest.approx(2 * 1_750.0 + 2_500.0)
     out = row_margins(arrays, np.array([[2.0, -1.0]]))

@@ -70,6 +70,21 @@ else:
 ModelOpt = Annotated[
     str, typer.Option("--model", help="Margin model: " + ", ".join(BUILTIN_MODELS) + ".")
 ]
+GridModeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--mode",
+        help="pm_grid: segregated (one risk unit per underlying and settlement currency, "
+        "Deribit S:PM) or cross (one USD unit per underlying); default: the venue's or the "
+        "parameter file's mode.",
+    ),
+]
+GridVenueOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--venue", help="pm_grid: venue section of the parameter file (deribit, paradex, okx)."
+    ),
+]
 
 
 def margin_table(result: _models.MarginResult) -> Table:
@@ -200,6 +215,22 @@ def netting_set_table(result: _models.MarginResult) -> Table | None:
     return table
 
 
+def unit_table(result: _models.MarginResult) -> Table | None:
+    """Figures a model reports in their own currency (``info`` keys ending in ``(CCY)``):
+    pm_grid's segregated risk units, e.g. ``BTC/BTC worst_case (BTC)`` as Deribit prints it."""
+    rows = [(a.account, k, v) for a in result.accounts for k, v in a.info.items()
+            if k.endswith(")") and " (" in k]  # fmt: skip
+    if not rows:
+        return None
+    table = Table(title="Risk units in their own currency", title_justify="left")
+    for col in ("account", "figure", "value", "unit"):
+        table.add_column(col, justify="right" if col == "value" else "left")
+    for account, key, value in rows:
+        name, _, unit = key[:-1].rpartition(" (")
+        table.add_row(account, name, f"{value:,.9f}", unit)
+    return table
+
+
 def correlation_tables(result: _models.MarginResult) -> list[tuple[str, Table]]:
     """The daily spot-move correlations each netting set's window implies (ES/HVaR)."""
     sets = result.diagnostics.get("netting_sets") or {}
@@ -228,7 +259,12 @@ def margin_command(
     book: BookArg,
     model: ModelOpt = DEFAULT_MODEL,
     params: Annotated[
-        Path | None, typer.Option("--params", help="Parameter file replacing the shipped one.")
+        Path | None,
+        typer.Option(
+            "--params",
+            help="Parameter file replacing the shipped one (span: also a CME SPAN .pa2/.spn "
+            "file, whose risk arrays are used; pm_grid: also a Deribit model_params response).",
+        ),
     ] = None,
     also: AlsoOpt = None,
     by: ByOpt = "underlying",
@@ -248,6 +284,8 @@ def margin_command(
     apc: ApcOpt = None,
     var_method: VarMethodOpt = None,
     horizon: HorizonOpt = None,
+    mode: GridModeOpt = None,
+    venue: GridVenueOpt = None,
     store: StoreOpt = None,
     no_store: NoStoreOpt = False,
     ladder: Annotated[
@@ -293,6 +331,12 @@ def margin_command(
         )
         raise InputError(f"{given} appl{'ies' if len(var_kwargs) == 1 else 'y'} to "
                          f"--model {' or '.join(_var.VAR_MODELS)} only, not {model}")  # fmt: skip
+    grid = {k: v for k, v in {"mode": mode, "venue": venue}.items() if v is not None}
+    if grid and model != "pm_grid":
+        given = " and ".join(f"--{k}" for k in grid)
+        raise InputError(f"{given} appl{'ies' if len(grid) == 1 else 'y'} to --model pm_grid "
+                         f"only, not {model}")  # fmt: skip
+    kwargs.update(grid)
     if model in _var.VAR_MODELS or also in _var.VAR_MODELS:
         kwargs["history"] = api.market_history(data, contracts=mine)
     chosen = api.make_model(model, also=also, **kwargs)  # bad names fail before any loading
@@ -334,9 +378,9 @@ def margin_command(
     console.print(margin_table(result))
     console.print(tier_table(result))
     console.print(equity_table(result, ladder=ladder))
-    sets = netting_set_table(result)
-    if sets is not None:
-        console.print(sets)
+    for extra in (unit_table(result), netting_set_table(result)):
+        if extra is not None:
+            console.print(extra)
     for title, table in correlation_tables(result):
         console.print(title, style="italic", highlight=False)
         console.print(table)

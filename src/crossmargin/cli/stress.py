@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from crossmargin.cli.app import app, console, print_json, working
+from crossmargin.cli.app import app, console, print_json, progress_bar
 from crossmargin.cli.distributed import cluster
 from crossmargin.cli.options import (
     AsofOpt,
@@ -354,7 +354,7 @@ def stress_command(
     snapshot = api.market_for(portfolio, asof=asof, market=market, data_dir=data, contracts=mine)
     with (
         cluster(distributed, scheduler, workers) as client,
-        working("stress testing ...", quiet=json),
+        progress_bar("stress", "stresses", quiet=json) as progress,
     ):
         report = api.stress(
             portfolio,
@@ -372,6 +372,7 @@ def stress_command(
             data_dir=data,
             contracts=mine,
             client=client,
+            progress=progress,
             **params,
         )
     run_id, unrecorded = record_run(

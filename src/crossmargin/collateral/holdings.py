@@ -88,7 +88,7 @@ def parse_collateral_rows(
     row_numbers: Sequence[int] | None = None,
 ) -> tuple[CollateralHolding, ...]:
     """Validate collateral rows, collecting every issue (SchemaError lists them all)."""
-    from crossmargin.portfolio.io import column_problems  # (portfolio imports this module)
+    from crossmargin.portfolio.columns import column_problems  # (portfolio imports this module)
 
     issues: list[Issue] = []
     out: list[CollateralHolding] = []

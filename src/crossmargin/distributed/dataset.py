@@ -12,10 +12,15 @@ tasks, one task per file:
    unions the symbols into the instruments of the book, checks that no account appears in
    two files (naming the account and the files if one does) and prepares the model once
    (:mod:`.shared`);
-2. **margin**: the task loads its file with the book loader (every bad row of every file is
-   collected: the run stops with one :class:`~crossmargin.errors.SchemaError` listing them
-   all), margins its accounts in chunks of about ``chunk_positions`` positions and writes each
-   chunk's results (:mod:`.output`); only sums come back.
+2. **margin**: the task reads its file into Arrow columns and checks them with the book
+   loader's rules (:mod:`crossmargin.portfolio.columns`: each distinct symbol parsed once,
+   numbers checked as arrays; every bad row of every file is collected: the run stops with
+   one :class:`~crossmargin.errors.SchemaError` listing them all), cuts the columns into
+   chunks of whole accounts of about ``chunk_positions`` positions
+   (:func:`.partition.split_columns`: array takes), margins each from its columns
+   (:func:`.margin.margin_columns`: the steps of :func:`crossmargin.netting.cross_margin` on
+   arrays, no object per position or account) and writes its results (:mod:`.output`);
+   only sums come back.
 
 The client writes ``summary.json`` and, unless told not to, records the run in the run store
 (kind ``margin``; ``run_accounts`` filled from the accounts files by DuckDB; the inputs hash
@@ -45,15 +50,15 @@ from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import MarginModel
 from crossmargin.models.result import GROUPINGS, result_units
 from crossmargin.netting.core import BY_TIER
-from crossmargin.portfolio import parse_rows
-from crossmargin.portfolio.io import REQUIRED, read_records
+from crossmargin.portfolio.columns import REQUIRED, parse_columns
+from crossmargin.portfolio.io import read_book
 from crossmargin.store import RunStore
 
 from .cluster import require_folders, worker_count
-from .margin import margin_part
+from .margin import margin_columns
 from .output import ACCOUNTS, PartTotals, write_part
 from .partition import chunk_positions as default_chunk
-from .partition import split_book
+from .partition import split_columns
 from .shared import SharedMargin, history_folder, share_margin
 from .tasks import Progress, map_units
 
@@ -187,16 +192,14 @@ class FileOutcome:
 def margin_file(unit: tuple[int, Path], shared: _SharedFiles) -> FileOutcome:
     """One task of the margin pass (runs on a worker): load, margin in chunks, write."""
     index, path = unit
-    rows, numbers = read_records(path)
     try:
-        book = parse_rows(rows, source=str(path), row_numbers=numbers)
+        book = parse_columns(read_book(path), source=str(path))
     except SchemaError as bad:
         return FileOutcome(issues=bad.issues)
-    del rows
     outcome = FileOutcome()
-    for k, part in enumerate(split_book(book, shared.chunk_positions)):
-        result = margin_part(part, shared.margin)
-        outcome.totals.add(result, write_part(result, shared.out, f"part-{index:05d}-{k:04d}"))
+    for k, part in enumerate(split_columns(book, shared.chunk_positions)):
+        figures = margin_columns(part, shared.margin)
+        outcome.totals.add(figures, write_part(figures, shared.out, f"part-{index:05d}-{k:04d}"))
     outcome.worker = get_worker().address
     outcome.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     return outcome

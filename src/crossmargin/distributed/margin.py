@@ -12,21 +12,30 @@ only (``tests/test_netting_set_isolation.py``); the tests hold the two paths equ
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from distributed import Client
 
 from crossmargin.errors import InputError
+from crossmargin.instruments import Instrument
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import MarginModel
 from crossmargin.models.result import GROUPINGS, GroupMargin, MarginResult, PositionMargin
-from crossmargin.netting.core import BY_TIER
+from crossmargin.netting.assemble import worst_scenario_names
+from crossmargin.netting.columnar import columnar_book
+from crossmargin.netting.core import BY_TIER, run_tiers
+from crossmargin.netting.tiers import load_policy
 from crossmargin.portfolio import Portfolio
+from crossmargin.portfolio.codes import object_array
+from crossmargin.pricing.mtm import row_mtm
 
 from .cluster import require_folders, worker_count
+from .output import PartFigures
 from .partition import BookPart, parts_for
-from .shared import SharedMargin, book_instruments, history_folder, share_margin
+from .shared import PreparedModel, SharedMargin, book_instruments, history_folder, share_margin
 from .tasks import Progress, map_units
 
 if TYPE_CHECKING:
@@ -36,6 +45,68 @@ if TYPE_CHECKING:
 def margin_part(part: BookPart, shared: SharedMargin) -> MarginResult:
     """One task: the margin of a part's accounts (runs on a worker)."""
     return shared.margin(part.portfolio())
+
+
+def margin_columns(part: BookPart, shared: SharedMargin) -> PartFigures:
+    """The figures :func:`margin_part` gives ``part``'s accounts and positions, as columns,
+    with no object per position or account (the dataset path; module docstring of
+    :mod:`crossmargin.distributed.dataset`).
+
+    The same steps as :func:`crossmargin.netting.cross_margin`: the tier rows from the
+    part's columns (:func:`~crossmargin.netting.columnar.columnar_book`, equal to
+    :func:`~crossmargin.netting.layout.tier_layout` of ``part.portfolio()``), the margins and
+    the tier walk (:func:`~crossmargin.netting.core.run_tiers`), MTM of the booked rows
+    (:func:`~crossmargin.pricing.mtm.row_mtm`). A part from a dataset holds no collateral, so
+    an account's equity is its MTM (:mod:`crossmargin.collateral.equity` with no holding).
+    """
+    if part.collateral:
+        raise InputError("margin_columns takes parts without collateral: use margin_part")
+    canon: dict[Instrument, int] = {}
+    same = np.array([canon.setdefault(i, len(canon)) for i in part.instruments], np.int64)
+    instruments = tuple(canon)
+    row_instrument = same[part.instrument_index]
+    layout, position = columnar_book(
+        object_array(part.accounts)[part.account_index], instruments, row_instrument, part.quantity,
+        part.venue or None,
+    )  # fmt: skip
+    policy = load_policy(shared.offsets).with_cap(shared.cap)
+    run = run_tiers(PreparedModel(shared), layout, shared.market, by=shared.by, policy=policy,
+                    history=shared.history)  # fmt: skip
+    mtm, unrealised = row_mtm(instruments, shared.market, row_instrument, part.quantity,
+                              part.trade_price, position, layout.n_positions)  # fmt: skip
+    made = run.account_figures(mtm, unrealised)
+    acc, alone, n_pos = run.accounts, run.positions, layout.n_positions
+    netting_set = np.array([f.get("netting_set") for f in acc.facts] if acc.facts else
+                           [None] * len(layout.accounts), dtype=object)  # fmt: skip
+    account_names = object_array(layout.accounts)
+    symbols = np.array([i.symbol for i in layout.instruments], dtype=object)
+    by_tier = run.by_tier
+    if by_tier == "position":
+        group = np.full(n_pos, "", dtype=object)
+        grouped_total = math.fsum(alone.total)
+    else:
+        group = layout.item_labels(by_tier)[:n_pos]
+        grouped_total = math.fsum(run.figures.margin[by_tier])
+    return PartFigures(
+        currency=shared.market.reporting_currency,
+        account=account_names,
+        total=made.total,
+        netted=made.netted,
+        standalone=made.standalone,
+        grouped=made.grouped,
+        maintenance=made.maintenance,
+        worst_scenario=worst_scenario_names(acc),
+        netting_set=netting_set,
+        components=dict(acc.components),
+        equity=0.0 + made.mtm,  # collateral after haircut (none) + MTM
+        position_account=account_names[layout.account[:n_pos]],
+        symbol=symbols[layout.instrument[:n_pos]],
+        quantity=layout.quantity[:n_pos],
+        group=group,
+        position_standalone=alone.total,
+        position_maintenance=alone.maintenance,
+        grouped_total=grouped_total,
+    )
 
 
 def run_margin(
@@ -132,4 +203,4 @@ def merge_diagnostics(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["margin_part", "merge_diagnostics", "merge_results", "run_margin"]
+__all__ = ["margin_columns", "margin_part", "merge_diagnostics", "merge_results", "run_margin"]

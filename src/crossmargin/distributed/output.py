@@ -20,59 +20,118 @@ back with any Parquet reader (``pandas.read_parquet(out / "accounts")``, DuckDB
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from crossmargin.models.result import MarginResult
-from crossmargin.store_records import canonical_json
+from crossmargin.store_records import canonical_json_columns
 
 ACCOUNTS = "accounts"
 POSITIONS = "positions"
 
+FloatArray = npt.NDArray[np.float64]
+ObjArray = npt.NDArray[np.object_]
 
-def account_table(result: MarginResult) -> pa.Table:
-    """One row per account of ``result`` (module docstring)."""
-    accs = result.accounts
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PartFigures:
+    """A margined part's figures as columns, one entry per account (``account`` order) and
+    per netted position (``position_*``); money in ``currency``. ``grouped_total`` is the
+    ``by`` groups' margins summed (``math.fsum``), ``maintenance`` None where the method has
+    none, ``worst_scenario`` and ``netting_set`` None where not applicable."""
+
+    currency: str
+    account: ObjArray
+    total: FloatArray
+    netted: FloatArray
+    standalone: FloatArray
+    grouped: FloatArray
+    maintenance: FloatArray | None
+    worst_scenario: ObjArray
+    netting_set: ObjArray
+    components: Mapping[str, FloatArray]
+    equity: FloatArray
+    position_account: ObjArray
+    symbol: ObjArray
+    quantity: FloatArray
+    group: ObjArray
+    position_standalone: FloatArray
+    position_maintenance: FloatArray | None
+    grouped_total: float
+
+    @property
+    def excess(self) -> FloatArray:
+        """``equity − total`` per account (negative: a margin call)."""
+        return np.asarray(self.equity - self.total, dtype=np.float64)
+
+    @property
+    def benefit(self) -> FloatArray:
+        """``standalone − netted`` per account (as :attr:`AccountMargin.benefit`)."""
+        return np.asarray(self.standalone - self.netted, dtype=np.float64)
+
+    @property
+    def benefit_pct(self) -> FloatArray:
+        """Benefit as a percentage of standalone margin (0 where standalone is 0)."""
+        s = self.standalone
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pct = 100.0 * self.benefit / s
+        return np.asarray(np.where(s > 0, pct, 0.0), dtype=np.float64)
+
+
+def _strings(values: ObjArray) -> pa.Array:
+    return pa.array(values, pa.string())
+
+
+def _floats(values: FloatArray | None, n: int) -> pa.Array:
+    return pa.nulls(n, pa.float64()) if values is None else pa.array(values, pa.float64())
+
+
+def account_table(part: PartFigures) -> pa.Table:
+    """One row per account of ``part`` (module docstring)."""
+    n = len(part.account)
     return pa.table(
         {
-            "account": pa.array([a.account for a in accs], pa.string()),
-            "total": pa.array([a.total for a in accs], pa.float64()),
-            "netted": pa.array([a.netted for a in accs], pa.float64()),
-            "standalone": pa.array([a.standalone for a in accs], pa.float64()),
-            "grouped": pa.array([a.grouped for a in accs], pa.float64()),
-            "maintenance": pa.array([a.maintenance for a in accs], pa.float64()),
-            "benefit": pa.array([a.benefit for a in accs], pa.float64()),
-            "benefit_pct": pa.array([a.benefit_pct for a in accs], pa.float64()),
-            "worst_scenario": pa.array([a.worst_scenario for a in accs], pa.string()),
-            "netting_set": pa.array([a.netting_set.get("netting_set") for a in accs], pa.string()),
-            "components": pa.array([canonical_json(dict(a.components)) for a in accs], pa.string()),
-            "equity": pa.array(
-                [None if a.equity is None else a.equity.equity for a in accs], pa.float64()
+            "account": _strings(part.account),
+            "total": _floats(part.total, n),
+            "netted": _floats(part.netted, n),
+            "standalone": _floats(part.standalone, n),
+            "grouped": _floats(part.grouped, n),
+            "maintenance": _floats(part.maintenance, n),
+            "benefit": _floats(part.benefit, n),
+            "benefit_pct": _floats(part.benefit_pct, n),
+            "worst_scenario": _strings(part.worst_scenario),
+            "netting_set": _strings(part.netting_set),
+            "components": pa.array(
+                canonical_json_columns(list(part.components), list(part.components.values()))
+                if part.components
+                else ["{}"] * n,
+                pa.string(),
             ),
-            "excess": pa.array(
-                [None if a.equity is None else a.equity.excess for a in accs], pa.float64()
-            ),
-            "currency": pa.array([result.currency] * len(accs), pa.string()),
+            "equity": _floats(part.equity, n),
+            "excess": _floats(part.excess, n),
+            "currency": pa.array([part.currency] * n, pa.string()),
         }
     )
 
 
-def position_table(result: MarginResult) -> pa.Table:
-    """One row per netted position of ``result`` (module docstring)."""
-    pos = result.positions
+def position_table(part: PartFigures) -> pa.Table:
+    """One row per netted position of ``part`` (module docstring)."""
+    n = len(part.symbol)
     return pa.table(
         {
-            "account": pa.array([p.account for p in pos], pa.string()),
-            "symbol": pa.array([p.symbol for p in pos], pa.string()),
-            "quantity": pa.array([p.quantity for p in pos], pa.float64()),
-            "group": pa.array([p.group for p in pos], pa.string()),
-            "standalone": pa.array([p.standalone for p in pos], pa.float64()),
-            "maintenance": pa.array([p.maintenance for p in pos], pa.float64()),
-            "currency": pa.array([result.currency] * len(pos), pa.string()),
+            "account": _strings(part.position_account),
+            "symbol": _strings(part.symbol),
+            "quantity": _floats(part.quantity, n),
+            "group": _strings(part.group),
+            "standalone": _floats(part.position_standalone, n),
+            "maintenance": _floats(part.position_maintenance, n),
+            "currency": pa.array([part.currency] * n, pa.string()),
         }
     )
 
@@ -91,21 +150,21 @@ class PartTotals:
     components: dict[str, list[float]] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
 
-    def add(self, result: MarginResult, files: list[str]) -> None:
-        """Count a written part in."""
-        self.accounts += len(result.accounts)
-        self.positions += len(result.positions)
-        self.total.append(result.total)
-        self.netted.append(result.netted_total)
-        self.standalone.append(result.standalone_total)
-        self.grouped.append(result.grouped_total)
-        mm = result.maintenance_total
-        if mm is None or self.maintenance is None:
+    def add(self, part: PartFigures, files: list[str]) -> None:
+        """Count a written part in (sums as :class:`~crossmargin.models.result.MarginResult`
+        makes them: ``math.fsum`` over the accounts, or over the groups for ``grouped``)."""
+        self.accounts += len(part.account)
+        self.positions += len(part.symbol)
+        self.total.append(math.fsum(part.total))
+        self.netted.append(math.fsum(part.netted))
+        self.standalone.append(math.fsum(part.standalone))
+        self.grouped.append(part.grouped_total)
+        if part.maintenance is None or self.maintenance is None:
             self.maintenance = None
         else:
-            self.maintenance.append(mm)
-        for name, value in result.components().items():
-            self.components.setdefault(name, []).append(value)
+            self.maintenance.append(math.fsum(part.maintenance))
+        for name, value in part.components.items():
+            self.components.setdefault(name, []).append(math.fsum(value))
         self.files += files
 
     def merge(self, other: PartTotals) -> None:
@@ -139,11 +198,11 @@ class PartTotals:
         }
 
 
-def write_part(result: MarginResult, out: Path, name: str) -> list[str]:
-    """Write ``result``'s accounts and positions as ``out/{accounts,positions}/name.parquet``;
+def write_part(part: PartFigures, out: Path, name: str) -> list[str]:
+    """Write ``part``'s accounts and positions as ``out/{accounts,positions}/name.parquet``;
     returns the files' paths relative to ``out``."""
     files = []
-    for folder, table in ((ACCOUNTS, account_table(result)), (POSITIONS, position_table(result))):
+    for folder, table in ((ACCOUNTS, account_table(part)), (POSITIONS, position_table(part))):
         target = out / folder / f"{name}.parquet"
         target.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, target)
@@ -151,4 +210,12 @@ def write_part(result: MarginResult, out: Path, name: str) -> list[str]:
     return files
 
 
-__all__ = ["ACCOUNTS", "POSITIONS", "PartTotals", "account_table", "position_table", "write_part"]
+__all__ = [
+    "ACCOUNTS",
+    "POSITIONS",
+    "PartFigures",
+    "PartTotals",
+    "account_table",
+    "position_table",
+    "write_part",
+]

@@ -96,7 +96,9 @@ def _take_facts(
         return ()
     if isinstance(rows, slice):
         return facts[rows]
-    return tuple(facts[int(i)] for i in np.asarray(rows).reshape(-1))
+    table = np.empty(len(facts), dtype=object)
+    table[:] = facts
+    return tuple(table[np.asarray(rows).reshape(-1)].tolist())
 
 
 class MarginModel(ABC):

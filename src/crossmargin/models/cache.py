@@ -335,6 +335,7 @@ def _extend_pm_grid(model: Any, context: Any, new: tuple[Instrument, ...], marke
     existing ones of the same (underlying, currency), columns shifted past the old ones.
     """
     from crossmargin.models.pm_grid import PMGridContext
+    from crossmargin.models.pm_grid_units import merge_units
 
     old: PMGridContext = context
     add: PMGridContext = model.prepare(new, market)
@@ -345,14 +346,7 @@ def _extend_pm_grid(model: Any, context: Any, new: tuple[Instrument, ...], marke
         moved = dataclasses.replace(unit, cols=unit.cols + shift)
         k = (unit.underlying, unit.currency)
         if k in merged:
-            prev = merged[k]
-            merged[k] = dataclasses.replace(
-                prev,
-                cols=np.concatenate([prev.cols, moved.cols]),
-                pnl=np.ascontiguousarray(np.hstack([prev.pnl, moved.pnl])),
-                delta=np.concatenate([prev.delta, moved.delta]),
-                roll=np.concatenate([prev.roll, moved.roll]),
-            )
+            merged[k] = merge_units(merged[k], moved)
         else:
             merged[k] = moved
     # scenario names are laid out per underlying in first-seen order; rebuild the offsets

@@ -86,22 +86,46 @@ class DeltaPointDef(Strict):
 
 
 class IntraSpreadDef(Strict):
-    """A calendar spread between two tiers; ``flat`` charges ``rate`` per spread formed."""
+    """A calendar spread between two tiers: ``flat`` charges ``rate`` per spread formed,
+    ``wpr`` charges ``rate`` of the CC's weighted price risk on each leg, ``pmps`` charges
+    ``rate + per_month_rate · months`` per spread (:mod:`crossmargin.models.span_spreads`)."""
 
     legs: Names
     ratio: Ratio = Field(default_factory=lambda: [1.0, 1.0])
     rate: NonNegative
-    method: Literal["flat"] = "flat"
+    method: Literal["flat", "wpr", "pmps"] = "flat"
+    per_month_rate: NonNegative = 0.0
+    months: NonNegative = 0.0
     rationale: str = ""
 
 
-class InterSpreadDef(Strict):
-    """A spread between two CCs; ``delta``: credit on each leg's weighted price risk."""
+SpreadLegs = Annotated[list[str], Field(min_length=2, max_length=4)]
+SpreadRatios = Annotated[list[Positive], Field(min_length=2, max_length=4)]
 
-    legs: Names
-    ratio: Ratio = Field(default_factory=lambda: [1.0, 1.0])
+
+class InterSpreadDef(Strict):
+    """A spread between CCs: ``delta`` credits each leg's weighted price risk (two legs);
+    ``scanning`` scans the legs together, gains counted at ``rate`` (2-4 legs, ``sides``
+    A/B, charged on ``target``). ``super`` spreads are formed before intra spreads."""
+
+    legs: SpreadLegs
+    ratio: SpreadRatios | None = None
     rate: Fraction
-    method: Literal["delta"] = "delta"
+    method: Literal["delta", "scanning"] = "delta"
+    is_super: bool = Field(default=False, alias="super")
+    sides: Annotated[list[Literal["A", "B"]], Field(min_length=2, max_length=4)] | None = None
+    target: str | None = None
+    rationale: str = ""
+    source: str = ""
+
+
+class SpotMonthDef(Strict):
+    """Spot (delivery) month charge of a CC: per unit of delta left outright in ``tiers``,
+    and per unit of spot-tier delta in intra spreads (CME type "4" record)."""
+
+    tiers: Annotated[list[str], Field(min_length=1)]
+    outright_rate: NonNegative
+    spread_rate: NonNegative = 0.0
     rationale: str = ""
 
 
@@ -121,6 +145,8 @@ class SpanCC(Strict):
     short_option_minimum: NonNegative | None = None
     som_method: Literal["gross", "max"] | None = None
     im_ratio: Positive | None = None
+    delta_unit: Literal["notional", "contracts"] | None = None
+    spot_month: SpotMonthDef | None = None
 
 
 class SpanDefaults(SpanCC):
@@ -152,6 +178,24 @@ class RollShock(Strict):
 
     annualised_move_risk: NonNegative
     min_annualised_move: NonNegative
+
+
+class SettlementCurrencyTerms(Strict):
+    """Per settlement currency (Deribit ``model_params.currency``): extended dampener (USD),
+    share of scenario gains that offsets losses, and its cap (USD)."""
+
+    extended_dampener: NonNegative | None = None
+    pnl_offset: Fraction | None = None
+    max_offsetable_pnl: NonNegative | None = None
+    source: str | None = None
+
+
+class MinChargeTier(Strict):
+    """One tier of a tiered minimum charge: multiplier of the raw charge up to ``up_to`` USD
+    (``null``: no upper bound)."""
+
+    up_to: Positive | None = None
+    multiplier: Positive
 
 
 class VenueParams(Strict):
@@ -192,16 +236,30 @@ class GridEntry(Strict):
     min_delta_net_rate: NonNegative | None = None
     min_delta_hedged_rate: NonNegative | None = None
     mm_factor: NonNegative | None = None
+    im_factor: Positive | None = None
+    extended_coin_price: Literal["today", "boundary"] | None = None
+    settlement_currencies: dict[str, SettlementCurrencyTerms] | None = None
+    max_delta_shock: NonNegative | None = None
+    delta_shock_threshold: Positive | None = None
+    im_increment_rate: NonNegative | None = None
+    correlation_set: bool | None = None
+    correlation_contingency: Fraction | None = None
+    min_charge_rate: NonNegative | None = None
+    min_charge_tiers: Annotated[list[MinChargeTier], Field(min_length=1)] | None = None
     source: str | None = None
     sources: Sources | None = None
     notes: str | None = None
     venue_params: VenueParams | None = None
 
 
+Mode = Literal["segregated", "cross"]
+
+
 class VenueSection(Strict):
-    """``venues.<name>``: an overlay of defaults and underlyings."""
+    """``venues.<name>``: an overlay of defaults and underlyings, and the venue's mode."""
 
     source: str = ""
+    mode: Mode | None = None
     defaults: GridEntry = GridEntry()
     underlyings: dict[str, GridEntry] = Field(default_factory=dict)
 
@@ -210,6 +268,7 @@ class PmGridFile(ParameterFile):
     """``pm_grid.json``."""
 
     default_venue: str = ""
+    default_mode: Mode = "cross"
     defaults: GridEntry = GridEntry()
     collateral_haircuts: dict[str, float | str] = Field(default_factory=dict)
     underlyings: dict[str, GridEntry]

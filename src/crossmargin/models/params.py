@@ -68,6 +68,11 @@ def load_parameters(model: str, path: str | Path | None = None) -> ParameterSet:
         label = str(path)
         text = read_text(path, what="parameter")
     data = parse_json(text, label, what="parameter")
+    return parameters_from_document(model, data, label)
+
+
+def parameters_from_document(model: str, data: Any, label: str) -> ParameterSet:
+    """A parsed parameter document checked against ``model``'s schema (errors name ``label``)."""
     if not isinstance(data, dict):
         raise InputError(f"parameter file {label}: expected a JSON object")
     if "model" in data and data["model"] != model:

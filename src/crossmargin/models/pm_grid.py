@@ -1,27 +1,39 @@
-"""``pm_grid``: exchange portfolio margin by scenario grid (Deribit PME / Paradex style).
+"""``pm_grid``: exchange portfolio margin by scenario grid (Deribit PME, Paradex, OKX PM).
 
 Per risk unit ``u`` (an underlying in ``cross`` mode; an (underlying, settlement currency)
-pair in ``segregated`` mode), with ``q`` the unit's holdings in contracts (METHODS §3.1-3.3)::
+pair in ``segregated`` mode), with ``q`` the unit's holdings in contracts (METHODS §3.1-3.4)::
 
-    PnL_s      = Σ_i q_i·ΔV_i(s)                 full revaluation, one underlying moved
-    scan_u     = max(0, −min_s w_s·PnL_s)        w = 1 standard, w_e extended (0.16/|m|)
+    PnL_g,s    = Σ_{i settled in g} q_i·ΔV_i(s)    full revaluation, one underlying moved
+    agg_s      = Σ_g offset_g(dampen_g(w_s·PnL_g,s))   w = 1 standard, w_e extended
+    scan_u     = max(0, −min_s agg_s)             (worst case)
     roll_u     = Σ_i |q_i·δ_i|·S·max(min_annualised_move, annualised_move_risk·T_i)
-                                                  futures and perpetuals only      [U]
+                                                  futures and perpetuals (Deribit's example)
+    risk_u     = scan_u + roll_u + delta_shock_u (+ correlation contingency, X:PM sets)
     floor_u    = (a·|Σ q_i δ_i| + b·hedged)·S,   hedged = (Σ|q_i δ_i| − |Σ q_i δ_i|)/2
-    IM_u       = max(scan_u + roll_u, floor_u)   (Paradex: a = 2%, b = 1%)
-    MM_u       = mm_factor·IM_u                  (Deribit 0.8, Paradex 0.5)
-    IM, MM     = Σ_u IM_u, Σ_u MM_u              in USD
+    charge_u   = tiered(min_charge_rate·Σ|q_i δ_i|·S)                        (OKX MR7)
+    base_u     = max(risk_u, floor_u, charge_u)
+    IM_u       = im_factor·base_u + im_increment_u,   MM_u = mm_factor·base_u
+
+The venue add-ons (extended dampener, gain offset, delta shock, IM increment, correlation
+contingency, tiered minimum charge) are in :mod:`crossmargin.models.pm_grid_addons`, the
+per-unit arithmetic in :mod:`crossmargin.models.pm_grid_units`. Venues (``pm_grid.json``):
+Deribit (``im_factor`` 1, ``mm_factor`` 0.8: ``maintenance = 0.8 × risk_matrix_margin`` as in
+Deribit's published ``pme/simulate`` example), Paradex (minimum-delta floor 2 %/1 %,
+MMR 50 %), OKX (MR1 spot shock, MR6 extreme move, MR4 basis, MR7 tiered minimum charge;
+IMR = 1.3 × MMR).
 
 ``ΔV`` is in USD (``cross``: the USD P&L with coins revalued at the scenario spot) or in
 the settlement currency converted at today's FX (``segregated``: coin P&L of inverse
 contracts times today's spot, Deribit S:PM). Components per row (USD, adding up to the
-IM): ``scan_loss``, ``roll_shock``, ``delta_floor`` (the uplift ``max(floor − risk, 0)``);
-``worst_scenario`` is the worst scenario of the unit with the largest scan loss.
+IM): ``scan_loss``, ``roll_shock``, ``delta_floor`` (the uplift ``max(floor − risk, 0)``) and,
+where the venue has them, ``delta_shock``, ``correlation_contingency``, ``min_charge``
+(uplift), ``im_factor_uplift`` and ``im_increment``. In ``segregated`` mode ``info`` also
+gives each unit's figures in its own currency (``"BTC/BTC worst_case (BTC)"``, ...).
 
 Collateral haircuts (Deribit X:PM) apply to collateral balances, which the engine's books
 do not hold: they are reported with the parameters and do not enter the requirement.
-Funding and fee provisions (Paradex), open-order and MMP margin, Deribit's delta shock and
-``pnl_offset`` are not modelled (see ``docs/models/pm_grid.md``).
+Funding and fee provisions (Paradex), open-order and MMP margin are not modelled (see
+``docs/models/pm_grid.md``).
 """
 
 from __future__ import annotations
@@ -36,49 +48,35 @@ from numpy.typing import NDArray
 
 from crossmargin.errors import InputError
 from crossmargin.instruments import Instrument
-from crossmargin.market.scenarios import ScenarioSet, VolTermShape
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import MarginModel, RowMargins, register
-from crossmargin.models.params import ParameterSet, load_parameters
+from crossmargin.models.params import ParameterSet
 from crossmargin.models.pm_grid_params import (
     GridParameters,
     GridScenarios,
     grid_scenarios,
     info,
-    min_delta_floor,
     parse_grid,
     venue_parameters,
 )
+from crossmargin.models.pm_grid_source import load_grid_parameters
+from crossmargin.models.pm_grid_units import (
+    RiskUnit,
+    correlate,
+    currency_groups,
+    group_currency,
+    joint_members,
+    unit_pnl,
+    unit_rows,
+)
 from crossmargin.pricing.greeks import reporting_greeks
-from crossmargin.pricing.revalue import revalue_instruments
-from crossmargin.pricing.terms import FUTURE, OPTION, PERPETUAL, instrument_terms
+from crossmargin.pricing.terms import FUTURE, PERPETUAL, instrument_terms
 from crossmargin.pricing.valuation import base_fx
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 Mode = Literal["segregated", "cross"]
 MODES: tuple[Mode, ...] = ("segregated", "cross")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RiskUnit:
-    """One risk unit: its instrument columns and per-contract scenario P&L in USD.
-
-    ``pnl`` is (scenarios of the underlying, len(cols)): weighted scan inputs before the
-    weights; ``fx`` converts the unit currency into USD at today's rate (1 in ``cross``).
-    """
-
-    underlying: str
-    currency: str
-    cols: IntArray
-    pnl: FloatArray
-    weights: FloatArray
-    scenario_offset: int
-    delta: FloatArray
-    roll: FloatArray
-    spot: float
-    fx: float
-    grid: GridParameters
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,61 +90,22 @@ class PMGridContext:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UnitMargins:
-    """Per-unit figures of each row: arrays (rows,) per unit, in USD and unit currency."""
+    """Per-unit figures of each row: arrays (rows,) per unit, USD unless ``_in_currency``."""
 
     units: tuple[tuple[str, str], ...]
     scan_loss: tuple[FloatArray, ...]
     roll_shock: tuple[FloatArray, ...]
+    delta_shock: tuple[FloatArray, ...]
+    correlation_contingency: tuple[FloatArray, ...]
     floor: tuple[FloatArray, ...]
+    min_charge: tuple[FloatArray, ...]
+    im_increment: tuple[FloatArray, ...]
+    risk: tuple[FloatArray, ...]
+    base: tuple[FloatArray, ...]
     initial: tuple[FloatArray, ...]
     initial_in_currency: tuple[FloatArray, ...]
     maintenance: tuple[FloatArray, ...]
     worst_scenario: tuple[IntArray, ...]
-
-
-def _unit_pnl(
-    instruments: tuple[Instrument, ...],
-    market: MarketSnapshot,
-    grid: GridParameters,
-    scen: GridScenarios,
-    segregated: bool,
-) -> FloatArray:
-    """(scenarios, instruments) P&L per contract: USD, or settlement currency × FX today."""
-    shape = VolTermShape(
-        ref_days=grid.vega_reference_days,
-        power_short=grid.vega_power_short,
-        power_long=grid.vega_power_long,
-        min_days=grid.dte_floor_days,
-    )
-    terms = instrument_terms(instruments, market)
-    fx0 = base_fx(terms)
-    out = np.zeros((scen.moves.size, len(instruments)))
-    # σ_up = max(σ·(1 + up·f(T)), σ_min_up): ScenarioSet floors every shocked vol at
-    # ``min_vol``, so the vol-up scenarios are revalued as their own set with
-    # min_vol = σ_min_up (only this underlying is in the set, so nothing else is floored).
-    for rows, floor in ((scen.is_up, grid.min_vol_up), (~scen.is_up, None)):
-        idx = np.flatnonzero(rows)
-        if idx.size == 0:
-            continue
-        extra: dict[str, Any] = {} if floor is None or floor <= 0 else {"min_vol": floor}
-        sset = ScenarioSet(
-            underlyings=(grid.underlying,),
-            spot_shocks=scen.moves[idx, None],
-            vol_shocks=scen.vol_shift[idx, None],
-            vol_shock_type="relative",
-            vol_term_shape=shape,
-            names=tuple(scen.names[i] for i in idx),
-            **extra,
-        )
-        pnl = revalue_instruments(instruments, market, sset)
-        out[idx] = pnl.pnl_settlement_by_scenario * fx0 if segregated else pnl.pnl_by_scenario
-    if grid.extended_linear == "boundary":
-        # Deribit: linear instruments repeat the ±price_range values in the extended
-        # table [U] (METHODS §3.2); options keep their full revaluation.
-        ext = np.flatnonzero(scen.extended)
-        lin = terms.kind != OPTION
-        out[np.ix_(ext, lin)] = out[np.ix_(scen.boundary[ext], lin)]
-    return out
 
 
 @register
@@ -156,13 +115,17 @@ class PMGridModel(MarginModel):
     Parameters
     ----------
     params:
-        Parameter file (default: the shipped ``pm_grid.json``).
+        Parameter file (default: the shipped ``pm_grid.json``), or a Deribit
+        ``private/pme/simulate`` / ``public/get_portfolio_margins`` response (or its
+        ``model_params`` block), which replaces the shipped Deribit venue's values
+        (:mod:`crossmargin.models.deribit_params`).
     mode:
-        ``"cross"`` (one USD risk unit per underlying, Deribit X:PM / Paradex) or
-        ``"segregated"`` (one unit per underlying and settlement currency, Deribit S:PM).
+        ``"cross"`` (one USD risk unit per underlying, Deribit X:PM / Paradex / OKX) or
+        ``"segregated"`` (one unit per underlying and settlement currency, Deribit S:PM);
+        ``None`` takes the venue's ``mode``, else the file's ``default_mode``.
     venue:
-        Venue section of the file overlaid on the defaults (``"deribit"``, ``"paradex"``);
-        ``None`` takes the file's ``default_venue``.
+        Venue section of the file overlaid on the defaults (``"deribit"``, ``"paradex"``,
+        ``"okx"``); ``None`` takes the file's ``default_venue``.
     **overrides:
         Parameter values applied to every underlying (e.g. ``extended_moves=[]``).
     """
@@ -170,7 +133,8 @@ class PMGridModel(MarginModel):
     name: ClassVar[str] = "pm_grid"
     description: ClassVar[str] = (
         "Exchange portfolio margin: worst weighted loss on a price x vol grid with an "
-        "extended table of far moves, roll shock and minimum-delta floor (Deribit/Paradex)"
+        "extended table of far moves, roll/basis shock and venue add-ons "
+        "(Deribit/Paradex/OKX)"
     )
     subadditive: ClassVar[bool] = False
 
@@ -178,15 +142,16 @@ class PMGridModel(MarginModel):
         self,
         params: str | Path | None = None,
         *,
-        mode: str = "cross",
+        mode: str | None = None,
         venue: str | None = None,
         **overrides: Any,
     ) -> None:
-        if mode not in MODES:
+        if mode is not None and mode not in MODES:
             raise InputError(f"unknown pm_grid mode {mode!r}: use one of {', '.join(MODES)}")
-        self.mode: Mode = "cross" if mode == "cross" else "segregated"
-        loaded = load_parameters("pm_grid", params)
+        loaded = load_grid_parameters(params)
         self.venue, self._params = venue_parameters(loaded, venue)
+        chosen = mode or _file_mode(loaded, self.venue)
+        self.mode: Mode = "cross" if chosen == "cross" else "segregated"
         self._overrides = dict(overrides)
         self._grids: dict[str, GridParameters] = {
             u: parse_grid(u, self._merged(u), self._params.path) for u in self._params.underlyings
@@ -244,13 +209,14 @@ class PMGridModel(MarginModel):
             grid = self.grid(u)
             scen = grid_scenarios(grid)
             ucols = np.flatnonzero(terms.underlying_index == terms.underlyings.index(u))
-            pnl = _unit_pnl(tuple(instruments[j] for j in ucols), market, grid, scen, segregated)
-            keys = [instruments[j].settlement_currency if segregated else "USD" for j in ucols]
+            pnl = unit_pnl(tuple(instruments[j] for j in ucols), market, grid, scen, segregated)
+            settle = [instruments[j].settlement_currency for j in ucols]
+            keys = settle if segregated else ["USD"] * len(settle)
             spot = market.spot(u)
             for ccy in dict.fromkeys(keys):
                 sel = np.array([k == ccy for k in keys])
                 cols = ucols[sel]
-                rate = np.array([grid.roll_rate(instruments[j].settlement_currency) for j in cols])
+                rate = [grid.roll_rate(instruments[j].settlement_currency) for j in cols]
                 move = np.array(
                     [
                         max(r.min_annualised_move, r.annualised_move_risk * terms.t[j])
@@ -258,6 +224,7 @@ class PMGridModel(MarginModel):
                     ]
                 )
                 linear = (terms.kind[cols] == FUTURE) | (terms.kind[cols] == PERPETUAL)
+                unit_settle = [group_currency(instruments[j]) for j in cols]
                 units.append(
                     RiskUnit(
                         underlying=u,
@@ -265,6 +232,13 @@ class PMGridModel(MarginModel):
                         cols=cols.astype(np.int64),
                         pnl=np.ascontiguousarray(pnl[:, sel]),
                         weights=scen.weights,
+                        extended=scen.extended,
+                        groups=currency_groups(
+                            grid,
+                            scen,
+                            unit_settle,
+                            coin=segregated and grid.extended_coin_price == "boundary" and ccy == u,
+                        ),
                         scenario_offset=len(names),
                         delta=delta[cols],
                         roll=np.where(linear, np.abs(delta[cols]) * spot * move, 0.0),
@@ -279,47 +253,42 @@ class PMGridModel(MarginModel):
         )
 
     def unit_margins(self, context: PMGridContext, holdings: sp.spmatrix) -> UnitMargins:
-        """Per-unit scan loss, roll shock, floor, IM (USD and unit currency) and MM."""
+        """Per-unit scan loss, add-ons, IM (USD and unit currency) and MM of every row."""
         h = sp.csr_matrix(holdings, dtype=np.float64)
         h.sum_duplicates()
         if h.shape[1] != len(context.instruments):
             raise InputError(
                 f"holdings have {h.shape[1]} columns for {len(context.instruments)} instruments"
             )
-        n = h.shape[0]
+        joint = set(joint_members(context.units)) if self.mode == "cross" else set()
+        rows = [unit_rows(unit, h, keep_agg=k in joint) for k, unit in enumerate(context.units)]
+        contingency = correlate(context.units, rows) if self.mode == "cross" else []
         parts: dict[str, list[Any]] = {k: [] for k in UnitMargins.__slots__ if k != "units"}
-        for unit in context.units:
-            hu = h[:, unit.cols]
-            # only the rows holding the unit scan its grid (the others lose nothing): the
-            # dense (rows, scenarios) block is as large as the unit's own holders
-            held = np.flatnonzero(np.diff(hu.indptr))
-            weighted = np.asarray(hu[held] @ unit.pnl.T) * unit.weights  # (held, scenarios)
-            scan, worst = np.zeros(n), np.zeros(n, dtype=np.int64)
-            if weighted.shape[1]:
-                worst[held] = np.argmin(weighted, axis=1)
-                scan[held] = np.maximum(-weighted[np.arange(held.size), worst[held]], 0.0)
-            absq = abs(hu)
-            roll = np.asarray(absq @ unit.roll).reshape(n)
-            net = np.asarray(hu @ unit.delta).reshape(n)
-            gross = np.asarray(absq @ np.abs(unit.delta)).reshape(n)
+        for k, (unit, r) in enumerate(zip(context.units, rows, strict=True)):
             g = unit.grid
-            floor = min_delta_floor(
-                net,
-                gross,
-                unit.spot,
-                net_rate=g.min_delta_net_rate,
-                hedged_rate=g.min_delta_hedged_rate,
-            )
-            im = np.maximum(scan + roll, floor)
-            parts["scan_loss"].append(scan)
-            parts["roll_shock"].append(roll)
-            parts["floor"].append(floor)
-            parts["initial"].append(im)
-            parts["initial_in_currency"].append(im / unit.fx)
-            parts["maintenance"].append(g.mm_factor * im)
-            parts["worst_scenario"].append(
-                np.where(scan > 0, worst + unit.scenario_offset, -1).astype(np.int64)
-            )
+            corr = contingency[k] if contingency else np.zeros_like(r.scan)
+            risk = r.scan + r.roll + r.delta_shock + corr
+            base = np.maximum(np.maximum(risk, r.floor), r.min_charge)
+            im = g.im_factor * base + r.im_increment
+            for key, value in (
+                ("scan_loss", r.scan),
+                ("roll_shock", r.roll),
+                ("delta_shock", r.delta_shock),
+                ("correlation_contingency", corr),
+                ("floor", r.floor),
+                ("min_charge", r.min_charge),
+                ("im_increment", r.im_increment),
+                ("risk", risk),
+                ("base", base),
+                ("initial", im),
+                ("initial_in_currency", im / unit.fx),
+                ("maintenance", g.mm_factor * base),
+                (
+                    "worst_scenario",
+                    np.where(r.scan > 0, r.worst + unit.scenario_offset, -1).astype(np.int64),
+                ),
+            ):
+                parts[key].append(value)
         return UnitMargins(
             units=tuple((u.underlying, u.currency) for u in context.units),
             **{k: tuple(v) for k, v in parts.items()},
@@ -340,26 +309,66 @@ class PMGridModel(MarginModel):
             out: FloatArray = np.sum(arrs, axis=0) if arrs else np.zeros(n)
             return out
 
-        scan, roll, im = total(per.scan_loss), total(per.roll_shock), total(per.initial)
         worst = np.full(n, -1, dtype=np.int64)
         if per.scan_loss:
             stacked = np.vstack(per.scan_loss)
             best = np.argmax(stacked, axis=0)
             cand = np.vstack(per.worst_scenario)[best, np.arange(n)]
             worst = np.where(stacked[best, np.arange(n)] > 0, cand, -1)
+        floor_up = tuple(np.maximum(f - r, 0.0) for f, r in zip(per.floor, per.risk, strict=True))
+        charge_up = tuple(
+            np.maximum(c - np.maximum(r, f), 0.0)
+            for c, r, f in zip(per.min_charge, per.risk, per.floor, strict=True)
+        )
+        factor_up = tuple(
+            (u.grid.im_factor - 1.0) * b for u, b in zip(context.units, per.base, strict=True)
+        )
+        components = {
+            "scan_loss": total(per.scan_loss),
+            "roll_shock": total(per.roll_shock),
+            "delta_floor": total(floor_up),
+        }
+        grids = list(self._grids.values())  # the model's, never the book's: same keys always
+        optional = (
+            ("delta_shock", any(g.max_delta_shock > 0 for g in grids), per.delta_shock),
+            ("correlation_contingency", any(g.correlation_set for g in grids),
+             per.correlation_contingency),
+            ("min_charge", any(g.min_charge_rate > 0 for g in grids), charge_up),
+            ("im_factor_uplift", any(g.im_factor != 1.0 for g in grids), factor_up),
+            ("im_increment", any(g.im_increment_rate > 0 for g in grids), per.im_increment),
+        )  # fmt: skip
+        for key, used, values in optional:
+            if used:
+                components[key] = total(values)
         return RowMargins(
-            total=im,
+            total=total(per.initial),
             maintenance=total(per.maintenance),
-            components={
-                "scan_loss": scan,
-                "roll_shock": roll,
-                "delta_floor": total(
-                    tuple(
-                        np.maximum(f - (a + b), 0.0)
-                        for f, a, b in zip(per.floor, per.scan_loss, per.roll_shock, strict=True)
-                    )
-                ),
-            },
+            components=components,
+            info=_unit_info(context, per) if self.mode == "segregated" else {},
             worst_scenario=worst,
             scenario_names=context.scenario_names,
         )
+
+
+def _file_mode(loaded: ParameterSet, venue: str) -> str:
+    """The venue's ``mode``, else the file's ``default_mode``, else ``"cross"``."""
+    section = loaded.raw.get("venues", {}).get(venue, {}) if venue else {}
+    return str(section.get("mode") or loaded.raw.get("default_mode") or "cross")
+
+
+def _unit_info(context: PMGridContext, per: UnitMargins) -> dict[str, FloatArray]:
+    """Each unit's figures in its own currency (segregated mode; keys name the unit)."""
+    out: dict[str, FloatArray] = {}
+    for k, unit in enumerate(context.units):
+        label = f"{unit.underlying}/{unit.currency}"
+        ccy = unit.currency
+        for key, values in (
+            ("worst_case", per.scan_loss[k]),
+            ("roll_shock", per.roll_shock[k]),
+            ("delta_shock", per.delta_shock[k]),
+            ("risk_matrix_margin", per.risk[k]),
+            ("initial_margin", per.initial[k]),
+            ("maintenance_margin", per.maintenance[k]),
+        ):
+            out[f"{label} {key} ({ccy})"] = values / unit.fx
+    return out

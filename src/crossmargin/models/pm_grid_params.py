@@ -18,8 +18,9 @@ Sources: METHODS.md §3.2 (Deribit ``model_params``), §3.3 (Paradex), §1 (FINR
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -27,11 +28,13 @@ from numpy.typing import NDArray
 
 from crossmargin.errors import InputError
 from crossmargin.models.params import ParameterSet, number
+from crossmargin.models.pm_grid_addons import CurrencyTerms, parse_addons
 
 FloatArray = NDArray[np.float64]
 VolState = Literal["up", "none", "down"]
 VOL_STATES: tuple[VolState, ...] = ("up", "none", "down")
 ExtendedLinear = Literal["full", "boundary"]
+CoinPrice = Literal["today", "boundary"]
 _INFO_KEYS = ("source", "sources", "notes", "venue_params")
 
 
@@ -71,6 +74,20 @@ class GridParameters:
     min_delta_net_rate: float
     min_delta_hedged_rate: float
     mm_factor: float
+    im_factor: float = 1.0
+    extended_coin_price: CoinPrice = "today"
+    currencies: Mapping[str, CurrencyTerms] = field(default_factory=dict)
+    max_delta_shock: float = 0.0
+    delta_shock_threshold: float = math.inf
+    im_increment_rate: float = 0.0
+    correlation_set: bool = False
+    correlation_contingency: float = 1.0
+    min_charge_rate: float = 0.0
+    min_charge_tiers: tuple[tuple[float, float], ...] = ()
+
+    def currency_terms(self, settlement_currency: str) -> CurrencyTerms:
+        """Dampener and offset terms of ``settlement_currency`` (``"*"``, else neutral)."""
+        return self.currencies.get(settlement_currency, self.currencies.get("*", CurrencyTerms()))
 
     def roll_rate(self, settlement_currency: str) -> RollRate:
         """Roll rates for ``settlement_currency`` (falls back to the ``"*"`` entry)."""
@@ -104,7 +121,32 @@ class GridParameters:
             "min_delta_net_rate": self.min_delta_net_rate,
             "min_delta_hedged_rate": self.min_delta_hedged_rate,
             "mm_factor": self.mm_factor,
+            "im_factor": self.im_factor,
+            "extended_coin_price": self.extended_coin_price,
+            "settlement_currencies": {
+                k: {
+                    "extended_dampener": v.extended_dampener,
+                    "pnl_offset": v.pnl_offset,
+                    "max_offsetable_pnl": _json_number(v.max_offsetable_pnl),
+                }
+                for k, v in self.currencies.items()
+            },
+            "max_delta_shock": self.max_delta_shock,
+            "delta_shock_threshold": _json_number(self.delta_shock_threshold),
+            "im_increment_rate": self.im_increment_rate,
+            "correlation_set": self.correlation_set,
+            "correlation_contingency": self.correlation_contingency,
+            "min_charge_rate": self.min_charge_rate,
+            "min_charge_tiers": [
+                {"up_to": _json_number(hi), "multiplier": mult}
+                for hi, mult in self.min_charge_tiers
+            ],
         }
+
+
+def _json_number(x: float) -> float | None:
+    """``None`` for an unbounded value (JSON has no infinity)."""
+    return None if math.isinf(x) else x
 
 
 def _floats(raw: Mapping[str, Any], key: str, where: str) -> tuple[float, ...]:
@@ -182,6 +224,12 @@ def parse_grid(underlying: str, raw: Mapping[str, Any], where: str) -> GridParam
     linear = raw.get("extended_linear", "full")
     if linear not in ("full", "boundary"):
         raise InputError(f"{here}: extended_linear must be 'full' or 'boundary', got {linear!r}")
+    coin_price = raw.get("extended_coin_price", "today")
+    if coin_price not in ("today", "boundary"):
+        raise InputError(
+            f"{here}: extended_coin_price must be 'today' or 'boundary', got {coin_price!r}"
+        )
+    extra = parse_addons(raw, here)
     return GridParameters(
         underlying=underlying,
         venue=str(raw.get("venue", "")),
@@ -203,6 +251,8 @@ def parse_grid(underlying: str, raw: Mapping[str, Any], where: str) -> GridParam
         min_delta_net_rate=num["min_delta_net_rate"],
         min_delta_hedged_rate=num["min_delta_hedged_rate"],
         mm_factor=num["mm_factor"],
+        extended_coin_price=coin_price,
+        **extra,
     )
 
 

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -53,7 +53,7 @@ from crossmargin.market.scenarios import ScenarioSet
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import FloatArray, IntArray, MarginModel, RowMargins, register
 from crossmargin.models.params import ParameterSet, load_parameters
-from crossmargin.models.span_core import SpanArrays, Spread, span_margins
+from crossmargin.models.span_core import ScanSpread, SpanArrays, Spread, span_margins
 from crossmargin.models.span_params import (
     CCParams,
     InterSpreadDef,
@@ -64,6 +64,9 @@ from crossmargin.pricing.greeks import reporting_greeks
 from crossmargin.pricing.revalue import revalue_instruments
 from crossmargin.pricing.terms import OPTION, InstrumentTerms, instrument_terms
 from crossmargin.pricing.valuation import base_fx
+
+if TYPE_CHECKING:
+    from crossmargin.spanfile.data import SpanFileData
 
 DAYS_PER_YEAR = 365.0  # the engine's ACT/365 year (Instrument.years_to_expiry), not SPAN's
 OVERRIDABLE = (
@@ -107,17 +110,21 @@ def row_margins(
     top = np.argmax(res.scan, axis=1) if m else np.zeros(rows, dtype=np.int64)
     top_worst = res.worst[np.arange(rows), top] if m else np.full(rows, -1)
     worst: IntArray = np.where(top_worst >= 0, top * s + top_worst, -1).astype(np.int64)
-    before_som = res.scan + res.intra - res.credit
+    effective = res.scan - res.scan_credit
+    before_som = effective + res.intra + res.spot - res.credit
+    components = {
+        "scan_risk": res.scan.sum(axis=1),
+        "intra_spread": res.intra.sum(axis=1),
+    }
+    if arrays.spot_tier is not None and arrays.spot_tier.any():
+        components["spot_month"] = res.spot.sum(axis=1)
+    components["inter_credit"] = 0.0 - (res.credit + res.scan_credit).sum(axis=1)
+    components["short_option_minimum"] = (res.requirement - before_som).sum(axis=1)
+    components["im_uplift"] = res.initial - res.maintenance
     return RowMargins(
         total=res.initial,
         maintenance=res.maintenance,
-        components={
-            "scan_risk": res.scan.sum(axis=1),
-            "intra_spread": res.intra.sum(axis=1),
-            "inter_credit": -res.credit.sum(axis=1),
-            "short_option_minimum": (res.requirement - before_som).sum(axis=1),
-            "im_uplift": res.initial - res.maintenance,
-        },
+        components=components,
         info={"net_option_value": res.nov},
         worst_scenario=worst,
         scenario_names=names,
@@ -132,7 +139,9 @@ class SpanModel(MarginModel):
     ----------
     params :
         A parameter file of the shape of ``crossmargin/models/params/span.json``; ``None``
-        for the shipped file.
+        for the shipped file; or a CME SPAN risk-parameter file (``.pa2``, ``.spn``): its
+        risk arrays, composite deltas and inter spreads replace our revaluation
+        (:mod:`crossmargin.spanfile.book`).
     **overrides :
         Per-CC parameters applied to every underlying (e.g. ``extreme_move_multiple=2,
         extreme_cover_fraction=0.35`` for McMillan's convention); keys in ``OVERRIDABLE``.
@@ -148,7 +157,10 @@ class SpanModel(MarginModel):
             raise InputError(
                 f"span: unknown parameter override(s) {unknown}; use {', '.join(OVERRIDABLE)}"
             )
-        self._params: ParameterSet = load_parameters("span", params)
+        from crossmargin.spanfile.book import span_file  # spanfile imports span_core
+
+        self._file: SpanFileData | None = span_file(params, overrides)  # a .pa2/.spn, or None
+        self._params: ParameterSet = load_parameters("span", None if self._file else params)
         self._overrides: dict[str, float | str] = dict(overrides)
         self._cc: dict[str, CCParams] = {
             u: cc_parameters(self._params, u, self._overrides) for u in self._params.underlyings
@@ -163,6 +175,10 @@ class SpanModel(MarginModel):
 
     def parameters(self) -> dict[str, Any]:
         """File metadata, overrides and the file's entries (JSON-ready)."""
+        if self._file is not None:
+            from crossmargin.spanfile.book import file_parameters
+
+            return file_parameters(self._file)
         raw = self._params.raw
         return {
             **self._params.metadata(),
@@ -175,6 +191,12 @@ class SpanModel(MarginModel):
 
     def prepare(self, instruments: tuple[Instrument, ...], market: MarketSnapshot) -> SpanContext:
         """Risk arrays, composite deltas, tiers, SOM and values of every contract."""
+        if self._file is not None:
+            from crossmargin.spanfile.book import file_arrays
+
+            arrays = file_arrays(self._file, instruments, market)
+            names = tuple(f"{cc} {lb}" for cc in arrays.cc_names for lb in arrays.scenario_labels)
+            return SpanContext(arrays=arrays, scenario_names=names, scenarios=())
         ccs = tuple(dict.fromkeys(i.underlying for i in instruments))
         params = tuple(self.cc_parameters(u) for u in ccs)
         shape = [(p.num, p.den, p.vol, p.extreme) for p in params[0].scan_points] if ccs else []
@@ -190,6 +212,7 @@ class SpanModel(MarginModel):
         delta, value, som = np.zeros(n), np.zeros(n), np.zeros(n)
         tier_of = np.zeros(n, dtype=np.int64)
         tier_cc: list[int] = []
+        spot_tier: list[bool] = []
         intra: list[Spread] = []
         sets = []
         for c, p in enumerate(params):
@@ -203,6 +226,10 @@ class SpanModel(MarginModel):
             terms = instrument_terms(sub, market)
             value[cols] = pnl.base_value * base_fx(terms)
             delta[cols] = composite_delta(terms, p)
+            if p.delta_unit == "contracts":  # futures equivalents: notional / (F·M·FX)
+                fx = np.array([market.fx_rate(i.spec.quote_currency) for i in sub])
+                forward = terms.spot * np.exp(terms.carry * terms.t)
+                delta[cols] /= forward * terms.multiplier * fx
             som[cols] = _som_per_short(sub, terms, p, market)
             offset = len(tier_cc)
             tier_cc += [c] * len(p.tier_names)
@@ -214,20 +241,14 @@ class SpanModel(MarginModel):
                     ratio_a=d.ratio[0],
                     ratio_b=d.ratio[1],
                     rate=d.rate,
+                    method=d.method,
+                    per_month_rate=d.per_month_rate,
+                    months=d.months,
                 )
                 for d in p.intra_spreads
             ]
-        inter = tuple(
-            Spread(
-                a=ccs.index(d.legs[0]),
-                b=ccs.index(d.legs[1]),
-                ratio_a=d.ratio[0],
-                ratio_b=d.ratio[1],
-                rate=d.rate,
-            )
-            for d in self._inter
-            if d.legs[0] in ccs and d.legs[1] in ccs
-        )
+            spot_tier += [t in p.spot_tiers for t in p.tier_names]
+        inter, scanning = _inter_spreads(self._inter, ccs)
         labels = tuple(pt.label for pt in params[0].scan_points) if ccs else ()
         points = params[0].scan_points if ccs else ()
         arrays = SpanArrays(
@@ -246,6 +267,10 @@ class SpanModel(MarginModel):
             tier_cc=np.array(tier_cc, dtype=np.int64),
             intra_spreads=tuple(intra),
             inter_spreads=inter,
+            scan_spreads=scanning,
+            spot_tier=np.array(spot_tier, dtype=bool),
+            spot_outright_rate=np.array([p.spot_outright_rate for p in params]),
+            spot_spread_rate=np.array([p.spot_spread_rate for p in params]),
             som_per_short=som,
             is_call=np.array([i.kind == "option" and i.is_call for i in instruments], dtype=bool),
             is_put=np.array(
@@ -265,6 +290,46 @@ class SpanModel(MarginModel):
         if not isinstance(context, SpanContext):
             raise ModelError("span: margin_rows needs the context returned by prepare")
         return row_margins(context.arrays, holdings, context.scenario_names)
+
+
+def _inter_spreads(
+    defs: tuple[InterSpreadDef, ...], ccs: tuple[str, ...]
+) -> tuple[tuple[Spread, ...], tuple[ScanSpread, ...]]:
+    """The file's inter spreads whose legs are all in ``ccs``: delta-based, then scanning.
+
+    Each list keeps the file's priority order with the ``super`` spreads first (they are
+    formed before the intra spreads; METHODS §2.7).
+    """
+    delta: list[Spread] = []
+    scanning: list[ScanSpread] = []
+    for d in sorted(defs, key=lambda d: not d.is_super):  # stable: file order within each
+        if not all(leg in ccs for leg in d.legs):
+            continue
+        ids = tuple(ccs.index(leg) for leg in d.legs)
+        if d.method == "delta":
+            delta.append(
+                Spread(
+                    a=ids[0],
+                    b=ids[1],
+                    ratio_a=d.ratio[0],
+                    ratio_b=d.ratio[1],
+                    rate=d.rate,
+                    method="delta",
+                    is_super=d.is_super,
+                )
+            )
+        else:
+            scanning.append(
+                ScanSpread(
+                    legs=ids,
+                    ratios=d.ratio,
+                    sides=d.sides,
+                    rate=d.rate,
+                    target=ccs.index(d.target),
+                    is_super=d.is_super,
+                )
+            )
+    return tuple(delta), tuple(scanning)
 
 
 def scenario_set(p: CCParams) -> ScenarioSet:

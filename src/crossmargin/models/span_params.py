@@ -1,8 +1,11 @@
 """Parameters of the ``span`` model, read and checked from ``params/span.json``.
 
 The file has the shape of :mod:`crossmargin.models.params` plus one top-level key,
-``inter_spreads`` (a list in priority order). Per combined commodity (underlying), the
-defaults overlaid with the underlying's entry give (units in brackets)::
+``inter_spreads`` (a list in priority order: ``method`` "delta" (two legs, credit on each
+leg's weighted price risk) or "scanning" (2-4 legs with ``sides`` and a ``target``, scanned
+together with gains at ``rate``); ``super`` spreads are formed before intra spreads).
+Per combined commodity (underlying), the defaults overlaid with the underlying's entry give
+(units in brackets)::
 
     price_scan_range        PSR, relative move of the underlying          (decimal, 0..1)
     vol_scan_range          VSR, implied-vol shift                        (decimal vol)
@@ -14,8 +17,14 @@ defaults overlaid with the underlying's entry give (units in brackets)::
                             "extreme"), vol −1/0/+1 (× VSR); 16 rows in METHODS §2.2 order
     delta_points            price [num, den] of PSR and weight, for the composite delta
     tier_max_days           upper bounds (days to expiry) of the dated tiers
-    intra_spreads           [{"legs": [tier, tier], "ratio": [a, b], "rate": r}] in priority
-                            order; rate per unit of composite delta
+    intra_spreads           [{"legs": [tier, tier], "ratio": [a, b], "rate": r, "method":
+                            "flat" | "wpr" | "pmps"}] in priority order (rates per unit
+                            of composite delta; :mod:`crossmargin.models.span_spreads`)
+    delta_unit              "notional" (P&L per 100 % move, reporting currency; default) or
+                            "contracts" (futures equivalents: notional / (F · multiplier),
+                            F the forward to the contract's expiry; CME's delta unit)
+    spot_month              {"tiers": [...], "outright_rate": r, "spread_rate": r}: charge per
+                            unit of delta left in the spot tiers / spread out of them
     short_option_minimum    SOM per short option, as a fraction of the outright scan risk of
                             one contract's underlying notional (PSR × notional)
     som_method              "gross" (calls + puts) or "max" (max(calls, puts))
@@ -39,6 +48,9 @@ from crossmargin.models.params import ParameterSet, number
 UNDATED = "undated"
 VOL_SCAN_TYPES = ("absolute", "relative")
 SOM_METHODS = ("gross", "max")
+DELTA_UNITS = ("notional", "contracts")
+INTRA_METHODS = ("flat", "wpr", "pmps")
+INTER_SPREAD_METHODS = ("delta", "scanning")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,15 +88,22 @@ class IntraSpreadDef:
     legs: tuple[str, str]
     ratio: tuple[float, float]
     rate: float
+    method: str = "flat"
+    per_month_rate: float = 0.0
+    months: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InterSpreadDef:
-    """A spread between two CCs (underlyings)."""
+    """A spread between CCs (underlyings): delta-based or scanning-based (module docstring)."""
 
-    legs: tuple[str, str]
-    ratio: tuple[float, float]
+    legs: tuple[str, ...]
+    ratio: tuple[float, ...]
     rate: float
+    method: str = "delta"
+    is_super: bool = False
+    sides: tuple[str, ...] = ()
+    target: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,6 +124,10 @@ class CCParams:
     short_option_minimum: float
     som_method: str
     im_ratio: float
+    delta_unit: str = "notional"
+    spot_tiers: tuple[str, ...] = ()
+    spot_outright_rate: float = 0.0
+    spot_spread_rate: float = 0.0
 
     @property
     def tier_names(self) -> tuple[str, ...]:
@@ -176,7 +199,7 @@ def _delta_points(raw: Any, where: str) -> tuple[tuple[float, float], ...]:
 
 def _spread_defs(
     raw: Any, where: str, key: str
-) -> list[tuple[tuple[str, str], tuple[float, float], float]]:
+) -> list[tuple[tuple[str, str], tuple[float, float], float, Mapping[str, Any]]]:
     if not isinstance(raw, list):
         raise _fail(where, key, "must be a list")
     out = []
@@ -196,7 +219,7 @@ def _spread_defs(
             raise _fail(where, key, f"needs ratios > 0 and a rate >= 0, got {dict(item)!r}")
         if str(a) == str(b):
             raise _fail(where, key, f"legs must differ, got {a!r} twice")
-        out.append(((str(a), str(b)), ratio, rate))
+        out.append(((str(a), str(b)), ratio, rate, item))
     return out
 
 
@@ -253,21 +276,93 @@ def cc_parameters(params: ParameterSet, underlying: str, overrides: Mapping[str,
     )
     tiers = base.tier_names
     intra = []
-    for legs, ratio, rate in _spread_defs(entry["intra_spreads"], where, "intra_spreads"):
+    for legs, ratio, rate, item in _spread_defs(entry["intra_spreads"], where, "intra_spreads"):
         unknown = [t for t in legs if t not in tiers]
         if unknown:
             raise _fail(where, "intra_spreads", f"names unknown tier(s) {unknown} (tiers: {tiers})")
-        intra.append(IntraSpreadDef(legs=legs, ratio=ratio, rate=rate))
-    return replace(base, intra_spreads=tuple(intra))
+        method = str(item.get("method", "flat"))
+        if method not in INTRA_METHODS:
+            raise _fail(where, "intra_spreads.method", f"must be one of {INTRA_METHODS}")
+        intra.append(
+            IntraSpreadDef(
+                legs=legs,
+                ratio=ratio,
+                rate=rate,
+                method=method,
+                per_month_rate=float(item.get("per_month_rate", 0.0)),
+                months=float(item.get("months", 0.0)),
+            )
+        )
+    unit = entry.get("delta_unit", "notional")
+    if unit not in DELTA_UNITS:
+        raise _fail(where, "delta_unit", f"must be one of {DELTA_UNITS}, got {unit!r}")
+    spot = entry.get("spot_month") or {}
+    spot_tiers = tuple(str(t) for t in spot.get("tiers", ()))
+    unknown = [t for t in spot_tiers if t not in tiers]
+    if unknown:
+        raise _fail(where, "spot_month.tiers", f"names unknown tier(s) {unknown} (tiers: {tiers})")
+    return replace(
+        base,
+        intra_spreads=tuple(intra),
+        delta_unit=str(unit),
+        spot_tiers=spot_tiers,
+        spot_outright_rate=float(spot.get("outright_rate", 0.0)),
+        spot_spread_rate=float(spot.get("spread_rate", 0.0)),
+    )
 
 
 def inter_spreads(params: ParameterSet) -> tuple[InterSpreadDef, ...]:
-    """The file's inter-commodity spreads in priority order (credit rate in [0, 1])."""
+    """The file's inter-commodity spreads in priority order (credit rate in [0, 1]).
+
+    A ``delta`` spread has two legs; a ``scanning`` spread 2-4 legs with one side (``A`` or
+    ``B``) per leg (default: the first leg ``A``, the others ``B``) and a ``target`` among
+    its legs (default: the first). Legs name underlyings (CCs).
+    """
     where = f"parameter file {params.path}"
-    defs = _spread_defs(params.raw.get("inter_spreads", []), where, "inter_spreads")
+    raw = params.raw.get("inter_spreads", [])
+    if not isinstance(raw, list):
+        raise _fail(where, "inter_spreads", "must be a list")
     out = []
-    for legs, ratio, rate in defs:
-        if rate > 1.0:
-            raise _fail(where, "inter_spreads", f"credit rate must be <= 1, got {rate} for {legs}")
-        out.append(InterSpreadDef(legs=legs, ratio=ratio, rate=rate))
+    for i, item in enumerate(raw):
+        key = f"inter_spreads[{i}]"
+        if not isinstance(item, Mapping):
+            raise _fail(where, key, f"must be an object, got {item!r}")
+        legs = tuple(str(x) for x in item.get("legs", ()))
+        method = str(item.get("method", "delta"))
+        if method not in INTER_SPREAD_METHODS:
+            raise _fail(where, f"{key}.method", f"must be one of {INTER_SPREAD_METHODS}")
+        ratio = tuple(float(x) for x in item.get("ratio") or [1.0] * len(legs))
+        rate = number(item, "rate", where=f"{where} {key}")
+        if len(set(legs)) != len(legs) or len(legs) < 2:
+            raise _fail(where, f"{key}.legs", f"must name different underlyings, got {list(legs)}")
+        if len(ratio) != len(legs) or not all(r > 0 for r in ratio):
+            raise _fail(where, f"{key}.ratio", "needs one ratio > 0 per leg")
+        if not 0.0 <= rate <= 1.0:
+            raise _fail(where, f"{key}.rate", f"credit rate must be in [0, 1], got {rate}")
+        sides: tuple[str, ...] = ()
+        target = ""
+        if method == "delta":
+            if len(legs) != 2:
+                raise _fail(where, f"{key}.legs", "a delta spread has exactly two legs")
+            for extra in ("sides", "target"):
+                if item.get(extra) is not None:
+                    raise _fail(where, f"{key}.{extra}", "applies to scanning spreads only")
+        else:
+            sides = tuple(item.get("sides") or ["A"] + ["B"] * (len(legs) - 1))
+            if len(sides) != len(legs):
+                raise _fail(where, f"{key}.sides", "needs one side per leg")
+            target = str(item.get("target") or legs[0])
+            if target not in legs:
+                raise _fail(where, f"{key}.target", f"{target!r} is not one of the legs {legs}")
+        out.append(
+            InterSpreadDef(
+                legs=legs,
+                ratio=ratio,
+                rate=rate,
+                method=method,
+                is_super=bool(item.get("super", False)),
+                sides=sides,
+                target=target,
+            )
+        )
     return tuple(out)

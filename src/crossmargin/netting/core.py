@@ -17,6 +17,10 @@ margin, base, capped figure and credit, the eligibility of each offset and the a
 equity, initial and maintenance margin, excess and margin ratio
 (:mod:`crossmargin.collateral.equity`) come with the result.
 
+The rows come from :func:`crossmargin.netting.layout.tier_layout` (integer group codes, no
+object per position), the tiers are walked on arrays (:class:`crossmargin.netting.offsets.TierBook`)
+and the result is assembled from per-account arrays (:mod:`crossmargin.netting.assemble`).
+
 Accounts never net against each other, and each row is margined on its own positions only:
 a model never sees which other rows share the call, so adding, removing or reordering other
 accounts cannot change an account's figures (a property test holds every model to it).
@@ -24,8 +28,7 @@ accounts cannot change an account's figures (a property test holds every model t
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,16 +38,19 @@ from crossmargin.errors import InputError, MarketDataError
 from crossmargin.instruments import Instrument
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import MarginModel, RowMargins
-from crossmargin.models.result import (
-    GROUPINGS,
-    AccountMargin,
-    GroupMargin,
-    MarginResult,
-    PositionMargin,
-    TierMargin,
+from crossmargin.models.distinct_rows import margin_distinct_rows
+from crossmargin.models.result import GROUPINGS, MarginResult
+from crossmargin.netting.assemble import (
+    AccountFigures,
+    account_figures,
+    account_margins,
+    group_margins,
+    paused_gc,
+    position_margins,
 )
-from crossmargin.netting.offsets import TierBook, group_label
-from crossmargin.netting.tiers import TIERS, OffsetPolicy, capped, load_policy, venue_of
+from crossmargin.netting.layout import BROAD_CLASS, FloatArray, TierLayout, tier_layout
+from crossmargin.netting.offsets import TierBook, TierFigures, tier_margins
+from crossmargin.netting.tiers import TIERS, OffsetPolicy, capped, load_policy
 from crossmargin.portfolio import Portfolio
 
 if TYPE_CHECKING:
@@ -58,66 +64,11 @@ BY_TIER = {
     "asset-class": "asset-class",
     "account": "netting-set",
 }
-#: Broad asset classes of the ``asset-class`` tier (contract-table classes not listed stay).
-BROAD_CLASS = {"equity_index": "equity", "etf": "equity", "equity": "equity", "crypto": "crypto"}
 
 
 def capped_margin(standalone: float, netted: float, cap: float) -> float:
     """``max(netted, standalone − cap·(standalone − netted))`` (Art. 27(4) algebraic form)."""
     return capped(netted, standalone, standalone - netted, cap, True)
-
-
-@dataclass(slots=True)
-class _Leg:
-    account: str
-    instrument: Instrument
-    quantity: float
-    venue: str
-    currency: str
-    collateral: bool
-    keys: dict[str, tuple[Any, ...]] = field(default_factory=dict)
-
-
-def _legs(portfolio: Portfolio) -> tuple[list[_Leg], list[_Leg]]:
-    """Position legs (in ``portfolio.positions`` order) and collateral legs that can offset."""
-    from crossmargin.collateral.valuation import collateral_positions
-
-    legs = []
-    for p in portfolio.positions:
-        inst = p.instrument
-        leg = _Leg(
-            account=p.account,
-            instrument=inst,
-            quantity=p.quantity,
-            venue=venue_of(inst, p.venue),
-            currency=inst.settlement_currency,
-            collateral=False,
-        )
-        legs.append(leg)
-    coll = []
-    for k, inst in collateral_positions(portfolio.collateral):
-        h = portfolio.collateral[k]
-        coll.append(
-            _Leg(
-                account=h.account,
-                instrument=inst,
-                quantity=h.amount,
-                venue=h.venue or "house",
-                currency=h.asset,  # a coin meets the contracts settled in it
-                collateral=True,
-            )
-        )
-    for leg in [*legs, *coll]:
-        inst = leg.instrument
-        cls = BROAD_CLASS.get(inst.asset_class, inst.asset_class)
-        leg.keys = {
-            "product": (leg.account, leg.venue, inst.spec.product),
-            "underlying": (leg.account, leg.venue, inst.underlying, leg.currency),
-            "asset-class": (leg.account, cls),
-            "netting-set": (leg.account,),
-        }
-    held = {leg.keys["underlying"] for leg in legs}
-    return legs, [c for c in coll if c.keys["underlying"] in held]
 
 
 def netting_set_holdings(
@@ -126,82 +77,12 @@ def netting_set_holdings(
     """Each account's whole netting set as one row (accounts in book order) over the
     instruments it needs: its positions, plus the coin and security collateral that joins
     them where ``model`` nets collateral (as in :func:`cross_margin`'s netting-set tier)."""
-    legs, coll = _legs(portfolio)
-    if model is not None and not model.nets_collateral:
-        coll = []
-    instruments = tuple(dict.fromkeys([*portfolio.instruments, *(c.instrument for c in coll)]))
-    col = {inst: j for j, inst in enumerate(instruments)}
-    row = {a: i for i, a in enumerate(portfolio.accounts)}
-    both = [*legs, *coll]
+    layout = tier_layout(portfolio, nets_collateral=model is None or model.nets_collateral)
     matrix = sp.csr_matrix(
-        (
-            [leg.quantity for leg in both],
-            ([row[leg.account] for leg in both], [col[leg.instrument] for leg in both]),
-        ),
-        shape=(len(portfolio.accounts), len(instruments)),
+        (layout.quantity, (layout.account, layout.instrument)),
+        shape=(len(layout.accounts), len(layout.instruments)),
     )
-    return instruments, matrix
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TierLayout:
-    """The rows :func:`cross_margin` margins: every position alone (``legs`` order), then the
-    groups of each tier (``offsets_of[tier] + group_ids[tier][key]``); columns ``instruments``
-    (positions' then offsetting collateral's)."""
-
-    legs: list[_Leg]
-    coll: list[_Leg]
-    instruments: tuple[Instrument, ...]
-    group_ids: dict[str, dict[tuple[Any, ...], int]]
-    offsets_of: dict[str, int]
-    holdings: sp.csr_matrix
-
-
-def tier_layout(portfolio: Portfolio, *, nets_collateral: bool = True) -> TierLayout:
-    """The holdings matrix of every position and every tier group of ``portfolio`` (coin and
-    security collateral joins the groups where ``nets_collateral``)."""
-    legs, coll = _legs(portfolio)
-    if not nets_collateral:
-        coll = []
-    instruments = tuple(dict.fromkeys([*portfolio.instruments, *(c.instrument for c in coll)]))
-    col = {inst: j for j, inst in enumerate(instruments)}
-    group_ids: dict[str, dict[tuple[Any, ...], int]] = {t: {} for t in TIERS}
-    for leg in legs:
-        for t in TIERS:
-            group_ids[t].setdefault(leg.keys[t], len(group_ids[t]))
-    for leg in coll:
-        for t in TIERS[1:]:
-            group_ids[t].setdefault(leg.keys[t], len(group_ids[t]))
-    offsets_of = {}
-    start = len(legs)
-    for t in TIERS:
-        offsets_of[t] = start
-        start += len(group_ids[t])
-    rows, cols, data = [], [], []
-    for i, leg in enumerate(legs):
-        j = col[leg.instrument]
-        rows.append(i)
-        cols.append(j)
-        data.append(leg.quantity)
-        for t in TIERS:
-            rows.append(offsets_of[t] + group_ids[t][leg.keys[t]])
-            cols.append(j)
-            data.append(leg.quantity)
-    for leg in coll:
-        j = col[leg.instrument]
-        for t in TIERS[1:]:
-            rows.append(offsets_of[t] + group_ids[t][leg.keys[t]])
-            cols.append(j)
-            data.append(leg.quantity)
-    holdings = sp.csr_matrix((data, (rows, cols)), shape=(start, len(instruments)))
-    return TierLayout(
-        legs=legs,
-        coll=coll,
-        instruments=instruments,
-        group_ids=group_ids,
-        offsets_of=offsets_of,
-        holdings=holdings,
-    )
+    return layout.instruments, matrix
 
 
 def cross_margin(
@@ -231,20 +112,82 @@ def cross_margin(
     schedule = load_haircuts(haircuts)
     if layout is None:
         layout = tier_layout(portfolio, nets_collateral=model.nets_collateral)
-    legs, coll, instruments = layout.legs, layout.coll, layout.instruments
-    group_ids, offsets_of, holdings = layout.group_ids, layout.offsets_of, layout.holdings
+    run = run_tiers(model, layout, market, by=by, policy=policy, history=history)
+    result = _assemble(run, portfolio, market, schedule)
+    return replace(result, cap=cap, diagnostics=model.diagnostics(run.context))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TierRun:
+    """A margin run's figures before any result object is made (arrays, ``layout`` order):
+    each netted position margined alone (``positions``), each netting set (``accounts``), the
+    tier walk's figures (``figures``); ``context`` is the model's prepared context."""
+
+    model: MarginModel
+    layout: TierLayout
+    positions: RowMargins
+    accounts: RowMargins
+    figures: TierFigures
+    by: str
+    policy: OffsetPolicy
+    context: Any
+
+    @property
+    def by_tier(self) -> str:
+        """The tier whose groups the ``by`` grouping reports."""
+        return BY_TIER[self.by]
+
+    def account_figures(self, mtm: FloatArray, unrealised: FloatArray) -> AccountFigures:
+        """Each account's figures, given each position's MTM and unrealised P&L."""
+        return account_figures(self.layout, self.figures, self.accounts, self.by_tier, mtm,
+                               unrealised)  # fmt: skip
+
+
+def run_tiers(
+    model: MarginModel,
+    layout: TierLayout,
+    market: MarketSnapshot,
+    *,
+    by: str,
+    policy: OffsetPolicy,
+    history: MarketHistory | None = None,
+) -> TierRun:
+    """Margin every row of ``layout`` under ``model`` (each distinct row once, the account
+    rows in detail) and walk the tiers (module docstring): what :func:`cross_margin` and the
+    columnar dataset path (:func:`crossmargin.distributed.margin.margin_columns`) share."""
+    if by not in BY_TIER:
+        raise InputError(f"unknown grouping {by!r}: use one of {', '.join(GROUPINGS)}")
+    offsets_of, holdings = layout.offsets_of, layout.holdings
     start = holdings.shape[0]
-    context = model.prepare(instruments, market)
+    context = model.prepare(layout.instruments, market)
     detail = np.zeros(start, dtype=bool)
     detail[offsets_of["netting-set"] :] = True  # the account rows are reported in full
-    margins = model.margin_rows(context, holdings, detail=detail)
+    margins = margin_distinct_rows(model, context, holdings, detail=detail)
     if margins.total.shape != (start,):
         raise AssertionError(f"{model.name}: margin_rows returned the wrong number of rows")
-    result = _assemble(
-        model, portfolio, market, by, policy, legs, coll, group_ids, offsets_of, margins,
-        history, schedule,
-    )  # fmt: skip
-    return replace(result, cap=cap, diagnostics=model.diagnostics(context))
+    n_pos = layout.n_positions
+    pos_m = margins.take(slice(0, n_pos))
+    book = TierBook(
+        policy=policy,
+        layout=layout,
+        totals={
+            t: margins.total[offsets_of[t] : offsets_of[t] + layout.n_groups(t)] for t in TIERS
+        },
+        standalone=pos_m.total,
+        asof=market.valuation_time,
+        history=eligibility_history(model, history) if policy.needs_history else None,
+    )
+    acc_offset = offsets_of["netting-set"]
+    return TierRun(
+        model=model,
+        layout=layout,
+        positions=pos_m,
+        accounts=margins.take(slice(acc_offset, acc_offset + len(layout.accounts))),
+        figures=book.evaluate(),
+        by=by,
+        policy=policy,
+        context=context,
+    )
 
 
 def eligibility_history(model: MarginModel, history: MarketHistory | None) -> MarketHistory | None:
@@ -268,168 +211,39 @@ def eligibility_history(model: MarginModel, history: MarketHistory | None) -> Ma
 
 
 def _assemble(
-    model: MarginModel,
-    portfolio: Portfolio,
-    market: MarketSnapshot,
-    by: str,
-    policy: OffsetPolicy,
-    legs: list[_Leg],
-    coll: list[_Leg],
-    group_ids: dict[str, dict[tuple[Any, ...], int]],
-    offsets_of: dict[str, int],
-    margins: RowMargins,
-    history: MarketHistory | None,
-    schedule: Any,
+    run: TierRun, portfolio: Portfolio, market: MarketSnapshot, schedule: Any
 ) -> MarginResult:
-    n_pos = len(legs)
-    pos_m = margins.take(slice(0, n_pos))
-    book = TierBook(
-        policy=policy,
-        legs=legs,
-        coll=coll,
-        group_ids=group_ids,
-        totals={t: margins.total[offsets_of[t] : offsets_of[t] + len(group_ids[t])] for t in TIERS},
-        standalone=pos_m.total,
-        asof=market.valuation_time,
-        history=eligibility_history(model, history) if policy.needs_history else None,
-    )
-    tiers = book.evaluate()
-    by_tier = BY_TIER[by]
-    acc_offset = offsets_of["netting-set"]
-    acc_m = margins.take(slice(acc_offset, acc_offset + len(group_ids["netting-set"])))
-    account_row = {key[0]: g for key, g in group_ids["netting-set"].items()}
-    positions = tuple(
-        PositionMargin(
-            account=p.account,
-            symbol=p.symbol,
-            quantity=p.quantity,
-            group=_label(by_tier, legs[i].keys),
-            standalone=float(pos_m.total[i]),
-            maintenance=None if pos_m.maintenance is None else float(pos_m.maintenance[i]),
-        )
-        for i, p in enumerate(portfolio.positions)
-    )
-    groups = _groups(by_tier, book, tiers, pos_m.total, legs)
-    equities = _equities(portfolio, market, legs, schedule)
-    accounts = []
-    for acc in portfolio.accounts:
-        a = account_row[acc]
-        per_tier = tiers[acc]
-        standalone = per_tier[0].capped
-        netted = float(acc_m.total[a])
-        total = per_tier[-1].capped
-        grouped = next(t.margin for t in per_tier if t.tier == by_tier)
-        mm = None
-        if acc_m.maintenance is not None:
-            raw_mm = float(acc_m.maintenance[a])
-            mm = raw_mm * (total / netted) if netted > 0 else raw_mm
-        worst = None
-        if acc_m.worst_scenario is not None and acc_m.worst_scenario[a] >= 0:
-            worst = acc_m.scenario_names[int(acc_m.worst_scenario[a])]
-        accounts.append(
-            AccountMargin(
-                account=acc,
-                total=total,
-                netted=netted,
-                standalone=standalone,
-                grouped=grouped,
-                capped=total,
-                maintenance=mm,
-                components={k: float(v[a]) for k, v in acc_m.components.items()},
-                info={k: float(v[a]) for k, v in acc_m.info.items()},
-                worst_scenario=worst,
-                netting_set=dict(acc_m.facts[a]) if acc_m.facts else {},
-                tiers=per_tier,
-                equity=equities[acc](total, mm),
-            )
-        )
-    return MarginResult(
-        model=model.name,
-        currency=market.reporting_currency,
-        by=by,
-        cap=None,
-        accounts=tuple(accounts),
-        groups=groups,
-        positions=positions,
-        parameters=model.parameters(),
-        market=market.source or market.valuation_time.isoformat(),
-        offsets=policy.to_dict(),
-    )
-
-
-def _label(tier: str, keys: dict[str, tuple[Any, ...]]) -> str:
-    return "" if tier == "position" else group_label(tier, keys[tier])
-
-
-def _groups(
-    tier: str,
-    book: Any,
-    tiers: dict[str, tuple[TierMargin, ...]],
-    standalone: np.ndarray,
-    legs: list[_Leg],
-) -> tuple[GroupMargin, ...]:
-    """The groups of the ``by`` tier (each position its own group for ``position``)."""
-    if tier == "position":
-        return tuple(
-            GroupMargin(
-                account=leg.account,
-                group=leg.instrument.symbol,
-                margin=float(standalone[i]),
-                standalone=float(standalone[i]),
-            )
-            for i, leg in enumerate(legs)
-        )
-    out = []
-    for acc, per_tier in tiers.items():
-        level = next(t for t in per_tier if t.tier == tier)
-        for g in level.groups:
-            out.append(GroupMargin(account=acc, group=g.group, margin=g.margin,
-                                   standalone=g.standalone))  # fmt: skip
-    return tuple(out)
-
-
-def _equities(
-    portfolio: Portfolio, market: MarketSnapshot, legs: list[_Leg], schedule: Any
-) -> dict[str, Any]:
-    """Per account, a function of (initial, maintenance) giving its :class:`Equity`."""
-    from crossmargin.collateral.equity import account_equity, by_account
-    from crossmargin.collateral.valuation import value_collateral
     from crossmargin.pricing.mtm import position_mtm
 
-    mtm, unrealised = position_mtm(portfolio, market)
-    acc_mtm: dict[str, list[float]] = {a: [] for a in portfolio.accounts}
-    acc_unr: dict[str, list[float]] = {a: [] for a in portfolio.accounts}
-    for i, leg in enumerate(legs):
-        acc_mtm[leg.account].append(float(mtm[i]))
-        acc_unr[leg.account].append(float(unrealised[i]))
-    values = (
-        by_account(value_collateral(portfolio.collateral, market, schedule))
-        if portfolio.collateral
-        else {}
-    )
-
-    def maker(acc: str) -> Any:
-        def make(im: float, mm: float | None) -> Any:
-            return account_equity(
-                currency=market.reporting_currency,
-                holdings=values.get(acc, ()),
-                mtm=math.fsum(acc_mtm[acc]),
-                unrealised_pnl=math.fsum(acc_unr[acc]),
-                initial_margin=im,
-                maintenance_margin=mm,
-            )
-
-        return make
-
-    return {acc: maker(acc) for acc in portfolio.accounts}
+    layout, figures, by_tier = run.layout, run.figures, run.by_tier
+    made = run.account_figures(*position_mtm(portfolio, market))
+    with paused_gc():
+        tiers = tier_margins(layout, figures, run.policy)
+        return MarginResult(
+            model=run.model.name,
+            currency=market.reporting_currency,
+            by=run.by,
+            cap=None,
+            accounts=account_margins(
+                market, portfolio, layout, made, run.accounts, tiers, schedule
+            ),
+            groups=group_margins(layout, figures, by_tier, run.positions.total),
+            positions=position_margins(portfolio, layout, by_tier, run.positions),
+            parameters=run.model.parameters(),
+            market=market.source or market.valuation_time.isoformat(),
+            offsets=run.policy.to_dict(),
+        )
 
 
 __all__ = [
+    "BROAD_CLASS",
     "BY_TIER",
     "TierLayout",
+    "TierRun",
     "capped_margin",
     "cross_margin",
     "eligibility_history",
     "netting_set_holdings",
+    "run_tiers",
     "tier_layout",
 ]

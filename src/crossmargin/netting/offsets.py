@@ -1,152 +1,238 @@
-"""Tier by tier: each group's base, eligibility and capped requirement, per account.
+"""Tier by tier: each group's base, eligibility and capped requirement, on arrays.
 
-Given the model's margin of every row built by :func:`crossmargin.netting.core.cross_margin`
+Given the model's margin of every row of a :class:`~crossmargin.netting.layout.TierLayout`
 (positions alone and the groups of each tier), :class:`TierBook` walks the tiers bottom-up
-(:mod:`crossmargin.netting.tiers` for the formula) and returns, per account, one
-:class:`~crossmargin.models.result.TierMargin` per tier, ``position`` first.
+(:mod:`crossmargin.netting.tiers` for the formula). A group's *members* are the groups one
+tier below whose first item falls in it (positions alone below ``product``); per tier::
+
+    B = Σ C(members)   O = Σ N(members) − N   C = max(N, B − c·O) if eligible else max(N, B)
+
+summed per group code (:func:`crossmargin.netting.sums.group_sum`, ``fsum``-accurate) and
+capped on whole arrays. Where the tier has an eligibility rule, a group of two or more
+members is tested on every pair of distinct underlyings drawn from two different members
+(:mod:`crossmargin.netting.eligibility`); the verdict depends only on the members' sets of
+underlyings, so it is worked out once per distinct combination of those sets and each pair
+test once per pair and rule. :func:`tier_margins` turns the arrays into the result's
+:class:`~crossmargin.models.result.TierMargin` per account, ``position`` first.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import NDArray
+import numpy.typing as npt
 
 from crossmargin.models.result import TierGroup, TierMargin
-from crossmargin.netting.tiers import TIERS, OffsetPolicy, capped
+from crossmargin.netting.layout import TierLayout
+from crossmargin.netting.sums import group_sum
+from crossmargin.netting.tiers import TIERS, OffsetPolicy, TierRule
 
 if TYPE_CHECKING:
     from crossmargin.market.history import MarketHistory
 
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+#: An eligibility verdict: eligible, reason, the pair tests (JSON-ready).
+Verdict = tuple[bool, str, tuple[dict[str, Any], ...]]
+#: Verdict 0 (no test: eligible) and 1 (members on one underlying).
+NOT_TESTED: Verdict = (True, "", ())
+ONE_UNDERLYING: Verdict = (True, "one underlying: no correlation to test", ())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TierFigures:
+    """The tier walk's figures (money in the reporting currency), per tier of
+    :data:`~crossmargin.netting.tiers.TIERS` and group code: ``margin`` (``N``), ``base``
+    (``B``), ``capped`` (``C``), ``standalone`` (its positions alone, summed) and ``verdict``
+    (index into ``verdicts[tier]``); per account (``position`` too): ``account_margin``,
+    ``account_base`` and ``account_capped``, the tier's groups summed."""
+
+    margin: dict[str, FloatArray]
+    base: dict[str, FloatArray]
+    capped: dict[str, FloatArray]
+    standalone: dict[str, FloatArray]
+    verdict: dict[str, IntArray]
+    verdicts: dict[str, tuple[Verdict, ...]]
+    account_margin: dict[str, FloatArray]
+    account_base: dict[str, FloatArray]
+    account_capped: dict[str, FloatArray]
+
+    def eligible(self, tier: str) -> BoolArray:
+        """Whether each group of ``tier`` is granted its credit."""
+        flags = np.array([v[0] for v in self.verdicts[tier]], dtype=bool)
+        return np.asarray(flags[self.verdict[tier]], dtype=bool)
+
+
+#: Members below which :func:`member_sets` keys the groups in dictionaries (array calls
+#: would cost more than the loop).
+SMALL_MEMBERS = 256
+
+
+def _set_ids(
+    values: IntArray, starts: IntArray, base: int
+) -> tuple[IntArray, list[tuple[int, ...]]]:
+    """Ids of the sorted runs ``values[starts[k]:starts[k + 1]]`` (each value < ``base``),
+    numbered in the lexicographic order of their tuples, and the tuples.
+
+    A run of at most ``w`` values is the number ``Σ (vᵢ + 1)·(base + 1)^(w − 1 − i)`` where
+    that fits 62 bits (the shorter run first on a common prefix, as tuples order), else a row
+    of a matrix padded with -1; either is numbered by :func:`numpy.unique`."""
+    lengths = np.append(starts[1:], values.size) - starts
+    width = int(lengths.max())
+    place = np.arange(values.size) - np.repeat(starts, lengths)
+    if width * math.log2(base + 1) < 62:
+        digit = (values + 1) * (base + 1) ** (width - 1 - place)
+        _, first, ids = np.unique(np.add.reduceat(digit, starts), return_index=True,
+                                  return_inverse=True)  # fmt: skip
+    else:
+        pad = np.full((starts.size, width), -1, dtype=np.int64)
+        pad[np.repeat(np.arange(starts.size), lengths), place] = values
+        _, first, ids = np.unique(pad, axis=0, return_index=True, return_inverse=True)
+    sets = [tuple(values[starts[k] : starts[k] + lengths[k]].tolist()) for k in first.tolist()]
+    return np.asarray(ids, dtype=np.int64).reshape(-1), sets
+
+
+def member_sets(
+    kid: IntArray, und: IntArray, parent: IntArray, n_und: int
+) -> dict[int, tuple[tuple[int, ...], ...]]:
+    """Per group, in the order of its first member, its members' sets of underlyings, sorted:
+    ``(kid[i], und[i])`` are the (member, underlying) pairs sorted by member then underlying,
+    ``parent[member]`` is the member's group (each underlying below ``n_und``)."""
+    if kid.size < SMALL_MEMBERS:
+        sets: dict[int, list[int]] = {}
+        for k, u in zip(kid.tolist(), und.tolist(), strict=True):
+            sets.setdefault(k, []).append(u)
+        members: dict[int, list[tuple[int, ...]]] = {}
+        for k, held in sets.items():
+            members.setdefault(int(parent[k]), []).append(tuple(held))
+        return {g: tuple(sorted(held)) for g, held in members.items()}
+    starts = np.flatnonzero(np.concatenate(([True], kid[1:] != kid[:-1])))
+    set_id, found = _set_ids(und, starts, n_und)
+    grp = parent[kid[starts]]  # members in kid order
+    order = np.argsort(grp * len(found) + set_id, kind="stable")
+    in_order, id_sorted = grp[order], set_id[order].tolist()
+    bounds = [0, *(np.flatnonzero(in_order[1:] != in_order[:-1]) + 1).tolist(), len(id_sorted)]
+    grouped = in_order.tolist()
+    keys = {grouped[a]: tuple(found[i] for i in id_sorted[a:b])
+            for a, b in itertools.pairwise(bounds)}  # fmt: skip
+    first = np.sort(np.unique(grp, return_index=True)[1])  # groups as first met
+    return {g: keys[g] for g in grp[first].tolist()}
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TierBook:
-    """Inputs of the tier walk (built by :func:`crossmargin.netting.core.cross_margin`)."""
+    """Inputs of the tier walk (built by :func:`crossmargin.netting.core.cross_margin`):
+    the layout, the model's margin of each tier's groups (``totals``) and of each position
+    alone (``standalone``)."""
 
     policy: OffsetPolicy
-    legs: Sequence[Any]
-    coll: Sequence[Any]
-    group_ids: dict[str, dict[tuple[Any, ...], int]]
-    totals: dict[str, NDArray[np.float64]]
-    standalone: NDArray[np.float64]
+    layout: TierLayout
+    totals: dict[str, FloatArray]
+    standalone: FloatArray
     asof: datetime
     history: MarketHistory | None
-    _unds: dict[str, dict[tuple[Any, ...], set[str]]] = field(default_factory=dict)
     _tests: dict[tuple[str, str, int], tuple[bool, str, dict[str, Any]]] = field(
         default_factory=dict
-    )  # pair tests met so far, per pair and rule: many groups test the same pairs
+    )  # pair tests met so far, per pair and rule
 
-    def evaluate(self) -> dict[str, tuple[TierMargin, ...]]:
-        """Per account, the tiers ``position`` .. ``netting-set`` (module docstring)."""
-        accounts = list(dict.fromkeys(leg.account for leg in self.legs))
-        alone_of_account: dict[str, float] = dict.fromkeys(accounts, 0.0)
-        alone_of: dict[str, dict[tuple[Any, ...], float]] = {t: {} for t in TIERS}
-        unds_of: dict[str, dict[tuple[Any, ...], set[str]]] = {t: {} for t in TIERS}
-        for i, leg in enumerate(self.legs):  # one pass: per-group sums and underlyings
-            alone = float(self.standalone[i])
-            alone_of_account[leg.account] += alone
-            for tier in TIERS:
-                key = leg.keys[tier]
-                alone_of[tier][key] = alone_of[tier].get(key, 0.0) + alone
-                unds_of[tier].setdefault(key, set()).add(leg.instrument.underlying)
-        for leg in self.coll:
-            for tier in TIERS[1:]:
-                unds_of[tier].setdefault(leg.keys[tier], set()).add(leg.instrument.underlying)
-        self._unds.update(unds_of)
-        made: dict[str, list[list[TierGroup]]] = {}
-        index = {a: k for k, a in enumerate(accounts)}
-        below_capped = {("leg", i): float(c) for i, c in enumerate(self.standalone)}
-        below_netted = dict(below_capped)
+    def evaluate(self) -> TierFigures:
+        """Every tier's figures (module docstring)."""
+        lay = self.layout
+        n_pos, n_acc = lay.n_positions, len(lay.accounts)
+        und, und_names = lay.underlying_codes()
+        standalone = np.asarray(self.standalone, dtype=np.float64)
+        alone_acc = np.bincount(lay.account[:n_pos], weights=standalone, minlength=n_acc)
+        names = ("margin", "base", "capped", "standalone", "verdict", "verdicts")
+        totals = ("account_margin", "account_base", "account_capped")
+        out: dict[str, dict[str, Any]] = {k: {} for k in (*names, *totals)}
+        for k in totals:
+            out[k]["position"] = alone_acc
+        below_capped = below_netted = standalone
         prev = "position"
         for tier in TIERS:
             rule = self.policy.rule(tier)
-            members = self._members(tier, prev)
-            made[tier] = [[] for _ in accounts]
-            capped_here: dict[tuple[Any, ...], float] = {}
-            netted_here: dict[tuple[Any, ...], float] = {}
-            for key, g in self.group_ids[tier].items():
-                netted = float(self.totals[tier][g])
-                kids = members.get(key, [])
-                base = math.fsum(below_capped[k] for k in kids)
-                offset = math.fsum(below_netted[k] for k in kids) - netted
-                eligible, reason = True, ""
-                tests: tuple[dict[str, Any], ...] = ()
-                if rule.eligibility is not None and len(kids) > 1:
-                    eligible, reason, tests = self._eligible(prev, kids, rule)
-                value = capped(netted, base, offset, rule.cap, eligible)
-                capped_here[key], netted_here[key] = value, netted
-                made[tier][index[key[0]]].append(
-                    TierGroup(
-                        tier=tier,
-                        group=group_label(tier, key),
-                        margin=netted,
-                        base=base,
-                        capped=value,
-                        standalone=alone_of[tier].get(key, 0.0),
-                        eligible=eligible,
-                        reason=reason,
-                        tests=tests,
-                    )
+            g = lay.group_of[tier]
+            n_g = lay.n_groups(tier)
+            netted = np.asarray(self.totals[tier], dtype=np.float64)
+            if prev == "position":  # members: the positions alone
+                parent = g[:n_pos]
+                item_kid = np.arange(n_pos, dtype=np.int64)
+            else:  # members: the groups below, each in the group of its first item
+                parent = g[lay.group_first[prev]]
+                item_kid = lay.group_of[prev]
+            n_kids = np.bincount(parent, minlength=n_g)
+            base = group_sum(parent, below_capped, n_g)
+            offset = group_sum(parent, below_netted, n_g) - netted
+            verdict = np.zeros(n_g, dtype=np.int64)
+            verdicts: tuple[Verdict, ...] = (NOT_TESTED, ONE_UNDERLYING)
+            if rule.eligibility is not None:
+                verdict, verdicts = self._verdicts(
+                    rule, parent, item_kid, und, und_names, n_kids > 1
                 )
-            below_capped = {(tier, *k): v for k, v in capped_here.items()}
-            below_netted = {(tier, *k): v for k, v in netted_here.items()}
+            flags = np.array([v[0] for v in verdicts], dtype=bool)[verdict]
+            capped = np.where(
+                flags, np.maximum(netted, base - rule.cap * offset), np.maximum(netted, base)
+            )
+            owner = lay.group_account[tier]
+            out["margin"][tier], out["base"][tier], out["capped"][tier] = netted, base, capped
+            out["standalone"][tier] = np.bincount(g[:n_pos], weights=standalone, minlength=n_g)
+            out["verdict"][tier], out["verdicts"][tier] = verdict, verdicts
+            out["account_margin"][tier] = group_sum(owner, netted, n_acc)
+            out["account_base"][tier] = group_sum(owner, base, n_acc)
+            out["account_capped"][tier] = group_sum(owner, capped, n_acc)
+            below_capped, below_netted = capped, netted
             prev = tier
-        out: dict[str, tuple[TierMargin, ...]] = {}
-        for acc in accounts:
-            alone = alone_of_account[acc]
-            rows = [TierMargin(tier="position", cap=1.0, margin=alone, base=alone, capped=alone)]
-            for tier in TIERS:
-                groups = tuple(made[tier][index[acc]])
-                rows.append(
-                    TierMargin(
-                        tier=tier,
-                        cap=self.policy.rule(tier).cap,
-                        margin=math.fsum(g.margin for g in groups),
-                        base=math.fsum(g.base for g in groups),
-                        capped=math.fsum(g.capped for g in groups),
-                        groups=groups,
-                    )
-                )
-            out[acc] = tuple(rows)
-        return out
+        return TierFigures(**out)
 
-    def _members(self, tier: str, prev: str) -> dict[tuple[Any, ...], list[tuple[Any, ...]]]:
-        """For each group of ``tier``, the ids of its members one tier below."""
-        out: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
-        if prev == "position":
-            for i, leg in enumerate(self.legs):
-                out.setdefault(leg.keys[tier], []).append(("leg", i))
-            return out
-        seen = set()
-        for leg in self.legs:
-            child = (prev, *leg.keys[prev])
-            if child not in seen:
-                seen.add(child)
-                out.setdefault(leg.keys[tier], []).append(child)
-        for leg in self.coll:  # a collateral-only group below (coin held where it offsets)
-            if leg.keys[prev] in self.group_ids[prev]:
-                child = (prev, *leg.keys[prev])
-                if child not in seen:
-                    seen.add(child)
-                    out.setdefault(leg.keys[tier], []).append(child)
-        return out
+    def _verdicts(
+        self,
+        rule: TierRule,
+        parent: IntArray,
+        item_kid: IntArray,
+        und: IntArray,
+        und_names: tuple[str, ...],
+        tested: BoolArray,
+    ) -> tuple[IntArray, tuple[Verdict, ...]]:
+        """Per group (``tested``: two or more members), the index of its verdict, and the
+        verdicts: one per distinct combination of the members' sets of underlyings."""
+        n_und = max(len(und_names), 1)
+        n_g = tested.size
+        item = np.flatnonzero(item_kid >= 0)
+        pairs = np.unique(item_kid[item] * n_und + und[item])
+        kid, kid_und = pairs // n_und, pairs % n_und  # each member's underlyings, sorted
+        owner = parent[kid]
+        union = np.bincount(np.unique(owner * n_und + kid_und) // n_und, minlength=n_g)
+        verdict = np.zeros(n_g, dtype=np.int64)
+        verdict[tested & (union <= 1)] = 1
+        several = tested & (union >= 2)
+        verdicts: list[Verdict] = [NOT_TESTED, ONE_UNDERLYING]
+        if not several.any():
+            return verdict, tuple(verdicts)
+        pick = several[owner]
+        found: dict[tuple[tuple[int, ...], ...], int] = {}
+        for g, key in member_sets(kid[pick], kid_und[pick], parent, n_und).items():
+            if key not in found:
+                found[key] = len(verdicts)
+                verdicts.append(self._eligible(key, und_names, rule))
+            verdict[g] = found[key]
+        return verdict, tuple(verdicts)
 
     def _eligible(
-        self, prev: str, kids: list[tuple[Any, ...]], rule: Any
-    ) -> tuple[bool, str, tuple[dict[str, Any], ...]]:
-        """Whether every pair of distinct underlyings across ``kids`` passes the rule."""
+        self, sets: tuple[tuple[int, ...], ...], names: tuple[str, ...], rule: TierRule
+    ) -> Verdict:
+        """Whether every pair of distinct underlyings across the members' ``sets`` passes."""
         from crossmargin.netting.eligibility import pair_test
 
-        sets = [self._unds[prev][k[1:]] for k in kids]
+        assert rule.eligibility is not None
         pairs = sorted(
             {
-                tuple(sorted((a, b)))
+                tuple(sorted((names[a], names[b])))
                 for x, y in itertools.combinations(sets, 2)
                 for a in x
                 for b in y
@@ -154,9 +240,9 @@ class TierBook:
             }
         )
         if not pairs:
-            return True, "one underlying: no correlation to test", ()
+            return ONE_UNDERLYING
         if self.history is None:
-            return False, "no market history to test the correlation: no credit granted", ()
+            return (False, "no market history to test the correlation: no credit granted", ())
         tests = []
         for a, b in pairs:
             key = (a, b, id(rule.eligibility))
@@ -169,16 +255,62 @@ class TierBook:
         return not failed, reason, tuple(t[2] for t in tests)
 
 
-def group_label(tier: str, key: tuple[Any, ...]) -> str:
-    """A readable name of a tier's group: ``BTC (deribit, BTC)``, ``deribit_btc_future
-    (deribit)``, ``crypto``, or the netting set's name."""
-    if tier == "product":
-        return f"{key[2]} ({key[1]})"
-    if tier == "underlying":
-        return f"{key[2]} ({key[1]}, {key[3]})"
-    if tier == "asset-class":
-        return str(key[1])
-    return str(key[0])
+def tier_margins(
+    layout: TierLayout, figures: TierFigures, policy: OffsetPolicy
+) -> list[tuple[TierMargin, ...]]:
+    """Per account (``layout.accounts`` order), its tiers ``position`` .. ``netting-set``
+    (each tier's groups in group-code order)."""
+    n_acc = len(layout.accounts)
+    per_account: list[list[TierMargin]] = [[] for _ in range(n_acc)]
+    alone = figures.account_margin["position"].tolist()
+    for a in range(n_acc):
+        per_account[a].append(
+            TierMargin(tier="position", cap=1.0, margin=alone[a], base=alone[a], capped=alone[a])
+        )
+    for tier in TIERS:
+        cap = policy.rule(tier).cap
+        owner = layout.group_account[tier]
+        order = np.argsort(owner, kind="stable")
+        bounds = np.searchsorted(owner[order], np.arange(n_acc + 1)).tolist()
+        labels = layout.group_labels(tier)[order].tolist()
+        verdicts = figures.verdicts[tier]
+        made = [
+            TierGroup(
+                tier=tier,
+                group=label,
+                margin=n,
+                base=b,
+                capped=c,
+                standalone=s,
+                eligible=verdicts[v][0],
+                reason=verdicts[v][1],
+                tests=verdicts[v][2],
+            )
+            for label, n, b, c, s, v in zip(
+                labels,
+                figures.margin[tier][order].tolist(),
+                figures.base[tier][order].tolist(),
+                figures.capped[tier][order].tolist(),
+                figures.standalone[tier][order].tolist(),
+                figures.verdict[tier][order].tolist(),
+                strict=True,
+            )
+        ]
+        margin = figures.account_margin[tier].tolist()
+        base = figures.account_base[tier].tolist()
+        capped = figures.account_capped[tier].tolist()
+        for a in range(n_acc):
+            per_account[a].append(
+                TierMargin(
+                    tier=tier,
+                    cap=cap,
+                    margin=margin[a],
+                    base=base[a],
+                    capped=capped[a],
+                    groups=tuple(made[bounds[a] : bounds[a + 1]]),
+                )
+            )
+    return [tuple(t) for t in per_account]
 
 
-__all__ = ["TierBook", "group_label"]
+__all__ = ["TierBook", "TierFigures", "member_sets", "tier_margins"]

@@ -86,40 +86,53 @@ class Account:
     positions: tuple[Position, ...]
 
 
-def _net(positions: Sequence[Position]) -> tuple[Position, ...]:
-    """Sum quantities of identical (account, instrument) rows, keeping first-seen order.
+def _net(positions: Sequence[Position]) -> tuple[tuple[Position, ...], tuple[Instrument, ...]]:
+    """Sum quantities of identical (account, instrument, venue) rows, keeping first-seen
+    order; and the distinct instruments, first-seen (the first object of equal ones).
 
     The netted trade price is the quantity-weighted average when every row has one and
     all rows are on the same side; otherwise it is ``None`` (the raw rows keep theirs).
+    Keys are factorised: each instrument object is hashed once (by identity, then by terms
+    for the first object of each), not once per row.
     """
-    groups: dict[tuple[str, Instrument, str], list[Position]] = {}
+    canon: dict[Instrument, Instrument] = {}
+    by_id: dict[int, int] = {}
+    index: dict[tuple[str, int, str], int] = {}
+    slot: list[int] = []
     for pos in positions:
-        groups.setdefault((pos.account, pos.instrument, pos.venue), []).append(pos)
+        c = by_id.get(id(pos.instrument))
+        if c is None:
+            c = by_id[id(pos.instrument)] = id(canon.setdefault(pos.instrument, pos.instrument))
+        slot.append(index.setdefault((pos.account, c, pos.venue), len(index)))
+    instruments = tuple(canon)
+    if len(index) == len(positions):  # nothing to net: every position as it is
+        return tuple(positions), instruments
+    groups: list[list[Position]] = [[] for _ in index]
+    for pos, k in zip(positions, slot, strict=True):
+        groups[k].append(pos)
     out = []
-    for (account, instrument, venue), rows in groups.items():
+    for rows in groups:
         if len(rows) == 1:  # nothing to net: keep the position as it is
             out.append(rows[0])
             continue
         qty = math.fsum(p.quantity for p in rows)
         price = None
-        if len(rows) == 1:
-            price = rows[0].trade_price
-        elif all(p.trade_price is not None for p in rows) and (
+        if all(p.trade_price is not None for p in rows) and (
             all(p.quantity > 0 for p in rows) or all(p.quantity < 0 for p in rows)
         ):
             price = math.fsum(p.quantity * (p.trade_price or 0.0) for p in rows) / qty
         ids = [p.position_id for p in rows if p.position_id]
         out.append(
             Position(
-                account=account,
-                instrument=instrument,
+                account=rows[0].account,
+                instrument=rows[0].instrument,
                 quantity=qty,
                 trade_price=price,
                 position_id="+".join(ids) if ids else None,
-                venue=venue,
+                venue=rows[0].venue,
             )
         )
-    return tuple(out)
+    return tuple(out), instruments
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -134,10 +147,10 @@ class Portfolio:
     instruments: tuple[Instrument, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        netted = _net(self.raw)
+        netted, instruments = _net(self.raw)
         object.__setattr__(self, "positions", netted)
         object.__setattr__(self, "accounts", tuple(dict.fromkeys(p.account for p in netted)))
-        object.__setattr__(self, "instruments", tuple(dict.fromkeys(p.instrument for p in netted)))
+        object.__setattr__(self, "instruments", instruments)
 
     @classmethod
     def from_positions(

@@ -19,14 +19,16 @@ from 1.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from crossmargin.errors import InputError, Issue, SchemaError
+from crossmargin.errors import InputError
 from crossmargin.files import (
     atomic_output,
     csv_frame,
@@ -35,15 +37,17 @@ from crossmargin.files import (
     read_text,
     write_text,
 )
-from crossmargin.instruments import ContractTable, parse_symbol
-from crossmargin.limits import MAX_QUANTITY, price_problem
-from crossmargin.portfolio.book import Portfolio, Position
-from crossmargin.portfolio.units import QuantityUnit, parse_unit, to_contracts
+from crossmargin.instruments import ContractTable
+from crossmargin.portfolio.book import Portfolio
+from crossmargin.portfolio.columns import (
+    COLUMNS,
+    RawBook,
+    parse_columns,
+    raw_frame,
+    raw_rows,
+    raw_table,
+)
 
-REQUIRED = ("account", "symbol", "quantity")
-OPTIONAL = ("quantity_unit", "trade_price", "position_id", "venue")
-#: Column order of saved books.
-COLUMNS = ("account", "symbol", "quantity", "quantity_unit", "trade_price", "position_id", "venue")
 #: Top-level keys of a JSON book.
 #: (``accounts``: per-account attributes, e.g. a generated population's margin modes, and
 #: ``population``: the spec that generated it, both read by :mod:`crossmargin.analysis.cascade`.)
@@ -103,35 +107,39 @@ def _read_parquet(path: Path, kind: str) -> pd.DataFrame:
     return frame
 
 
-def _number(value: Any) -> float | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, bool):
-        raise ValueError("a boolean is not a number")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError("not finite")
-    return number
+def read_book(path: Path, *, what: str = "book") -> RawBook:
+    """A CSV, JSON or Parquet book's cells as columns (:class:`RawBook`), row numbers as
+    :func:`read_records` gives them; a Parquet file is read straight into Arrow columns."""
+    fmt = _format(path)
+    if fmt == "json":
+        rows, numbers = read_records(path)
+        return raw_rows(rows, row_numbers=numbers)
+    if fmt == "csv":
+        frame, lines = csv_frame(read_text(path, what=what), path, what=what)
+        blank = np.ones(len(frame), dtype=bool)
+        for k in range(frame.shape[1]):
+            blank &= frame.iloc[:, k].astype(str).str.strip().eq("").to_numpy()
+        keep = np.flatnonzero(~blank)
+        return raw_frame(frame.iloc[keep], [lines[i] for i in keep.tolist()])
+    return raw_table(read_parquet_table(input_file(path, what=what), what))
 
 
-def column_problems(
-    row: Mapping[str, Any], known: Sequence[str] | None = None
-) -> list[tuple[str, str]]:
-    """``(column, reason)`` of a row's unknown columns (not in ``known``, default a book's
-    columns) and of columns given twice under case or space variants."""
-    known = COLUMNS if known is None else tuple(known)
-    out: list[tuple[str, str]] = []
-    names: dict[str, list[str]] = {}
-    for key in row:
-        names.setdefault(str(key).strip().lower(), []).append(str(key))
-    for name, spelled in names.items():
-        if len(spelled) > 1:
-            out.append(
-                (name, f"column given {len(spelled)} times ({', '.join(map(repr, spelled))})")
-            )
-        if name not in known:
-            out.append((name, f"unknown column (known: {', '.join(known)})"))
-    return out
+def read_parquet_table(path: Path, kind: str) -> pa.Table:
+    """A Parquet file as an Arrow table with the columns :func:`pandas.read_parquet` makes
+    (an index pandas stored is not a column); a column named twice is refused."""
+    try:
+        table = pq.read_table(path)
+    except Exception as bad:  # pyarrow raises its own zoo of errors on a bad file
+        raise InputError(f"{kind} file {path}: cannot read as Parquet ({bad})") from None
+    stored = (table.schema.pandas_metadata or {}).get("index_columns", [])
+    index = [c for c in stored if isinstance(c, str) and c in table.column_names]
+    if index:
+        table = table.drop_columns(index)
+    names = [str(c) for c in table.column_names]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InputError(f"{kind} file {path}: column {twice[0]!r} given twice")
+    return table
 
 
 def parse_rows(
@@ -143,138 +151,15 @@ def parse_rows(
     reference_year: int | None = None,
     table: ContractTable | None = None,
 ) -> Portfolio:
-    """Validate row mappings into a :class:`Portfolio`, collecting every issue.
+    """Validate row mappings into a :class:`Portfolio`, collecting every issue
+    (:func:`crossmargin.portfolio.columns.parse_columns` on the rows' columns).
 
     Rows are numbered ``first_row, first_row + 1, ...`` unless ``row_numbers`` gives them.
     Symbols resolve against ``table`` (``None``: the shipped contract table).
     """
-    if not rows:
-        raise InputError(f"{source}: the book has no positions")
-    columns = {str(c).strip().lower(): c for c in rows[0]}
-    missing = [c for c in REQUIRED if c not in columns]
-    if missing:
-        SchemaError.raise_if_any(
-            Issue(source=source, column=c, reason="required column is missing") for c in missing
-        )
-    issues: list[Issue] = []
-    positions: list[Position] = []
-    seen_ids: dict[str, int] = {}
-    line_numbers = list(row_numbers) if row_numbers is not None else None
-    flagged: set[str] = set()
-    for offset, row in enumerate(rows):
-        n = line_numbers[offset] if line_numbers is not None else first_row + offset
-        get = {str(k).strip().lower(): v for k, v in row.items()}
-        row_issues: list[Issue] = []
-        for problem, reason in column_problems(row):
-            if problem not in flagged:  # once per column, at the first row that has it
-                flagged.add(problem)
-                row_issues.append(Issue(source=source, row=n, column=problem, reason=reason))
-        raw_account = get.get("account")
-        account = "" if raw_account is None else str(raw_account).strip()
-        if not account:
-            row_issues.append(Issue(source=source, row=n, column="account", reason="empty account"))
-        symbol = get.get("symbol")
-        instrument = None
-        try:
-            instrument = parse_symbol(str(symbol or ""), reference_year=reference_year, table=table)
-        except InputError as bad:
-            row_issues.append(
-                Issue(source=source, row=n, column="symbol", value=symbol, reason=str(bad))
-            )
-        numbers: dict[str, float | None] = {}
-        for col in ("quantity", "trade_price"):
-            try:
-                numbers[col] = _number(get.get(col))
-            except (TypeError, ValueError, OverflowError) as bad:
-                reason = "not a finite number" if "finite" in str(bad) else "not a number"
-                row_issues.append(
-                    Issue(source=source, row=n, column=col, value=get.get(col), reason=reason)
-                )
-        qty = numbers.get("quantity")
-        if qty is not None and abs(qty) > MAX_QUANTITY:
-            row_issues.append(
-                Issue(source=source, row=n, column="quantity", value=get.get("quantity"),
-                      reason=f"beyond the maximum quantity of {MAX_QUANTITY:g}")
-            )  # fmt: skip
-            numbers["quantity"] = None
-        price = numbers.get("trade_price")
-        if price is not None and instrument is not None:
-            bad_price = price_problem(price, premium=instrument.kind == "option")
-            if bad_price is not None:
-                row_issues.append(
-                    Issue(source=source, row=n, column="trade_price",
-                          value=get.get("trade_price"), reason=bad_price)
-                )  # fmt: skip
-        if "quantity" in numbers and numbers["quantity"] is None and qty is None:
-            row_issues.append(
-                Issue(
-                    source=source,
-                    row=n,
-                    column="quantity",
-                    value=get.get("quantity"),
-                    reason="missing quantity",
-                )
-            )
-        raw_unit = get.get("quantity_unit")
-        unit: QuantityUnit | None = None
-        try:
-            unit = parse_unit(raw_unit)
-        except InputError as bad:
-            row_issues.append(
-                Issue(source=source, row=n, column="quantity_unit", value=raw_unit, reason=str(bad))
-            )
-        contracts = None
-        amount = numbers.get("quantity")
-        if instrument is not None and unit is not None and amount is not None:
-            try:
-                contracts = to_contracts(amount, unit, instrument)
-            except InputError as bad:
-                row_issues.append(
-                    Issue(
-                        source=source,
-                        row=n,
-                        column="quantity_unit",
-                        value=raw_unit,
-                        reason=str(bad),
-                    )
-                )
-        pid_raw = get.get("position_id")
-        pid = str(pid_raw).strip() if pid_raw not in (None, "") else None
-        if pid is not None:
-            if pid in seen_ids:
-                row_issues.append(
-                    Issue(
-                        source=source,
-                        row=n,
-                        column="position_id",
-                        value=pid,
-                        reason=f"duplicate position id (first used on row {seen_ids[pid]})",
-                    )
-                )
-            else:
-                seen_ids[pid] = n
-        if row_issues or instrument is None or unit is None or contracts is None:
-            issues.extend(row_issues)
-            continue
-        venue_raw = get.get("venue")
-        positions.append(
-            Position(
-                account=account,
-                instrument=instrument,
-                quantity=contracts,
-                trade_price=numbers.get("trade_price"),
-                position_id=pid,
-                venue="" if venue_raw in (None, "") else str(venue_raw).strip(),
-                input_quantity=None if unit == "contracts" else amount,
-                quantity_unit=unit,
-            )
-        )
-    SchemaError.raise_if_any(
-        issues,
-        headline=f"{len(issues)} bad entr"
-        f"{'y' if len(issues) == 1 else 'ies'} in {source}; nothing loaded",
-    )
-    return Portfolio(raw=tuple(positions), source=source)
+    raw = raw_rows(rows, first_row=first_row, row_numbers=row_numbers)
+    return parse_columns(raw, source=source, reference_year=reference_year,
+                         table=table).portfolio()  # fmt: skip
 
 
 def load_portfolio(
@@ -304,10 +189,9 @@ def load_portfolio(
     )
 
     p = Path(path)
-    rows, numbers = read_records(p)
-    book = parse_rows(
-        rows, source=str(p), row_numbers=numbers, reference_year=reference_year, table=table
-    )
+    book = parse_columns(
+        read_book(p), source=str(p), reference_year=reference_year, table=table
+    ).portfolio()
     held: list[CollateralHolding] = []
     declared: Any = None
     if _format(p) == "json":

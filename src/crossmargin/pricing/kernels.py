@@ -109,7 +109,7 @@ def option_pnl_into(
 
 
 @_locked
-@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
+@numba.njit(parallel=True, cache=True, nogil=True)  # no fastmath: see models.fused_tail
 def _aggregate_block(
     indptr: IntArray,
     indices: NDArray[np.int32],

@@ -14,6 +14,7 @@ An account's **net MTM** nets positive against negative MTM; ``gross_positive`` 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from crossmargin.field_units import valuation_units
+from crossmargin.instruments import Instrument
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.portfolio import Portfolio
 from crossmargin.pricing.greeks import reporting_greeks
@@ -148,43 +150,68 @@ def _totals(rows: list[PositionValue], spots: dict[str, float]) -> tuple[GreekTo
 def position_mtm(
     portfolio: Portfolio, snapshot: MarketSnapshot
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """MTM and unrealised P&L of every netted position (reporting currency, positions' order).
+    """MTM and unrealised P&L of every netted position (reporting currency, positions' order):
+    :func:`row_mtm` of the book's booked rows, each row's position being its (account,
+    instrument, venue) numbered first-seen, as :class:`~crossmargin.portfolio.Portfolio` nets."""
+    from crossmargin.portfolio.codes import codes, combine, instrument_codes
 
-    MTM as in the module docstring, per booked row against that row's own trade price and
-    summed into the netted position the row belongs to (a netted position whose rows were
+    raw = portfolio.raw
+    n, n_raw = len(portfolio.positions), len(raw)
+    j = instrument_codes([p.instrument for p in raw], portfolio.instruments)
+    if n_raw == n:  # nothing netted: each row is its own position
+        i = np.arange(n, dtype=np.int64)
+    else:  # the position of each row: (account, instrument, venue) numbered first-seen
+        acc, acc_names = codes([p.account for p in raw])
+        ven, ven_names = codes([p.venue for p in raw])
+        i = combine((acc, acc_names.size), (j, len(portfolio.instruments)), (ven, ven_names.size))
+    q = np.fromiter((p.quantity for p in raw), dtype=np.float64, count=n_raw)
+    price = np.fromiter(
+        (math.nan if p.trade_price is None else p.trade_price for p in raw),
+        dtype=np.float64,
+        count=n_raw,
+    )
+    return row_mtm(portfolio.instruments, snapshot, j, q, price, i, n)
+
+
+def row_mtm(
+    instruments: Sequence[Instrument],
+    snapshot: MarketSnapshot,
+    instrument: NDArray[np.int64] | NDArray[np.int32],
+    quantity: NDArray[np.float64],
+    trade_price: NDArray[np.float64],
+    position: NDArray[np.int64],
+    n_positions: int,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """MTM and unrealised P&L of netted positions from their booked rows, as arrays.
+
+    Row ``r`` holds ``quantity[r]`` contracts of ``instruments[instrument[r]]`` traded at
+    ``trade_price[r]`` (NaN: none) and belongs to netted position ``position[r]`` (of
+    ``n_positions``). MTM as in the module docstring, per booked row against that row's own
+    trade price and summed into its position in row order (a netted position whose rows were
     traded at different prices keeps each row's variation). Unrealised P&L against the trade
     price where one is given: futures and perpetuals their MTM; options and spot
     ``MTM − q·m·P·X`` (the premium or price paid); 0 without a trade price.
     """
-    terms = instrument_terms(portfolio.instruments, snapshot)
+    terms = instrument_terms(tuple(instruments), snapshot)
     v0 = base_values(terms)
     x0 = base_fx(terms)
-    col = {inst: j for j, inst in enumerate(portfolio.instruments)}
-    netted = {(p.account, p.instrument, p.venue): i for i, p in enumerate(portfolio.positions)}
-    mtm = np.zeros(len(portfolio.positions))
-    unrealised = np.zeros(len(portfolio.positions))
-    for pos in portfolio.raw:
-        i = netted[(pos.account, pos.instrument, pos.venue)]
-        j = col[pos.instrument]
-        q, m = pos.quantity, terms.multiplier[j]
-        kind, inverse = terms.kind[j], terms.inverse[j]
-        price = pos.trade_price
-        if kind in (FUTURE, PERPETUAL):
-            mark = terms.spot[j] * (np.exp(terms.carry[j] * terms.t[j]) if kind == FUTURE else 1.0)
-            if price is None or terms.expired[j]:
-                value = 0.0
-            elif inverse:
-                value = q * m * (1.0 / price - 1.0 / mark) * x0[j]
-            else:
-                value = q * m * (mark - price) * x0[j]
-            mtm[i] += value
-            unrealised[i] += value
-        else:
-            row_mtm = q * v0[j] * x0[j]
-            mtm[i] += row_mtm
-            if price is not None:
-                unrealised[i] += row_mtm - q * m * price * x0[j]
-    return mtm, unrealised
+    j, q, price = instrument, quantity, trade_price
+    kind, m, x = terms.kind[j], terms.multiplier[j], x0[j]
+    priced = ~np.isnan(price)
+    fut = (kind == FUTURE) | (kind == PERPETUAL)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        grow = np.where(kind == FUTURE, np.exp(terms.carry[j] * terms.t[j]), 1.0)
+        mark = terms.spot[j] * grow
+        variation = np.where(
+            terms.inverse[j], q * m * (1.0 / price - 1.0 / mark) * x, q * m * (mark - price) * x
+        )
+        variation = np.where(priced & ~terms.expired[j], variation, 0.0)
+        row_value = q * v0[j] * x
+        paid = np.where(priced, row_value - q * m * price * x, 0.0)
+    mtm = np.bincount(position, weights=np.where(fut, variation, row_value), minlength=n_positions)
+    unrealised = np.bincount(position, weights=np.where(fut, variation, paid),
+                             minlength=n_positions)  # fmt: skip
+    return mtm.astype(np.float64), unrealised.astype(np.float64)
 
 
 def value_portfolio(portfolio: Portfolio, snapshot: MarketSnapshot) -> BookValuation:

@@ -106,6 +106,10 @@ class RunRecorder:
         self._abandon = False
         self._thread: threading.Thread | None = None
         self.written = 0
+        # DuckDB refuses a second connection to one file with another configuration in the
+        # same process (a read-only GET while the writer thread holds it read-write): one at
+        # a time here; other worker processes meet the file lock and retry
+        self._io = threading.Lock()
 
     # ----------------------------------------------------------------- requests
     def submit(
@@ -144,7 +148,7 @@ class RunRecorder:
         pause, deadline = 0.05, time.monotonic() + 5.0
         while True:
             try:
-                with _turn(self.store.path):
+                with _turn(self.store.path), self._io:
                     return str(record(run, self.store)), "recorded"
             except (InputError, StoreError) as error:
                 if is_busy(error) and time.monotonic() < deadline:
@@ -178,7 +182,8 @@ class RunRecorder:
         fresh = _age_s(run_id) < RECENT_S  # maybe still queued in another worker process
         while True:
             try:
-                return self.store.get(run_id)
+                with self._io:
+                    return self.store.get(run_id)
             except (InputError, StoreError) as error:
                 if not (is_busy(error) or fresh):
                     raise
@@ -241,7 +246,8 @@ class RunRecorder:
         pause = 0.05
         while records:
             try:
-                self.store.record_many(records)
+                with self._io:
+                    self.store.record_many(records)
             except (InputError, StoreError) as error:
                 if is_busy(error) and not self._abandon:
                     time.sleep(pause)

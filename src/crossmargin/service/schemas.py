@@ -84,7 +84,9 @@ class ModelParameters(_Strict):
         default=None,
         description="pm_grid: one USD risk unit per underlying, or per settlement currency",
     )
-    venue: Literal["deribit", "paradex"] | None = Field(default=None, description="pm_grid: venue")
+    venue: Literal["deribit", "paradex", "okx"] | None = Field(
+        default=None, description="pm_grid: venue"
+    )
     confidence: float | None = Field(
         default=None, gt=0.0, lt=1.0, description="es, hvar: confidence"
     )

@@ -113,16 +113,18 @@ def _compute(
     params: SimmParameters, frame: pd.DataFrame, calc_ccy: str, scale: float, source: str
 ) -> SimmResult:
     """SIMM of the lines in ``frame`` (amounts in USD, column ``amount``)."""
-    risk = frame[frame["risk_class"] != ""]
+    needed = ["ProductClass", "risk_class", "RiskType", "Qualifier", "Bucket", "Label1", "Label2"]
+    risk = frame.loc[frame["risk_class"] != "", [*needed, AMOUNT]]  # no column carried idle
     by_pc: dict[str, dict[str, RiskClassMargin]] = {}
-    for (pc, rc), group in risk.groupby(["ProductClass", "risk_class"], sort=False):
+    for (pc, rc), group in risk.groupby(["ProductClass", "risk_class"], sort=False, observed=True):
         by_pc.setdefault(str(pc), {})[str(rc)] = _risk_class_margin(
             params, str(rc), group, calc_ccy
         )
     order = {name: i for i, name in enumerate(RISK_CLASSES)}
     multipliers = _single_parameter(frame, "Param_ProductClassMultiplier", source)
     factors = _single_parameter(frame, "Param_AddOnNotionalFactor", source)
-    notional = frame[frame["RiskType"] == "Notional"].groupby("Qualifier")[AMOUNT].sum()
+    notional_rows = frame[frame["RiskType"] == "Notional"]
+    notional = notional_rows.groupby("Qualifier", observed=True)[AMOUNT].sum()
     fixed = float(frame.loc[frame["RiskType"] == "Param_AddOnFixedAmount", AMOUNT].sum())
     notional_add_on = sum(factors.get(str(q), 0.0) / 100.0 * float(n) for q, n in notional.items())
 
@@ -243,16 +245,16 @@ def _side(
     scale: float,
     source: str,
 ) -> SimmResult:
-    cells = frame[_SIDES[side]]
-    parsed = {text: parse_regulations(text) for text in cells.unique()}
-    regulations = sorted({r for regs in parsed.values() for r in regs})
+    codes, cells = pd.factorize(frame[_SIDES[side]])
+    parsed = [parse_regulations(str(text)) for text in cells]
+    regulations = sorted({r for regs in parsed for r in regs})
     if not regulations:
         result = _compute(params, frame, calc_ccy, scale, source)
         return _with(result, side=side)
-    lists = cells.map(parsed)
     results = {}
     for regulation in regulations:
-        mask = lists.map(lambda regs, r=regulation: not regs or r in regs).to_numpy(dtype=bool)
+        included = np.array([not regs or regulation in regs for regs in parsed], dtype=bool)
+        mask = included[codes]  # decided once per distinct cell
         results[regulation] = _compute(params, frame[mask], calc_ccy, scale, source)
     winner = max(regulations, key=lambda r: results[r].total)
     by_regulation = {r: results[r].total for r in regulations}
@@ -273,6 +275,7 @@ def simm_margin(
     *,
     fx_rates: Mapping[str, float] | None = None,
     include_post: bool | None = None,
+    columnar: bool = True,
 ) -> SimmResult:
     """ISDA SIMM initial margin of the CRIF lines in ``crif``.
 
@@ -292,6 +295,9 @@ def simm_margin(
         calculation currency other than USD.
     include_post:
         Also compute the post side (amounts negated).  Default: when regulations are given.
+    columnar:
+        Group over categorical label columns (the default); ``False`` groups over the
+        strings themselves, the slow twin the tests compare against (same figures).
 
     Returns
     -------
@@ -324,22 +330,8 @@ def simm_margin(
                 f"pass fx_rates={{'{calculation_currency}': <USD per unit>}}"
             )
         scale = 1.0 / float(rate)
+    frame = _working_frame(table.frame, usd, columnar=columnar)
     source = table.frame
-    frame = pd.DataFrame(
-        {
-            "ProductClass": source["ProductClass"],
-            "RiskType": source["RiskType"],
-            "Qualifier": source["Qualifier"],
-            "Bucket": source["Bucket"],
-            "Label1": source["Label1"],
-            "Label2": source["Label2"],
-            "collect_regulations": source["collect_regulations"],
-            "post_regulations": source["post_regulations"],
-            "row": source["row"],
-            "risk_class": source["RiskType"].map(RISK_TYPE_CLASS).fillna(""),
-            AMOUNT: usd,
-        }
-    )
     has_regulations = bool(
         source["collect_regulations"].ne("").any() or source["post_regulations"].ne("").any()
     )
@@ -351,6 +343,42 @@ def simm_margin(
         post = _side(params, negated, "post", calculation_currency, scale, table.source)
         collect = _with(collect, post=post)
     return _with(collect, notes=notes) if notes else collect
+
+
+_LABELS = ("ProductClass", "RiskType", "Qualifier", "Bucket", "Label1", "Label2")
+
+
+def _working_frame(source: pd.DataFrame, usd: np.ndarray, *, columnar: bool) -> pd.DataFrame:
+    """The label columns, regulations, ``row``, ``risk_class`` and USD ``amount`` of the lines.
+
+    ``columnar``: labels as categoricals with sorted categories (groupby over integers in
+    the strings' order, ``risk_class`` looked up once per distinct ``RiskType``).
+    """
+    data: dict[str, Any] = {}
+    if columnar:
+        from crossmargin.simm.distinct import categorical
+
+        for column in _LABELS:
+            data[column] = categorical(source[column])
+        rtype = data["RiskType"]
+        classes = pd.Series(rtype.cat.categories).map(RISK_TYPE_CLASS).fillna("")
+        class_codes, class_names = pd.factorize(classes, sort=True)
+        data["risk_class"] = pd.Series(
+            pd.Categorical.from_codes(
+                class_codes[rtype.cat.codes.to_numpy()], categories=pd.Index(class_names)
+            ),
+            index=source.index,
+        )
+    else:
+        for column in _LABELS:
+            data[column] = source[column].astype(str)
+        data["risk_class"] = source["RiskType"].map(RISK_TYPE_CLASS).fillna("")
+    for column in ("collect_regulations", "post_regulations"):
+        data[column] = source[column] if columnar else source[column].astype(str)
+    data["row"] = source["row"]
+    data[AMOUNT] = usd
+    frame = pd.DataFrame(data)
+    return frame[[*_LABELS, "collect_regulations", "post_regulations", "row", "risk_class", AMOUNT]]
 
 
 def _without_schedule_lines(table: Crif) -> tuple[Crif, tuple[str, ...]]:

@@ -26,6 +26,7 @@ import pandas as pd
 
 from crossmargin.errors import Issue
 from crossmargin.limits import MAX_AMOUNT
+from crossmargin.simm.distinct import LABEL_COLUMNS, distinct_rows
 
 #: Active ISO 4217 alphabetic codes (funds, test and "no currency" codes excluded), and CNH.
 CURRENCIES: frozenset[str] = frozenset(
@@ -65,23 +66,83 @@ Found = list[tuple[int, Issue]]
 
 
 def schedule_mask(frame: pd.DataFrame) -> np.ndarray:
-    """Lines of the schedule method (``IMModel`` = ``Schedule``, any case)."""
-    return frame["IMModel"].str.lower().eq("schedule").to_numpy()
+    """Lines of the schedule method (``IMModel`` = ``Schedule``, any case), decided once per
+    distinct ``IMModel`` value."""
+    model = frame["IMModel"]
+    if isinstance(model.dtype, pd.CategoricalDtype):
+        codes, models = model.cat.codes.to_numpy(), model.cat.categories
+    else:
+        codes, models = pd.factorize(model)
+    decided = pd.Series(models, dtype=str).str.lower().eq("schedule").to_numpy(dtype=bool)
+    return np.append(decided, False)[codes]
+
+
+Masks = list[tuple[np.ndarray, str, str]]
+
+
+def label_masks(frame: pd.DataFrame) -> Masks:
+    """(line mask, column, reason) of the label rules, over the lines of ``frame``."""
+    rt = frame["RiskType"]
+    ccy = frame["AmountCurrency"]
+    found: Masks = [
+        (
+            ccy.ne("").to_numpy() & ~ccy.isin(CURRENCIES).to_numpy(),
+            "AmountCurrency",
+            "not an ISO 4217 currency code (e.g. USD, EUR)",
+        )
+    ]
+    qualifier = frame["Qualifier"]
+    found.append(
+        (
+            rt.isin(_CURRENCY_QUALIFIED).to_numpy()
+            & qualifier.ne("").to_numpy()
+            & ~qualifier.isin(CURRENCIES).to_numpy(),
+            "Qualifier",
+            "not an ISO 4217 currency code, as this RiskType's qualifier must be",
+        )
+    )
+    pairs = rt.eq("Risk_FXVol").to_numpy() & qualifier.str.len().eq(6).to_numpy()
+    halves_known = qualifier.str[:3].isin(CURRENCIES) & qualifier.str[3:].isin(CURRENCIES)
+    found.append(
+        (pairs & ~halves_known.to_numpy(), "Qualifier", "not a pair of ISO 4217 currency codes")
+    )
+    found.append(
+        (
+            rt.eq("Risk_IRCurve").to_numpy() & ~frame["Label2"].isin(IR_SUB_CURVES).to_numpy(),
+            "Label2",
+            f"not a SIMM sub-curve ({', '.join(IR_SUB_CURVES)})",
+        )
+    )
+    model = frame["IMModel"].str.lower()
+    found.append(
+        (~model.isin(IM_MODELS).to_numpy(), "IMModel", "IMModel must be SIMM, Schedule or empty")
+    )
+    return found
 
 
 def crif_checks(
-    frame: pd.DataFrame, amount: np.ndarray, amount_usd: np.ndarray, source: str
+    frame: pd.DataFrame,
+    amount: np.ndarray,
+    amount_usd: np.ndarray,
+    source: str,
+    *,
+    by_distinct: bool = True,
+    distinct: tuple[pd.DataFrame, np.ndarray] | None = None,
 ) -> Found:
     """(position, issue) for every line breaking a rule of the module docstring.
 
     ``frame`` has the string columns of :data:`crossmargin.simm.crif.COLUMNS` and ``row``;
     ``amount`` and ``amount_usd`` are the parsed numbers (NaN where empty or bad, reported
-    elsewhere).
+    elsewhere).  Label rules run once per distinct label combination and are mapped back
+    to the lines (``by_distinct=False``: on every line, the slow twin); ``distinct`` is
+    :func:`~crossmargin.simm.distinct.distinct_rows` of ``frame`` when already known.
     """
     rows = frame["row"].to_numpy()
     found: Found = []
 
     def add(mask: np.ndarray, column: str, reason: str, values: np.ndarray | None = None) -> None:
+        if not mask.any():
+            return
         shown = frame[column].to_numpy() if values is None else values
         found.extend(
             (int(i), Issue(source=source, row=int(rows[i]), column=column,
@@ -89,60 +150,24 @@ def crif_checks(
             for i in np.flatnonzero(mask)
         )  # fmt: skip
 
-    rt = frame["RiskType"]
-    ccy = frame["AmountCurrency"]
-    add(
-        ccy.ne("").to_numpy() & ~ccy.isin(CURRENCIES).to_numpy(),
-        "AmountCurrency",
-        "not an ISO 4217 currency code (e.g. USD, EUR)",
-    )
-    qualifier = frame["Qualifier"]
-    add(
-        rt.isin(_CURRENCY_QUALIFIED).to_numpy()
-        & qualifier.ne("").to_numpy()
-        & ~qualifier.isin(CURRENCIES).to_numpy(),
-        "Qualifier",
-        "not an ISO 4217 currency code, as this RiskType's qualifier must be",
-    )
-    pairs = rt.eq("Risk_FXVol").to_numpy() & qualifier.str.len().eq(6).to_numpy()
-    halves_known = qualifier.str[:3].isin(CURRENCIES) & qualifier.str[3:].isin(CURRENCIES)
-    add(
-        pairs & ~halves_known.to_numpy(),
-        "Qualifier",
-        "not a pair of ISO 4217 currency codes",
-    )
-    add(
-        rt.eq("Risk_IRCurve").to_numpy() & ~frame["Label2"].isin(IR_SUB_CURVES).to_numpy(),
-        "Label2",
-        f"not a SIMM sub-curve ({', '.join(IR_SUB_CURVES)})",
-    )
-    model = frame["IMModel"].str.lower()
-    add(
-        ~model.isin(IM_MODELS).to_numpy(),
-        "IMModel",
-        "IMModel must be SIMM, Schedule or empty",
-    )
+    if by_distinct:
+        table, codes = distinct or distinct_rows(frame, LABEL_COLUMNS)
+    else:
+        table, codes = frame, np.arange(len(frame))
+    for mask, column, reason in label_masks(table):
+        add(mask[codes], column, reason)
+    unitless = table["RiskType"].isin(_UNITLESS).to_numpy()[codes]
+    is_usd = table["AmountCurrency"].eq("USD").to_numpy()[codes]
     with np.errstate(invalid="ignore"):
         big = np.abs(amount) > MAX_AMOUNT
         big_usd = np.abs(amount_usd) > MAX_AMOUNT
     add(big, "Amount", f"beyond the maximum amount of {MAX_AMOUNT:g}")
     add(big_usd, "AmountUSD", f"beyond the maximum amount of {MAX_AMOUNT:g}")
-    both = (
-        np.isfinite(amount)
-        & np.isfinite(amount_usd)
-        & ~big
-        & ~big_usd
-        & ~rt.isin(_UNITLESS).to_numpy()
-    )
-    is_usd = ccy.eq("USD").to_numpy()
-    usd_text = frame["AmountUSD"].to_numpy()
+    both = np.isfinite(amount) & np.isfinite(amount_usd) & ~big & ~big_usd & ~unitless
     differ = np.abs(amount_usd - amount) > 1e-9 * np.maximum(1.0, np.abs(amount))
-    add(
-        both & is_usd & differ,
-        "AmountUSD",
-        "differs from Amount although AmountCurrency is USD",
-        usd_text,
-    )
+    mismatch = both & is_usd & differ
+    add(mismatch, "AmountUSD", "differs from Amount although AmountCurrency is USD",
+        frame["AmountUSD"].to_numpy() if mismatch.any() else None)  # fmt: skip
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = np.where(amount != 0.0, amount_usd / amount, np.nan)
     zero_mismatch = (amount == 0.0) != (amount_usd == 0.0)
@@ -153,7 +178,6 @@ def crif_checks(
         "AmountUSD",
         f"inconsistent with Amount: the implied rate AmountUSD/Amount must be {lo:g}..{hi:g} "
         "USD per unit (same sign)",
-        usd_text,
     )
     return found
 
@@ -164,5 +188,6 @@ __all__ = [
     "IM_MODELS",
     "IR_SUB_CURVES",
     "crif_checks",
+    "label_masks",
     "schedule_mask",
 ]

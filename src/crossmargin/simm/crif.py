@@ -94,7 +94,10 @@ class Crif:
         One row per CRIF line, with every column of :data:`COLUMNS` as strings except
         ``Amount`` and ``AmountUSD`` (float; ``AmountUSD`` is NaN where the file left it
         empty) and ``row`` (the 1-based line number a spreadsheet shows; header = 1).
-        Treat it as read-only.
+        The label and regulation columns
+        (:data:`~crossmargin.simm.distinct.CATEGORICAL_COLUMNS`) are categoricals of those
+        strings with sorted categories (``""`` among them), so checks and groupings work
+        on their distinct values.  Treat it as read-only.
     source:
         Where the lines came from (a path or a description), used in error messages.
     """
@@ -177,14 +180,22 @@ def _text(column: pd.Series) -> pd.Series:
     return filled.str.strip()
 
 
-def crif_from_frame(raw: pd.DataFrame, *, source: str = "CRIF", version: str | None = None) -> Crif:
+def crif_from_frame(
+    raw: pd.DataFrame,
+    *,
+    source: str = "CRIF",
+    version: str | None = None,
+    by_distinct: bool = True,
+) -> Crif:
     """Validate a table of CRIF lines (strings or numbers) and return a :class:`Crif`.
 
     Every problem is collected: missing required columns, unknown ``RiskType``,
     ``ProductClass`` missing or unknown on a sensitivity line, non-numeric ``Amount`` or
     ``AmountUSD``, missing ``AmountCurrency``.  Version-specific checks (buckets, tenors)
     (buckets, tenors) are added when ``version`` is given, and are otherwise done by
-    :func:`crossmargin.simm.simm_margin`, which knows the SIMM version.
+    :func:`crossmargin.simm.simm_margin`, which knows the SIMM version.  Label checks run
+    once per distinct combination of the label columns and are mapped back to the lines
+    that carry it (``by_distinct=False`` runs them on every line: the slow twin).
 
     Raises
     ------
@@ -218,14 +229,22 @@ def crif_from_frame(raw: pd.DataFrame, *, source: str = "CRIF", version: str | N
             ],
             headline=f"{source} is not a CRIF: missing column(s) {', '.join(missing)}",
         )
+    from crossmargin.simm.distinct import CATEGORICAL_COLUMNS, LABEL_COLUMNS, distinct_rows, labels
+
     frame = pd.DataFrame(index=range(len(renamed)))
     for column in COLUMNS:
         if column in renamed.columns:
             col = renamed[column].reset_index(drop=True)
             if column in ("Amount", "AmountUSD") and pd.api.types.is_numeric_dtype(col.dtype):
                 frame[column] = col
+            elif by_distinct and column in CATEGORICAL_COLUMNS:
+                frame[column] = labels(col, _text)
             else:
                 frame[column] = _text(col)
+        elif by_distinct and column in CATEGORICAL_COLUMNS:
+            frame[column] = pd.Categorical.from_codes(
+                np.zeros(len(frame), dtype=np.int8), categories=pd.Index([""], dtype=str)
+            )
         else:
             frame[column] = ""
     if "row" in renamed.columns:
@@ -247,19 +266,23 @@ def crif_from_frame(raw: pd.DataFrame, *, source: str = "CRIF", version: str | N
             )
             issues.append((int(i), issue))
 
-    risk_type = frame["RiskType"]
-    known = risk_type.isin(list(RISK_TYPE_CLASS)) | risk_type.isin(list(PARAM_TYPES))
+    distinct = distinct_rows(frame, LABEL_COLUMNS) if by_distinct else None
+    table, codes = distinct or (frame, np.arange(len(frame)))
+    risk_type = table["RiskType"]
+    known = (risk_type.isin(list(RISK_TYPE_CLASS)) | risk_type.isin(list(PARAM_TYPES))).to_numpy()
     add(
-        ~known.to_numpy(),
+        ~known[codes],
         "RiskType",
         "unknown RiskType; expected one of Risk_IRCurve, Risk_Inflation, ... (ISDA CRIF) "
         "or a Param_/Notional/PV line",
     )
     sensitivity = risk_type.isin(list(RISK_TYPE_CLASS)).to_numpy()
-    product = frame["ProductClass"]
-    add(sensitivity & product.eq("").to_numpy(), "ProductClass", "ProductClass is missing")
+    product = table["ProductClass"]
+    add((sensitivity & product.eq("").to_numpy())[codes], "ProductClass", "ProductClass is missing")
     add(
-        sensitivity & product.ne("").to_numpy() & ~product.isin(PRODUCT_CLASSES).to_numpy(),
+        (sensitivity & product.ne("").to_numpy() & ~product.isin(PRODUCT_CLASSES).to_numpy())[
+            codes
+        ],
         "ProductClass",
         f"unknown ProductClass; expected one of {', '.join(PRODUCT_CLASSES)}",
     )
@@ -267,20 +290,24 @@ def crif_from_frame(raw: pd.DataFrame, *, source: str = "CRIF", version: str | N
     amount_usd, bad_usd = _to_number(frame["AmountUSD"], allow_empty=True)
     add(bad_amount, "Amount", "Amount is not a number")
     add(bad_usd, "AmountUSD", "AmountUSD is not a number")
-    needs_ccy = known.to_numpy() & ~risk_type.isin(list(_DIMENSIONLESS)).to_numpy()
+    needs_ccy = known & ~risk_type.isin(list(_DIMENSIONLESS)).to_numpy()
     add(
-        needs_ccy & frame["AmountCurrency"].eq("").to_numpy(),
+        (needs_ccy & table["AmountCurrency"].eq("").to_numpy())[codes],
         "AmountCurrency",
         "AmountCurrency is missing; give the ISO code of Amount",
     )
     from crossmargin.simm.checks import crif_checks
 
-    issues += crif_checks(frame, amount, amount_usd, source)
+    issues += crif_checks(
+        frame, amount, amount_usd, source, by_distinct=by_distinct, distinct=distinct
+    )
     if version is not None:
         from crossmargin.simm.parameters import load_parameters
         from crossmargin.simm.validation import version_issues
 
-        issues += version_issues(frame, source, load_parameters(version))
+        issues += version_issues(
+            frame, source, load_parameters(version), by_distinct=by_distinct, distinct=distinct
+        )
     if issues:
         issues.sort(key=lambda pair: pair[0])
         ordered = [issue for _, issue in issues]

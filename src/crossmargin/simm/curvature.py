@@ -21,11 +21,18 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from crossmargin.simm.delta import AMOUNT, aggregate_buckets, bucket_k, ir_across
 from crossmargin.simm.kernels import bucket_constant_corr, bucket_dense
-from crossmargin.simm.parameters import CREDIT_NONQ, CREDIT_Q, FX, IR, RESIDUAL, SimmParameters
+from crossmargin.simm.parameters import (
+    CREDIT_NONQ,
+    CREDIT_Q,
+    FX,
+    IR,
+    RESIDUAL,
+    SimmParameters,
+    norm_ppf,
+)
 from crossmargin.simm.report import MarginComponent
 from crossmargin.simm.vega import canonical_pair, ir_vol_corr, ir_vol_factors, vega_keys
 
@@ -33,7 +40,7 @@ from crossmargin.simm.vega import canonical_pair, ir_vol_corr, ir_vol_factors, v
 def lambda_factor(cvr_sum: float, cvr_abs_sum: float, quantile: float) -> float:
     """``λ = (Φ⁻¹(q)² − 1)(1 + θ) − θ`` with ``θ = min(ΣCVR / Σ|CVR|, 0)`` (0 if Σ|CVR| = 0)."""
     theta = min(cvr_sum / cvr_abs_sum, 0.0) if cvr_abs_sum > 0.0 else 0.0
-    z = float(norm.ppf(quantile))
+    z = norm_ppf(quantile)
     return (z * z - 1.0) * (1.0 + theta) - theta
 
 
@@ -58,7 +65,7 @@ def ir_curvature(params: SimmParameters, frame: pd.DataFrame) -> MarginComponent
     net = ir_vol_factors(_weighted(params, frame))
     k_by: dict[str, float] = {}
     sum_by: dict[str, float] = {}
-    for currency, group in net.groupby("Qualifier", sort=True):
+    for currency, group in net.groupby("Qualifier", sort=True, observed=True):
         rtype = group["RiskType"].to_numpy(dtype=object)
         tenor = group["Label1"].to_numpy(dtype=object)
         cvr = group[AMOUNT].to_numpy(dtype=np.float64)
@@ -86,7 +93,7 @@ def bucketed_curvature(
     k_by: dict[str, float] = {}
     sum_by: dict[str, float] = {}
     cvr_parts: dict[str, np.ndarray] = {}
-    for bucket, group in net.groupby("Bucket", sort=True):
+    for bucket, group in net.groupby("Bucket", sort=True, observed=True):
         b = str(bucket)
         codes, _ = pd.factorize(group["Qualifier"])
         sigma = 1.0 if credit else params.vega_sigma(risk_class, b)
@@ -113,7 +120,7 @@ def fx_curvature(params: SimmParameters, frame: pd.DataFrame) -> MarginComponent
     if frame.empty:
         return MarginComponent()
     weighted = _weighted(params, frame)
-    pairs = weighted["Qualifier"].map(canonical_pair)
+    pairs = weighted["Qualifier"].map(canonical_pair).astype(str)
     net = weighted.assign(Qualifier=pairs).groupby("Qualifier", sort=True)[AMOUNT].sum()
     sigma = np.array([params.vega_sigma(FX, p) for p in net.index])
     cvr = sigma * net.to_numpy(dtype=np.float64)

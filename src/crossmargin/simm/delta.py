@@ -130,7 +130,7 @@ def bucketed_delta(params: SimmParameters, risk_class: str, frame: pd.DataFrame)
     weights = params.weights(risk_class)["delta"]
     k_by: dict[str, float] = {}
     sum_by: dict[str, float] = {}
-    for bucket, group in net.groupby("Bucket", sort=True):
+    for bucket, group in net.groupby("Bucket", sort=True, observed=True):
         b = str(bucket)
         codes, _ = pd.factorize(group["Qualifier"])
         s = group[AMOUNT].to_numpy(dtype=np.float64)
@@ -172,7 +172,7 @@ def ir_delta(params: SimmParameters, frame: pd.DataFrame) -> MarginComponent:
     k_by: dict[str, float] = {}
     sum_by: dict[str, float] = {}
     cr_by: dict[str, float] = {}
-    for currency, group in net.groupby("Qualifier", sort=True):
+    for currency, group in net.groupby("Qualifier", sort=True, observed=True):
         ccy = str(currency)
         rtype = group["RiskType"].to_numpy(dtype=object)
         tenor = group["Label1"].to_numpy(dtype=object)

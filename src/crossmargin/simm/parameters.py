@@ -26,10 +26,13 @@ from numpy.typing import NDArray
 from crossmargin.errors import ModelError
 
 
-def _norm_ppf(p: float) -> float:
-    from scipy.stats import norm
+def norm_ppf(p: float) -> float:
+    """Standard normal quantile Φ⁻¹(p), 0 < p < 1: ``scipy.special.ndtri``, the function
+    ``scipy.stats.norm.ppf`` evaluates (same bits; ``scipy.special`` imports in about half
+    the time of ``scipy.stats``)."""
+    from scipy.special import ndtri
 
-    return float(norm.ppf(p))
+    return float(ndtri(p))
 
 
 FloatArray = NDArray[np.float64]
@@ -218,7 +221,7 @@ class SimmParameters:
         method = self.data["methodology"]
         horizon = float(method["vega_sigma_horizon_days"][str(self.mpor_days)])
         year = float(method["days_per_year"])
-        z = float(_norm_ppf(float(method["vega_sigma_confidence"])))
+        z = norm_ppf(float(method["vega_sigma_confidence"]))
         table = self.weights(risk_class)["delta"]
         if risk_class == FX:
             rw = float(table[self.fx_weight_group(key[:3])][self.fx_weight_group(key[3:])])
@@ -265,4 +268,5 @@ __all__ = [
     "SimmParameters",
     "available_versions",
     "load_parameters",
+    "norm_ppf",
 ]

@@ -15,6 +15,7 @@ import pandas as pd
 
 from crossmargin.errors import Issue, SchemaError
 from crossmargin.simm.crif import PRODUCT_CLASSES, RISK_TYPE_CLASS, Crif
+from crossmargin.simm.distinct import LABEL_COLUMNS, distinct_rows
 from crossmargin.simm.parameters import SimmParameters
 
 _IR_QUALIFIED = (
@@ -73,75 +74,103 @@ def _frame_issues(
     ]
 
 
-def version_issues(
-    frame: pd.DataFrame, source: str, params: SimmParameters
-) -> list[tuple[int, Issue]]:
-    """(position, issue) for every line of ``frame`` invalid for SIMM ``params``.
+Masks = list[tuple[np.ndarray, str, str]]
 
-    ``frame`` has the string columns of :data:`crossmargin.simm.crif.COLUMNS` and ``row``.
+
+def version_masks(frame: pd.DataFrame, params: SimmParameters) -> Masks:
+    """(line mask, column, reason) of every version check, over the lines of ``frame``.
+
+    ``frame`` needs the label columns only (see :data:`crossmargin.simm.distinct.LABEL_COLUMNS`).
     """
-
-    def _issues(_: None, mask: np.ndarray, column: str, reason: str) -> list[tuple[int, Issue]]:
-        return _frame_issues(frame, source, mask, column, reason)
-
-    crif = None  # the checks below read ``frame`` through the local ``_issues``
     rt = frame["RiskType"]
-    found: list[tuple[int, Issue]] = []
+    found: Masks = []
     is_risk = rt.isin(list(RISK_TYPE_CLASS)).to_numpy()
     qualifier = frame["Qualifier"]
-    found += _issues(
-        crif, is_risk & qualifier.eq("").to_numpy(), "Qualifier", "Qualifier is missing"
+    found.append((is_risk & qualifier.eq("").to_numpy(), "Qualifier", "Qualifier is missing"))
+    ccy_like = qualifier.str.fullmatch(r"[A-Z]{3}").to_numpy(dtype=bool)
+    found.append(
+        (
+            rt.isin(_IR_QUALIFIED).to_numpy() & ~ccy_like & qualifier.ne("").to_numpy(),
+            "Qualifier",
+            "qualifier must be an ISO currency code for this RiskType",
+        )
     )
-    ccy_like = qualifier.str.fullmatch(r"[A-Z]{3}").to_numpy()
-    found += _issues(
-        crif,
-        rt.isin(_IR_QUALIFIED).to_numpy() & ~ccy_like & qualifier.ne("").to_numpy(),
-        "Qualifier",
-        "qualifier must be an ISO currency code for this RiskType",
-    )
-    pair_like = qualifier.str.fullmatch(r"[A-Z]{6}").to_numpy()
-    found += _issues(
-        crif,
-        rt.eq("Risk_FXVol").to_numpy() & ~pair_like,
-        "Qualifier",
-        "Risk_FXVol qualifier must be a currency pair such as EURUSD",
+    pair_like = qualifier.str.fullmatch(r"[A-Z]{6}").to_numpy(dtype=bool)
+    found.append(
+        (
+            rt.eq("Risk_FXVol").to_numpy() & ~pair_like,
+            "Qualifier",
+            "Risk_FXVol qualifier must be a currency pair such as EURUSD",
+        )
     )
     bucket = frame["Bucket"]
     for risk_type, risk_class in _BUCKETED.items():
         allowed = params.delta_buckets(risk_class)
-        mask = rt.eq(risk_type).to_numpy() & ~bucket.isin(allowed).to_numpy()
-        found += _issues(
-            crif,
-            mask,
-            "Bucket",
-            f"bucket outside SIMM {params.version} range for {risk_type} "
-            f"({allowed[0]}..{allowed[-1]})",
+        found.append(
+            (
+                rt.eq(risk_type).to_numpy() & ~bucket.isin(allowed).to_numpy(),
+                "Bucket",
+                f"bucket outside SIMM {params.version} range for {risk_type} "
+                f"({allowed[0]}..{allowed[-1]})",
+            )
         )
     ir_buckets = params.delta_buckets("InterestRate")
-    mask = rt.eq("Risk_IRCurve").to_numpy() & ~bucket.isin(("", *ir_buckets)).to_numpy()
-    found += _issues(
-        crif, mask, "Bucket", f"IR bucket must be empty or one of {', '.join(ir_buckets)}"
+    found.append(
+        (
+            rt.eq("Risk_IRCurve").to_numpy() & ~bucket.isin(("", *ir_buckets)).to_numpy(),
+            "Bucket",
+            f"IR bucket must be empty or one of {', '.join(ir_buckets)}",
+        )
     )
     label1 = frame["Label1"]
-    found += _issues(
-        crif,
-        rt.isin(_TENORED).to_numpy() & ~label1.isin(params.tenors).to_numpy(),
-        "Label1",
-        f"tenor must be one of {', '.join(params.tenors)}",
+    found.append(
+        (
+            rt.isin(_TENORED).to_numpy() & ~label1.isin(params.tenors).to_numpy(),
+            "Label1",
+            f"tenor must be one of {', '.join(params.tenors)}",
+        )
     )
-    found += _issues(
-        crif,
-        rt.isin(_CREDIT_TENORED).to_numpy() & ~label1.isin(params.credit_tenors).to_numpy(),
-        "Label1",
-        f"credit tenor must be one of {', '.join(params.credit_tenors)}",
+    found.append(
+        (
+            rt.isin(_CREDIT_TENORED).to_numpy() & ~label1.isin(params.credit_tenors).to_numpy(),
+            "Label1",
+            f"credit tenor must be one of {', '.join(params.credit_tenors)}",
+        )
     )
-    found += _issues(
-        crif,
-        rt.eq("Param_ProductClassMultiplier").to_numpy()
-        & ~qualifier.isin(PRODUCT_CLASSES).to_numpy(),
-        "Qualifier",
-        f"multiplier qualifier must be one of {', '.join(PRODUCT_CLASSES)}",
+    found.append(
+        (
+            rt.eq("Param_ProductClassMultiplier").to_numpy()
+            & ~qualifier.isin(PRODUCT_CLASSES).to_numpy(),
+            "Qualifier",
+            f"multiplier qualifier must be one of {', '.join(PRODUCT_CLASSES)}",
+        )
     )
+    return found
+
+
+def version_issues(
+    frame: pd.DataFrame,
+    source: str,
+    params: SimmParameters,
+    *,
+    by_distinct: bool = True,
+    distinct: tuple[pd.DataFrame, np.ndarray] | None = None,
+) -> list[tuple[int, Issue]]:
+    """(position, issue) for every line of ``frame`` invalid for SIMM ``params``.
+
+    ``frame`` has the string columns of :data:`crossmargin.simm.crif.COLUMNS` and ``row``.
+    The checks run once per distinct label combination and are mapped back to the lines
+    (``by_distinct=False``: on every line, the slow twin); ``distinct`` is
+    :func:`~crossmargin.simm.distinct.distinct_rows` of ``frame`` when already known.
+    """
+    if by_distinct:
+        table, codes = distinct or distinct_rows(frame, LABEL_COLUMNS)
+        masks = [(m[codes], c, r) for m, c, r in version_masks(table, params)]
+    else:
+        masks = version_masks(frame, params)
+    found: list[tuple[int, Issue]] = []
+    for mask, column, reason in masks:
+        found += _frame_issues(frame, source, mask, column, reason)
     return found
 
 
@@ -176,7 +205,7 @@ def amounts_in_usd(crif: Crif, fx_rates: Mapping[str, float] | None) -> np.ndarr
     need = missing & ~is_usd
     if need.any():
         rates = pd.Series(dict(fx_rates or {}), dtype=np.float64)
-        looked_up = currency[need].map(rates).to_numpy(dtype=np.float64)
+        looked_up = currency[need].astype(str).map(rates).to_numpy(dtype=np.float64)
         unknown = np.isnan(looked_up)
         if unknown.any():
             bad = np.zeros(len(frame), dtype=bool)
@@ -196,4 +225,4 @@ def amounts_in_usd(crif: Crif, fx_rates: Mapping[str, float] | None) -> np.ndarr
     return usd
 
 
-__all__ = ["amounts_in_usd", "validate_for_version", "version_issues"]
+__all__ = ["amounts_in_usd", "validate_for_version", "version_issues", "version_masks"]

@@ -72,7 +72,7 @@ def ir_vega(params: SimmParameters, frame: pd.DataFrame) -> MarginComponent:
     k_by: dict[str, float] = {}
     sum_by: dict[str, float] = {}
     cr_by: dict[str, float] = {}
-    for currency, group in net.groupby("Qualifier", sort=True):
+    for currency, group in net.groupby("Qualifier", sort=True, observed=True):
         ccy = str(currency)
         rtype = group["RiskType"].to_numpy(dtype=object)
         tenor = group["Label1"].to_numpy(dtype=object)
@@ -104,7 +104,7 @@ def bucketed_vega(params: SimmParameters, risk_class: str, frame: pd.DataFrame) 
     hvr = float(weights.get("hvr", 1.0))
     k_by: dict[str, float] = {}
     sum_by: dict[str, float] = {}
-    for bucket, group in net.groupby("Bucket", sort=True):
+    for bucket, group in net.groupby("Bucket", sort=True, observed=True):
         b = str(bucket)
         vrw = float(vrw_table if isinstance(vrw_table, float | int) else vrw_table[b])
         sigma = 1.0 if credit else params.vega_sigma(risk_class, b)
@@ -124,7 +124,7 @@ def fx_vega(params: SimmParameters, frame: pd.DataFrame) -> MarginComponent:
     """FX vega margin over currency pairs."""
     if frame.empty:
         return MarginComponent()
-    pairs = frame["Qualifier"].map(canonical_pair)
+    pairs = frame["Qualifier"].map(canonical_pair).astype(str)
     net = frame.assign(Qualifier=pairs).groupby("Qualifier", sort=True)[AMOUNT].sum()
     weights = params.weights(FX)
     sigma = np.array([params.vega_sigma(FX, p) for p in net.index])

@@ -73,7 +73,10 @@ class TailResult:
         Index (along the scenario axis) of the single worst scenario, same shape as ``var``.
     tail_indices:
         Indices of the tail scenarios ordered worst first, shape ``(k_max, *var.shape)``;
-        entries beyond a portfolio's own ``k`` (weighted case only) are ``-1``.
+        entries beyond a portfolio's own ``k`` (weighted case only) are ``-1``. ``None``
+        where only the measures were kept (the fused kernel's
+        :func:`crossmargin.models.fused_tail.fused_var_es`: memory ``rows``, not
+        ``k x rows``).
     confidence:
         The confidence used, or ``None`` for :func:`var_es_by_count`.
     """
@@ -82,7 +85,7 @@ class TailResult:
     es: FloatArray
     k: IntArray
     worst_index: IntArray
-    tail_indices: IntArray
+    tail_indices: IntArray | None
     confidence: float | None
 
     @property
@@ -253,31 +256,6 @@ def _by_count(
     return _from_sorted(tail_sorted, tail_indices, k, pnl.shape[1:], confidence, weights)
 
 
-def var_es_from_smallest(
-    tail_sorted: FloatArray,
-    tail_indices: IntArray,
-    n_scenarios: int,
-    confidence: float | Fraction | Decimal,
-) -> TailResult:
-    """:func:`var_es` (unweighted) from each portfolio's k smallest P&Ls alone.
-
-    ``tail_sorted`` (shape ``(k, n_portfolios)``, ascending down each column) holds the
-    ``k = ⌈(1 − α)·n⌉`` smallest of ``n_scenarios`` P&Ls and ``tail_indices`` their scenario
-    indices: exactly what :func:`var_es` keeps of a full ``(n, n_portfolios)`` matrix, so the
-    result is the same (used by the fused kernel, :mod:`crossmargin.models.fused_tail`).
-    """
-    alpha = check_open_unit(confidence, name="confidence")
-    k = tail_count(alpha, n_scenarios)
-    if tail_sorted.ndim != 2 or tail_sorted.shape[0] != k:
-        raise InputError(f"expected the {k} smallest P&Ls per column, got {tail_sorted.shape}")
-    whole = tail_mass(alpha, n_scenarios) == k
-    weights = None if whole else tail_weights(alpha, n_scenarios)
-    values = np.ascontiguousarray(tail_sorted, dtype=np.float64)
-    return _from_sorted(
-        values, np.asarray(tail_indices, dtype=np.intp), k, values.shape[1:], float(alpha), weights
-    )
-
-
 def _from_sorted(
     tail_sorted: FloatArray,
     tail_indices: IntArray,
@@ -286,13 +264,22 @@ def _from_sorted(
     confidence: float | None,
     weights: FloatArray | None,
 ) -> TailResult:
-    """VaR and ES from the ascending k smallest values of each column, ``(k, m)``."""
+    """VaR and ES from the ascending k smallest values of each column, ``(k, m)``.
+
+    The ES sums run worst first, one tail scenario after another (``Σ y_t`` then ``/ k``;
+    or ``Σ w_t·y_t``), the order the fused kernel sums in, so the two agree bit for bit."""
+    if weights is None:
+        es = tail_sorted[0]
+        for t in range(1, k):
+            es = es + tail_sorted[t]
+        es = es / k
+    else:
+        es = np.zeros(tail_sorted.shape[1:])
+        for t in range(k):
+            es = es + weights[t] * tail_sorted[t]
     return TailResult(
         var=np.asarray(-tail_sorted[k - 1], dtype=np.float64).reshape(shape),
-        es=np.asarray(
-            -(tail_sorted.mean(axis=0) if weights is None else weights @ tail_sorted),
-            dtype=np.float64,
-        ).reshape(shape),
+        es=np.asarray(-es, dtype=np.float64).reshape(shape),
         k=np.full(shape, k, dtype=np.intp),
         worst_index=np.asarray(tail_indices[0], dtype=np.intp).reshape(shape),
         tail_indices=tail_indices.reshape((k, *shape)),
@@ -359,6 +346,5 @@ __all__ = [
     "tail_weights",
     "var_es",
     "var_es_by_count",
-    "var_es_from_smallest",
     "var_interpolated",
 ]

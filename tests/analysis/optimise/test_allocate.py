@@ -58,15 +58,40 @@ LEGS = st.lists(
 )
 
 
+def _three(exchange_venue: str) -> tuple[Venue, ...]:
+    return parse_venues({"venues": [
+        {"name": "exchange", "model": "pm_grid", "parameters": {"venue": exchange_venue},
+         "eligible": {"styles": ["deribit"]}},
+        {"name": "index", "model": "span", "eligible": {"underlyings": ["SPX"]}},
+        {"name": "prime", "model": "rules"},
+    ]})  # fmt: skip
+
+
+def _sized(legs: list[tuple[int, int]], options: int) -> list[tuple[int, int]]:
+    """Inverse futures and perpetuals (10 USD contracts) x 2,000; BTC options x ``options``."""
+    out = []
+    for i, q in legs:
+        s = SYMBOLS[i]
+        linear = s.endswith("PETUAL") or (s.startswith("BTC-2") and s[-2:] not in ("-C", "-P"))
+        out.append((i, q * (2_000 if linear else options if s.startswith("BTC-2") else 1)))
+    return out
+
+
+# Paradex: no add-on beyond the convex floor, so its form is the model everywhere (options
+# x 2,000: up to 16,000 BTC options). Deribit: exact on the allocation's box while the venue's
+# net delta cannot pass the 20M USD delta-shock threshold (options as single contracts); a
+# larger book is in test_deribit_increment_binding_reports_no_gap.
+@pytest.mark.parametrize(("exchange_venue", "options"), [("paradex", 2_000), ("deribit", 1)])
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(legs=LEGS)
-def test_equals_exhaustive_search(legs: list[tuple[int, int]]) -> None:
-    sized = [(i, q * (2_000 if SYMBOLS[i].startswith("BTC-2") or SYMBOLS[i].endswith("PETUAL")
-                      else 1)) for i, q in legs]  # fmt: skip
-    portfolio = book([sized])
-    got = allocate(portfolio, market(), THREE, mip_rel_gap=0.0)
+def test_equals_exhaustive_search(
+    exchange_venue: str, options: int, legs: list[tuple[int, int]]
+) -> None:
+    portfolio = book([_sized(legs, options)])
+    three = _three(exchange_venue)
+    got = allocate(portfolio, market(), three, mip_rel_gap=0.0)
     assert got.exact
-    want = exhaustive(portfolio, market(), THREE)
+    want = exhaustive(portfolio, market(), three)
     assert got.plan("milp").total == pytest.approx(want, rel=1e-9, abs=1e-6)
     for method in ("greedy", "submodular"):
         assert got.plan(method).total >= want - 1e-6 * max(1.0, want)
@@ -148,3 +173,26 @@ def test_venue_file_errors(tmp_path: Path) -> None:
         allocate(book([[(2, 100)]]), market(), only_cme)
     with pytest.raises(InputError, match="unknown allocation method"):
         allocate(book([[(7, 1)]]), market(), THREE, methods=("milp", "anneal"))
+
+
+def test_deribit_increment_binding_reports_no_gap() -> None:
+    """10,000 BTC calls (5,600 BTC of delta, far above Deribit's 20M USD threshold): the
+    quadratic IM increment is not in the LP, so the allocation says so, reports no gap, and
+    every plan's figure is the models' own at its assignment (never below exhaustive search)."""
+    portfolio = book([[(3, 10_000), (0, -6_000)]])
+    three = _three("deribit")
+    got = allocate(portfolio, market(), three, mip_rel_gap=0.0)
+    assert not got.exact
+    assert got.gap is None
+    assert any("IM increment" in note for note in got.notes)
+    want = exhaustive(portfolio, market(), three)
+    items = list(got.items)
+    for plan in got.plans:
+        assert plan.total >= want - 1e-9 * want
+        for j, venue in enumerate(three):  # the plan's margins are the venues' own models
+            model = venue.build(None)
+            context = model.prepare(tuple(items), market())
+            held = sp.csr_matrix(plan.quantity[:, j][None, :])
+            assert plan.margins[j] == pytest.approx(
+                model.margin_rows(context, held).total[0], rel=1e-9, abs=1e-9
+            )

@@ -164,3 +164,23 @@ def test_unknown_grouping_is_refused() -> None:
         att.accounts[0].by("venue")
     with pytest.raises(InputError, match="unknown account"):
         att.account("nobody")
+
+
+def test_pm_grid_deribit_addons_sum_to_the_requirement() -> None:
+    """Deribit's venue with delta shock and the IM increment binding (acc0: 40M USD of
+    perpetuals against 5M USD of futures, above the 20M USD threshold): every account's
+    contributions sum to its requirement, and the incremental margins are full runs."""
+    i = {s: k for k, s in enumerate(SYMBOLS)}
+    portfolio = book(
+        [
+            [(i["BTC-PERPETUAL"], 4_000_000), (i["BTC-26JUN26"], -500_000)],
+            [(i["BTC-27MAR26-70000-C"], -40), (i["BTC-27MAR26-65000-P"], -60)],
+        ]
+    )
+    model = get_model("pm_grid", venue="deribit")
+    result = model.compute(portfolio, market())
+    assert result.accounts[0].components["im_increment"] > 0
+    att = attribute(portfolio, market(), model)
+    check_sums(att)
+    check_incremental(att, portfolio, market(), model)
+    assert "pro rata" in att.method

@@ -48,13 +48,30 @@ def _scale(instruments: tuple[Instrument, ...]) -> dict[int, float]:
     return out
 
 
-def check(model: MarginModel, context: Any, h: sp.csr_matrix, fd_rel: float = 1e-5) -> None:
-    """Sum, totals and the finite-difference marginal of a sample of elements."""
+def check(
+    model: MarginModel,
+    context: Any,
+    h: sp.csr_matrix,
+    fd_rel: float = 1e-5,
+    *,
+    homogeneous: bool = True,
+) -> None:
+    """Sum, totals and the finite-difference marginal of a sample of elements; the residual
+    before allocation is 0 (``homogeneous``) or ``M(q) − dM(t·q)/dt`` at t = 1 (central
+    difference along the ray, by Euler's identity for the part that is not degree 1)."""
     rows = euler_rows(model, context, h)
     margins = model.margin_rows(context, rows.holdings).total
     assert np.allclose(rows.total, margins, rtol=REL, atol=1e-9)
     assert np.allclose(rows.row_sums(), margins, rtol=REL, atol=1e-9)
-    assert np.all(np.abs(rows.residual) <= 1e-9 * np.maximum(1.0, margins))
+    if homogeneous:
+        assert np.all(np.abs(rows.residual) <= 1e-9 * np.maximum(1.0, margins))
+    else:
+        eps = 1e-6
+        ray = (
+            model.margin_rows(context, rows.holdings * (1 + eps)).total
+            - model.margin_rows(context, rows.holdings * (1 - eps)).total
+        ) / (2 * eps)
+        assert np.allclose(rows.residual, margins - ray, rtol=1e-5, atol=1e-5 * margins.max())
     r = row_of_data(rows.holdings)
     rng = np.random.default_rng(0)
     for k in rng.choice(rows.holdings.nnz, min(12, rows.holdings.nnz), replace=False):
@@ -78,7 +95,11 @@ def test_scanning_models_on_random_books(name: str, rows: list[list[tuple[int, i
     instruments = tuple(inst(s) for s in SYMBOLS)
     model = get_model(name)
     context = model.prepare(instruments, market())
-    check(model, context, _holdings(rows, len(instruments), _scale(instruments)))
+    # pm_grid's default venue (Deribit) has add-ons that are not homogeneous where they bind
+    # (the extended dampener on a short option's far move): the residual is then checked
+    # against the central difference along the ray, which is 0 where they do not
+    h = _holdings(rows, len(instruments), _scale(instruments))
+    check(model, context, h, homogeneous=name != "pm_grid")
 
 
 def test_span_spreads_and_short_option_minimum_bind() -> None:
@@ -105,9 +126,10 @@ def test_span_spreads_and_short_option_minimum_bind() -> None:
 
 
 def test_pm_grid_delta_floor_binds() -> None:
-    """With the floor's rates raised (30% of net, 20% of hedged delta) it binds."""
+    """Paradex's venue (the one with a minimum-delta floor; Deribit has none) with the floor's
+    rates raised (30% of net, 20% of hedged delta) so that it binds."""
     instruments = tuple(inst(s) for s in ("BTC-27MAR26-70000-C", "BTC-PERPETUAL", "BTC-27MAR26"))
-    model = get_model("pm_grid", min_delta_net_rate=0.3, min_delta_hedged_rate=0.2)
+    model = get_model("pm_grid", venue="paradex", min_delta_net_rate=0.3, min_delta_hedged_rate=0.2)
     context = model.prepare(instruments, market())
     h = sp.csr_matrix(
         np.array([[10.0, 0.0, -35_000.0], [0.0, 50_000.0, -30_000.0], [-3.0, 1_000.0, 0.0]])
@@ -218,3 +240,46 @@ def test_concentration_is_allocated_by_aumann_shapley() -> None:
     assert rows.contribution == pytest.approx(integral * h.data, rel=1e-6)
     # the Euler sum alone overshoots: the piece is not homogeneous
     assert abs(float((h.data * rows.marginal).sum()) - margins.total[0]) > 1.0
+
+
+def test_pm_grid_deribit_addons_sum_and_residual_is_the_non_homogeneous_part() -> None:
+    """Deribit's venue with its add-ons active (40M USD of perpetuals: above the 20M USD
+    delta-shock threshold, so delta shock and the size-based IM increment bind): the
+    contributions still sum to the IM, each marginal is the model's central difference, and
+    the residual before allocation is ``M(q) − dM(t·q)/dt|₁`` (a central difference along
+    the ray), which is 0 for rows without add-ons and not for the large row."""
+    symbols = ("BTC-PERPETUAL", "BTC-27MAR26-70000-C", "BTC-27MAR26-65000-P", "BTC-26JUN26")
+    instruments = tuple(inst(s) for s in symbols)
+    model = get_model("pm_grid", venue="deribit")
+    context = model.prepare(instruments, market())
+    h = sp.csr_matrix(
+        np.array(
+            [
+                [4_000_000.0, 0.0, 0.0, -500_000.0],
+                [0.0, -40.0, -60.0, 0.0],
+                [20_000.0, -2.0, 0.0, 0.0],
+            ]
+        )
+    )
+    parts = model.margin_rows(context, h).components
+    assert parts["delta_shock"][0] > 0
+    assert parts["im_increment"][0] > 0
+    assert parts["delta_shock"][1:].max() == 0.0
+    check(model, context, h, homogeneous=False)
+    rows = euler_rows(model, context, h)
+    assert "pro rata" in rows.method
+    assert abs(rows.residual[0]) > 1e-3 * rows.total[0]
+
+
+def test_pm_grid_correlation_set_rows_by_central_differences() -> None:
+    """BTC and ETH in one X:PM correlation set (contingency d = 0.5): rows holding both are
+    attributed by the numerical rule, and still sum to the model's IM."""
+    instruments = tuple(inst(s) for s in ("BTC-PERPETUAL", "ETH-PERPETUAL", "BTC-27MAR26"))
+    model = get_model("pm_grid", venue="deribit", correlation_set=True, correlation_contingency=0.5)
+    context = model.prepare(instruments, market())
+    h = sp.csr_matrix(np.array([[20_000.0, -300_000.0, 0.0], [20_000.0, 0.0, -10_000.0]]))
+    assert model.margin_rows(context, h).components["correlation_contingency"][0] > 0
+    rows = euler_rows(model, context, h)
+    assert "central differences" in rows.method
+    assert np.allclose(rows.row_sums(), model.margin_rows(context, h).total, rtol=REL)
+    check(model, context, h, homogeneous=False)

@@ -256,3 +256,33 @@ def test_universe_file_errors(tmp_path: Path) -> None:
     (tmp_path / "v.json").write_text("{", encoding="utf-8")
     with pytest.raises(InputError, match="not valid JSON"):
         load_universe(tmp_path / "v.json")
+
+
+def test_deribit_addons_hedge_is_verified_through_the_model() -> None:
+    """A Deribit account long 40M USD of perpetuals (delta shock and the size-based IM
+    increment bind): the increment is quadratic, so the form is not the model; the hedge is
+    polished and verified on the model, its trades give the verified figure through what-if,
+    and it is never worse than the best point of the candidates' grid by brute force."""
+    portfolio = book([[(2, 4_000_000), (3, -5)]])
+    model = get_model("pm_grid", venue="deribit")
+    symbols = ["BTC-27MAR26-70000-C", "BTC-27MAR26-65000-P"]
+    before = model.compute(portfolio, market()).accounts[0]
+    assert before.components["im_increment"] > 0
+    assert before.components["delta_shock"] > 0
+    got = optimise_hedge(
+        portfolio,
+        "acc0",
+        market(),
+        model,
+        candidates=_bounded(symbols),
+        greedy=False,
+        mip_rel_gap=0.0,
+    )
+    assert not got.exact
+    assert any("IM increment" in note for note in got.notes)
+    rows = [{"symbol": t.symbol, "quantity": t.quantity} for t in got.trades]
+    after = api.what_if(portfolio, "acc0", rows, market(), model) if rows else None
+    verified = after.after.accounts[0].netted if after else before.netted
+    assert got.verified == pytest.approx(verified, rel=1e-9)
+    want = brute_force(portfolio, "acc0", market(), model, symbols)
+    assert got.verified == pytest.approx(want, rel=1e-9, abs=1e-6)

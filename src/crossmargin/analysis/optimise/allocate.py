@@ -237,7 +237,7 @@ def allocate(
             )
             continue
         context = model.prepare(tuple(items[i] for i in cols), market)
-        form = margin_form(model, context, np.arange(cols.size))
+        form = margin_form(model, context, np.arange(cols.size), reach=np.abs(qty[cols]))
         states.append(_VenueState(venue=v, model=model, context=context, items=cols, form=form))
     alone = np.full((n, k), np.inf)
     for j, st in enumerate(states):

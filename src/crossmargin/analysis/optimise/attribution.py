@@ -35,8 +35,10 @@ from crossmargin.errors import InputError, ModelError
 from crossmargin.instruments import Instrument
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import MarginModel, RowMargins
+from crossmargin.models.distinct_rows import distinct_rows
 from crossmargin.models.result import MarginResult, result_units
-from crossmargin.netting.core import BROAD_CLASS, cross_margin, tier_layout
+from crossmargin.netting.core import cross_margin
+from crossmargin.netting.layout import BROAD_CLASS, TierLayout, tier_layout
 from crossmargin.netting.tiers import ALL_TIERS, TIERS
 from crossmargin.portfolio import Portfolio, Position
 
@@ -278,15 +280,19 @@ def attribute(
 def attribution_of_run(
     rec: Recorder,
     result: MarginResult,
-    layout: Any,
+    layout: TierLayout,
     portfolio: Portfolio,
     incremental: Mapping[str, Mapping[int, float]] | None = None,
 ) -> Attribution:
     """The attribution of a margin run recorded by ``rec`` (Euler rows, then the tiers)."""
     if rec.holdings is None or rec.margins is None:
         raise ModelError("attribution: the model was not run")
-    rows = euler_rows(rec.model, rec.context, rec.holdings)
-    bad = np.abs(rows.total - rec.margins.total) > 1e-9 * np.maximum(1.0, rec.margins.total)
+    total = rec.margins.total
+    if rec.holdings.shape[0] != layout.holdings.shape[0]:
+        # cross_margin margined each distinct row once: every row takes its twin's figures
+        total = total[distinct_rows(layout.holdings)[1]]
+    rows = euler_rows(rec.model, rec.context, layout.holdings)
+    bad = np.abs(rows.total - total) > 1e-9 * np.maximum(1.0, total)
     if np.any(bad):
         raise ModelError(f"attribution: {rec.model.name}'s Euler totals differ from its margins")
     return assemble(result, layout, rows, portfolio, incremental)
@@ -294,7 +300,7 @@ def attribution_of_run(
 
 def assemble(
     result: MarginResult,
-    layout: Any,
+    layout: TierLayout,
     rows: EulerRows,
     portfolio: Portfolio,
     incremental: Mapping[str, Mapping[int, float]] | None = None,
@@ -305,34 +311,31 @@ def assemble(
     branch that binds its contribution to its group's capped figure is ``N`` (its Euler share
     of the group's margin), ``C_prev − c·N_prev + c·N`` (the cap binds) or ``C_prev``.
     """
-    items = [*layout.legs, *layout.coll]
-    n_legs = len(layout.legs)
-    col = {inst: j for j, inst in enumerate(layout.instruments)}
-    cols = np.array([col[leg.instrument] for leg in items], dtype=np.int64)
-    qty = np.array([leg.quantity for leg in items])
+    n_legs, n_items = layout.n_positions, int(layout.quantity.size)
+    cols, qty = layout.instrument, layout.quantity
     standalone_c, standalone_g, _ = _lookup(rows, np.arange(n_legs), cols[:n_legs])
-    c_prev = np.concatenate([standalone_c, np.zeros(len(layout.coll))])
-    g_prev = np.concatenate([standalone_g, np.zeros(len(layout.coll))])
+    c_prev = np.concatenate([standalone_c, np.zeros(n_items - n_legs)])
+    g_prev = np.concatenate([standalone_g, np.zeros(n_items - n_legs)])
     n_prev, m_prev = c_prev.copy(), g_prev.copy()
     per_tier = {"position": c_prev.copy()}
     accounts = {a.account: a for a in result.accounts}
     for ti, tier in enumerate(TIERS):
-        gid = np.array([layout.group_ids[tier].get(leg.keys[tier], -1) for leg in items])
+        gid = layout.group_of[tier]
         member = gid >= 0
         row = layout.offsets_of[tier] + np.maximum(gid, 0)
         c, g, y = _lookup(rows, row, cols)
         share = np.divide(qty, y, out=np.zeros_like(qty), where=y != 0)
         n_now, m_now = np.where(member, c * share, 0.0), np.where(member, g, 0.0)
-        branch, capv = _branches(layout.group_ids[tier], accounts, ti + 1)
-        b, k = branch[np.maximum(gid, 0)], capv[np.maximum(gid, 0)]
-        new_c = np.where(b == 0, n_now, np.where(b == 1, c_prev - k * n_prev + k * n_now, c_prev))
-        new_g = np.where(b == 0, m_now, np.where(b == 1, g_prev - k * m_prev + k * m_now, g_prev))
+        branch, capv = _branches(layout, tier, accounts, ti + 1)
+        b, kc = branch[np.maximum(gid, 0)], capv[np.maximum(gid, 0)]
+        new_c = np.where(b == 0, n_now, np.where(b == 1, c_prev - kc * n_prev + kc * n_now, c_prev))
+        new_g = np.where(b == 0, m_now, np.where(b == 1, g_prev - kc * m_prev + kc * m_now, g_prev))
         c_prev, g_prev = np.where(member, new_c, 0.0), np.where(member, new_g, 0.0)
         n_prev, m_prev = n_now, m_now
         per_tier[tier] = c_prev.copy()
     by_account: dict[str, list[int]] = {}
-    for k, leg in enumerate(items):
-        by_account.setdefault(leg.account, []).append(k)
+    for k, a in enumerate(layout.account.tolist()):
+        by_account.setdefault(layout.accounts[a], []).append(k)
     positions = portfolio.positions
     out = []
     for acc in portfolio.accounts:
@@ -340,16 +343,17 @@ def assemble(
         incr = (incremental or {}).get(acc, {})
         made = []
         for k in by_account.get(acc, []):
-            leg, is_leg = items[k], k < n_legs
-            inst = leg.instrument
+            is_leg = k < n_legs
+            inst = layout.instruments[int(cols[k])]
+            currency = layout.facts[int(layout.fact[k])][3]
             made.append(ItemAttribution(
                 account=acc,
-                name=inst.symbol if is_leg else f"collateral {leg.currency}",
+                name=inst.symbol if is_leg else f"collateral {currency}",
                 kind="position" if is_leg else "collateral",
                 position_id=positions[k].position_id if is_leg else None,
                 underlying=inst.underlying,
                 asset_class=BROAD_CLASS.get(inst.asset_class, inst.asset_class),
-                quantity=leg.quantity,
+                quantity=float(qty[k]),
                 contribution=float(c_prev[k]),
                 marginal=float(g_prev[k]),
                 standalone=float(standalone_c[k]) if is_leg else None,
@@ -367,18 +371,18 @@ def assemble(
 
 
 def _branches(
-    group_ids: Mapping[tuple[Any, ...], int], accounts: Mapping[str, Any], level: int
+    layout: TierLayout, tier: str, accounts: Mapping[str, Any], level: int
 ) -> tuple[NDArray[np.int64], FloatArray]:
     """Per group of a tier: the binding branch (0: N, 1: the cap, 2: not eligible) and the
-    tier's cap, from the result's tier groups (in ``group_ids`` order per account)."""
-    branch = np.zeros(len(group_ids), dtype=np.int64)
-    caps = np.zeros(len(group_ids))
-    seen: dict[str, int] = {}
-    for key, g in group_ids.items():
-        acc = key[0]
-        tm = accounts[acc].tiers[level]
-        tg = tm.groups[seen.get(acc, 0)]
-        seen[acc] = seen.get(acc, 0) + 1
+    tier's cap, from the result's tier groups (in group-code order per account)."""
+    owner = layout.group_account[tier]
+    branch = np.zeros(owner.size, dtype=np.int64)
+    caps = np.zeros(owner.size)
+    seen: dict[int, int] = {}
+    for g, a in enumerate(owner.tolist()):
+        tm = accounts[layout.accounts[a]].tiers[level]
+        tg = tm.groups[seen.get(a, 0)]
+        seen[a] = seen.get(a, 0) + 1
         caps[g] = tm.cap
         branch[g] = 0 if tg.capped == tg.margin else (1 if tg.eligible else 2)
     return branch, caps

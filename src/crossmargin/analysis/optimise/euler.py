@@ -12,7 +12,11 @@ convention (the module that implements it):
 ``span``       per CC ``max(scan + intra − credit, SOM, 0)``, every piece degree 1: exact
                gradient through the binding scenario, the spreads formed and the weighted
                price risk (:mod:`.euler_scan`)
-``pm_grid``    per risk unit ``max(scan + roll, floor)``, degree 1: exact (:mod:`.euler_scan`)
+``pm_grid``    per risk unit ``im_factor·max(scan + roll + shock, floor, charge) + increment``:
+               exact gradient of every piece; where the venue's add-ons are not homogeneous
+               (extended dampener, gain cap, delta-shock threshold, IM increment, tiered
+               charge) the residual is allocated pro rata to ``|cᵢ|``; rows in an active
+               correlation set by central differences (:mod:`.euler_scan`)
 ``es``/        core ES: P&L in the tail scenarios with the fractional tail weights (VaR: in the
 ``hvar``       k-th scenario); liquidity, basis, funding degree 1; the concentration add-on is
                not homogeneous and is allocated by **Aumann–Shapley** (:mod:`.euler_var`)
@@ -196,7 +200,16 @@ def numerical_rows(model: MarginModel, context: Any, h: sp.csr_matrix) -> EulerR
         bumped[nnz + k, h.indices[k]] = h.data[k] - step[k]
     m = model.margin_rows(context, sp.csr_matrix(bumped)).total
     g = (m[:nnz] - m[nnz:]) / (2.0 * step)
-    raw = finish(h, base, g, "numerical")
+    return pro_rata(
+        finish(h, base, g, "numerical"), "numerical (central differences; residual pro rata |c|)"
+    )
+
+
+def pro_rata(raw: EulerRows, method: str) -> EulerRows:
+    """``raw`` with each row's residual ``total − Σ q·g`` allocated pro rata to ``|qᵢ·gᵢ|``
+    (equally where all are 0): the rule for a model, or a piece, that is not homogeneous."""
+    h = raw.holdings
+    r = row_of_data(h)
     c = raw.contribution.copy()
     weights = np.abs(c)
     sums = row_sums(h, weights)[r]
@@ -205,11 +218,11 @@ def numerical_rows(model: MarginModel, context: Any, h: sp.csr_matrix) -> EulerR
     c = c + share * raw.residual[r]
     return EulerRows(
         holdings=h,
-        total=base,
+        total=raw.total,
         contribution=c,
-        marginal=g,
+        marginal=raw.marginal,
         residual=raw.residual,
-        method="numerical (central differences; residual pro rata |c|)",
+        method=method,
     )
 
 
@@ -250,6 +263,7 @@ __all__ = [
     "euler_rows",
     "finish",
     "numerical_rows",
+    "pro_rata",
     "register_euler",
     "row_of_data",
     "row_sums",

@@ -1,8 +1,9 @@
 """Euler contributions of the scanning models: ``span`` and ``pm_grid``.
 
-Both are positively homogeneous of degree 1 in the holdings (every scan loss, spread count,
-short option minimum, roll shock and delta floor scales with ``q``; the weighted price risk
-is degree 0), so the exact gradient of the active pieces gives ``Σᵢ qᵢ·∂M/∂qᵢ = M``.
+``span`` is positively homogeneous of degree 1 in the holdings (every scan loss, spread count
+and short option minimum scales with ``q``; the weighted price risk is degree 0), so the exact
+gradient of the active pieces gives ``Σᵢ qᵢ·∂M/∂qᵢ = M``; ``pm_grid`` is where its venue has
+no add-ons (below).
 
 **span** (per row and combined commodity ``c``; :mod:`crossmargin.models.span_core`)::
 
@@ -16,11 +17,25 @@ is degree 0), so the exact gradient of the active pieces gives ``Σᵢ qᵢ·∂
     ∂SOM_c/∂qᵢ        = −sᵢ for short options (GROSS; MAX: the larger side's shorts)
     Req_c = max(Scan + Intra − Credit, SOM, 0);  M = Σ_c ratio_c·Req_c
 
-**pm_grid** (per risk unit ``u``; :mod:`crossmargin.models.pm_grid`)::
+**pm_grid** (per risk unit ``u``; :mod:`crossmargin.models.pm_grid`), at the model's own
+worst scenario ``s*`` and per currency group ``g`` of the unit (``p_g`` its weighted P&L at
+``s*``, ``D`` the extended dampener there, ``N = Σ qδ``, ``E = max(|N| − threshold/S, 0)``)::
 
-    ∂scan/∂qᵢ  = −w_s*·ΔVᵢ(s*)  (s* the worst weighted scenario)      ∂roll/∂qᵢ = sign(qᵢ)·rollᵢ
-    ∂floor/∂qᵢ = S·(a·sign(N)·δᵢ + (b/2)·(sign(qᵢ)·|δᵢ| − sign(N)·δᵢ)),   N = Σ qδ
-    IM_u = max(scan + roll, floor)
+    ∂scan/∂qᵢ   = −w_s*·ΔVᵢ(s*)·[|p_g| > D]·(1 if dampened p_g < 0, else pnl_offset below the
+                  cap, 0 at the cap)
+    ∂roll/∂qᵢ   = sign(qᵢ)·rollᵢ           ∂shock/∂qᵢ = [E > 0]·max_delta_shock·S·sign(N)·δᵢ
+    ∂floor/∂qᵢ  = S·(a·sign(N)·δᵢ + (b/2)·(sign(qᵢ)·|δᵢ| − sign(N)·δᵢ))
+    ∂charge/∂qᵢ = tier multiplier at the raw charge · min_charge_rate·S·sign(qᵢ)·|δᵢ|
+    ∂IM/∂qᵢ     = im_factor·∂(binding of risk, floor, charge)/∂qᵢ + 2·m_inc·E·S·sign(N)·δᵢ
+
+Without the venue add-ons (Paradex, or Deribit below the delta threshold, no dampened or
+capped scenario binding) every piece is degree 1 and ``Σ q·∂IM/∂q = IM`` exactly. The
+extended dampener, a gain cap, the delta-shock threshold, the size-based IM increment and
+a tiered minimum charge are not homogeneous: the gradient stays exact (the marginal margin)
+and the residual ``IM − Σ q·∂IM/∂q`` is allocated pro rata to ``|qᵢ·∂IM/∂qᵢ|``
+(:func:`.euler.pro_rata`, labelled in ``method``). Rows holding two or more units of an X:PM
+correlation set (joint scan, shares of the contingency) are attributed by central
+differences of the model (:func:`.euler.numerical_rows`, also labelled).
 """
 
 from __future__ import annotations
@@ -31,7 +46,15 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from crossmargin.analysis.optimise.euler import EulerRows, finish, register_euler, row_of_data
+from crossmargin.analysis.optimise.euler import (
+    EulerRows,
+    canonical,
+    finish,
+    numerical_rows,
+    pro_rata,
+    register_euler,
+    row_of_data,
+)
 from crossmargin.errors import ModelError
 from crossmargin.models.span_core import SpanArrays, Spread
 
@@ -210,8 +233,12 @@ def _span(model: Any, context: Any, h: sp.csr_matrix) -> EulerRows:
 
 
 # ------------------------------------------------------------------------------ pm_grid
-def pm_grid_gradient(context: Any, h: sp.csr_matrix) -> tuple[FloatArray, FloatArray]:
-    """``(IM per row, ∂IM/∂q per stored element)`` of ``pm_grid`` (module docstring)."""
+def pm_grid_gradient(
+    model: Any, context: Any, h: sp.csr_matrix
+) -> tuple[FloatArray, FloatArray, NDArray[np.bool_]]:
+    """``(IM per row, ∂IM/∂q per stored element, rows in an active correlation set)`` of
+    ``pm_grid`` (module docstring). The per-unit figures (worst scenario, scan, add-ons, base)
+    are the model's own (:meth:`PMGridModel.unit_margins`); this adds their gradients."""
     rows = h.shape[0]
     r_nz, c_nz = row_of_data(h), h.indices.astype(np.int64)
     unit_of = np.full(h.shape[1], -1, dtype=np.int64)
@@ -221,34 +248,101 @@ def pm_grid_gradient(context: Any, h: sp.csr_matrix) -> tuple[FloatArray, FloatA
         local[unit.cols] = np.arange(unit.cols.size)
     if np.any(unit_of[c_nz] < 0):
         raise ModelError("pm_grid: holdings name an instrument outside every risk unit")
-    total = np.zeros(rows)
+    per = model.unit_margins(context, h)
+    total = np.sum(per.initial, axis=0) if per.initial else np.zeros(rows)
     g = np.zeros(c_nz.size)
     q = h.data
+    members = np.zeros(rows, dtype=np.int64)
     for u, unit in enumerate(context.units):
-        hu = sp.csr_matrix(h[:, unit.cols])
-        weighted = np.asarray(hu @ unit.pnl.T) * unit.weights
-        worst = np.argmin(weighted, axis=1) if weighted.shape[1] else np.zeros(rows, np.int64)
-        scan = np.maximum(-weighted[np.arange(rows), worst], 0.0)
-        roll = np.asarray(abs(hu) @ unit.roll).reshape(rows)
-        net = np.asarray(hu @ unit.delta).reshape(rows)
-        gross = np.asarray(abs(hu) @ np.abs(unit.delta)).reshape(rows)
-        a, b = unit.grid.min_delta_net_rate, unit.grid.min_delta_hedged_rate
-        floor = (a * np.abs(net) + b * np.maximum((gross - np.abs(net)) / 2.0, 0.0)) * unit.spot
-        risk = scan + roll
-        total += np.maximum(risk, floor)
         sel = unit_of[c_nz] == u
         rr, jj, qq = r_nz[sel], local[c_nz[sel]], q[sel]
-        g_scan = np.where(scan[rr] > 0, -unit.weights[worst[rr]] * unit.pnl[worst[rr], jj], 0.0)
-        g_roll = np.sign(qq) * unit.roll[jj]
-        d, sn = unit.delta[jj], np.sign(net[rr])
-        g_floor = unit.spot * (a * sn * d + b / 2.0 * (np.sign(qq) * np.abs(d) - sn * d))
-        g[sel] = np.where(risk[rr] >= floor[rr], g_scan + g_roll, g_floor)
-    return total, g
+        grid = unit.grid
+        if model.mode == "cross" and grid.correlation_set:
+            members += np.bincount(rr, minlength=rows) > 0
+        w_row = np.where(
+            per.worst_scenario[u] >= 0, per.worst_scenario[u] - unit.scenario_offset, -1
+        )
+        s_row = np.maximum(w_row, 0)
+        worst, s = w_row[rr], s_row[rr]
+        w = unit.weights[s]
+        g_scan = np.zeros(rr.size)
+        for group in unit.groups:
+            ing = np.isin(jj, group.cols)
+            # the group's weighted P&L at the row's worst scenario, before dampening
+            p = unit.weights[s_row] * np.bincount(
+                rr[ing], weights=qq[ing] * unit.pnl[s[ing], jj[ing]], minlength=rows
+            )
+            d = group.allowance[s]
+            slope = np.where(d > 0, np.abs(p[rr]) > d, True).astype(np.float64)
+            damp = np.sign(p[rr]) * np.maximum(np.abs(p[rr]) - d, 0.0)
+            t = group.terms
+            kept = np.where(t.pnl_offset * damp < t.max_offsetable_pnl, t.pnl_offset, 0.0)
+            slope *= np.where(damp < 0, 1.0, kept)
+            g_scan += np.where(ing & (worst >= 0), -w * unit.pnl[s, jj] * slope, 0.0)
+        net = np.asarray(sp.csr_matrix(h[:, unit.cols]) @ unit.delta).reshape(rows)
+        dj, sn = unit.delta[jj], np.sign(net[rr])
+        excess = np.abs(net) - grid.delta_shock_threshold / unit.spot > 0
+        on = excess[rr]
+        e = np.maximum(np.abs(net) - grid.delta_shock_threshold / unit.spot, 0.0)[rr]
+        g_shock = np.where(on, grid.max_delta_shock * unit.spot * sn * dj, 0.0)
+        g_inc = np.where(on, 2.0 * grid.im_increment_rate * e * unit.spot * sn * dj, 0.0)
+        g_risk = g_scan + np.sign(qq) * unit.roll[jj] + g_shock
+        a, b = grid.min_delta_net_rate, grid.min_delta_hedged_rate
+        g_floor = unit.spot * (a * sn * dj + b / 2.0 * (np.sign(qq) * np.abs(dj) - sn * dj))
+        gross = np.asarray(abs(sp.csr_matrix(h[:, unit.cols])) @ np.abs(unit.delta)).reshape(rows)
+        mult = _tier_slope(grid.min_charge_rate * gross * unit.spot, grid.min_charge_tiers)[rr]
+        g_charge = mult * grid.min_charge_rate * unit.spot * np.sign(qq) * np.abs(dj)
+        risk, floor, charge = per.risk[u][rr], per.floor[u][rr], per.min_charge[u][rr]
+        g_base = np.where(
+            (risk >= floor) & (risk >= charge), g_risk, np.where(floor >= charge, g_floor, g_charge)
+        )
+        g[sel] = grid.im_factor * g_base + g_inc
+    return total, g, members >= 2
+
+
+def _tier_slope(raw: FloatArray, tiers: tuple[tuple[float, float], ...]) -> FloatArray:
+    """``d tiered(x)/dx``: the multiplier of the tier holding ``x`` (1 without tiers)."""
+    if not tiers:
+        return np.ones_like(raw)
+    bounds = np.array([hi for hi, _ in tiers])
+    mults = np.array([m for _, m in tiers])
+    k = np.minimum(np.searchsorted(bounds, raw, side="left"), len(tiers) - 1)
+    out: FloatArray = mults[k]
+    return out
+
+
+PM_GRID_METHOD = "euler (pm_grid: worst scenario, roll, delta shock, floor, charge, im_factor)"
 
 
 def _pm_grid(model: Any, context: Any, h: sp.csr_matrix) -> EulerRows:
-    total, g = pm_grid_gradient(context, h)
-    return finish(h, total, g, "euler (pm_grid: worst scenario, roll, delta floor; degree 1)")
+    total, g, correlated = pm_grid_gradient(model, context, h)
+    raw = finish(h, total, g, PM_GRID_METHOD)
+    scale = np.maximum(1.0, np.abs(total))
+    homogeneous = bool(np.all(np.abs(raw.residual) <= 1e-9 * scale))
+    out = (
+        raw
+        if homogeneous
+        else pro_rata(raw, PM_GRID_METHOD + "; non-homogeneous add-ons' residual pro rata |c|")
+    )
+    if not correlated.any():
+        return out
+    # rows scanning a correlation set jointly: central differences of the model, row by row
+    picked = np.flatnonzero(correlated)
+    num = numerical_rows(model, context, canonical(h[picked]))
+    r = row_of_data(h)
+    mask = np.isin(r, picked)
+    contribution, marginal = out.contribution.copy(), out.marginal.copy()
+    contribution[mask], marginal[mask] = num.contribution, num.marginal
+    residual = out.residual.copy()
+    residual[picked] = num.residual
+    return EulerRows(
+        holdings=h,
+        total=total,
+        contribution=contribution,
+        marginal=marginal,
+        residual=residual,
+        method=out.method + "; rows in a correlation set: " + num.method,
+    )
 
 
 def _register() -> None:

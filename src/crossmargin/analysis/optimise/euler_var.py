@@ -79,6 +79,8 @@ def _tail_gradient(
     (``source``: scenarios x used columns; ``pnl``: scenarios x rows)."""
     tail = var_es(pnl, confidence)
     k, w = _uniform_weights(confidence, pnl.shape[0], measure)
+    if tail.tail_indices is None:  # var_es keeps them; only the fused kernel does not
+        raise AssertionError("var_es returned no tail indices")
     idx = np.asarray(tail.tail_indices, dtype=np.int64).reshape(k, -1)
     value = np.asarray(tail.es if measure == "es" else tail.var, dtype=np.float64).reshape(-1)
     g = -(w[:, None] * source[idx[:, lr], lc[None, :]]).sum(axis=0)

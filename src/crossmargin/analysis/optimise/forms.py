@@ -12,7 +12,8 @@ model          form                                                             
 ``rules``      ``Σ long·y⁺ + short·y⁻``                                          yes
 ``span``       ``Σ_c ratio_c·max(ScanRisk_c, SOM_c)``: scan = max over the 16    without
                weighted scenarios of the loss, SOM on short options              spreads
-``pm_grid``    ``Σ_u max(scan + roll, (a − b/2)·S·|Σδy| + (b/2)·S·Σ|δy|)``      if a ≥ b/2
+``pm_grid``    ``Σ_u im_factor·max(scan + roll + shock, floor, charge)``         on its box
+               (+ IM increment as tangents): see below                           (below)
 ``es``         ``max(ES_RU, 0)`` (× (1 + b) with the buffer; ``max`` with the     without
                10-year ES for the floor; the stressed window fixed at the         concentration
                reference holdings for stress-weight) + liquidity + basis          or a fixed
@@ -23,6 +24,19 @@ model          form                                                             
 ``es`` scenarios are those of the factor set of *all* the columns' underlyings: the model
 margins a row on the underlyings it holds, so the form is exact where every one is held.
 ``hvar`` (a quantile, not convex) and ``simm`` have no form.
+
+``pm_grid`` per risk unit: scan = max over the weighted scenarios of ``Σ_g f_g(L_g·y)`` (per
+currency group: ``f`` linear where gains count in full; ``max(L − D, 0)``, a hinge, for
+Deribit's ``pnl_offset`` 0, dampened by ``D`` or not; ``max(L, c·L, −cap)`` for a partial
+offset ``c`` or a cap); shock = ``rate·max(S·|Σδy| − threshold, 0)``; floor
+``(a − b/2)·S·|Σδy| + (b/2)·S·Σ|δy|``; charge = ``rate·S·Σ|δy|`` at the smallest tier
+multiplier; the size-based IM increment ``m·E²·S`` (quadratic) as its tangents. Exact on the
+box ``|y| ≤ reach`` (the optimiser's bounds, passed as ``reach``) where: the floor has
+``a ≥ b/2``; no dampener binds with a partial offset (not convex: slopes 1, 0, c) unless the
+box keeps the scenario inside ``D``; the charge has one tier; the box cannot pass the delta
+threshold (so the increment is 0); at most one unit of an X:PM correlation set is held.
+Otherwise ``notes`` name the piece and the optimiser checks its answer on the model (the
+hedge's trust-region LPs and coordinate search; the allocation reports no gap).
 """
 
 from __future__ import annotations
@@ -34,7 +48,18 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from crossmargin.analysis.optimise.lp import Const, Expr, Max, MaxRows, Sum, Tail, abs_sum, pos_neg
+from crossmargin.analysis.optimise.lp import (
+    Const,
+    Expr,
+    Hinge,
+    Lin,
+    Max,
+    MaxRows,
+    Sum,
+    Tail,
+    abs_sum,
+    pos_neg,
+)
 from crossmargin.errors import ModelError
 from crossmargin.models.base import MarginModel
 
@@ -57,12 +82,19 @@ class Form:
 
 
 def margin_form(
-    model: MarginModel, context: Any, columns: IntArray, *, reference: FloatArray | None = None
+    model: MarginModel,
+    context: Any,
+    columns: IntArray,
+    *,
+    reference: FloatArray | None = None,
+    reach: FloatArray | None = None,
 ) -> Form:
     """The form of ``model``'s margin of ``columns`` (indices of the context's instruments).
 
     ``reference`` (holdings on ``columns``) fixes what depends on the holdings and is not
-    convex (the ES stressed window).
+    convex (the ES stressed window). ``reach`` (aligned with ``columns``: the largest ``|y|``
+    the optimiser can give each) lets a piece that is 0 on that box drop out (the
+    ``pm_grid`` IM increment below its delta threshold): the form is then exact on the box.
     """
     from crossmargin.models.cache import CachedModel
     from crossmargin.models.conservative import ConservativeModel
@@ -75,13 +107,17 @@ def margin_form(
     if isinstance(model, CachedModel):
         return _remap(
             margin_form(
-                model.model, context.context, np.asarray(context.columns)[cols], reference=reference
+                model.model,
+                context.context,
+                np.asarray(context.columns)[cols],
+                reference=reference,
+                reach=reach,
             ),
             cols,
         )
     if isinstance(model, ConservativeModel):
-        a = margin_form(model.first, context[0], cols, reference=reference)
-        b = margin_form(model.second, context[1], cols, reference=reference)
+        a = margin_form(model.first, context[0], cols, reference=reference, reach=reach)
+        b = margin_form(model.second, context[1], cols, reference=reference, reach=reach)
         return Form(
             expr=Max((a.expr, b.expr)),
             columns=cols,
@@ -95,7 +131,7 @@ def margin_form(
     if isinstance(model, SpanModel):
         return _span(context.arrays, cols)
     if isinstance(model, PMGridModel):
-        return _pm_grid(context, cols)
+        return _pm_grid(context, cols, reach, model.mode == "cross")
     if isinstance(model, HistoricalVaRModel):
         if model.measure != "es":
             raise ModelError(
@@ -147,42 +183,163 @@ def _span(arrays: Any, cols: IntArray) -> Form:
     return Form(expr=Sum(tuple(terms)), columns=cols, exact=not notes, notes=tuple(notes))
 
 
-def _pm_grid(context: Any, cols: IntArray) -> Form:
+def _pm_grid(context: Any, cols: IntArray, reach: FloatArray | None, cross: bool) -> Form:
+    """``Σ_u im_factor·max(scan + roll + shock, floor, charge) + increment`` (module docstring)."""
     n = cols.size
     where = {int(c): k for k, c in enumerate(cols)}
     terms: list[tuple[float, Expr]] = []
-    notes = []
+    notes: list[str] = []
+    correlated = []
     for unit in context.units:
         pick = [(k, where[int(c)]) for k, c in enumerate(unit.cols) if int(c) in where]
         if not pick:
             continue
         local = np.array([p[0] for p in pick], dtype=np.int64)
         at = np.array([p[1] for p in pick], dtype=np.int64)
-        loss = np.zeros((unit.pnl.shape[0], n))
-        loss[:, at] = -unit.weights[:, None] * unit.pnl[:, local]
+        g = unit.grid
+        name = (
+            unit.underlying
+            if unit.currency in ("USD", unit.underlying)
+            else (f"{unit.underlying}/{unit.currency}")
+        )
+        if cross and g.correlation_set:
+            correlated.append(name)
         roll, delta = np.zeros(n), np.zeros(n)
         roll[at], delta[at] = unit.roll[local], unit.delta[local]
-        risk = Sum(((1.0, MaxRows(loss, np.zeros(loss.shape[0]))), (1.0, pos_neg(roll, roll))))
-        a, b = unit.grid.min_delta_net_rate, unit.grid.min_delta_hedged_rate
-        if a >= b / 2.0:
+        shock: list[tuple[float, Expr]] = []
+        if g.max_delta_shock > 0 and np.isfinite(g.delta_shock_threshold):
+            # rate·max(S·|N| − threshold, 0): a hinge of both signs of the net delta
+            rows = np.vstack([delta, -delta]) * g.max_delta_shock * unit.spot
+            c = np.full(2, -g.max_delta_shock * g.delta_shock_threshold)
+            shock.append((1.0, MaxRows(rows, c)))
+        risk = Sum(
+            (
+                (1.0, _pm_grid_scan(unit, local, at, n, reach, name, notes)),
+                (1.0, pos_neg(roll, roll)),
+                *shock,
+            )
+        )
+        pieces: list[Expr] = [risk]
+        a, b = g.min_delta_net_rate, g.min_delta_hedged_rate
+        if a >= b / 2.0 and (a > 0 or b > 0):
             half = 0.5 * b * unit.spot * np.abs(delta)
-            floor = Sum(
-                (
-                    (
-                        1.0,
-                        abs_sum(delta[None, :], np.zeros(1), np.array([(a - b / 2.0) * unit.spot])),
-                    ),
-                    (1.0, pos_neg(half, half)),
-                )
-            )
-            terms.append((1.0, Max((risk, floor))))
-        else:
+            net = abs_sum(delta[None, :], np.zeros(1), np.array([(a - b / 2.0) * unit.spot]))
+            pieces.append(Sum(((1.0, net), (1.0, pos_neg(half, half)))))
+        elif a > 0 or b > 0:
             notes.append(
-                f"pm_grid: the {unit.underlying} delta floor (net rate < hedged/2) is "
-                "not convex and is not in the LP"
+                f"pm_grid: the {name} delta floor (net rate < hedged/2) is not convex and is "
+                "not in the LP"
             )
-            terms.append((1.0, risk))
+        if g.min_charge_rate > 0:
+            # raw = rate·S·Σ|δy|; tiered: the smallest multiplier is a lower bound
+            mults = [m for _, m in g.min_charge_tiers] or [1.0]
+            per = min(mults) * g.min_charge_rate * unit.spot * np.abs(delta)
+            pieces.append(pos_neg(per, per))
+            if len(set(mults)) > 1:
+                notes.append(
+                    f"pm_grid: the {name} tiered minimum charge enters the LP at its smallest "
+                    "multiplier (a lower bound); the answer is checked on the model"
+                )
+        base = Max(tuple(pieces)) if len(pieces) > 1 else risk
+        terms.append((g.im_factor, base))
+        terms += _pm_grid_increment(unit, delta, reach, name, notes)
+    if len(correlated) > 1:
+        notes.append(
+            f"pm_grid: the correlation contingency of {', '.join(correlated)} is not in the LP "
+            "(each unit scanned on its own); the answer is checked on the model"
+        )
     return Form(expr=Sum(tuple(terms)), columns=cols, exact=not notes, notes=tuple(notes))
+
+
+def _pm_grid_scan(
+    unit: Any,
+    local: IntArray,
+    at: IntArray,
+    n: int,
+    reach: FloatArray | None,
+    name: str,
+    notes: list[str],
+) -> Expr:
+    """``max(0, max_s Σ_g f_g(L_g,s·y))``, ``L`` the group's weighted loss per contract and
+    ``f(L) = −offset(dampen(−L))`` (:mod:`crossmargin.models.pm_grid_addons`):
+
+    * gains in full, no dampener: ``f(L) = L`` (linear);
+    * ``pnl_offset`` 0 (Deribit's BTC): ``f(L) = max(L − D, 0)`` (a hinge), dampened or not;
+    * ``0 < pnl_offset < 1`` or a cap, no dampener: ``f(L) = max(L, c·L, −cap)`` (slopes 1, c,
+      0: convex);
+    * a dampener ``D > 0`` otherwise makes ``f`` not convex (slopes 1, 0, c): exact only where
+      the box ``|y| ≤ reach`` keeps ``|L·y| ≤ D`` (then ``f = 0``); else the undampened ``f``
+      (noted; the answer is checked on the model).
+    """
+    k = unit.pnl.shape[0]
+    linear = np.zeros((k, n))
+    hinge: list[tuple[FloatArray, FloatArray]] = []  # (loss (k, n), −D (k,))
+    kinked: list[tuple[FloatArray, float, float, NDArray[np.bool_]]] = []  # loss, c, cap, zero
+    for group in unit.groups:
+        mine = np.isin(local, group.cols)
+        loss = np.zeros((k, n))
+        loss[:, at[mine]] = -unit.weights[:, None] * unit.pnl[:, local[mine]]
+        t, d = group.terms, group.allowance
+        if t.pnl_offset == 0.0:
+            hinge.append((loss, -d))
+            continue
+        bound = np.abs(loss) @ reach if reach is not None else np.full(k, np.inf)
+        zero = (d > 0) & (bound <= d)  # dampened to 0 everywhere on the box
+        if np.any((d > 0) & ~zero):
+            notes.append(
+                f"pm_grid: the {name} {group.currency} extended dampener with gains counted at "
+                f"{t.pnl_offset:g} is not convex: the LP takes those scenarios undampened; the "
+                "answer is checked on the model"
+            )
+        if t.pnl_offset >= 1.0 and np.isinf(t.max_offsetable_pnl):
+            linear += np.where(zero[:, None], 0.0, loss)
+        else:
+            kinked.append((loss, min(t.pnl_offset, 1.0), t.max_offsetable_pnl, zero))
+    if not hinge and not kinked:
+        return MaxRows(linear, np.zeros(k))
+    if len(hinge) == 1 and not kinked and not linear.any():
+        return MaxRows(hinge[0][0], hinge[0][1])  # max_s max(L_s − D_s, 0)
+    children: list[Expr] = [Const(0.0)]
+    for s in range(k):
+        parts: list[tuple[float, Expr]] = [(1.0, Lin(linear[s], 0.0))]
+        if hinge:
+            a = sp.csr_matrix(np.vstack([h[0][s] for h in hinge]))
+            parts.append((1.0, Hinge(a, np.array([h[1][s] for h in hinge]), np.ones(len(hinge)))))
+        for loss, c, cap, zero in kinked:
+            if zero[s]:
+                continue
+            rows, consts = [loss[s], c * loss[s]], [0.0, 0.0]
+            if np.isfinite(cap):
+                rows.append(np.zeros(n))
+                consts.append(-cap)
+            parts.append((1.0, MaxRows(np.vstack(rows), np.array(consts), floor=False)))
+        children.append(Sum(tuple(parts)))
+    return Max(tuple(children))
+
+
+def _pm_grid_increment(
+    unit: Any, delta: FloatArray, reach: FloatArray | None, name: str, notes: list[str]
+) -> list[tuple[float, Expr]]:
+    """The size-based IM increment ``m·E²·S``, ``E = max(|N| − threshold/S, 0)`` coins: 0 on
+    the optimiser's box ``|y| ≤ reach`` where ``S·Σ reach·|δ|`` stays under the threshold;
+    otherwise the maximum of its tangents at ``E_k = threshold/S·2^k`` (k = −3..6), which is
+    convex and below it (the answer is then checked on the model)."""
+    g = unit.grid
+    if g.im_increment_rate <= 0 or not np.isfinite(g.delta_shock_threshold):
+        return []
+    t = g.delta_shock_threshold / unit.spot
+    if reach is not None and float(np.abs(delta) @ reach) <= t:
+        return []
+    notes.append(
+        f"pm_grid: the {name} size-based IM increment (quadratic above the delta threshold) "
+        "enters the LP as its tangents (a lower bound); the answer is checked on the model"
+    )
+    e = t * 2.0 ** np.arange(-3, 7)
+    m, s = g.im_increment_rate, unit.spot
+    # tangent at E_k: m·S·(2E_k·E − E_k²) = max over ±N of m·S·(2E_k·(±N − t) − E_k²)
+    rows = np.vstack([np.outer(2 * m * s * e, delta), np.outer(2 * m * s * e, -delta)])
+    c = np.concatenate([m * s * (-2 * e * t - e * e)] * 2)
+    return [(1.0, MaxRows(rows, c))]
 
 
 def _es(model: Any, context: Any, cols: IntArray, reference: FloatArray | None) -> Form:

@@ -114,10 +114,12 @@ def _setup(
     cached = CachedModel(model, ContextCache(), model_key=model.name, market_key="hedge")
     cached.nets_collateral = model.nets_collateral  # the wrapper nets as the model does
     context = cached.prepare(instruments, market)
-    form = margin_form(cached, context, np.arange(n), reference=y0)
     col_delta = dollar_deltas(instruments, market, bump=0.01)
     gross = float(np.abs(y0 * col_delta).sum()) or float(np.abs(y0).sum()) or 1.0
     terms = candidate_terms(cands, market, gross_delta=gross)
+    # the largest |holding| a trade within the candidates' limits can reach, per column
+    reach = np.abs(y0) + b @ np.maximum(np.abs(terms.lower), np.abs(terms.upper))
+    form = margin_form(cached, context, np.arange(n), reference=y0, reach=reach)
     return _Setup(
         book=book,
         instruments=instruments,

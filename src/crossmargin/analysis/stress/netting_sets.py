@@ -17,7 +17,7 @@ A stress run (:func:`crossmargin.analysis.stress.report.run_stress`) has two kin
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -115,19 +115,24 @@ def netting_set_stress(
     plan: StressPlan,
     *,
     underlyings: Sequence[str] | None = None,
+    step: Callable[[], None] | None = None,
 ) -> NettingSetStress:
     """The per-netting-set stresses of ``plan`` on ``portfolio`` (module docstring).
 
     ``underlyings`` are the whole book's when ``portfolio`` is a part of it (the hypothetical
     scenarios report their moves on every underlying of the book); default: the portfolio's.
+    ``step()`` is called after each of :func:`plan_steps` units of work (a progress bar).
     """
+    tick = step if step is not None else (lambda: None)
     outcomes: list[ScenarioOutcome] = []
     if plan.hypotheticals:
         outcomes += hypothetical_stress(
             portfolio, snapshot, held, plan.hypotheticals, underlyings=underlyings
         )
+        tick()
     for w in plan.windows:
         outcomes += crisis_replay(portfolio, snapshot, held, history, w, mpor=es.mpor)
+        tick()
     rev: tuple[ReverseStress, ...] = ()
     if plan.reverse:
         found: list[ReverseStress] = []
@@ -136,9 +141,17 @@ def netting_set_stress(
             window = es_window(es, sub, snapshot)
             daily, dates = full_history(es, sub, snapshot)
             found += reverse_stress(sub, snapshot, window, held, daily, dates)
+            tick()
         order = {a: i for i, a in enumerate(portfolio.accounts)}
         rev = tuple(sorted(found, key=lambda r: order[r.account]))
     return NettingSetStress(outcomes=tuple(outcomes), reverse=rev)
+
+
+def plan_steps(plan: StressPlan, portfolio: Portfolio) -> int:
+    """Units of work :func:`netting_set_stress` reports through ``step``: the hypothetical
+    file, each crisis window, and each netting set's reverse stress."""
+    reverse = len(netting_set_groups(portfolio)) if plan.reverse else 0
+    return int(bool(plan.hypotheticals)) + len(plan.windows) + reverse
 
 
 def merge_parts(parts: Iterable[NettingSetStress], accounts: Sequence[str]) -> NettingSetStress:
@@ -180,5 +193,6 @@ __all__ = [
     "correlation_modes",
     "merge_parts",
     "netting_set_stress",
+    "plan_steps",
     "plan_stress",
 ]

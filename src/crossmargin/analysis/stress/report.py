@@ -22,7 +22,7 @@ model's when it is ``es``/``hvar``, else the ``es`` model with its file defaults
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,7 @@ from crossmargin.analysis.stress.netting_sets import (
     NettingSetStress,
     correlation_modes,
     netting_set_stress,
+    plan_steps,
     plan_stress,
 )
 from crossmargin.analysis.stress.reverse import ReverseStress
@@ -208,6 +209,7 @@ def run_stress(
     default: str | None = None,
     held: HeldMargin | None = None,
     parts: NettingSetStress | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> StressReport:
     """Run the requested stresses (see the module docstring).
 
@@ -222,8 +224,22 @@ def run_stress(
         scenario=scenario, crisis=crisis, correlation=correlation, reverse=reverse, classes=classes
     )
     held = held if held is not None else held_margin(model, portfolio, snapshot)
+    book_level = int(bool(plan.modes)) + (
+        0 if default is None else len(portfolio.accounts) if default == "all" else 1
+    )
+    total = (plan_steps(plan, portfolio) if parts is None else 0) + book_level
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    if progress is not None:
+        progress(0, total)
     if parts is None:
-        parts = netting_set_stress(portfolio, snapshot, es, history, held, plan)
+        parts = netting_set_stress(portfolio, snapshot, es, history, held, plan, step=step)
     outcomes = list(parts.outcomes)
     candidates: list[tuple[ScenarioSet, str]] = [
         (h.scenario_set(portfolio.underlyings, classes), h.description) for h in plan.hypotheticals
@@ -244,13 +260,13 @@ def run_stress(
             stressed_matrix,
         )
         outcomes += _correlation_outcomes(breakdown, held)
+        step()
     dflts: list[DefaultLoss] = []
     if default is not None:
         names = portfolio.accounts if default == "all" else (default,)
-        dflts = [
-            _default(portfolio, snapshot, held, history, a, mpor, windows, candidates)
-            for a in names
-        ]
+        for a in names:
+            dflts.append(_default(portfolio, snapshot, held, history, a, mpor, windows, candidates))
+            step()
     return StressReport(
         model=held.model,
         currency=snapshot.reporting_currency,

@@ -1,4 +1,6 @@
-"""The columnar tier layout equals :func:`tier_layout` of the same book, row for row.
+"""The columnar tier layout equals :func:`tier_layout` of the same book, row for row, and
+both equal the per-position layout of before (``tier_layout_twin``, one ``_Leg`` and four
+tuple keys per position).
 
 Random books over the sample book's symbols (crypto and equity, Deribit, CME and OCC
 contracts), with repeated (account, symbol) rows that net, declared venues and shuffled
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from netting_twin import tier_layout_twin
 
 from crossmargin.api import sample_book
 from crossmargin.errors import InputError
@@ -48,13 +51,18 @@ def test_columnar_layout_equals_tier_layout(seed: int) -> None:
     assert fast.offsets_of == slow.offsets_of
     assert fast.accounts == book.accounts
     assert fast.n_positions == len(book.positions)
-    for i, leg in enumerate(slow.legs):
+    for t in TIERS:
+        np.testing.assert_array_equal(fast.group_of[t], slow.group_of[t])
+        np.testing.assert_array_equal(fast.group_account[t], slow.group_account[t])
+    twin = tier_layout_twin(book, nets_collateral=False)
+    assert twin.offsets_of == slow.offsets_of
+    for i, leg in enumerate(twin.legs):
         assert fast.accounts[fast.account[i]] == leg.account
         assert universe[fast.instrument[i]] == leg.instrument
         assert fast.quantity[i] == leg.quantity
         assert fast.venues[fast.venue[i]] == book.positions[i].venue
         for t in TIERS:
-            assert fast.group_of[t][i] == slow.group_ids[t][leg.keys[t]]
+            assert fast.group_of[t][i] == twin.group_ids[t][leg.keys[t]]
     np.testing.assert_array_equal(
         fast.account_rows(), slow.offsets_of["netting-set"] + np.arange(len(book.accounts))
     )

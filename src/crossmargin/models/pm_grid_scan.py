@@ -1,0 +1,183 @@
+"""Fused ``pm_grid`` scan: each row's grid P&L reduced to its worst scenario on the fly.
+
+The plain path (:func:`crossmargin.models.pm_grid_units.dense_agg`, the slow twin) builds,
+per risk unit, the dense ``(held rows x scenarios)`` matrix of aggregated P&L and takes its
+row minima: at 1,001 scenarios per underlying that is 8 kB per row and unit, 560 MB for the
+BTC unit of 10,000 accounts' tier rows, most of a run's time spent writing and re-reading
+it. The fused kernel keeps one ``(currency groups x scenarios)`` buffer per task instead.
+For holdings row ``r`` with CSR entries ``(jₚ, qₚ)`` over the unit's columns, scenario
+``s`` of weight ``w_s`` and currency group ``g`` [formulas: :mod:`.pm_grid_addons`]::
+
+    P_g(r, s) = w_s · Σ_{p : group(jₚ) = g} qₚ · pnl[s, jₚ]          (summed in CSR order)
+    V_g(r, s) = sign(P_g) · max(|P_g| − D_g(s), 0)     extended s, group with a dampener
+    V_g(r, s) = min(V_g, 0) + min(o_g · max(V_g, 0), cap_g)   unless o_g ≥ 1 and cap_g = ∞
+    A(r, s)   = Σ_g V_g(r, s)                                  (groups in unit order)
+    worst(r)  = the first s with A(r, s) = min_s A(r, s);   scan(r) = max(−A(r, worst), 0)
+
+which is the twin's arithmetic operation for operation (the sums may differ in the last
+bit where the twin's sparse product adds a row's entries in another order; the tests hold
+the two to 1e-12 and the worst scenario equal). Memory is ``rows`` scan values and indices,
+whatever the number of scenarios.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from crossmargin.pricing.kernels import KERNEL_LOCK
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+#: Rows per parallel task: each task allocates one (groups x scenarios) buffer and reuses it.
+_ROWS_PER_TASK = 256
+
+
+def _scan_rows_py(
+    indptr: IntArray,
+    indices: IntArray,
+    data: FloatArray,
+    by_column: FloatArray,
+    group_of: IntArray,
+    weights: FloatArray,
+    allowance: FloatArray,
+    dampened: npt.NDArray[np.bool_],
+    offset: FloatArray,
+    cap: FloatArray,
+    plain: npt.NDArray[np.bool_],
+    scan: FloatArray,
+    worst: IntArray,
+) -> None:  # pragma: no cover - compiled
+    """Worst scenario and scan loss of every row of the CSR ``(indptr, indices, data)``
+    (module docstring); ``by_column`` is (columns, scenarios), ``allowance`` (groups,
+    scenarios) with 0 outside the extended scenarios.
+
+    Each group's pass over the scenarios is one of four branch-free loops (dampened or not,
+    offset and capped or not), so the compiler vectorises it; ``d = 0`` leaves ``V`` as it is
+    (``|v| − 0 = |v|``), so the dampened loop needs no test for the extended scenarios."""
+    n = indptr.shape[0] - 1
+    n_groups = allowance.shape[0]
+    n_scen = by_column.shape[1]
+    n_tasks = (n + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
+    for t in numba.prange(n_tasks):
+        acc = np.empty((n_groups, n_scen))
+        total = np.empty(n_scen)
+        first = t * _ROWS_PER_TASK
+        for r in range(first, min(n, first + _ROWS_PER_TASK)):
+            acc[:, :] = 0.0
+            for p in range(indptr[r], indptr[r + 1]):
+                row = by_column[indices[p]]
+                q = data[p]
+                a = acc[group_of[indices[p]]]
+                for s in range(n_scen):
+                    a[s] += q * row[s]
+            total[:] = 0.0
+            for g in range(n_groups):
+                a = acc[g]
+                d = allowance[g]
+                o = offset[g]
+                c = cap[g]
+                if dampened[g] and not plain[g]:
+                    for s in range(n_scen):
+                        v = a[s] * weights[s]
+                        cut = max(abs(v) - d[s], 0.0)
+                        v = cut if v > 0.0 else (-cut if v < 0.0 else v)
+                        total[s] += min(v, 0.0) + min(o * max(v, 0.0), c)
+                elif dampened[g]:
+                    for s in range(n_scen):
+                        v = a[s] * weights[s]
+                        cut = max(abs(v) - d[s], 0.0)
+                        total[s] += cut if v > 0.0 else (-cut if v < 0.0 else v)
+                elif not plain[g]:
+                    for s in range(n_scen):
+                        v = a[s] * weights[s]
+                        total[s] += min(v, 0.0) + min(o * max(v, 0.0), c)
+                else:
+                    for s in range(n_scen):
+                        total[s] += a[s] * weights[s]
+            at = _first_minimum(total)
+            worst[r] = at
+            scan[r] = max(-total[at], 0.0) if n_scen else 0.0
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _first_minimum(values: FloatArray) -> int:  # pragma: no cover - compiled
+    """The first index of the smallest of ``values`` (0 if empty), NaN never chosen: the
+    minimum over eight interleaved lanes (vectorised), then the first entry equal to it."""
+    n = values.shape[0]
+    lanes = np.full(8, math.inf)
+    full = n - n % 8
+    for s0 in range(0, full, 8):
+        for k in range(8):
+            v = values[s0 + k]
+            lanes[k] = v if v < lanes[k] else lanes[k]
+    best = math.inf
+    for k in range(8):
+        best = lanes[k] if lanes[k] < best else best
+    for s in range(full, n):
+        best = values[s] if values[s] < best else best
+    for s in range(n):
+        if values[s] == best:
+            return s
+    return 0
+
+
+# one source, compiled twice: threads pay off on large books only (a small book, a what-if,
+# would spend more starting the thread pool than scanning)
+_scan_rows = numba.njit(parallel=True, cache=True, nogil=True)(_scan_rows_py)
+_scan_rows_serial = numba.njit(cache=True, nogil=True)(_scan_rows_py)
+#: Entries x scenarios above which the threaded kernel runs.
+PARALLEL_MIN_WORK = 2_000_000
+
+
+def fused_scan(
+    holdings: sp.csr_matrix,
+    pnl: FloatArray,
+    weights: FloatArray,
+    group_of: IntArray,
+    allowance: FloatArray,
+    offset: FloatArray,
+    cap: FloatArray,
+) -> tuple[FloatArray, IntArray]:
+    """``(scan, worst)`` of every row of ``holdings`` (rows x the unit's columns) under the
+    unit's ``pnl`` (scenarios x columns, before the weights); ``group_of`` gives each
+    column's currency group, ``allowance`` each group's dampener per scenario (USD, 0 off
+    the extended table), ``offset``/``cap`` each group's gain offset and its cap."""
+    h = sp.csr_matrix(holdings, dtype=np.float64)
+    n = h.shape[0]
+    scan = np.zeros(n)
+    worst = np.zeros(n, dtype=np.int64)
+    if n == 0 or pnl.shape[0] == 0:
+        return scan, worst
+    allowance = np.ascontiguousarray(allowance, dtype=np.float64)
+    offset = np.asarray(offset, dtype=np.float64)
+    cap = np.asarray(cap, dtype=np.float64)
+    # only the columns the rows hold are laid out by column (a what-if holds a few of a
+    # context's hundreds); renumbering keeps each row's entries in their order
+    used, local = np.unique(h.indices, return_inverse=True)
+    kernel = _scan_rows if h.nnz * pnl.shape[0] >= PARALLEL_MIN_WORK else _scan_rows_serial
+    with KERNEL_LOCK:
+        kernel(
+            h.indptr.astype(np.int64),
+            np.asarray(local, dtype=np.int64).reshape(-1),
+            h.data,
+            np.ascontiguousarray(pnl[:, used].T, dtype=np.float64),
+            np.asarray(group_of, dtype=np.int64)[used],
+            np.asarray(weights, dtype=np.float64),
+            allowance,
+            np.asarray(allowance.any(axis=1)),
+            offset,
+            cap,
+            (offset >= 1.0) & np.isinf(cap),
+            scan,
+            worst,
+        )
+    return scan, worst
+
+
+__all__ = ["fused_scan"]
