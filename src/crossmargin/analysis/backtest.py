@@ -50,6 +50,7 @@ from numpy.typing import NDArray
 from crossmargin.analysis.backtest_forecast import (
     CoreForecast,
     DayForecast,
+    account_margins,
     margin_and_forecast,
     merge_forecasts,
 )
@@ -59,6 +60,7 @@ from crossmargin.errors import InputError, MarketDataError
 from crossmargin.market.builder import snapshot_from_history
 from crossmargin.market.history import MarketHistory, to_timestamp
 from crossmargin.market.risk_factors import build_panel
+from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import MarginModel, model_factory
 from crossmargin.portfolio import Portfolio
 
@@ -158,10 +160,8 @@ class _Day:
         view = history.until(self.days[i].date(), causal=shared)
         later_view = history.until(self.days[i + self.mpor].date(), causal=shared)
         try:
-            now = snapshot_from_history(self.days[i].date(), self.underlyings, history=view)
-            later = snapshot_from_history(
-                self.days[i + self.mpor].date(), self.underlyings, history=later_view
-            )
+            now = self._snapshot(view, shared)
+            later = self._snapshot(later_view, shared)
         except MarketDataError as err:
             return str(err)
         book = self.book if isinstance(self.book, Portfolio) else materialise(self.book, now)
@@ -171,11 +171,17 @@ class _Day:
             model = self.model.build(view)
         else:
             model = self.model(view)
-        result, forecast = margin_and_forecast(model, book, now, by=self.by, accounts=self.accounts)
-        by_account = {a.account: a for a in result.accounts}
+        if shared:  # the totals only (no stressed window where it enters no total)
+            modes, forecast = account_margins(model, book, now, by=self.by, accounts=self.accounts)
+            margins = [float(x) for mode in MODES for x in modes[mode]]
+        else:  # the path before issue 19: the whole margin result, every figure
+            result, forecast = margin_and_forecast(
+                model, book, now, by=self.by, accounts=self.accounts
+            )
+            by_account = {a.account: a for a in result.accounts}
+            margins = [float(getattr(by_account[a], mode)) for mode in MODES for a in self.accounts]
         hyp = dict(zip(book.accounts, hypothetical_pnl(book, now, later), strict=True))
         clean = dict(zip(book.accounts, clean_pnl(book, now, later, later_view), strict=True))
-        margins = [float(getattr(by_account[a], mode)) for mode in MODES for a in self.accounts]
         return _DayResult(
             index=i,
             margins=margins,
@@ -183,6 +189,18 @@ class _Day:
             pnl_clean=[float(clean[a]) for a in self.accounts],
             forecast=forecast,
             confidence=float(getattr(model, "confidence", 0.0)),
+        )
+
+    def _snapshot(self, view: MarketHistory, shared: bool) -> MarketSnapshot:
+        """The market at the end of ``view``'s cut-off day. With ``shared``, kept on the
+        view (made from it alone): day ``i + h``'s market is day ``i``'s horizon end too."""
+        assert view.cutoff is not None
+        when = view.cutoff.date()
+        if not shared:
+            return snapshot_from_history(when, self.underlyings, history=view)
+        key = ("backtest_snapshot", f"{when}|{'|'.join(self.underlyings)}")
+        return view.derived(
+            key, lambda: snapshot_from_history(when, self.underlyings, history=view)
         )
 
 
