@@ -131,3 +131,24 @@ def test_vol_sampling_on_arrays_equals_the_pandas_twin() -> None:
                     got = _sample_at(at, series.to_numpy(dtype=float), _nanoseconds(days), stale)
                     np.testing.assert_array_equal(got, want)
                     assert np.isfinite(want).any()
+
+
+@needs_data
+def test_offset_windows_in_the_past_are_shared_and_equal_the_views_own() -> None:
+    # The stressed window 2020-02-20..04-30 of the EMIR tiers: cut inside it, each view reads
+    # it up to its own day; cut after it, every view shares one computation.
+    from crossmargin.netting.eligibility import pair_test
+    from crossmargin.netting.tiers import load_policy
+
+    rule = load_policy("emir").rule("netting-set").eligibility
+    assert rule is not None
+    root = MarketHistory.load()
+    for cut in ("2020-04-29", "2020-04-30", "2020-05-01", "2024-03-05"):
+        shared, own = root.until(cut), root.until(cut, causal=False)
+        for pair in (("BTC", "SPX"), ("SPX", "SPY"), ("BTC", "SPY")):
+            got = pair_test(shared, pair, cut, rule).to_dict()
+            assert got == pair_test(own, pair, cut, rule).to_dict()
+            assert got["stressed"]["days"] > 40
+    assert root._causal is not None
+    kept = [k for k in root._causal if k[0] == "offset_window"]
+    assert len(kept) == 3  # one per pair, from the two cuts after the window
