@@ -10,7 +10,8 @@ group's test window:
    reach the margin: the snapshot, and any model that reads history, see only that view;
 2. the book is materialised on ``t`` (a rolling strategy book is re-struck every day; a
    static book is held as given);
-3. the model margins it: per account the fully netted, grouped and standalone figures;
+3. the model margins it: per account the fully netted, grouped and standalone figures
+   (totals only: informational figures that enter no total are not computed);
 4. the realised P&L of the same static book from ``t`` to ``t + h`` (``h`` = the margin
    period of risk, in steps of the group's calendar), twice (:mod:`crossmargin.analysis.realised`):
    **hypothetical**, every contract fully revalued on the market of ``t + h`` (spot, the
@@ -285,8 +286,11 @@ def run_paths(
     same. ``map_days`` runs every group's days instead (a :data:`DayMapper`, e.g. on a Dask
     cluster); the result is the same again. The factor levels and vols each day reads are
     built once on the whole history and cut at the day (exactly what the day's own view
-    computes, :meth:`MarketHistory.causal`); ``rebuild_daily`` rebuilds them from each day's
-    view instead (the slower reference path; the result is the same).
+    computes, :meth:`MarketHistory.causal`), each day's snapshot is made once, and only the
+    margins' totals are computed (no figure that enters no total, such as ES's stressed
+    window; :func:`crossmargin.analysis.backtest_forecast.account_margins`);
+    ``rebuild_daily`` rebuilds everything from each day's view and margins the whole result
+    instead (the path before issue 19, the slower reference; the result is the same).
     """
     start_d, end_d = to_timestamp(start).date(), to_timestamp(end).date()
     _check_window(start_d, end_d, mpor)

@@ -9,6 +9,10 @@ confidence, the number of scenarios and the scenario P&Ls strictly below ``−Va
 
 Other models (rules, SPAN, exchange grids) have no such distribution; their backtests report
 exception counts only.
+
+:func:`account_margins` is what a backtest day runs: the three margins of each account and
+the forecast, totals only. :func:`margin_and_forecast` margins the whole result (every
+figure, as ``model.compute``), the path before issue 19 kept as the backtests' reference.
 """
 
 from __future__ import annotations
