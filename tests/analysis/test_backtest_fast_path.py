@@ -87,3 +87,16 @@ def test_fast_path_equals_the_daily_rebuild_for_other_groupings(by: str) -> None
     old = run_paths(*args, by=by, mpor=3, workers=1, rebuild_daily=True)
     assert len(new.dates) >= 5
     _assert_same(new, old)
+
+
+@needs_data
+def test_fast_path_equals_the_daily_rebuild_for_a_static_portfolio() -> None:
+    from crossmargin.analysis.strategies import materialise
+    from crossmargin.market.builder import snapshot_from_history
+
+    held = materialise(BOOK, snapshot_from_history("2024-03-01", ("BTC", "SPX", "SPY")))
+    args = (held, ModelSpec("es"), "2024-03-04", "2024-03-08")
+    new = run_paths(*args, workers=1)
+    old = run_paths(*args, workers=1, rebuild_daily=True)
+    assert len(new.dates) >= 5
+    _assert_same(new, old)
