@@ -530,13 +530,11 @@ class _Rows:
 
 
 def _underlyings_held(context: VarContext, h: sp.csr_matrix) -> BoolArray:
-    """(rows, underlyings): whether each row holds any instrument of each underlying."""
-    n_inst, n_und = len(context.instruments), len(context.underlyings)
-    exposure = sp.csr_matrix(
-        (np.ones(n_inst), (np.arange(n_inst), context.und_index)), shape=(n_inst, n_und)
-    )
-    binary = sp.csr_matrix((np.ones(h.nnz), h.indices, h.indptr), shape=h.shape)
-    out: BoolArray = np.asarray((binary @ exposure).toarray() > 0, dtype=bool)
+    """(rows, underlyings): whether each row holds any instrument of each underlying (any
+    stored entry counts, as a product with a 0/1 exposure matrix would count it)."""
+    out = np.zeros((h.shape[0], len(context.underlyings)), dtype=bool)
+    rows = np.repeat(np.arange(h.shape[0], dtype=np.int64), np.diff(h.indptr))
+    out[rows, np.asarray(context.und_index)[h.indices]] = True
     return out
 
 
