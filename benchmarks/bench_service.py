@@ -166,8 +166,9 @@ def serve(
 ) -> Iterator[Service]:
     """``crossmargin serve`` in a subprocess, recording into ``store_dir`` (default a
     temporary folder) unless ``record`` is false; yields its URL and stops it (SIGTERM: the
-    queued runs are written) on exit. ``warm`` sends every request of the mix 4 times first
-    (each worker prepares its contexts)."""
+    queued runs are written) on exit. ``warm`` sends every request of the mix 4 times first,
+    from 16 connections, so that every worker (the kernel hands each connection to one) has
+    built its snapshots and contexts before the timing starts."""
     port = _free_port()
     with tempfile.TemporaryDirectory() as tmp:
         folder = store_dir if store_dir is not None else Path(tmp)
@@ -181,7 +182,7 @@ def serve(
         try:
             _wait_ready(url, proc)
             if warm:
-                run_load(url, mixed_requests(), clients=4, per_client=128, max_seconds=300)
+                run_load(url, mixed_requests(), clients=16, per_client=32, max_seconds=300)
             yield Service(url=url, pid=proc.pid)
         finally:
             proc.terminate()

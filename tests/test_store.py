@@ -229,8 +229,10 @@ def test_inputs_hash_stable_under_key_and_row_order() -> None:
 
 # ----------------------------------------------------------------------------- failures
 class _Failing(RunStore):
-    def _insert_account_rows(self, con: Any, run_id: str, rows: Any) -> None:
-        super()._insert_account_rows(con, run_id, rows[:1])
+    def _insert_rows(self, con: Any, table: str, rows: Any) -> None:
+        if table != "run_accounts":
+            return super()._insert_rows(con, table, rows)
+        super()._insert_rows(con, table, rows[:1])  # the runs row and one account are in
         raise RuntimeError("disk full")
 
 
@@ -280,8 +282,11 @@ _PAUSED_WRITER = textwrap.dedent(
     from crossmargin.store import RunStore
 
     class Paused(RunStore):
-        def _insert_account_rows(self, con, run_id, rows):
-            super()._insert_account_rows(con, run_id, rows[:2])  # some rows, not all
+        def _insert_rows(self, con, table, rows):
+            if table != "run_accounts":
+                return super()._insert_rows(con, table, rows)
+            run_id = rows[0][0]
+            super()._insert_rows(con, table, rows[:2])  # some rows, not all
             runs = con.execute(
                 "SELECT count(*) FROM runs WHERE run_id = ?", [run_id]
             ).fetchone()[0]
@@ -293,7 +298,7 @@ _PAUSED_WRITER = textwrap.dedent(
             tmp.write_text(seen)
             tmp.rename(sys.argv[2])
             time.sleep(120)  # killed here, before COMMIT
-            super()._insert_account_rows(con, run_id, rows[2:])
+            super()._insert_rows(con, table, rows[2:])
 
     accounts = [{"account": f"X{i}", "total": 1.0, "standalone": 2.0, "netted": 1.0}
                 for i in range(4)]

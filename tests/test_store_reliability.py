@@ -190,8 +190,10 @@ def test_damaged_store_files_are_clear_errors(store: RunStore, damage: str) -> N
 
 def test_full_disk_is_reported_as_itself(store: RunStore) -> None:
     class Full(RunStore):
-        def _insert_account_rows(self, con: Any, run_id: str, rows: Any) -> None:
-            super()._insert_account_rows(con, run_id, rows[:1])
+        def _insert_rows(self, con: Any, table: str, rows: Any) -> None:
+            if table != "run_accounts":
+                return super()._insert_rows(con, table, rows)
+            super()._insert_rows(con, table, rows[:1])
             raise duckdb.IOException("IO Error: No space left on device")
 
     with pytest.raises(StoreError, match=r"was not recorded in .*No space left on device"):

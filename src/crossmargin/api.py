@@ -524,7 +524,7 @@ class WhatIfResult:
 def what_if(
     portfolio: Portfolio,
     account: str,
-    trades: Sequence[Mapping[str, Any]],
+    trades: Sequence[Mapping[str, Any]] | Portfolio,
     snapshot: MarketSnapshot,
     model: str | MarginModel,
     *,
@@ -538,7 +538,8 @@ def what_if(
     **params: Any,
 ) -> WhatIfResult:
     """Requirement and equity of ``account`` before and after ``trades`` (rows: symbol,
-    quantity, quantity_unit, trade_price).
+    quantity, quantity_unit, trade_price), or those rows already parsed (a portfolio of the
+    account's trades).
 
     The account's positions and collateral are taken from ``portfolio``; ``collateral`` adds
     cash in the reporting currency; the trades are added to the positions (and net with them)
@@ -553,16 +554,21 @@ def what_if(
     if not math.isfinite(collateral) or collateral < 0:
         raise InputError(f"collateral must be a finite amount >= 0, got {collateral}")
     portfolio.account(account)  # InputError naming the accounts if unknown
-    if not trades:
+    if not (trades.raw if isinstance(trades, Portfolio) else trades):
         raise InputError("no proposed trades: give at least one (symbol, quantity)")
     ccy = snapshot.reporting_currency
     cash = (CollateralHolding(account=account, asset=ccy, amount=collateral),) if collateral else ()
     book = portfolio.subset([account]).with_collateral(cash)
-    added = parse_rows(
-        [{**t, "account": account} for t in trades],
-        source="trades",
-        table=resolve_contracts(contracts).table,
-    )
+    if isinstance(trades, Portfolio):
+        if any(p.account != account for p in trades.raw) or trades.collateral:
+            raise InputError(f"parsed trades must be positions of account {account} alone")
+        added = trades
+    else:
+        added = parse_rows(
+            [{**t, "account": account} for t in trades],
+            source="trades",
+            table=resolve_contracts(contracts).table,
+        )
     mtm, unrealised = position_mtm(added, snapshot)
     premium = math.fsum(mtm) - math.fsum(unrealised)  # what the trades cost in cash
     paid = (CollateralHolding(account=account, asset=ccy, amount=-premium),) if premium else ()

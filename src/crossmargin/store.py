@@ -172,6 +172,35 @@ def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         raise
 
 
+#: Arrow types of the written tables' columns (JSON columns arrive as text).
+_ARROW_TYPES = {
+    "runs": ("string", "string", "timestamp", "string", "string", "timestamp", "string",
+             "string", "string", "string", "string", "string"),
+    "run_accounts": ("string", "string", "float64", "float64", "float64", "float64", "string"),
+}  # fmt: skip
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert ``rows`` (tuples in the table's column order) with one statement: the rows of
+    a whole batch of runs become one Arrow table that DuckDB scans. Per-row ``executemany``
+    costs milliseconds a row, and one statement per run most of a writer's time."""
+    if not rows:
+        return
+    import pyarrow as pa
+
+    columns = _COLUMNS[table]
+    types = {"string": pa.string(), "float64": pa.float64(), "timestamp": pa.timestamp("us")}
+    arrays = [
+        pa.array([row[k] for row in rows], type=types[kind])
+        for k, kind in enumerate(_ARROW_TYPES[table])
+    ]
+    con.register("_new_rows", pa.Table.from_arrays(arrays, names=list(columns)))
+    # no ``finally``: after a failed insert the transaction is aborted and an unregister
+    # would raise over the real error; the connection is closed with the transaction
+    con.execute(f"INSERT INTO {table} SELECT * FROM _new_rows")  # table: a fixed name
+    con.unregister("_new_rows")
+
+
 class RunStore:
     """The run history in one DuckDB file (see the module docstring for schema and rules).
 
@@ -417,43 +446,29 @@ class RunStore:
     ) -> None:
         """Insert prepared runs in one transaction (``accounts_from``: Parquet files of
         per-account rows for a single run, read by DuckDB in the same transaction)."""
+        accounts = [(run_id, *row) for run_id, _, rows in prepared for row in rows]
         with self._connect() as con:
             try:
                 with _transaction(con):
-                    for run_id, run_row, accounts in prepared:
-                        self._insert_run_row(con, run_row)
-                        self._insert_account_rows(con, run_id, accounts)
-                        if accounts_from:
-                            con.execute(
-                                "INSERT INTO run_accounts SELECT ?, account, total, standalone,"
-                                " netted, benefit, components FROM read_parquet(?)",
-                                [run_id, [str(f) for f in accounts_from]],
-                            )
+                    self._insert_rows(con, "runs", [run_row for _, run_row, _ in prepared])
+                    self._insert_rows(con, "run_accounts", accounts)
+                    if accounts_from:  # one run's accounts, written as Parquet
+                        ((run_id, _, _),) = prepared
+                        con.execute(
+                            "INSERT INTO run_accounts SELECT ?, account, total, standalone,"
+                            " netted, benefit, components FROM read_parquet(?)",
+                            [run_id, [str(f) for f in accounts_from]],
+                        )
             except duckdb.Error as error:
                 ids = ", ".join(p[0] for p in prepared)
                 raise StoreError(
                     f"run {ids} was not recorded in {self.path}: {_first_line(error)}"
                 ) from None
 
-    def _insert_run_row(self, con: duckdb.DuckDBPyConnection, row: tuple[Any, ...]) -> None:
-        con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", list(row))
-
-    def _insert_account_rows(
-        self, con: duckdb.DuckDBPyConnection, run_id: str, rows: Sequence[tuple[Any, ...]]
+    def _insert_rows(
+        self, con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[tuple[Any, ...]]
     ) -> None:
-        """One bulk insert (a row-by-row ``executemany`` takes seconds per thousand rows)."""
-        if not rows:
-            return
-        import pandas as pd
-
-        frame = pd.DataFrame(
-            [(run_id, *row) for row in rows], columns=list(_COLUMNS["run_accounts"])
-        )
-        con.register("_new_accounts", frame)
-        try:
-            con.execute("INSERT INTO run_accounts SELECT * FROM _new_accounts")
-        finally:
-            con.unregister("_new_accounts")
+        _insert(con, table, rows)
 
     # ----------------------------------------------------------------- reading
     def get(self, run_id: str) -> RunRecord:

@@ -30,7 +30,14 @@ def _canonical(value: Any) -> Any:
     becomes ``0.0``, dates become ISO strings and tuples become lists. Key order is
     handled by ``sort_keys`` at serialisation.
     """
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+    kind = type(value)  # the exact built-in types first: the ABC checks below are slow
+    if kind is str or value is None or kind is bool:
+        return value
+    if kind is dict:
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_canonical(v) for v in value]
+    if isinstance(value, bool | str):
         return value
     if isinstance(value, int | float):
         number = float(value)
@@ -50,6 +57,15 @@ def result_json(value: Any) -> str:
     """JSON of a result as it is (key order kept); NaN and infinities become strings."""
 
     def clean(v: Any) -> Any:
+        kind = type(v)  # the exact built-in types first: the ABC checks below are slow
+        if kind is str or kind is int or kind is bool or v is None:
+            return v
+        if kind is float:
+            return v if math.isfinite(v) else repr(v)
+        if kind is dict:
+            return {str(k): clean(x) for k, x in v.items()}
+        if kind is list or kind is tuple:
+            return [clean(x) for x in v]
         if isinstance(v, float) and not math.isfinite(v):
             return repr(v)
         if isinstance(v, Mapping):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime
 
 import pytest
@@ -231,3 +232,28 @@ def test_unknown_symbols(symbol: str, pattern: str) -> None:
 def test_non_text_symbol() -> None:
     with pytest.raises(InputError, match="empty or non-text symbol"):
         parse_symbol(123)  # type: ignore[arg-type]
+
+
+def test_an_instrument_from_another_process_hashes_as_one_made_here() -> None:
+    # Instrument caches its hash, and string hashes differ between processes: an instrument
+    # unpickled here (a Dask worker's result) must hash as one parsed here, or it would miss
+    # every dict and context it meets
+    import os
+    import pickle
+    import subprocess
+    import sys
+
+    code = (
+        "import pickle, sys; from crossmargin.instruments import parse_symbol; "
+        "sys.stdout.buffer.write(pickle.dumps(parse_symbol('BTC-27MAR26-60000-C')))"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    sent = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, check=True)
+    there = pickle.loads(sent.stdout)
+    here = parse_symbol("BTC-27MAR26-60000-C")
+    assert there == here
+    assert hash(there) == hash(here)
+    assert {here: 1}[there] == 1
+    moved = dataclasses.replace(here, strike=70_000.0)  # a changed term: a new hash
+    assert moved != here
+    assert hash(moved) == hash(parse_symbol("BTC-27MAR26-70000-C"))

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from var_fixtures import (
     ASOF,
     corrupt_after,
@@ -289,3 +290,26 @@ def test_parameter_file_override(random_folder: Path, tmp_path: Path) -> None:
     facts = rows.facts[0]
     assert facts["lookback"]["scenarios"] == 300  # one 3-day move ending on each of 300 days
     assert facts["mpor_calendar_days"] == {"min": 3.0, "mean": 3.0, "max": 3.0}
+
+
+def test_underlyings_held_marks_every_stored_entry() -> None:
+    # against the 0/1 product it replaced: a row holds an underlying when any stored entry
+    # (a zero quantity included) is on one of its instruments
+    from types import SimpleNamespace
+
+    from crossmargin.models.var import _underlyings_held
+
+    rng = np.random.default_rng(3)
+    n_rows, n_inst, n_und, nnz = 12, 20, 4, 40
+    und_index = rng.integers(n_und, size=n_inst)
+    rows = np.sort(rng.integers(n_rows, size=nnz))
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_rows))])
+    data = rng.normal(size=nnz) * (rng.random(nnz) > 0.2)  # some stored zeros
+    h = sp.csr_matrix((data, rng.integers(n_inst, size=nnz), indptr), shape=(n_rows, n_inst))
+    context = SimpleNamespace(underlyings=tuple(f"U{k}" for k in range(n_und)),
+                              und_index=und_index)  # fmt: skip
+    ones = sp.csr_matrix((np.ones(h.nnz), h.indices, h.indptr), shape=h.shape)
+    exposure = sp.csr_matrix((np.ones(n_inst), (np.arange(n_inst), und_index)),
+                             shape=(n_inst, n_und))  # fmt: skip
+    want = (ones @ exposure).toarray() > 0
+    assert np.array_equal(_underlyings_held(context, h), want)  # type: ignore[arg-type]

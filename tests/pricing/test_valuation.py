@@ -180,3 +180,32 @@ def test_stable_coin_fx_scales_reporting_pnl() -> None:
     assert res.pnl_by_scenario[0, 0] == pytest.approx(0.999 * usdc, rel=1e-12)
     assert res.settlement_currencies == ("USDC",)
     assert res.reporting_currency == "USD"
+
+
+def test_terms_are_kept_per_snapshot_and_spelling() -> None:
+    # the same instruments (spelled the same) on the same snapshot: the same read-only terms;
+    # another snapshot or another spelling: resolved again; a collected snapshot: forgotten
+    import gc
+
+    from crossmargin.pricing import terms as terms_module
+
+    insts = (parse_symbol("BTC-26JUN26-100000-C"), parse_symbol("BTC-PERPETUAL"))
+    snap = _snapshot()
+    first = instrument_terms(insts, snap)
+    assert instrument_terms(insts, snap) is first
+    assert not first.vol.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        first.spot[0] = 1.0
+    other = _snapshot(btc=90_000.0)
+    moved = instrument_terms(insts, other)
+    assert moved is not first
+    assert moved.spot[0] == 90_000.0
+    assert first.spot[0] == 100_000.0
+    esz5, esz25 = parse_symbol("ESZ5"), parse_symbol("ESZ25")
+    assert esz5 == esz25  # one instrument, two spellings: settlements are looked up by symbol
+    assert instrument_terms((esz5,), snap) is not instrument_terms((esz25,), snap)
+    key = id(other)
+    assert key in terms_module._kept
+    del other, moved
+    gc.collect()
+    assert key not in terms_module._kept

@@ -11,12 +11,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.service.conftest import ASOF, Client, needs_data, sample_rows
 
 from crossmargin.errors import InputError
 from crossmargin.service import ServiceConfig, ServiceState
+from crossmargin.service import recorder as recorder_module
+from crossmargin.service.recorder import RunRecorder
 from crossmargin.store import RunStore
 
 pytestmark = needs_data
@@ -138,3 +141,61 @@ def test_record_many_writes_a_batch_all_or_nothing(tmp_path: Path) -> None:
     with pytest.raises(Exception, match=r"(?i)constraint|duplicate"):
         store.record_many([run, {**run, "run_id": given}])  # the second collides: rollback
     assert len(store.list(None)) == 2  # nothing of either failed batch
+
+
+def _recorder_with_calls(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[RunRecorder, list[int], Any]:
+    """A recorder over ``path`` whose store counts the runs of each transaction, and a
+    margin result to submit."""
+    from crossmargin import api
+    from crossmargin.market.builder import snapshot_from_history
+    from crossmargin.portfolio import parse_rows
+
+    recorder = RunRecorder(path)
+    calls: list[int] = []
+    record_many = recorder.store.record_many
+
+    def counted(runs: Any) -> list[str]:
+        calls.append(len(runs))
+        return record_many(runs)
+
+    monkeypatch.setattr(recorder.store, "record_many", counted)
+    book = parse_rows(sample_rows()[:3], source="test")
+    snap = snapshot_from_history(ASOF, sorted(book.priced_underlyings))
+    return recorder, calls, (api.margin(book, snap, "rules"), book, snap)
+
+
+def test_a_stream_of_runs_shares_one_transaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # runs 20 ms apart never leave the writer idle for LINGER_S: one batch (the cap is
+    # raised so a slow machine cannot split it)
+    monkeypatch.setattr(recorder_module, "LINGER_S", 0.5)
+    monkeypatch.setattr(recorder_module, "MAX_LINGER_S", 30.0)
+    recorder, calls, run = _recorder_with_calls(tmp_path / "runs.duckdb", monkeypatch)
+    ids = []
+    for _ in range(12):
+        ids.append(recorder.submit(*run)[0])
+        time.sleep(0.02)
+    assert recorder.close() == 0
+    assert calls == [12]
+    assert {s.run_id for s in RunStore(tmp_path / "runs.duckdb").list(None)} == set(ids)
+
+
+def test_a_steady_stream_is_written_every_max_linger(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # runs keep arriving (never a pause of LINGER_S), so batches close at MAX_LINGER_S
+    monkeypatch.setattr(recorder_module, "LINGER_S", 5.0)
+    monkeypatch.setattr(recorder_module, "MAX_LINGER_S", 0.3)
+    recorder, calls, run = _recorder_with_calls(tmp_path / "runs.duckdb", monkeypatch)
+    start = time.monotonic()
+    while time.monotonic() - start < 1.5:
+        recorder.submit(*run)
+        time.sleep(0.02)
+    while recorder.queued() and time.monotonic() - start < 30:
+        time.sleep(0.05)
+    assert len(calls) >= 3  # not one batch held back by the 5 s pause rule
+    assert recorder.close() == 0
+    assert sum(calls) == len(RunStore(tmp_path / "runs.duckdb").list(None))

@@ -10,7 +10,8 @@ group's test window:
    reach the margin: the snapshot, and any model that reads history, see only that view;
 2. the book is materialised on ``t`` (a rolling strategy book is re-struck every day; a
    static book is held as given);
-3. the model margins it: per account the fully netted, grouped and standalone figures;
+3. the model margins it: per account the fully netted, grouped and standalone figures
+   (totals only: informational figures that enter no total are not computed);
 4. the realised P&L of the same static book from ``t`` to ``t + h`` (``h`` = the margin
    period of risk, in steps of the group's calendar), twice (:mod:`crossmargin.analysis.realised`):
    **hypothetical**, every contract fully revalued on the market of ``t + h`` (spot, the
@@ -50,6 +51,7 @@ from numpy.typing import NDArray
 from crossmargin.analysis.backtest_forecast import (
     CoreForecast,
     DayForecast,
+    account_margins,
     margin_and_forecast,
     merge_forecasts,
 )
@@ -59,6 +61,7 @@ from crossmargin.errors import InputError, MarketDataError
 from crossmargin.market.builder import snapshot_from_history
 from crossmargin.market.history import MarketHistory, to_timestamp
 from crossmargin.market.risk_factors import build_panel
+from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import MarginModel, model_factory
 from crossmargin.portfolio import Portfolio
 
@@ -147,17 +150,19 @@ class _Day:
     accounts: tuple[str, ...]
     mpor: int
     by: str
+    rebuild_daily: bool = False
 
     def run(self, history: MarketHistory, i: int) -> _DayResult | str:
         """Margins (netted + grouped + standalone per account), hypothetical and clean P&L
         and the model's forecasts, or the reason the day is skipped."""
-        view = history.until(self.days[i].date())  # what is known at the end of day t
-        later_view = history.until(self.days[i + self.mpor].date())
+        # what is known at the end of day t; the views share the whole-history factor levels
+        # and vols, cut at t (MarketHistory.causal), unless every day rebuilds its own
+        shared = not self.rebuild_daily
+        view = history.until(self.days[i].date(), causal=shared)
+        later_view = history.until(self.days[i + self.mpor].date(), causal=shared)
         try:
-            now = snapshot_from_history(self.days[i].date(), self.underlyings, history=view)
-            later = snapshot_from_history(
-                self.days[i + self.mpor].date(), self.underlyings, history=later_view
-            )
+            now = self._snapshot(view, shared)
+            later = self._snapshot(later_view, shared)
         except MarketDataError as err:
             return str(err)
         book = self.book if isinstance(self.book, Portfolio) else materialise(self.book, now)
@@ -167,11 +172,17 @@ class _Day:
             model = self.model.build(view)
         else:
             model = self.model(view)
-        result, forecast = margin_and_forecast(model, book, now, by=self.by, accounts=self.accounts)
-        by_account = {a.account: a for a in result.accounts}
+        if shared:  # the totals only (no stressed window where it enters no total)
+            modes, forecast = account_margins(model, book, now, by=self.by, accounts=self.accounts)
+            margins = [float(x) for mode in MODES for x in modes[mode]]
+        else:  # the path before issue 19: the whole margin result, every figure
+            result, forecast = margin_and_forecast(
+                model, book, now, by=self.by, accounts=self.accounts
+            )
+            by_account = {a.account: a for a in result.accounts}
+            margins = [float(getattr(by_account[a], mode)) for mode in MODES for a in self.accounts]
         hyp = dict(zip(book.accounts, hypothetical_pnl(book, now, later), strict=True))
         clean = dict(zip(book.accounts, clean_pnl(book, now, later, later_view), strict=True))
-        margins = [float(getattr(by_account[a], mode)) for mode in MODES for a in self.accounts]
         return _DayResult(
             index=i,
             margins=margins,
@@ -179,6 +190,18 @@ class _Day:
             pnl_clean=[float(clean[a]) for a in self.accounts],
             forecast=forecast,
             confidence=float(getattr(model, "confidence", 0.0)),
+        )
+
+    def _snapshot(self, view: MarketHistory, shared: bool) -> MarketSnapshot:
+        """The market at the end of ``view``'s cut-off day. With ``shared``, kept on the
+        view (made from it alone): day ``i + h``'s market is day ``i``'s horizon end too."""
+        assert view.cutoff is not None
+        when = view.cutoff.date()
+        if not shared:
+            return snapshot_from_history(when, self.underlyings, history=view)
+        key = ("backtest_snapshot", f"{when}|{'|'.join(self.underlyings)}")
+        return view.derived(
+            key, lambda: snapshot_from_history(when, self.underlyings, history=view)
         )
 
 
@@ -251,6 +274,7 @@ def run_paths(
     progress: Progress | None = None,
     workers: int | None = None,
     map_days: DayMapper | None = None,
+    rebuild_daily: bool = False,
 ) -> BacktestPaths:
     """Margin and realised P&L per day and account (see the module docstring).
 
@@ -260,7 +284,13 @@ def run_paths(
     With a ``ModelSpec`` and more than ``PARALLEL_MIN_DAYS`` days in a group, its days run in
     ``workers`` processes (default: the machine's cores, at most 2 here); the result is the
     same. ``map_days`` runs every group's days instead (a :data:`DayMapper`, e.g. on a Dask
-    cluster); the result is the same again.
+    cluster); the result is the same again. The factor levels and vols each day reads are
+    built once on the whole history and cut at the day (exactly what the day's own view
+    computes, :meth:`MarketHistory.causal`), each day's snapshot is made once, and only the
+    margins' totals are computed (no figure that enters no total, such as ES's stressed
+    window; :func:`crossmargin.analysis.backtest_forecast.account_margins`);
+    ``rebuild_daily`` rebuilds everything from each day's view and margins the whole result
+    instead (the path before issue 19, the slower reference; the result is the same).
     """
     start_d, end_d = to_timestamp(start).date(), to_timestamp(end).date()
     _check_window(start_d, end_d, mpor)
@@ -278,8 +308,9 @@ def run_paths(
                 progress(offset + k, total)
 
         one = _run_group(
-            sub, model, unds, members, start_d, end_d, mpor, by, hist, step, workers, map_days
-        )
+            sub, model, unds, members, start_d, end_d, mpor, by, hist, step, workers, map_days,
+            rebuild_daily,
+        )  # fmt: skip
         done += len(one.dates) + len(one.skipped)
         found.append(one)
     return _merge(found, accounts)
@@ -341,6 +372,7 @@ def _run_group(
     progress: Progress,
     workers: int | None,
     map_days: DayMapper | None = None,
+    rebuild_daily: bool = False,
 ) -> BacktestPaths:
     """One group of accounts on its own calendar (see :func:`run_paths`)."""
     days, last_available = _window_days(hist, unds, start_d, end_d)
@@ -357,7 +389,7 @@ def _run_group(
             f"({len(inside)} trading days): lengthen the window"
         )
     day = _Day(book=book, model=model, days=days, underlyings=unds, accounts=accounts,
-               mpor=mpor, by=by)  # fmt: skip
+               mpor=mpor, by=by, rebuild_daily=rebuild_daily)  # fmt: skip
     n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     if not _fork_safe():
         n_workers = 1  # a user-chosen OpenMP layer aborts forked workers: stay serial

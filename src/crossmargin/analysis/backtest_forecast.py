@@ -9,23 +9,35 @@ confidence, the number of scenarios and the scenario P&Ls strictly below ``−Va
 
 Other models (rules, SPAN, exchange grids) have no such distribution; their backtests report
 exception counts only.
+
+:func:`account_margins` is what a backtest day runs: the three margins of each account and
+the forecast, totals only. :func:`margin_and_forecast` margins the whole result (every
+figure, as ``model.compute``), the path before issue 19 kept as the backtests' reference.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from crossmargin.errors import InputError
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import MarginModel
 from crossmargin.models.cache import CachedModel, ContextCache
 from crossmargin.models.result import MarginResult
 from crossmargin.models.var import HistoricalVaRModel
-from crossmargin.netting.core import netting_set_holdings
+from crossmargin.netting.core import (
+    account_holdings,
+    netting_set_holdings,
+    run_tiers,
+    tier_layout,
+)
+from crossmargin.netting.tiers import load_policy
 from crossmargin.portfolio import Portfolio
 from crossmargin.stats.es_backtest import Predictive
 
@@ -47,8 +59,45 @@ def margin_and_forecast(
     result = cached.compute(book, market, by=by)
     instruments, holdings = netting_set_holdings(book, model)
     mapped = cache.context(model, model.name, instruments, market, key)
-    rows = model.lookback_pnl(mapped.context, _onto(holdings, mapped.columns, mapped.width))
-    by_account = dict(zip(book.accounts, rows, strict=True))
+    holdings = _onto(holdings, mapped.columns, mapped.width)
+    return result, _forecasts(model, mapped.context, holdings, book.accounts, accounts)
+
+
+def account_margins(
+    model: MarginModel, book: Portfolio, market: MarketSnapshot, *, by: str, accounts: Sequence[str]
+) -> tuple[dict[str, FloatArray], list[DayForecast] | None]:
+    """Each of ``accounts``' ``netted``, ``grouped`` and ``standalone`` margin (the figures of
+    ``model.compute(book, market, by=by)``, default offsets) and, for a historical VaR/ES
+    model, its forecast from the same prepared context (priced once).
+
+    Totals only: no row is margined in detail (:func:`crossmargin.netting.core.run_tiers`),
+    so a model skips the informational figures that enter no total (ES's stressed window
+    unless its APC is ``stress-weight``) and the result objects are never assembled.
+    """
+    if not book.positions:
+        raise InputError("the book is empty: nothing to margin")
+    layout = tier_layout(book, nets_collateral=model.nets_collateral)
+    run = run_tiers(model, layout, market, by=by, policy=load_policy(None), detail=False)
+    where = {a: i for i, a in enumerate(layout.accounts)}
+    at = np.array([where[a] for a in accounts], dtype=np.int64)
+    modes = {mode: np.asarray(v)[at] for mode, v in run.account_modes().items()}
+    if not isinstance(model, HistoricalVaRModel):
+        return modes, None
+    holdings = account_holdings(layout)
+    return modes, _forecasts(model, run.context, holdings, layout.accounts, accounts)
+
+
+def _forecasts(
+    model: HistoricalVaRModel,
+    context: Any,
+    holdings: sp.csr_matrix,
+    rows_of: Sequence[str],
+    accounts: Sequence[str],
+) -> list[DayForecast]:
+    """Each of ``accounts``' forecast: ``holdings`` has one row per account of ``rows_of``
+    over ``context``'s instruments."""
+    rows = model.lookback_pnl(context, holdings)
+    by_account = dict(zip(rows_of, rows, strict=True))
     out: list[DayForecast] = []
     for account in accounts:
         _, _, pnl = by_account[account]
@@ -58,7 +107,7 @@ def margin_and_forecast(
         pred = Predictive.from_scenarios([pnl], model.confidence)
         tail = pred.tail[0, : pred.tail_count[0]]
         out.append((float(pred.var[0]), float(pred.es[0]), int(pred.n[0]), tuple(tail.tolist())))
-    return result, out
+    return out
 
 
 def _onto(holdings: sp.csr_matrix, columns: NDArray[np.int64], width: int) -> sp.csr_matrix:
@@ -141,4 +190,10 @@ def merge_forecasts(
     return CoreForecast(confidence=confidence, var=var, es=es, n=n, tail=tail, tail_count=count)
 
 
-__all__ = ["CoreForecast", "DayForecast", "margin_and_forecast", "merge_forecasts"]
+__all__ = [
+    "CoreForecast",
+    "DayForecast",
+    "account_margins",
+    "margin_and_forecast",
+    "merge_forecasts",
+]

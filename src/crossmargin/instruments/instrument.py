@@ -25,8 +25,22 @@ class Instrument:
     expiry: datetime | None = None
     strike: float | None = None
     option_type: str | None = None
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __hash__(self) -> int:
+        # hashed on every netting, layout and context lookup: the terms' hash is computed
+        # once (a tz-aware expiry alone costs microseconds a hash)
+        return self._hash
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        # pickled by its terms, not its hash: string hashes differ between processes (the
+        # receiving process builds it again and hashes it there)
+        return _rebuild, (self.symbol, self.spec, self.expiry, self.strike, self.option_type)
 
     def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "_hash", hash((self.spec, self.expiry, self.strike, self.option_type))
+        )
         kind = self.spec.kind
         if kind in ("future", "option") and self.expiry is None:
             raise InputError(f"{self.symbol}: a {kind} needs an expiry")
@@ -82,3 +96,16 @@ class Instrument:
         if self.expiry is None:
             return 0.0
         return (self.expiry - at).total_seconds() / (365.0 * 86400.0)
+
+
+def _rebuild(
+    symbol: str,
+    spec: ContractSpec,
+    expiry: datetime | None,
+    strike: float | None,
+    option_type: str | None,
+) -> Instrument:
+    """An unpickled instrument (:meth:`Instrument.__reduce__`)."""
+    return Instrument(
+        symbol=symbol, spec=spec, expiry=expiry, strike=strike, option_type=option_type
+    )

@@ -52,7 +52,7 @@ from crossmargin.market.history import (
     to_timestamp,
 )
 from crossmargin.market.risk_factors import Gap, levels_on_calendar
-from crossmargin.market.vol_proxies import implied_vol_levels
+from crossmargin.market.vol_proxies import cuts_exactly, implied_vol_levels
 from crossmargin.stats.ewma import fhs_scenarios
 
 FloatArray = npt.NDArray[np.float64]
@@ -95,16 +95,76 @@ def underlying_levels(
             "underlying: add the series to the catalogue or margin it with another model"
         )
     spot, gaps = levels_on_calendar(history, underlying, days, max_fill_days=max_fill_days)
-    index, fallback, capped, rule = _vol_levels(history, underlying)
+    at = _nanoseconds(days)
+    vol = _vol_arrays(history, underlying, int(at[-1]) if at.size else 0)
     return UnderlyingLevels(
         underlying=underlying,
         log_spot=np.log(spot),
-        vol_index=_sample(index, days, max_fill_days),
-        vol_fallback=_sample(fallback, days, max_fill_days),
-        capped=np.asarray(pd.DatetimeIndex(days).isin(capped), dtype=bool),
-        vol_rule=rule,
+        vol_index=_sample_at(vol.index_at, vol.index, at, max_fill_days),
+        vol_fallback=_sample_at(vol.fallback_at, vol.fallback, at, max_fill_days),
+        capped=np.isin(at, vol.capped_at),
+        vol_rule=vol.rule,
         gaps=tuple(gaps),
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _VolArrays:
+    """:func:`_vol_levels` as arrays (times in ns), made once per history view."""
+
+    index_at: npt.NDArray[np.int64]
+    index: FloatArray
+    fallback_at: npt.NDArray[np.int64]
+    fallback: FloatArray
+    capped_at: npt.NDArray[np.int64]
+    rule: str
+
+
+def _vol_arrays(history: MarketHistory, underlying: str, last: int) -> _VolArrays:
+    """The arrays of ``history``, or of the whole history it was cut from when sampling those
+    on days up to ``last`` (ns) is exactly sampling the view's (the days end by the view's
+    cut-off and the view's vols are the whole history's cut there; built once and shared,
+    :meth:`MarketHistory.causal`)."""
+    cut = history.cutoff
+    if cut is not None and last <= cut.value and cuts_exactly(history, underlying):
+        whole = history.causal(("vol_arrays", underlying), lambda root: _arrays(root, underlying))
+        if whole is not None:
+            return whole
+    return _arrays(history, underlying)
+
+
+def _arrays(history: MarketHistory, underlying: str) -> _VolArrays:
+    index, fallback, capped, rule = _vol_levels(history, underlying)
+    return _VolArrays(
+        index_at=_nanoseconds(pd.DatetimeIndex(index.index)),
+        index=index.to_numpy(dtype=float),
+        fallback_at=_nanoseconds(pd.DatetimeIndex(fallback.index)),
+        fallback=fallback.to_numpy(dtype=float),
+        capped_at=_nanoseconds(capped),
+        rule=rule,
+    )
+
+
+def _nanoseconds(days: pd.DatetimeIndex) -> npt.NDArray[np.int64]:
+    return np.asarray(days.to_numpy().astype("datetime64[ns]").astype(np.int64))
+
+
+_DAY_NS = 86_400 * 10**9
+
+
+def _sample_at(
+    at: npt.NDArray[np.int64], values: FloatArray, days: npt.NDArray[np.int64], max_stale: int
+) -> FloatArray:
+    """:func:`_sample` on arrays: the last value at or before each day (ns), NaN if none or
+    staler than ``max_stale`` whole days."""
+    if not at.size:
+        return np.full(days.size, np.nan)
+    pos = np.searchsorted(at, days, side="right") - 1
+    ok = pos >= 0
+    safe = np.where(ok, pos, 0)
+    stale = (days - at[safe]) // _DAY_NS
+    out: FloatArray = np.where(ok & (stale <= max_stale), values[safe], np.nan)
+    return out
 
 
 def _vol_levels(
@@ -390,10 +450,12 @@ def vol_move(
 ) -> float:
     """The ATM-vol factor's move from ``start`` to ``end`` (same source at both ends, 0 if
     none has both), as a scenario of the historical models defines it; for realised moves."""
-    days = pd.DatetimeIndex([to_timestamp(start), to_timestamp(end)])
-    index, fallback, _, _ = _vol_levels(history, underlying)
+    at = _nanoseconds(pd.DatetimeIndex([to_timestamp(start), to_timestamp(end)]))
+    vol = _vol_arrays(history, underlying, int(at.max()))
     moves, _ = _vol_moves(
-        _sample(index, days, max_fill_days), _sample(fallback, days, max_fill_days), 1
+        _sample_at(vol.index_at, vol.index, at, max_fill_days),
+        _sample_at(vol.fallback_at, vol.fallback, at, max_fill_days),
+        1,
     )
     return float(moves[1])
 

@@ -331,8 +331,11 @@ class MarketHistory:
     _derived: dict[tuple[str, str], Any] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
-    _views: dict[pd.Timestamp, MarketHistory] = field(
+    _views: dict[tuple[pd.Timestamp, bool], MarketHistory] = field(
         default_factory=dict, init=False, repr=False, compare=False
+    )
+    _causal: dict[tuple[str, str], Any] | None = field(
+        default=None, init=False, repr=False, compare=False
     )
 
     @classmethod
@@ -432,23 +435,74 @@ class MarketHistory:
             self._loaded[name] = cached
         return cached.copy(deep=False)
 
-    def until(self, when: DateLike) -> MarketHistory:
+    def until(self, when: DateLike, *, causal: bool = True) -> MarketHistory:
         """This history as known at the end of ``when``: every series cut after it.
 
         Shares the file cache with ``self`` (nothing is read twice). The last
         :data:`VIEWS_KEPT` views are kept and handed out again for the same cut-off, with the
         values derived in them (a rolling backtest asks for each day's view twice: as "today"
-        and as the end of an earlier day's horizon).
+        and as the end of an earlier day's horizon). With ``causal`` (the default) the view
+        also shares the values of :meth:`causal` with ``self`` and every other such view (a
+        backtest builds its factor levels once and slices them per day); without, it
+        recomputes everything from its own cut series.
         """
         cutoff = to_timestamp(when)
-        view = self._views.pop(cutoff, None)
+        view = self._views.pop((cutoff, causal), None)
         if view is None:
             view = MarketHistory(data_dir=self.data_dir, catalogue=self.catalogue, cutoff=cutoff)
             object.__setattr__(view, "_full", self._full)
-        self._views[cutoff] = view  # most recent last
+            if causal:
+                object.__setattr__(view, "_causal", self._causal_store())
+        self._views[(cutoff, causal)] = view  # most recent last
         while len(self._views) > VIEWS_KEPT:
             del self._views[next(iter(self._views))]
         return view
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the store of :meth:`causal` (a copy rebuilds it on use): what a
+        distributed run ships stays the series it read."""
+        state = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        state["_causal"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+
+    def _causal_store(self) -> dict[tuple[str, str], Any]:
+        """The store of :meth:`causal` values shared by the views cut from this history."""
+        if self._causal is None:
+            # built on a copy with its own derived cache: nothing of it is kept (or pickled)
+            # on ``self``
+            root = MarketHistory(data_dir=self.data_dir, catalogue=self.catalogue,
+                                 cutoff=self.cutoff)  # fmt: skip
+            object.__setattr__(root, "_full", self._full)
+            object.__setattr__(self, "_causal", {("root", ""): root})
+        assert self._causal is not None
+        return self._causal
+
+    def causal(self, key: tuple[str, str], build: Callable[[MarketHistory], _T]) -> _T | None:
+        """A value ``build`` computes once on the history this view was cut from, or None.
+
+        For values whose entries up to any date depend only on data up to that date (EWMA
+        vols, factor levels): the caller slices the shared value at this view's cut-off and
+        checks the slice is what the view alone would compute. None when this view shares no
+        store (made with ``until(..., causal=False)``, or not a view), when it is cut after
+        the history it came from, or when ``build`` raises :class:`MarketDataError` (the
+        caller then computes on the view itself, which reports its own errors).
+        """
+        store = self._causal
+        if store is None or self.cutoff is None:
+            return None
+        root: MarketHistory = store[("root", "")]
+        if root is self or (root.cutoff is not None and root.cutoff < self.cutoff):
+            return None
+        if key not in store:
+            try:
+                store[key] = build(root)
+            except MarketDataError:
+                store[key] = None
+        return cast("_T | None", store[key])
 
     def _build(self, spec: SeriesSpec) -> pd.Series:
         main = read_series_file(self.data_dir / spec.file, spec.column)

@@ -211,6 +211,9 @@ def levels_on_calendar(
     """
     from crossmargin.market.calendars import calendar_days
 
+    whole = _whole_levels(history, name, days)
+    if whole is not None:
+        return whole.window(name, days, max_fill_days)
     obs = history.series(name)
     spec = history.spec(name)
     out = np.full(len(days), np.nan)
@@ -223,6 +226,99 @@ def levels_on_calendar(
     levels, gaps = _levels_on_own_calendar(name, obs, own, max_fill_days)
     values = levels.reindex(days).to_numpy(dtype=float)
     return values, gaps
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _WholeLevels:
+    """A series on its own calendar over its whole history, before any gap rule: what
+    :func:`levels_on_calendar` cuts per window in a backtest (built once, see
+    :meth:`MarketHistory.causal`)."""
+
+    own: pd.DatetimeIndex  # the series' calendar, first to last observation
+    ordinal: npt.NDArray[np.int64]  # own as day numbers
+    carried: npt.NDArray[np.float64]  # last observation on or before each own day
+    missing: npt.NDArray[np.bool_]  # no observation on the own day
+    before: npt.NDArray[np.int64]  # day number of the last observation before the own day
+
+    @classmethod
+    def build(cls, history: MarketHistory, name: str) -> _WholeLevels | None:
+        from crossmargin.market.calendars import calendar_days
+
+        obs = history.series(name)
+        try:
+            own = calendar_days(history.spec(name).calendar, obs.index[0], obs.index[-1])
+        except InputError:
+            return None
+        seen = pd.DatetimeIndex(obs.index)
+        carried = obs.reindex(seen.union(own)).ffill().reindex(own).to_numpy(dtype=float)
+        seen_ord = _ordinal(seen)
+        ordinal = _ordinal(own)
+        n_before = np.searchsorted(seen_ord, ordinal, side="left")
+        before = np.where(n_before > 0, seen_ord[np.maximum(n_before - 1, 0)], _NO_DAY)
+        missing = ~np.isin(ordinal, seen_ord)
+        return cls(own=own, ordinal=ordinal, carried=carried, missing=missing, before=before)
+
+    def window(
+        self, name: str, days: pd.DatetimeIndex, max_fill_days: int
+    ) -> tuple[npt.NDArray[np.float64], list[Gap]]:
+        """:func:`levels_on_calendar` on ``days`` (own days from ``days[0]`` to ``days[-1]``;
+        every run of missing days judged on its last day inside the window, as there)."""
+        day_ord = _ordinal(days)
+        a = int(np.searchsorted(self.ordinal, day_ord[0], side="left"))
+        b = int(np.searchsorted(self.ordinal, day_ord[-1], side="right"))
+        out = np.full(len(days), np.nan)
+        if a >= b:
+            return out, []
+        values = self.carried[a:b].copy()
+        missing = self.missing[a:b]
+        gaps: list[Gap] = []
+        if missing.any():
+            edges = np.diff(np.concatenate([[0], missing.astype(np.int8), [0]]))
+            los, his = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+            ords, before = self.ordinal[a:b], self.before[a:b]
+            stale = np.where(before[los] == _NO_DAY, 10**9, ords[his] - before[los])
+            for lo, hi, st in zip(los.tolist(), his.tolist(), stale.tolist(), strict=True):
+                ok = st <= max_fill_days
+                gaps.append(
+                    Gap(
+                        series=name,
+                        first_missing=self.own[a + lo],
+                        last_missing=self.own[a + hi],
+                        length=hi - lo + 1,
+                        stale_days=int(st),
+                        filled=ok,
+                    )
+                )
+                if not ok:
+                    values[lo : hi + 1] = np.nan
+        pos = np.searchsorted(self.ordinal[a:b], day_ord)
+        safe = np.minimum(pos, b - a - 1)
+        hit = self.ordinal[a:b][safe] == day_ord
+        out[hit] = values[safe[hit]]
+        return out, gaps
+
+
+_NO_DAY = np.iinfo(np.int64).min
+
+
+def _ordinal(days: pd.DatetimeIndex) -> npt.NDArray[np.int64]:
+    return np.asarray(days.to_numpy().astype("datetime64[D]").astype(np.int64))
+
+
+def _whole_levels(history: MarketHistory, name: str, days: pd.DatetimeIndex) -> _WholeLevels | None:
+    """The whole-history levels of ``name`` shared by a backtest's views, when cutting them
+    at ``days`` is exactly what the view computes alone: ``days`` end by the view's cut-off
+    (so the view holds every observation up to ``days[-1]``, as the whole history does), the
+    view has an observation (else its own path reports it) and ``days`` end by the series'
+    last own day."""
+    if not len(days) or history.cutoff is None or days[-1] > history.cutoff:
+        return None
+    if not history.has_observations(name):
+        return None
+    whole = history.causal(("whole_levels", name), lambda root: _WholeLevels.build(root, name))
+    if whole is None or days[-1] > whole.own[-1]:
+        return None
+    return whole
 
 
 def build_panel(

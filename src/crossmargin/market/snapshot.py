@@ -71,7 +71,7 @@ def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, weakref_slot=True)
 class MarketSnapshot:
     """Spots, forwards, rates, vol surfaces and FX at ``valuation_time`` (UTC).
 

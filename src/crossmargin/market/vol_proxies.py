@@ -24,6 +24,7 @@ without an index), for the historical vol factor.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -197,6 +198,9 @@ def _index_level(history: MarketHistory, rule: VolProxyRule) -> tuple[pd.Series,
 
 def _index_part(history: MarketHistory, underlying: str) -> tuple[pd.Series, pd.DatetimeIndex]:
     def build() -> tuple[pd.Series, pd.DatetimeIndex]:
+        sliced = _sliced(history, underlying, _index_part, with_base=True)
+        if sliced is not None:
+            return sliced
         rule = vol_proxy_rule(history, underlying)
         level, bound = _index_level(history, rule)
         return _to_atm(level, rule, f"index {rule.index}"), bound
@@ -206,12 +210,54 @@ def _index_part(history: MarketHistory, underlying: str) -> tuple[pd.Series, pd.
 
 def _fallback_part(history: MarketHistory, underlying: str) -> tuple[pd.Series, pd.DatetimeIndex]:
     def build() -> tuple[pd.Series, pd.DatetimeIndex]:
+        sliced = _sliced(history, underlying, _fallback_part, with_base=False)
+        if sliced is not None:
+            return sliced
         rule = vol_proxy_rule(history, underlying)
         mapped = _ewma(history, underlying, rule) * rule.implied_over_realised
         level, bound = cap_daily_ratio(mapped, rule.max_daily_ratio)
         return _to_atm(level, rule, "the EWMA fallback"), bound
 
     return history.derived(("implied_vol_fallback", underlying), build)
+
+
+_Part = Callable[[MarketHistory, str], tuple[pd.Series, pd.DatetimeIndex]]
+
+
+def _sliced(
+    view: MarketHistory, underlying: str, part: _Part, *, with_base: bool
+) -> tuple[pd.Series, pd.DatetimeIndex] | None:
+    """``part`` of the history ``view`` was cut from, cut at the view's cut-off, when that is
+    exactly what the view computes alone (:meth:`MarketHistory.causal`), else None.
+
+    Every step is causal: the EWMA variance is a first-order recursion seeded by the first
+    ``seed_window`` returns (the same in the view once it holds more than those), the cap
+    a recursion from the first value, the ratio, the index intersection and the ATM map are
+    per date. A view too short for the seed, or a whole history whose map or cap fails
+    (a bad value after the cut-off), is computed on the view itself.
+    """
+    if not cuts_exactly(view, underlying, with_base=with_base):
+        return None
+    whole = view.causal((part.__name__, underlying), lambda root: part(root, underlying))
+    if whole is None:
+        return None
+    series, bound = whole
+    cut = view.cutoff
+    assert cut is not None  # causal() answers views only
+    return series[series.index <= cut], bound[bound <= cut]
+
+
+def cuts_exactly(view: MarketHistory, underlying: str, *, with_base: bool = True) -> bool:
+    """Whether ``underlying``'s implied vols of the history ``view`` was cut from, cut at the
+    view's cut-off, are what the view computes alone as far as its data go: the view holds
+    more returns than the EWMA seed window of the underlying (and of the ratio base of a
+    scaled index). The whole history's own failures are checked by
+    :meth:`MarketHistory.causal`."""
+    rule = vol_proxy_rule(view, underlying)
+    names = [underlying, *([rule.ratio_base] if with_base and rule.ratio_base else [])]
+    return all(
+        view.has_observations(n) and len(view.series(n)) > rule.seed_window + 1 for n in names
+    )
 
 
 def implied_vol_levels(history: MarketHistory, underlying: str) -> ImpliedVolLevels:

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -61,6 +61,7 @@ from crossmargin.instruments import Instrument
 from crossmargin.market.snapshot import Carry, MarketSnapshot
 from crossmargin.models.param_schemas import BasisFile
 from crossmargin.models.params import ParameterSet, load_parameters
+from crossmargin.netting.sums import row_group_sums
 from crossmargin.pricing.terms import FUTURE, OPTION, PERPETUAL, instrument_terms
 from crossmargin.pricing.valuation import base_fx, base_values, settlement_value
 from crossmargin.validation import check_document
@@ -104,7 +105,6 @@ class BasisTerms:
     perpetual_notional: FloatArray
     funding_shock: FloatArray
     reference_days: float
-    _exposures: tuple[sp.csr_matrix, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         n = len(self.basis_pnl_up)
@@ -124,26 +124,17 @@ class BasisTerms:
             raise ModelError("basis terms: funding_shock must be >= 0")
         if not (math.isfinite(self.reference_days) and self.reference_days > 0):
             raise ModelError(f"basis terms: reference_days must be > 0, got {self.reference_days}")
-        object.__setattr__(  # built once: every call of basis()/funding() needs them
-            self,
-            "_exposures",
-            tuple(
-                self._by_underlying(x)
-                for x in (self.basis_pnl_up, self.basis_pnl_down, self.perpetual_notional)
-            ),
-        )
 
     @property
     def size(self) -> int:
         """Number of instruments (columns of a holdings matrix)."""
         return len(self.basis_pnl_up)
 
-    def _by_underlying(self, per_contract: FloatArray) -> sp.csr_matrix:
-        """(instruments, underlyings): ``per_contract[i]`` in the column of i's underlying."""
-        rows = np.arange(self.size)
-        return sp.csr_matrix(
-            (per_contract, (rows, self.underlying_index)), shape=(self.size, len(self.underlyings))
-        )
+    def _sums(self, q: sp.csr_matrix, per_contract: FloatArray) -> FloatArray:
+        """(rows, underlyings): ``Σᵢ q[r, i]·per_contract[i]`` over each underlying's
+        instruments (the sparse product by an instruments x underlyings matrix, bit for bit:
+        :func:`crossmargin.netting.sums.row_group_sums`)."""
+        return row_group_sums(q, self.underlying_index, per_contract, len(self.underlyings))
 
     def _rows(
         self, holdings: sp.spmatrix, horizon_days: ArrayLike
@@ -163,8 +154,8 @@ class BasisTerms:
     def basis(self, holdings: sp.csr_matrix, horizon_days: FloatArray) -> FloatArray:
         """Basis/calendar charge per row (see the module docstring)."""
         q, h = self._rows(holdings, horizon_days)
-        up = np.asarray((q @ self._exposures[0]).todense(), dtype=float)
-        down = np.asarray((q @ self._exposures[1]).todense(), dtype=float)
+        up = self._sums(q, self.basis_pnl_up)
+        down = self._sums(q, self.basis_pnl_down)
         worst = np.maximum(-np.minimum(up, down), 0.0).sum(axis=1)
         out: FloatArray = worst * np.sqrt(h / self.reference_days)
         return out
@@ -172,7 +163,7 @@ class BasisTerms:
     def funding(self, holdings: sp.csr_matrix, horizon_days: FloatArray) -> FloatArray:
         """Funding charge per row: ``Σ_u |net perpetual notional_u|·f_u·h/365``."""
         q, h = self._rows(holdings, horizon_days)
-        net = np.asarray((q @ self._exposures[2]).todense(), dtype=float)
+        net = self._sums(q, self.perpetual_notional)
         out: FloatArray = (np.abs(net) @ self.funding_shock) * h / DAYS_PER_YEAR
         return out
 

@@ -308,7 +308,7 @@ def context_nbytes(context: Any) -> int:
         elif isinstance(obj, dict):
             stack.extend(obj.values())
         elif isinstance(obj, list | tuple | set | frozenset):
-            stack.extend(obj)
+            stack.extend(x for x in obj if type(x) is not str)  # day names: skip fast
         elif dataclasses.is_dataclass(obj):
             stack.extend(getattr(obj, f.name, None) for f in dataclasses.fields(obj))
         elif hasattr(obj, "__dict__"):

@@ -244,7 +244,7 @@ class HistoricalVaRModel(MarginModel):
         if context.stress_dates is not None:
             for u in context.underlyings:  # refuse a window outside any underlying's history
                 fs = context.factor_set((u,))
-                cal = context.calendar_pnl(fs.calendar)
+                cal = context.calendar_pnl(fs.calendar, history=False)
                 window_by_dates([cal.names[i] for i in fs.history], *context.stress_dates)
         return context
 
@@ -253,7 +253,8 @@ class HistoricalVaRModel(MarginModel):
         sets = {}
         for fs in context.computed_sets():
             if "correlations" not in fs.extras:  # once per factor set and context
-                fs.extras["correlations"] = _correlations(context.calendar_pnl(fs.calendar), fs)
+                moves = context.calendar_pnl(fs.calendar, history=False)
+                fs.extras["correlations"] = _correlations(moves, fs)
             sets[fs.key] = {**fs.facts, "correlations": fs.extras["correlations"]}
         return {"netting_sets": sets}
 
@@ -340,7 +341,7 @@ class HistoricalVaRModel(MarginModel):
                 out.append((None, (), np.zeros(0)))
                 continue
             fs = context.factor_set(unds)
-            cal = context.calendar_pnl(fs.calendar)
+            cal = context.calendar_pnl(fs.calendar, history=False)  # lookback rows only
             row = h[r]
             cols = cal.columns[row.indices]
             source = cal.fhs if cal.fhs is not None else cal.hs
@@ -360,7 +361,7 @@ class HistoricalVaRModel(MarginModel):
     ) -> None:
         """Margin the rows ``rows`` that share the factor set ``fs``: ``sub`` holds their
         quantities of the instruments ``used`` (rows x used, sparse or dense)."""
-        cal = context.calendar_pnl(fs.calendar)
+        cal = context.calendar_pnl(fs.calendar, history=False)  # lookback and floor rows
         cols = cal.columns[used]
         core_source = cal.fhs if cal.fhs is not None else cal.hs
         # large books: the fused kernel keeps each row's k worst, never rows x scenarios
@@ -383,8 +384,9 @@ class HistoricalVaRModel(MarginModel):
         if searched and fused and not needs_stress and fuses(sub[stressed_rows], fs.history.size):
             # large books: each row's history P&L lives in one buffer, never rows x history
             length = min(fs.stress_length, fs.history.size)
+            whole = context.calendar_pnl(fs.calendar, history=True).hs  # every row priced
             starts, s_tail = fused_worst_windows(
-                cal.hs[np.ix_(fs.history, cols)], sub[stressed_rows], length, self.confidence,
+                whole[np.ix_(fs.history, cols)], sub[stressed_rows], length, self.confidence,
                 measure=self.measure,
             )  # fmt: skip
             out.stress[rows[stressed_rows]] = self._measure(s_tail)
@@ -395,7 +397,8 @@ class HistoricalVaRModel(MarginModel):
             memo, keys = _stress_memo(fs, self, cols, sub, stressed_rows, length)
             known = [memo.get(k) for k in keys]
             if needs_stress or any(k is None for k in known):
-                hist = aggregate_pnl(cal.hs[np.ix_(fs.history, cols)], sub[stressed_rows])
+                whole = context.calendar_pnl(fs.calendar, history=True).hs  # every row priced
+                hist = aggregate_pnl(whole[np.ix_(fs.history, cols)], sub[stressed_rows])
                 if context.stress_dates is not None:
                     names = [cal.names[i] for i in fs.history]
                     lo, hi = window_by_dates(names, *context.stress_dates)
@@ -527,13 +530,11 @@ class _Rows:
 
 
 def _underlyings_held(context: VarContext, h: sp.csr_matrix) -> BoolArray:
-    """(rows, underlyings): whether each row holds any instrument of each underlying."""
-    n_inst, n_und = len(context.instruments), len(context.underlyings)
-    exposure = sp.csr_matrix(
-        (np.ones(n_inst), (np.arange(n_inst), context.und_index)), shape=(n_inst, n_und)
-    )
-    binary = sp.csr_matrix((np.ones(h.nnz), h.indices, h.indptr), shape=h.shape)
-    out: BoolArray = np.asarray((binary @ exposure).toarray() > 0, dtype=bool)
+    """(rows, underlyings): whether each row holds any instrument of each underlying (any
+    stored entry counts, as a product with a 0/1 exposure matrix would count it)."""
+    out = np.zeros((h.shape[0], len(context.underlyings)), dtype=bool)
+    rows = np.repeat(np.arange(h.shape[0], dtype=np.int64), np.diff(h.indptr))
+    out[rows, np.asarray(context.und_index)[h.indices]] = True
     return out
 
 

@@ -60,6 +60,7 @@ from crossmargin.models.var_addon_params import (
     delta_adv_usd,
     validate_addon_parameters,
 )
+from crossmargin.netting.sums import row_group_sums
 from crossmargin.pricing.revalue import revalue_instruments
 
 FloatArray = NDArray[np.float64]
@@ -101,11 +102,10 @@ class AddOnTerms:
         """The underlyings of the buckets, in first-seen order."""
         return tuple(dict.fromkeys(u for u, _ in self.buckets))
 
-    def _exposure(self, per_contract: FloatArray) -> sp.csr_matrix:
-        n = per_contract.size
-        return sp.csr_matrix(
-            (per_contract, (np.arange(n), self.bucket_index)), shape=(n, len(self.buckets))
-        )
+    def bucket_sums(self, q: sp.csr_matrix, per_contract: FloatArray) -> FloatArray:
+        """Rows x buckets ``Σᵢ qᵣᵢ·xᵢ`` over each bucket's instruments
+        (:func:`crossmargin.netting.sums.row_group_sums`)."""
+        return row_group_sums(q, self.bucket_index, per_contract, len(self.buckets))
 
     def liquidity(self, holdings: sp.csr_matrix) -> tuple[FloatArray, FloatArray]:
         """``(Σᵢ s·|Δᵢqᵢ|, Σᵢ h·|νᵢqᵢ|)`` per row."""
@@ -120,8 +120,8 @@ class AddOnTerms:
         n_rows = q.shape[0]
         if not self.buckets:
             return np.zeros(n_rows)
-        net_delta = np.abs(np.asarray((q @ self._exposure(self.dollar_delta)).todense()))
-        net_vega = np.abs(np.asarray((q @ self._exposure(self.vega)).todense()))
+        net_delta = np.abs(self.bucket_sums(q, self.dollar_delta))
+        net_vega = np.abs(self.bucket_sums(q, self.vega))
         with np.errstate(divide="ignore", invalid="ignore"):
             days = np.maximum(net_delta / self.delta_capacity, net_vega / self.vega_capacity)
         days = np.nan_to_num(days, nan=0.0)  # 0/inf: a bucket without options or exposure

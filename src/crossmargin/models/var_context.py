@@ -13,7 +13,10 @@ different ones share the per-calendar work below, never a panel:
 2. per calendar, the scenario P&L of every instrument under those moves (one full
    revaluation per instrument and calendar, :class:`CalendarPnL`); a day on which an
    underlying has no move gets P&L 0 for its instruments and is never selected for a factor
-   set holding it;
+   set holding it. The rows of the lookback (and floor) period are priced first; the older
+   rows, which only the stressed-window search reads, when it first asks for them
+   (``calendar_pnl(calendar, history=True)``): a caller that needs no stressed window (a
+   backtest keeping totals only) never revalues the whole history;
 3. per factor set, the rows of (2) it uses (:class:`FactorSet`): lookback = the days of the
    set's calendar in the lookback period on which every underlying of the set has a move;
    history = all such days (stressed-window search); floor = those in the floor period.
@@ -107,7 +110,9 @@ class CalendarPnL:
 
     ``hs`` is (rows, instruments) unfiltered P&L per long contract in the reporting currency,
     ``fhs`` the filtered one (lookback rows only; 0 elsewhere) or None. ``columns`` maps a
-    context instrument index to its column here (-1: not priced on this calendar).
+    context instrument index to its column here (-1: not priced on this calendar). Rows of
+    ``hs`` before ``priced_from`` (older than the lookback and floor periods) are not priced
+    yet (0): :meth:`VarContext.calendar_pnl` with ``history=True`` gives them priced.
     """
 
     calendar: Calendar
@@ -120,6 +125,7 @@ class CalendarPnL:
     in_lookback: BoolArray
     in_floor: BoolArray | None
     names: tuple[str, ...]
+    priced_from: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -208,7 +214,7 @@ class VarContext:
         on them need: the joint calendar of a mixed factor set is one of these), so that a
         copy of the context carries the instrument P&L instead of recomputing it."""
         for calendar in dict.fromkeys(self.und_calendar.values()):
-            self.calendar_pnl(calendar)
+            self.calendar_pnl(calendar, history=True)
         return self.computed_calendars()
 
     # ------------------------------------------------------------------ factor sets
@@ -247,13 +253,18 @@ class VarContext:
                 self._grids[calendar] = found
             return found
 
-    def calendar_pnl(self, calendar: Calendar) -> CalendarPnL:
-        """The (memoised) instrument P&L on ``calendar``."""
+    def calendar_pnl(self, calendar: Calendar, *, history: bool = True) -> CalendarPnL:
+        """The (memoised) instrument P&L on ``calendar``: every row priced, or with
+        ``history=False`` at least the rows of the lookback and floor periods (what the
+        ``core`` and floor measures read; the rest, for the stressed-window search, are priced
+        when a call asks for them, each row once)."""
         with self._lock:
             found = self._calendars.get(calendar)
             if found is None:
                 found = self._build_calendar(calendar)
-                self._calendars[calendar] = found
+            if history and found.priced_from > 0:
+                found = self._price_history(found)
+            self._calendars[calendar] = found
             return found
 
     def computed_calendars(self) -> tuple[CalendarPnL, ...]:
@@ -267,10 +278,12 @@ class VarContext:
             return tuple(self._sets.values())
 
     def computed(self) -> int:
-        """How many grids, calendars and factor sets are built so far: a cache measures the
-        context's memory again only when this changes (:mod:`crossmargin.models.cache`)."""
+        """How many grids, calendars (and calendars priced over their whole history) and
+        factor sets are built so far: a cache measures the context's memory again only when
+        this changes (:mod:`crossmargin.models.cache`)."""
         with self._lock:
-            return len(self._grids) + len(self._calendars) + len(self._sets)
+            whole = sum(c.priced_from == 0 for c in self._calendars.values())
+            return len(self._grids) + len(self._calendars) + whole + len(self._sets)
 
     def extended(
         self, new: tuple[Instrument, ...], *, addons: AddOnTerms | None, basis: Any
@@ -297,7 +310,8 @@ class VarContext:
                 if not unds <= set(grid.underlyings):
                     continue  # a new underlying on this calendar: rebuilt on use
                 mine = tuple(i for i in new if i.underlying in unds)
-                add = self._price(mine, cal.moves, np.ones(len(cal.moves.dates), dtype=bool))
+                priced = np.arange(len(cal.moves.dates)) >= cal.priced_from
+                add = self._price(mine, cal.moves, priced)
                 hs = np.hstack([cal.hs, add])
                 fhs = None
                 if cal.fhs is not None and cal.fhs_moves is not None:
@@ -355,7 +369,10 @@ class VarContext:
         columns = np.full(len(self.instruments), -1, dtype=np.int64)
         columns[cols] = np.arange(cols.size)
         instruments = tuple(self.instruments[j] for j in cols)
-        hs = self._price(instruments, moves, np.ones(len(dates), dtype=bool))
+        # the lookback (and floor) rows now; older ones when the stressed window needs them
+        eager = in_lookback if in_floor is None else in_lookback | in_floor
+        priced_from = int(np.argmax(eager)) if eager.any() else len(dates)
+        hs = self._price(instruments, moves, np.arange(len(dates)) >= priced_from)
         fhs = None
         if fhs_moves is not None:
             fhs = self._price(instruments, fhs_moves, in_lookback)
@@ -370,7 +387,19 @@ class VarContext:
             in_lookback=in_lookback,
             in_floor=in_floor,
             names=day_names(dates),
+            priced_from=priced_from,
         )
+
+    def _price_history(self, cal: CalendarPnL) -> CalendarPnL:
+        """``cal`` with its rows before ``priced_from`` priced too (the same figures as
+        pricing every row at once: the revaluation is per scenario and instrument)."""
+        order = np.flatnonzero(cal.columns >= 0)
+        order = order[np.argsort(cal.columns[order])]
+        instruments = tuple(self.instruments[j] for j in order)
+        older = np.arange(len(cal.moves.dates)) < cal.priced_from
+        hs = self._price(instruments, cal.moves, older)
+        hs[cal.priced_from :] = cal.hs[cal.priced_from :]
+        return dataclasses.replace(cal, hs=hs, priced_from=0)
 
     def _price(
         self, instruments: tuple[Instrument, ...], moves: HorizonMoves, rows: BoolArray
@@ -398,7 +427,7 @@ class VarContext:
     def _build_set(self, underlyings: tuple[str, ...]) -> FactorSet:
         s = self.settings
         calendar = self.calendar_of(underlyings)
-        cal = self.calendar_pnl(calendar)
+        cal = self.calendar_pnl(calendar, history=False)  # the moves only
         valid = cal.moves.valid_rows(underlyings) & np.isfinite(cal.moves.span_days)
         lb_valid = valid
         if cal.fhs_moves is not None:

@@ -36,7 +36,7 @@ def implied_correlations(
     context = model.prepare(instruments, market)
     unds = context.underlyings
     fs = context.factor_set(unds)
-    cal = context.calendar_pnl(fs.calendar)
+    cal = context.calendar_pnl(fs.calendar, history=False)  # the moves only
     cols = np.array([cal.moves.column(u) for u in unds], dtype=np.int64)
     data = np.hstack(
         [cal.moves.spot[np.ix_(fs.lookback, cols)], cal.moves.vol[np.ix_(fs.lookback, cols)]]

@@ -87,16 +87,30 @@ def account_figures(
         raw = accounts.maintenance
         positive = netted > 0
         mm = np.where(positive, raw * (total / np.where(positive, netted, 1.0)), raw)
+    modes = account_modes(figures, accounts, by_tier)
     return AccountFigures(
         accounts=layout.accounts,
         total=total,
-        netted=netted,
-        standalone=figures.account_margin["position"],
-        grouped=figures.account_margin[by_tier],
+        netted=modes["netted"],
+        standalone=modes["standalone"],
+        grouped=modes["grouped"],
         maintenance=mm,
         mtm=group_sum(owner, mtm, n_acc),
         unrealised_pnl=group_sum(owner, unrealised, n_acc),
     )
+
+
+def account_modes(
+    figures: TierFigures, accounts: RowMargins, by_tier: str
+) -> dict[str, FloatArray]:
+    """Each account's ``netted`` (the model's margin of its netting set), ``grouped`` (Σ of
+    its ``by_tier`` groups' margins) and ``standalone`` (Σ of its positions margined alone)
+    margins."""
+    return {
+        "netted": accounts.total,
+        "grouped": figures.account_margin[by_tier],
+        "standalone": figures.account_margin["position"],
+    }
 
 
 def worst_scenario_names(margins: RowMargins) -> ObjArray:
@@ -224,6 +238,7 @@ __all__ = [
     "AccountFigures",
     "account_figures",
     "account_margins",
+    "account_modes",
     "group_margins",
     "paused_gc",
     "position_margins",

@@ -44,6 +44,7 @@ from crossmargin.netting.assemble import (
     AccountFigures,
     account_figures,
     account_margins,
+    account_modes,
     group_margins,
     paused_gc,
     position_margins,
@@ -78,11 +79,16 @@ def netting_set_holdings(
     instruments it needs: its positions, plus the coin and security collateral that joins
     them where ``model`` nets collateral (as in :func:`cross_margin`'s netting-set tier)."""
     layout = tier_layout(portfolio, nets_collateral=model is None or model.nets_collateral)
-    matrix = sp.csr_matrix(
+    return layout.instruments, account_holdings(layout)
+
+
+def account_holdings(layout: TierLayout) -> sp.csr_matrix:
+    """Each account's whole netting set as one row (``layout.accounts`` order) over
+    ``layout.instruments``."""
+    return sp.csr_matrix(
         (layout.quantity, (layout.account, layout.instrument)),
         shape=(len(layout.accounts), len(layout.instruments)),
     )
-    return layout.instruments, matrix
 
 
 def cross_margin(
@@ -137,6 +143,11 @@ class TierRun:
         """The tier whose groups the ``by`` grouping reports."""
         return BY_TIER[self.by]
 
+    def account_modes(self) -> dict[str, FloatArray]:
+        """Each account's ``netted``, ``grouped`` and ``standalone`` margin (as in
+        :meth:`account_figures`), ``layout.accounts`` order."""
+        return account_modes(self.figures, self.accounts, self.by_tier)
+
     def account_figures(self, mtm: FloatArray, unrealised: FloatArray) -> AccountFigures:
         """Each account's figures, given each position's MTM and unrealised P&L."""
         return account_figures(self.layout, self.figures, self.accounts, self.by_tier, mtm,
@@ -151,18 +162,21 @@ def run_tiers(
     by: str,
     policy: OffsetPolicy,
     history: MarketHistory | None = None,
+    detail: bool = True,
 ) -> TierRun:
     """Margin every row of ``layout`` under ``model`` (each distinct row once, the account
     rows in detail) and walk the tiers (module docstring): what :func:`cross_margin` and the
-    columnar dataset path (:func:`crossmargin.distributed.margin.margin_columns`) share."""
+    columnar dataset path (:func:`crossmargin.distributed.margin.margin_columns`) share.
+    ``detail=False``: no row in detail (a caller keeping the totals only, e.g. a backtest;
+    the model may skip informational figures such as ES's stressed window)."""
     if by not in BY_TIER:
         raise InputError(f"unknown grouping {by!r}: use one of {', '.join(GROUPINGS)}")
     offsets_of, holdings = layout.offsets_of, layout.holdings
     start = holdings.shape[0]
     context = model.prepare(layout.instruments, market)
-    detail = np.zeros(start, dtype=bool)
-    detail[offsets_of["netting-set"] :] = True  # the account rows are reported in full
-    margins = margin_distinct_rows(model, context, holdings, detail=detail)
+    detail_rows = np.zeros(start, dtype=bool)
+    detail_rows[offsets_of["netting-set"] :] = detail  # the account rows are reported in full
+    margins = margin_distinct_rows(model, context, holdings, detail=detail_rows)
     if margins.total.shape != (start,):
         raise AssertionError(f"{model.name}: margin_rows returned the wrong number of rows")
     n_pos = layout.n_positions
@@ -240,6 +254,7 @@ __all__ = [
     "BY_TIER",
     "TierLayout",
     "TierRun",
+    "account_holdings",
     "capped_margin",
     "cross_margin",
     "eligibility_history",

@@ -96,6 +96,22 @@ def lower_bound(rho: float, n: int, confidence: float) -> float:
 def _window(
     history: MarketHistory, pair: tuple[str, str], start: object, end: object, confidence: float
 ) -> WindowCorrelation:
+    """The pair's correlation over ``[start, end]``. It reads data up to ``end`` only, so a
+    window ending before a backtest view's cut-off (a stressed window in the past) is
+    computed once on the history the views were cut from and shared
+    (:meth:`MarketHistory.causal`)."""
+    hi = to_timestamp(end)  # type: ignore[arg-type]
+    if history.cutoff is not None and hi < history.cutoff:
+        key = ("offset_window", f"{'|'.join(pair)}|{start}|{hi:%Y-%m-%d}|{confidence}")
+        shared = history.causal(key, lambda root: _correlation(root, pair, start, hi, confidence))
+        if shared is not None:
+            return shared
+    return _correlation(history, pair, start, end, confidence)
+
+
+def _correlation(
+    history: MarketHistory, pair: tuple[str, str], start: object, end: object, confidence: float
+) -> WindowCorrelation:
     moves = daily_factor_moves(history, pair, start, end)  # type: ignore[arg-type]
     x, y = moves.daily[:, 0], moves.daily[:, 1]
     n = x.size

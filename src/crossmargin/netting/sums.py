@@ -7,6 +7,11 @@ Algorithms*, 2nd ed., §4.2), so a group whose bound is within ``rtol·|S|`` is 
 other group is summed again with :func:`math.fsum` (the correctly rounded sum). Groups of one
 or two terms are exact either way (``0 + a`` and ``a + b`` are rounded once, as ``fsum``
 rounds). ``rtol = 0`` gives ``fsum``'s result for every group, bit for bit.
+
+``row_group_sums(q, group, x, n)`` is the product ``q @ E`` of a CSR holdings matrix with the
+instruments x groups matrix ``E`` holding ``x[i]`` in column ``group[i]``, without building
+either sparse product: each row's entries are added in storage order from 0, as scipy's
+sparse product adds them, so the result is the same bit for bit.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import math
 
 import numpy as np
 import numpy.typing as npt
+import scipy.sparse as sp
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -44,4 +50,14 @@ def group_sum(codes: IntArray, values: FloatArray, n: int, *, rtol: float = 1e-1
     return out
 
 
-__all__ = ["group_sum"]
+def row_group_sums(q: sp.csr_matrix, group: IntArray, x: FloatArray, n: int) -> FloatArray:
+    """Rows x ``n`` dense: ``Σᵢ q[r, i]·x[i]`` over the columns ``i`` with ``group[i] = g``
+    (module docstring)."""
+    n_rows = q.shape[0]
+    rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(q.indptr))
+    key = rows * n + np.asarray(group, dtype=np.int64)[q.indices]
+    sums = np.bincount(key, weights=q.data * x[q.indices], minlength=n_rows * n)
+    return np.asarray(sums, dtype=np.float64).reshape(n_rows, n)
+
+
+__all__ = ["group_sum", "row_group_sums"]

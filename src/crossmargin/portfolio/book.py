@@ -216,10 +216,11 @@ class Portfolio:
         return np.asarray(self.quantity_matrix().sum(axis=0)).ravel()
 
     def subset(self, accounts: Sequence[str]) -> Portfolio:
-        """The raw positions (and collateral) of some accounts, as a new portfolio."""
+        """The raw positions (and collateral) of some accounts, as a new portfolio (this one
+        when it holds no other account)."""
         keep = set(accounts)
-        return Portfolio(
-            raw=tuple(p for p in self.raw if p.account in keep),
-            source=self.source,
-            collateral=tuple(h for h in self.collateral if h.account in keep),
-        )
+        raw = tuple(p for p in self.raw if p.account in keep)
+        collateral = tuple(h for h in self.collateral if h.account in keep)
+        if len(raw) == len(self.raw) and len(collateral) == len(self.collateral):
+            return self  # the same rows in the same order: nothing to build again
+        return Portfolio(raw=raw, source=self.source, collateral=collateral)

@@ -33,11 +33,11 @@ def _first_seen(values: Sequence[Any]) -> tuple[IntArray, ObjArray] | None:
     """First-seen codes by a dictionary (as :func:`pandas.factorize`, ``sort=False``); None
     where a value is missing (None or NaN: pandas codes those -1)."""
     seen: dict[Any, int] = {}
-    out = np.empty(len(values), dtype=np.int64)
-    for k, v in enumerate(values):
+    code = [seen.setdefault(v, len(seen)) for v in values]
+    for v in seen:  # every value is a key (by identity or equality): check the few keys
         if v is None or (isinstance(v, float) and v != v):
             return None
-        out[k] = seen.setdefault(v, len(seen))
+    out = np.array(code, dtype=np.int64)
     uniques = np.empty(len(seen), dtype=object)
     for v, k in seen.items():
         uniques[k] = v

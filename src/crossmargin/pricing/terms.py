@@ -5,11 +5,20 @@ one :class:`InstrumentTerms` of aligned arrays (one entry per instrument): kind,
 flag, multiplier, strike, years to expiry, spot of the underlying, cost of carry, discount
 rate, implied vol at the instrument's strike and expiry (sticky strike), and the
 settlement currency's value in the reporting currency.
+
+A snapshot is immutable (read-only mappings, frozen surfaces), so the terms of one tuple of
+instruments on one snapshot never change: the last :data:`KEPT` tuples resolved against each
+live snapshot are kept (arrays read-only) and handed out again, as a service margining the
+same books on the same market asks for them on every request.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 
 import numpy as np
 from numpy.typing import NDArray
@@ -78,10 +87,57 @@ def _expired_value(inst: Instrument, snapshot: MarketSnapshot) -> float:
     return 0.0  # an expired future has settled its variation margin
 
 
+#: Tuples of instruments whose terms are kept per snapshot (most recently used).
+KEPT = 64
+_kept: dict[int, tuple[weakref.ref[MarketSnapshot], OrderedDict[object, InstrumentTerms]]] = {}
+# re-entrant: a snapshot collected while this thread holds the lock calls back into it
+_kept_lock = threading.RLock()
+
+
+def _forgetter(key: int) -> Callable[[object], None]:
+    """The weakref callback dropping a collected snapshot's kept terms."""
+
+    def forget(_: object) -> None:
+        with _kept_lock:
+            _kept.pop(key, None)
+
+    return forget
+
+
 def instrument_terms(
     instruments: tuple[Instrument, ...], snapshot: MarketSnapshot
 ) -> InstrumentTerms:
-    """Resolve ``instruments`` against ``snapshot`` (see :class:`InstrumentTerms`)."""
+    """Resolve ``instruments`` against ``snapshot`` (see :class:`InstrumentTerms`); the same
+    (read-only) terms again for the same instruments, spelled the same, on the same snapshot
+    (module docstring)."""
+    # symbols are part of the key: equal instruments spelled differently may look up
+    # different settlement prices
+    key = (instruments, tuple(i.symbol for i in instruments))
+    with _kept_lock:
+        entry = _kept.get(id(snapshot))
+        if entry is not None and entry[0]() is snapshot:
+            found = entry[1].get(key)
+            if found is not None:
+                entry[1].move_to_end(key)
+                return found
+    terms = _resolve(instruments, snapshot)
+    for f in fields(terms):
+        value = getattr(terms, f.name)
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
+    with _kept_lock:
+        entry = _kept.get(id(snapshot))
+        if entry is None or entry[0]() is not snapshot:
+            entry = (weakref.ref(snapshot, _forgetter(id(snapshot))), OrderedDict())
+            _kept[id(snapshot)] = entry
+        entry[1][key] = terms
+        while len(entry[1]) > KEPT:
+            entry[1].popitem(last=False)
+    return terms
+
+
+def _resolve(instruments: tuple[Instrument, ...], snapshot: MarketSnapshot) -> InstrumentTerms:
+    """The terms of ``instruments`` on ``snapshot``, computed."""
     n = len(instruments)
     underlyings = tuple(dict.fromkeys(i.underlying for i in instruments))
     u_index = {u: j for j, u in enumerate(underlyings)}

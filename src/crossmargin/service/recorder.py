@@ -3,9 +3,12 @@
 A margin request that asks to be recorded gets its run id at once (``record_status``
 ``"queued"``); a writer thread turns the queued results into store records and writes them
 in batches, one short transaction per batch (:meth:`crossmargin.store.RunStore.record_many`).
-The writer lingers up to ``LINGER_S`` after the first queued run so that runs arriving
-together share a transaction (a DuckDB write costs about 20 ms to open the file and 1-4 ms
-per run: batching is what lets recording keep up with hundreds of requests per second).
+The writer writes a batch when no run has arrived for ``LINGER_S`` (0.2 s), or
+``MAX_LINGER_S`` (1 s) after the batch's first run, or at ``BATCH`` runs: a lone run waits
+0.2 s, a steady stream is written about once a second. Each transaction costs 20-50 ms to
+open the file and check its schema, and each run 1-2 ms CPU (most of it the result's JSON;
+a batch is one ``INSERT`` per table), so batching is what lets recording keep up with
+hundreds of requests per second.
 The writers of several worker processes take turns on a lock file next to the store
 (``<store>.writers``), so they queue for the file instead of colliding on it.
 
@@ -49,7 +52,8 @@ from crossmargin.store_records import RunRecord, new_run_id
 logger = logging.getLogger("crossmargin.service")
 
 BATCH = 256  # runs written per transaction at most
-LINGER_S = 0.2  # how long the writer waits for more runs before writing a batch
+LINGER_S = 0.2  # a batch is written when no run has arrived for this long, ...
+MAX_LINGER_S = 1.0  # ... or this long after its first run, or when it holds BATCH runs
 _FAILED_KEPT = 10_000
 
 
@@ -221,12 +225,15 @@ class RunRecorder:
                 if not self._queue:
                     self._cond.notify_all()
                     return
-                until = time.monotonic() + LINGER_S
+                first = time.monotonic()
+                seen, until = len(self._queue), first + LINGER_S
                 while len(self._queue) < BATCH and not self._closing:
-                    left = until - time.monotonic()
+                    left = min(until, first + MAX_LINGER_S) - time.monotonic()
                     if left <= 0:
                         break
                     self._cond.wait(left)
+                    if len(self._queue) > seen:  # more arrived: wait for the stream to pause
+                        seen, until = len(self._queue), time.monotonic() + LINGER_S
                 batch = [self._queue.popleft() for _ in range(min(BATCH, len(self._queue)))]
             with _turn(self.store.path):
                 self._write(batch)

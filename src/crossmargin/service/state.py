@@ -161,6 +161,9 @@ class ServiceConfig:
         return cls(**data)
 
 
+_MISSING = object()
+
+
 class _Lru:
     """A small thread-safe LRU mapping."""
 
@@ -171,10 +174,11 @@ class _Lru:
 
     def get(self, key: Hashable) -> Any:
         with self._lock:
-            if key in self._data:
-                self._data.move_to_end(key)
-                return self._data[key]
-            return None
+            found = self._data.get(key, _MISSING)
+            if found is _MISSING:
+                return None
+            self._data.move_to_end(key)
+            return found
 
     def put(self, key: Hashable, value: Any) -> None:
         with self._lock:
@@ -182,6 +186,13 @@ class _Lru:
             self._data.move_to_end(key)
             while len(self._data) > self.maxsize:
                 self._data.popitem(last=False)
+
+
+def _terms(rows: Sequence[Any]) -> tuple[tuple[Any, ...], ...]:
+    """The field values of request rows (frozen pydantic models of one class each), a key
+    equal exactly when the rows are: hashing and comparing the models themselves costs
+    several microseconds a row, plain tuples a fraction of that."""
+    return tuple((type(r), *r.__dict__.values()) for r in rows)
 
 
 _LATEST = "the latest date the history covers every underlying of the contract table"
@@ -303,7 +314,7 @@ class ServiceState:
     ) -> Portfolio:
         """The request's book (its position and collateral rows: frozen request models),
         parsed once per distinct book of up to :data:`BOOK_CACHE_ROWS` rows and kept."""
-        key = (contracts.key, tuple(rows), tuple(collateral), cross_margin)
+        key = (contracts.key, _terms(rows), _terms(collateral), cross_margin)
         small = len(rows) + len(collateral) <= BOOK_CACHE_ROWS and self.config.cache_size > 0
         found: Portfolio | None = self._books.get(key) if small else None
         if found is None:
@@ -461,7 +472,7 @@ class ServiceState:
         before_key = (model.model_key, key, by, cap, offsets, account, rows, held, collateral)
         before = self._before.get(before_key)
         result = api.what_if(
-            book, account, trades, snap, bound, collateral=collateral, by=by, cap=cap,
+            book, account, trade_book, snap, bound, collateral=collateral, by=by, cap=cap,
             offsets=self._policy(offsets), haircuts=self._haircuts, before=before,
             contracts=mine,
         )  # fmt: skip

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -38,8 +39,16 @@ def exact_fraction(value: float | Fraction | Decimal, *, name: str) -> Fraction:
         as_float = float(value)
         if not math.isfinite(as_float):
             raise InputError(f"{name} must be finite, got {value!r}")
-        return Fraction(repr(as_float))
+        return _float_fraction(as_float)
     raise InputError(f"{name} must be a float, Fraction or Decimal, got {type(value).__name__}")
+
+
+@lru_cache(maxsize=4096)
+def _float_fraction(value: float) -> Fraction:
+    """``Fraction(repr(value))``, kept: margins check the same few confidences on every call,
+    and parsing a decimal into a Fraction costs tens of microseconds (Fractions are
+    immutable, so sharing one is safe)."""
+    return Fraction(repr(value))
 
 
 def check_open_unit(value: float | Fraction | Decimal, *, name: str) -> Fraction:

@@ -1,0 +1,133 @@
+"""ES/VaR contexts price the lookback (and floor) rows first and the older rows only when the
+stressed-window search asks for them (issue 19): the figures are those of one revaluation
+of every row, and a caller keeping totals only never prices the older rows."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from var_fixtures import ASOF, holdings, instruments, random_history, snapshot
+
+from crossmargin.market.history import MarketHistory
+from crossmargin.market.scenarios import ScenarioSet
+from crossmargin.market.snapshot import MarketSnapshot
+from crossmargin.market.volsurface import VolSurface
+from crossmargin.models.var import ExpectedShortfallModel, HistoricalVaRMarginModel
+from crossmargin.models.var_context import CalendarPnL, VarContext
+from crossmargin.pricing.revalue import revalue_instruments
+
+SYMBOLS = ("BTC_USDC", "SPY", "BTC-PERPETUAL", "BTC-25SEP20-9000-C", "BTC-25SEP20-8000-P")
+BOOK = [[1.0, -40.0, 500.0, 2.0, 0.0], [0.0, 10.0, 0.0, -1.0, 3.0], [2.0, 0.0, 0.0, 0.0, -1.0]]
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> MarketHistory:
+    return MarketHistory.load(random_history(tmp_path_factory.mktemp("rows")))
+
+
+def _market(history: MarketHistory) -> MarketSnapshot:
+    flat = VolSurface.from_parameters(atm_vol=0.6)
+    return replace(snapshot(history, ASOF, ["BTC", "SPY"]), vols={"BTC": flat, "SPY": flat})
+
+
+def _one_revaluation(ctx: VarContext, cal: CalendarPnL) -> np.ndarray:
+    """Every row of ``cal`` revalued in one call (the reference the lazy pricing must
+    equal): rows without a finite span stay 0, a missing spot move is no move."""
+    order = np.flatnonzero(cal.columns >= 0)
+    order = order[np.argsort(cal.columns[order])]
+    moves = cal.moves
+    take = np.flatnonzero(np.isfinite(moves.span_days))
+    scenarios = ScenarioSet(
+        underlyings=moves.underlyings,
+        spot_shocks=np.where(np.isfinite(moves.spot), moves.spot, 0.0)[take],
+        vol_shocks=moves.vol[take],
+        time_steps=moves.span_days[take] / 365.0,
+        spot_shock_type="log",
+        vol_shock_type="absolute",
+    )
+    out = np.zeros((len(moves.dates), order.size))
+    instruments_here = tuple(ctx.instruments[j] for j in order)
+    out[take] = revalue_instruments(instruments_here, ctx.market, scenarios).pnl_by_scenario
+    return out
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"method": "fhs"}, {"apc": "floor"}, {"lookback": "90D"}, {"stress_window": None}],
+)
+def test_lookback_rows_first_then_the_history_equal_one_revaluation(
+    history: MarketHistory, kwargs: dict[str, object]
+) -> None:
+    model = ExpectedShortfallModel(history=history, **kwargs)  # type: ignore[arg-type]
+    ctx = model.prepare(instruments(*SYMBOLS), _market(history))
+    for calendar in ("crypto", "nyse"):
+        cal = ctx.calendar_pnl(calendar, history=False)  # type: ignore[arg-type]
+        want = _one_revaluation(ctx, cal)
+        first_eager = int(np.argmax(cal.in_lookback))
+        if cal.in_floor is not None:
+            first_eager = min(first_eager, int(np.argmax(cal.in_floor)))
+        assert cal.priced_from == first_eager
+        if kwargs.get("stress_window", "auto") is not None and "apc" not in kwargs:
+            assert cal.priced_from > 300  # years of history left unpriced
+        np.testing.assert_array_equal(cal.hs[cal.priced_from :], want[cal.priced_from :])
+        assert not cal.hs[: cal.priced_from].any()
+        whole = ctx.calendar_pnl(calendar)  # type: ignore[arg-type]
+        assert whole.priced_from == 0
+        np.testing.assert_array_equal(whole.hs, want)
+        assert ctx.calendar_pnl(calendar, history=False) is whole  # priced once, kept
+
+
+@pytest.mark.parametrize("apc", [None, "buffer", "floor", "stress-weight"])
+@pytest.mark.parametrize("model_class", [ExpectedShortfallModel, HistoricalVaRMarginModel])
+def test_totals_without_detail_skip_the_history_and_equal_the_full_run(
+    history: MarketHistory, apc: str | None, model_class: type[ExpectedShortfallModel]
+) -> None:
+    model = model_class(history=history, apc=apc)  # type: ignore[arg-type]
+    market, inst, book = _market(history), instruments(*SYMBOLS), holdings(BOOK)
+    full = model.margin_rows(model.prepare(inst, market), book)
+    ctx = model.prepare(inst, market)
+    lean = model.margin_rows(ctx, book, detail=np.zeros(len(BOOK), dtype=bool))
+    np.testing.assert_array_equal(lean.total, full.total)
+    for name, value in full.components.items():
+        np.testing.assert_array_equal(lean.components[name], value)
+    priced = {c.calendar: c.priced_from for c in ctx.computed_calendars()}
+    if apc == "stress-weight":  # the stressed window enters the total: searched anyway
+        assert set(priced.values()) == {0}
+        np.testing.assert_array_equal(lean.info["stress"], full.info["stress"])
+    else:
+        assert not lean.info["stress"].any()  # reported for the detail rows only
+        assert full.info["stress"].all()
+        if apc != "floor":  # the 10-year floor reaches the history's start
+            assert min(priced.values()) > 0
+
+
+def test_extending_a_lookback_priced_context_equals_a_fresh_one(history: MarketHistory) -> None:
+    model = ExpectedShortfallModel(history=history)
+    market = _market(history)
+    first, extra = instruments(*SYMBOLS[:3]), instruments(*SYMBOLS[3:])
+    ctx = model.prepare(first, market)
+    model.margin_rows(ctx, holdings([[1.0, 0.0, 0.0]]), detail=np.zeros(1, dtype=bool))
+    assert ctx.calendar_pnl("crypto", history=False).priced_from > 0
+    grown = ctx.extended(extra, addons=None, basis=None)
+    fresh = model.prepare(first + extra, market)
+    for calendar in ("crypto", "nyse"):
+        np.testing.assert_array_equal(
+            grown.calendar_pnl(calendar).hs,  # type: ignore[arg-type]
+            fresh.calendar_pnl(calendar).hs,  # type: ignore[arg-type]
+        )
+    got, want = model.margin_rows(grown, holdings(BOOK)), model.margin_rows(fresh, holdings(BOOK))
+    np.testing.assert_array_equal(got.components["core"], want.components["core"])
+    np.testing.assert_array_equal(got.info["stress"], want.info["stress"])
+
+
+def test_a_context_priced_for_copying_holds_every_row(history: MarketHistory) -> None:
+    # a context shipped to workers (distributed runs, price_calendars) carries every row
+    model = ExpectedShortfallModel(history=history)
+    ctx = model.prepare(instruments(*SYMBOLS), _market(history))
+    priced = ctx.price_calendars()
+    assert {c.calendar for c in priced} == {"crypto", "nyse"}
+    for cal in priced:
+        assert cal.priced_from == 0
+        np.testing.assert_array_equal(cal.hs, _one_revaluation(ctx, cal))
