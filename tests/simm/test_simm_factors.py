@@ -20,7 +20,7 @@ from crossmargin.simm.factors import FACTOR_COLUMNS, net_factors, net_factors_ro
 
 def _same_table(fast: tuple[pd.DataFrame, np.ndarray], slow: tuple[pd.DataFrame, np.ndarray]):
     (fast_frame, fast_usd), (slow_frame, slow_usd) = fast, slow
-    assert fast_usd.tobytes() == slow_usd.tobytes()  # the same additions in the same order
+    assert fast_usd.tobytes() == slow_usd.tobytes()  # the same Kahan steps in the same order
     assert fast_frame["row"].tolist() == slow_frame["row"].tolist()
     for column in FACTOR_COLUMNS:
         assert fast_frame[column].astype(str).tolist() == slow_frame[column].astype(str).tolist()
@@ -66,6 +66,9 @@ def test_net_factors_equals_rowwise_loop(seed: int) -> None:
     sensitivities = frame[~kinds.isin(["Notional", "PV", "Param_ProductClassMultiplier"])]
     keys = list(zip(*(sensitivities[c].astype(str) for c in FACTOR_COLUMNS), strict=True))
     assert np.allclose(amounts[sensitivities.index], exact.loc[keys].to_numpy(), rtol=1e-12)
+    # and bit for bit the pandas groupby sum over the lines that the engine used before
+    grouped = pd.Series(usd).groupby([labels[c] for c in FACTOR_COLUMNS], sort=False).sum()
+    assert amounts[sensitivities.index].tobytes() == grouped.loc[keys].to_numpy().tobytes()
 
 
 @settings(max_examples=40, deadline=None)

@@ -63,8 +63,9 @@ def net_table(frame: pd.DataFrame, keys: list[str]) -> Table:
     """``frame``'s amounts summed per combination of ``keys``, sorted by the keys (string
     order), as arrays: the one netting step of delta, vega and curvature.
 
-    Each combination's sum is ``((0 + a_1) + a_2) + …`` over its lines in line order
-    (``numpy.bincount``), like :mod:`crossmargin.simm.factors`.
+    Each combination's sum is ``((0 + a_1) + a_2) + …`` over its rows in row order
+    (``numpy.bincount``): the rows are risk factors already netted with compensation
+    (:mod:`crossmargin.simm.factors`), a few per combination.
     """
     n = len(frame)
     key = np.zeros(n, dtype=np.int64)

@@ -10,21 +10,25 @@ regulation cells, so that the per-regulation subsets of the calculation select w
 factors).  Parameter and add-on lines (``Param_*``, ``Notional``, ``PV``) are kept line by
 line, after the factors: the calculation reports conflicting parameter lines by row.
 
-Summation order (documented because the last bit depends on it): a factor's amount is
-``((0 + a_1) + a_2) + …`` over its lines in line order, one IEEE double addition per line
-(``numpy.bincount``, which accumulates its weights sequentially); each factor keeps the
-labels and ``row`` of its first line, the factors come in the order of their first
-lines, and the parameter lines follow in line order.  :func:`net_factors_rowwise`, a plain
-dictionary loop over the lines, is the slow twin that computes exactly the same table.
+Summation (documented because the last bit depends on it): a factor's amount is the
+compensated (Kahan) sum of its lines' amounts in line order,
+:func:`crossmargin.simm.sums.factor_sums`, bit for bit the pandas groupby sum the engine
+used before; each factor keeps the labels and ``row`` of its first line, the factors come
+in the order of their first lines, and the parameter lines follow in line order.
+:func:`net_factors_rowwise`, a plain dictionary loop over the lines with Kahan's steps
+written out, is the slow twin that computes exactly the same table.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pandas as pd
 
 from crossmargin.simm.crif import RISK_TYPE_CLASS
 from crossmargin.simm.distinct import Distinct, combined_codes, distinct_index
+from crossmargin.simm.sums import factor_sums
 
 #: The columns whose combination is one risk factor.
 FACTOR_COLUMNS: tuple[str, ...] = (
@@ -63,7 +67,7 @@ def net_factors(
     else:
         line_factor = factor_of[found.codes]
     amounts = np.asarray(usd, dtype=np.float64)
-    sums = np.bincount(line_factor, weights=amounts, minlength=count + 1)[:count]
+    sums = factor_sums(line_factor, amounts, count + 1)[:count]
     first = np.full(count, len(frame), dtype=np.intp)
     np.minimum.at(first, factor_codes, found.first[sensitivity])
     parameters = (
@@ -79,6 +83,7 @@ def net_factors_rowwise(frame: pd.DataFrame, usd: np.ndarray) -> tuple[pd.DataFr
     columns = [frame[c].astype(str).tolist() for c in FACTOR_COLUMNS]
     risk_types = frame["RiskType"].astype(str).tolist()
     net: dict[tuple[str, ...], float] = {}
+    compensation: dict[tuple[str, ...], float] = {}
     first: dict[tuple[str, ...], int] = {}
     parameters: list[int] = []
     amounts = np.asarray(usd, dtype=np.float64)
@@ -88,9 +93,14 @@ def net_factors_rowwise(frame: pd.DataFrame, usd: np.ndarray) -> tuple[pd.DataFr
             continue
         key = tuple(c[i] for c in columns)
         if key not in net:
-            net[key] = 0.0
-            first[key] = i
-        net[key] = net[key] + amount
+            net[key], compensation[key], first[key] = 0.0, 0.0, i
+        if amount != amount:
+            continue  # NaN terms are skipped, as pandas does
+        y = amount - compensation[key]  # Kahan's steps, as in pandas' group_sum
+        t = net[key] + y
+        c = (t - net[key]) - y
+        compensation[key] = c if math.isfinite(c) else 0.0
+        net[key] = t
     rows = [*first.values(), *parameters]
     netted = [*net.values(), *amounts[parameters].tolist()]
     return frame.iloc[rows].reset_index(drop=True), np.array(netted, dtype=np.float64)
