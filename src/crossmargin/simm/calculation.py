@@ -36,6 +36,7 @@ from crossmargin.errors import Issue, MarketDataError, SchemaError
 from crossmargin.simm.crif import PRODUCT_CLASSES, RISK_TYPE_CLASS, Crif, as_crif, parse_regulations
 from crossmargin.simm.curvature import curvature_margin
 from crossmargin.simm.delta import AMOUNT, base_corr, bucketed_delta, fx_delta, ir_delta
+from crossmargin.simm.factors import net_factors, net_factors_rowwise
 from crossmargin.simm.parameters import FX, IR, RISK_CLASSES, SimmParameters, load_parameters
 from crossmargin.simm.report import ALL, MARGIN_TYPES, RiskClassMargin, SimmLine, SimmResult
 from crossmargin.simm.validation import amounts_in_usd, validate_for_version
@@ -57,12 +58,10 @@ CrifInput = Crif | pd.DataFrame | Iterable[Mapping[str, Any]] | str | os.PathLik
 
 
 def _risk_class_margin(
-    params: SimmParameters, risk_class: str, frame: pd.DataFrame, calc_ccy: str
+    params: SimmParameters, risk_class: str, parts: Mapping[str, pd.DataFrame], calc_ccy: str
 ) -> RiskClassMargin:
-    rtype = frame["RiskType"]
-    vega_rows = frame[rtype.isin(_VEGA_TYPES)]
-    basecorr_rows = frame[rtype.eq("Risk_BaseCorr")]
-    delta_rows = frame[~rtype.isin(_VEGA_TYPES) & rtype.ne("Risk_BaseCorr")]
+    """Margin of one risk class from its ``delta``, ``vega`` and ``base_corr`` lines."""
+    delta_rows, vega_rows = parts["delta"], parts["vega"]
     if risk_class == IR:
         delta, vega = ir_delta(params, delta_rows), ir_vega(params, vega_rows)
     elif risk_class == FX:
@@ -75,8 +74,32 @@ def _risk_class_margin(
         delta=delta,
         vega=vega,
         curvature=curvature_margin(params, risk_class, vega_rows),
-        base_corr=base_corr(params, basecorr_rows),
+        base_corr=base_corr(params, parts["base_corr"]),
     )
+
+
+def _by_risk_class(risk: pd.DataFrame) -> list[tuple[str, str, dict[str, pd.DataFrame]]]:
+    """(product class, risk class, its delta / vega / base-correlation lines) of each pair
+    present, in order of first appearance (a groupby with ``sort=False``); lines keep
+    their order.  Risk types are classified once per distinct value."""
+    pcs, pc_names = pd.factorize(risk["ProductClass"])
+    rcs, rc_names = pd.factorize(risk["risk_class"])
+    pair, _ = pd.factorize(pcs.astype(np.int64) * max(len(rc_names), 1) + rcs)
+    types, type_names = pd.factorize(risk["RiskType"])
+    names = pd.Series(type_names, dtype=object)
+    kind_of = np.where(names.isin(_VEGA_TYPES), 1, np.where(names.eq("Risk_BaseCorr"), 2, 0))
+    kind = kind_of[types]
+    if not len(risk):
+        return []
+    out = []
+    grouped = np.split(np.argsort(pair, kind="stable"), np.cumsum(np.bincount(pair))[:-1])
+    for rows in grouped:  # pair codes number the pairs in order of first appearance
+        parts = {
+            name: risk.take(rows[kind[rows] == k])
+            for k, name in enumerate(("delta", "vega", "base_corr"))
+        }
+        out.append((str(pc_names[pcs[rows[0]]]), str(rc_names[rcs[rows[0]]]), parts))
+    return out
 
 
 def _psi_aggregate(params: SimmParameters, margins: Mapping[str, float]) -> float:
@@ -116,10 +139,8 @@ def _compute(
     needed = ["ProductClass", "risk_class", "RiskType", "Qualifier", "Bucket", "Label1", "Label2"]
     risk = frame.loc[frame["risk_class"] != "", [*needed, AMOUNT]]  # no column carried idle
     by_pc: dict[str, dict[str, RiskClassMargin]] = {}
-    for (pc, rc), group in risk.groupby(["ProductClass", "risk_class"], sort=False, observed=True):
-        by_pc.setdefault(str(pc), {})[str(rc)] = _risk_class_margin(
-            params, str(rc), group, calc_ccy
-        )
+    for pc, rc, parts in _by_risk_class(risk):
+        by_pc.setdefault(pc, {})[rc] = _risk_class_margin(params, rc, parts, calc_ccy)
     order = {name: i for i, name in enumerate(RISK_CLASSES)}
     multipliers = _single_parameter(frame, "Param_ProductClassMultiplier", source)
     factors = _single_parameter(frame, "Param_AddOnNotionalFactor", source)
@@ -296,8 +317,10 @@ def simm_margin(
     include_post:
         Also compute the post side (amounts negated).  Default: when regulations are given.
     columnar:
-        Group over categorical label columns (the default); ``False`` groups over the
-        strings themselves, the slow twin the tests compare against (same figures).
+        Net the lines into risk factors with integer codes and group over categorical
+        label columns (the default); ``False`` nets by a loop over the lines and groups
+        over the strings themselves, the slow twin the tests compare against (same
+        figures; :mod:`crossmargin.simm.factors` gives the summation order).
 
     Returns
     -------
@@ -330,8 +353,12 @@ def simm_margin(
                 f"pass fx_rates={{'{calculation_currency}': <USD per unit>}}"
             )
         scale = 1.0 / float(rate)
-    frame = _working_frame(table.frame, usd, columnar=columnar)
-    source = table.frame
+    if columnar:
+        factors, factor_usd = net_factors(table.frame, usd, table.distinct)
+    else:
+        factors, factor_usd = net_factors_rowwise(table.frame, usd)
+    frame = _working_frame(factors, factor_usd, columnar=columnar)
+    source = factors
     has_regulations = bool(
         source["collect_regulations"].ne("").any() or source["post_regulations"].ne("").any()
     )
@@ -356,10 +383,10 @@ def _working_frame(source: pd.DataFrame, usd: np.ndarray, *, columnar: bool) -> 
     """
     data: dict[str, Any] = {}
     if columnar:
-        from crossmargin.simm.distinct import categorical
+        from crossmargin.simm.distinct import compact
 
         for column in _LABELS:
-            data[column] = categorical(source[column])
+            data[column] = compact(source[column])
         rtype = data["RiskType"]
         classes = pd.Series(rtype.cat.categories).map(RISK_TYPE_CLASS).fillna("")
         class_codes, class_names = pd.factorize(classes, sort=True)

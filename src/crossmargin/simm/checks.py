@@ -26,7 +26,7 @@ import pandas as pd
 
 from crossmargin.errors import Issue
 from crossmargin.limits import MAX_AMOUNT
-from crossmargin.simm.distinct import LABEL_COLUMNS, distinct_rows
+from crossmargin.simm.distinct import LABEL_COLUMNS, distinct_rows, spread
 
 #: Active ISO 4217 alphabetic codes (funds, test and "no currency" codes excluded), and CNH.
 CURRENCIES: frozenset[str] = frozenset(
@@ -74,7 +74,7 @@ def schedule_mask(frame: pd.DataFrame) -> np.ndarray:
     else:
         codes, models = pd.factorize(model)
     decided = pd.Series(models, dtype=str).str.lower().eq("schedule").to_numpy(dtype=bool)
-    return np.append(decided, False)[codes]
+    return spread(np.append(decided, False), codes)
 
 
 Masks = list[tuple[np.ndarray, str, str]]
@@ -155,26 +155,40 @@ def crif_checks(
     else:
         table, codes = frame, np.arange(len(frame))
     for mask, column, reason in label_masks(table):
-        add(mask[codes], column, reason)
-    unitless = table["RiskType"].isin(_UNITLESS).to_numpy()[codes]
-    is_usd = table["AmountCurrency"].eq("USD").to_numpy()[codes]
+        add(spread(mask, codes), column, reason)
     with np.errstate(invalid="ignore"):
-        big = np.abs(amount) > MAX_AMOUNT
-        big_usd = np.abs(amount_usd) > MAX_AMOUNT
+        within = np.abs(amount) <= MAX_AMOUNT  # False for NaN and ±inf too
+        within_usd = np.abs(amount_usd) <= MAX_AMOUNT
+    big = np.zeros(len(frame), dtype=bool)
+    big_usd = np.zeros(len(frame), dtype=bool)
+    if not within.all():
+        big = ~within & (np.abs(np.nan_to_num(amount, nan=0.0)) > MAX_AMOUNT)
+    if not within_usd.all():
+        big_usd = ~within_usd & (np.abs(np.nan_to_num(amount_usd, nan=0.0)) > MAX_AMOUNT)
     add(big, "Amount", f"beyond the maximum amount of {MAX_AMOUNT:g}")
     add(big_usd, "AmountUSD", f"beyond the maximum amount of {MAX_AMOUNT:g}")
-    both = np.isfinite(amount) & np.isfinite(amount_usd) & ~big & ~big_usd & ~unitless
-    differ = np.abs(amount_usd - amount) > 1e-9 * np.maximum(1.0, np.abs(amount))
-    mismatch = both & is_usd & differ
+    # AmountUSD against Amount: a line whose two amounts are equal passes both rules below
+    # (difference 0; implied rate 1, or both zero), so only the others are looked at.
+    unitless_d = table["RiskType"].isin(_UNITLESS).to_numpy()
+    usd_d = table["AmountCurrency"].eq("USD").to_numpy()
+    at = np.flatnonzero((amount_usd != amount) & within & within_usd)
+    a, u = amount[at], amount_usd[at]
+    is_usd = usd_d[codes[at]]
+    both = ~unitless_d[codes[at]]
+    differ = np.abs(u - a) > 1e-9 * np.maximum(1.0, np.abs(a))
+    mismatch = np.zeros(len(frame), dtype=bool)
+    mismatch[at[both & is_usd & differ]] = True
     add(mismatch, "AmountUSD", "differs from Amount although AmountCurrency is USD",
         frame["AmountUSD"].to_numpy() if mismatch.any() else None)  # fmt: skip
     with np.errstate(divide="ignore", invalid="ignore"):
-        rate = np.where(amount != 0.0, amount_usd / amount, np.nan)
-    zero_mismatch = (amount == 0.0) != (amount_usd == 0.0)
+        rate = np.where(a != 0.0, u / a, np.nan)
+    zero_mismatch = (a == 0.0) != (u == 0.0)
     lo, hi = FX_RANGE
-    implausible = zero_mismatch | ((amount != 0.0) & ~((rate >= lo) & (rate <= hi)))
+    implausible = zero_mismatch | ((a != 0.0) & ~((rate >= lo) & (rate <= hi)))
+    inconsistent = np.zeros(len(frame), dtype=bool)
+    inconsistent[at[both & ~is_usd & implausible]] = True
     add(
-        both & ~is_usd & implausible,
+        inconsistent,
         "AmountUSD",
         f"inconsistent with Amount: the implied rate AmountUSD/Amount must be {lo:g}..{hi:g} "
         "USD per unit (same sign)",

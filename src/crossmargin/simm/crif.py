@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from crossmargin.errors import InputError, Issue, SchemaError
+from crossmargin.simm.distinct import Distinct
 
 #: Canonical column names, in the order :func:`write_crif` writes them.
 COLUMNS: tuple[str, ...] = (
@@ -96,14 +97,19 @@ class Crif:
         empty) and ``row`` (the 1-based line number a spreadsheet shows; header = 1).
         The label and regulation columns
         (:data:`~crossmargin.simm.distinct.CATEGORICAL_COLUMNS`) are categoricals of those
-        strings with sorted categories (``""`` among them), so checks and groupings work
-        on their distinct values.  Treat it as read-only.
+        strings with sorted categories, so checks and groupings work on their distinct
+        values.  Treat it as read-only.
     source:
         Where the lines came from (a path or a description), used in error messages.
+    distinct:
+        The distinct combinations of the label and regulation columns and each line's
+        combination (:func:`~crossmargin.simm.distinct.distinct_index` of ``frame``), as
+        :func:`crif_from_frame` found them while checking; ``None`` where not known.
     """
 
     frame: pd.DataFrame
     source: str
+    distinct: Distinct | None = field(default=None, compare=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -158,8 +164,9 @@ def _to_number(values: pd.Series, *, allow_empty: bool) -> tuple[np.ndarray, np.
     """Return (numbers, bad mask) for a column of strings or numbers."""
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        missing = np.isnan(numbers)
-        bad = ~np.isfinite(numbers) & ~(missing & allow_empty)
+        bad = ~np.isfinite(numbers)
+        if allow_empty and bad.any():
+            bad &= ~np.isnan(numbers)
         return numbers, bad
     text = values.astype(str).str.strip()
     parsed = pd.to_numeric(text, errors="coerce")
@@ -229,28 +236,30 @@ def crif_from_frame(
             ],
             headline=f"{source} is not a CRIF: missing column(s) {', '.join(missing)}",
         )
-    from crossmargin.simm.distinct import CATEGORICAL_COLUMNS, LABEL_COLUMNS, distinct_rows, labels
+    from crossmargin.simm.distinct import CATEGORICAL_COLUMNS, distinct_index, labels, spread
 
-    frame = pd.DataFrame(index=range(len(renamed)))
+    n = len(renamed)
+    data: dict[str, Any] = {}  # one DataFrame of these columns at the end: no column copied
     for column in COLUMNS:
         if column in renamed.columns:
             col = renamed[column].reset_index(drop=True)
             if column in ("Amount", "AmountUSD") and pd.api.types.is_numeric_dtype(col.dtype):
-                frame[column] = col
+                data[column] = col
             elif by_distinct and column in CATEGORICAL_COLUMNS:
-                frame[column] = labels(col, _text)
+                data[column] = labels(col, _text)
             else:
-                frame[column] = _text(col)
-        elif by_distinct and column in CATEGORICAL_COLUMNS:
-            frame[column] = pd.Categorical.from_codes(
-                np.zeros(len(frame), dtype=np.int8), categories=pd.Index([""], dtype=str)
+                data[column] = _text(col)
+        elif by_distinct and column not in ("Amount", "AmountUSD"):  # one empty category
+            data[column] = pd.Categorical.from_codes(
+                np.zeros(n, dtype=np.int8), categories=pd.Index([""], dtype=str)
             )
         else:
-            frame[column] = ""
+            data[column] = pd.Series("", index=pd.RangeIndex(n), dtype=str)
     if "row" in renamed.columns:
-        frame["row"] = renamed["row"].to_numpy(dtype=np.int64)
+        data["row"] = renamed["row"].to_numpy(dtype=np.int64)
     else:
-        frame["row"] = np.arange(2, len(frame) + 2, dtype=np.int64)
+        data["row"] = np.arange(2, n + 2, dtype=np.int64)
+    frame = pd.DataFrame(data, index=pd.RangeIndex(n), copy=False)
 
     issues: list[tuple[int, Issue]] = []
 
@@ -266,23 +275,29 @@ def crif_from_frame(
             )
             issues.append((int(i), issue))
 
-    distinct = distinct_rows(frame, LABEL_COLUMNS) if by_distinct else None
+    index = distinct_index(frame, CATEGORICAL_COLUMNS) if by_distinct else None
+    distinct = None if index is None else (index.table, index.codes)
     table, codes = distinct or (frame, np.arange(len(frame)))
     risk_type = table["RiskType"]
     known = (risk_type.isin(list(RISK_TYPE_CLASS)) | risk_type.isin(list(PARAM_TYPES))).to_numpy()
     add(
-        ~known[codes],
+        spread(~known, codes),
         "RiskType",
         "unknown RiskType; expected one of Risk_IRCurve, Risk_Inflation, ... (ISDA CRIF) "
         "or a Param_/Notional/PV line",
     )
     sensitivity = risk_type.isin(list(RISK_TYPE_CLASS)).to_numpy()
     product = table["ProductClass"]
-    add((sensitivity & product.eq("").to_numpy())[codes], "ProductClass", "ProductClass is missing")
     add(
-        (sensitivity & product.ne("").to_numpy() & ~product.isin(PRODUCT_CLASSES).to_numpy())[
-            codes
-        ],
+        spread(sensitivity & product.eq("").to_numpy(), codes),
+        "ProductClass",
+        "ProductClass is missing",
+    )
+    add(
+        spread(
+            sensitivity & product.ne("").to_numpy() & ~product.isin(PRODUCT_CLASSES).to_numpy(),
+            codes,
+        ),
         "ProductClass",
         f"unknown ProductClass; expected one of {', '.join(PRODUCT_CLASSES)}",
     )
@@ -292,7 +307,7 @@ def crif_from_frame(
     add(bad_usd, "AmountUSD", "AmountUSD is not a number")
     needs_ccy = known & ~risk_type.isin(list(_DIMENSIONLESS)).to_numpy()
     add(
-        (needs_ccy & table["AmountCurrency"].eq("").to_numpy())[codes],
+        spread(needs_ccy & table["AmountCurrency"].eq("").to_numpy(), codes),
         "AmountCurrency",
         "AmountCurrency is missing; give the ISO code of Amount",
     )
@@ -316,9 +331,9 @@ def crif_from_frame(
             ordered,
             headline=f"{bad_rows} bad CRIF line{'s' if bad_rows != 1 else ''} in {source}",
         )
-    frame["Amount"] = amount
-    frame["AmountUSD"] = amount_usd
-    return Crif(frame=frame, source=source)
+    data.update(Amount=amount, AmountUSD=amount_usd)
+    frame = pd.DataFrame(data, index=pd.RangeIndex(n), copy=False)
+    return Crif(frame=frame, source=source, distinct=index)
 
 
 def read_crif(path: str | os.PathLike[str], *, version: str | None = None) -> Crif:

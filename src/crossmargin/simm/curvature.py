@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from crossmargin.simm.delta import AMOUNT, aggregate_buckets, bucket_k, ir_across
+from crossmargin.simm.delta import AMOUNT, aggregate_buckets, bucket_k, ir_across, net_table, runs
 from crossmargin.simm.kernels import bucket_constant_corr, bucket_dense
 from crossmargin.simm.parameters import (
     CREDIT_NONQ,
@@ -49,10 +49,6 @@ def _weighted(params: SimmParameters, frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**{AMOUNT: frame[AMOUNT].to_numpy() * sf.to_numpy()})
 
 
-def _net(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    return frame.groupby(keys, sort=True, observed=True)[AMOUNT].sum().reset_index()
-
-
 def _finish(params: SimmParameters, total: float, total_abs: float, aggregate: float) -> float:
     lam = lambda_factor(total, total_abs, params.curvature_quantile)
     return max(total + lam * aggregate, 0.0)
@@ -65,14 +61,14 @@ def ir_curvature(params: SimmParameters, frame: pd.DataFrame) -> MarginComponent
     net = ir_vol_factors(_weighted(params, frame))
     k_by: dict[str, float] = {}
     sum_by: dict[str, float] = {}
-    for currency, group in net.groupby("Qualifier", sort=True, observed=True):
-        rtype = group["RiskType"].to_numpy(dtype=object)
-        tenor = group["Label1"].to_numpy(dtype=object)
-        cvr = group[AMOUNT].to_numpy(dtype=np.float64)
+    for currency, rows in runs(net["Qualifier"]):
+        rtype = net["RiskType"][rows]
+        tenor = net["Label1"][rows]
+        cvr = net[AMOUNT][rows]
         rho = ir_vol_corr(params, rtype, tenor)
-        k_by[str(currency)] = bucket_dense(cvr, rho * rho)
-        sum_by[str(currency)] = float(cvr.sum())
-    cvr_all = net[AMOUNT].to_numpy(dtype=np.float64)
+        k_by[currency] = bucket_dense(cvr, rho * rho)
+        sum_by[currency] = float(cvr.sum())
+    cvr_all = net[AMOUNT]
     aggregate = ir_across(params, k_by, sum_by, None, squared=True)
     margin = _finish(params, float(cvr_all.sum()), float(np.abs(cvr_all).sum()), aggregate)
     return MarginComponent(margin=margin * params.ir_curvature_scale, buckets=k_by)
@@ -89,17 +85,17 @@ def bucketed_curvature(
     frame = frame[~frame["Bucket"].isin(zero)]
     if frame.empty:
         return MarginComponent()
-    net = _net(_weighted(params, frame), vega_keys(risk_class))
+    net = net_table(_weighted(params, frame), vega_keys(risk_class))
     k_by: dict[str, float] = {}
     sum_by: dict[str, float] = {}
     cvr_parts: dict[str, np.ndarray] = {}
-    for bucket, group in net.groupby("Bucket", sort=True, observed=True):
-        b = str(bucket)
-        codes, _ = pd.factorize(group["Qualifier"])
+    for b, rows in runs(net["Bucket"]):
+        codes, _ = pd.factorize(net["Qualifier"][rows])
         sigma = 1.0 if credit else params.vega_sigma(risk_class, b)
-        cvr = sigma * group[AMOUNT].to_numpy(dtype=np.float64)
+        cvr = sigma * net[AMOUNT][rows]
         ones = np.ones(int(codes.max()) + 1)
-        k_by[b] = bucket_k(params, risk_class, b, group, cvr, ones, codes, squared=True)
+        label2 = net["Label2"][rows] if credit else None
+        k_by[b] = bucket_k(params, risk_class, b, label2, cvr, ones, codes, squared=True)
         sum_by[b] = float(cvr.sum())
         cvr_parts[b] = cvr
     regular = [b for b in k_by if b != RESIDUAL]
@@ -121,9 +117,9 @@ def fx_curvature(params: SimmParameters, frame: pd.DataFrame) -> MarginComponent
         return MarginComponent()
     weighted = _weighted(params, frame)
     pairs = weighted["Qualifier"].map(canonical_pair).astype(str)
-    net = weighted.assign(Qualifier=pairs).groupby("Qualifier", sort=True)[AMOUNT].sum()
-    sigma = np.array([params.vega_sigma(FX, p) for p in net.index])
-    cvr = sigma * net.to_numpy(dtype=np.float64)
+    net = net_table(weighted.assign(Qualifier=pairs), ["Qualifier"])
+    sigma = np.array([params.vega_sigma(FX, p) for p in net["Qualifier"]])
+    cvr = sigma * net[AMOUNT]
     rho = float(params.corr(FX)["volatility"])
     k = bucket_constant_corr(cvr, np.arange(cvr.size), np.ones(cvr.size), 1.0, rho**2)
     margin = _finish(params, float(cvr.sum()), float(np.abs(cvr).sum()), k)

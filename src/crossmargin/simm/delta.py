@@ -44,10 +44,63 @@ from crossmargin.simm.parameters import (
 from crossmargin.simm.report import MarginComponent
 
 AMOUNT = "amount"
+#: A netted table: each key column (Python strings) and ``AMOUNT`` as numpy arrays.
+Table = dict[str, np.ndarray]
 
 
-def _net(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    return frame.groupby(keys, sort=True, observed=True)[AMOUNT].sum().reset_index()
+def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(code of each value, the distinct values as strings), codes in string order."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        categories = values.cat.categories
+        if categories.is_monotonic_increasing:
+            shown = categories if categories.dtype == object else categories.astype(str)
+            return values.cat.codes.to_numpy(), np.asarray(shown, dtype=object)
+    codes, uniques = pd.factorize(values, sort=True)
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def net_table(frame: pd.DataFrame, keys: list[str]) -> Table:
+    """``frame``'s amounts summed per combination of ``keys``, sorted by the keys (string
+    order), as arrays: the one netting step of delta, vega and curvature.
+
+    Each combination's sum is ``((0 + a_1) + a_2) + …`` over its rows in row order
+    (``numpy.bincount``): the rows are risk factors already netted with compensation
+    (:mod:`crossmargin.simm.factors`), a few per combination.
+    """
+    n = len(frame)
+    key = np.zeros(n, dtype=np.int64)
+    width = 1
+    columns: list[tuple[np.ndarray, np.ndarray]] = []
+    for name in keys:
+        codes, names = _sorted_codes(frame[name])
+        size = len(names) + 1
+        if width * size >= 1 << 62:
+            _, inverse = np.unique(key, return_inverse=True)
+            key, width = inverse.astype(np.int64), int(inverse.max()) + 1
+        key = key * size + (codes.astype(np.int64) + 1)  # digits ≥ 0: key order = string order
+        width *= size
+        columns.append((codes, names))
+    unique, inverse = np.unique(key, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    first = np.empty(len(unique), dtype=np.intp)
+    first[inverse[::-1]] = np.arange(n - 1, -1, -1, dtype=np.intp)
+    table: Table = {
+        name: names[codes[first]] for name, (codes, names) in zip(keys, columns, strict=True)
+    }
+    amounts = frame[AMOUNT].to_numpy(dtype=np.float64)
+    table[AMOUNT] = np.bincount(inverse, weights=amounts, minlength=len(unique)).astype(np.float64)
+    return table
+
+
+def runs(values: np.ndarray) -> list[tuple[str, slice]]:
+    """(value, rows) of each run of equal ``values`` (a sorted key column of a
+    :func:`net_table`): the groups of a groupby on it, in the same order."""
+    n = len(values)
+    if n == 0:
+        return []
+    change = (np.flatnonzero(values[1:] != values[:-1]) + 1).tolist()
+    starts, stops = [0, *change], [*change, n]
+    return [(str(values[a]), slice(a, b)) for a, b in zip(starts, stops, strict=True)]
 
 
 def intra_corr(params: SimmParameters, risk_class: str, bucket: str) -> tuple[float, float]:
@@ -93,7 +146,7 @@ def bucket_k(
     params: SimmParameters,
     risk_class: str,
     bucket: str,
-    group: pd.DataFrame,
+    label2: np.ndarray | None,
     ws: np.ndarray,
     cr_by_qualifier: np.ndarray,
     qualifier_codes: np.ndarray,
@@ -103,13 +156,14 @@ def bucket_k(
     """``K_b`` of one credit, equity or commodity bucket (ρ² when ``squared``).
 
     Credit correlations are "same" within one issuer (CreditQ) or one Label2 group name
-    (CreditNonQ, e.g. CMBX; ISDA SIMM v2.2+) and "different" otherwise.
+    (CreditNonQ, e.g. CMBX; ISDA SIMM v2.2+; ``label2`` of each factor) and "different"
+    otherwise.
     """
     rho_same, rho_diff = intra_corr(params, risk_class, bucket)
     if squared:
         rho_same, rho_diff = rho_same**2, rho_diff**2
-    if risk_class == CREDIT_NONQ:
-        corr_codes, _ = pd.factorize(group["Label2"])
+    if risk_class == CREDIT_NONQ and label2 is not None:
+        corr_codes, _ = pd.factorize(label2)
     else:
         corr_codes = qualifier_codes
     n_groups = int(corr_codes.max()) + 1 if corr_codes.size else 1
@@ -126,18 +180,18 @@ def bucketed_delta(params: SimmParameters, risk_class: str, frame: pd.DataFrame)
         return MarginComponent()
     credit = risk_class in (CREDIT_Q, CREDIT_NONQ)
     keys = ["Bucket", "Qualifier", "Label1", "Label2"] if credit else ["Bucket", "Qualifier"]
-    net = _net(frame, keys)
+    net = net_table(frame, keys)
     weights = params.weights(risk_class)["delta"]
     k_by: dict[str, float] = {}
     sum_by: dict[str, float] = {}
-    for bucket, group in net.groupby("Bucket", sort=True, observed=True):
-        b = str(bucket)
-        codes, _ = pd.factorize(group["Qualifier"])
-        s = group[AMOUNT].to_numpy(dtype=np.float64)
+    for b, rows in runs(net["Bucket"]):
+        codes, _ = pd.factorize(net["Qualifier"][rows])
+        s = net[AMOUNT][rows]
         per_qualifier = np.asarray(np.bincount(codes, weights=s), dtype=np.float64)
         cr = concentration_factor(per_qualifier, params.threshold(risk_class, "delta", b))
         ws = float(weights[b]) * s * cr[codes]
-        k_by[b] = bucket_k(params, risk_class, b, group, ws, cr, codes)
+        label2 = net["Label2"][rows] if credit else None
+        k_by[b] = bucket_k(params, risk_class, b, label2, ws, cr, codes)
         sum_by[b] = float(ws.sum())
     margin = aggregate_buckets(params, risk_class, k_by, sum_by)
     return MarginComponent(margin=margin, buckets=k_by)
@@ -167,17 +221,16 @@ def ir_delta(params: SimmParameters, frame: pd.DataFrame) -> MarginComponent:
     """Interest-rate delta margin (curves, inflation and cross-currency basis)."""
     if frame.empty:
         return MarginComponent()
-    net = _net(frame, ["Qualifier", "RiskType", "Label1", "Label2"])
+    net = net_table(frame, ["Qualifier", "RiskType", "Label1", "Label2"])
     weights = params.weights(IR)
     k_by: dict[str, float] = {}
     sum_by: dict[str, float] = {}
     cr_by: dict[str, float] = {}
-    for currency, group in net.groupby("Qualifier", sort=True, observed=True):
-        ccy = str(currency)
-        rtype = group["RiskType"].to_numpy(dtype=object)
-        tenor = group["Label1"].to_numpy(dtype=object)
-        curve = group["Label2"].to_numpy(dtype=object)
-        s = group[AMOUNT].to_numpy(dtype=np.float64)
+    for ccy, rows in runs(net["Qualifier"]):
+        rtype = net["RiskType"][rows]
+        tenor = net["Label1"][rows]
+        curve = net["Label2"][rows]
+        s = net[AMOUNT][rows]
         curve_rw = weights["delta"][params.ir_weight_group(ccy)]
         rw = np.array(
             [
@@ -236,9 +289,9 @@ def fx_delta(params: SimmParameters, frame: pd.DataFrame, calc_ccy: str) -> Marg
     frame = frame[frame["Qualifier"] != calc_ccy]
     if frame.empty:
         return MarginComponent()
-    net = _net(frame, ["Qualifier"])
+    net = net_table(frame, ["Qualifier"])
     currencies = [str(c) for c in net["Qualifier"]]
-    s = net[AMOUNT].to_numpy(dtype=np.float64)
+    s = net[AMOUNT]
     calc_group = params.fx_weight_group(calc_ccy)
     table = params.weights(FX)["delta"]
     rw = np.array([float(table[calc_group][params.fx_weight_group(c)]) for c in currencies])
@@ -257,8 +310,8 @@ def base_corr(params: SimmParameters, frame: pd.DataFrame) -> MarginComponent:
     """Credit base-correlation margin: ``√(Σ WS² + Σ_{k≠l} ρ WS_k WS_l)``, ``WS = RW · s``."""
     if frame.empty:
         return MarginComponent()
-    net = _net(frame, ["Qualifier"])
-    ws = float(params.weights(CREDIT_Q)["base_correlation"]) * net[AMOUNT].to_numpy()
+    net = net_table(frame, ["Qualifier"])
+    ws = float(params.weights(CREDIT_Q)["base_correlation"]) * net[AMOUNT]
     rho = float(params.corr(CREDIT_Q)["base_correlation"])
     codes = np.arange(ws.size)
     k = bucket_constant_corr(ws, codes, np.ones(ws.size), 1.0, rho)
@@ -266,6 +319,8 @@ def base_corr(params: SimmParameters, frame: pd.DataFrame) -> MarginComponent:
 
 
 __all__ = [
+    "AMOUNT",
+    "Table",
     "aggregate_buckets",
     "base_corr",
     "bucket_k",
@@ -276,4 +331,6 @@ __all__ = [
     "ir_across",
     "ir_delta",
     "ir_factor_corr",
+    "net_table",
+    "runs",
 ]

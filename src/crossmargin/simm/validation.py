@@ -15,7 +15,7 @@ import pandas as pd
 
 from crossmargin.errors import Issue, SchemaError
 from crossmargin.simm.crif import PRODUCT_CLASSES, RISK_TYPE_CLASS, Crif
-from crossmargin.simm.distinct import LABEL_COLUMNS, distinct_rows
+from crossmargin.simm.distinct import LABEL_COLUMNS, distinct_rows, spread
 from crossmargin.simm.parameters import SimmParameters
 
 _IR_QUALIFIED = (
@@ -165,7 +165,7 @@ def version_issues(
     """
     if by_distinct:
         table, codes = distinct or distinct_rows(frame, LABEL_COLUMNS)
-        masks = [(m[codes], c, r) for m, c, r in version_masks(table, params)]
+        masks = [(spread(m, codes), c, r) for m, c, r in version_masks(table, params)]
     else:
         masks = version_masks(frame, params)
     found: list[tuple[int, Issue]] = []
@@ -194,9 +194,13 @@ def amounts_in_usd(crif: Crif, fx_rates: Mapping[str, float] | None) -> np.ndarr
     USD, else ``Amount × fx_rates[AmountCurrency]`` (USD per unit of the currency).
     """
     frame = crif.frame
-    usd = frame["AmountUSD"].to_numpy(dtype=np.float64).copy()
+    given = frame["AmountUSD"].to_numpy(dtype=np.float64)
     amount = frame["Amount"].to_numpy(dtype=np.float64)
     dimensionless = frame["RiskType"].isin(_DIMENSIONLESS).to_numpy()
+    missing = np.isnan(given)
+    if not missing.any() and not dimensionless.any():
+        return given  # every line has its USD amount (read-only: the frame's own column)
+    usd = given.copy()
     usd[dimensionless] = amount[dimensionless]
     missing = np.isnan(usd)
     currency = frame["AmountCurrency"]

@@ -20,7 +20,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from crossmargin.simm.delta import AMOUNT, aggregate_buckets, bucket_k, ir_across
+from crossmargin.simm.delta import (
+    AMOUNT,
+    Table,
+    aggregate_buckets,
+    bucket_k,
+    ir_across,
+    net_table,
+    runs,
+)
 from crossmargin.simm.kernels import (
     bucket_constant_corr,
     bucket_dense,
@@ -36,11 +44,7 @@ def canonical_pair(pair: str) -> str:
     return a + b if a <= b else b + a
 
 
-def _net(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    return frame.groupby(keys, sort=True, observed=True)[AMOUNT].sum().reset_index()
-
-
-def ir_vol_factors(frame: pd.DataFrame) -> pd.DataFrame:
+def ir_vol_factors(frame: pd.DataFrame) -> Table:
     """IR vol lines netted per currency and tenor; inflation vol netted per currency.
 
     ISDA SIMM: inflation volatility sensitivities of one currency are summed over tenors
@@ -48,7 +52,7 @@ def ir_vol_factors(frame: pd.DataFrame) -> pd.DataFrame:
     """
     inflation = frame["RiskType"].eq("Risk_InflationVol")
     tenor = frame["Label1"].where(~inflation, "")
-    return _net(frame.assign(Label1=tenor), ["Qualifier", "RiskType", "Label1"])
+    return net_table(frame.assign(Label1=tenor), ["Qualifier", "RiskType", "Label1"])
 
 
 def ir_vol_corr(params: SimmParameters, risk_types: np.ndarray, tenors: np.ndarray) -> np.ndarray:
@@ -72,11 +76,10 @@ def ir_vega(params: SimmParameters, frame: pd.DataFrame) -> MarginComponent:
     k_by: dict[str, float] = {}
     sum_by: dict[str, float] = {}
     cr_by: dict[str, float] = {}
-    for currency, group in net.groupby("Qualifier", sort=True, observed=True):
-        ccy = str(currency)
-        rtype = group["RiskType"].to_numpy(dtype=object)
-        tenor = group["Label1"].to_numpy(dtype=object)
-        s = group[AMOUNT].to_numpy(dtype=np.float64)
+    for ccy, rows in runs(net["Qualifier"]):
+        rtype = net["RiskType"][rows]
+        tenor = net["Label1"][rows]
+        s = net[AMOUNT][rows]
         threshold = params.threshold(IR, "vega", params.threshold_group(IR, ccy))
         vcr = float(concentration_factor(np.array([s.sum()]), threshold)[0])
         ws = vrw * s * vcr
@@ -98,23 +101,23 @@ def bucketed_vega(params: SimmParameters, risk_class: str, frame: pd.DataFrame) 
     if frame.empty:
         return MarginComponent()
     credit = risk_class in (CREDIT_Q, CREDIT_NONQ)
-    net = _net(frame, vega_keys(risk_class))
+    net = net_table(frame, vega_keys(risk_class))
     weights = params.weights(risk_class)
     vrw_table = weights["vega"]
     hvr = float(weights.get("hvr", 1.0))
     k_by: dict[str, float] = {}
     sum_by: dict[str, float] = {}
-    for bucket, group in net.groupby("Bucket", sort=True, observed=True):
-        b = str(bucket)
+    for b, rows in runs(net["Bucket"]):
         vrw = float(vrw_table if isinstance(vrw_table, float | int) else vrw_table[b])
         sigma = 1.0 if credit else params.vega_sigma(risk_class, b)
-        codes, _ = pd.factorize(group["Qualifier"])
-        vr = hvr * sigma * group[AMOUNT].to_numpy(dtype=np.float64)
+        codes, _ = pd.factorize(net["Qualifier"][rows])
+        vr = hvr * sigma * net[AMOUNT][rows]
         per_qualifier = np.asarray(np.bincount(codes, weights=vr), dtype=np.float64)
         vt = params.threshold(risk_class, "vega", None if credit else b)
         vcr = concentration_factor(per_qualifier, vt)
         ws = vrw * vr * vcr[codes]
-        k_by[b] = bucket_k(params, risk_class, b, group, ws, vcr, codes)
+        label2 = net["Label2"][rows] if credit else None
+        k_by[b] = bucket_k(params, risk_class, b, label2, ws, vcr, codes)
         sum_by[b] = float(ws.sum())
     margin = aggregate_buckets(params, risk_class, k_by, sum_by)
     return MarginComponent(margin=margin, buckets=k_by)
@@ -125,11 +128,11 @@ def fx_vega(params: SimmParameters, frame: pd.DataFrame) -> MarginComponent:
     if frame.empty:
         return MarginComponent()
     pairs = frame["Qualifier"].map(canonical_pair).astype(str)
-    net = frame.assign(Qualifier=pairs).groupby("Qualifier", sort=True)[AMOUNT].sum()
+    net = net_table(frame.assign(Qualifier=pairs), ["Qualifier"])
     weights = params.weights(FX)
-    sigma = np.array([params.vega_sigma(FX, p) for p in net.index])
-    vr = float(weights.get("hvr", 1.0)) * sigma * net.to_numpy(dtype=np.float64)
-    vt = np.array([params.fx_vega_threshold(p[:3], p[3:]) for p in net.index])
+    sigma = np.array([params.vega_sigma(FX, p) for p in net["Qualifier"]])
+    vr = float(weights.get("hvr", 1.0)) * sigma * net[AMOUNT]
+    vt = np.array([params.fx_vega_threshold(p[:3], p[3:]) for p in net["Qualifier"]])
     vcr = np.array([concentration_factor(np.array([v]), t)[0] for v, t in zip(vr, vt, strict=True)])
     ws = float(weights["vega"]) * vr * vcr
     rho = float(params.corr(FX)["volatility"])
