@@ -36,6 +36,7 @@ from crossmargin.errors import Issue, MarketDataError, SchemaError
 from crossmargin.simm.crif import PRODUCT_CLASSES, RISK_TYPE_CLASS, Crif, as_crif, parse_regulations
 from crossmargin.simm.curvature import curvature_margin
 from crossmargin.simm.delta import AMOUNT, base_corr, bucketed_delta, fx_delta, ir_delta
+from crossmargin.simm.distinct import FACTOR_LABELS, compact
 from crossmargin.simm.factors import net_factors, net_factors_rowwise
 from crossmargin.simm.parameters import FX, IR, RISK_CLASSES, SimmParameters, load_parameters
 from crossmargin.simm.report import ALL, MARGIN_TYPES, RiskClassMargin, SimmLine, SimmResult
@@ -82,6 +83,8 @@ def _by_risk_class(risk: pd.DataFrame) -> list[tuple[str, str, dict[str, pd.Data
     """(product class, risk class, its delta / vega / base-correlation lines) of each pair
     present, in order of first appearance (a groupby with ``sort=False``); lines keep
     their order.  Risk types are classified once per distinct value."""
+    if not len(risk):
+        return []
     pcs, pc_names = pd.factorize(risk["ProductClass"])
     rcs, rc_names = pd.factorize(risk["risk_class"])
     pair, _ = pd.factorize(pcs.astype(np.int64) * max(len(rc_names), 1) + rcs)
@@ -89,8 +92,6 @@ def _by_risk_class(risk: pd.DataFrame) -> list[tuple[str, str, dict[str, pd.Data
     names = pd.Series(type_names, dtype=object)
     kind_of = np.where(names.isin(_VEGA_TYPES), 1, np.where(names.eq("Risk_BaseCorr"), 2, 0))
     kind = kind_of[types]
-    if not len(risk):
-        return []
     out = []
     grouped = np.split(np.argsort(pair, kind="stable"), np.cumsum(np.bincount(pair))[:-1])
     for rows in grouped:  # pair codes number the pairs in order of first appearance
@@ -372,9 +373,6 @@ def simm_margin(
     return _with(collect, notes=notes) if notes else collect
 
 
-_LABELS = ("ProductClass", "RiskType", "Qualifier", "Bucket", "Label1", "Label2")
-
-
 def _working_frame(source: pd.DataFrame, usd: np.ndarray, *, columnar: bool) -> pd.DataFrame:
     """The label columns, regulations, ``row``, ``risk_class`` and USD ``amount`` of the lines.
 
@@ -383,9 +381,7 @@ def _working_frame(source: pd.DataFrame, usd: np.ndarray, *, columnar: bool) -> 
     """
     data: dict[str, Any] = {}
     if columnar:
-        from crossmargin.simm.distinct import compact
-
-        for column in _LABELS:
+        for column in FACTOR_LABELS:
             data[column] = compact(source[column])
         rtype = data["RiskType"]
         classes = pd.Series(rtype.cat.categories).map(RISK_TYPE_CLASS).fillna("")
@@ -397,7 +393,7 @@ def _working_frame(source: pd.DataFrame, usd: np.ndarray, *, columnar: bool) -> 
             index=source.index,
         )
     else:
-        for column in _LABELS:
+        for column in FACTOR_LABELS:
             data[column] = source[column].astype(str)
         data["risk_class"] = source["RiskType"].map(RISK_TYPE_CLASS).fillna("")
     for column in ("collect_regulations", "post_regulations"):
@@ -405,7 +401,9 @@ def _working_frame(source: pd.DataFrame, usd: np.ndarray, *, columnar: bool) -> 
     data["row"] = source["row"]
     data[AMOUNT] = usd
     frame = pd.DataFrame(data)
-    return frame[[*_LABELS, "collect_regulations", "post_regulations", "row", "risk_class", AMOUNT]]
+    return frame[
+        [*FACTOR_LABELS, "collect_regulations", "post_regulations", "row", "risk_class", AMOUNT]
+    ]
 
 
 def _without_schedule_lines(table: Crif) -> tuple[Crif, tuple[str, ...]]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from crossmargin.simm.distinct import first_lines
 from crossmargin.simm.kernels import (
     across_buckets,
     bucket_constant_corr,
@@ -82,8 +83,7 @@ def net_table(frame: pd.DataFrame, keys: list[str]) -> Table:
         columns.append((codes, names))
     unique, inverse = np.unique(key, return_inverse=True)
     inverse = inverse.reshape(-1)
-    first = np.empty(len(unique), dtype=np.intp)
-    first[inverse[::-1]] = np.arange(n - 1, -1, -1, dtype=np.intp)
+    first = first_lines(inverse, len(unique))
     table: Table = {
         name: names[codes[first]] for name, (codes, names) in zip(keys, columns, strict=True)
     }

@@ -23,17 +23,11 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+#: The six CRIF labels that name a risk factor.
+FACTOR_LABELS: tuple[str, ...] = ("ProductClass", "RiskType", "Qualifier", "Bucket", "Label1",
+                                  "Label2")  # fmt: skip
 #: The label columns whose combinations the CRIF checks depend on.
-LABEL_COLUMNS: tuple[str, ...] = (
-    "ProductClass",
-    "RiskType",
-    "Qualifier",
-    "Bucket",
-    "Label1",
-    "Label2",
-    "AmountCurrency",
-    "IMModel",
-)
+LABEL_COLUMNS: tuple[str, ...] = (*FACTOR_LABELS, "AmountCurrency", "IMModel")
 #: Columns a :class:`~crossmargin.simm.crif.Crif` holds as categoricals: the labels and the
 #: regulation lists.
 CATEGORICAL_COLUMNS: tuple[str, ...] = (*LABEL_COLUMNS, "collect_regulations", "post_regulations")
@@ -217,6 +211,7 @@ def compact(values: pd.Series) -> pd.Series:
 
 __all__ = [
     "CATEGORICAL_COLUMNS",
+    "FACTOR_LABELS",
     "LABEL_COLUMNS",
     "Distinct",
     "categorical",

@@ -27,20 +27,11 @@ import numpy as np
 import pandas as pd
 
 from crossmargin.simm.crif import RISK_TYPE_CLASS
-from crossmargin.simm.distinct import Distinct, combined_codes, distinct_index
+from crossmargin.simm.distinct import FACTOR_LABELS, Distinct, combined_codes, distinct_index
 from crossmargin.simm.sums import factor_sums
 
 #: The columns whose combination is one risk factor.
-FACTOR_COLUMNS: tuple[str, ...] = (
-    "ProductClass",
-    "RiskType",
-    "Qualifier",
-    "Bucket",
-    "Label1",
-    "Label2",
-    "collect_regulations",
-    "post_regulations",
-)
+FACTOR_COLUMNS: tuple[str, ...] = (*FACTOR_LABELS, "collect_regulations", "post_regulations")
 
 
 def net_factors(
