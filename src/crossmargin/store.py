@@ -180,27 +180,6 @@ _ARROW_TYPES = {
 }  # fmt: skip
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert ``rows`` (tuples in the table's column order) with one statement: the rows of
-    a whole batch of runs become one Arrow table that DuckDB scans. Per-row ``executemany``
-    costs milliseconds a row, and one statement per run most of a writer's time."""
-    if not rows:
-        return
-    import pyarrow as pa
-
-    columns = _COLUMNS[table]
-    types = {"string": pa.string(), "float64": pa.float64(), "timestamp": pa.timestamp("us")}
-    arrays = [
-        pa.array([row[k] for row in rows], type=types[kind])
-        for k, kind in enumerate(_ARROW_TYPES[table])
-    ]
-    con.register("_new_rows", pa.Table.from_arrays(arrays, names=list(columns)))
-    # no ``finally``: after a failed insert the transaction is aborted and an unregister
-    # would raise over the real error; the connection is closed with the transaction
-    con.execute(f"INSERT INTO {table} SELECT * FROM _new_rows")  # table: a fixed name
-    con.unregister("_new_rows")
-
-
 class RunStore:
     """The run history in one DuckDB file (see the module docstring for schema and rules).
 
@@ -468,7 +447,24 @@ class RunStore:
     def _insert_rows(
         self, con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[tuple[Any, ...]]
     ) -> None:
-        _insert(con, table, rows)
+        """Insert ``rows`` (tuples in ``table``'s column order) with one statement: the rows
+        of a whole batch of runs become one Arrow table that DuckDB scans. Per-row
+        ``executemany`` costs milliseconds a row, and one statement per run most of a
+        writer's time."""
+        if not rows:
+            return
+        import pyarrow as pa
+
+        types = {"string": pa.string(), "float64": pa.float64(), "timestamp": pa.timestamp("us")}
+        arrays = [
+            pa.array([row[k] for row in rows], type=types[kind])
+            for k, kind in enumerate(_ARROW_TYPES[table])
+        ]
+        con.register("_new_rows", pa.Table.from_arrays(arrays, names=list(_COLUMNS[table])))
+        # no ``finally``: after a failed insert the transaction is aborted and an unregister
+        # would raise over the real error; the connection is closed with the transaction
+        con.execute(f"INSERT INTO {table} SELECT * FROM _new_rows")  # table: a fixed name
+        con.unregister("_new_rows")
 
     # ----------------------------------------------------------------- reading
     def get(self, run_id: str) -> RunRecord:
