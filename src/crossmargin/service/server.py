@@ -1,11 +1,13 @@
-"""Running the service: one process, or ``workers`` processes sharing one socket.
+"""Running the service: one process, or ``workers`` processes on one port.
 
 ``serve(config, host, port, workers)`` is what ``crossmargin serve`` calls. With one worker
 the application runs in this process; with more, uvicorn's supervisor starts ``workers``
-processes that share the listening socket (the kernel spreads connections over them) and
-restarts any that dies. Each worker builds its application from the configuration this
-process resolved — the valuation date is fixed here once, so every worker values on the
-same date — handed over in the environment variable :data:`CONFIG_ENV`.
+processes and restarts any that dies. On Linux each worker listens on a socket of its own
+(``SO_REUSEPORT``, :mod:`crossmargin.service.listeners`), so that the kernel spreads the
+connections evenly over the workers; elsewhere they share the supervisor's socket. Each
+worker builds its application from the configuration this process resolved — the valuation
+date is fixed here once, so every worker values on the same date — handed over in the
+environment variable :data:`CONFIG_ENV`.
 
 HTTP settings, and why:
 
@@ -29,6 +31,7 @@ import os
 from pathlib import Path
 
 from crossmargin.errors import InputError
+from crossmargin.service.listeners import spreads_connections
 from crossmargin.service.state import ServiceConfig
 
 CONFIG_ENV = "CROSSMARGIN_SERVICE_CONFIG"
@@ -119,12 +122,13 @@ def serve(
         uvicorn.run(create_app(config), **settings)  # type: ignore[arg-type]
         return
     os.environ[CONFIG_ENV] = config.to_json()
-    uvicorn.run(
-        "crossmargin.service.server:app_from_env",
-        factory=True,
-        workers=workers,
-        **settings,  # type: ignore[arg-type]
-    )
+    target = "crossmargin.service.server:app_from_env"
+    if not spreads_connections():
+        uvicorn.run(target, factory=True, workers=workers, **settings)  # type: ignore[arg-type]
+        return
+    from crossmargin.service.listeners import run_workers
+
+    run_workers(uvicorn.Config(target, factory=True, workers=workers, **settings))  # type: ignore[arg-type]
 
 
 __all__ = [
