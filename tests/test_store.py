@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
 import signal
@@ -10,7 +12,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ import pytest
 
 from crossmargin.errors import InputError, StoreError
 from crossmargin.store import SCHEMA_VERSION, RunStore, default_store_path
-from crossmargin.store_records import inputs_hash
+from crossmargin.store_records import canonical_json, inputs_hash
 
 ASOF = datetime(2026, 2, 11, 16, 0, tzinfo=UTC)
 ROWS = [
@@ -225,6 +227,49 @@ def test_inputs_hash_stable_under_key_and_row_order() -> None:
     assert digest(model="rules") != base
     assert digest(market_source="n") != base
     assert digest(parameters={"a": 2, "b": {"x": 2}}) != base
+
+
+def _inputs_hash_twin(*, book_rows: Any, model: str, parameters: Any, market_source: str) -> str:
+    """The hash as first written: each row to canonical JSON, sorted, read back, and the
+    whole payload written again (the slow twin of ``inputs_hash``)."""
+    rows = sorted(canonical_json(row) for row in book_rows)
+    payload = canonical_json(
+        {"book": [json.loads(r) for r in rows], "model": model, "parameters": parameters,
+         "market_source": market_source}
+    )  # fmt: skip
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def test_inputs_hash_is_the_sha256_of_the_canonical_text() -> None:
+    # written out by hand: sorted keys, compact separators, integers as floats
+    text = (
+        '{"book":[{"account":"A","quantity":-0.5,"symbol":"BTC"},'
+        '{"account":"A","quantity":2.0,"symbol":"ETH"}],'
+        '"market_source":"m","model":"es","parameters":{"confidence":0.975}}'
+    )
+    rows = [{"symbol": "ETH", "quantity": 2, "account": "A"},
+            {"account": "A", "symbol": "BTC", "quantity": -0.5}]  # fmt: skip
+    got = inputs_hash(book_rows=rows, model="es", parameters={"confidence": 0.975},
+                      market_source="m")  # fmt: skip
+    assert got == hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def test_inputs_hash_equals_its_slow_twin() -> None:
+    rows: list[dict[str, Any]] = [
+        *ROWS,
+        {"account": "Zoë", "symbol": "BTC-27MAR26-70000-C", "quantity": -0.0, "trade_price": None},
+        {"account": "B", "symbol": "ETH", "quantity": float("nan"), "trade_price": float("inf")},
+        {"account": "B", "symbol": "ETH", "quantity": 10**20, "position_id": "p%1", "x": True},
+        {"quantity": 1.5, "trade_price": 2.25},  # numbers only: the columnar writer
+        {"trade_price": 3.0, "quantity": -1e-300},
+        {"nested": {"b": [1, 2.5, {"c": date(2026, 2, 11)}], "a": 'é"q"'}},
+        {},
+    ]
+    params: dict[str, Any] = {"b": [1, -0.0], "a": {"y": None, "x": "ü"}, "c": float("-inf")}
+    for book in (rows, rows[::-1], rows[3:], []):
+        kwargs: dict[str, Any] = dict(book_rows=book, model="es", parameters=params,
+                                      market_source="history 2026-02-11")  # fmt: skip
+        assert inputs_hash(**kwargs) == _inputs_hash_twin(**kwargs)
 
 
 # ----------------------------------------------------------------------------- failures

@@ -84,7 +84,7 @@ from crossmargin.store_records import (
     as_float,
     canonical_json,
     default_store_path,
-    inputs_hash,
+    inputs_digest,
     new_run_id,
     result_json,
     utc_aware,
@@ -397,9 +397,8 @@ class RunStore:
             raise InputError(f"unknown run kind {kind!r} (have: {', '.join(KINDS)})")
         now = created_at if created_at is not None else datetime.now(UTC)
         run_id = run_id if run_id is not None else new_run_id(now)
-        digest = inputs_hash(
-            book_rows=book_rows, model=model, parameters=parameters, market_source=market_source
-        )
+        parameters_json = canonical_json(parameters)
+        digest = inputs_digest(book_rows, model, parameters_json, market_source)
         from crossmargin import __version__
 
         run_row = (
@@ -407,7 +406,7 @@ class RunStore:
             kind,
             utc_naive(now),
             model,
-            canonical_json(parameters),
+            parameters_json,
             utc_naive(market_asof),
             market_source,
             digest,

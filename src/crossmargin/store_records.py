@@ -101,8 +101,9 @@ def canonical_json_rows(values: Sequence[Mapping[str, Any]]) -> list[str]:
 def canonical_json_columns(keys: Sequence[Any], columns: Sequence[Any]) -> list[str]:
     """:func:`canonical_json` of each row of mappings given as columns (row ``r`` maps
     ``keys[i]`` to ``columns[i][r]``), written from one template: each finite float as
-    ``float + 0.0`` (``_canonical``) in ``repr`` (as :mod:`json` writes a float); a row holding
-    anything else, or keys not distinct as text, is written by :func:`canonical_json`."""
+    ``float + 0.0`` (``_canonical``) in ``repr`` (as :mod:`json` writes a float), each string
+    and ``None`` as :mod:`json` writes them; a row holding anything else, or keys not
+    distinct as text, is written by :func:`canonical_json`."""
     n = len(columns[0]) if columns else 0
     names = [str(k) for k in keys]
     distinct = len(set(names)) == len(names)
@@ -124,12 +125,26 @@ def canonical_json_columns(keys: Sequence[Any], columns: Sequence[Any]) -> list[
     if not distinct:
         return [canonical_json(dict(zip(keys, r, strict=True))) for r in rows]
     out = []
+    strings: dict[str, str] = {}  # each distinct string's JSON, written once
     for r in rows:
-        cells = [r[j] for j in order]
-        if all(isinstance(c, float) and math.isfinite(c) for c in cells):
-            out.append(template % tuple(repr(float(c) + 0.0) for c in cells))
+        cells = []
+        for j in order:
+            c, kind = r[j], type(r[j])
+            if kind is float and math.isfinite(c):
+                cells.append(repr(c + 0.0))
+            elif kind is str:
+                text = strings.get(c)
+                if text is None:
+                    text = strings[c] = json.dumps(c, ensure_ascii=False)
+                cells.append(text)
+            elif c is None:
+                cells.append("null")
+            else:  # anything else (ints, bools, non-finite floats...): canonical_json decides
+                break
         else:
-            out.append(canonical_json(dict(zip(keys, r, strict=True))))
+            out.append(template % tuple(cells))
+            continue
+        out.append(canonical_json(dict(zip(keys, r, strict=True))))
     return out
 
 
@@ -140,21 +155,32 @@ def inputs_hash(
     parameters: Mapping[str, Any],
     market_source: str,
 ) -> str:
-    """SHA-256 (hex) of the canonical JSON of what determines a run's result.
+    """SHA-256 (hex) of the canonical JSON of what determines a run's result::
+
+        canonical_json({"book": sorted rows, "model": ..., "parameters": ...,
+                        "market_source": ...})
 
     The book rows are sorted by their own canonical JSON first: the margin of a book does
     not depend on its row order, so neither does the hash. Dict key order never matters;
     any change of a value (a quantity, a parameter, the market source) changes the hash.
+
+    The text is written from its parts (:func:`inputs_digest`), the same characters: each
+    row's canonical JSON is already canonical (read back and written again it is unchanged),
+    and the four keys are written in sorted order.
     """
-    rows = sorted(canonical_json(row) for row in book_rows)
-    payload = canonical_json(
-        {
-            "book": [json.loads(r) for r in rows],
-            "model": model,
-            "parameters": parameters,
-            "market_source": market_source,
-        }
-    )
+    return inputs_digest(book_rows, model, canonical_json(parameters), market_source)
+
+
+def inputs_digest(
+    book_rows: Iterable[Mapping[str, Any]], model: str, parameters_json: str, market_source: str
+) -> str:
+    """:func:`inputs_hash` given the parameters' :func:`canonical_json` (a caller that
+    writes it anyway, as the run store does, writes it once)."""
+    rows = sorted(canonical_json_rows(list(book_rows)))
+    payload = (
+        f'{{"book":[{",".join(rows)}],"market_source":{canonical_json(market_source)},'
+        f'"model":{canonical_json(model)},"parameters":{parameters_json}}}'
+    )  # the keys in sorted order, as canonical_json writes them
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
@@ -408,6 +434,7 @@ __all__ = [
     "canonical_json_columns",
     "canonical_json_rows",
     "default_store_path",
+    "inputs_digest",
     "inputs_hash",
     "new_run_id",
     "result_json",
