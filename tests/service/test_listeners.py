@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import pickle
 import socket
+from typing import Any
 
 import pytest
+from tests.service.conftest import ASOF, needs_data
 
 from crossmargin.errors import InputError
 from crossmargin.service.listeners import WorkerListener, listen, reserve, spreads_connections
@@ -95,3 +97,28 @@ def test_new_connections_are_spread_over_the_workers_sockets() -> None:
         for s in socks:
             s.close()
         held.close()
+
+
+@needs_data
+def test_the_banner_brackets_an_ipv6_host(run_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import crossmargin.service.server as server
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(server, "serve", lambda config, **kw: seen.update(kw))
+    result = run_cli("serve", "--host", "::1", "--port", "8123", "--asof", ASOF, "--no-store")
+    assert result.code == 0, result.err
+    assert "crossmargin service on http://[::1]:8123 (docs at /docs)" in result.out
+    assert (seen["host"], seen["port"]) == ("::1", 8123)
+
+
+@needs_data
+def test_serving_on_a_port_in_use_is_a_clear_error(run_cli: Any) -> None:
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen(1)
+        port = other.getsockname()[1]
+        result = run_cli("serve", "--port", str(port), "--workers", "2", "--asof", ASOF,
+                         "--no-store")  # fmt: skip
+    assert result.code == 2, result.err
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.err
+    assert "Traceback" not in result.out + result.err

@@ -111,8 +111,9 @@ def serve_command(
         )
     )
     when = config.asof if config.asof is not None else "the market file's date"
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
     console.print(
-        f"crossmargin service on http://{host}:{port} (docs at /docs): {n} worker(s), "
+        f"crossmargin service on http://{shown}:{port} (docs at /docs): {n} worker(s), "
         f"valuing as of {when}{', API keys required' if keys else ''}",
         highlight=False,
     )
