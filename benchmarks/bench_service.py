@@ -143,17 +143,21 @@ class Service:
 
     def cpu_seconds(self) -> float:
         """CPU time used so far by the service's processes (supervisor and workers)."""
+        return sum(self.cpu_by_process().values())
+
+    def cpu_by_process(self) -> dict[int, float]:
+        """CPU time used so far by each of the service's processes, by process id."""
         import psutil
 
         root = psutil.Process(self.pid)
-        total = 0.0
+        out = {}
         for p in [root, *root.children(recursive=True)]:
             try:
                 t = p.cpu_times()
             except psutil.Error:
                 continue
-            total += t.user + t.system
-        return total
+            out[p.pid] = t.user + t.system
+        return out
 
 
 @contextmanager
@@ -206,18 +210,26 @@ def single_process(cache_size: int) -> Iterator[Service]:
         proc.wait(timeout=60)
 
 
-def _levels(workers: int | None) -> list[tuple[LoadResult, float]]:
-    """Each level's result and the service's CPU milliseconds per answer."""
+def _levels(workers: int | None) -> list[tuple[LoadResult, float, list[float]]]:
+    """Each level's result, the service's CPU milliseconds per answer and the cores each
+    busy process used on average (the workers, busiest first: how evenly the kernel spread
+    the connections shows here)."""
     requests = mixed_requests()
     out = []
     with serve(workers) as service:
         for c, n in LEVELS:
-            cpu = service.cpu_seconds()
+            before = service.cpu_by_process()
             result = run_load(
                 service.url, requests, clients=c, per_client=n // c, max_seconds=MAX_SECONDS
             )
-            used = service.cpu_seconds() - cpu
-            out.append((result, 1e3 * used / max(result.answered, 1)))
+            after = service.cpu_by_process()
+            used = {pid: after[pid] - before.get(pid, 0.0) for pid in after}
+            cores = sorted((u / result.seconds for u in used.values()), reverse=True)
+            out.append((
+                result,
+                1e3 * sum(used.values()) / max(result.answered, 1),
+                [c for c in cores if c >= 0.05],
+            ))  # fmt: skip
     return out
 
 
@@ -229,7 +241,7 @@ def service_load() -> list[dict[str, Any]]:
     one = _levels(1)
     cores = os.cpu_count() or 1
     out = []
-    for (result, cpu_ms), (base, base_cpu) in zip(many, one, strict=True):
+    for (result, cpu_ms, busy), (base, base_cpu, _) in zip(many, one, strict=True):
         ok = result.dropped == 0 and result.server_errors == 0
         if result.clients == 32:
             ok = ok and result.throughput >= 400 and result.percentile(99) < 50
@@ -241,7 +253,9 @@ def service_load() -> list[dict[str, Any]]:
                 "baseline_ratio": result.throughput / max(base.throughput, 1e-9),
                 "detail": (
                     f"{default_workers()} workers: {result.summary()}; errors (>=500) "
-                    f"{result.server_errors}; service CPU {cpu_ms:.1f} ms per answer "
+                    f"{result.server_errors}; busy processes (cores, average over the level): "
+                    f"{', '.join(f'{c:.2f}' for c in busy)}; "
+                    f"service CPU {cpu_ms:.1f} ms per answer "
                     f"(capacity if it had the {cores} cores alone: "
                     f"{1e3 * cores / cpu_ms:.0f} req/s); baseline 1 worker: "
                     f"{base.summary()}, CPU {base_cpu:.1f} ms per answer"
