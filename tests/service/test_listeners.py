@@ -104,7 +104,12 @@ def test_the_banner_brackets_an_ipv6_host(run_cli: Any, monkeypatch: pytest.Monk
     import crossmargin.service.server as server
 
     seen: dict[str, Any] = {}
-    monkeypatch.setattr(server, "serve", lambda config, **kw: seen.update(kw))
+
+    def fake_serve(config: Any, **kw: Any) -> None:
+        seen.update(kw)
+        kw["announce"]()  # the port is free: the banner
+
+    monkeypatch.setattr(server, "serve", fake_serve)
     result = run_cli("serve", "--host", "::1", "--port", "8123", "--asof", ASOF, "--no-store")
     assert result.code == 0, result.err
     assert "crossmargin service on http://[::1]:8123 (docs at /docs)" in result.out
@@ -122,3 +127,4 @@ def test_serving_on_a_port_in_use_is_a_clear_error(run_cli: Any) -> None:
     assert result.code == 2, result.err
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.err
     assert "Traceback" not in result.out + result.err
+    assert "crossmargin service on" not in result.out  # no banner for a service never started

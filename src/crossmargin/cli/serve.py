@@ -112,9 +112,13 @@ def serve_command(
     )
     when = config.asof if config.asof is not None else "the market file's date"
     shown = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
-    console.print(
-        f"crossmargin service on http://{shown}:{port} (docs at /docs): {n} worker(s), "
-        f"valuing as of {when}{', API keys required' if keys else ''}",
-        highlight=False,
-    )
-    serve(config, host=host, port=port, workers=n, log_level=log_level, access_log=access_log)
+
+    def announce() -> None:
+        console.print(
+            f"crossmargin service on http://{shown}:{port} (docs at /docs): {n} worker(s), "
+            f"valuing as of {when}{', API keys required' if keys else ''}",
+            highlight=False,
+        )
+
+    serve(config, host=host, port=port, workers=n, log_level=log_level, access_log=access_log,
+          announce=announce)  # fmt: skip

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import socket
 import sys
+from collections.abc import Callable
 from typing import Any, SupportsIndex
 
 from crossmargin.errors import InputError
@@ -106,9 +107,10 @@ class WorkerListener(socket.socket):
         return listen, (int(self.family), host, port, self.backlog)
 
 
-def run_workers(config: Any) -> None:
+def run_workers(config: Any, *, announce: Callable[[], None] | None = None) -> None:
     """Serve ``config`` (a :class:`uvicorn.Config` with ``workers`` > 1) from worker
-    processes that each listen on their own socket, under uvicorn's supervisor."""
+    processes that each listen on their own socket, under uvicorn's supervisor;
+    ``announce()`` once the port is reserved."""
     import inspect
 
     from uvicorn.server import Server
@@ -118,6 +120,8 @@ def run_workers(config: Any) -> None:
     listener = WorkerListener(held.family, held.type, held.proto, fileno=held.detach())
     listener.backlog = config.backlog
     host, port = listener.getsockname()[:2]
+    if announce is not None:
+        announce()
     logger.info("crossmargin serving on http://%s:%d with %d workers (Press CTRL+C to quit)",
                 host, port, config.workers)  # fmt: skip
     # older uvicorn (0.29 to 0.40 at least) takes the workers' target; newer makes it itself

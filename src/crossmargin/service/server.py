@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from crossmargin.errors import InputError
@@ -100,8 +101,10 @@ def serve(
     workers: int,
     log_level: str = "info",
     access_log: bool = False,
+    announce: Callable[[], None] | None = None,
 ) -> None:
-    """Run the service until interrupted (module docstring)."""
+    """Run the service until interrupted (module docstring). ``announce`` is called once the
+    port is known to be free (where it is reserved before serving), before serving."""
     import uvicorn
 
     from crossmargin.service.state import resolve_asof
@@ -116,19 +119,25 @@ def serve(
         "timeout_graceful_shutdown": GRACEFUL_S,
         "backlog": BACKLOG,
     }
+    announce = announce or (lambda: None)
     if workers == 1:
         from crossmargin.service.app import create_app
 
+        announce()
         uvicorn.run(create_app(config), **settings)  # type: ignore[arg-type]
         return
     os.environ[CONFIG_ENV] = config.to_json()
     target = "crossmargin.service.server:app_from_env"
     if not spreads_connections():
+        announce()
         uvicorn.run(target, factory=True, workers=workers, **settings)  # type: ignore[arg-type]
         return
     from crossmargin.service.listeners import run_workers
 
-    run_workers(uvicorn.Config(target, factory=True, workers=workers, **settings))  # type: ignore[arg-type]
+    run_workers(
+        uvicorn.Config(target, factory=True, workers=workers, **settings),  # type: ignore[arg-type]
+        announce=announce,
+    )
 
 
 __all__ = [
