@@ -199,11 +199,15 @@ def margin_record(
     snapshot: MarketSnapshot,
     *,
     payload: Mapping[str, Any] | None = None,
+    payload_json: str | None = None,
 ) -> dict[str, Any]:
     """The run-store record of a margin run: the keyword arguments of
     :meth:`crossmargin.store.RunStore.record` (``kind`` included), see :func:`record_margin`.
-    ``payload`` is ``result.to_dict()`` when the caller has it already."""
+    ``payload`` is ``result.to_dict()`` when the caller has it already; ``payload_json`` its
+    JSON text, when the caller wrote it (the service's answer), is stored as it is."""
+    extra = {} if payload_json is None else {"result_json": payload_json}
     return {
+        **extra,
         "kind": "margin",
         "model": result.model,
         "parameters": {

@@ -86,10 +86,10 @@ from crossmargin.store_records import (
     default_store_path,
     inputs_digest,
     new_run_id,
-    result_json,
     utc_aware,
     utc_naive,
 )
+from crossmargin.store_records import result_json as write_result_json
 
 SCHEMA_VERSION = 1
 
@@ -334,6 +334,7 @@ class RunStore:
         market_source: str = "",
         status: str = "ok",
         accounts_from: Sequence[Path] | None = None,
+        result_json: str | None = None,
     ) -> str:
         """Record one run atomically and return its run id.
 
@@ -355,11 +356,14 @@ class RunStore:
             ``standalone``, ``netted``, ``benefit`` and ``components`` as canonical JSON: the
             accounts files of a distributed run, :mod:`crossmargin.distributed.output`) that
             fill ``run_accounts`` too, read by DuckDB in the same transaction.
+        result_json:
+            The JSON text of ``result`` when the caller has written it already (the
+            service's answer): stored as it is; else written here.
         """
         run_id, run_row, accounts = self._prepare_run(
             kind, model=model, parameters=parameters, market_asof=market_asof,
             book_source=book_source, book_rows=book_rows, result=result,
-            market_source=market_source, status=status,
+            market_source=market_source, status=status, result_json=result_json,
         )  # fmt: skip
         self._write([(run_id, run_row, accounts)], accounts_from)
         return run_id
@@ -391,6 +395,7 @@ class RunStore:
         status: str = "ok",
         run_id: str | None = None,
         created_at: datetime | None = None,
+        result_json: str | None = None,
     ) -> tuple[str, tuple[Any, ...], list[tuple[Any, ...]]]:
         """``(run id, runs row, run_accounts rows)`` of one run, ready to insert."""
         if kind not in KINDS:
@@ -413,7 +418,7 @@ class RunStore:
             book_source,
             status,
             __version__,
-            result_json(result),
+            write_result_json(result) if result_json is None else result_json,
         )
         return run_id, run_row, account_rows(result)
 

@@ -199,3 +199,42 @@ def test_a_steady_stream_is_written_every_max_linger(
     assert len(calls) >= 3  # not one batch held back by the 5 s pause rule
     assert recorder.close() == 0
     assert sum(calls) == len(RunStore(tmp_path / "runs.duckdb").list(None))
+
+
+def test_the_recorded_result_is_the_answer(tmp_path: Path) -> None:
+    """The answer's JSON is written once and recorded as the run's result: the stored run
+    reads back as the answer without its own three fields, and the answer's text is the
+    compact JSON of its fields in order."""
+    import json
+
+    from crossmargin.service.responses import strict_json
+
+    path = tmp_path / "runs.duckdb"
+    client = Client(ServiceState(ServiceConfig(asof=ASOF, store=path)))
+    try:
+        r = client.post("/v1/margin", json={"positions": sample_rows(), "model": "pm_grid"})
+        assert r.status_code == 200, r.text
+        answer = r.json()
+        assert r.text == strict_json(answer)  # one object, keys in order, no gap
+        assert list(answer)[:3] == ["asof", "run_id", "record_status"]
+        assert client.state.recorder is not None
+        assert client.state.recorder.close(30) == 0
+    finally:
+        client.close()
+    stored = RunStore(path).get(answer["run_id"])
+    body = {k: v for k, v in answer.items() if k not in ("asof", "run_id", "record_status")}
+    assert stored.result == body
+    assert json.loads(_stored_text(path, answer["run_id"])) == body
+
+
+def _stored_text(path: Path, run_id: str) -> str:
+    """The ``result`` column of run ``run_id`` as stored."""
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        row = con.execute("SELECT result FROM runs WHERE run_id = ?", [run_id]).fetchone()
+    finally:
+        con.close()
+    assert row is not None
+    return str(row[0])

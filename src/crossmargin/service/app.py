@@ -40,7 +40,13 @@ from crossmargin.service.payloads import (
 )
 from crossmargin.service.payloads_capital import CascadeResponse
 from crossmargin.service.recorder import StoreBusy
-from crossmargin.service.responses import json_response, register_roots
+from crossmargin.service.responses import (
+    TextJSONResponse,
+    json_response,
+    prefixed,
+    register_roots,
+    strict_json,
+)
 from crossmargin.service.schemas import (
     CASCADE_EXAMPLE,
     MARGIN_EXAMPLE,
@@ -135,11 +141,12 @@ def _margin(shared: ServiceState, req: MarginRequest) -> Response:
         book, model, by=req.by, cap=req.cap, offsets=req.offsets, contracts=mine, asof=asof
     )
     payload = result.to_dict()
+    text = strict_json(payload)  # written once: the answer's body and the recorded result
     run_id, status = None, "off"
     if req.record and shared.recorder is not None:
-        run_id, status = shared.recorder.submit(result, book, snap, payload)
-    payload = {"run_id": run_id, "record_status": status, **payload}
-    return json_response(_dated(snap.valuation_time.date(), payload), thorough=False)
+        run_id, status = shared.recorder.submit(result, book, snap, payload, text)
+    head = _dated(snap.valuation_time.date(), {"run_id": run_id, "record_status": status})
+    return TextJSONResponse(prefixed(head, payload, text))
 
 
 def _what_if(shared: ServiceState, req: WhatIfRequest) -> Response:

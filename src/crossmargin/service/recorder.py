@@ -86,6 +86,7 @@ class _Job:
     portfolio: Portfolio
     snapshot: MarketSnapshot
     payload: dict[str, Any] | None
+    payload_json: str | None
 
 
 class RunRecorder:
@@ -122,11 +123,13 @@ class RunRecorder:
         portfolio: Portfolio,
         snapshot: MarketSnapshot,
         payload: dict[str, Any] | None = None,
+        payload_json: str | None = None,
     ) -> tuple[str | None, str]:
         """Queue a run: ``(run id, "queued")``, or ``(None, reason)`` when it cannot be.
-        ``payload`` is ``result.to_dict()`` when the caller has it already."""
+        ``payload`` is ``result.to_dict()`` when the caller has it already, ``payload_json``
+        its JSON text when the caller wrote it (recorded as the result's text)."""
         now = datetime.now(UTC)
-        job = _Job(new_run_id(now), now, result, portfolio, snapshot, payload)
+        job = _Job(new_run_id(now), now, result, portfolio, snapshot, payload, payload_json)
         with self._cond:
             if self._closing:
                 return None, "not recorded: the service is shutting down"
@@ -243,8 +246,9 @@ class RunRecorder:
         for job in batch:
             try:
                 record = api.margin_record(
-                    job.result, job.portfolio, job.snapshot, payload=job.payload
-                )
+                    job.result, job.portfolio, job.snapshot, payload=job.payload,
+                    payload_json=job.payload_json,
+                )  # fmt: skip
             except Exception as error:  # a run that cannot be turned into a record
                 self._done([job], f"cannot be recorded ({error})")
                 continue

@@ -84,11 +84,11 @@ def _non_finite_at(value: Any, path: str = "") -> str | None:
     return None
 
 
-def dumps(content: Any, *, thorough: bool = False) -> str:
-    """Strict JSON text of ``content``, scrubbed (:func:`scrub_text`); ModelError on NaN or
+def strict_json(content: Any) -> str:
+    """Compact strict JSON text of ``content``, not scrubbed; ModelError on NaN or
     infinity."""
     try:
-        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except ValueError:
         where = _non_finite_at(content)
         if where is None:
@@ -97,7 +97,34 @@ def dumps(content: Any, *, thorough: bool = False) -> str:
             f"the result holds a non-finite figure (NaN or infinity) at {where}: refused "
             "(check the quantities and the market data of the request)"
         ) from None
-    return scrub_text(text, thorough=thorough)
+
+
+def dumps(content: Any, *, thorough: bool = False) -> str:
+    """Strict JSON text of ``content`` (:func:`strict_json`), scrubbed (:func:`scrub_text`)."""
+    return scrub_text(strict_json(content), thorough=thorough)
+
+
+def prefixed(head: Mapping[str, Any], body: Mapping[str, Any], text: str) -> str:
+    """The :func:`strict_json` text of ``{**head, **body}``, given ``text``, that of
+    ``body``: the same characters, without writing the body again. The keys must differ."""
+    if head.keys() & body.keys():
+        raise ValueError(f"keys in both parts: {sorted(head.keys() & body.keys())}")
+    first = strict_json(dict(head))
+    if not body:
+        return first
+    if not head:
+        return text
+    return f"{first[:-1]},{text[1:]}"
+
+
+class TextJSONResponse(Response):
+    """A response whose body is JSON text already written (:func:`strict_json`), scrubbed
+    on the way out."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return scrub_text(str(content), thorough=False).encode("utf-8")
 
 
 class ServiceJSONResponse(Response):
@@ -132,9 +159,12 @@ def json_response(
 
 __all__ = [
     "ServiceJSONResponse",
+    "TextJSONResponse",
     "ThoroughJSONResponse",
     "dumps",
     "json_response",
+    "prefixed",
     "register_roots",
     "scrub_text",
+    "strict_json",
 ]
