@@ -26,10 +26,12 @@ HTTP settings, and why:
 from __future__ import annotations
 
 import dataclasses
+import gc
 import ipaddress
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from crossmargin.errors import InputError
 from crossmargin.service.listeners import spreads_connections
@@ -41,6 +43,7 @@ KEEP_ALIVE_S = 75
 GRACEFUL_S = 30
 BACKLOG = 2048
 MAX_WORKERS = 8
+T = TypeVar("T")
 
 
 def default_workers() -> int:
@@ -90,7 +93,18 @@ def app_from_env() -> object:
     :data:`CONFIG_ENV`."""
     from crossmargin.service.app import create_app
 
-    return create_app(ServiceConfig.from_json(os.environ[CONFIG_ENV]))
+    return frozen(create_app(ServiceConfig.from_json(os.environ[CONFIG_ENV])))
+
+
+def frozen(app: T) -> T:
+    """``app``, with every object alive so far moved out of the garbage collector's reach
+    (:func:`gc.freeze`, after a collection): a serving process's libraries and tables are
+    ~240,000 objects, which every full collection walked again, a pause of ~90 ms on this
+    machine, once every ~1,300 what-ifs. Called once per serving process, never in a
+    library caller's process."""
+    gc.collect()
+    gc.freeze()
+    return app
 
 
 def serve(
@@ -124,7 +138,7 @@ def serve(
         from crossmargin.service.app import create_app
 
         announce()
-        uvicorn.run(create_app(config), **settings)  # type: ignore[arg-type]
+        uvicorn.run(frozen(create_app(config)), **settings)  # type: ignore[arg-type]
         return
     os.environ[CONFIG_ENV] = config.to_json()
     target = "crossmargin.service.server:app_from_env"
@@ -146,6 +160,7 @@ __all__ = [
     "app_from_env",
     "check_exposure",
     "default_workers",
+    "frozen",
     "is_loopback",
     "read_api_keys",
     "serve",
