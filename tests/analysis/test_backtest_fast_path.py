@@ -5,13 +5,11 @@ result), for every model and ES/VaR mode the fast path touches."""
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
-
 import numpy as np
 import pytest
+from tests.analysis.backtest_paths import assert_same_paths
 
-from crossmargin.analysis.backtest import MODES, ModelSpec, run_paths
+from crossmargin.analysis.backtest import ModelSpec, run_paths
 from crossmargin.analysis.strategies import Leg, Strategy
 from crossmargin.config import find_data_dir
 
@@ -46,25 +44,6 @@ MODELS = [
 ]
 
 
-def _assert_same(new: Any, old: Any) -> None:
-    assert new.dates == old.dates
-    assert new.skipped == old.skipped
-    for mode in MODES:
-        np.testing.assert_array_equal(new.margin[mode], old.margin[mode])
-        assert np.isfinite(new.margin[mode][np.isfinite(new.pnl)]).all()
-    np.testing.assert_array_equal(new.pnl, old.pnl)
-    np.testing.assert_array_equal(new.pnl_clean, old.pnl_clean)
-    np.testing.assert_array_equal(new.horizon_end, old.horizon_end)
-    assert (new.forecast is None) == (old.forecast is None)
-    if new.forecast is not None:
-        for f in dataclasses.fields(new.forecast):
-            a, b = getattr(new.forecast, f.name), getattr(old.forecast, f.name)
-            if isinstance(a, np.ndarray):
-                np.testing.assert_array_equal(a, b)
-            else:
-                assert a == b
-
-
 @needs_data
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: "-".join([m.name, *map(str, m.params)]))
 def test_fast_path_equals_the_daily_rebuild(model: ModelSpec) -> None:
@@ -72,7 +51,7 @@ def test_fast_path_equals_the_daily_rebuild(model: ModelSpec) -> None:
     new = run_paths(*args, workers=1)
     old = run_paths(*args, workers=1, rebuild_daily=True)
     assert len(new.dates) >= 5
-    _assert_same(new, old)
+    assert_same_paths(new, old)
     # the netted margin differs from the standalone one: offsets are really at work
     assert not np.array_equal(new.margin["netted"], new.margin["standalone"])
 
@@ -86,7 +65,7 @@ def test_fast_path_equals_the_daily_rebuild_for_other_groupings(by: str) -> None
     new = run_paths(*args, by=by, mpor=3, workers=1)
     old = run_paths(*args, by=by, mpor=3, workers=1, rebuild_daily=True)
     assert len(new.dates) >= 5
-    _assert_same(new, old)
+    assert_same_paths(new, old)
 
 
 @needs_data
@@ -99,4 +78,4 @@ def test_fast_path_equals_the_daily_rebuild_for_a_static_portfolio() -> None:
     new = run_paths(*args, workers=1)
     old = run_paths(*args, workers=1, rebuild_daily=True)
     assert len(new.dates) >= 5
-    _assert_same(new, old)
+    assert_same_paths(new, old)
