@@ -63,21 +63,19 @@ def reserve(host: str, port: int) -> socket.socket:
     run's connections in ``TIME_WAIT``) fails on any socket on the port: another program's,
     or another service's reserved socket."""
     family = _family(host)
-    probe = _socket(family, reuse_addr=True)
+    with _bound(_socket(family, reuse_addr=True), host, port) as probe:
+        port = probe.getsockname()[1]  # the port chosen, where 0 asked for any
+    return _bound(_socket(family, reuse_port=True), host, port)
+
+
+def _bound(sock: socket.socket, host: str, port: int) -> socket.socket:
+    """``sock`` bound to ``host:port``; closed and an :class:`InputError` if it cannot be."""
     try:
-        probe.bind((host, port))
-        port = probe.getsockname()[1]
+        sock.bind((host, port))
     except OSError as error:
+        sock.close()
         raise InputError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
-    finally:
-        probe.close()
-    held = _socket(family, reuse_port=True)
-    try:
-        held.bind((host, port))
-    except OSError as error:
-        held.close()
-        raise InputError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
-    return held
+    return sock
 
 
 def listen(family: int, host: str, port: int, backlog: int) -> socket.socket:
