@@ -318,11 +318,16 @@ def context_nbytes(context: Any) -> int:
 
 def remap(mapped: MappedContext, holdings: sp.spmatrix) -> sp.csr_matrix:
     """``holdings`` (rows x the requested instruments) re-indexed onto the columns of
-    ``mapped.context`` (rows x ``mapped.width``); unchanged when the columns already agree."""
+    ``mapped.context`` (rows x ``mapped.width``); unchanged when the columns already agree.
+
+    A re-indexed matrix owns its arrays: its columns may be out of order, and a model that
+    sorts them in place (SciPy does in ``maximum``, ``sum_duplicates``) must not reorder the
+    caller's quantities."""
     h = sp.csr_matrix(holdings)
     if mapped.width != h.shape[1] or not np.array_equal(mapped.columns, np.arange(h.shape[1])):
         h = sp.csr_matrix(
-            (h.data, mapped.columns[h.indices], h.indptr), shape=(h.shape[0], mapped.width)
+            (h.data.copy(), mapped.columns[h.indices], h.indptr.copy()),
+            shape=(h.shape[0], mapped.width),
         )
     return h
 

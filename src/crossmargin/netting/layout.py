@@ -27,6 +27,7 @@ from a :class:`~crossmargin.portfolio.Portfolio`,
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -303,7 +304,42 @@ def collateral_legs(portfolio: Portfolio) -> CollateralLegs:
 
 def tier_layout(portfolio: Portfolio, *, nets_collateral: bool = True) -> TierLayout:
     """The holdings matrix of every position and every tier group of ``portfolio`` (coin and
-    security collateral joins the groups where ``nets_collateral``)."""
+    security collateral joins the groups where ``nets_collateral``).
+
+    A portfolio is immutable, so the layout of a book of up to :data:`MEMO_MAX_ITEMS`
+    positions and holdings is kept while the portfolio object lives (a service margins the
+    same parsed book again) and given read-only: its arrays and holdings matrix cannot be
+    changed in place by whoever uses it."""
+    key = (id(portfolio), nets_collateral)
+    found = _MEMO.get(key)
+    if found is not None:
+        return found
+    layout = _tier_layout(portfolio, nets_collateral)
+    if len(portfolio.positions) + len(portfolio.collateral) <= MEMO_MAX_ITEMS:
+        _freeze(layout)
+        _MEMO[key] = layout
+        # called as the portfolio is freed, before its id can name another object
+        weakref.finalize(portfolio, _MEMO.pop, key, None)
+    return layout
+
+
+#: Books of up to this many positions and holdings keep their layout (:func:`tier_layout`).
+MEMO_MAX_ITEMS = 5_000
+_MEMO: dict[tuple[int, bool], TierLayout] = {}
+
+
+def _freeze(layout: TierLayout) -> None:
+    """Make ``layout``'s arrays (and its holdings matrix's) read-only."""
+    arrays = [layout.account, layout.instrument, layout.quantity, layout.fact, layout.venue,
+              layout.collateral, layout.holdings.data, layout.holdings.indices,
+              layout.holdings.indptr]  # fmt: skip
+    for table in (layout.group_of, layout.group_account, layout.group_first):
+        arrays.extend(table.values())
+    for array in arrays:
+        array.flags.writeable = False
+
+
+def _tier_layout(portfolio: Portfolio, nets_collateral: bool) -> TierLayout:
     positions = portfolio.positions
     acc_code, acc_names = codes([p.account for p in positions])
     ven_code, ven_names = codes([p.venue for p in positions])

@@ -135,7 +135,7 @@ def _net(positions: Sequence[Position]) -> tuple[tuple[Position, ...], tuple[Ins
     return tuple(out), instruments
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, weakref_slot=True)
 class Portfolio:
     """A book of positions across accounts (see module docstring)."""
 
