@@ -214,3 +214,32 @@ def _record(store: RunStore, accounts: int = 1) -> str:
     rows = [{"account": f"A{i}", "total": 1.0} for i in range(accounts)]
     return store.record("margin", model="rules", parameters={}, market_asof=None,
                         book_source="b", book_rows=[], result={"accounts": rows})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("runs", "named"),
+    [
+        (1, "run r-0 was not recorded"),
+        (2, "2 runs (r-0, r-1) were not recorded"),
+        (230, "230 runs (r-0, r-1 and 228 more) were not recorded"),
+    ],
+)
+def test_a_failed_batch_names_its_size_not_every_run(
+    store: RunStore, runs: int, named: str
+) -> None:
+    """A batch the file refuses (here: result text that is not JSON) fails as a whole, and
+    its error names how many runs and the first two, not hundreds of ids."""
+    batch = [
+        {"kind": "margin", "model": "rules", "parameters": {}, "market_asof": None,
+         "book_source": "b", "book_rows": [], "result": {"accounts": []},
+         "result_json": "not json", "run_id": f"r-{i}"}
+        for i in range(runs)
+    ]  # fmt: skip
+    before = store.list()
+    with pytest.raises(StoreError) as caught:
+        store.record_many(batch)
+    text = str(caught.value)
+    assert text.startswith(named), text
+    assert "r-2," not in text, text
+    assert len(text) < 400, text
+    assert store.list() == before  # all or none

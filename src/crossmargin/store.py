@@ -149,6 +149,16 @@ def default_wait() -> float:
     return value
 
 
+def _runs_named(ids: Sequence[str]) -> str:
+    """``run ID was`` for one run; ``N runs (ID, ID, ... and N-2 more) were`` for a batch,
+    so that a failed batch of hundreds does not give every run a message naming them all."""
+    if len(ids) == 1:
+        return f"run {ids[0]} was"
+    shown = ", ".join(ids[:2])
+    more = f" and {len(ids) - 2} more" if len(ids) > 2 else ""
+    return f"{len(ids)} runs ({shown}{more}) were"
+
+
 def _first_line(error: BaseException) -> str:
     lines = str(error).strip().splitlines()
     return lines[0] if lines else type(error).__name__
@@ -443,9 +453,9 @@ class RunStore:
                             [run_id, [str(f) for f in accounts_from]],
                         )
             except duckdb.Error as error:
-                ids = ", ".join(p[0] for p in prepared)
                 raise StoreError(
-                    f"run {ids} was not recorded in {self.path}: {_first_line(error)}"
+                    f"{_runs_named([p[0] for p in prepared])} not recorded in {self.path}: "
+                    f"{_first_line(error)}"
                 ) from None
 
     def _insert_rows(
