@@ -78,7 +78,7 @@ from crossmargin.models.var_context import (
     series_calendar,
 )
 from crossmargin.models.var_market import implied_correlations
-from crossmargin.pricing.revalue import aggregate_pnl
+from crossmargin.pricing.revalue import row_pnl
 from crossmargin.stats.tail import TailResult, var_es
 
 FloatArray = npt.NDArray[np.float64]
@@ -134,6 +134,7 @@ class HistoricalVaRModel(MarginModel):
     description: ClassVar[str] = "Historical / filtered-historical expected shortfall"
     measure: ClassVar[Measure] = "es"
     subadditive: ClassVar[bool] = False  # the concentration add-on and VaR are not
+    rows_invariant: ClassVar[bool] = True  # row_pnl's sums: tests/models/test_row_invariance.py
 
     def __init__(
         self,
@@ -271,6 +272,7 @@ class HistoricalVaRModel(MarginModel):
         """Margin every row on its own factor set (module docstring), vectorised per set."""
         h = sp.csr_matrix(holdings, dtype=np.float64, copy=True)
         h.eliminate_zeros()
+        h.sort_indices()  # each row's sums in column order, whatever the caller's order
         n_rows = h.shape[0]
         want = np.ones(n_rows, dtype=bool) if detail is None else np.asarray(detail, dtype=bool)
         out = _Rows(n_rows)
@@ -369,7 +371,7 @@ class HistoricalVaRModel(MarginModel):
         if fused:
             tail = fused_var_es(core_source[np.ix_(fs.lookback, cols)], sub, self.confidence)
         else:
-            pnl = aggregate_pnl(core_source[np.ix_(fs.lookback, cols)], sub)
+            pnl = row_pnl(core_source[np.ix_(fs.lookback, cols)], sub)
             tail = var_es(pnl, self.confidence)
         core = self._measure(tail)
         worst = fs.lookback[np.asarray(tail.worst_index, dtype=np.int64).reshape(-1)]
@@ -398,7 +400,7 @@ class HistoricalVaRModel(MarginModel):
             known = [memo.get(k) for k in keys]
             if needs_stress or any(k is None for k in known):
                 whole = context.calendar_pnl(fs.calendar, history=True).hs  # every row priced
-                hist = aggregate_pnl(whole[np.ix_(fs.history, cols)], sub[stressed_rows])
+                hist = row_pnl(whole[np.ix_(fs.history, cols)], sub[stressed_rows])
                 if context.stress_dates is not None:
                     names = [cal.names[i] for i in fs.history]
                     lo, hi = window_by_dates(names, *context.stress_dates)
@@ -441,7 +443,7 @@ class HistoricalVaRModel(MarginModel):
             floor = self._measure(
                 fused_var_es(floor_source, sub, self.confidence)
                 if fuses(sub, fs.floor.size)
-                else var_es(aggregate_pnl(floor_source, sub), self.confidence)
+                else var_es(row_pnl(floor_source, sub), self.confidence)
             )
             out.apc[rows] = np.maximum(floor - core, 0.0)
         shared = MappingProxyType(fs.facts)  # one read-only mapping for the set's rows

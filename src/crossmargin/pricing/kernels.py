@@ -129,6 +129,34 @@ def _aggregate_block(
                 target[s] += w * row[s]
 
 
+@numba.njit(cache=True, nogil=True)  # no fastmath: the same sums as _aggregate_block
+def _dense_rows_into(quantities: FloatArray, by_instrument: FloatArray, out: FloatArray) -> None:
+    for r in range(quantities.shape[0]):  # pragma: no cover - compiled
+        target = out[r]
+        target[:] = 0.0
+        for j in range(quantities.shape[1]):
+            w = quantities[r, j]
+            if w != 0.0:  # a zero is not an entry of the sparse row
+                row = by_instrument[j]
+                for s in range(target.shape[0]):
+                    target[s] += w * row[s]
+
+
+def dense_rows(quantities: FloatArray, pnl_by_instrument: FloatArray) -> FloatArray:
+    """``Q @ P`` for a small dense ``Q`` (rows x instruments) and ``P`` (instruments x
+    scenarios), summed as :func:`aggregate_rows` sums the CSR form of ``Q`` with its columns
+    in order: per row and scenario, ``0 + q₁·p₁ + q₂·p₂ + …`` over the nonzero quantities,
+    left to right. Unlike a BLAS product, whose kernel and summation order depend on the
+    shape, a row's sums do not depend on which other rows share the call.
+
+    Returns (rows, scenarios). The reference twin is SciPy's ``csr_matrix(Q) @ P``."""
+    q = np.ascontiguousarray(quantities, dtype=np.float64)
+    p = np.ascontiguousarray(pnl_by_instrument, dtype=np.float64)
+    out = np.empty((q.shape[0], p.shape[1]))
+    _dense_rows_into(q, p, out)
+    return out
+
+
 def aggregate_rows(
     indptr: IntArray,
     indices: IntArray,

@@ -30,7 +30,7 @@ from crossmargin.instruments import Instrument
 from crossmargin.market.scenarios import ScenarioSet
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.portfolio import Portfolio
-from crossmargin.pricing.kernels import aggregate_rows, option_pnl_into
+from crossmargin.pricing.kernels import aggregate_rows, dense_rows, option_pnl_into
 from crossmargin.pricing.terms import OPTION, InstrumentTerms, instrument_terms
 from crossmargin.pricing.valuation import base_fx, base_values, settlement_value
 
@@ -59,6 +59,25 @@ def aggregate_pnl(pnl_by_scenario: FloatArray, quantities: sp.spmatrix | FloatAr
         return np.asarray((q @ pnl_by_scenario.T).T)
     dense = np.asarray(quantities, dtype=np.float64)
     return np.asarray(pnl_by_scenario @ dense.T)
+
+
+def row_pnl(pnl_by_scenario: FloatArray, quantities: sp.spmatrix | FloatArray) -> FloatArray:
+    """As :func:`aggregate_pnl`, with every row's P&L independent of the other rows of the
+    call, bit for bit: each row's sums run over its nonzero quantities in column order
+    (scenarios, rows). Dense quantities go through :func:`~crossmargin.pricing.kernels.dense_rows`
+    (a BLAS product's summation order depends on the shape); sparse ones with their columns
+    sorted through :func:`aggregate_pnl`, whose SciPy and compiled sums are those same sums
+    (and the fused tail kernel's). A margin model that margins rows in batches (a netting
+    set's rows beside other accounts', or alone) gets the same figures either way."""
+    if sp.issparse(quantities):
+        q = sp.csr_matrix(quantities)
+        if not q.has_sorted_indices:
+            q = q.copy()
+            q.sort_indices()
+        return aggregate_pnl(pnl_by_scenario, q)
+    by_row = dense_rows(np.asarray(quantities), np.asarray(pnl_by_scenario).T)
+    out: FloatArray = by_row.T
+    return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

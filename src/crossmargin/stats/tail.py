@@ -300,6 +300,15 @@ def _check_weights(weights: npt.ArrayLike, n: int) -> FloatArray:
     return np.asarray(w / total, dtype=np.float64)
 
 
+def _column_sums(values: FloatArray) -> FloatArray:
+    """Sums along axis 0, each column summed alone (NumPy's pairwise sum of a contiguous
+    row): a column's sum is the same whether it comes alone or beside others (summing along
+    a strided axis 0 adds the columns row by row instead, another order)."""
+    flat = values.reshape(values.shape[0], -1)
+    out: FloatArray = np.ascontiguousarray(flat.T).sum(axis=1)
+    return out.reshape(values.shape[1:])
+
+
 def _weighted(pnl: FloatArray, w: FloatArray, q: Fraction, confidence: float) -> TailResult:
     order = np.argsort(pnl, axis=0, kind="stable")
     sorted_pnl = np.take_along_axis(pnl, order, axis=0)
@@ -319,7 +328,7 @@ def _weighted(pnl: FloatArray, w: FloatArray, q: Fraction, confidence: float) ->
     )
     mass = np.maximum(float(q) - before, 0.0)
     np.put_along_axis(tail_w, j_star[np.newaxis, ...], mass[np.newaxis, ...], axis=0)
-    es = -(tail_w * sorted_pnl).sum(axis=0) / tail_w.sum(axis=0)
+    es = -_column_sums(tail_w * sorted_pnl) / _column_sums(tail_w)
     var = -np.take_along_axis(sorted_pnl, j_star[np.newaxis, ...], axis=0)[0]
     k_max = int(k.max())
     compact = np.argsort(~in_tail, axis=0, kind="stable")[:k_max]
