@@ -119,6 +119,10 @@ class MarginModel(ABC):
     name: ClassVar[str]
     description: ClassVar[str]
     subadditive: ClassVar[bool] = False
+    #: True where a row's figures do not depend on the other rows of a ``margin_rows`` call,
+    #: bit for bit (``tests/models/test_row_invariance.py`` holds every model so marked to it):
+    #: then a cached context may reuse rows it has margined (:mod:`crossmargin.models.row_memo`).
+    rows_invariant: ClassVar[bool] = False
     nets_collateral: bool = True
 
     @abstractmethod

@@ -27,6 +27,12 @@ shared, not counted). Historical-model contexts grow as they are used (scenario 
 per calendar on first use), so an entry is measured again after every use and the least
 recently used entries are dropped until the total fits.
 
+Each context also keeps the rows margined on it (:mod:`crossmargin.models.row_memo`, for
+models whose rows are invariant): a what-if or a repeated book margins only the rows it has
+not seen, with the figures a single call gives, bit for bit. A memo holds at most
+``row_memo.MAX_ROWS`` rows (about 200 bytes each, not counted in the byte bound) and goes
+with its context.
+
 :class:`CachedModel` wraps a model so that :func:`crossmargin.netting.cross_margin` (and so
 ``api.margin``) goes through the cache unchanged; its results carry the wrapped model's name.
 """
@@ -46,6 +52,7 @@ import scipy.sparse as sp
 from crossmargin.instruments import Instrument
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import MarginModel, RowMargins
+from crossmargin.models.row_memo import MAX_CALL_ROWS, RowMemo
 
 if TYPE_CHECKING:
     from crossmargin.models.result import MarginResult
@@ -112,6 +119,7 @@ class ContextCache:
         self._entries: OrderedDict[int, tuple[tuple[str, str], _Entry]] = OrderedDict()
         self._sizes: dict[int, int] = {}
         self._grown: dict[int, Any] = {}
+        self._memos: dict[int, RowMemo] = {}
         self._inflight: dict[tuple[tuple[str, str], frozenset[Instrument]], threading.Event] = {}
         self._next = 0
         self._lock = threading.RLock()
@@ -136,6 +144,7 @@ class ContextCache:
             self._entries.clear()
             self._sizes.clear()
             self._grown.clear()
+            self._memos.clear()
 
     def _store(self, key: tuple[str, str], entry: _Entry) -> int:
         """Keep ``entry``; its slot (``-1`` when the cache is disabled)."""
@@ -158,7 +167,19 @@ class ContextCache:
             slot, _ = self._entries.popitem(last=False)
             self._sizes.pop(slot, None)
             self._grown.pop(slot, None)
+            self._memos.pop(slot, None)
             self._evictions += 1
+
+    def row_memo(self, slot: int, context: Any) -> RowMemo | None:
+        """The rows margined so far on the context in ``slot`` (:mod:`~crossmargin.models.row_memo`;
+        ``MAX_ROWS`` rows at most per context, dropped with it); None if the slot is gone."""
+        with self._lock:
+            if slot not in self._entries:
+                return None
+            memo = self._memos.get(slot)
+            if memo is None or memo.context is not context:
+                memo = self._memos[slot] = RowMemo(context)
+            return memo
 
     def measure(self, slot: int) -> None:
         """Measure the context in ``slot`` again if it grew in use (lazy contexts report how
@@ -476,9 +497,18 @@ class CachedModel(MarginModel):
     def margin_rows(
         self, context: Any, holdings: sp.csr_matrix, *, detail: np.ndarray | None = None
     ) -> RowMargins:
-        """Re-index ``holdings`` onto the cached columns and margin them."""
+        """Re-index ``holdings`` onto the cached columns and margin them; for a model whose
+        rows are invariant, rows margined before on the same context are taken from its
+        :class:`~crossmargin.models.row_memo.RowMemo` (calls of up to ``MAX_CALL_ROWS`` rows)."""
         mapped: MappedContext = context
-        rows = self.model.margin_rows(mapped.context, remap(mapped, holdings), detail=detail)
+        h = remap(mapped, holdings)
+        memo = None
+        if self.model.rows_invariant and mapped.slot >= 0 and h.shape[0] <= MAX_CALL_ROWS:
+            memo = self.cache.row_memo(mapped.slot, mapped.context)
+        if memo is not None:  # rows margined before on this context are reused
+            rows = memo.margin_rows(self.model, h, detail)
+        else:
+            rows = self.model.margin_rows(mapped.context, h, detail=detail)
         if mapped.slot >= 0:
             self.cache.measure(mapped.slot)  # lazy contexts grow in use
         return rows

@@ -137,6 +137,7 @@ class PMGridModel(MarginModel):
         "(Deribit/Paradex/OKX)"
     )
     subadditive: ClassVar[bool] = False
+    rows_invariant: ClassVar[bool] = True  # per-row scans: tests/models/test_row_invariance.py
 
     def __init__(
         self,

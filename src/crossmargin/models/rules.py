@@ -73,6 +73,7 @@ class RulesModel(MarginModel):
     name = "rules"
     description = "Standalone rules: futures % of notional, Cboe/Reg T options, Deribit standard"
     subadditive = True
+    rows_invariant = True  # one product per position: tests/models/test_row_invariance.py
     nets_collateral = False  # additive: collateral risk is left to the haircut
 
     def __init__(self, params: str | Path | None = None) -> None:

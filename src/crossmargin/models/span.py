@@ -150,6 +150,7 @@ class SpanModel(MarginModel):
     name = "span"
     description = "CME SPAN-style scanning: 16 scenarios per underlying, spreads, SOM"
     subadditive = False
+    rows_invariant = True  # tests/models/test_row_invariance.py
 
     def __init__(self, params: str | Path | None = None, **overrides: float | str) -> None:
         unknown = sorted(set(overrides) - set(OVERRIDABLE))

@@ -1,0 +1,167 @@
+"""Rows already margined on a cached context, kept so a later call margins only new rows.
+
+A service margins books that differ a little from books it has just margined: a what-if is
+the account plus one trade, a second request the same book under the same model. Their
+holdings rows (each position alone, each tier group) are mostly rows it has margined
+before on the same prepared context. A model whose rows are **invariant** (a row's figures
+do not depend on which other rows share the call, bit for bit:
+``tests/models/test_row_invariance.py``) lets :class:`RowMemo` keep each row's figures by
+the row's exact holdings and margin only the rows it has not seen. The result is the one a
+single call on every row gives, bit for bit (the same test, and the service's what-if and
+margin tests against the uncached path).
+
+A row is keyed by its stored entries in canonical form (columns sorted, duplicates summed,
+zeros dropped): the column numbers and the quantities' bits. A row asked for in ``detail``
+(its facts) is reused only if it was margined in detail. The memo belongs to one context
+object; it is emptied when the model answers with another set of components or scenario
+names (a lazy context that grew), and when it holds :data:`MAX_ROWS` rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from crossmargin.models.base import MarginModel, RowMargins
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+#: Rows a memo keeps before it starts again (about 200 bytes a row, plus facts shared by
+#: rows of one netting set).
+MAX_ROWS = 4_096
+#: Calls with more rows than this are margined directly (large books are not re-margined a
+#: row at a time; building their keys would cost more than it saves).
+MAX_CALL_ROWS = 2_000
+
+
+def canonical(holdings: sp.spmatrix) -> sp.csr_matrix:
+    """``holdings`` as a new CSR matrix of float64 with sorted columns, summed duplicates
+    and no stored zeros."""
+    q = sp.csr_matrix(holdings, dtype=np.float64, copy=True)
+    q.sum_duplicates()
+    q.eliminate_zeros()
+    return q
+
+
+def row_keys(q: sp.csr_matrix) -> list[bytes]:
+    """One key per row of the canonical ``q``: its columns' and quantities' bytes."""
+    cols = q.indices.astype(np.int64).tobytes()
+    data = q.data.tobytes()
+    ptr = q.indptr.tolist()
+    return [cols[8 * a : 8 * b] + data[8 * a : 8 * b] for a, b in itertools.pairwise(ptr)]
+
+
+class RowMemo:
+    """Figures of rows margined on ``context`` (module docstring); thread-safe."""
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+        self._lock = threading.Lock()
+        self._reset()
+
+    def _reset(self) -> None:
+        self._index: dict[bytes, int] = {}
+        self._values = np.empty((0, 0))
+        self._worst = np.empty(0, dtype=np.int64)
+        self._detailed = np.empty(0, dtype=bool)
+        self._facts: list[Mapping[str, Any]] = []
+        self._shape: tuple[Any, ...] | None = None
+        self._names: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def margin_rows(
+        self, model: MarginModel, holdings: sp.spmatrix, detail: npt.ArrayLike | None
+    ) -> RowMargins:
+        """``model.margin_rows(self.context, holdings, detail=detail)``, the rows seen before
+        taken from the memo."""
+        q = canonical(holdings)
+        n = q.shape[0]
+        want = np.zeros(n, dtype=bool) if detail is None else np.asarray(detail, dtype=bool)
+        keys = row_keys(q)
+        with self._lock:  # one call at a time per context: the table stays consistent
+            index = self._index
+            slot = np.fromiter((index.get(k, -1) for k in keys), dtype=np.int64, count=n)
+            known = slot >= 0
+            known[known] &= self._detailed[slot[known]] | ~want[known]
+            missing = np.flatnonzero(~known)
+            if missing.size:
+                fresh = model.margin_rows(self.context, q[missing], detail=want[missing])
+                if not self._fits(fresh) or len(index) + missing.size > MAX_ROWS:
+                    self._reset()
+                    if missing.size < n:  # the rows kept no longer match: all rows afresh
+                        fresh = model.margin_rows(self.context, q, detail=want)
+                        missing = np.arange(n)
+                    self._start(fresh)
+                chosen = [keys[r] for r in missing.tolist()]
+                slot[missing] = self._add(chosen, fresh, want[missing])
+            return self._rows(slot)
+
+    # ----------------------------------------------------------------- table
+    @staticmethod
+    def _shape_of(rows: RowMargins) -> tuple[Any, ...]:
+        return (
+            rows.maintenance is not None,
+            tuple(rows.components),
+            tuple(rows.info),
+            rows.worst_scenario is not None,
+            bool(rows.facts),
+        )
+
+    def _fits(self, rows: RowMargins) -> bool:
+        return self._shape == self._shape_of(rows) and rows.scenario_names == self._names
+
+    def _start(self, rows: RowMargins) -> None:
+        self._shape = self._shape_of(rows)
+        self._names = rows.scenario_names
+        self._values = np.empty((0, self._width()))
+
+    def _width(self) -> int:
+        assert self._shape is not None
+        has_mm, comps, info, _, _ = self._shape
+        return 1 + int(has_mm) + len(comps) + len(info)
+
+    def _add(
+        self, keys: list[bytes], rows: RowMargins, detailed: npt.NDArray[np.bool_]
+    ) -> IntArray:
+        """Append ``rows`` (keyed by ``keys``); their places in the table."""
+        columns = [rows.total]
+        if rows.maintenance is not None:
+            columns.append(rows.maintenance)
+        columns += [*rows.components.values(), *rows.info.values()]
+        start = self._values.shape[0]
+        self._values = np.vstack([self._values, np.column_stack(columns)])
+        worst = rows.worst_scenario if rows.worst_scenario is not None else np.full(len(keys), -1)
+        self._worst = np.concatenate([self._worst, np.asarray(worst, dtype=np.int64)])
+        self._detailed = np.concatenate([self._detailed, detailed])
+        self._facts.extend(rows.facts)
+        places = np.arange(start, start + len(keys), dtype=np.int64)
+        for key, place in zip(keys, places.tolist(), strict=True):
+            self._index[key] = place  # a row asked for again in detail replaces its entry
+        return places
+
+    def _rows(self, slot: IntArray) -> RowMargins:
+        assert self._shape is not None
+        has_mm, comps, info, has_worst, has_facts = self._shape
+        table = self._values[slot]
+        at = 1 + int(has_mm)
+        return RowMargins(
+            total=table[:, 0].copy(),
+            maintenance=table[:, 1].copy() if has_mm else None,
+            components={k: table[:, at + j].copy() for j, k in enumerate(comps)},
+            info={k: table[:, at + len(comps) + j].copy() for j, k in enumerate(info)},
+            worst_scenario=self._worst[slot] if has_worst else None,
+            scenario_names=self._names,
+            facts=tuple(self._facts[i] for i in slot.tolist()) if has_facts else (),
+        )
+
+
+__all__ = ["MAX_CALL_ROWS", "MAX_ROWS", "RowMemo", "canonical", "row_keys"]
