@@ -5,19 +5,27 @@
 **service_load** starts ``crossmargin serve`` (the real command: default workers, one per
 core; ``--asof 2026-02-11``; a run store in a temporary folder, so margin runs are recorded
 by the background writer) and drives it with :mod:`loadgen` (asyncio keep-alive clients, in
-this process, on the same cores). The mix, cycled: what-if ``pm_grid`` and what-if ``es`` of a
-50-position crypto account, each with one proposed option trade from 8 symbols and 4
-quantities (new instruments are priced on their first use, then served from the cache), and
-margin ``pm_grid`` and margin ``es`` of the same account (recorded). After warm-up, 1, 8 and
-32 clients send 600 / 1,600 / 3,200 requests (each level stops after 60 s). One record per
-level: requests per second, p50, p99, errors (>= 500) and dropped connections; the baseline
-is the same service with ``--workers 1``, measured in the same run.
+this process, on the same cores). The mix, in turn: what-if ``pm_grid`` and what-if ``es`` of a
+50-position crypto account, each with one proposed option trade from 8 symbols (new
+instruments are priced on their first use, then served from the cache), and margin
+``pm_grid`` and margin ``es`` of the account (recorded). **Every request is new to the
+service**: each what-if's trade has a quantity of its own and each margin's book a fill of
+its own on BTC-PERPETUAL, so no answer, before-margin or row of the trade's netting set can
+come from an earlier request (the account's other rows do: the row memo,
+:mod:`crossmargin.models.row_memo`); the warm-up's requests are others again. After
+warm-up, 1, 8 and 32 clients send 600 / 1,600 / 3,200 requests, each sent once (each level
+stops after 60 s). One record per level: requests per second, p50, p99, errors (>= 500)
+and dropped connections; the baseline is the same service with ``--workers 1``, measured in
+the same run. A last record, ``service_load_32_clients_repeated``, has 32 clients cycle
+through 128 requests instead (each sent 25 times: unchanged books margined again), against
+the 32-client level of new requests.
 Targets (issue 19): >= 400 req/s at 32 clients with p99 < 50 ms and 0 dropped.
 
 **whatif_pm_grid / whatif_es**: one client, sequential what-ifs of the 50-position account
-(the trade's quantity changes every request, so every "after" is computed), p50 and p99;
-the baseline is the same service with the context cache disabled (``prepare`` on every
-request). ``es`` uses a 1,000-day lookback. Targets (issue 19): p50 < 2 ms, p99 < 5 ms.
+(the trade's quantity is new on every request, warm-up included, so every "after" is
+computed, its changed rows margined afresh), p50 and p99; the baseline is the same service
+with the context cache disabled (``prepare`` on every request, no row memo). ``es`` uses a
+1,000-day lookback. Targets (issue 19): p50 < 2 ms, p99 < 5 ms.
 """
 
 from __future__ import annotations
@@ -44,6 +52,10 @@ ASOF = "2026-02-11"
 LEVELS = ((1, 600), (8, 1_600), (32, 3_200))
 MAX_SECONDS = 60.0
 N_LATENCY, N_BASELINE, WARMUP = 600, 60, 40
+#: The warm-up's requests (``mixed_requests(512, WARM_FIRST)``): none of the timed ones.
+WARM_FIRST = 1_000_000
+#: The repeated level's 128 requests (``mixed_requests(*REPEATED)``), sent 25 times each.
+REPEATED = (128, 2_000_000)
 TRADES = tuple(f"BTC-27MAR26-{k}-{'C' if k % 2000 else 'P'}" for k in range(60_000, 100_000, 5_000))
 
 _SERVER = """
@@ -55,8 +67,9 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", a
 """
 
 
-def account_rows() -> list[dict[str, Any]]:
-    """50 positions of one account on BTC and ETH, live on 2026-02-11."""
+def account_rows(fill: float = 0.0) -> list[dict[str, Any]]:
+    """50 positions of one account on BTC and ETH, live on 2026-02-11; ``fill`` adds to the
+    BTC-PERPETUAL position (a new fill: a book the service has not seen)."""
     rows: list[dict[str, Any]] = []
     for k, strike in enumerate(range(50_000, 100_000, 5_000)):
         for expiry in ("27MAR26", "26JUN26"):
@@ -70,7 +83,8 @@ def account_rows() -> list[dict[str, Any]]:
     rows += [
         {"symbol": s, "quantity": q}
         for s, q in (
-            ("BTC-PERPETUAL", 10_000.0), ("ETH-PERPETUAL", -5_000.0), ("BTC-27MAR26", 20_000.0),
+            ("BTC-PERPETUAL", 10_000.0 + fill), ("ETH-PERPETUAL", -5_000.0),
+            ("BTC-27MAR26", 20_000.0),
             ("ETH-26JUN26", -3_000.0), ("BTC-26JUN26", 5_000.0), ("ETH-27MAR26", 100.0),
             ("BTC_USDC-PERPETUAL", 3.0), ("ETH_USDC-PERPETUAL", -20.0),
             ("BTC_USDC-27MAR26-60000-P", 5.0), ("BTC_USDC-27MAR26-70000-C", -5.0),
@@ -96,21 +110,29 @@ def what_if_body(model: str, symbol: str = TRADES[2], quantity: float = -3.0) ->
     }
 
 
-def margin_body(model: str, record: bool = True) -> dict[str, Any]:
-    """A margin of the 50-position account (recorded by default)."""
-    return {"positions": account_rows(), "model": model, "parameters": _params(model),
+def margin_body(model: str, record: bool = True, fill: float = 0.0) -> dict[str, Any]:
+    """A margin of the 50-position account (recorded by default), ``fill`` added to its
+    BTC-PERPETUAL position."""
+    return {"positions": account_rows(fill), "model": model, "parameters": _params(model),
             "record": record}  # fmt: skip
 
 
-def mixed_requests() -> list[bytes]:
-    """The load mix (module docstring), encoded."""
+def mixed_requests(count: int = 128, first: int = 0) -> list[bytes]:
+    """``count`` requests of the load mix (module docstring), encoded; request ``first + i``
+    proposes a trade of its own quantity, or margins the book with a fill of its own, so no
+    two requests of ``mixed_requests(n, a)`` and ``mixed_requests(m, b)`` with disjoint
+    ranges are alike."""
     out = []
-    for i in range(32):
-        symbol, quantity = TRADES[i % len(TRADES)], -float(1 + i % 4)
-        out.append(encode("/v1/what-if", what_if_body("pm_grid", symbol, quantity)))
-        out.append(encode("/v1/what-if", what_if_body("es", symbol, quantity)))
-        out.append(encode("/v1/margin", margin_body("pm_grid")))
-        out.append(encode("/v1/margin", margin_body("es")))
+    for k in range(first, first + count):
+        n, kind = divmod(k, 4)
+        symbol, quantity = TRADES[n % len(TRADES)], -(1.0 + n / 64)
+        body = (
+            encode("/v1/what-if", what_if_body("pm_grid", symbol, quantity)),
+            encode("/v1/what-if", what_if_body("es", symbol, quantity)),
+            encode("/v1/margin", margin_body("pm_grid", fill=1.0 + n)),
+            encode("/v1/margin", margin_body("es", fill=1.0 + n)),
+        )[kind]
+        out.append(body)
     return out
 
 
@@ -185,8 +207,9 @@ def serve(
         url = f"http://127.0.0.1:{port}"
         try:
             _wait_ready(url, proc)
-            if warm:
-                run_load(url, mixed_requests(), clients=16, per_client=32, max_seconds=300)
+            if warm:  # requests unlike the timed ones (WARM_FIRST on)
+                run_load(url, mixed_requests(512, WARM_FIRST), clients=16, per_client=32,
+                         max_seconds=300)  # fmt: skip
             yield Service(url=url, pid=proc.pid)
         finally:
             proc.terminate()
@@ -210,35 +233,48 @@ def single_process(cache_size: int) -> Iterator[Service]:
         proc.wait(timeout=60)
 
 
-def _levels(workers: int | None) -> list[tuple[LoadResult, float, list[float]]]:
-    """Each level's result, the service's CPU milliseconds per answer and the cores each
-    busy process used on average (the workers, busiest first: how evenly the kernel spread
-    the connections shows here)."""
-    requests = mixed_requests()
+Level = tuple[LoadResult, float, list[float]]
+
+
+def _level(service: Service, requests: list[bytes], clients: int, n: int) -> Level:
+    """One level's result, the service's CPU milliseconds per answer and the cores each busy
+    process used on average (the workers, busiest first: how evenly the kernel spread the
+    connections shows here)."""
+    before = service.cpu_by_process()
+    result = run_load(
+        service.url, requests, clients=clients, per_client=n // clients, max_seconds=MAX_SECONDS
+    )
+    after = service.cpu_by_process()
+    used = {pid: after[pid] - before.get(pid, 0.0) for pid in after}
+    cores = sorted((u / result.seconds for u in used.values()), reverse=True)
+    return (
+        result,
+        1e3 * sum(used.values()) / max(result.answered, 1),
+        [c for c in cores if c >= 0.05],
+    )
+
+
+def _levels(workers: int | None, *, repeated: bool = False) -> tuple[list[Level], Level | None]:
+    """The levels of :data:`LEVELS`, every request new (module docstring); with
+    ``repeated``, then 32 clients cycling through 128 requests (:data:`REPEATED`)."""
     out = []
+    first = 0
+    again = None
     with serve(workers) as service:
         for c, n in LEVELS:
-            before = service.cpu_by_process()
-            result = run_load(
-                service.url, requests, clients=c, per_client=n // c, max_seconds=MAX_SECONDS
-            )
-            after = service.cpu_by_process()
-            used = {pid: after[pid] - before.get(pid, 0.0) for pid in after}
-            cores = sorted((u / result.seconds for u in used.values()), reverse=True)
-            out.append((
-                result,
-                1e3 * sum(used.values()) / max(result.answered, 1),
-                [c for c in cores if c >= 0.05],
-            ))  # fmt: skip
-    return out
+            out.append(_level(service, mixed_requests(n, first), c, n))
+            first += n
+        if repeated:
+            again = _level(service, mixed_requests(*REPEATED), 32, 3_200)
+    return out, again
 
 
 def service_load() -> list[dict[str, Any]]:
     """Mixed margin / what-if load at 1, 8 and 32 clients (module docstring)."""
     from crossmargin.service.server import default_workers
 
-    many = _levels(None)
-    one = _levels(1)
+    many, again = _levels(None, repeated=True)
+    one, _ = _levels(1)
     cores = os.cpu_count() or 1
     out = []
     for (result, cpu_ms, busy), (base, base_cpu, _) in zip(many, one, strict=True):
@@ -267,15 +303,35 @@ def service_load() -> list[dict[str, Any]]:
                 ),
             }
         )
+    assert again is not None
+    result, cpu_ms, busy = again
+    new32 = many[-1][0]
+    out.append(
+        {
+            "name": "service_load_32_clients_repeated",
+            "value": result.throughput,
+            "unit": "req/s",
+            "baseline_ratio": result.throughput / max(new32.throughput, 1e-9),
+            "detail": (
+                f"{default_workers()} workers, 32 clients cycling through the same 128 "
+                f"requests (a dashboard refreshing unchanged books): {result.summary()}; "
+                f"busy processes (cores): {', '.join(f'{c:.2f}' for c in busy)}; service CPU "
+                f"{cpu_ms:.1f} ms per answer; baseline: the 32-client level of requests all "
+                f"new, {new32.summary()}"
+            ),
+        }
+    )
     return out
 
 
 def _latencies(service: Service, model: str, n: int) -> tuple[np.ndarray, float]:
     """Latencies (ms) of ``n`` sequential what-ifs and the service's CPU ms per answer."""
-    bodies = [
-        encode("/v1/what-if", what_if_body(model, TRADES[2], -float(1 + i % 50))) for i in range(n)
+    bodies = [  # a quantity the service has not seen on every request, warm-up included
+        encode("/v1/what-if", what_if_body(model, TRADES[2], -(1.0 + i / 64)))
+        for i in range(WARMUP + n)
     ]
     run_load(service.url, bodies[:WARMUP], clients=1, per_client=WARMUP, max_seconds=120)
+    bodies = bodies[WARMUP:]
     cpu = service.cpu_seconds()
     result = run_load(service.url, bodies, clients=1, per_client=n, max_seconds=120)
     used = service.cpu_seconds() - cpu

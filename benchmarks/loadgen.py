@@ -120,7 +120,8 @@ def run_load(
     url: str, requests: Sequence[bytes], *, clients: int, per_client: int, max_seconds: float
 ) -> LoadResult:
     """``clients`` closed-loop clients, each sending ``per_client`` requests drawn in turn from
-    ``requests`` (client ``c`` starts at offset ``c``), stopping after ``max_seconds``."""
+    ``requests`` (client ``c`` from offset ``c·per_client``: with ``clients·per_client``
+    requests every one is sent once), stopping after ``max_seconds``."""
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     if host not in ("127.0.0.1", "localhost", "::1"):
@@ -131,7 +132,8 @@ def run_load(
     async def main() -> None:
         deadline = time.monotonic() + max_seconds
         plans = [
-            [requests[(c + i) % len(requests)] for i in range(per_client)] for c in range(clients)
+            [requests[(c * per_client + i) % len(requests)] for i in range(per_client)]
+            for c in range(clients)
         ]
         await asyncio.gather(
             *(_client(host, port, plan, deadline, out, latencies) for plan in plans)

@@ -72,6 +72,7 @@ class RowMemo:
         self._worst = np.empty(0, dtype=np.int64)
         self._detailed = np.empty(0, dtype=bool)
         self._facts: list[Mapping[str, Any]] = []
+        self._used = 0  # rows of the table in use
         self._shape: tuple[Any, ...] | None = None
         self._names: tuple[str, ...] = ()
 
@@ -123,6 +124,7 @@ class RowMemo:
         self._shape = self._shape_of(rows)
         self._names = rows.scenario_names
         self._values = np.empty((0, self._width()))
+        self._used = 0
 
     def _width(self) -> int:
         assert self._shape is not None
@@ -137,13 +139,21 @@ class RowMemo:
         if rows.maintenance is not None:
             columns.append(rows.maintenance)
         columns += [*rows.components.values(), *rows.info.values()]
-        start = self._values.shape[0]
-        self._values = np.vstack([self._values, np.column_stack(columns)])
-        worst = rows.worst_scenario if rows.worst_scenario is not None else np.full(len(keys), -1)
-        self._worst = np.concatenate([self._worst, np.asarray(worst, dtype=np.int64)])
-        self._detailed = np.concatenate([self._detailed, detailed])
+        start, stop = self._used, self._used + len(keys)
+        if stop > self._values.shape[0]:  # room for twice as many rows (amortised copies)
+            size = max(2 * stop, 64)
+            grown = np.empty((size, self._width()))
+            grown[:start] = self._values[:start]
+            self._values = grown
+            self._worst = np.resize(self._worst, size)
+            self._detailed = np.resize(self._detailed, size)
+        self._values[start:stop] = np.column_stack(columns)
+        worst = rows.worst_scenario if rows.worst_scenario is not None else -1
+        self._worst[start:stop] = worst
+        self._detailed[start:stop] = detailed
         self._facts.extend(rows.facts)
-        places = np.arange(start, start + len(keys), dtype=np.int64)
+        self._used = stop
+        places = np.arange(start, stop, dtype=np.int64)
         for key, place in zip(keys, places.tolist(), strict=True):
             self._index[key] = place  # a row asked for again in detail replaces its entry
         return places
