@@ -43,11 +43,14 @@ ROWS = (
      "every day rebuilt (the path before issue 19)"),
     ("cascade_100k_accounts_10_steps", "cascade, 100,000 accounts, 10 steps of 2025-10-10",
      "10,000 accounts scaled linearly"),
-    ("whatif_pm_grid", "what-if over HTTP, `pm_grid`, 50 positions, 1 client: p50",
+    ("whatif_pm_grid", "what-if over HTTP, `pm_grid`, 50 positions, 1 client, a new trade "
+     "each: p50", "no context cache"),
+    ("whatif_es", "what-if over HTTP, `es`, 50 positions, 1 client, a new trade each: p50",
      "no context cache"),
-    ("whatif_es", "what-if over HTTP, `es`, 50 positions, 1 client: p50", "no context cache"),
-    ("service_load_32_clients", "service, 32 clients, mixed margin and what-if",
-     "the service with 1 worker"),
+    ("service_load_32_clients", "service, 32 clients, mixed margin and what-if, every request "
+     "new", "the service with 1 worker"),
+    ("service_load_32_clients_repeated", "service, 32 clients, the same 128 requests again",
+     "every request new (the row above)"),
 )  # fmt: skip
 
 
