@@ -8,11 +8,13 @@ exactly the figures it gets in the whole book's call. The service's row reuse
 
 It was not so for ``es``/``hvar`` on small books: their P&L came from a BLAS product, whose
 summation order depends on the shape (a single row takes another kernel), so a row could
-differ in its last bit between calls. ``dense_rows`` sums each row in column order, as the
+differ in its last bit between calls. ``rows_at`` sums each row in column order, as the
 sparse and fused paths do; its reference twin is SciPy's sparse product.
 """
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 import pytest
@@ -22,7 +24,8 @@ from crossmargin import api
 from crossmargin.models import MarginModel, RowMargins, fused_tail, get_model
 from crossmargin.netting.core import tier_layout
 from crossmargin.portfolio import Portfolio
-from crossmargin.pricing.kernels import dense_rows
+from crossmargin.pricing.kernels import rows_at
+from crossmargin.pricing.revalue import aggregate_pnl, row_pnl
 from market_inputs import history, sample_market
 
 
@@ -108,12 +111,33 @@ def test_rows_alone_equal_the_fused_kernel_bit_for_bit(
         _assert_rows_equal(row, fused, np.array([r]))
 
 
-def test_dense_rows_equals_the_sparse_product_and_ignores_its_neighbours() -> None:
+def test_row_pnl_equals_the_sparse_product_and_ignores_its_neighbours() -> None:
     rng = np.random.default_rng(3)
     q = rng.normal(size=(40, 25)) * (rng.random((40, 25)) < 0.3)
     q[5] = 0.0  # an empty row
-    p = rng.normal(size=(25, 300)) * 1e4
-    got = dense_rows(q, p)
-    np.testing.assert_array_equal(got, sp.csr_matrix(q) @ p)  # SciPy: row sums in column order
+    source = rng.normal(size=(500, 60)) * 1e4  # scenarios x instruments
+    scen, cols = np.arange(100, 400), rng.choice(60, size=25, replace=False)
+    block = source[np.ix_(scen, cols)]
+    want = np.asarray((sp.csr_matrix(q) @ block.T).T)  # SciPy: row sums in column order
+    got = row_pnl(source, scen, cols, q)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(row_pnl(source, scen, cols, sp.csr_matrix(q)), want)
+    np.testing.assert_array_equal(aggregate_pnl(block, sp.csr_matrix(q)), want)
     for rows in ([3], [0, 39], list(range(0, 40, 3))):
-        np.testing.assert_array_equal(dense_rows(q[rows], p), got[rows])
+        np.testing.assert_array_equal(row_pnl(source, scen, cols, q[rows]), got[:, rows])
+    # unsorted CSR columns are summed in column order all the same
+    unsorted = sp.csr_matrix(q)
+    ptr = unsorted.indptr.tolist()
+    order = np.concatenate([np.arange(a, b)[::-1] for a, b in itertools.pairwise(ptr)])
+    shuffled = sp.csr_matrix((unsorted.data[order], unsorted.indices[order], unsorted.indptr),
+                             shape=q.shape)  # fmt: skip
+    assert not shuffled.has_sorted_indices
+    np.testing.assert_array_equal(row_pnl(source, scen, cols, shuffled), want)
+
+
+def test_rows_at_takes_the_rows_and_columns_asked() -> None:
+    source = np.arange(12.0).reshape(4, 3)  # 4 scenarios x 3 instruments
+    got = rows_at(np.array([0, 2, 3]), np.array([0, 1, 1]), np.array([2.0, -1.0, 0.5]),
+                  source, np.array([3, 1]), np.array([2, 0]))  # fmt: skip
+    # row 0: 2·source[s, 2] − 1·source[s, 0]; row 1: 0.5·source[s, 0]
+    np.testing.assert_array_equal(got, [[2 * 11 - 9, 2 * 5 - 3], [0.5 * 9, 0.5 * 3]])

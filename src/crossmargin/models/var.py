@@ -371,7 +371,7 @@ class HistoricalVaRModel(MarginModel):
         if fused:
             tail = fused_var_es(core_source[np.ix_(fs.lookback, cols)], sub, self.confidence)
         else:
-            pnl = row_pnl(core_source[np.ix_(fs.lookback, cols)], sub)
+            pnl = row_pnl(core_source, fs.lookback, cols, sub)
             tail = var_es(pnl, self.confidence)
         core = self._measure(tail)
         worst = fs.lookback[np.asarray(tail.worst_index, dtype=np.int64).reshape(-1)]
@@ -400,7 +400,7 @@ class HistoricalVaRModel(MarginModel):
             known = [memo.get(k) for k in keys]
             if needs_stress or any(k is None for k in known):
                 whole = context.calendar_pnl(fs.calendar, history=True).hs  # every row priced
-                hist = row_pnl(whole[np.ix_(fs.history, cols)], sub[stressed_rows])
+                hist = row_pnl(whole, fs.history, cols, sub[stressed_rows])
                 if context.stress_dates is not None:
                     names = [cal.names[i] for i in fs.history]
                     lo, hi = window_by_dates(names, *context.stress_dates)
@@ -439,11 +439,10 @@ class HistoricalVaRModel(MarginModel):
         if self.apc == "buffer":
             out.apc[rows] = self._n["apc_buffer"] * core
         elif self.apc == "floor" and fs.floor is not None:
-            floor_source = cal.hs[np.ix_(fs.floor, cols)]
             floor = self._measure(
-                fused_var_es(floor_source, sub, self.confidence)
+                fused_var_es(cal.hs[np.ix_(fs.floor, cols)], sub, self.confidence)
                 if fuses(sub, fs.floor.size)
-                else var_es(row_pnl(floor_source, sub), self.confidence)
+                else var_es(row_pnl(cal.hs, fs.floor, cols, sub), self.confidence)
             )
             out.apc[rows] = np.maximum(floor - core, 0.0)
         shared = MappingProxyType(fs.facts)  # one read-only mapping for the set's rows

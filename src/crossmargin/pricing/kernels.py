@@ -130,30 +130,50 @@ def _aggregate_block(
 
 
 @numba.njit(cache=True, nogil=True)  # no fastmath: the same sums as _aggregate_block
-def _dense_rows_into(quantities: FloatArray, by_instrument: FloatArray, out: FloatArray) -> None:
-    for r in range(quantities.shape[0]):  # pragma: no cover - compiled
-        target = out[r]
-        target[:] = 0.0
-        for j in range(quantities.shape[1]):
-            w = quantities[r, j]
-            if w != 0.0:  # a zero is not an entry of the sparse row
-                row = by_instrument[j]
-                for s in range(target.shape[0]):
-                    target[s] += w * row[s]
+def _rows_at_into(
+    indptr: IntArray,
+    indices: IntArray,
+    data: FloatArray,
+    source: FloatArray,
+    scenarios: IntArray,
+    columns: IntArray,
+    out: FloatArray,
+) -> None:  # pragma: no cover - compiled
+    for r in range(out.shape[0]):
+        lo, hi = indptr[r], indptr[r + 1]
+        for s in range(scenarios.shape[0]):
+            row = source[scenarios[s]]
+            acc = 0.0
+            for p in range(lo, hi):
+                acc += data[p] * row[columns[indices[p]]]
+            out[r, s] = acc
 
 
-def dense_rows(quantities: FloatArray, pnl_by_instrument: FloatArray) -> FloatArray:
-    """``Q @ P`` for a small dense ``Q`` (rows x instruments) and ``P`` (instruments x
-    scenarios), summed as :func:`aggregate_rows` sums the CSR form of ``Q`` with its columns
-    in order: per row and scenario, ``0 + q₁·p₁ + q₂·p₂ + …`` over the nonzero quantities,
-    left to right. Unlike a BLAS product, whose kernel and summation order depend on the
-    shape, a row's sums do not depend on which other rows share the call.
+def rows_at(
+    indptr: IntArray,
+    indices: IntArray,
+    data: FloatArray,
+    source: FloatArray,
+    scenarios: IntArray,
+    columns: IntArray,
+) -> FloatArray:
+    """``Q @ source[scenarios][:, columns].T`` for CSR ``Q`` (rows x ``columns``), without
+    gathering the block: per row and scenario ``0 + q₁·p₁ + q₂·p₂ + …`` over the row's
+    entries in storage order, the sums :func:`aggregate_rows` (and the fused tail kernel)
+    take. A row's sums do not depend on the other rows of the call (a BLAS product's
+    summation order depends on the shape).
 
-    Returns (rows, scenarios). The reference twin is SciPy's ``csr_matrix(Q) @ P``."""
-    q = np.ascontiguousarray(quantities, dtype=np.float64)
-    p = np.ascontiguousarray(pnl_by_instrument, dtype=np.float64)
-    out = np.empty((q.shape[0], p.shape[1]))
-    _dense_rows_into(q, p, out)
+    Returns (rows, scenarios). The reference twin is SciPy's ``Q @ block.T``."""
+    out = np.empty((indptr.shape[0] - 1, scenarios.shape[0]))
+    _rows_at_into(
+        np.ascontiguousarray(indptr, dtype=np.int64),
+        np.ascontiguousarray(indices, dtype=np.int64),
+        np.ascontiguousarray(data, dtype=np.float64),
+        np.ascontiguousarray(source, dtype=np.float64),
+        np.ascontiguousarray(scenarios, dtype=np.int64),
+        np.ascontiguousarray(columns, dtype=np.int64),
+        out,
+    )
     return out
 
 

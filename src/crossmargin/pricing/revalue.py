@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
@@ -30,7 +31,7 @@ from crossmargin.instruments import Instrument
 from crossmargin.market.scenarios import ScenarioSet
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.portfolio import Portfolio
-from crossmargin.pricing.kernels import aggregate_rows, dense_rows, option_pnl_into
+from crossmargin.pricing.kernels import aggregate_rows, option_pnl_into, rows_at
 from crossmargin.pricing.terms import OPTION, InstrumentTerms, instrument_terms
 from crossmargin.pricing.valuation import base_fx, base_values, settlement_value
 
@@ -61,21 +62,34 @@ def aggregate_pnl(pnl_by_scenario: FloatArray, quantities: sp.spmatrix | FloatAr
     return np.asarray(pnl_by_scenario @ dense.T)
 
 
-def row_pnl(pnl_by_scenario: FloatArray, quantities: sp.spmatrix | FloatArray) -> FloatArray:
-    """As :func:`aggregate_pnl`, with every row's P&L independent of the other rows of the
-    call, bit for bit: each row's sums run over its nonzero quantities in column order
-    (scenarios, rows). Dense quantities go through :func:`~crossmargin.pricing.kernels.dense_rows`
-    (a BLAS product's summation order depends on the shape); sparse ones with their columns
-    sorted through :func:`aggregate_pnl`, whose SciPy and compiled sums are those same sums
-    (and the fused tail kernel's). A margin model that margins rows in batches (a netting
-    set's rows beside other accounts', or alone) gets the same figures either way."""
+def row_pnl(
+    source: FloatArray,
+    scenarios: npt.ArrayLike,
+    columns: npt.ArrayLike,
+    quantities: sp.spmatrix | FloatArray,
+) -> FloatArray:
+    """P&L (scenarios, rows) of holdings ``quantities`` (rows x ``columns``) from per-contract
+    P&L ``source`` (all scenarios x all instruments), on the scenario rows ``scenarios``.
+
+    As ``aggregate_pnl(source[np.ix_(scenarios, columns)], quantities)``, without copying
+    the block, and with every row's P&L independent of the other rows of the call, bit for
+    bit: each row's sums run over its nonzero quantities in column order
+    (:func:`~crossmargin.pricing.kernels.rows_at`), the sums of the sparse and fused paths.
+    A margin model that margins rows in batches (a netting set's rows beside other
+    accounts', or alone) gets the same figures either way."""
     if sp.issparse(quantities):
-        q = sp.csr_matrix(quantities)
+        q = sp.csr_matrix(quantities, dtype=np.float64)
         if not q.has_sorted_indices:
             q = q.copy()
             q.sort_indices()
-        return aggregate_pnl(pnl_by_scenario, q)
-    by_row = dense_rows(np.asarray(quantities), np.asarray(pnl_by_scenario).T)
+        indptr, indices, data = q.indptr, q.indices, q.data
+    else:
+        dense = np.asarray(quantities, dtype=np.float64)
+        r, indices = np.nonzero(dense)  # row by row, columns ascending
+        data = dense[r, indices]
+        indptr = np.concatenate(([0], np.cumsum(np.bincount(r, minlength=dense.shape[0]))))
+    by_row = rows_at(indptr, indices, data, source, np.asarray(scenarios),
+                     np.asarray(columns))  # fmt: skip
     out: FloatArray = by_row.T
     return out
 
