@@ -94,15 +94,16 @@ def test_only_rows_not_seen_are_margined(name: str, monkeypatch: pytest.MonkeyPa
 
 def test_a_row_asked_in_detail_is_margined_in_detail() -> None:
     """Facts (the stressed window of es) come with rows margined in detail; a row first
-    margined without them is margined again when asked in detail."""
+    margined without them is margined again when asked in detail, and the other way."""
     model = _model("es")
     book = api.sample_book()
     layout = tier_layout(book)
     context = model.prepare(layout.instruments, sample_market())
     h = sp.csr_matrix(layout.holdings)
     memo = RowMemo(context)
-    plain = memo.margin_rows(model, h, None)
-    detail = np.zeros(h.shape[0], dtype=bool)
+    none = np.zeros(h.shape[0], dtype=bool)
+    plain = memo.margin_rows(model, h, none)
+    detail = none.copy()
     detail[-1] = True
     got = memo.margin_rows(model, h, detail)
     want = model.margin_rows(context, row_memo.canonical(h), detail=detail)
@@ -110,6 +111,14 @@ def test_a_row_asked_in_detail_is_margined_in_detail() -> None:
     assert got.facts[-1] == want.facts[-1]
     np.testing.assert_array_equal(got.total, plain.total)
     np.testing.assert_array_equal(got.info["stress"], want.info["stress"])
+    # and the other way: a row margined in detail is not handed out as a plain row; no
+    # detail given means every row in detail, as margin_rows takes it
+    assert memo.margin_rows(model, h, None).facts == model.margin_rows(context, h).facts
+    again = memo.margin_rows(model, h, none)
+    fresh = model.margin_rows(context, row_memo.canonical(h), detail=none)
+    assert again.facts == fresh.facts
+    np.testing.assert_array_equal(again.info["stress"], fresh.info["stress"])
+    assert fresh.info["stress"][-1] == 0.0 != want.info["stress"][-1]
 
 
 def test_a_full_memo_starts_again_with_the_same_figures(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,8 +11,9 @@ single call on every row gives, bit for bit (the same test, and the service's wh
 margin tests against the uncached path).
 
 A row is keyed by its stored entries in canonical form (columns sorted, duplicates summed,
-zeros dropped): the column numbers and the quantities' bits. A row asked for in ``detail``
-(its facts) is reused only if it was margined in detail. The memo belongs to one context
+zeros dropped): the column numbers and the quantities' bits, and by whether it is asked for
+in ``detail`` (its facts and informational figures, which a model may fill for those rows
+only): a row is reused only as it was margined. The memo belongs to one context
 object; it is emptied when the model answers with another set of components or scenario
 names (a lazy context that grew), and when it holds :data:`MAX_ROWS` rows.
 """
@@ -70,7 +71,6 @@ class RowMemo:
         self._index: dict[bytes, int] = {}
         self._values = np.empty((0, 0))
         self._worst = np.empty(0, dtype=np.int64)
-        self._detailed = np.empty(0, dtype=bool)
         self._facts: list[Mapping[str, Any]] = []
         self._used = 0  # rows of the table in use
         self._shape: tuple[Any, ...] | None = None
@@ -86,14 +86,13 @@ class RowMemo:
         taken from the memo."""
         q = canonical(holdings)
         n = q.shape[0]
-        want = np.zeros(n, dtype=bool) if detail is None else np.asarray(detail, dtype=bool)
-        keys = row_keys(q)
+        # as margin_rows takes it: no ``detail`` means every row in detail
+        want = np.ones(n, dtype=bool) if detail is None else np.asarray(detail, dtype=bool)
+        keys = [k + (b"d" if w else b"-") for k, w in zip(row_keys(q), want.tolist(), strict=True)]
         with self._lock:  # one call at a time per context: the table stays consistent
             index = self._index
             slot = np.fromiter((index.get(k, -1) for k in keys), dtype=np.int64, count=n)
-            known = slot >= 0
-            known[known] &= self._detailed[slot[known]] | ~want[known]
-            missing = np.flatnonzero(~known)
+            missing = np.flatnonzero(slot < 0)
             if missing.size:
                 fresh = model.margin_rows(self.context, q[missing], detail=want[missing])
                 if not self._fits(fresh) or len(index) + missing.size > MAX_ROWS:
@@ -103,7 +102,7 @@ class RowMemo:
                         missing = np.arange(n)
                     self._start(fresh)
                 chosen = [keys[r] for r in missing.tolist()]
-                slot[missing] = self._add(chosen, fresh, want[missing])
+                slot[missing] = self._add(chosen, fresh)
             return self._rows(slot)
 
     # ----------------------------------------------------------------- table
@@ -131,9 +130,7 @@ class RowMemo:
         has_mm, comps, info, _, _ = self._shape
         return 1 + int(has_mm) + len(comps) + len(info)
 
-    def _add(
-        self, keys: list[bytes], rows: RowMargins, detailed: npt.NDArray[np.bool_]
-    ) -> IntArray:
+    def _add(self, keys: list[bytes], rows: RowMargins) -> IntArray:
         """Append ``rows`` (keyed by ``keys``); their places in the table."""
         columns = [rows.total]
         if rows.maintenance is not None:
@@ -146,16 +143,13 @@ class RowMemo:
             grown[:start] = self._values[:start]
             self._values = grown
             self._worst = np.resize(self._worst, size)
-            self._detailed = np.resize(self._detailed, size)
         self._values[start:stop] = np.column_stack(columns)
         worst = rows.worst_scenario if rows.worst_scenario is not None else -1
         self._worst[start:stop] = worst
-        self._detailed[start:stop] = detailed
         self._facts.extend(rows.facts)
         self._used = stop
         places = np.arange(start, stop, dtype=np.int64)
-        for key, place in zip(keys, places.tolist(), strict=True):
-            self._index[key] = place  # a row asked for again in detail replaces its entry
+        self._index.update(zip(keys, places.tolist(), strict=True))
         return places
 
     def _rows(self, slot: IntArray) -> RowMargins:
