@@ -8,7 +8,7 @@ exactly the figures it gets in the whole book's call. The service's row reuse
 
 It was not so for ``es``/``hvar`` on small books: their P&L came from a BLAS product, whose
 summation order depends on the shape (a single row takes another kernel), so a row could
-differ in its last bit between calls. ``rows_at`` sums each row in column order, as the
+differ in its last bit between calls. ``row_pnl`` sums each row in column order, as the
 sparse and fused paths do; its reference twin is SciPy's sparse product.
 """
 
@@ -24,7 +24,6 @@ from crossmargin import api
 from crossmargin.models import MarginModel, RowMargins, fused_tail, get_model
 from crossmargin.netting.core import tier_layout
 from crossmargin.portfolio import Portfolio
-from crossmargin.pricing.kernels import rows_at
 from crossmargin.pricing.revalue import aggregate_pnl, row_pnl
 from market_inputs import history, sample_market
 
@@ -135,9 +134,9 @@ def test_row_pnl_equals_the_sparse_product_and_ignores_its_neighbours() -> None:
     np.testing.assert_array_equal(row_pnl(source, scen, cols, shuffled), want)
 
 
-def test_rows_at_takes_the_rows_and_columns_asked() -> None:
+def test_row_pnl_takes_the_scenarios_and_columns_asked() -> None:
     source = np.arange(12.0).reshape(4, 3)  # 4 scenarios x 3 instruments
-    got = rows_at(np.array([0, 2, 3]), np.array([0, 1, 1]), np.array([2.0, -1.0, 0.5]),
-                  source, np.array([3, 1]), np.array([2, 0]))  # fmt: skip
-    # row 0: 2·source[s, 2] − 1·source[s, 0]; row 1: 0.5·source[s, 0]
-    np.testing.assert_array_equal(got, [[2 * 11 - 9, 2 * 5 - 3], [0.5 * 9, 0.5 * 3]])
+    q = sp.csr_matrix(([2.0, -1.0, 0.5], [0, 1, 1], [0, 2, 3]), shape=(2, 2))
+    got = row_pnl(source, np.array([3, 1]), np.array([2, 0]), q)
+    # row 0: 2·source[s, 2] − 1·source[s, 0]; row 1: 0.5·source[s, 0]  (scenarios x rows)
+    np.testing.assert_array_equal(got, [[2 * 11 - 9, 0.5 * 9], [2 * 5 - 3, 0.5 * 3]])

@@ -130,7 +130,7 @@ def _aggregate_block(
 
 
 @numba.njit(cache=True, nogil=True)  # no fastmath: the same sums as _aggregate_block
-def _rows_at_into(
+def rows_at_into(
     indptr: IntArray,
     indices: IntArray,
     data: FloatArray,
@@ -139,6 +139,12 @@ def _rows_at_into(
     columns: IntArray,
     out: FloatArray,
 ) -> None:  # pragma: no cover - compiled
+    """``out = Q @ source[scenarios][:, columns].T`` for CSR ``Q`` (``indptr``, ``indices``,
+    ``data``: rows x ``columns``; ``out`` rows x scenarios), without gathering the block:
+    per row and scenario ``0 + q₁·p₁ + q₂·p₂ + …`` over the row's entries in storage order,
+    the sums :func:`aggregate_rows` (and the fused tail kernel) take. A row's sums do not
+    depend on the other rows of the call (a BLAS product's summation order depends on the
+    shape). The reference twin is SciPy's ``Q @ block.T``."""
     for r in range(out.shape[0]):
         lo, hi = indptr[r], indptr[r + 1]
         for s in range(scenarios.shape[0]):
@@ -147,34 +153,6 @@ def _rows_at_into(
             for p in range(lo, hi):
                 acc += data[p] * row[columns[indices[p]]]
             out[r, s] = acc
-
-
-def rows_at(
-    indptr: IntArray,
-    indices: IntArray,
-    data: FloatArray,
-    source: FloatArray,
-    scenarios: IntArray,
-    columns: IntArray,
-) -> FloatArray:
-    """``Q @ source[scenarios][:, columns].T`` for CSR ``Q`` (rows x ``columns``), without
-    gathering the block: per row and scenario ``0 + q₁·p₁ + q₂·p₂ + …`` over the row's
-    entries in storage order, the sums :func:`aggregate_rows` (and the fused tail kernel)
-    take. A row's sums do not depend on the other rows of the call (a BLAS product's
-    summation order depends on the shape).
-
-    Returns (rows, scenarios). The reference twin is SciPy's ``Q @ block.T``."""
-    out = np.empty((indptr.shape[0] - 1, scenarios.shape[0]))
-    _rows_at_into(
-        np.ascontiguousarray(indptr, dtype=np.int64),
-        np.ascontiguousarray(indices, dtype=np.int64),
-        np.ascontiguousarray(data, dtype=np.float64),
-        np.ascontiguousarray(source, dtype=np.float64),
-        np.ascontiguousarray(scenarios, dtype=np.int64),
-        np.ascontiguousarray(columns, dtype=np.int64),
-        out,
-    )
-    return out
 
 
 def aggregate_rows(

@@ -31,7 +31,7 @@ from crossmargin.instruments import Instrument
 from crossmargin.market.scenarios import ScenarioSet
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.portfolio import Portfolio
-from crossmargin.pricing.kernels import aggregate_rows, option_pnl_into, rows_at
+from crossmargin.pricing.kernels import aggregate_rows, option_pnl_into, rows_at_into
 from crossmargin.pricing.terms import OPTION, InstrumentTerms, instrument_terms
 from crossmargin.pricing.valuation import base_fx, base_values, settlement_value
 
@@ -74,7 +74,7 @@ def row_pnl(
     As ``aggregate_pnl(source[np.ix_(scenarios, columns)], quantities)``, without copying
     the block, and with every row's P&L independent of the other rows of the call, bit for
     bit: each row's sums run over its nonzero quantities in column order
-    (:func:`~crossmargin.pricing.kernels.rows_at`), the sums of the sparse and fused paths.
+    (:func:`~crossmargin.pricing.kernels.rows_at_into`), the sums of the sparse and fused paths.
     A margin model that margins rows in batches (a netting set's rows beside other
     accounts', or alone) gets the same figures either way."""
     if sp.issparse(quantities):
@@ -88,8 +88,17 @@ def row_pnl(
         r, indices = np.nonzero(dense)  # row by row, columns ascending
         data = dense[r, indices]
         indptr = np.concatenate(([0], np.cumsum(np.bincount(r, minlength=dense.shape[0]))))
-    by_row = rows_at(indptr, indices, data, source, np.asarray(scenarios),
-                     np.asarray(columns))  # fmt: skip
+    scen = np.ascontiguousarray(scenarios, dtype=np.int64)
+    by_row = np.empty((indptr.shape[0] - 1, scen.shape[0]))
+    rows_at_into(
+        np.ascontiguousarray(indptr, dtype=np.int64),
+        np.ascontiguousarray(indices, dtype=np.int64),
+        np.ascontiguousarray(data, dtype=np.float64),
+        np.ascontiguousarray(source, dtype=np.float64),  # a calendar matrix: C order already
+        scen,
+        np.ascontiguousarray(columns, dtype=np.int64),
+        by_row,
+    )
     out: FloatArray = by_row.T
     return out
 
