@@ -141,7 +141,11 @@ def run_margin(
     parts = parts_for(portfolio, worker_count(client), chunk_positions)
     results = map_units(client, margin_part, parts, shared=shared, name="margin",
                         progress=progress, timings=timings)  # fmt: skip
-    return merge_results(results, portfolio)
+    # each part reports the parameters of its own underlyings; the book has them all
+    return dataclasses.replace(
+        merge_results(results, portfolio),
+        parameters=model.parameters_for(portfolio.underlyings),
+    )
 
 
 def merge_results(results: Sequence[MarginResult], book: Portfolio) -> MarginResult:

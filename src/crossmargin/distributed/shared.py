@@ -18,6 +18,7 @@ scenarios (:class:`~crossmargin.models.var_context.FactorSet`) and the tail meas
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -94,6 +95,10 @@ class PreparedModel(MarginModel):
     def parameters(self) -> dict[str, Any]:
         """The wrapped model's parameters."""
         return self.shared.model.parameters()
+
+    def parameters_for(self, underlyings: Collection[str]) -> dict[str, Any]:
+        """The wrapped model's parameters for a book on ``underlyings``."""
+        return self.shared.model.parameters_for(underlyings)
 
     def history(self) -> MarketHistory | None:
         """The eligibility history resolved on the client."""

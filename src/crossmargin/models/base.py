@@ -23,7 +23,7 @@ component where it applies.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -144,6 +144,13 @@ class MarginModel(ABC):
     def parameters(self) -> dict[str, Any]:
         """The parameters in force, JSON-ready (reported with every result)."""
         return {}
+
+    def parameters_for(self, underlyings: Collection[str]) -> dict[str, Any]:
+        """The parameters in force for a book on ``underlyings``, as its result reports them:
+        :meth:`parameters`, which a model whose tables are per underlying (``pm_grid``)
+        restricts to the book's own underlyings."""
+        del underlyings
+        return self.parameters()
 
     def diagnostics(self, context: Any) -> dict[str, Any]:
         """Per-run facts worth showing beside the result, JSON-ready (default: none).

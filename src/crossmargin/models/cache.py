@@ -42,7 +42,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -478,6 +478,10 @@ class CachedModel(MarginModel):
     def parameters(self) -> dict[str, Any]:
         """The wrapped model's parameters."""
         return self.model.parameters()
+
+    def parameters_for(self, underlyings: Collection[str]) -> dict[str, Any]:
+        """The wrapped model's parameters for a book on ``underlyings``."""
+        return self.model.parameters_for(underlyings)
 
     def history(self) -> Any:
         """The wrapped model's market history if it reads one, else the one given (offset

@@ -8,7 +8,7 @@ prefixed with the model name, with ``binding_<name>`` (1 where that model binds)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,13 @@ class ConservativeModel(MarginModel):
         return {
             self.first.name: self.first.parameters(),
             self.second.name: self.second.parameters(),
+        }
+
+    def parameters_for(self, underlyings: Collection[str]) -> dict[str, Any]:
+        """Both models' parameters for a book on ``underlyings``."""
+        return {
+            self.first.name: self.first.parameters_for(underlyings),
+            self.second.name: self.second.parameters_for(underlyings),
         }
 
     def prepare(self, instruments: tuple[Instrument, ...], market: MarketSnapshot) -> Any:

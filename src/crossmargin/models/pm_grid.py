@@ -38,6 +38,7 @@ Funding and fee provisions (Paradex), open-order and MMP margin are not modelled
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -184,6 +185,14 @@ class PMGridModel(MarginModel):
 
     def parameters(self) -> dict[str, Any]:
         """Mode, venue, file metadata, per-underlying parameters and collateral haircuts."""
+        return self._parameters(None)
+
+    def parameters_for(self, underlyings: Collection[str]) -> dict[str, Any]:
+        """:meth:`parameters` with the tables of ``underlyings`` alone (a book's result
+        reports the grids that margined it, not the file's every underlying)."""
+        return self._parameters(frozenset(underlyings))
+
+    def _parameters(self, only: frozenset[str] | None) -> dict[str, Any]:
         return {
             **self._params.metadata(),
             "mode": self.mode,
@@ -194,6 +203,7 @@ class PMGridModel(MarginModel):
             "underlyings": {
                 u: {**g.to_dict(), **info(self._params.underlyings.get(u, {}))}
                 for u, g in self._grids.items()
+                if only is None or u in only
             },
         }
 

@@ -22,7 +22,7 @@ the position)``: two full runs of the model (all variants in one call; accounts 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -221,6 +221,9 @@ class Recorder(MarginModel):
 
     def parameters(self) -> dict[str, Any]:
         return self.model.parameters()
+
+    def parameters_for(self, underlyings: Collection[str]) -> dict[str, Any]:
+        return self.model.parameters_for(underlyings)
 
     def diagnostics(self, context: Any) -> dict[str, Any]:
         return self.model.diagnostics(context)
