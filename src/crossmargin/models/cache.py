@@ -30,8 +30,8 @@ recently used entries are dropped until the total fits.
 Each context also keeps the rows margined on it (:mod:`crossmargin.models.row_memo`, for
 models whose rows are invariant): a what-if or a repeated book margins only the rows it has
 not seen, with the figures a single call gives, bit for bit. A memo holds at most
-``row_memo.MAX_ROWS`` rows (about 200 bytes each, not counted in the byte bound) and goes
-with its context.
+``row_memo.MAX_ROWS`` rows (a few hundred bytes each, not counted in the byte bound) and
+goes with its context.
 
 :class:`CachedModel` wraps a model so that :func:`crossmargin.netting.cross_margin` (and so
 ``api.margin``) goes through the cache unchanged; its results carry the wrapped model's name.

@@ -34,8 +34,8 @@ from crossmargin.models.base import MarginModel, RowMargins
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-#: Rows a memo keeps before it starts again (about 200 bytes a row, plus facts shared by
-#: rows of one netting set).
+#: Rows a memo keeps before it starts again (a row costs its figures, about 100 bytes, and
+#: its key, 12 bytes per position it holds; facts are shared by rows of one netting set).
 MAX_ROWS = 4_096
 #: Calls with more rows than this are margined directly (large books are not re-margined a
 #: row at a time; building their keys would cost more than it saves).
@@ -117,7 +117,9 @@ class RowMemo:
         )
 
     def _fits(self, rows: RowMargins) -> bool:
-        return self._shape == self._shape_of(rows) and rows.scenario_names == self._names
+        names = rows.scenario_names  # the same tuple object while the context stays as it is
+        same_names = names is self._names or names == self._names
+        return self._shape == self._shape_of(rows) and same_names
 
     def _start(self, rows: RowMargins) -> None:
         self._shape = self._shape_of(rows)
