@@ -283,7 +283,7 @@ def _assemble(
         accounts=tuple(accounts),
         groups=groups,
         positions=positions,
-        parameters=model.parameters_for({p.instrument.underlying for p in portfolio.positions}),
+        parameters=model.parameters_for(portfolio.underlyings),
         market=market.source or market.valuation_time.isoformat(),
         offsets=policy.to_dict(),
     )

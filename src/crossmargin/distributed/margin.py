@@ -141,7 +141,8 @@ def run_margin(
     parts = parts_for(portfolio, worker_count(client), chunk_positions)
     results = map_units(client, margin_part, parts, shared=shared, name="margin",
                         progress=progress, timings=timings)  # fmt: skip
-    # each part reports the parameters of its own underlyings; the book has them all
+    # each part reports the parameters of its own underlyings; the book has them all (as
+    # cross_margin reports them for the whole book)
     return dataclasses.replace(
         merge_results(results, portfolio),
         parameters=model.parameters_for(portfolio.underlyings),

@@ -243,7 +243,7 @@ def _assemble(
             ),
             groups=group_margins(layout, figures, by_tier, run.positions.total),
             positions=position_margins(portfolio, layout, by_tier, run.positions),
-            parameters=run.model.parameters_for({i.underlying for i in layout.instruments}),
+            parameters=run.model.parameters_for(portfolio.underlyings),
             market=market.source or market.valuation_time.isoformat(),
             offsets=run.policy.to_dict(),
         )
