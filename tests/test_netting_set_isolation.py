@@ -3,8 +3,14 @@
 Random books of several random accounts (crypto-only, equity-only and mixed accounts side by
 side, so that calendars, history starts and stressed windows differ) on three real as-of
 dates: each account's figures alone equal its figures inside the book, and inside the book
-with the accounts in reverse order, to 1e-9 relative, for ``rules``, ``span``, ``pm_grid``,
-``es``, ``hvar``, ``conservative`` and ISDA ``simm`` (CRIF from the book, per account).
+with the accounts in reverse order, **bit for bit**, for ``rules``, ``span``, ``pm_grid``,
+``es``, ``hvar``, ``conservative`` and ISDA ``simm`` (CRIF from the book, per account); and
+so do the figures a service gives from contexts cached and grown for other books.
+
+Exact equality holds because a layout lists its instruments in canonical order
+(``Instrument.sort_key``), cached contexts keep that order when they grow, and every sum over
+a row's instruments, CCs or underlyings adds them one at a time in that order (a column the
+row does not hold adds an exact 0): see ``crossmargin.netting.sums.ordered_row_sums``.
 """
 
 from __future__ import annotations
@@ -34,7 +40,6 @@ pytestmark = pytest.mark.realdata
 DATES = ("2019-06-28", "2022-11-30", "2025-06-02")
 MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
 QUARTER_CODES = {3: "H", 6: "M", 9: "U", 12: "Z"}
-REL = 1e-9
 
 
 def _month_ahead(asof: date, months: int) -> tuple[int, int]:
@@ -97,8 +102,8 @@ def _figures(result: MarginResult, account: str) -> list[float]:
 
 
 def _same(a: list[float], b: list[float]) -> bool:
-    return len(a) == len(b) and all(x == pytest.approx(y, rel=REL, abs=1e-9) for x, y in
-                                    zip(a, b, strict=True))  # fmt: skip
+    """Equal figures, bit for bit (``0.0`` and ``-0.0`` are one figure)."""
+    return a == b
 
 
 QTY = st.integers(-20, 20).filter(lambda q: q != 0)
@@ -130,7 +135,33 @@ def test_each_account_alone_equals_inside_the_book(asof: str, accounts: list) ->
         inside = simm_margin(crif.for_account(account), version="2.6", mpor_days=10).total
         alone = simm_margin(book_crif(book.subset([account]), market).crif, version="2.6",
                             mpor_days=10).total  # fmt: skip
-        assert inside == pytest.approx(alone, rel=REL, abs=1e-9), ("simm", account)
+        assert inside == alone, ("simm", account)
+
+
+@pytest.mark.parametrize("asof", DATES)
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(others=BOOKS, accounts=BOOKS)
+def test_contexts_cached_and_grown_for_other_books_give_the_same_figures(
+    asof: str,
+    others: list,  # type: ignore[type-arg]
+    accounts: list,  # type: ignore[type-arg]
+) -> None:
+    """The service's path: contexts prepared for another book first, then hit or grown by
+    this one (``pm_grid``, ``es`` and ``hvar`` extend theirs); each account's figures equal
+    those of the account alone, margined afresh."""
+    from crossmargin.models.cache import CachedModel, ContextCache
+
+    market, _ = _universe(asof)
+    first, book = _book(asof, others), _book(asof, accounts)
+    for name in MODELS:
+        model = _model(name)
+        cached = CachedModel(model, ContextCache(), model_key=name, market_key=asof)
+        cached.compute(first.subset([first.accounts[0]]), market)
+        cached.compute(first, market)
+        served = cached.compute(book, market)
+        for account in book.accounts:
+            want = _figures(model.compute(book.subset([account]), market), account)
+            assert _same(_figures(served, account), want), (name, account)
 
 
 def test_a_crypto_account_beside_an_equity_account_keeps_its_calendar() -> None:
@@ -145,7 +176,7 @@ def test_a_crypto_account_beside_an_equity_account_keeps_its_calendar() -> None:
     es = _model("es")
     a = es.compute(alone, market).accounts[0]
     b = next(x for x in es.compute(both, market).accounts if x.account == "btc")
-    assert a.netted == pytest.approx(b.netted, rel=REL)
+    assert a.netted == b.netted
     assert b.netting_set["calendar"] == "crypto"
     assert b.netting_set["lookback"]["calendar_days"] >= 365
     assert b.netting_set["lookback"]["scenarios"] >= 365
@@ -157,10 +188,10 @@ def test_what_if_and_stress_held_margin_are_per_account() -> None:
     alone = api.margin(book.subset(["acc0"]), market, "es", history=_history())
     trade = [{"symbol": symbols[1], "quantity": 1000}]
     wi = api.what_if(book, "acc0", trade, market, "es", collateral=0.0, history=_history())
-    assert wi.before_total == pytest.approx(alone.total, rel=REL)
+    assert wi.before_total == alone.total
     held = api.stress(book, "es", crisis="ftx", market=market).held
     held_alone = api.stress(book.subset(["acc0"]), "es", crisis="ftx", market=market).held
-    assert held.required["acc0"] == pytest.approx(held_alone.required["acc0"], rel=REL)
+    assert held.required["acc0"] == held_alone.required["acc0"]
 
 
 def test_backtest_paths_of_an_account_do_not_depend_on_the_others() -> None:
@@ -176,9 +207,8 @@ def test_backtest_paths_of_an_account_do_not_depend_on_the_others() -> None:
     assert [d for d, k in zip(both.dates, own, strict=True) if k] == list(alone.dates)
     assert len(alone.dates) == 20  # every calendar day: BTC alone lives on the crypto calendar
     for mode in ("netted", "standalone"):
-        assert list(both.margin[mode][own, j]) == pytest.approx(list(alone.margin[mode][:, 0]),
-                                                               rel=REL)  # fmt: skip
-    assert list(both.pnl[own, j]) == pytest.approx(list(alone.pnl[:, 0]), rel=REL)
+        assert list(both.margin[mode][own, j]) == list(alone.margin[mode][:, 0])
+    assert list(both.pnl[own, j]) == list(alone.pnl[:, 0])
 
 
 HOLDINGS = (("BTC", 0.7, "deribit"), ("USDC", 50_000.0, "deribit"), ("SPY", 40.0, "equities"),

@@ -1,9 +1,9 @@
 """A row's margin does not depend on which other rows share the call, bit for bit.
 
 The netting-set rule (``tests/test_netting_set_isolation.py``) holds each account's figures
-to those of the account alone within a relative 1e-9. Underneath it, every model margins a
-holdings row from that row alone: margining any subset of a book's tier rows gives each row
-exactly the figures it gets in the whole book's call. The service's row reuse
+to those of the account alone, bit for bit. Underneath it, every model margins a holdings row
+from that row alone: margining any subset of a book's tier rows gives each row exactly the
+figures it gets in the whole book's call. The service's row reuse
 (:class:`crossmargin.models.cache.CachedModel`) relies on it.
 
 It was not so for ``es``/``hvar`` on small books: their P&L came from a BLAS product, whose

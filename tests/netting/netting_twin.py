@@ -115,7 +115,13 @@ def tier_layout_twin(portfolio: Portfolio, *, nets_collateral: bool = True) -> T
     legs, coll = _legs(portfolio)
     if not nets_collateral:
         coll = []
-    instruments = tuple(dict.fromkeys([*portfolio.instruments, *(c.instrument for c in coll)]))
+    # columns in canonical order (Instrument.sort_key), as the layout's spec says
+    instruments = tuple(
+        sorted(
+            dict.fromkeys([*portfolio.instruments, *(c.instrument for c in coll)]),
+            key=lambda i: i.sort_key,
+        )
+    )
     col = {inst: j for j, inst in enumerate(instruments)}
     group_ids: dict[str, dict[tuple[Any, ...], int]] = {t: {} for t in TIERS}
     for leg in legs:

@@ -30,6 +30,7 @@ from crossmargin.collateral.haircuts import load_haircuts
 from crossmargin.collateral.valuation import collateral_positions
 from crossmargin.errors import ModelError
 from crossmargin.instruments import Instrument
+from crossmargin.instruments.instrument import canonical_order
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import MarginModel, RowMargins
 from crossmargin.models.cache import MappedContext, remap
@@ -136,12 +137,16 @@ class PreparedModel(MarginModel):
 def book_instruments(portfolio: Portfolio) -> tuple[Instrument, ...]:
     """Every instrument a margin run of ``portfolio`` can price: its positions', and its
     coin and security collateral on underlyings the book holds (a superset of what
-    :func:`crossmargin.netting.cross_margin` prices for any subset of its accounts)."""
+    :func:`crossmargin.netting.cross_margin` prices for any subset of its accounts), in
+    canonical order as a layout lists them (``Instrument.sort_key``): every part's columns
+    keep their relative order in the shared context, so its sums are those of its netting
+    sets alone."""
     unds = set(portfolio.underlyings)
     coll = (inst for _, inst in collateral_positions(portfolio.collateral))
-    return tuple(
+    seen = tuple(
         dict.fromkeys([*portfolio.instruments, *(i for i in coll if i.underlying in unds)])
     )
+    return tuple(seen[k] for k in canonical_order(seen).tolist())
 
 
 def history_folder(history: MarketHistory | None) -> Path | None:

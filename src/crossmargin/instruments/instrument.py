@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
 
 from crossmargin.errors import InputError
 from crossmargin.instruments.specs import ContractSpec, Kind, Settlement
@@ -91,11 +96,37 @@ class Instrument:
         """True for a call option."""
         return self.option_type == "C"
 
+    @property
+    def sort_key(self) -> tuple[str, str, str, float, float, str]:
+        """The instrument's place in the canonical column order of every netting layout:
+        underlying, settlement currency, product, expiry (POSIX seconds; -inf for none),
+        strike (0 for none), option type. Equal instruments have equal keys, and a set of
+        instruments sorts the same whatever else is in the book, so every sum over a
+        netting set's columns runs in an order of its own (``tests/test_netting_set_isolation.py``).
+        """
+        spec = self.spec
+        return (
+            spec.underlying,
+            spec.settlement_currency,
+            spec.product,
+            -math.inf if self.expiry is None else self.expiry.timestamp(),
+            0.0 if self.strike is None else self.strike,
+            self.option_type or "",
+        )
+
     def years_to_expiry(self, at: datetime) -> float:
         """ACT/365 year fraction from ``at`` to expiry (negative once expired); 0 if no expiry."""
         if self.expiry is None:
             return 0.0
         return (self.expiry - at).total_seconds() / (365.0 * 86400.0)
+
+
+def canonical_order(instruments: Sequence[Instrument]) -> npt.NDArray[np.int64]:
+    """The permutation that puts ``instruments`` in canonical order (:attr:`Instrument.sort_key`;
+    stable for equal keys): ``[instruments[k] for k in canonical_order(instruments)]``."""
+    keys = [i.sort_key for i in instruments]
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    return np.array(order, dtype=np.int64)
 
 
 def _rebuild(

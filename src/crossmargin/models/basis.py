@@ -61,7 +61,7 @@ from crossmargin.instruments import Instrument
 from crossmargin.market.snapshot import Carry, MarketSnapshot
 from crossmargin.models.param_schemas import BasisFile
 from crossmargin.models.params import ParameterSet, load_parameters
-from crossmargin.netting.sums import row_group_sums
+from crossmargin.netting.sums import ordered_row_sums, row_group_sums
 from crossmargin.pricing.terms import FUTURE, OPTION, PERPETUAL, instrument_terms
 from crossmargin.pricing.valuation import base_fx, base_values, settlement_value
 from crossmargin.validation import check_document
@@ -156,7 +156,7 @@ class BasisTerms:
         q, h = self._rows(holdings, horizon_days)
         up = self._sums(q, self.basis_pnl_up)
         down = self._sums(q, self.basis_pnl_down)
-        worst = np.maximum(-np.minimum(up, down), 0.0).sum(axis=1)
+        worst = ordered_row_sums(np.maximum(-np.minimum(up, down), 0.0))
         out: FloatArray = worst * np.sqrt(h / self.reference_days)
         return out
 
@@ -164,8 +164,27 @@ class BasisTerms:
         """Funding charge per row: ``Σ_u |net perpetual notional_u|·f_u·h/365``."""
         q, h = self._rows(holdings, horizon_days)
         net = self._sums(q, self.perpetual_notional)
-        out: FloatArray = (np.abs(net) @ self.funding_shock) * h / DAYS_PER_YEAR
+        out: FloatArray = ordered_row_sums(np.abs(net), self.funding_shock) * h / DAYS_PER_YEAR
         return out
+
+    def take(self, order: IntArray) -> BasisTerms:
+        """These terms with the instruments taken in ``order``; the underlyings follow, in
+        the order the instruments first hold them (as terms built on that order list them),
+        so sums across underlyings run in the same order too."""
+        index = self.underlying_index[order]
+        held = list(dict.fromkeys(index.tolist()))
+        unds = held + [k for k in range(len(self.underlyings)) if k not in set(held)]
+        where = np.empty(len(unds), dtype=np.int64)
+        where[unds] = np.arange(len(unds))
+        return BasisTerms(
+            underlyings=tuple(self.underlyings[k] for k in unds),
+            basis_pnl_up=self.basis_pnl_up[order],
+            basis_pnl_down=self.basis_pnl_down[order],
+            underlying_index=where[index],
+            perpetual_notional=self.perpetual_notional[order],
+            funding_shock=self.funding_shock[unds],
+            reference_days=self.reference_days,
+        )
 
     def extend(self, other: BasisTerms) -> BasisTerms:
         """These terms with ``other``'s instruments appended as further columns.

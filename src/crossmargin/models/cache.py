@@ -9,8 +9,8 @@ instruments they cover, and serves a request for instruments ``R`` by, in this o
    onto the cached columns (a zero column contributes nothing to any row: scenario P&L,
    deltas and add-ons are all linear in holdings, and a row's factor set is what it holds);
 2. **extension** — a context covering a subset of ``R`` whose model has an *extender* here
-   (``pm_grid``, ``es``/``hvar``): only the missing instruments are priced and their columns
-   appended (see :func:`extend_context`);
+   (``pm_grid``, ``es``/``hvar``): only the missing instruments are priced, and the columns
+   of the grown context are put in canonical order (see :func:`extend_context`);
 3. **prepare** — ``model.prepare(R, market)``, stored for next time.
 
 Preparing and extending run outside the cache's lock (other requests are served meanwhile);
@@ -19,7 +19,11 @@ building it again.
 
 Hits and extensions work across underlyings, since every model margins each row on its own
 positions only (the historical models on the row's own factor set). Extenders never change a
-model's figures: the tests compare every path with a fresh ``prepare``.
+model's figures: the tests compare every path with a fresh ``prepare``. A netting layout lists
+its instruments in canonical order (:attr:`~crossmargin.instruments.Instrument.sort_key`), and
+so does every context an extender grows: a row's instruments then stand in the same relative
+order in any context that covers them, and every sum over them runs in that order, so a cached
+answer equals the answer of the row's netting set alone, bit for bit.
 
 The cache is bounded by entries and by **bytes**: an entry's size is the memory of the arrays
 its context holds (:func:`context_nbytes`; the market history and snapshot it refers to are
@@ -50,6 +54,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from crossmargin.instruments import Instrument
+from crossmargin.instruments.instrument import canonical_order
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import MarginModel, RowMargins
 from crossmargin.models.row_memo import MAX_CALL_ROWS, RowMemo
@@ -226,7 +231,7 @@ class ContextCache:
             if found is not None and extender is not None:
                 new = tuple(i for i in instruments if i not in found.columns)
                 context = extender(model, found.context, new, market)
-                entry = _entry(found.instruments + new, context)
+                entry = _entry(context.instruments, context)  # the grown, canonical order
             else:
                 entry = _entry(instruments, model.prepare(instruments, market))
             with self._lock:
@@ -355,38 +360,46 @@ def remap(mapped: MappedContext, holdings: sp.spmatrix) -> sp.csr_matrix:
 
 # ------------------------------------------------------------------------------ extenders
 def _extend_pm_grid(model: Any, context: Any, new: tuple[Instrument, ...], market: Any) -> Any:
-    """Append ``new`` to a :class:`~crossmargin.models.pm_grid.PMGridContext`.
+    """A :class:`~crossmargin.models.pm_grid.PMGridContext` for the old and ``new``
+    instruments, in canonical order.
 
     The new instruments are prepared on their own; their risk units are merged into the
-    existing ones of the same (underlying, currency), columns shifted past the old ones.
+    existing ones of the same (underlying, currency). Every column then moves to its
+    canonical place, each unit keeps its columns in that order and the units stand in the
+    order of their first column: the layout ``prepare`` gives to the same instruments in
+    canonical order.
     """
     from crossmargin.models.pm_grid import PMGridContext
-    from crossmargin.models.pm_grid_units import merge_units
+    from crossmargin.models.pm_grid_units import in_column_order, merge_units
 
     old: PMGridContext = context
     add: PMGridContext = model.prepare(new, market)
+    union = old.instruments + new
+    order = canonical_order(union)
+    place = np.empty(len(union), dtype=np.int64)
+    place[order] = np.arange(len(union))
     shift = len(old.instruments)
-    by_key = {(u.underlying, u.currency): u for u in old.units}
-    merged = dict(by_key)
+    merged = {(u.underlying, u.currency): u for u in old.units}
     for unit in add.units:
         moved = dataclasses.replace(unit, cols=unit.cols + shift)
         k = (unit.underlying, unit.currency)
-        if k in merged:
-            merged[k] = merge_units(merged[k], moved)
-        else:
-            merged[k] = moved
-    # scenario names are laid out per underlying in first-seen order; rebuild the offsets
+        merged[k] = merge_units(merged[k], moved) if k in merged else moved
+    placed = sorted(
+        (in_column_order(dataclasses.replace(u, cols=place[u.cols])) for u in merged.values()),
+        key=lambda u: int(u.cols[0]),
+    )
+    # scenario names are laid out per underlying in unit order; rebuild the offsets
     names: list[str] = []
     offset: dict[str, int] = {}
-    for unit in merged.values():
+    for unit in placed:
         if unit.underlying not in offset:
             offset[unit.underlying] = len(names)
             names += model.scenarios(unit.underlying).names
-    units = tuple(
-        dataclasses.replace(u, scenario_offset=offset[u.underlying]) for u in merged.values()
-    )
+    units = tuple(dataclasses.replace(u, scenario_offset=offset[u.underlying]) for u in placed)
     return PMGridContext(
-        instruments=old.instruments + new, units=units, scenario_names=tuple(names)
+        instruments=tuple(union[k] for k in order.tolist()),
+        units=units,
+        scenario_names=tuple(names),
     )
 
 
@@ -406,7 +419,8 @@ def _extend_var(model: Any, context: Any, new: tuple[Instrument, ...], market: A
     basis = context.basis
     if basis is not None:
         basis = basis.extend(model.basis_terms(new, market))
-    return context.extended(new, addons=addons, basis=basis)
+    grown = context.extended(new, addons=addons, basis=basis)
+    return grown.reordered(canonical_order(grown.instruments))
 
 
 def extender_for(model: MarginModel) -> Extender | None:
@@ -428,10 +442,12 @@ def extend_context(
     new: tuple[Instrument, ...],
     market: MarketSnapshot,
 ) -> Any:
-    """A context of ``model`` for ``instruments + new`` from ``context`` (for ``instruments``).
+    """A context of ``model`` covering ``instruments + new`` from ``context`` (for
+    ``instruments``): its columns are ``context.instruments``, in canonical order where the
+    model has an extender (module docstring).
 
     Uses the model's extender where there is one; otherwise prepares ``instruments + new``
-    afresh.
+    afresh, in that order.
     """
     extender = extender_for(model)
     if extender is not None:

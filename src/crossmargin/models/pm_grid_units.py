@@ -117,6 +117,27 @@ def merge_units(prev: RiskUnit, new: RiskUnit) -> RiskUnit:
     )
 
 
+def in_column_order(unit: RiskUnit) -> RiskUnit:
+    """``unit`` with its columns ascending (their P&L, deltas and rolls with them) and its
+    currency groups in the order of their first column, as ``prepare`` lays out a unit."""
+    perm = np.argsort(unit.cols, kind="stable")
+    if np.array_equal(perm, np.arange(perm.size)):
+        return unit
+    local = np.empty(perm.size, dtype=np.int64)
+    local[perm] = np.arange(perm.size)
+    groups = sorted(
+        (replace(g, cols=np.sort(local[g.cols])) for g in unit.groups), key=lambda g: int(g.cols[0])
+    )
+    return replace(
+        unit,
+        cols=unit.cols[perm],
+        pnl=np.ascontiguousarray(unit.pnl[:, perm]),
+        groups=tuple(groups),
+        delta=unit.delta[perm],
+        roll=unit.roll[perm],
+    )
+
+
 def unit_pnl(
     instruments: tuple[Instrument, ...],
     market: MarketSnapshot,

@@ -60,6 +60,7 @@ from crossmargin.models.span_params import (
     cc_parameters,
     inter_spreads,
 )
+from crossmargin.netting.sums import ordered_row_sums
 from crossmargin.pricing.greeks import reporting_greeks
 from crossmargin.pricing.revalue import revalue_instruments
 from crossmargin.pricing.terms import OPTION, InstrumentTerms, instrument_terms
@@ -113,13 +114,13 @@ def row_margins(
     effective = res.scan - res.scan_credit
     before_som = effective + res.intra + res.spot - res.credit
     components = {
-        "scan_risk": res.scan.sum(axis=1),
-        "intra_spread": res.intra.sum(axis=1),
+        "scan_risk": ordered_row_sums(res.scan),
+        "intra_spread": ordered_row_sums(res.intra),
     }
     if arrays.spot_tier is not None and arrays.spot_tier.any():
-        components["spot_month"] = res.spot.sum(axis=1)
-    components["inter_credit"] = 0.0 - (res.credit + res.scan_credit).sum(axis=1)
-    components["short_option_minimum"] = (res.requirement - before_som).sum(axis=1)
+        components["spot_month"] = ordered_row_sums(res.spot)
+    components["inter_credit"] = 0.0 - ordered_row_sums(res.credit + res.scan_credit)
+    components["short_option_minimum"] = ordered_row_sums(res.requirement - before_som)
     components["im_uplift"] = res.initial - res.maintenance
     return RowMargins(
         total=res.initial,

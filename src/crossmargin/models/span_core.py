@@ -60,6 +60,7 @@ from crossmargin.models.span_spreads import (
     scan_spread_step,
     spread_delta,
 )
+from crossmargin.netting.sums import ordered_row_sums
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -209,10 +210,9 @@ def _scenario_losses(arrays: SpanArrays, h: sp.csr_matrix) -> FloatArray:
 
 def _cc_sum(tier_delta: FloatArray, tier_cc: IntArray, m: int, mask: BoolArray) -> FloatArray:
     """Σ over the tiers of each CC where ``mask`` (k,) holds: (rows, m)."""
-    k = tier_cc.shape[0]
-    to_cc = np.zeros((k, m))
-    to_cc[np.arange(k), tier_cc] = mask.astype(np.float64)
-    out: FloatArray = tier_delta @ to_cc
+    out = np.zeros((tier_delta.shape[0], m))
+    for t in np.flatnonzero(mask).tolist():  # tier by tier: the order of a row's own tiers
+        out[:, tier_cc[t]] += tier_delta[:, t]
     return out
 
 
@@ -325,8 +325,8 @@ def span_margins(arrays: SpanArrays, holdings: sp.spmatrix | FloatArray) -> Span
         requirement=requirement,
         worst=worst,
         nov=np.asarray(h @ value).reshape(rows),
-        maintenance=requirement.sum(axis=1),
-        initial=requirement @ ratio,
+        maintenance=ordered_row_sums(requirement),
+        initial=ordered_row_sums(requirement, ratio),
     )
 
 

@@ -40,6 +40,7 @@ bucket can be closed within the MPOR; once it binds the charge grows as ``q^{3/2
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -101,6 +102,17 @@ class AddOnTerms:
     def underlyings(self) -> tuple[str, ...]:
         """The underlyings of the buckets, in first-seen order."""
         return tuple(dict.fromkeys(u for u, _ in self.buckets))
+
+    def take(self, order: IntArray) -> AddOnTerms:
+        """These terms with the instruments taken in ``order`` (the buckets unchanged)."""
+        return dataclasses.replace(
+            self,
+            bucket_index=self.bucket_index[order],
+            dollar_delta=self.dollar_delta[order],
+            vega=self.vega[order],
+            half_spread=self.half_spread[order],
+            vol_half_spread=self.vol_half_spread[order],
+        )
 
     def bucket_sums(self, q: sp.csr_matrix, per_contract: FloatArray) -> FloatArray:
         """Rows x buckets ``Σᵢ qᵣᵢ·xᵢ`` over each bucket's instruments

@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from crossmargin.errors import MarketDataError
+from crossmargin.errors import MarketDataError, ModelError
 from crossmargin.instruments import Instrument
 from crossmargin.market.calendars import joint_calendar, period_start
 from crossmargin.market.factor_grid import (
@@ -325,6 +325,31 @@ class VarContext:
                 for key, fs in self._sets.items():
                     if fs.calendar == calendar:
                         out._sets[key] = fs
+        return out
+
+    def reordered(self, order: IntArray) -> VarContext:
+        """The same context with its columns taken in ``order`` (a permutation of them): what
+        is priced is kept, only the map from columns to priced P&L and the per-instrument
+        terms follow the new order (a cache keeps its contexts in canonical column order)."""
+        order = np.asarray(order, dtype=np.int64)
+        if sorted(order.tolist()) != list(range(len(self.instruments))):
+            raise ModelError(f"reordered: {order.tolist()} is not a permutation of the columns")
+        out = VarContext(
+            instruments=tuple(self.instruments[k] for k in order.tolist()),
+            market=self.market,
+            history=self.history,
+            settings=self.settings,
+            addons=None if self.addons is None else self.addons.take(order),
+            basis=None if self.basis is None else self.basis.take(order),
+            stress_dates=self.stress_dates,
+        )
+        with self._lock:
+            out._grids = dict(self._grids)
+            out._sets = dict(self._sets)
+            out._calendars = {
+                calendar: dataclasses.replace(cal, columns=cal.columns[order])
+                for calendar, cal in self._calendars.items()
+            }
         return out
 
     # ------------------------------------------------------------------ building

@@ -19,7 +19,12 @@ of a key (venue, product, underlying, currency, broad class) are worked out once
 distinct (instrument, declared venue) and spread to the positions by array indexing, so no
 Python object or tuple key is made per position; a tier's key is (account, one code per
 fact row). The holdings matrix is built straight in CSR form
-(:func:`crossmargin.netting.holdings.holdings_csr`). :func:`tier_layout` builds the layout
+(:func:`crossmargin.netting.holdings.holdings_csr`). Its columns, the instruments of the
+positions and of the offsetting collateral, stand in canonical order
+(:attr:`~crossmargin.instruments.Instrument.sort_key`), not the book's: the instruments of an
+account keep their relative order whatever the other accounts hold, so each sum a model forms
+over a row's columns adds the same terms in the same order, and an account's figures inside
+the book equal its figures alone bit for bit. :func:`tier_layout` builds the layout
 from a :class:`~crossmargin.portfolio.Portfolio`,
 :func:`crossmargin.netting.columnar.columnar_layout` from position columns; both end in
 :func:`layout_rows`.
@@ -35,6 +40,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from crossmargin.instruments import Instrument
+from crossmargin.instruments.instrument import canonical_order
 from crossmargin.netting.holdings import holdings_csr
 from crossmargin.netting.tiers import TIERS, venue_of
 from crossmargin.portfolio import Portfolio
@@ -85,10 +91,11 @@ class TierLayout:
     Items are the netted positions (``n_positions``, book order), then the collateral that
     offsets (``collateral``: index of each into the book's holdings). Per item: ``account``
     (index into ``accounts``, first-seen order), ``instrument`` (column in ``instruments``:
-    the positions' then the offsetting collateral's), ``quantity`` (contracts; collateral:
-    units of the asset), ``fact`` (row of ``facts``: venue, product, underlying, currency,
-    broad asset class) and ``group_of[tier]`` (its group's code in that tier; -1 where the
-    item is in no group of the tier: collateral in the ``product`` tier).
+    those of the positions and of the offsetting collateral, in canonical order),
+    ``quantity`` (contracts; collateral: units of the asset), ``fact`` (row of ``facts``:
+    venue, product, underlying, currency, broad asset class) and ``group_of[tier]`` (its
+    group's code in that tier; -1 where the item is in no group of the tier: collateral in
+    the ``product`` tier).
     ``group_account[tier]`` is each group's account, ``group_first[tier]`` each group's first
     item. ``venue`` is each position's declared venue (index into ``venues``, ``""`` none).
     ``holdings`` is (rows x instruments).
@@ -175,8 +182,10 @@ def layout_rows(
 ) -> TierLayout:
     """The layout of netted positions given as codes (module docstring): ``account`` indexes
     ``accounts``, ``instrument`` indexes ``instruments``, ``venue`` the declared ``venues``;
-    ``collateral`` (optional) joins where a position holds its underlying key. The layout
-    keeps the arrays it is given (no copy where no collateral joins)."""
+    ``collateral`` (optional) joins where a position holds its underlying key. The layout's
+    columns are the instruments in canonical order (module docstring), its ``instrument``
+    codes index those; it keeps the other arrays it is given (no copy where no collateral
+    joins)."""
     n_pos = int(quantity.size)
     n_acc = len(accounts)
     # facts per distinct (instrument, declared venue), spread to the positions
@@ -221,8 +230,13 @@ def layout_rows(
     keep = np.flatnonzero(und[n_pos:] < n_und_pos)
     kept = [c_ok[int(k)] for k in keep]
     n_coll = len(kept)
-    all_inst = tuple(dict.fromkeys([*instruments, *(coll.instrument[k] for k in kept)]))
+    # the columns in canonical order (Instrument.sort_key): a netting set's columns keep
+    # their relative order whatever other accounts hold, and so does every sum over them
+    seen = tuple(dict.fromkeys([*instruments, *(coll.instrument[k] for k in kept)]))
+    all_inst = tuple(seen[k] for k in canonical_order(seen).tolist())
     col = {inst: j for j, inst in enumerate(all_inst)}
+    to_col = np.fromiter((col[i] for i in instruments), dtype=np.int64, count=len(instruments))
+    instrument = to_col[instrument]
     c_col = np.array([col[coll.instrument[k]] for k in kept], dtype=np.int64)
     c_qty = np.array([coll.amount[k] for k in kept], dtype=float)
     if n_coll:

@@ -12,6 +12,12 @@ rounds). ``rtol = 0`` gives ``fsum``'s result for every group, bit for bit.
 instruments x groups matrix ``E`` holding ``x[i]`` in column ``group[i]``, without building
 either sparse product: each row's entries are added in storage order from 0, as scipy's
 sparse product adds them, so the result is the same bit for bit.
+
+``ordered_row_sums(a, w)`` adds each row's columns (times ``w``) from the first to the last,
+one at a time from 0. Columns a row does not hold are zeros, and ``s + 0 = s`` exactly, so a
+row's sum is the same bit for bit whatever zero columns other rows add around its own: the
+netting-set rule for sums across a row's columns (a BLAS product or ``numpy.sum`` may group
+the terms by their positions, and a fused multiply-add rounds a product it adds once less).
 """
 
 from __future__ import annotations
@@ -60,4 +66,14 @@ def row_group_sums(q: sp.csr_matrix, group: IntArray, x: FloatArray, n: int) -> 
     return np.asarray(sums, dtype=np.float64).reshape(n_rows, n)
 
 
-__all__ = ["group_sum", "row_group_sums"]
+def ordered_row_sums(a: FloatArray, weights: FloatArray | None = None) -> FloatArray:
+    """``Σ_c a[r, c]·w[c]`` per row ``r``, added in column order from 0 (module docstring);
+    ``weights`` ``None`` for 1."""
+    a = np.asarray(a, dtype=np.float64)
+    out = np.zeros(a.shape[0])
+    for c in range(a.shape[1]):
+        out += a[:, c] if weights is None else a[:, c] * weights[c]
+    return out
+
+
+__all__ = ["group_sum", "ordered_row_sums", "row_group_sums"]
