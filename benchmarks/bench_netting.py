@@ -40,10 +40,10 @@ def netting_tier_walk_10k() -> dict[str, Any]:
     """The record described in the module docstring."""
     import netting_twin  # the per-group walk of before (tests/netting)
 
-    from crossmargin.distributed.dataset import parse_rows, read_records
     from crossmargin.distributed.shared import PreparedModel, share_margin
     from crossmargin.models.base import MarginModel, RowMargins
     from crossmargin.netting import cross_margin
+    from crossmargin.portfolio.io import parse_rows, read_records
 
     market, history, instruments, n_crypto = bd._market()
     model = bd._model("pm_grid", history)
