@@ -2,7 +2,8 @@
 
 ``pm_grid``'s parameter file holds grids for 15 underlyings (29 KB of JSON); a result reports
 the grids of its own book's underlyings (``MarginModel.parameters_for``), whatever context a
-cache serves it from, and every other parameter as ``parameters()`` has it.
+cache serves it from, and every other parameter as ``parameters()`` has it. ``span`` likewise
+reports its book's CC entries and the inter spreads whose legs the book holds.
 """
 
 from __future__ import annotations
@@ -58,3 +59,26 @@ def test_other_models_and_both_parts_of_conservative() -> None:
     got = both.compute(book, market).parameters
     assert set(got["pm_grid"]["underlyings"]) == {"BTC", "ETH"}
     assert got["es"] == es.parameters()
+
+
+def test_span_reports_its_books_ccs_and_the_spreads_that_can_form() -> None:
+    model = get_model("span")
+    whole = model.parameters()
+    market = sample_market()
+    crypto = api.sample_book().subset(["alpha-crypto"])
+    got = model.compute(crypto, market).parameters
+    assert got["underlyings"] == {u: whole["underlyings"][u] for u in ("BTC", "ETH")}
+    assert got["inter_spreads"] == [
+        s for s in whole["inter_spreads"] if s["legs"] == ["BTC", "ETH"]
+    ]
+    assert len(got["inter_spreads"]) == 1
+    rest = ("underlyings", "inter_spreads")
+    assert {k: v for k, v in got.items() if k not in rest} == {
+        k: v for k, v in whole.items() if k not in rest
+    }
+    every = api.sample_book()
+    wide = model.compute(every, market).parameters
+    held = _underlyings(every)
+    assert set(wide["underlyings"]) == held & set(whole["underlyings"])
+    assert wide["inter_spreads"] == [s for s in whole["inter_spreads"] if set(s["legs"]) <= held]
+    assert len(whole["underlyings"]) > len(wide["underlyings"])

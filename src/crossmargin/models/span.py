@@ -39,6 +39,7 @@ McMillan, *Options as a Strategic Investment*, ch. 34 [R]; METHODS §2. Paramete
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -190,6 +191,18 @@ class SpanModel(MarginModel):
             "underlyings": raw["underlyings"],
             "inter_spreads": raw.get("inter_spreads", []),
         }
+
+    def parameters_for(self, underlyings: Collection[str]) -> dict[str, Any]:
+        """:meth:`parameters` with the entries of ``underlyings`` alone and the inter spreads
+        whose legs are all among them (the spreads that can form in the book); a CME file's
+        parameters as :meth:`parameters` gives them."""
+        out = self.parameters()
+        if self._file is not None:
+            return out
+        held = set(underlyings)
+        out["underlyings"] = {u: v for u, v in out["underlyings"].items() if u in held}
+        out["inter_spreads"] = [s for s in out["inter_spreads"] if set(s["legs"]) <= held]
+        return out
 
     def prepare(self, instruments: tuple[Instrument, ...], market: MarketSnapshot) -> SpanContext:
         """Risk arrays, composite deltas, tiers, SOM and values of every contract."""
