@@ -1,16 +1,19 @@
-"""Compare two JSON-shaped results figure by figure (floats to a relative 1e-9)."""
+"""Compare two JSON-shaped results figure by figure, floats bit for bit.
+
+A distributed run margins each netting set on its own part of the book, in a context shared
+by every part whose columns stand in canonical order, as the single process margins it: so
+every figure is the same float (``tests/test_netting_set_isolation.py``).
+"""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-REL = 1e-9
-
 
 def differences(a: Any, b: Any, path: str = "") -> list[str]:
-    """Where ``a`` and ``b`` differ: keys, lengths, strings exactly, floats beyond 1e-9
-    relative (1e-9 absolute near zero), NaN equal to NaN."""
+    """Where ``a`` and ``b`` differ: keys, lengths, strings and floats exactly (``0.0`` equal
+    to ``-0.0``, NaN equal to NaN)."""
     if isinstance(a, dict) and isinstance(b, dict):
         if set(a) != set(b):
             return [f"{path}: keys {sorted(set(a) ^ set(b))}"]
@@ -23,7 +26,7 @@ def differences(a: Any, b: Any, path: str = "") -> list[str]:
     if isinstance(a, float) and isinstance(b, float | int) and not isinstance(b, bool):
         if math.isnan(a) and math.isnan(float(b)):
             return []
-        if math.isclose(a, float(b), rel_tol=REL, abs_tol=REL):
+        if a == float(b):
             return []
         return [f"{path}: {a!r} vs {b!r}"]
     return [] if a == b else [f"{path}: {a!r} vs {b!r}"]

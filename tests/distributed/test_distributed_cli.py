@@ -60,10 +60,10 @@ def test_margin_of_a_book_folder(run_cli, tmp_path: Path) -> None:  # type: igno
     assert "span margin of 4 accounts (17 positions" in res.out
     assert "recorded as run" in res.out
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["total"] == pytest.approx(single["total"], rel=1e-9)
+    assert summary["total"] == pytest.approx(single["total"], rel=0.0)
     assert summary["accounts_count"] == len(single["accounts"])
     got = pd.read_parquet(out / "accounts").set_index("account")["total"].to_dict()
-    assert got == pytest.approx({a["account"]: a["total"] for a in single["accounts"]}, rel=1e-9)
+    assert got == pytest.approx({a["account"]: a["total"] for a in single["accounts"]}, rel=0.0)
 
 
 def _csv(tmp_path: Path) -> str:

@@ -19,7 +19,7 @@ from crossmargin.store import RunStore
 from market_inputs import history, sample_market
 
 pytestmark = pytest.mark.realdata
-REL = 1e-9
+REL = 0.0
 
 
 def _write_dataset(folder: Path) -> Path:

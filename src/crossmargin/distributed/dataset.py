@@ -46,6 +46,7 @@ from distributed import Client, get_worker
 
 from crossmargin.errors import InputError, Issue, SchemaError
 from crossmargin.instruments import Instrument, parse_symbol
+from crossmargin.instruments.instrument import canonical_order
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import MarginModel
 from crossmargin.models.result import GROUPINGS, result_units
@@ -159,8 +160,9 @@ def _check_scans(scans: Sequence[FileScan]) -> None:
 
 
 def book_universe(scans: Sequence[FileScan]) -> tuple[Instrument, ...]:
-    """The instruments of the dataset's symbols (unparseable symbols are left to the margin
-    pass, which reports them with their file and row)."""
+    """The instruments of the dataset's symbols in canonical order, as a layout lists them
+    (every part's columns keep their relative order in the shared context); unparseable
+    symbols are left to the margin pass, which reports them with their file and row."""
     out: dict[Instrument, None] = {}
     for symbol in sorted({s for scan in scans for s in scan.symbols}):
         try:
@@ -169,7 +171,8 @@ def book_universe(scans: Sequence[FileScan]) -> tuple[Instrument, ...]:
             continue
     if not out:
         raise InputError("the dataset holds no valid instrument: nothing to margin")
-    return tuple(out)
+    found = tuple(out)
+    return tuple(found[k] for k in canonical_order(found).tolist())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
