@@ -2,7 +2,7 @@
 
 A cascade's accounts form one fixed point (liquidations move everyone's prices), so the
 cluster runs each margining mode as a task: isolated, grouped and cross on the same shock,
-the venue waterfall and the CCP default fund; every figure of the report agrees to 1e-9.
+the venue waterfall and the CCP default fund; every figure of the report is the same float.
 """
 
 from __future__ import annotations
