@@ -63,6 +63,7 @@ from crossmargin.analysis.optimise.lp_solve import Problem, solve
 from crossmargin.analysis.optimise.universe import Candidate, default_universe
 from crossmargin.errors import InputError
 from crossmargin.instruments import Instrument
+from crossmargin.instruments.instrument import canonical_order
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import MarginModel
 from crossmargin.models.cache import CachedModel, ContextCache
@@ -104,11 +105,14 @@ def _setup(
     cands = tuple(candidates) if candidates is not None else default_universe(held, market)
     if not cands:
         raise InputError(f"no hedge candidates for account {account}")
-    instruments = tuple(dict.fromkeys([*layout.instruments, *(c.instrument for c in cands)]))
+    # the book's and the candidates' instruments in canonical order, as a layout lists them:
+    # the margin of any trade is then summed as the what-if of that trade sums it
+    seen = tuple(dict.fromkeys([*layout.instruments, *(c.instrument for c in cands)]))
+    instruments = tuple(seen[k] for k in canonical_order(seen).tolist())
     where = {inst: j for j, inst in enumerate(instruments)}
     n, h = len(instruments), len(cands)
     y0 = np.zeros(n)
-    y0[: y_acc.size] = y_acc
+    y0[[where[i] for i in layout.instruments]] = y_acc
     cols = np.array([where[c.instrument] for c in cands], dtype=np.int64)
     b = sp.csr_matrix((np.ones(h), (cols, np.arange(h))), shape=(n, h))
     cached = CachedModel(model, ContextCache(), model_key=model.name, market_key="hedge")
