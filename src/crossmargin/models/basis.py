@@ -173,7 +173,8 @@ class BasisTerms:
         so sums across underlyings run in the same order too."""
         index = self.underlying_index[order]
         held = list(dict.fromkeys(index.tolist()))
-        unds = held + [k for k in range(len(self.underlyings)) if k not in set(held)]
+        seen = set(held)
+        unds = held + [k for k in range(len(self.underlyings)) if k not in seen]
         where = np.empty(len(unds), dtype=np.int64)
         where[unds] = np.arange(len(unds))
         return BasisTerms(
