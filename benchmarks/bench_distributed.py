@@ -146,7 +146,9 @@ def write_dataset(
 
 
 def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    from crossmargin.peak_memory import peak_rss_mb
+
+    return peak_rss_mb()
 
 
 def _cpu() -> float:
@@ -179,13 +181,16 @@ def _single(key: str, n_accounts: int) -> tuple[float, float, float, float]:
 
 
 def single_process(key: str, n_accounts: int) -> tuple[float, float, float, float]:
-    """:func:`_single` in a child process (spawned: its peak RSS is its own)."""
+    """:func:`_single` in a child process (spawned, its peak read from ``VmHWM``: its own,
+    :mod:`crossmargin.peak_memory`)."""
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
         return pool.submit(_single, key, n_accounts).result()
 
 
 def _worker_peaks(client: Any) -> list[float]:
-    peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+    from crossmargin.peak_memory import peak_rss_mb
+
+    peaks = client.run(peak_rss_mb)
     return sorted(float(v) for v in peaks.values())
 
 

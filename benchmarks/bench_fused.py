@@ -1,7 +1,8 @@
 """The fused margin kernel and the columnar tier layout at 100,000 accounts (issue 19 item 2).
 
 ``run()`` returns three records, each measured in its own subprocess so that its peak
-resident memory (``ru_maxrss``) is its own:
+resident memory is its own (``VmHWM``: :mod:`crossmargin.peak_memory`; a child's
+``ru_maxrss`` would carry the parent's):
 
 ``es_fused_100k_accounts_2500_scen``
     100,000 accounts x 20 random positions each over about 970 real crypto instruments
@@ -34,7 +35,6 @@ Run alone: ``python benchmarks/bench_fused.py``.
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -42,6 +42,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from crossmargin.peak_memory import peak_rss_mb
 
 HERE = Path(__file__).resolve().parent
 PER_ACCOUNT = 20
@@ -116,7 +118,7 @@ def _fused(n_accounts: int, kind: str) -> dict[str, Any]:
         "nnz": int(layout.holdings.nnz),
         "scenarios": scenarios,
         "account_total": float(rows.total[layout.account_rows()].sum()),
-        "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "peak_gib": peak_rss_mb() / 1024.0,
     }
 
 
@@ -146,7 +148,7 @@ def _plain(n_accounts: int) -> dict[str, Any]:
     detail[layout.offsets_of["netting-set"] :] = True
     plain = model.margin_rows(context, layout.holdings, detail=detail)
     seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    peak = peak_rss_mb() / 1024.0
     var_module.fuses = fuses  # type: ignore[assignment]
     # the same columns as tier_layout's (first use), so each row sums in the same order
     column = {inst: j for j, inst in enumerate(layout.instruments)}

@@ -9,7 +9,8 @@ writers), then parses each in a fresh subprocess and reports::
 
 The baseline is reading the same file line by line in the same subprocess and summing the
 line lengths (no parsing); ``baseline_ratio`` is parser MB/s ÷ baseline MB/s. Peak memory is
-the subprocess's maximum resident set size (``getrusage``), interpreter included.
+the subprocess's own peak resident set size (``VmHWM``, :mod:`crossmargin.peak_memory`; its
+``ru_maxrss`` would carry the parent's peak), interpreter included.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ LIMIT_S, LIMIT_MB = 60.0, 2048.0
 BYTES_PER_CONTRACT = {".pa2": 266, ".spn": 328}  # measured on the writers' output
 
 CHILD = """
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
 path = Path(sys.argv[1])
 t0 = time.perf_counter()
@@ -44,7 +45,8 @@ from crossmargin.spanfile import read_span_file
 t0 = time.perf_counter()
 data = read_span_file(path)
 seconds = time.perf_counter() - t0
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from crossmargin.peak_memory import peak_rss_mb
+rss = peak_rss_mb()
 print(json.dumps({"seconds": seconds, "baseline": base, "contracts": len(data.contracts),
                   "peak_mb": rss}))
 """

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import resource
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -51,6 +50,7 @@ from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import MarginModel
 from crossmargin.models.result import GROUPINGS, result_units
 from crossmargin.netting.core import BY_TIER
+from crossmargin.peak_memory import peak_rss_mb
 from crossmargin.portfolio.columns import REQUIRED, parse_columns
 from crossmargin.portfolio.io import read_book
 from crossmargin.store import RunStore
@@ -204,7 +204,7 @@ def margin_file(unit: tuple[int, Path], shared: _SharedFiles) -> FileOutcome:
         figures = margin_columns(part, shared.margin)
         outcome.totals.add(figures, write_part(figures, shared.out, f"part-{index:05d}-{k:04d}"))
     outcome.worker = get_worker().address
-    outcome.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    outcome.peak_rss_mb = peak_rss_mb()
     return outcome
 
 
