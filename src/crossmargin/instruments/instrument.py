@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -122,11 +123,23 @@ class Instrument:
 
 
 def canonical_order(instruments: Sequence[Instrument]) -> npt.NDArray[np.int64]:
-    """The permutation that puts ``instruments`` in canonical order (:attr:`Instrument.sort_key`;
-    stable for equal keys): ``[instruments[k] for k in canonical_order(instruments)]``."""
-    keys = [i.sort_key for i in instruments]
+    """The permutation that puts ``instruments`` in canonical order:
+    ``[instruments[k] for k in canonical_order(instruments)]``.
+
+    The order is :attr:`Instrument.sort_key`'s. Two different instruments share a key only
+    when their specs differ beyond the product id (two contract tables defining one product
+    differently); then every term of the spec breaks the tie, so the order never depends on
+    the input's. Equal instruments keep their input order."""
+    keys: list[Any] = [i.sort_key for i in instruments]
+    if len(set(keys)) < len(keys):  # a tie: rare, so the full terms only then
+        keys = [(k, _spec_terms(i.spec)) for k, i in zip(keys, instruments, strict=True)]
     order = sorted(range(len(keys)), key=keys.__getitem__)
     return np.array(order, dtype=np.int64)
+
+
+def _spec_terms(spec: ContractSpec) -> tuple[str, ...]:
+    """Every field of a spec as text (``repr``: exact for floats; ``None`` and times alike)."""
+    return tuple(repr(getattr(spec, f.name)) for f in fields(spec))
 
 
 def _rebuild(
