@@ -45,7 +45,7 @@ from distributed import Client, get_worker
 
 from crossmargin.errors import InputError, Issue, SchemaError
 from crossmargin.instruments import Instrument, parse_symbol
-from crossmargin.instruments.instrument import canonical_order
+from crossmargin.instruments.instrument import in_canonical_order
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import MarginModel
 from crossmargin.models.result import GROUPINGS, result_units
@@ -171,8 +171,7 @@ def book_universe(scans: Sequence[FileScan]) -> tuple[Instrument, ...]:
             continue
     if not out:
         raise InputError("the dataset holds no valid instrument: nothing to margin")
-    found = tuple(out)
-    return tuple(found[k] for k in canonical_order(found).tolist())
+    return in_canonical_order(out)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -30,7 +30,7 @@ from crossmargin.collateral.haircuts import load_haircuts
 from crossmargin.collateral.valuation import collateral_positions
 from crossmargin.errors import ModelError
 from crossmargin.instruments import Instrument
-from crossmargin.instruments.instrument import canonical_order
+from crossmargin.instruments.instrument import in_canonical_order
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import MarginModel, RowMargins
 from crossmargin.models.cache import MappedContext, remap
@@ -143,10 +143,7 @@ def book_instruments(portfolio: Portfolio) -> tuple[Instrument, ...]:
     sets alone."""
     unds = set(portfolio.underlyings)
     coll = (inst for _, inst in collateral_positions(portfolio.collateral))
-    seen = tuple(
-        dict.fromkeys([*portfolio.instruments, *(i for i in coll if i.underlying in unds)])
-    )
-    return tuple(seen[k] for k in canonical_order(seen).tolist())
+    return in_canonical_order([*portfolio.instruments, *(i for i in coll if i.underlying in unds)])
 
 
 def history_folder(history: MarketHistory | None) -> Path | None:

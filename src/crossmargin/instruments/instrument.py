@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
@@ -135,6 +135,13 @@ def canonical_order(instruments: Sequence[Instrument]) -> npt.NDArray[np.int64]:
         keys = [(k, _spec_terms(i.spec)) for k, i in zip(keys, instruments, strict=True)]
     order = sorted(range(len(keys)), key=keys.__getitem__)
     return np.array(order, dtype=np.int64)
+
+
+def in_canonical_order(instruments: Iterable[Instrument]) -> tuple[Instrument, ...]:
+    """The distinct ``instruments`` (the first object of equal ones) in canonical order: the
+    columns of a netting layout, and of every context shared by several netting sets."""
+    seen = tuple(dict.fromkeys(instruments))
+    return tuple(seen[k] for k in canonical_order(seen).tolist())
 
 
 def _spec_terms(spec: ContractSpec) -> tuple[str, ...]:

@@ -147,8 +147,8 @@ class MarginModel(ABC):
 
     def parameters_for(self, underlyings: Collection[str]) -> dict[str, Any]:
         """The parameters in force for a book on ``underlyings``, as its result reports them:
-        :meth:`parameters`, which a model whose tables are per underlying (``pm_grid``)
-        restricts to the book's own underlyings."""
+        :meth:`parameters`, which a model whose tables are per underlying (``pm_grid``,
+        ``span``) restricts to the book's own underlyings."""
         del underlyings
         return self.parameters()
 

@@ -40,7 +40,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from crossmargin.instruments import Instrument
-from crossmargin.instruments.instrument import canonical_order
+from crossmargin.instruments.instrument import in_canonical_order
 from crossmargin.netting.holdings import holdings_csr
 from crossmargin.netting.tiers import TIERS, venue_of
 from crossmargin.portfolio import Portfolio
@@ -232,8 +232,7 @@ def layout_rows(
     n_coll = len(kept)
     # the columns in canonical order (Instrument.sort_key): a netting set's columns keep
     # their relative order whatever other accounts hold, and so does every sum over them
-    seen = tuple(dict.fromkeys([*instruments, *(coll.instrument[k] for k in kept)]))
-    all_inst = tuple(seen[k] for k in canonical_order(seen).tolist())
+    all_inst = in_canonical_order([*instruments, *(coll.instrument[k] for k in kept)])
     col = {inst: j for j, inst in enumerate(all_inst)}
     to_col = np.fromiter((col[i] for i in instruments), dtype=np.int64, count=len(instruments))
     instrument = to_col[instrument]

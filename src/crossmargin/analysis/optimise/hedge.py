@@ -63,7 +63,7 @@ from crossmargin.analysis.optimise.lp_solve import Problem, solve
 from crossmargin.analysis.optimise.universe import Candidate, default_universe
 from crossmargin.errors import InputError
 from crossmargin.instruments import Instrument
-from crossmargin.instruments.instrument import canonical_order
+from crossmargin.instruments.instrument import in_canonical_order
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import MarginModel
 from crossmargin.models.cache import CachedModel, ContextCache
@@ -107,8 +107,7 @@ def _setup(
         raise InputError(f"no hedge candidates for account {account}")
     # the book's and the candidates' instruments in canonical order, as a layout lists them:
     # the margin of any trade is then summed as the what-if of that trade sums it
-    seen = tuple(dict.fromkeys([*layout.instruments, *(c.instrument for c in cands)]))
-    instruments = tuple(seen[k] for k in canonical_order(seen).tolist())
+    instruments = in_canonical_order([*layout.instruments, *(c.instrument for c in cands)])
     where = {inst: j for j, inst in enumerate(instruments)}
     n, h = len(instruments), len(cands)
     y0 = np.zeros(n)
