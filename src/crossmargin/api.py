@@ -501,8 +501,6 @@ class WhatIfResult:
         figure's unit in ``units``, :func:`crossmargin.field_units.what_if_units`)."""
         from crossmargin.field_units import what_if_units
 
-        after = self.after.to_dict()
-        before = self.before.to_dict()
         return {
             "account": self.account,
             "model": self.after.model,
@@ -518,8 +516,8 @@ class WhatIfResult:
             "equity_after": self.equity_after,
             "excess": self.excess,
             "passes": self.passes,
-            "before": before["accounts"][0],
-            "after": after["accounts"][0],
+            "before": self.before.accounts[0].to_dict(),
+            "after": self.after.accounts[0].to_dict(),
             "market": self.after.market,
             "units": what_if_units(self.after.currency),
         }

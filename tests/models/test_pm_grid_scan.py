@@ -22,7 +22,7 @@ from pm_grid_fixtures import inst, market
 from crossmargin.models.pm_grid import PMGridModel
 from crossmargin.models.pm_grid_addons import dampen, offset_gains
 from crossmargin.models.pm_grid_scan import fused_scan
-from crossmargin.models.pm_grid_units import dense_agg, unit_rows
+from crossmargin.models.pm_grid_units import UnitEntries, dense_agg, scan_terms, unit_rows
 
 SYMBOLS = (
     "BTC-PERPETUAL", "BTC-27MAR26", "BTC-27MAR26-70000-C", "BTC-27MAR26-60000-P",
@@ -120,3 +120,39 @@ def test_dense_agg_is_the_addon_formulas() -> None:
     p[ext] = dampen(p[ext], group.allowance[ext])
     want = offset_gains(p, group.terms.pnl_offset, group.terms.max_offsetable_pnl)
     np.testing.assert_allclose(dense_agg(unit, q)[0], want, rtol=1e-13)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), mode=st.sampled_from(["cross", "segregated"]))
+def test_unit_entries_equal_the_sparse_products_bit_for_bit(seed: int, mode: str) -> None:
+    # UnitEntries (no matrix object per unit) against the scipy path it replaced: the unit's
+    # columns by fancy indexing, then sparse products. Empty rows, the last row empty and
+    # stored zeros included; every figure equal with ==, not to a tolerance.
+    rng = np.random.default_rng(seed)
+    model = PMGridModel(mode=mode)
+    ctx = model.prepare(tuple(inst(s) for s in SYMBOLS), market())
+    n_rows = int(rng.integers(1, 30))
+    dense = rng.normal(0, 40, (n_rows, len(SYMBOLS))) * (rng.random((n_rows, len(SYMBOLS))) < 0.4)
+    dense[-1] = 0.0
+    h = sp.csr_matrix(dense)
+    if h.nnz:
+        h.data[0] = 0.0  # a stored zero: a row holding it counts as holding the unit
+    for unit in ctx.units:
+        hu = sp.csr_matrix(h[:, unit.cols])
+        entries = UnitEntries.of(unit, h)
+        np.testing.assert_array_equal(entries.held, np.flatnonzero(np.diff(hu.indptr)))
+        held = entries.held_matrix(unit.cols.size)
+        want = hu[entries.held]
+        np.testing.assert_array_equal(held.indptr, want.indptr)
+        np.testing.assert_array_equal(held.indices, want.indices)
+        np.testing.assert_array_equal(held.data, want.data)
+        for vector in (unit.delta, unit.roll):
+            assert (entries.row_sums(vector, n_rows) == hu @ vector).all()
+            got = entries.row_sums(np.abs(vector), n_rows, absolute=True)
+            assert (got == abs(hu) @ np.abs(vector)).all()
+        rows = unit_rows(unit, h)
+        scan, worst = fused_scan(want, unit.pnl, unit.weights,
+                                 *scan_terms(unit))  # fmt: skip
+        assert (rows.scan[entries.held] == scan).all()
+        assert (rows.worst[entries.held] == worst).all()
+        assert (np.delete(rows.scan, entries.held) == 0.0).all()

@@ -149,23 +149,44 @@ def fused_scan(
     column's currency group, ``allowance`` each group's dampener per scenario (USD, 0 off
     the extended table), ``offset``/``cap`` each group's gain offset and its cap."""
     h = sp.csr_matrix(holdings, dtype=np.float64)
-    n = h.shape[0]
+    return fused_scan_csr(
+        h.indptr, h.indices, h.data, pnl, weights, group_of, allowance, offset, cap
+    )
+
+
+def fused_scan_csr(
+    indptr: npt.ArrayLike,
+    indices: npt.ArrayLike,
+    data: FloatArray,
+    pnl: FloatArray,
+    weights: FloatArray,
+    group_of: IntArray,
+    allowance: FloatArray,
+    offset: FloatArray,
+    cap: FloatArray,
+) -> tuple[FloatArray, IntArray]:
+    """:func:`fused_scan` of the CSR arrays ``(indptr, indices, data)`` (rows x the unit's
+    columns), without a matrix object: a what-if's few rows are scanned without paying for
+    one."""
+    indptr = np.asarray(indptr, dtype=np.int64)
+    n = indptr.shape[0] - 1
     scan = np.zeros(n)
     worst = np.zeros(n, dtype=np.int64)
     if n == 0 or pnl.shape[0] == 0:
         return scan, worst
+    data = np.asarray(data, dtype=np.float64)
     allowance = np.ascontiguousarray(allowance, dtype=np.float64)
     offset = np.asarray(offset, dtype=np.float64)
     cap = np.asarray(cap, dtype=np.float64)
     # only the columns the rows hold are laid out by column (a what-if holds a few of a
     # context's hundreds); renumbering keeps each row's entries in their order
-    used, local = np.unique(h.indices, return_inverse=True)
-    kernel = _scan_rows if h.nnz * pnl.shape[0] >= PARALLEL_MIN_WORK else _scan_rows_serial
+    used, local = np.unique(np.asarray(indices), return_inverse=True)
+    kernel = _scan_rows if data.size * pnl.shape[0] >= PARALLEL_MIN_WORK else _scan_rows_serial
     with KERNEL_LOCK:
         kernel(
-            h.indptr.astype(np.int64),
+            indptr,
             np.asarray(local, dtype=np.int64).reshape(-1),
-            h.data,
+            data,
             np.ascontiguousarray(pnl[:, used].T, dtype=np.float64),
             np.asarray(group_of, dtype=np.int64)[used],
             np.asarray(weights, dtype=np.float64),
@@ -180,4 +201,4 @@ def fused_scan(
     return scan, worst
 
 
-__all__ = ["fused_scan"]
+__all__ = ["fused_scan", "fused_scan_csr"]

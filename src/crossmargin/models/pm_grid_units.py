@@ -34,7 +34,7 @@ from crossmargin.models.pm_grid_params import (
     GridScenarios,
     min_delta_floor,
 )
-from crossmargin.models.pm_grid_scan import fused_scan
+from crossmargin.models.pm_grid_scan import fused_scan_csr
 from crossmargin.pricing.revalue import revalue_instruments
 from crossmargin.pricing.terms import OPTION, instrument_terms
 from crossmargin.pricing.valuation import base_fx
@@ -205,47 +205,84 @@ def dense_agg(unit: RiskUnit, rows: sp.csr_matrix) -> FloatArray:
     return agg
 
 
-def _fused(unit: RiskUnit, rows: sp.csr_matrix) -> tuple[FloatArray, IntArray]:
-    """``(scan, worst)`` of ``rows`` by the fused kernel (no rows x scenarios block)."""
+def scan_terms(unit: RiskUnit) -> tuple[IntArray, FloatArray, FloatArray, FloatArray]:
+    """The unit's currency groups as the fused kernel takes them: each column's group, each
+    group's dampener per scenario (0 off the extended table), gain offset and its cap."""
     group_of = np.zeros(unit.cols.size, dtype=np.int64)
     for g, group in enumerate(unit.groups):
         group_of[group.cols] = g
     allowance = np.vstack([g.allowance * unit.extended for g in unit.groups])
-    terms = [g.terms for g in unit.groups]
-    return fused_scan(
-        rows,
-        unit.pnl,
-        unit.weights,
-        group_of,
-        allowance,
-        np.array([t.pnl_offset for t in terms]),
-        np.array([t.max_offsetable_pnl for t in terms]),
-    )
+    offset = np.array([g.terms.pnl_offset for g in unit.groups])
+    cap = np.array([g.terms.max_offsetable_pnl for g in unit.groups])
+    return group_of, allowance, offset, cap
+
+
+@dataclass(frozen=True, slots=True)
+class UnitEntries:
+    """The entries of a canonical CSR holdings matrix in one unit's columns, in their CSR
+    order: ``row`` of each, its column ``local`` to the unit, its quantity; ``held`` the rows
+    holding any (ascending) and ``indptr`` their CSR row pointers over these entries."""
+
+    row: IntArray
+    local: IntArray
+    quantity: FloatArray
+    held: IntArray
+    indptr: IntArray
+
+    @classmethod
+    def of(cls, unit: RiskUnit, h: sp.csr_matrix) -> UnitEntries:
+        """The entries of ``h`` (rows x all instruments, canonical) in ``unit``'s columns
+        (``unit.cols`` ascending, so each row's entries stay in ascending local order)."""
+        local_of = np.full(h.shape[1], -1, dtype=np.int64)
+        local_of[unit.cols] = np.arange(unit.cols.size)
+        local = local_of[h.indices]
+        mine = local >= 0
+        row = np.repeat(np.arange(h.shape[0], dtype=np.int64), np.diff(h.indptr))[mine]
+        counts = np.bincount(row, minlength=h.shape[0])
+        held = np.flatnonzero(counts).astype(np.int64)
+        indptr = np.zeros(held.size + 1, dtype=np.int64)
+        np.cumsum(counts[held], out=indptr[1:])
+        return cls(row=row, local=local[mine], quantity=h.data[mine], held=held, indptr=indptr)
+
+    def row_sums(self, per_unit: FloatArray, n: int, *, absolute: bool = False) -> FloatArray:
+        """``Σ_entries q · per_unit[local]`` per row (``|q|`` with ``absolute``), each row's
+        entries added in CSR order from 0: the sparse product's sum, bit for bit."""
+        q = np.abs(self.quantity) if absolute else self.quantity
+        out: FloatArray = np.bincount(self.row, weights=q * per_unit[self.local], minlength=n)
+        return out
+
+    def held_matrix(self, width: int) -> sp.csr_matrix:
+        """The held rows as a CSR matrix (held rows x the unit's ``width`` columns)."""
+        return sp.csr_matrix(
+            (self.quantity, self.local, self.indptr), shape=(self.held.size, width)
+        )
 
 
 def unit_rows(unit: RiskUnit, h: sp.csr_matrix, *, keep_agg: bool = False) -> UnitRows:
-    """Scan loss and add-ons of one unit for every row of ``h`` (rows x all instruments).
+    """Scan loss and add-ons of one unit for every row of ``h`` (rows x all instruments,
+    canonical: columns sorted, no duplicates).
 
     The scan runs in the fused kernel (:mod:`crossmargin.models.pm_grid_scan`); with
     ``keep_agg`` (units scanned jointly in a correlation set) the aggregated P&L of the rows
     holding the unit is built densely and kept."""
     n = h.shape[0]
-    hu = sp.csr_matrix(h[:, unit.cols])
     # only the rows holding the unit scan its grid
-    held = np.flatnonzero(np.diff(hu.indptr)).astype(np.int64)
-    hh = hu[held]
+    entries = UnitEntries.of(unit, h)
+    held = entries.held
     worst, scan = np.zeros(n, dtype=np.int64), np.zeros(n)
     if keep_agg:
-        agg = dense_agg(unit, hh)
+        agg = dense_agg(unit, entries.held_matrix(unit.cols.size))
         if agg.shape[1]:
             worst[held] = np.argmin(agg, axis=1)
             scan[held] = np.maximum(-agg[np.arange(held.size), worst[held]], 0.0)
     else:
         agg = np.zeros((0, unit.pnl.shape[0]))
-        scan[held], worst[held] = _fused(unit, hh)
-    absq = abs(hu)
-    net = np.asarray(hu @ unit.delta).reshape(n)
-    gross = np.asarray(absq @ np.abs(unit.delta)).reshape(n)
+        scan[held], worst[held] = fused_scan_csr(
+            entries.indptr, entries.local, entries.quantity, unit.pnl, unit.weights,
+            *scan_terms(unit),
+        )  # fmt: skip
+    net = entries.row_sums(unit.delta, n)
+    gross = entries.row_sums(np.abs(unit.delta), n, absolute=True)
     g = unit.grid
     excess = excess_delta(net, unit.spot, g.delta_shock_threshold)
     raw_charge = g.min_charge_rate * gross * unit.spot
@@ -254,7 +291,7 @@ def unit_rows(unit: RiskUnit, h: sp.csr_matrix, *, keep_agg: bool = False) -> Un
         agg=agg,
         scan=scan,
         worst=worst.astype(np.int64),
-        roll=np.asarray(absq @ unit.roll).reshape(n),
+        roll=entries.row_sums(unit.roll, n, absolute=True),
         delta_shock=delta_shock(excess, unit.spot, g.max_delta_shock),
         im_increment=im_increment(excess, unit.spot, g.im_increment_rate),
         floor=min_delta_floor(

@@ -147,6 +147,26 @@ class AccountMargin:
         """Benefit as a percentage of standalone margin."""
         return 100.0 * self.benefit / self.standalone if self.standalone > 0 else 0.0
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: one entry of a result's ``accounts`` (and a what-if's before/after)."""
+        return {
+            "account": self.account,
+            "total": self.total,
+            "netted": self.netted,
+            "standalone": self.standalone,
+            "grouped": self.grouped,
+            "capped": self.capped,
+            "maintenance": self.maintenance,
+            "benefit": self.benefit,
+            "benefit_pct": self.benefit_pct,
+            "components": dict(self.components),
+            "info": dict(self.info),
+            "worst_scenario": self.worst_scenario,
+            "netting_set": dict(self.netting_set),
+            "tiers": [t.to_dict() for t in self.tiers],
+            "equity": None if self.equity is None else self.equity.to_dict(),
+        }
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MarginResult:
@@ -246,26 +266,7 @@ class MarginResult:
             "benefit": self.benefit,
             "benefit_pct": self.benefit_pct,
             "components": self.components(),
-            "accounts": [
-                {
-                    "account": a.account,
-                    "total": a.total,
-                    "netted": a.netted,
-                    "standalone": a.standalone,
-                    "grouped": a.grouped,
-                    "capped": a.capped,
-                    "maintenance": a.maintenance,
-                    "benefit": a.benefit,
-                    "benefit_pct": a.benefit_pct,
-                    "components": dict(a.components),
-                    "info": dict(a.info),
-                    "worst_scenario": a.worst_scenario,
-                    "netting_set": dict(a.netting_set),
-                    "tiers": [t.to_dict() for t in a.tiers],
-                    "equity": None if a.equity is None else a.equity.to_dict(),
-                }
-                for a in self.accounts
-            ],
+            "accounts": [a.to_dict() for a in self.accounts],
             "groups": [
                 {
                     "account": g.account,

@@ -29,7 +29,7 @@ SMALL = 256
 COMPILED = 65_536
 
 
-def _first_seen(values: Sequence[Any]) -> tuple[IntArray, ObjArray] | None:
+def first_seen_small(values: Sequence[Any]) -> tuple[IntArray, ObjArray] | None:
     """First-seen codes by a dictionary (as :func:`pandas.factorize`, ``sort=False``); None
     where a value is missing (None or NaN: pandas codes those -1)."""
     seen: dict[Any, int] = {}
@@ -63,7 +63,7 @@ def codes(values: Sequence[Any] | npt.ArrayLike) -> tuple[IntArray, ObjArray]:
             uniques[k] = v
         return code, uniques
     if len(seq) < SMALL:
-        small = _first_seen(list(seq))
+        small = first_seen_small(list(seq))
         if small is not None:
             return small
     found, distinct = pd.factorize(np.asarray(seq, dtype=object), sort=False)
@@ -103,7 +103,7 @@ def combine(*parts: tuple[IntArray, int]) -> IntArray:
             )
     key = _mixed_radix(used)
     if key.size < SMALL:
-        return _first_seen(key.tolist())[0]  # type: ignore[index]  # integers: never missing
+        return first_seen_small(key.tolist())[0]  # type: ignore[index]  # integers: never missing
     out, _ = pd.factorize(key, sort=False)
     return np.asarray(out, dtype=np.int64)
 
@@ -137,7 +137,7 @@ def instrument_codes(instruments: Sequence[Instrument], columns: Sequence[Instru
     once: books repeat the same instrument objects)."""
     ids = np.fromiter(map(id, instruments), dtype=np.int64, count=len(instruments))
     if ids.size < SMALL:
-        code = _first_seen(ids.tolist())[0]  # type: ignore[index]  # integers: never missing
+        code = first_seen_small(ids.tolist())[0]  # type: ignore[index]  # integers: never missing
     else:
         code = np.asarray(pd.factorize(ids, sort=False)[0], dtype=np.int64)
     where = {inst: j for j, inst in enumerate(columns)}
@@ -146,4 +146,11 @@ def instrument_codes(instruments: Sequence[Instrument], columns: Sequence[Instru
     return np.asarray(col_of[code], dtype=np.int64)
 
 
-__all__ = ["codes", "combine", "first_seen_starts", "instrument_codes", "object_array"]
+__all__ = [
+    "codes",
+    "combine",
+    "first_seen_small",
+    "first_seen_starts",
+    "instrument_codes",
+    "object_array",
+]

@@ -52,6 +52,8 @@ from crossmargin.errors import InputError, Issue, SchemaError
 from crossmargin.instruments import ContractTable, Instrument, parse_symbol
 from crossmargin.limits import MAX_QUANTITY, price_problem
 from crossmargin.portfolio.book import Portfolio, Position
+from crossmargin.portfolio.codes import SMALL, first_seen_small
+from crossmargin.portfolio.codes import codes as text_codes
 from crossmargin.portfolio.units import QUANTITY_UNITS, QuantityUnit, parse_unit, to_contracts
 
 REQUIRED = ("account", "symbol", "quantity")
@@ -278,7 +280,8 @@ def distinct(column: RawColumn) -> tuple[IntArray, list[Any]]:
             values = [None if isinstance(v, float) and v != v else v for v in values]
         return codes, values
     cells = column if isinstance(column, np.ndarray) else np.asarray(list(column), dtype=object)
-    if cells.size and pd.api.types.infer_dtype(cells, skipna=False) == "string":
+    # a few cells (a what-if's trades): the loop below, as pandas would code strings
+    if cells.size >= SMALL and pd.api.types.infer_dtype(cells, skipna=False) == "string":
         codes, uniques = pd.factorize(cells, sort=False)
         return np.asarray(codes, dtype=np.int64), list(uniques)
     index: dict[Hashable, int] = {}
@@ -381,6 +384,10 @@ class BookColumns:
 
 def _first_seen(codes: IntArray) -> tuple[IntArray, IntArray]:
     """``(new, order)``: codes renumbered in first-seen order and the old code of each."""
+    if codes.size < SMALL:  # integers: never missing
+        small = first_seen_small(codes.tolist())
+        assert small is not None
+        return small[0], np.asarray(small[1], dtype=np.int64)
     new, order = pd.factorize(codes, sort=False)
     return np.asarray(new, dtype=np.int64), np.asarray(order, dtype=np.int64)
 
@@ -484,7 +491,7 @@ def parse_columns(
     a_text = [account_text(v) for v in a_values]
     for k in np.flatnonzero(~np.array([bool(t) for t in a_text])[a_codes]).tolist():
         issues.add(k, 1, "account", "empty account")
-    a_id, a_names = pd.factorize(np.asarray(a_text, dtype=object), sort=False)
+    a_id, a_names = text_codes(a_text)
     account_index, account_order = _first_seen(np.asarray(a_id, dtype=np.int64)[a_codes])
     accounts = tuple(str(a_names[j]) for j in account_order.tolist())
     # symbols: each distinct cell parsed once
