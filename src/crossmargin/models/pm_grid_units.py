@@ -248,8 +248,8 @@ class UnitEntries:
         """``Σ_entries q · per_unit[local]`` per row (``|q|`` with ``absolute``), each row's
         entries added in CSR order from 0: the sparse product's sum, bit for bit."""
         q = np.abs(self.quantity) if absolute else self.quantity
-        out: FloatArray = np.bincount(self.row, weights=q * per_unit[self.local], minlength=n)
-        return out
+        out = np.bincount(self.row, weights=q * per_unit[self.local], minlength=n)
+        return np.asarray(out, dtype=np.float64)
 
     def held_matrix(self, width: int) -> sp.csr_matrix:
         """The held rows as a CSR matrix (held rows x the unit's ``width`` columns)."""
