@@ -35,19 +35,17 @@ UNIT_ROUNDOFF = 2.0**-53
 
 
 def group_sum(codes: IntArray, values: FloatArray, n: int, *, rtol: float = 1e-14) -> FloatArray:
-    """``values`` summed per code in ``0..n-1`` (module docstring; codes must be >= 0)."""
-    codes = np.asarray(codes, dtype=np.int64)
-    values = np.asarray(values, dtype=np.float64)
-    out = np.asarray(np.bincount(codes, weights=values, minlength=n), dtype=np.float64)
-    count = np.bincount(codes, minlength=n)
-    many = count > 2
-    if not many.any():
-        return out
-    bound = (count - 1) * UNIT_ROUNDOFF * np.bincount(codes, weights=np.abs(values), minlength=n)
-    redo = np.flatnonzero(many & ~(bound <= rtol * np.abs(out)))
+    """``values`` summed per code in ``0..n-1`` (module docstring; ValueError for a code
+    outside that range)."""
+    from crossmargin.netting.sum_kernels import group_totals
+
+    codes = np.ascontiguousarray(codes, dtype=np.int64)
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    if codes.shape != values.shape:
+        raise ValueError(f"group_sum: {codes.size} codes for {values.size} values")
+    out, wanted = group_totals(codes, values, int(n), float(rtol), UNIT_ROUNDOFF)
+    redo = np.flatnonzero(wanted)
     if redo.size:
-        wanted = np.zeros(n, dtype=bool)
-        wanted[redo] = True
         rows = np.flatnonzero(wanted[codes])
         rows = rows[np.argsort(codes[rows], kind="stable")]
         bounds = np.flatnonzero(np.diff(codes[rows])) + 1

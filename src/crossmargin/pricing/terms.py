@@ -18,7 +18,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 from numpy.typing import NDArray
@@ -63,6 +63,8 @@ class InstrumentTerms:
     settle_underlying_index: IntArray
     expired: BoolArray
     expired_value: FloatArray
+    #: Figures derived from the terms alone, kept once computed (``base_values``).
+    derived: dict[str, FloatArray] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def size(self) -> int:
