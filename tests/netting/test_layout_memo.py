@@ -67,6 +67,7 @@ def test_the_layout_goes_with_its_portfolio() -> None:
 def test_large_books_are_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     book = _copy(api.sample_book())
     monkeypatch.setattr(layout_module, "MEMO_MAX_ITEMS", len(book.positions) - 1)
+    monkeypatch.setattr(layout_module, "SHAPE_MAX_ITEMS", len(book.positions) - 1)
     layout = tier_layout(book)
     assert (id(book), True) not in layout_module._MEMO
     assert tier_layout(book) is not layout

@@ -32,8 +32,10 @@ from a :class:`~crossmargin.portfolio.Portfolio`,
 
 from __future__ import annotations
 
+import threading
 import weakref
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -354,11 +356,17 @@ def _freeze(layout: TierLayout) -> None:
 
 def _tier_layout(portfolio: Portfolio, nets_collateral: bool) -> TierLayout:
     positions = portfolio.positions
+    legs = collateral_legs(portfolio) if nets_collateral and portfolio.collateral else None
+    qty = np.fromiter((p.quantity for p in positions), dtype=np.float64, count=len(positions))
+    shape = _shape_key(portfolio, legs)
+    if shape is not None:
+        found = _SHAPES.get(shape)
+        if found is not None:
+            return with_quantities(found, qty, legs)
     acc_code, acc_names = codes([p.account for p in positions])
     ven_code, ven_names = codes([p.venue for p in positions])
     inst = instrument_codes([p.instrument for p in positions], portfolio.instruments)
-    qty = np.fromiter((p.quantity for p in positions), dtype=np.float64, count=len(positions))
-    return layout_rows(
+    layout = layout_rows(
         tuple(str(a) for a in acc_names),
         portfolio.instruments,
         acc_code,
@@ -366,8 +374,86 @@ def _tier_layout(portfolio: Portfolio, nets_collateral: bool) -> TierLayout:
         qty,
         ven_code,
         tuple(str(v) for v in ven_names),
-        collateral_legs(portfolio) if nets_collateral and portfolio.collateral else None,
+        legs,
     )
+    if shape is not None:
+        _SHAPES.put(shape, layout)
+    return layout
+
+
+def _shape_key(portfolio: Portfolio, legs: CollateralLegs | None) -> tuple[object, ...] | None:
+    """What a book's layout depends on besides its quantities (module docstring of
+    :func:`with_quantities`); None for a book too large to keep."""
+    positions = portfolio.positions
+    if len(positions) + len(legs.index if legs else ()) > SHAPE_MAX_ITEMS:
+        return None
+    rows = tuple((p.account, p.instrument, p.instrument.symbol, p.venue) for p in positions)
+    held = () if legs is None else tuple(
+        zip(legs.index, legs.account, legs.instrument, (i.symbol for i in legs.instrument),
+            legs.venue, legs.asset, strict=True)
+    )  # fmt: skip
+    return rows, held
+
+
+def with_quantities(
+    shape: TierLayout, quantity: FloatArray, legs: CollateralLegs | None
+) -> TierLayout:
+    """The layout of a book of the same shape as ``shape``'s book, holding ``quantity`` of
+    its netted positions and ``legs``' amounts of its collateral.
+
+    A layout depends on its book's quantities only through its items' quantities and the
+    holdings matrix summed from them; everything else (columns, groups, rows, facts) follows
+    from each position's account, instrument (with its spelling) and venue, and each
+    collateral leg's holding, account, instrument, venue and asset: the book's *shape*. A
+    service margins books of one shape again and again with other quantities (a what-if of
+    another size of the same trade, a book after new fills), so :func:`tier_layout` keeps
+    the last :data:`SHAPES_KEPT` shapes' layouts and builds a new book's from them: the item
+    quantities replaced and the holdings matrix built again by
+    :func:`~crossmargin.netting.holdings.holdings_csr`, exactly as :func:`layout_rows`
+    builds it (``tests/netting/test_layout_shapes.py`` holds the two equal, array by array).
+    """
+    amount = [] if legs is None else [legs.amount[legs.index.index(int(k))]
+                                      for k in shape.collateral.tolist()]  # fmt: skip
+    item_qty = np.concatenate([quantity, np.asarray(amount, dtype=np.float64)])
+    if item_qty.shape != shape.quantity.shape:
+        raise AssertionError("a book of another shape")
+    holdings = holdings_csr(
+        shape.n_positions,
+        shape.instrument,
+        item_qty,
+        [shape.group_of[t] for t in TIERS],
+        [shape.offsets_of[t] for t in TIERS],
+        shape.holdings.shape,
+    )
+    return replace(shape, quantity=item_qty, holdings=holdings)
+
+
+class _Shapes:
+    """The layouts of the last :data:`SHAPES_KEPT` book shapes (thread-safe LRU)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[tuple[object, ...], TierLayout] = OrderedDict()
+
+    def get(self, key: tuple[object, ...]) -> TierLayout | None:
+        with self._lock:
+            found = self._kept.get(key)
+            if found is not None:
+                self._kept.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[object, ...], layout: TierLayout) -> None:
+        _freeze(layout)
+        with self._lock:
+            self._kept[key] = layout
+            while len(self._kept) > SHAPES_KEPT:
+                self._kept.popitem(last=False)
+
+
+#: Book shapes whose layouts are kept, and the largest book (positions and collateral legs)
+#: kept: a service's books of tens to hundreds of positions.
+SHAPES_KEPT, SHAPE_MAX_ITEMS = 128, 2_000
+_SHAPES = _Shapes()
 
 
 __all__ = [
@@ -377,4 +463,5 @@ __all__ = [
     "collateral_legs",
     "layout_rows",
     "tier_layout",
+    "with_quantities",
 ]
