@@ -30,9 +30,11 @@ def _equal(a: TierLayout, b: TierLayout) -> None:
             assert x.shape == y.shape, f.name
             for part in ("indptr", "indices", "data"):
                 u, v = getattr(x, part), getattr(y, part)
-                assert u.dtype == v.dtype and np.array_equal(u, v), (f.name, part)
+                assert u.dtype == v.dtype, (f.name, part)
+                assert np.array_equal(u, v), (f.name, part)
         elif isinstance(x, np.ndarray):
-            assert x.dtype == y.dtype and np.array_equal(x, y), f.name
+            assert x.dtype == y.dtype, f.name
+            assert np.array_equal(x, y), f.name
         elif isinstance(x, dict):
             assert x.keys() == y.keys(), f.name
             for k in x:
