@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import ujson
 from fastapi import Request
 from fastapi.responses import Response
 
@@ -86,7 +87,19 @@ def _non_finite_at(value: Any, path: str = "") -> str | None:
 
 def strict_json(content: Any) -> str:
     """Compact strict JSON text of ``content``, not scrubbed; ModelError on NaN or
-    infinity."""
+    infinity.
+
+    Written by ``ujson`` (floats in their shortest form that reads back to the same bits,
+    as ``json`` writes them, though with ``1e-5`` for ``1e-05``; a tenth of a what-if's
+    time went on ``json``'s float formatting); anything it refuses (a non-finite figure, a
+    value it cannot write) goes to the standard ``json`` module, whose answer or error
+    stands."""
+    try:
+        return ujson.dumps(
+            content, ensure_ascii=False, escape_forward_slashes=False, allow_nan=False
+        )
+    except (OverflowError, TypeError, ValueError):
+        pass
     try:
         return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except ValueError:
