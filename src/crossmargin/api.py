@@ -448,8 +448,9 @@ __all__ = [
 class WhatIfResult:
     """An account's requirement and equity before and after proposed trades.
 
-    ``before`` and ``after`` are the full results of the account alone (one account each, its
-    collateral included, plus ``collateral`` of extra cash in the reporting currency). The
+    ``before`` and ``after`` are the results of the account alone (one account each, its
+    collateral included, plus ``collateral`` of extra cash in the reporting currency): full
+    results, or the account's entry alone where :func:`what_if` was asked for no detail. The
     trades pay their premium (options, spot) from cash at their trade price, or at fair value
     when none is given, so ``equity_after − equity_before`` is exactly the trades' unrealised
     P&L against their trade prices.
@@ -537,6 +538,7 @@ def what_if(
     haircuts: Any = None,
     before: MarginResult | None = None,
     contracts: ContractsLike = None,
+    detail: bool = True,
     **params: Any,
 ) -> WhatIfResult:
     """Requirement and equity of ``account`` before and after ``trades`` (rows: symbol,
@@ -547,7 +549,9 @@ def what_if(
     cash in the reporting currency; the trades are added to the positions (and net with them)
     and pay their premium from cash (see :class:`WhatIfResult`). ``before`` may pass an
     already computed result of the account alone (with the same extra cash). The trades'
-    symbols resolve against ``contracts`` (default the shipped table).
+    symbols resolve against ``contracts`` (default the shipped table). ``detail=False``:
+    before and after carry their account alone (no positions, groups, parameters or
+    diagnostics), all the what-if answer reports.
     """
     from crossmargin.collateral.holdings import CollateralHolding
     from crossmargin.portfolio import parse_rows
@@ -577,9 +581,10 @@ def what_if(
     after_book = Portfolio(raw=book.raw + added.raw, source=book.source,
                            collateral=book.collateral + paid)  # fmt: skip
     chosen = make_model(model, **params) if isinstance(model, str) else model
+    options = {"by": by, "cap": cap, "offsets": offsets, "haircuts": haircuts, "detail": detail}
     if before is None:
-        before = chosen.compute(book, snapshot, by=by, cap=cap, offsets=offsets, haircuts=haircuts)
-    after = chosen.compute(after_book, snapshot, by=by, cap=cap, offsets=offsets, haircuts=haircuts)
+        before = chosen.compute(book, snapshot, **options)
+    after = chosen.compute(after_book, snapshot, **options)
     return WhatIfResult(
         account=account, collateral=collateral, before=before, after=after, premium=premium
     )

@@ -205,3 +205,27 @@ def test_an_eligible_offset_is_capped_at_the_tier_cap() -> None:
         n, b = group.margin, group.base
         assert group.capped == pytest.approx(max(n, b - 0.8 * (b - n)), rel=1e-12), model
         assert acc.total == pytest.approx(group.capped, rel=1e-12)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_a_what_if_without_detail_reports_the_same_accounts(model: str) -> None:
+    # detail=False (the service's what-if) leaves out positions, groups, parameters and
+    # diagnostics; the before and after accounts, tiers and equity are the full ones, bit
+    # for bit, and so is the answer.
+    market = _market("2025-06-02")
+    book = Portfolio.from_positions(
+        [_pos("one", "SPY", 10.0), _pos("one", "BTC_USDC-27JUN25-100000-C", 5.0, 4_000.0)],
+        collateral=[CollateralHolding(account="one", asset="USD", amount=2e6)],
+    )
+    trades = [{"symbol": "SPY", "quantity": -4.0, "trade_price": 590.0}]
+    full = api.what_if(book, "one", trades, market, model, collateral=1e5)
+    lean = api.what_if(book, "one", trades, market, model, collateral=1e5, detail=False)
+    assert lean.to_dict() == full.to_dict()
+    for part in ("before", "after"):
+        a, b = getattr(lean, part), getattr(full, part)
+        assert a.accounts == b.accounts
+        assert (a.total, a.cap, a.offsets) == (b.total, b.cap, b.offsets)
+        assert (a.positions, a.groups, a.parameters, a.diagnostics) == ((), (), {}, {})
+        assert b.positions
+        assert b.groups
+        assert b.parameters

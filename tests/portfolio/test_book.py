@@ -173,3 +173,25 @@ def test_empty_portfolio() -> None:
     book = Portfolio(raw=())
     assert len(book) == 0
     assert book.quantity_matrix().shape == (0, 0)
+
+
+def test_collateral_swapped_keeps_the_netting_a_fresh_book_gives() -> None:
+    # with_collateral / without_collateral reuse the rows' netting: the result equals a
+    # book built from the same rows and holdings, field by field (netted rows included).
+    from dataclasses import fields
+
+    from crossmargin import api
+    from crossmargin.collateral import CollateralHolding
+
+    book = api.sample_book()
+    doubled = Portfolio(raw=book.raw + book.raw, source=book.source, collateral=book.collateral)
+    cash = (CollateralHolding(account="alpha-crypto", asset="USD", amount=5.0),)
+    for have, want in (
+        (doubled.with_collateral(cash), Portfolio(raw=doubled.raw, source=doubled.source,
+                                                  collateral=doubled.collateral + cash)),
+        (doubled.without_collateral(), Portfolio(raw=doubled.raw, source=doubled.source)),
+    ):  # fmt: skip
+        for f in fields(Portfolio):
+            assert getattr(have, f.name) == getattr(want, f.name), f.name
+        assert have == want
+        assert have.positions[0].quantity == 2 * book.positions[0].quantity

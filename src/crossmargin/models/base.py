@@ -168,17 +168,21 @@ class MarginModel(ABC):
         cap: float | None = None,
         offsets: Any = None,
         haircuts: Any = None,
+        detail: bool = True,
     ) -> MarginResult:
         """Margin ``portfolio``: standalone, every offset tier (``by`` the one reported as
         grouped), netted and capped per account (``offsets``: the offset policy, default
         ``emir``; ``cap``: the Art 27(4) cap across underlyings), with each account's equity
         (``haircuts``: a haircut file or schedule, default the shipped one).
+        ``detail=False``: the accounts alone, no positions, groups, parameters or
+        diagnostics (:func:`crossmargin.netting.core.cross_margin`).
         """
         from crossmargin.netting import cross_margin
 
         return cross_margin(
-            self, portfolio, market, by=by, cap=cap, offsets=offsets, haircuts=haircuts
-        )
+            self, portfolio, market, by=by, cap=cap, offsets=offsets, haircuts=haircuts,
+            detail=detail,
+        )  # fmt: skip
 
 
 _REGISTRY: dict[str, Callable[..., MarginModel]] = {}

@@ -542,13 +542,15 @@ class CachedModel(MarginModel):
         cap: float | None = None,
         offsets: Any = None,
         haircuts: Any = None,
+        detail: bool = True,
     ) -> MarginResult:
         """As the wrapped model's ``compute``, with cached contexts."""
         from crossmargin.netting import cross_margin
 
         result = cross_margin(
-            self, portfolio, market, by=by, cap=cap, offsets=offsets, haircuts=haircuts
-        )
+            self, portfolio, market, by=by, cap=cap, offsets=offsets, haircuts=haircuts,
+            detail=detail,
+        )  # fmt: skip
         return dataclasses.replace(result, model=self.model.name)
 
 

@@ -102,12 +102,15 @@ def cross_margin(
     history: MarketHistory | None = None,
     haircuts: Any = None,
     layout: TierLayout | None = None,
+    detail: bool = True,
 ) -> MarginResult:
     """Margin ``portfolio`` under ``model`` at every tier, capped per ``offsets`` (``cap``:
     the Art 27(4) cap on the tiers across underlyings; ``haircuts``: a haircut file or
     :class:`~crossmargin.collateral.haircuts.HaircutSchedule`, default the shipped one); see
     the module docstring. ``layout`` may pass :func:`tier_layout` of ``portfolio`` (built with
-    the model's ``nets_collateral``) already built."""
+    the model's ``nets_collateral``) already built. ``detail=False``: the accounts alone
+    (no ``positions``, ``groups``, ``parameters`` or ``diagnostics``; every account figure
+    the same), for a caller reporting accounts only, such as a what-if."""
     if by not in BY_TIER:
         raise InputError(f"unknown grouping {by!r}: use one of {', '.join(GROUPINGS)}")
     if not portfolio.positions:
@@ -119,8 +122,10 @@ def cross_margin(
     if layout is None:
         layout = tier_layout(portfolio, nets_collateral=model.nets_collateral)
     run = run_tiers(model, layout, market, by=by, policy=policy, history=history)
-    result = _assemble(run, portfolio, market, schedule)
-    return replace(result, cap=cap, diagnostics=model.diagnostics(run.context))
+    result = _assemble(run, portfolio, market, schedule, cap=cap, detail=detail)
+    if not detail:
+        return result
+    return replace(result, diagnostics=model.diagnostics(run.context))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -225,7 +230,13 @@ def eligibility_history(model: MarginModel, history: MarketHistory | None) -> Ma
 
 
 def _assemble(
-    run: TierRun, portfolio: Portfolio, market: MarketSnapshot, schedule: Any
+    run: TierRun,
+    portfolio: Portfolio,
+    market: MarketSnapshot,
+    schedule: Any,
+    *,
+    cap: float | None,
+    detail: bool,
 ) -> MarginResult:
     from crossmargin.pricing.mtm import position_mtm
 
@@ -237,13 +248,13 @@ def _assemble(
             model=run.model.name,
             currency=market.reporting_currency,
             by=run.by,
-            cap=None,
+            cap=cap,
             accounts=account_margins(
                 market, portfolio, layout, made, run.accounts, tiers, schedule
             ),
-            groups=group_margins(layout, figures, by_tier, run.positions.total),
-            positions=position_margins(portfolio, layout, by_tier, run.positions),
-            parameters=run.model.parameters_for(portfolio.underlyings),
+            groups=group_margins(layout, figures, by_tier, run.positions.total) if detail else (),
+            positions=position_margins(portfolio, layout, by_tier, run.positions) if detail else (),
+            parameters=run.model.parameters_for(portfolio.underlyings) if detail else {},
             market=market.source or market.valuation_time.isoformat(),
             offsets=run.policy.to_dict(),
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import scipy.sparse as sp
@@ -165,13 +165,20 @@ class Portfolio:
 
     def with_collateral(self, collateral: Iterable[CollateralHolding]) -> Portfolio:
         """This book with ``collateral`` added to the accounts' holdings."""
-        return Portfolio(
-            raw=self.raw, source=self.source, collateral=self.collateral + tuple(collateral)
-        )
+        return self._holding(self.collateral + tuple(collateral))
 
     def without_collateral(self) -> Portfolio:
         """This book's positions alone (no collateral held)."""
-        return Portfolio(raw=self.raw, source=self.source, collateral=())
+        return self._holding(())
+
+    def _holding(self, collateral: tuple[CollateralHolding, ...]) -> Portfolio:
+        """This book's rows with ``collateral`` for holdings: the rows' netting is this
+        book's (the same rows net the same way), not worked out again."""
+        out: Portfolio = object.__new__(Portfolio)
+        for f in fields(Portfolio):
+            value = collateral if f.name == "collateral" else getattr(self, f.name)
+            object.__setattr__(out, f.name, value)
+        return out
 
     def collateral_of(self, account: str) -> tuple[CollateralHolding, ...]:
         """The collateral holdings of one account."""

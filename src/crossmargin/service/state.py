@@ -474,7 +474,7 @@ class ServiceState:
         result = api.what_if(
             book, account, trade_book, snap, bound, collateral=collateral, by=by, cap=cap,
             offsets=self._policy(offsets), haircuts=self._haircuts, before=before,
-            contracts=mine,
+            contracts=mine, detail=False,
         )  # fmt: skip
         if before is None and self.config.cache_size > 0:
             self._before.put(before_key, result.before)
