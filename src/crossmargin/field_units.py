@@ -18,6 +18,7 @@ vol point and per day).
 from __future__ import annotations
 
 import fnmatch
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -44,7 +45,13 @@ def _money(currency: str, what: str = "") -> str:
 
 
 def margin_units(currency: str) -> dict[str, str]:
-    """Units of a margin result (:meth:`crossmargin.models.MarginResult.to_dict`)."""
+    """Units of a margin result (:meth:`crossmargin.models.MarginResult.to_dict`); a new
+    dictionary each call (written once per currency)."""
+    return dict(_margin_units(currency))
+
+
+@functools.lru_cache(maxsize=64)
+def _margin_units(currency: str) -> dict[str, str]:
     money = _money(currency)
     return {
         "money": _money(currency, "totals, margins, components, benefits, equity, collateral, MTM"),
@@ -102,10 +109,16 @@ def valuation_units(currency: str) -> dict[str, str]:
 
 def what_if_units(currency: str) -> dict[str, str]:
     """Units of a what-if (:meth:`crossmargin.api.WhatIfResult.to_dict`): its own figures and
-    those of the account rows ``before`` and ``after`` (as in a margin result)."""
+    those of the account rows ``before`` and ``after`` (as in a margin result); a new
+    dictionary each call (written once per currency)."""
+    return dict(_what_if_units(currency))
+
+
+@functools.lru_cache(maxsize=64)
+def _what_if_units(currency: str) -> dict[str, str]:
     money = _money(currency)
     return {
-        **margin_units(currency),
+        **_margin_units(currency),
         **dict.fromkeys(_WHAT_IF_MONEY, money),
     }
 
