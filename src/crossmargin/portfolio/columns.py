@@ -280,8 +280,13 @@ def distinct(column: RawColumn) -> tuple[IntArray, list[Any]]:
             values = [None if isinstance(v, float) and v != v else v for v in values]
         return codes, values
     cells = column if isinstance(column, np.ndarray) else np.asarray(list(column), dtype=object)
-    # a few cells (a what-if's trades): the loop below, as pandas would code strings
-    if cells.size >= SMALL and pd.api.types.infer_dtype(cells, skipna=False) == "string":
+    if cells.size < SMALL:  # a few cells (a request's book): dictionaries, not pandas
+        listed = cells.tolist()
+        if all(type(c) is str for c in listed):  # strings code as pandas codes them
+            found = first_seen_small(listed)
+            assert found is not None  # strings: never missing
+            return found[0], list(found[1])
+    elif pd.api.types.infer_dtype(cells, skipna=False) == "string":
         codes, uniques = pd.factorize(cells, sort=False)
         return np.asarray(codes, dtype=np.int64), list(uniques)
     index: dict[Hashable, int] = {}
