@@ -247,10 +247,8 @@ def _own_products(portfolio: Portfolio) -> dict[str, Any]:
     from crossmargin.instruments import contract_table
 
     shipped = contract_table()
-    own = sorted(
-        {i.spec for i in portfolio.instruments if shipped.product(i.spec.product) != i.spec},
-        key=lambda s: s.product,
-    )
+    specs = {id(i.spec): i.spec for i in portfolio.instruments}.values()  # each object once
+    own = sorted({s for s in specs if shipped.product(s.product) != s}, key=lambda s: s.product)
     if not own:
         return {}
     rows = [

@@ -145,14 +145,15 @@ class ContractTable:
         init=False, repr=False, compare=False, hash=False
     )
     _hash: int = field(init=False, repr=False, compare=False, hash=False)
+    _products: dict[str, ContractSpec] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         index: dict[tuple[str, str, str], ContractSpec] = {}
-        products: set[str] = set()
+        products: dict[str, ContractSpec] = {}
         for spec in self.specs:
             if spec.product in products:
                 raise InputError(f"{self.source}: duplicate product id {spec.product!r}")
-            products.add(spec.product)
+            products[spec.product] = spec
             key = (spec.style, spec.root, spec.kind)
             if key in index:
                 raise InputError(
@@ -161,6 +162,7 @@ class ContractTable:
                 )
             index[key] = spec
         object.__setattr__(self, "_index", index)
+        object.__setattr__(self, "_products", products)
         object.__setattr__(self, "_hash", hash((self.specs, self.source)))
 
     def __hash__(self) -> int:
@@ -172,7 +174,7 @@ class ContractTable:
 
     def product(self, product: str) -> ContractSpec | None:
         """The spec with product id ``product`` or ``None``."""
-        return next((s for s in self.specs if s.product == product), None)
+        return self._products.get(product)
 
     def roots(self, style: str) -> list[str]:
         """Symbol roots listed for one style, sorted."""
