@@ -35,7 +35,9 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -100,7 +102,9 @@ class TierLayout:
     the ``product`` tier).
     ``group_account[tier]`` is each group's account, ``group_first[tier]`` each group's first
     item. ``venue`` is each position's declared venue (index into ``venues``, ``""`` none).
-    ``holdings`` is (rows x instruments).
+    ``holdings`` is (rows x instruments). ``derived`` keeps what follows from the book's
+    shape alone (labels, underlying codes, the tier walk's eligibility verdicts), worked
+    out once: layouts of one shape share it (:func:`with_quantities`).
     """
 
     accounts: tuple[str, ...]
@@ -119,6 +123,15 @@ class TierLayout:
     group_first: dict[str, IntArray]
     offsets_of: dict[str, int]
     holdings: sp.csr_matrix
+    derived: dict[object, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def shaped(self, key: object, make: Callable[[], T]) -> T:
+        """``make()``, computed once per layout shape under ``key``: ``make`` must read the
+        shape only (accounts, instruments, facts, groups), never quantities or holdings."""
+        found = self.derived.get(key, _MISSING)
+        if found is _MISSING:
+            found = self.derived[key] = make()
+        return found  # type: ignore[no-any-return]
 
     def account_rows(self) -> IntArray:
         """Each account's netting-set row in ``holdings`` (``accounts`` order)."""
@@ -131,8 +144,12 @@ class TierLayout:
 
     def underlying_codes(self) -> tuple[IntArray, tuple[str, ...]]:
         """Each item's underlying as a code, and the underlyings (first-seen over facts)."""
-        code, names = codes([f[2] for f in self.facts])
-        return code[self.fact], tuple(str(n) for n in names)
+
+        def make() -> tuple[IntArray, tuple[str, ...]]:
+            code, names = codes([f[2] for f in self.facts])
+            return _read_only(code[self.fact]), tuple(str(n) for n in names)
+
+        return self.shaped("underlying_codes", make)
 
     def fact_labels(self, tier: str) -> ObjArray:
         """Per row of ``facts``, the label of the ``tier`` group it falls in
@@ -156,8 +173,22 @@ class TierLayout:
         return np.asarray(self.fact_labels(tier)[self.fact], dtype=object)
 
     def group_labels(self, tier: str) -> ObjArray:
-        """Each ``tier`` group's label, in group-code order."""
-        return np.asarray(self.item_labels(tier)[self.group_first[tier]], dtype=object)
+        """Each ``tier`` group's label, in group-code order (read-only)."""
+        return self.shaped(
+            ("group_labels", tier),
+            lambda: _read_only(
+                np.asarray(self.item_labels(tier)[self.group_first[tier]], dtype=object)
+            ),
+        )
+
+
+_MISSING = object()
+T = TypeVar("T")
+
+
+def _read_only(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    array.flags.writeable = False
+    return array
 
 
 def _fact_of(inst: Instrument, venue: str, currency: str) -> tuple[str, str, str, str, str]:

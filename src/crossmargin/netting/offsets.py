@@ -172,8 +172,8 @@ class TierBook:
             verdict = np.zeros(n_g, dtype=np.int64)
             verdicts: tuple[Verdict, ...] = (NOT_TESTED, ONE_UNDERLYING)
             if rule.eligibility is not None:
-                verdict, verdicts = self._verdicts(
-                    rule, parent, item_kid, und, und_names, n_kids > 1
+                verdict, verdicts = self._shaped_verdicts(
+                    tier, rule, parent, item_kid, und, und_names, n_kids > 1
                 )
             flags = np.array([v[0] for v in verdicts], dtype=bool)[verdict]
             capped = np.where(
@@ -189,6 +189,31 @@ class TierBook:
             below_capped, below_netted = capped, netted
             prev = tier
         return TierFigures(**out)
+
+    def _shaped_verdicts(
+        self,
+        tier: str,
+        rule: TierRule,
+        parent: IntArray,
+        item_kid: IntArray,
+        und: IntArray,
+        und_names: tuple[str, ...],
+        tested: BoolArray,
+    ) -> tuple[IntArray, tuple[Verdict, ...]]:
+        """:meth:`_verdicts`, kept with the layout's shape: which groups hold which
+        underlyings follows from the shape alone, so books of one shape (the same trade at
+        other sizes) share the verdicts of one rule, date and history."""
+
+        def make() -> tuple[MarketHistory | None, IntArray, tuple[Verdict, ...]]:
+            verdict, verdicts = self._verdicts(rule, parent, item_kid, und, und_names, tested)
+            verdict.flags.writeable = False
+            return self.history, verdict, verdicts
+
+        key = ("verdicts", tier, rule, self.asof, id(self.history))
+        history, verdict, verdicts = self.layout.shaped(key, make)
+        if history is not self.history:  # another history object under a reused id
+            return self._verdicts(rule, parent, item_kid, und, und_names, tested)
+        return verdict, verdicts
 
     def _verdicts(
         self,
