@@ -145,3 +145,23 @@ def test_the_memo_goes_with_its_context() -> None:
     cached.compute(other, market)
     assert slot not in cache._memos
     assert len(cache._memos) == 1
+
+
+def test_take_rows_is_scipys_row_indexing_and_canonical_keeps_a_canonical_matrix() -> None:
+    from crossmargin.models.row_memo import canonical, take_rows
+
+    rng = np.random.default_rng(5)
+    dense = rng.normal(size=(12, 9)) * (rng.random((12, 9)) < 0.3)
+    dense[[0, 7, 11]] = 0.0  # empty rows, the last included
+    q = sp.csr_matrix(dense)
+    for rows in ([], [3], [11, 0, 5], list(range(12)), [2, 2, 7]):
+        pick = np.asarray(rows, dtype=np.int64)
+        got, want = take_rows(q, pick), q[pick]
+        assert got.shape == want.shape
+        for part in ("indptr", "indices", "data"):
+            assert (getattr(got, part) == getattr(want, part)).all(), part
+    assert canonical(q) is q  # canonical already: no copy
+    q.data[0] = 0.0  # a stored zero: a new matrix without it
+    fixed = canonical(q)
+    assert fixed is not q
+    assert fixed.nnz == q.nnz - 1

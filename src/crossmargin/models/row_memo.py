@@ -43,12 +43,35 @@ MAX_CALL_ROWS = 2_000
 
 
 def canonical(holdings: sp.spmatrix) -> sp.csr_matrix:
-    """``holdings`` as a new CSR matrix of float64 with sorted columns, summed duplicates
-    and no stored zeros."""
+    """``holdings`` as a CSR matrix of float64 with sorted columns, summed duplicates and no
+    stored zeros: ``holdings`` itself when it is one already (a tier layout's, read-only),
+    else a new matrix."""
+    if (
+        isinstance(holdings, sp.csr_matrix)
+        and holdings.dtype == np.float64
+        and holdings.has_canonical_format
+        and bool(np.all(holdings.data != 0.0))
+    ):
+        return holdings
     q = sp.csr_matrix(holdings, dtype=np.float64, copy=True)
     q.sum_duplicates()
     q.eliminate_zeros()
     return q
+
+
+def take_rows(q: sp.csr_matrix, rows: IntArray) -> sp.csr_matrix:
+    """Rows ``rows`` of the CSR matrix ``q`` as a new CSR matrix (each row's entries in
+    their order): ``q[rows]`` without SciPy's fancy-indexing machinery, for the few rows a
+    memo misses."""
+    starts, ends = q.indptr[rows], q.indptr[rows + 1]
+    counts = (ends - starts).astype(np.int64)
+    indptr = np.zeros(rows.size + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    # each entry's place in q: its row's start plus its rank within the row
+    at = np.repeat(starts.astype(np.int64) - indptr[:-1], counts) + np.arange(indptr[-1])
+    return sp.csr_matrix(
+        (q.data[at], q.indices[at], indptr), shape=(rows.size, q.shape[1]), copy=False
+    )
 
 
 def row_keys(q: sp.csr_matrix) -> list[bytes]:
@@ -94,7 +117,9 @@ class RowMemo:
             slot = np.fromiter((index.get(k, -1) for k in keys), dtype=np.int64, count=n)
             missing = np.flatnonzero(slot < 0)
             if missing.size:
-                fresh = model.margin_rows(self.context, q[missing], detail=want[missing])
+                fresh = model.margin_rows(
+                    self.context, take_rows(q, missing), detail=want[missing]
+                )
                 if not self._fits(fresh) or len(index) + missing.size > MAX_ROWS:
                     self._reset()
                     if missing.size < n:  # the rows kept no longer match: all rows afresh
@@ -170,4 +195,4 @@ class RowMemo:
         )
 
 
-__all__ = ["MAX_CALL_ROWS", "MAX_ROWS", "RowMemo", "canonical", "row_keys"]
+__all__ = ["MAX_CALL_ROWS", "MAX_ROWS", "RowMemo", "canonical", "row_keys", "take_rows"]
