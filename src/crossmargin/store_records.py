@@ -171,12 +171,43 @@ def inputs_hash(
     return inputs_digest(book_rows, model, canonical_json(parameters), market_source)
 
 
+#: Book rows whose canonical JSON is kept (a service hashes books that differ in a row or
+#: two from the books before them: a new fill, a what-if's trade).
+ROW_TEXTS_KEPT = 20_000
+_ROW_TEXTS: dict[tuple[Any, ...], str] = {}
+
+
+def _row_texts(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """:func:`canonical_json_rows` of ``rows``, each row's text kept by the row's exact
+    keys, value types and values (``1`` and ``1.0`` write alike, but are kept apart)."""
+    keys: list[tuple[Any, ...] | None] = []
+    for row in rows:
+        key: tuple[Any, ...] | None = tuple((k, type(v), v) for k, v in row.items())
+        try:
+            hash(key)
+        except TypeError:  # an unhashable cell: written afresh
+            key = None
+        keys.append(key)
+    out = [_ROW_TEXTS.get(k, "") if k is not None else "" for k in keys]
+    missing = [i for i, text in enumerate(out) if not text]
+    if missing:
+        fresh = canonical_json_rows([rows[i] for i in missing])
+        if len(_ROW_TEXTS) + len(missing) > ROW_TEXTS_KEPT:
+            _ROW_TEXTS.clear()
+        for i, text in zip(missing, fresh, strict=True):
+            out[i] = text
+            key = keys[i]
+            if key is not None:
+                _ROW_TEXTS[key] = text
+    return out
+
+
 def inputs_digest(
     book_rows: Iterable[Mapping[str, Any]], model: str, parameters_json: str, market_source: str
 ) -> str:
     """:func:`inputs_hash` given the parameters' :func:`canonical_json` (a caller that
     writes it anyway, as the run store does, writes it once)."""
-    rows = sorted(canonical_json_rows(list(book_rows)))
+    rows = sorted(_row_texts(list(book_rows)))
     payload = (
         f'{{"book":[{",".join(rows)}],"market_source":{canonical_json(market_source)},'
         f'"model":{canonical_json(model)},"parameters":{parameters_json}}}'

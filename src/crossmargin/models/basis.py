@@ -61,7 +61,7 @@ from crossmargin.instruments import Instrument
 from crossmargin.market.snapshot import Carry, MarketSnapshot
 from crossmargin.models.param_schemas import BasisFile
 from crossmargin.models.params import ParameterSet, load_parameters
-from crossmargin.netting.sums import ordered_row_sums, row_group_sums
+from crossmargin.netting.sums import as_csr, ordered_row_sums, row_group_sums
 from crossmargin.pricing.terms import FUTURE, OPTION, PERPETUAL, instrument_terms
 from crossmargin.pricing.valuation import base_fx, base_values, settlement_value
 from crossmargin.validation import check_document
@@ -139,7 +139,7 @@ class BasisTerms:
     def _rows(
         self, holdings: sp.spmatrix, horizon_days: ArrayLike
     ) -> tuple[sp.csr_matrix, FloatArray]:
-        q = sp.csr_matrix(holdings, dtype=np.float64)
+        q = as_csr(holdings)
         if q.shape[1] != self.size:
             raise InputError(
                 f"holdings have {q.shape[1]} instrument columns, the basis terms {self.size}"

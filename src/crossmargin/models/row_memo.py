@@ -117,9 +117,7 @@ class RowMemo:
             slot = np.fromiter((index.get(k, -1) for k in keys), dtype=np.int64, count=n)
             missing = np.flatnonzero(slot < 0)
             if missing.size:
-                fresh = model.margin_rows(
-                    self.context, take_rows(q, missing), detail=want[missing]
-                )
+                fresh = model.margin_rows(self.context, take_rows(q, missing), detail=want[missing])
                 if not self._fits(fresh) or len(index) + missing.size > MAX_ROWS:
                     self._reset()
                     if missing.size < n:  # the rows kept no longer match: all rows afresh

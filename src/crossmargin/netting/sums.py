@@ -54,6 +54,15 @@ def group_sum(codes: IntArray, values: FloatArray, n: int, *, rtol: float = 1e-1
     return out
 
 
+def as_csr(holdings: sp.spmatrix) -> sp.csr_matrix:
+    """``holdings`` as a float64 CSR matrix to read: the matrix itself when it is one (a new
+    matrix object over the same arrays costs more than most reads of a few rows), else a
+    converted copy. Callers must not change it."""
+    if isinstance(holdings, sp.csr_matrix) and holdings.dtype == np.float64:
+        return holdings
+    return sp.csr_matrix(holdings, dtype=np.float64)
+
+
 def row_group_sums(q: sp.csr_matrix, group: IntArray, x: FloatArray, n: int) -> FloatArray:
     """Rows x ``n`` dense: ``Σᵢ q[r, i]·x[i]`` over the columns ``i`` with ``group[i] = g``
     (module docstring)."""
@@ -74,4 +83,4 @@ def ordered_row_sums(a: FloatArray, weights: FloatArray | None = None) -> FloatA
     return out
 
 
-__all__ = ["group_sum", "ordered_row_sums", "row_group_sums"]
+__all__ = ["as_csr", "group_sum", "ordered_row_sums", "row_group_sums"]
