@@ -209,3 +209,34 @@ def test_terms_are_kept_per_snapshot_and_spelling() -> None:
     del other, moved
     gc.collect()
     assert key not in terms_module._kept
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_position_mtm_through_a_layout_is_the_books_bit_for_bit(seed: int) -> None:
+    # cross_margin prices each position's MTM through its tier layout's columns (canonical
+    # order, collateral instruments among them); the figures are those priced through the
+    # book's own instruments, row by row, to the last bit; a book whose rows net keeps the
+    # book's path.
+    from crossmargin import api
+    from crossmargin.netting.layout import tier_layout
+    from crossmargin.portfolio import Portfolio
+    from crossmargin.pricing.mtm import position_mtm
+    from market_inputs import sample_market
+
+    rng = np.random.default_rng(seed)
+    book = api.sample_book()
+    order = rng.permutation(len(book.raw))
+    book = Portfolio(raw=tuple(book.raw[k] for k in order), source=book.source,
+                     collateral=book.collateral)  # fmt: skip
+    market = sample_market()
+    for nets in (True, False):
+        layout = tier_layout(book, nets_collateral=nets)
+        via, own = position_mtm(book, market, layout), position_mtm(book, market)
+        assert (via[0] == own[0]).all()
+        assert (via[1] == own[1]).all()
+    netted = Portfolio(raw=book.raw + book.raw[:2], source=book.source)
+    assert len(netted.positions) < len(netted.raw)
+    layout = tier_layout(netted)
+    via, own = position_mtm(netted, market, layout), position_mtm(netted, market)
+    assert (via[0] == own[0]).all()
+    assert (via[1] == own[1]).all()

@@ -241,7 +241,7 @@ def _assemble(
     from crossmargin.pricing.mtm import position_mtm
 
     layout, figures, by_tier = run.layout, run.figures, run.by_tier
-    made = run.account_figures(*position_mtm(portfolio, market))
+    made = run.account_figures(*position_mtm(portfolio, market, layout))
     with paused_gc():
         tiers = tier_margins(layout, figures, run.policy)
         return MarginResult(

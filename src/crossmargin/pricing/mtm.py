@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -28,6 +28,9 @@ from crossmargin.portfolio import Portfolio
 from crossmargin.pricing.greeks import reporting_greeks
 from crossmargin.pricing.terms import FUTURE, PERPETUAL, instrument_terms
 from crossmargin.pricing.valuation import base_fx, base_values
+
+if TYPE_CHECKING:
+    from crossmargin.netting.layout import TierLayout
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,15 +151,28 @@ def _totals(rows: list[PositionValue], spots: dict[str, float]) -> tuple[GreekTo
 
 
 def position_mtm(
-    portfolio: Portfolio, snapshot: MarketSnapshot
+    portfolio: Portfolio, snapshot: MarketSnapshot, layout: TierLayout | None = None
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """MTM and unrealised P&L of every netted position (reporting currency, positions' order):
     :func:`row_mtm` of the book's booked rows, each row's position being its (account,
-    instrument, venue) numbered first-seen, as :class:`~crossmargin.portfolio.Portfolio` nets."""
+    instrument, venue) numbered first-seen, as :class:`~crossmargin.portfolio.Portfolio` nets.
+
+    ``layout`` (the book's :func:`~crossmargin.netting.layout.tier_layout`, when the caller
+    has it) gives each position's instrument column already: where no rows net, row ``k``
+    is position ``k`` is the layout's item ``k``, and each row's figures are the same, bit for
+    bit, priced through the layout's columns."""
     from crossmargin.portfolio.codes import codes, combine, instrument_codes
 
     raw = portfolio.raw
     n, n_raw = len(portfolio.positions), len(raw)
+    price = np.fromiter(
+        (math.nan if p.trade_price is None else p.trade_price for p in raw),
+        dtype=np.float64,
+        count=n_raw,
+    )
+    if layout is not None and n_raw == n == layout.n_positions:
+        return row_mtm(layout.instruments, snapshot, layout.instrument[:n],
+                       layout.quantity[:n], price, np.arange(n, dtype=np.int64), n)  # fmt: skip
     j = instrument_codes([p.instrument for p in raw], portfolio.instruments)
     if n_raw == n:  # nothing netted: each row is its own position
         i = np.arange(n, dtype=np.int64)
@@ -165,11 +181,6 @@ def position_mtm(
         ven, ven_names = codes([p.venue for p in raw])
         i = combine((acc, acc_names.size), (j, len(portfolio.instruments)), (ven, ven_names.size))
     q = np.fromiter((p.quantity for p in raw), dtype=np.float64, count=n_raw)
-    price = np.fromiter(
-        (math.nan if p.trade_price is None else p.trade_price for p in raw),
-        dtype=np.float64,
-        count=n_raw,
-    )
     return row_mtm(portfolio.instruments, snapshot, j, q, price, i, n)
 
 
