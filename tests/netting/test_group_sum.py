@@ -112,3 +112,34 @@ def test_group_sum_refuses_codes_outside_its_groups() -> None:
         group_sum(np.array([0, -1]), np.array([1.0, 2.0]), 3)
     with pytest.raises(ValueError, match="2 codes for 1 values"):
         group_sum(np.array([0, 1]), np.array([1.0]), 3)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_row_dots_are_the_sparse_products_bit_for_bit(seed: int) -> None:
+    import scipy.sparse as sp
+
+    from crossmargin.netting.sums import row_dots
+
+    rng = np.random.default_rng(seed)
+    dense = rng.normal(size=(30, 12)) * 10.0 ** rng.integers(-6, 7, (30, 12))
+    dense *= rng.random((30, 12)) < 0.3
+    dense[[0, -1]] = 0.0  # empty rows, the last included
+    q = sp.csr_matrix(dense)
+    x = rng.normal(size=12) * 10.0 ** rng.integers(-6, 7, 12)
+    assert (row_dots(q, x) == q @ x).all()
+    assert (row_dots(q, x, absolute=True) == abs(q) @ x).all()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_factor_set_groups_are_numpys_unique_rows(seed: int) -> None:
+    # es groups a request's rows by the underlyings they hold with a dictionary where
+    # numpy's unique over rows grouped them: the same groups, in the same order.
+    from crossmargin.models import var
+
+    rng = np.random.default_rng(seed)
+    held = rng.random((int(rng.integers(1, 40)), int(rng.integers(1, 20)))) < 0.3
+    packed = np.packbits(held, axis=1)
+    keys, want = np.unique(packed, axis=0, return_inverse=True)
+    n, got = var._set_groups(packed)
+    assert n == keys.shape[0]
+    assert (got == np.asarray(want).reshape(-1)).all()

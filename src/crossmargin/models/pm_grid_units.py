@@ -35,6 +35,7 @@ from crossmargin.models.pm_grid_params import (
     min_delta_floor,
 )
 from crossmargin.models.pm_grid_scan import fused_scan_csr
+from crossmargin.netting.sums import entry_sums
 from crossmargin.pricing.revalue import revalue_instruments
 from crossmargin.pricing.terms import OPTION, instrument_terms
 from crossmargin.pricing.valuation import base_fx
@@ -248,8 +249,7 @@ class UnitEntries:
         """``Σ_entries q · per_unit[local]`` per row (``|q|`` with ``absolute``), each row's
         entries added in CSR order from 0: the sparse product's sum, bit for bit."""
         q = np.abs(self.quantity) if absolute else self.quantity
-        out = np.bincount(self.row, weights=q * per_unit[self.local], minlength=n)
-        return np.asarray(out, dtype=np.float64)
+        return entry_sums(self.row, q * per_unit[self.local], n)
 
     def held_matrix(self, width: int) -> sp.csr_matrix:
         """The held rows as a CSR matrix (held rows x the unit's ``width`` columns)."""

@@ -277,11 +277,10 @@ class HistoricalVaRModel(MarginModel):
         want = np.ones(n_rows, dtype=bool) if detail is None else np.asarray(detail, dtype=bool)
         out = _Rows(n_rows)
         held = _underlyings_held(context, h)
-        keys, inverse = np.unique(np.packbits(held, axis=1), axis=0, return_inverse=True)
-        inverse = np.asarray(inverse).reshape(-1)
+        n_sets, inverse = _set_groups(np.packbits(held, axis=1))
         # small books (what-if, service requests): dense slices cost less than sparse ones
         dense = h.toarray() if h.shape[0] * h.shape[1] <= _DENSE_CELLS else None
-        for g in range(keys.shape[0]):
+        for g in range(n_sets):
             rows = np.flatnonzero(inverse == g)
             unds = context.factor_set_of(held[rows[0]])
             if not unds:
@@ -528,6 +527,23 @@ class _Rows:
         self.worst_row = np.full(n, -1, dtype=np.int64)
         self.worst_calendar = np.zeros(n, dtype=np.int64)  # index in CALENDAR_ORDER
         self.facts: list[Mapping[str, Any]] = [_NO_FACTS] * n
+
+
+def _set_groups(packed: npt.NDArray[np.uint8]) -> tuple[int, IntArray]:
+    """``(groups, inverse)``: the distinct rows of ``packed`` (rows' underlyings held, as
+    bits) in ascending byte order, and each row's group: ``np.unique(packed, axis=0,
+    return_inverse=True)``, by a dictionary for the few rows of a request."""
+    if packed.shape[0] > _DICT_GROUPS_MAX:
+        keys, inverse = np.unique(packed, axis=0, return_inverse=True)
+        return int(keys.shape[0]), np.asarray(inverse, dtype=np.int64).reshape(-1)
+    row_keys = [row.tobytes() for row in packed]
+    index = {key: g for g, key in enumerate(sorted(set(row_keys)))}
+    inverse = np.fromiter((index[k] for k in row_keys), dtype=np.int64, count=len(row_keys))
+    return len(index), inverse
+
+
+#: Rows grouped by a dictionary (:func:`_set_groups`) up to this many, by numpy beyond.
+_DICT_GROUPS_MAX = 256
 
 
 def _underlyings_held(context: VarContext, h: sp.csr_matrix) -> BoolArray:

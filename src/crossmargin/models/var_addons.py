@@ -61,7 +61,7 @@ from crossmargin.models.var_addon_params import (
     delta_adv_usd,
     validate_addon_parameters,
 )
-from crossmargin.netting.sums import as_csr, row_group_sums
+from crossmargin.netting.sums import as_csr, row_dots, row_group_sums
 from crossmargin.pricing.revalue import revalue_instruments
 
 FloatArray = NDArray[np.float64]
@@ -121,10 +121,10 @@ class AddOnTerms:
 
     def liquidity(self, holdings: sp.csr_matrix) -> tuple[FloatArray, FloatArray]:
         """``(Σᵢ s·|Δᵢqᵢ|, Σᵢ h·|νᵢqᵢ|)`` per row."""
-        q = abs(as_csr(holdings))
-        delta = np.asarray(q @ (self.half_spread * np.abs(self.dollar_delta)), dtype=float)
-        vega = np.asarray(q @ (self.vol_half_spread * np.abs(self.vega)), dtype=float)
-        return delta.reshape(-1), vega.reshape(-1)
+        q = as_csr(holdings)
+        delta = row_dots(q, self.half_spread * np.abs(self.dollar_delta), absolute=True)
+        vega = row_dots(q, self.vol_half_spread * np.abs(self.vega), absolute=True)
+        return delta, vega
 
     def days_to_liquidate(self, holdings: sp.csr_matrix) -> FloatArray:
         """``D_r``: calendar days to close the row's slowest bucket (0 for an empty row)."""

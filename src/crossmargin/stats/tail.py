@@ -31,6 +31,7 @@ Three tail definitions are offered, each with an explicit name:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from decimal import Decimal
@@ -99,6 +100,7 @@ class TailResult:
         return np.maximum(self.es, 0.0)
 
 
+@functools.lru_cache(maxsize=256)  # exact arithmetic on Fractions: once per (α, n)
 def tail_count(confidence: float | Fraction | Decimal, n_scenarios: int) -> int:
     """Exact tail count ``k = ⌈(1 − α)·n⌉``.
 
@@ -120,6 +122,7 @@ def tail_count(confidence: float | Fraction | Decimal, n_scenarios: int) -> int:
     return max(1, math.ceil((1 - alpha) * n))
 
 
+@functools.lru_cache(maxsize=256)
 def tail_mass(confidence: float | Fraction | Decimal, n_scenarios: int) -> Fraction:
     """Exact tail mass ``m = (1 − α)·n`` in scenarios (a fraction, e.g. 5/2 at 99% of 250)."""
     alpha = check_open_unit(confidence, name="confidence")
