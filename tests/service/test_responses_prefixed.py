@@ -80,3 +80,16 @@ def test_strict_json_writes_numpy_floats_and_refuses_their_nan_by_name() -> None
     assert strict_json({"x": np.float64(0.1), "y": "a/b"}) == '{"x":0.1,"y":"a/b"}'
     with pytest.raises(ModelError, match=r"rows\.1"):
         strict_json({"rows": [1.0, np.float64("inf")]})
+
+
+def test_registered_folders_are_cut_from_every_answer(tmp_path: Any) -> None:
+    from crossmargin.service.responses import register_roots, scrub_text
+
+    folder = tmp_path / "data-folder"
+    register_roots([folder])
+    text = f'{{"market":"{folder}/market/BTC.csv","pair":"BTC/ETH","unit":"USD/day"}}'
+    assert scrub_text(text, thorough=False) == (
+        '{"market":".../market/BTC.csv","pair":"BTC/ETH","unit":"USD/day"}'
+    )
+    plain = '{"pair":"BTC/ETH","unit":"USD/day"}'  # slashes, no folder: unchanged
+    assert scrub_text(plain, thorough=False) is plain

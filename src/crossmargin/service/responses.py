@@ -45,6 +45,11 @@ def register_roots(paths: Iterable[str | Path | None]) -> None:
             if form not in ("/", "") and form not in _ROOTS:
                 _ROOTS.append(form.rstrip("/"))
     _ROOTS.sort(key=len, reverse=True)
+    global _ANY_ROOT
+    _ANY_ROOT = re.compile("|".join(re.escape(r) for r in _ROOTS)) if _ROOTS else None
+
+
+_ANY_ROOT: re.Pattern[str] | None = None
 
 
 register_roots([Path.home(), Path.cwd(), sys.prefix, tempfile.gettempdir(),
@@ -62,6 +67,8 @@ def scrub_text(text: str, *, thorough: bool = True) -> str:
         return text
     if thorough:
         text = _PATH.sub(lambda m: f".../{m.group(1)}", text)
+    if _ANY_ROOT is None or _ANY_ROOT.search(text) is None:  # one pass over the text
+        return text
     for root in _ROOTS:
         if root in text:
             text = text.replace(root + "/", ".../").replace(root, "...")
