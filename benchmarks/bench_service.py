@@ -12,7 +12,10 @@ instruments are priced on their first use, then served from the cache), and marg
 service**: each what-if's trade has a quantity of its own and each margin's book a fill of
 its own on BTC-PERPETUAL, so no answer, before-margin or row of the trade's netting set can
 come from an earlier request (the account's other rows do: the row memo,
-:mod:`crossmargin.models.row_memo`); the warm-up's requests are others again. After
+:mod:`crossmargin.models.row_memo`; and so does the tier layout of a book of the same shape,
+the same instruments at other quantities, :func:`crossmargin.netting.layout.with_quantities`:
+the 8 symbols give 8 what-if shapes, the fills one margin shape); the warm-up's requests are
+others again. After
 warm-up, 1, 8 and 32 clients send 600 / 1,600 / 3,200 requests, each sent once (each level
 stops after 60 s). One record per level: requests per second, p50, p99, errors (>= 500)
 and dropped connections; the baseline is the same service with ``--workers 1``, measured in
