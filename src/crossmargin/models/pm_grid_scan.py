@@ -136,7 +136,7 @@ PARALLEL_MIN_WORK = 2_000_000
 
 
 def fused_scan(
-    holdings: sp.csr_matrix,
+    holdings: sp.csr_matrix | tuple[npt.ArrayLike, npt.ArrayLike, FloatArray],
     pnl: FloatArray,
     weights: FloatArray,
     group_of: IntArray,
@@ -144,30 +144,17 @@ def fused_scan(
     offset: FloatArray,
     cap: FloatArray,
 ) -> tuple[FloatArray, IntArray]:
-    """``(scan, worst)`` of every row of ``holdings`` (rows x the unit's columns) under the
-    unit's ``pnl`` (scenarios x columns, before the weights); ``group_of`` gives each
-    column's currency group, ``allowance`` each group's dampener per scenario (USD, 0 off
-    the extended table), ``offset``/``cap`` each group's gain offset and its cap."""
-    h = sp.csr_matrix(holdings, dtype=np.float64)
-    return fused_scan_csr(
-        h.indptr, h.indices, h.data, pnl, weights, group_of, allowance, offset, cap
-    )
-
-
-def fused_scan_csr(
-    indptr: npt.ArrayLike,
-    indices: npt.ArrayLike,
-    data: FloatArray,
-    pnl: FloatArray,
-    weights: FloatArray,
-    group_of: IntArray,
-    allowance: FloatArray,
-    offset: FloatArray,
-    cap: FloatArray,
-) -> tuple[FloatArray, IntArray]:
-    """:func:`fused_scan` of the CSR arrays ``(indptr, indices, data)`` (rows x the unit's
-    columns), without a matrix object: a what-if's few rows are scanned without paying for
-    one."""
+    """``(scan, worst)`` of every row of ``holdings`` (rows x the unit's columns: a CSR
+    matrix, or its ``(indptr, indices, data)`` arrays, so that a what-if's few rows are
+    scanned without a matrix object) under the unit's ``pnl`` (scenarios x columns, before
+    the weights); ``group_of`` gives each column's currency group, ``allowance`` each group's
+    dampener per scenario (USD, 0 off the extended table), ``offset``/``cap`` each group's
+    gain offset and its cap."""
+    if isinstance(holdings, tuple):
+        indptr, indices, data = holdings
+    else:
+        h = sp.csr_matrix(holdings, dtype=np.float64)
+        indptr, indices, data = h.indptr, h.indices, h.data
     indptr = np.asarray(indptr, dtype=np.int64)
     n = indptr.shape[0] - 1
     scan = np.zeros(n)
@@ -201,4 +188,4 @@ def fused_scan_csr(
     return scan, worst
 
 
-__all__ = ["fused_scan", "fused_scan_csr"]
+__all__ = ["fused_scan"]

@@ -34,7 +34,7 @@ from crossmargin.models.pm_grid_params import (
     GridScenarios,
     min_delta_floor,
 )
-from crossmargin.models.pm_grid_scan import fused_scan_csr
+from crossmargin.models.pm_grid_scan import fused_scan
 from crossmargin.netting.sums import entry_sums
 from crossmargin.pricing.revalue import revalue_instruments
 from crossmargin.pricing.terms import OPTION, instrument_terms
@@ -277,8 +277,8 @@ def unit_rows(unit: RiskUnit, h: sp.csr_matrix, *, keep_agg: bool = False) -> Un
             scan[held] = np.maximum(-agg[np.arange(held.size), worst[held]], 0.0)
     else:
         agg = np.zeros((0, unit.pnl.shape[0]))
-        scan[held], worst[held] = fused_scan_csr(
-            entries.indptr, entries.local, entries.quantity, unit.pnl, unit.weights,
+        scan[held], worst[held] = fused_scan(
+            (entries.indptr, entries.local, entries.quantity), unit.pnl, unit.weights,
             *scan_terms(unit),
         )  # fmt: skip
     net = entries.row_sums(unit.delta, n)

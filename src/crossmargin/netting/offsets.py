@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -172,9 +174,9 @@ class TierBook:
             verdict = np.zeros(n_g, dtype=np.int64)
             verdicts: tuple[Verdict, ...] = (NOT_TESTED, ONE_UNDERLYING)
             if rule.eligibility is not None:
-                verdict, verdicts = self._shaped_verdicts(
-                    tier, rule, parent, item_kid, und, und_names, n_kids > 1
-                )
+                work_out = partial(self._verdicts, rule, parent, item_kid, und, und_names,
+                                   n_kids > 1)  # fmt: skip
+                verdict, verdicts = self._shaped_verdicts(tier, rule, work_out)
             flags = np.array([v[0] for v in verdicts], dtype=bool)[verdict]
             capped = np.where(
                 flags, np.maximum(netted, base - rule.cap * offset), np.maximum(netted, base)
@@ -194,25 +196,21 @@ class TierBook:
         self,
         tier: str,
         rule: TierRule,
-        parent: IntArray,
-        item_kid: IntArray,
-        und: IntArray,
-        und_names: tuple[str, ...],
-        tested: BoolArray,
+        work_out: Callable[[], tuple[IntArray, tuple[Verdict, ...]]],
     ) -> tuple[IntArray, tuple[Verdict, ...]]:
-        """:meth:`_verdicts`, kept with the layout's shape: which groups hold which
-        underlyings follows from the shape alone, so books of one shape (the same trade at
-        other sizes) share the verdicts of one rule, date and history."""
+        """``work_out()`` (the tier's :meth:`_verdicts`), kept with the layout's shape: which
+        groups hold which underlyings follows from the shape alone, so books of one shape
+        (the same trade at other sizes) share the verdicts of one rule, date and history."""
 
         def make() -> tuple[MarketHistory | None, IntArray, tuple[Verdict, ...]]:
-            verdict, verdicts = self._verdicts(rule, parent, item_kid, und, und_names, tested)
+            verdict, verdicts = work_out()
             verdict.flags.writeable = False
             return self.history, verdict, verdicts
 
         key = ("verdicts", tier, rule, self.asof, id(self.history))
         history, verdict, verdicts = self.layout.shaped(key, make)
         if history is not self.history:  # another history object under a reused id
-            return self._verdicts(rule, parent, item_kid, und, und_names, tested)
+            return work_out()
         return verdict, verdicts
 
     def _verdicts(
