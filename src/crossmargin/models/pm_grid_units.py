@@ -35,7 +35,7 @@ from crossmargin.models.pm_grid_params import (
     min_delta_floor,
 )
 from crossmargin.models.pm_grid_scan import fused_scan
-from crossmargin.netting.sums import entry_sums
+from crossmargin.netting.sums import entry_sums, row_of_data
 from crossmargin.pricing.revalue import revalue_instruments
 from crossmargin.pricing.terms import OPTION, instrument_terms
 from crossmargin.pricing.valuation import base_fx
@@ -238,7 +238,7 @@ class UnitEntries:
         local_of[unit.cols] = np.arange(unit.cols.size)
         local = local_of[h.indices]
         mine = local >= 0
-        row = np.repeat(np.arange(h.shape[0], dtype=np.int64), np.diff(h.indptr))[mine]
+        row = row_of_data(h)[mine]
         counts = np.bincount(row, minlength=h.shape[0])
         held = np.flatnonzero(counts).astype(np.int64)
         indptr = np.zeros(held.size + 1, dtype=np.int64)

@@ -79,6 +79,7 @@ from crossmargin.models.var_context import (
     series_calendar,
 )
 from crossmargin.models.var_market import implied_correlations
+from crossmargin.netting.sums import row_of_data
 from crossmargin.pricing.revalue import row_pnl
 from crossmargin.stats.tail import TailResult, var_es
 
@@ -550,8 +551,7 @@ def _underlyings_held(context: VarContext, h: sp.csr_matrix) -> BoolArray:
     """(rows, underlyings): whether each row holds any instrument of each underlying (any
     stored entry counts, as a product with a 0/1 exposure matrix would count it)."""
     out = np.zeros((h.shape[0], len(context.underlyings)), dtype=bool)
-    rows = np.repeat(np.arange(h.shape[0], dtype=np.int64), np.diff(h.indptr))
-    out[rows, np.asarray(context.und_index)[h.indices]] = True
+    out[row_of_data(h), np.asarray(context.und_index)[h.indices]] = True
     return out
 
 

@@ -63,13 +63,18 @@ def as_csr(holdings: sp.spmatrix) -> sp.csr_matrix:
     return sp.csr_matrix(holdings, dtype=np.float64)
 
 
+def row_of_data(q: sp.csr_matrix) -> IntArray:
+    """The row of each stored element of the CSR matrix ``q`` (storage order)."""
+    return np.repeat(np.arange(q.shape[0], dtype=np.int64), np.diff(q.indptr))
+
+
 def row_dots(q: sp.csr_matrix, x: FloatArray, *, absolute: bool = False) -> FloatArray:
     """``q @ x`` (``|q| @ x`` with ``absolute``) of a CSR matrix: each row's entries added in
     storage order from 0, as scipy's sparse product adds them, so bit for bit the same,
     without a matrix made for ``|q|`` or the product's own checks."""
-    rows = np.repeat(np.arange(q.shape[0], dtype=np.int64), np.diff(q.indptr))
     data = np.abs(q.data) if absolute else q.data
-    return entry_sums(rows, data * np.asarray(x, dtype=np.float64)[q.indices], q.shape[0])
+    return entry_sums(row_of_data(q), data * np.asarray(x, dtype=np.float64)[q.indices],
+                      q.shape[0])  # fmt: skip
 
 
 def entry_sums(row: IntArray, values: FloatArray, n: int) -> FloatArray:
@@ -82,8 +87,7 @@ def row_group_sums(q: sp.csr_matrix, group: IntArray, x: FloatArray, n: int) -> 
     """Rows x ``n`` dense: ``Σᵢ q[r, i]·x[i]`` over the columns ``i`` with ``group[i] = g``
     (module docstring)."""
     n_rows = q.shape[0]
-    rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(q.indptr))
-    key = rows * n + np.asarray(group, dtype=np.int64)[q.indices]
+    key = row_of_data(q) * n + np.asarray(group, dtype=np.int64)[q.indices]
     sums = np.bincount(key, weights=q.data * x[q.indices], minlength=n_rows * n)
     return np.asarray(sums, dtype=np.float64).reshape(n_rows, n)
 
@@ -105,4 +109,5 @@ __all__ = [
     "ordered_row_sums",
     "row_dots",
     "row_group_sums",
+    "row_of_data",
 ]

@@ -44,6 +44,7 @@ from numpy.typing import NDArray
 
 from crossmargin.errors import ModelError
 from crossmargin.models.base import MarginModel
+from crossmargin.netting.sums import entry_sums, row_of_data
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -87,17 +88,9 @@ def canonical(holdings: sp.spmatrix | FloatArray) -> sp.csr_matrix:
     return h
 
 
-def row_of_data(h: sp.csr_matrix) -> IntArray:
-    """The row of each stored element."""
-    return np.repeat(np.arange(h.shape[0], dtype=np.int64), np.diff(h.indptr))
-
-
 def row_sums(h: sp.csr_matrix, values: FloatArray) -> FloatArray:
     """Per row, the sum of ``values`` (one per stored element of ``h``)."""
-    out: FloatArray = np.asarray(
-        np.bincount(row_of_data(h), weights=values, minlength=h.shape[0]), dtype=np.float64
-    )
-    return out
+    return entry_sums(row_of_data(h), values, h.shape[0])
 
 
 def finish(
