@@ -91,12 +91,13 @@ def test_another_spelling_or_venue_is_another_shape(monkeypatch: pytest.MonkeyPa
 
 
 def test_kept_shapes_are_bounded_and_read_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(layout_module, "_SHAPES", layout_module._Shapes())
-    monkeypatch.setattr(layout_module, "SHAPES_KEPT", 2)
+    from crossmargin.lru import Lru
+
+    monkeypatch.setattr(layout_module, "_SHAPES", Lru(2))
     book = api.sample_book()
     for k in range(4):  # four shapes: each a book of its first k + 1 accounts
         tier_layout(book.subset(list(book.accounts[: k + 1])))
-    kept = layout_module._SHAPES._kept
+    kept = layout_module._SHAPES._data
     assert len(kept) == 2
     shape = next(iter(kept.values()))
     with pytest.raises(ValueError, match="read-only"):

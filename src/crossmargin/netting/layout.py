@@ -32,9 +32,7 @@ from a :class:`~crossmargin.portfolio.Portfolio`,
 
 from __future__ import annotations
 
-import threading
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
@@ -45,6 +43,7 @@ import scipy.sparse as sp
 
 from crossmargin.instruments import Instrument
 from crossmargin.instruments.instrument import in_canonical_order
+from crossmargin.lru import Lru
 from crossmargin.netting.holdings import holdings_csr
 from crossmargin.netting.tiers import TIERS, venue_of
 from crossmargin.portfolio import Portfolio
@@ -408,6 +407,7 @@ def _tier_layout(portfolio: Portfolio, nets_collateral: bool) -> TierLayout:
         legs,
     )
     if shape is not None:
+        _freeze(layout)  # the kept layout is shared by the books of its shape
         _SHAPES.put(shape, layout)
     return layout
 
@@ -459,32 +459,10 @@ def with_quantities(
     return replace(shape, quantity=item_qty, holdings=holdings)
 
 
-class _Shapes:
-    """The layouts of the last :data:`SHAPES_KEPT` book shapes (thread-safe LRU)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._kept: OrderedDict[tuple[object, ...], TierLayout] = OrderedDict()
-
-    def get(self, key: tuple[object, ...]) -> TierLayout | None:
-        with self._lock:
-            found = self._kept.get(key)
-            if found is not None:
-                self._kept.move_to_end(key)
-            return found
-
-    def put(self, key: tuple[object, ...], layout: TierLayout) -> None:
-        _freeze(layout)
-        with self._lock:
-            self._kept[key] = layout
-            while len(self._kept) > SHAPES_KEPT:
-                self._kept.popitem(last=False)
-
-
 #: Book shapes whose layouts are kept, and the largest book (positions and collateral legs)
 #: kept: a service's books of tens to hundreds of positions.
 SHAPES_KEPT, SHAPE_MAX_ITEMS = 128, 2_000
-_SHAPES = _Shapes()
+_SHAPES = Lru(SHAPES_KEPT)
 
 
 __all__ = [

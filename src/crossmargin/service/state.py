@@ -29,7 +29,7 @@ import json
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -44,6 +44,7 @@ from crossmargin.contracts import (
     shipped_contracts,
 )
 from crossmargin.errors import InputError, MarketDataError
+from crossmargin.lru import Lru
 from crossmargin.market.builder import latest_common_date, snapshot_from_history
 from crossmargin.market.history import MarketHistory
 from crossmargin.market.snapshot import MarketSnapshot
@@ -161,33 +162,6 @@ class ServiceConfig:
         return cls(**data)
 
 
-_MISSING = object()
-
-
-class _Lru:
-    """A small thread-safe LRU mapping."""
-
-    def __init__(self, maxsize: int) -> None:
-        self.maxsize = maxsize
-        self._data: OrderedDict[Hashable, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> Any:
-        with self._lock:
-            found = self._data.get(key, _MISSING)
-            if found is _MISSING:
-                return None
-            self._data.move_to_end(key)
-            return found
-
-    def put(self, key: Hashable, value: Any) -> None:
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.maxsize:
-                self._data.popitem(last=False)
-
-
 def _terms(rows: Sequence[Any]) -> tuple[tuple[Any, ...], ...]:
     """The field values of request rows (frozen pydantic models of one class each), a key
     equal exactly when the rows are: hashing and comparing the models themselves costs
@@ -260,15 +234,15 @@ class ServiceState:
             if self.config.contracts is not None
             else shipped_contracts()
         )
-        self._request_contracts = _Lru(64)
+        self._request_contracts = Lru(64)
         self._histories: OrderedDict[str, MarketHistory] = OrderedDict()
         self._file_market: MarketSnapshot | None = None
         if self.config.market is not None:
             self._file_market = MarketSnapshot.load(self.config.market)
-        self._markets = _Lru(256)
+        self._markets = Lru(256)
         self._models: dict[str, MarginModel] = {}
-        self._before = _Lru(256)
-        self._books = _Lru(128)
+        self._before = Lru(256)
+        self._books = Lru(128)
         self._policies = {name: load_policy(name) for name in ("emir", "none")}
         self._haircuts = load_haircuts(None)
         self.asof: date = self._fixed_asof()
