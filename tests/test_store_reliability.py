@@ -172,6 +172,16 @@ def test_store_with_wrong_columns_is_corrupt(store: RunStore) -> None:
         _record(store)
 
 
+def test_store_missing_a_table_is_corrupt(store: RunStore) -> None:
+    con = duckdb.connect(str(store.path))
+    con.execute("DROP TABLE run_accounts")
+    con.close()
+    with pytest.raises(StoreError, match="table run_accounts has columns none, expected run_id"):
+        store.list()
+    with pytest.raises(StoreError, match="is corrupt"):
+        _record(store)
+
+
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "zeros"])
 def test_damaged_store_files_are_clear_errors(store: RunStore, damage: str) -> None:
     data = store.path.read_bytes()
