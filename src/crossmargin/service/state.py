@@ -14,6 +14,9 @@ contexts and results.
   bytes (``cache_bytes``): a repeated margin call or what-if on the same instruments does not
   re-run ``prepare``; new instruments of a what-if are priced alone and appended.
 * **Before results** — a what-if's "before" margin per (model, market, grouping, cap, book).
+* **Books** — a book of up to :data:`BOOK_CACHE_ROWS` rows is parsed once and kept (LRU);
+  a new book parses only its new rows (:class:`crossmargin.portfolio.parsed_rows.ParsedRows`:
+  an account margined again with one new fill parses that row alone).
 * **Contracts** — ``serve --contracts FILE`` adds products and market series for every
   request; a request's own ``contracts`` are merged on top for that request only (checked
   once per distinct document and kept). Histories, snapshots and models are kept per
@@ -29,7 +32,7 @@ import json
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -53,6 +56,7 @@ from crossmargin.models.cache import CachedModel, ContextCache
 from crossmargin.models.var import VAR_MODELS
 from crossmargin.netting.tiers import load_policy
 from crossmargin.portfolio import Portfolio, parse_rows
+from crossmargin.portfolio.parsed_rows import ParsedRows
 
 MB = 1024 * 1024
 #: Books of up to this many rows (positions and collateral) are kept parsed between requests.
@@ -185,13 +189,25 @@ def resolve_asof(config: ServiceConfig) -> ServiceConfig:
 
 
 def _parse_book(
-    rows: Sequence[Any], contracts: Contracts, collateral: Sequence[Any], cross_margin: str
+    rows: Sequence[Any],
+    contracts: Contracts,
+    collateral: Sequence[Any],
+    cross_margin: str,
+    parsed: ParsedRows | None = None,
+    terms: Sequence[Hashable] | None = None,
 ) -> Portfolio:
-    """A request's rows as a :class:`Portfolio`, split into its netting sets."""
+    """A request's rows as a :class:`Portfolio`, split into its netting sets; with
+    ``parsed``, rows of known ``terms`` (:func:`_terms`) are not parsed again."""
     from crossmargin.collateral.holdings import parse_collateral_rows
     from crossmargin.netting.venues import parse_cross_margin, split_netting_sets
 
-    book = parse_rows([r.model_dump() for r in rows], source="request", table=contracts.table)
+    if parsed is None:
+        book = parse_rows([r.model_dump() for r in rows], source="request", table=contracts.table)
+    else:
+        book = parsed.portfolio(
+            _terms(rows) if terms is None else terms, lambda i: rows[i].model_dump(),
+            source="request", table=contracts.table, table_key=contracts.key,
+        )  # fmt: skip
     if collateral:
         held = parse_collateral_rows(
             [r.model_dump(exclude_none=True) for r in collateral], source="request collateral"
@@ -243,6 +259,7 @@ class ServiceState:
         self._models: dict[str, MarginModel] = {}
         self._before = Lru(256)
         self._books = Lru(128)
+        self._rows = ParsedRows()
         self._policies = {name: load_policy(name) for name in ("emir", "none")}
         self._haircuts = load_haircuts(None)
         self.asof: date = self._fixed_asof()
@@ -288,11 +305,13 @@ class ServiceState:
     ) -> Portfolio:
         """The request's book (its position and collateral rows: frozen request models),
         parsed once per distinct book of up to :data:`BOOK_CACHE_ROWS` rows and kept."""
-        key = (contracts.key, _terms(rows), _terms(collateral), cross_margin)
+        terms = _terms(rows)
+        key = (contracts.key, terms, _terms(collateral), cross_margin)
         small = len(rows) + len(collateral) <= BOOK_CACHE_ROWS and self.config.cache_size > 0
         found: Portfolio | None = self._books.get(key) if small else None
         if found is None:
-            found = _parse_book(rows, contracts, collateral, cross_margin)
+            parsed = self._rows if self.config.cache_size > 0 else None
+            found = _parse_book(rows, contracts, collateral, cross_margin, parsed, terms)
             if small:
                 self._books.put(key, found)
         return found
