@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from crossmargin.pricing.kernels import aggregate_rows
+from crossmargin.pricing.kernels import aggregate_rows, rows_at_into
 
 
 def test_aggregate_rows_equals_scipy() -> None:
@@ -23,3 +23,35 @@ def test_aggregate_rows_equals_scipy() -> None:
             aggregate_rows(q.indptr, q.indices, q.data, pnl, block=block), q @ pnl,
             rtol=1e-12, atol=1e-12,
         )  # fmt: skip
+
+
+def _rows_at_slowly(
+    q: sp.csr_matrix, source: np.ndarray, scenarios: np.ndarray, columns: np.ndarray
+) -> np.ndarray:
+    """The scalar twin of ``rows_at_into``: per row and scenario, ``0 + q1*p1 + q2*p2 + ...``
+    over the row's stored entries in order, in plain Python floats."""
+    out = np.empty((q.shape[0], scenarios.size))
+    for r in range(q.shape[0]):
+        for k, s in enumerate(scenarios.tolist()):
+            acc = 0.0
+            for p in range(q.indptr[r], q.indptr[r + 1]):
+                acc += float(q.data[p]) * float(source[s, columns[q.indices[p]]])
+            out[r, k] = acc
+    return out
+
+
+def test_rows_at_into_sums_each_row_in_entry_order() -> None:
+    rng = np.random.default_rng(11)
+    source = rng.normal(size=(400, 60)) * 10.0 ** rng.integers(-3, 6, size=(400, 60))
+    scenarios = np.sort(rng.choice(400, 150, replace=False)).astype(np.int64)
+    columns = np.sort(rng.choice(60, 25, replace=False)).astype(np.int64)
+    dense = rng.normal(size=(9, 25)) * (rng.random((9, 25)) < 0.5)
+    dense[4] = 0.0  # an empty row
+    q = sp.csr_matrix(dense)
+    out = np.full((9, scenarios.size), np.nan)
+    rows_at_into(q.indptr.astype(np.int64), q.indices.astype(np.int64), q.data, source,
+                 scenarios, columns, out)  # fmt: skip
+    assert np.array_equal(out, _rows_at_slowly(q, source, scenarios, columns))  # bit for bit
+    assert np.all(out[4] == 0.0)
+    block = source[np.ix_(scenarios, columns)]
+    np.testing.assert_allclose(out, (q @ block.T), rtol=1e-9, atol=1e-6)
