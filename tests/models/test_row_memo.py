@@ -106,7 +106,7 @@ def test_a_row_asked_in_detail_is_margined_in_detail() -> None:
     detail = none.copy()
     detail[-1] = True
     got = memo.margin_rows(model, h, detail)
-    want = model.margin_rows(context, row_memo.canonical(h), detail=detail)
+    want = model.margin_rows(context, row_memo.as_canonical(h), detail=detail)
     assert "stressed_window" in want.facts[-1]
     assert got.facts[-1] == want.facts[-1]
     np.testing.assert_array_equal(got.total, plain.total)
@@ -115,7 +115,7 @@ def test_a_row_asked_in_detail_is_margined_in_detail() -> None:
     # detail given means every row in detail, as margin_rows takes it
     assert memo.margin_rows(model, h, None).facts == model.margin_rows(context, h).facts
     again = memo.margin_rows(model, h, none)
-    fresh = model.margin_rows(context, row_memo.canonical(h), detail=none)
+    fresh = model.margin_rows(context, row_memo.as_canonical(h), detail=none)
     assert again.facts == fresh.facts
     np.testing.assert_array_equal(again.info["stress"], fresh.info["stress"])
     assert fresh.info["stress"][-1] == 0.0 != want.info["stress"][-1]
@@ -148,7 +148,7 @@ def test_the_memo_goes_with_its_context() -> None:
 
 
 def test_take_rows_is_scipys_row_indexing_and_canonical_keeps_a_canonical_matrix() -> None:
-    from crossmargin.models.row_memo import canonical, take_rows
+    from crossmargin.models.row_memo import as_canonical, take_rows
 
     rng = np.random.default_rng(5)
     dense = rng.normal(size=(12, 9)) * (rng.random((12, 9)) < 0.3)
@@ -160,8 +160,8 @@ def test_take_rows_is_scipys_row_indexing_and_canonical_keeps_a_canonical_matrix
         assert got.shape == want.shape
         for part in ("indptr", "indices", "data"):
             assert (getattr(got, part) == getattr(want, part)).all(), part
-    assert canonical(q) is q  # canonical already: no copy
+    assert as_canonical(q) is q  # canonical already: no copy
     q.data[0] = 0.0  # a stored zero: a new matrix without it
-    fixed = canonical(q)
+    fixed = as_canonical(q)
     assert fixed is not q
     assert fixed.nnz == q.nnz - 1

@@ -42,7 +42,7 @@ MAX_ROWS = 4_096
 MAX_CALL_ROWS = 2_000
 
 
-def canonical(holdings: sp.spmatrix) -> sp.csr_matrix:
+def as_canonical(holdings: sp.spmatrix) -> sp.csr_matrix:
     """``holdings`` as a CSR matrix of float64 with sorted columns, summed duplicates and no
     stored zeros: ``holdings`` itself when it is one already (a tier layout's, read-only),
     else a new matrix."""
@@ -107,7 +107,7 @@ class RowMemo:
     ) -> RowMargins:
         """``model.margin_rows(self.context, holdings, detail=detail)``, the rows seen before
         taken from the memo."""
-        q = canonical(holdings)
+        q = as_canonical(holdings)
         n = q.shape[0]
         # as margin_rows takes it: no ``detail`` means every row in detail
         want = np.ones(n, dtype=bool) if detail is None else np.asarray(detail, dtype=bool)
@@ -193,4 +193,4 @@ class RowMemo:
         )
 
 
-__all__ = ["MAX_CALL_ROWS", "MAX_ROWS", "RowMemo", "canonical", "row_keys", "take_rows"]
+__all__ = ["MAX_CALL_ROWS", "MAX_ROWS", "RowMemo", "as_canonical", "row_keys", "take_rows"]

@@ -69,7 +69,7 @@ from crossmargin.models.basis import BasisTerms, basis_terms
 from crossmargin.models.basis import validate_parameters as validate_basis
 from crossmargin.models.fused_tail import fused_var_es, fused_worst_windows, fuses
 from crossmargin.models.params import ParameterSet, load_parameters, number
-from crossmargin.models.row_memo import canonical
+from crossmargin.models.row_memo import as_canonical
 from crossmargin.models.var_addons import addon_terms
 from crossmargin.models.var_context import (
     CalendarPnL,
@@ -273,7 +273,7 @@ class HistoricalVaRModel(MarginModel):
     ) -> RowMargins:
         """Margin every row on its own factor set (module docstring), vectorised per set."""
         # each row's sums in column order, whatever the caller's order (read, not changed)
-        h = canonical(holdings)
+        h = as_canonical(holdings)
         n_rows = h.shape[0]
         want = np.ones(n_rows, dtype=bool) if detail is None else np.asarray(detail, dtype=bool)
         out = _Rows(n_rows)

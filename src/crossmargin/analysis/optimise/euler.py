@@ -79,7 +79,7 @@ class EulerRows:
         return sp.csr_matrix((data, h.indices, h.indptr), shape=h.shape)
 
 
-def canonical(holdings: sp.spmatrix | FloatArray) -> sp.csr_matrix:
+def canonical_copy(holdings: sp.spmatrix | FloatArray) -> sp.csr_matrix:
     """A CSR copy with summed duplicates, no stored zeros and sorted indices."""
     h = sp.csr_matrix(holdings, dtype=np.float64, copy=True)
     h.sum_duplicates()
@@ -138,7 +138,7 @@ def euler_rows(model: MarginModel, context: Any, holdings: sp.spmatrix) -> Euler
     from crossmargin.models.conservative import ConservativeModel
 
     _load()
-    h = canonical(holdings)
+    h = canonical_copy(holdings)
     if isinstance(model, CachedModel):
         return _cached(model, context, h)
     if isinstance(model, ConservativeModel):
@@ -252,7 +252,7 @@ def check_model(model: MarginModel) -> None:
 
 __all__ = [
     "EulerRows",
-    "canonical",
+    "canonical_copy",
     "euler_rows",
     "finish",
     "numerical_rows",

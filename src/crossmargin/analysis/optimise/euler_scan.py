@@ -48,7 +48,7 @@ from numpy.typing import NDArray
 
 from crossmargin.analysis.optimise.euler import (
     EulerRows,
-    canonical,
+    canonical_copy,
     finish,
     numerical_rows,
     pro_rata,
@@ -328,7 +328,7 @@ def _pm_grid(model: Any, context: Any, h: sp.csr_matrix) -> EulerRows:
         return out
     # rows scanning a correlation set jointly: central differences of the model, row by row
     picked = np.flatnonzero(correlated)
-    num = numerical_rows(model, context, canonical(h[picked]))
+    num = numerical_rows(model, context, canonical_copy(h[picked]))
     r = row_of_data(h)
     mask = np.isin(r, picked)
     contribution, marginal = out.contribution.copy(), out.marginal.copy()
