@@ -118,8 +118,8 @@ def worst_scenario_names(margins: RowMargins) -> ObjArray:
     n = margins.total.shape[0]
     if margins.worst_scenario is None:
         return np.full(n, None, dtype=object)
-    names = object_array([*margins.scenario_names, None])
-    return np.asarray(names[np.where(margins.worst_scenario >= 0, margins.worst_scenario, -1)])
+    names = margins.scenario_names  # thousands; only the rows' own are looked up
+    return object_array([names[k] if k >= 0 else None for k in margins.worst_scenario.tolist()])
 
 
 def position_margins(

@@ -26,7 +26,7 @@ from crossmargin.instruments import Instrument
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.portfolio import Portfolio
 from crossmargin.pricing.greeks import reporting_greeks
-from crossmargin.pricing.terms import FUTURE, PERPETUAL, instrument_terms
+from crossmargin.pricing.terms import FUTURE, PERPETUAL, InstrumentTerms, instrument_terms
 from crossmargin.pricing.valuation import base_fx, base_values
 
 if TYPE_CHECKING:
@@ -204,25 +204,46 @@ def row_mtm(
     ``MTM − q·m·P·X`` (the premium or price paid); 0 without a trade price.
     """
     terms = instrument_terms(tuple(instruments), snapshot)
-    v0 = base_values(terms)
-    x0 = base_fx(terms)
-    j, q, price = instrument, quantity, trade_price
-    kind, m, x = terms.kind[j], terms.multiplier[j], x0[j]
-    priced = ~np.isnan(price)
-    fut = (kind == FUTURE) | (kind == PERPETUAL)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        grow = np.where(kind == FUTURE, np.exp(terms.carry[j] * terms.t[j]), 1.0)
-        mark = terms.spot[j] * grow
-        variation = np.where(
-            terms.inverse[j], q * m * (1.0 / price - 1.0 / mark) * x, q * m * (mark - price) * x
-        )
-        variation = np.where(priced & ~terms.expired[j], variation, 0.0)
-        row_value = q * v0[j] * x
-        paid = np.where(priced, row_value - q * m * price * x, 0.0)
-    mtm = np.bincount(position, weights=np.where(fut, variation, row_value), minlength=n_positions)
-    unrealised = np.bincount(position, weights=np.where(fut, variation, paid),
-                             minlength=n_positions)  # fmt: skip
-    return mtm.astype(np.float64), unrealised.astype(np.float64)
+    return terms_mtm(terms, instrument, quantity, trade_price, position, n_positions)
+
+
+def terms_mtm(
+    terms: InstrumentTerms,
+    instrument: NDArray[np.int64] | NDArray[np.int32],
+    quantity: NDArray[np.float64],
+    trade_price: NDArray[np.float64],
+    position: NDArray[np.int64],
+    n_positions: int,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """:func:`row_mtm` on the instruments' terms (one compiled pass over the rows:
+    :func:`crossmargin.pricing.mtm_kernels.mtm_rows`)."""
+    from crossmargin.pricing.mtm_kernels import mtm_rows
+
+    futures, mark, fx = _marks(terms)
+    return mtm_rows(futures, terms.inverse, terms.expired, terms.multiplier, fx, mark,
+                    base_values(terms), np.ascontiguousarray(instrument, dtype=np.int64),
+                    np.ascontiguousarray(quantity, dtype=np.float64),
+                    np.ascontiguousarray(trade_price, dtype=np.float64),
+                    np.ascontiguousarray(position, dtype=np.int64), n_positions)  # fmt: skip
+
+
+def _marks(
+    terms: InstrumentTerms,
+) -> tuple[NDArray[np.bool_], NDArray[np.float64], NDArray[np.float64]]:
+    """Per instrument: whether it is a future or perpetual (variation margined), its mark
+    (futures: spot grown at the carry to expiry; others: spot) and its settlement FX in the
+    reporting currency; kept on the read-only terms, as
+    :func:`~crossmargin.pricing.valuation.base_values` is."""
+    derived = terms.derived
+    if "mark" not in derived:
+        kind = terms.kind
+        with np.errstate(over="ignore", invalid="ignore"):
+            grow = np.where(kind == FUTURE, np.exp(terms.carry * terms.t), 1.0)
+        for name, values in (("futures", (kind == FUTURE) | (kind == PERPETUAL)),
+                             ("fx", base_fx(terms)), ("mark", terms.spot * grow)):  # fmt: skip
+            values.flags.writeable = False
+            derived[name] = values  # "mark" last: the others are there when it is
+    return derived["futures"], derived["mark"], derived["fx"]
 
 
 def value_portfolio(portfolio: Portfolio, snapshot: MarketSnapshot) -> BookValuation:

@@ -19,6 +19,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -63,8 +64,9 @@ class InstrumentTerms:
     settle_underlying_index: IntArray
     expired: BoolArray
     expired_value: FloatArray
-    #: Figures derived from the terms alone, kept once computed (``base_values``).
-    derived: dict[str, FloatArray] = field(default_factory=dict, repr=False, compare=False)
+    #: Figures derived from the terms alone, kept once computed (``base_values``, the MTM
+    #: marks): read-only arrays.
+    derived: dict[str, NDArray[Any]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def size(self) -> int:
