@@ -72,7 +72,9 @@ def table(path: Path) -> str:
     when = datetime.fromtimestamp(path.stat().st_mtime, UTC).date().isoformat()
     lines = [
         f"Measured {when} on 2 cores with `python benchmarks/run.py --json` (table by "
-        "`scripts/bench_table.py`); every ratio is against a baseline timed in the same run.",
+        "`scripts/bench_table.py`); every ratio is against a baseline timed in the same run. "
+        "The machine is shared and its speed moves by up to 1.7x from one hour to the next: "
+        "compare ratios, or old and new code timed side by side, not absolutes across runs.",
         "",
         "| benchmark | result | x baseline | baseline |",
         "|---|---:|---:|---|",
