@@ -1,4 +1,4 @@
-"""The compiled MTM pass (:func:`crossmargin.pricing.mtm.terms_mtm`) against the array
+"""The compiled MTM pass (:func:`crossmargin.pricing.mtm.row_mtm`) against the array
 formulas it replaced (the twin below): MTM and unrealised P&L per position equal bit for bit,
 on the sample book's instruments (inverse and linear futures, perpetuals, options, spot) with
 rows priced and unpriced, expired and live, netted into shared positions in any order."""
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from crossmargin import api
-from crossmargin.pricing.mtm import terms_mtm
+from crossmargin.pricing.mtm import row_mtm
 from crossmargin.pricing.terms import FUTURE, PERPETUAL, InstrumentTerms, instrument_terms
 from crossmargin.pricing.valuation import base_fx, base_values
 from market_inputs import sample_market
@@ -65,10 +65,10 @@ def test_compiled_mtm_equals_the_array_formulas_bit_for_bit(seed: int) -> None:
     price = np.where(rng.random(rows) < 0.6, spot * rng.uniform(0.5, 1.5, rows), np.nan)
     n = 37
     position = rng.integers(0, n, rows)
-    got = terms_mtm(terms, j, q, price, position, n)
+    got = row_mtm(terms, j, q, price, position, n)
     want = _mtm_by_arrays(terms, j, q, price, position, n)
     assert np.array_equal(got[0], want[0])
     assert np.array_equal(got[1], want[1])
     assert got[0].dtype == got[1].dtype == np.float64
-    again = terms_mtm(terms, j.astype(np.int32), q, price, position, n)  # a layout's int32
+    again = row_mtm(terms, j.astype(np.int32), q, price, position, n)  # a layout's int32
     assert np.array_equal(again[0], want[0])

@@ -31,6 +31,7 @@ from crossmargin.netting.tiers import load_policy
 from crossmargin.portfolio import Portfolio
 from crossmargin.portfolio.codes import object_array
 from crossmargin.pricing.mtm import row_mtm
+from crossmargin.pricing.terms import instrument_terms
 
 from .cluster import require_folders, worker_count
 from .output import PartFigures
@@ -72,7 +73,8 @@ def margin_columns(part: BookPart, shared: SharedMargin) -> PartFigures:
     policy = load_policy(shared.offsets).with_cap(shared.cap)
     run = run_tiers(PreparedModel(shared), layout, shared.market, by=shared.by, policy=policy,
                     history=shared.history)  # fmt: skip
-    mtm, unrealised = row_mtm(instruments, shared.market, row_instrument, part.quantity,
+    mtm, unrealised = row_mtm(instrument_terms(tuple(instruments), shared.market),
+                              row_instrument, part.quantity,
                               part.trade_price, position, layout.n_positions)  # fmt: skip
     made = run.account_figures(mtm, unrealised)
     acc, alone, n_pos = run.accounts, run.positions, layout.n_positions

@@ -53,37 +53,31 @@ class ParsedRows:
         """The book of ``len(keys)`` rows: row ``i`` has the exact terms ``keys[i]`` and the
         mapping ``row(i)`` (asked for only when the row is new). ``table_key`` names
         ``table`` (equal keys: the same table)."""
-        found: list[Position | None] = [self._kept.get((table_key, k)) for k in keys]
+        kept = self._kept
+
+        def whole() -> Portfolio:  # every row parsed: the whole book's report on a problem
+            book = parse_rows([row(i) for i in range(len(keys))], source=source, table=table)
+            for key, position in zip(keys, book.raw, strict=True):
+                kept.put((table_key, key), position)
+            return book
+
+        found: list[Position | None] = [kept.get((table_key, k)) for k in keys]
         new = [i for i, p in enumerate(found) if p is None]
         if not keys or len(new) == len(keys):
-            return self._whole(keys, row, source=source, table=table, table_key=table_key)
+            return whole()
         if new:
             try:
                 part = parse_rows([row(i) for i in new], source=source, table=table)
-            except InputError:  # the whole book's report names every problem
-                return self._whole(keys, row, source=source, table=table, table_key=table_key)
+            except InputError:
+                return whole()
             for i, position in zip(new, part.raw, strict=True):
                 found[i] = position
-                self._kept.put((table_key, keys[i]), position)
+                kept.put((table_key, keys[i]), position)
         positions = tuple(p for p in found if p is not None)
         ids = [p.position_id for p in positions if p.position_id is not None]
-        if len(set(ids)) != len(ids):  # a repeated id: the whole book's report
-            return self._whole(keys, row, source=source, table=table, table_key=table_key)
+        if len(set(ids)) != len(ids):  # a repeated id
+            return whole()
         return Portfolio(raw=positions, source=source)
-
-    def _whole(
-        self,
-        keys: Sequence[Hashable],
-        row: Callable[[int], Mapping[str, Any]],
-        *,
-        source: str,
-        table: ContractTable,
-        table_key: Hashable,
-    ) -> Portfolio:
-        book = parse_rows([row(i) for i in range(len(keys))], source=source, table=table)
-        for key, position in zip(keys, book.raw, strict=True):
-            self._kept.put((table_key, key), position)
-        return book
 
 
 __all__ = ["ROWS_KEPT", "ParsedRows"]

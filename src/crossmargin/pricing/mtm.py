@@ -14,7 +14,6 @@ An account's **net MTM** nets positive against negative MTM; ``gross_positive`` 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +21,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from crossmargin.field_units import valuation_units
-from crossmargin.instruments import Instrument
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.portfolio import Portfolio
 from crossmargin.pricing.greeks import reporting_greeks
@@ -171,7 +169,7 @@ def position_mtm(
         count=n_raw,
     )
     if layout is not None and n_raw == n == layout.n_positions:
-        return row_mtm(layout.instruments, snapshot, layout.instrument[:n],
+        return row_mtm(instrument_terms(layout.instruments, snapshot), layout.instrument[:n],
                        layout.quantity[:n], price, np.arange(n, dtype=np.int64), n)  # fmt: skip
     j = instrument_codes([p.instrument for p in raw], portfolio.instruments)
     if n_raw == n:  # nothing netted: each row is its own position
@@ -181,12 +179,11 @@ def position_mtm(
         ven, ven_names = codes([p.venue for p in raw])
         i = combine((acc, acc_names.size), (j, len(portfolio.instruments)), (ven, ven_names.size))
     q = np.fromiter((p.quantity for p in raw), dtype=np.float64, count=n_raw)
-    return row_mtm(portfolio.instruments, snapshot, j, q, price, i, n)
+    return row_mtm(instrument_terms(tuple(portfolio.instruments), snapshot), j, q, price, i, n)
 
 
 def row_mtm(
-    instruments: Sequence[Instrument],
-    snapshot: MarketSnapshot,
+    terms: InstrumentTerms,
     instrument: NDArray[np.int64] | NDArray[np.int32],
     quantity: NDArray[np.float64],
     trade_price: NDArray[np.float64],
@@ -195,28 +192,16 @@ def row_mtm(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """MTM and unrealised P&L of netted positions from their booked rows, as arrays.
 
-    Row ``r`` holds ``quantity[r]`` contracts of ``instruments[instrument[r]]`` traded at
-    ``trade_price[r]`` (NaN: none) and belongs to netted position ``position[r]`` (of
-    ``n_positions``). MTM as in the module docstring, per booked row against that row's own
-    trade price and summed into its position in row order (a netted position whose rows were
-    traded at different prices keeps each row's variation). Unrealised P&L against the trade
-    price where one is given: futures and perpetuals their MTM; options and spot
-    ``MTM − q·m·P·X`` (the premium or price paid); 0 without a trade price.
+    Row ``r`` holds ``quantity[r]`` contracts of instrument ``instrument[r]`` of ``terms``
+    (:func:`~crossmargin.pricing.terms.instrument_terms` of the instruments and the market)
+    traded at ``trade_price[r]`` (NaN: none) and belongs to netted position ``position[r]``
+    (of ``n_positions``). MTM as in the module docstring, per booked row against that row's
+    own trade price and summed into its position in row order (a netted position whose rows
+    were traded at different prices keeps each row's variation). Unrealised P&L against the
+    trade price where one is given: futures and perpetuals their MTM; options and spot
+    ``MTM − q·m·P·X`` (the premium or price paid); 0 without a trade price. One compiled
+    pass over the rows (:func:`crossmargin.pricing.mtm_kernels.mtm_rows`).
     """
-    terms = instrument_terms(tuple(instruments), snapshot)
-    return terms_mtm(terms, instrument, quantity, trade_price, position, n_positions)
-
-
-def terms_mtm(
-    terms: InstrumentTerms,
-    instrument: NDArray[np.int64] | NDArray[np.int32],
-    quantity: NDArray[np.float64],
-    trade_price: NDArray[np.float64],
-    position: NDArray[np.int64],
-    n_positions: int,
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """:func:`row_mtm` on the instruments' terms (one compiled pass over the rows:
-    :func:`crossmargin.pricing.mtm_kernels.mtm_rows`)."""
     from crossmargin.pricing.mtm_kernels import mtm_rows
 
     futures, mark, fx = _marks(terms)
