@@ -217,18 +217,19 @@ def _marks(
 ) -> tuple[NDArray[np.bool_], NDArray[np.float64], NDArray[np.float64]]:
     """Per instrument: whether it is a future or perpetual (variation margined), its mark
     (futures: spot grown at the carry to expiry; others: spot) and its settlement FX in the
-    reporting currency; kept on the read-only terms, as
-    :func:`~crossmargin.pricing.valuation.base_values` is."""
-    derived = terms.derived
-    if "mark" not in derived:
-        kind = terms.kind
+    reporting currency; each kept with the terms
+    (:meth:`~crossmargin.pricing.terms.InstrumentTerms.kept`)."""
+    kind = terms.kind
+
+    def mark() -> NDArray[np.float64]:
         with np.errstate(over="ignore", invalid="ignore"):
-            grow = np.where(kind == FUTURE, np.exp(terms.carry * terms.t), 1.0)
-        for name, values in (("futures", (kind == FUTURE) | (kind == PERPETUAL)),
-                             ("fx", base_fx(terms)), ("mark", terms.spot * grow)):  # fmt: skip
-            values.flags.writeable = False
-            derived[name] = values  # "mark" last: the others are there when it is
-    return derived["futures"], derived["mark"], derived["fx"]
+            return terms.spot * np.where(kind == FUTURE, np.exp(terms.carry * terms.t), 1.0)
+
+    return (
+        terms.kept("futures", lambda: (kind == FUTURE) | (kind == PERPETUAL)),
+        terms.kept("mark", mark),
+        terms.kept("fx", lambda: base_fx(terms)),
+    )
 
 
 def value_portfolio(portfolio: Portfolio, snapshot: MarketSnapshot) -> BookValuation:

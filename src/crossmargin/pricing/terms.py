@@ -64,14 +64,25 @@ class InstrumentTerms:
     settle_underlying_index: IntArray
     expired: BoolArray
     expired_value: FloatArray
-    #: Figures derived from the terms alone, kept once computed (``base_values``, the MTM
-    #: marks): read-only arrays.
+    #: Figures derived from the terms alone, kept once computed by :meth:`kept`
+    #: (``base_values``, the MTM marks): read-only arrays.
     derived: dict[str, NDArray[Any]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def size(self) -> int:
         """Number of instruments."""
         return len(self.instruments)
+
+    def kept(self, key: str, make: Callable[[], NDArray[Any]]) -> NDArray[Any]:
+        """``make()``, computed once per terms object and kept read-only under ``key`` in
+        :attr:`derived`: the terms never change, so neither does anything worked out from
+        them alone."""
+        found = self.derived.get(key)
+        if found is None:
+            found = make()
+            found.flags.writeable = False
+            self.derived[key] = found
+        return found
 
 
 def _expired_value(inst: Instrument, snapshot: MarketSnapshot) -> float:

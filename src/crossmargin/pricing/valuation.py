@@ -74,12 +74,9 @@ def settlement_value(
 def base_values(terms: InstrumentTerms) -> FloatArray:
     """Today's value per contract in settlement currency (computed once per terms object:
     the terms are read-only, so the values never change; read-only themselves)."""
-    found = terms.derived.get("base_values")
-    if found is None:
-        found = settlement_value(terms, terms.spot, terms.t, terms.vol)
-        found.flags.writeable = False
-        terms.derived["base_values"] = found
-    return found
+    return terms.kept(
+        "base_values", lambda: settlement_value(terms, terms.spot, terms.t, terms.vol)
+    )
 
 
 def base_fx(terms: InstrumentTerms) -> FloatArray:
