@@ -14,7 +14,8 @@ The result is the portfolio :func:`parse_rows` gives, equal field for field:
   on the whole book, whose report lists every problem, as it always did.
 
 Keys must be equal exactly when rows are (the caller's choice: the service uses each
-request row's class and field values, so ``1`` and ``1.0`` are kept apart).
+validated request row's class and field values, numbers all floats, with the sign of a zero:
+``crossmargin.service.state._terms``).
 """
 
 from __future__ import annotations

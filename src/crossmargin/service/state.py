@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import threading
 from collections import OrderedDict
@@ -170,7 +171,16 @@ def _terms(rows: Sequence[Any]) -> tuple[tuple[Any, ...], ...]:
     """The field values of request rows (frozen pydantic models of one class each), a key
     equal exactly when the rows are: hashing and comparing the models themselves costs
     several microseconds a row, plain tuples a fraction of that."""
-    return tuple((type(r), *r.__dict__.values()) for r in rows)
+    return tuple(_row_terms(r) for r in rows)
+
+
+def _row_terms(row: Any) -> tuple[Any, ...]:
+    """One row's key: its class and field values, and where a value equals zero the sign of
+    each float (``-0.0 == 0.0`` as a key, but a row of ``-0.0`` books ``-0.0``)."""
+    values = tuple(row.__dict__.values())
+    if 0.0 in values:
+        values += tuple(math.copysign(1.0, v) for v in values if type(v) is float)
+    return (type(row), *values)
 
 
 _LATEST = "the latest date the history covers every underlying of the contract table"
