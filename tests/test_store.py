@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 import signal
 import subprocess
@@ -288,6 +289,90 @@ def test_failure_mid_run_rolls_back(store: RunStore) -> None:
     assert [r.run_id for r in store.list()] == [kept]
     assert [h.run_id for h in store.account_history("A")] == [kept]
     assert store.account_history("B") == ()
+
+
+def test_each_operation_frees_the_file_and_leaves_nothing_behind(store: RunStore) -> None:
+    """The file is attached to the process's one DuckDB instance for each operation and
+    detached after it, a failed one included: nothing stays attached or registered, the
+    detach checkpoints (no log for the next opener to replay), and another process can
+    write the file at once."""
+    import crossmargin.store as store_module
+
+    kept = record(store, result(acct("A", 1, 1, 1)))
+    with pytest.raises(RuntimeError, match="disk full"):
+        record(_Failing(store.path), result(acct("A", 2, 2, 2), acct("B", 3, 3, 3)))
+    host = store_module._host()
+    attached = {
+        d for (d,) in host.execute("SELECT database_name FROM duckdb_databases()").fetchall()
+    }
+    assert attached == {"memory", "system", "temp"}
+    assert host.execute("SELECT count(*) FROM duckdb_views() WHERE NOT internal").fetchone() == (0,)
+    assert not store.path.with_name(store.path.name + ".wal").exists()
+    other = (
+        "import duckdb, sys; con = duckdb.connect(sys.argv[1]);"
+        " con.execute(\"INSERT INTO meta VALUES ('probe', 'written by another process')\");"
+        " con.close()"
+    )
+    subprocess.run([sys.executable, "-c", other, str(store.path)], check=True, timeout=60)
+    later = record(store, result(acct("A", 4, 4, 4)))  # and this process attaches it again
+    assert [r.run_id for r in store.list()] == [later, kept]
+    con = duckdb.connect(str(store.path), read_only=True)
+    assert con.execute("SELECT value FROM meta WHERE key = 'probe'").fetchone() == (
+        "written by another process",
+    )
+    con.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+@pytest.mark.parametrize("busy", [False, True], ids=["idle", "another-thread-in-the-store"])
+def test_a_forked_child_records_and_the_parent_goes_on(store: RunStore, busy: bool) -> None:
+    """A child forked after the parent used the store records through a DuckDB instance of
+    its own: the parent's is closed before the fork, or, when another thread is using it at
+    that moment, left unreleased in the child (its destructor would hang there) and its lock
+    renewed. The parent goes on recording either way."""
+    import threading
+
+    import crossmargin.store as store_module
+
+    first = record(store, result(acct("A", 1, 1, 1)))
+    entered, leave = threading.Event(), threading.Event()
+
+    def in_the_store() -> None:  # holds the host as an operation does
+        with store_module._HOST_LOCK:
+            store_module._host()
+            entered.set()
+            leave.wait(30)
+
+    holder = threading.Thread(target=in_the_store)
+    if busy:
+        holder.start()
+        assert entered.wait(30)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: record one run, exit 0 on success
+            code = 1
+            try:
+                record(store, result(acct("C", 7, 7, 7)))
+                code = 0
+            finally:
+                os._exit(code)
+    finally:
+        leave.set()
+        if busy:
+            holder.join(30)
+    deadline = time.monotonic() + 60
+    while (done := os.waitpid(pid, os.WNOHANG)) == (0, 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if done == (0, 0):
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child did not finish recording within 60 s")
+    assert os.waitstatus_to_exitcode(done[1]) == 0
+    last = record(store, result(acct("A", 2, 2, 2)))
+    runs = store.list()
+    assert len(runs) == 3
+    assert {runs[0].run_id, runs[-1].run_id} == {last, first}
+    assert [h.total for h in store.account_history("C")] == [7]
 
 
 def test_newer_schema_is_refused(store: RunStore) -> None:
