@@ -7,7 +7,9 @@ no CDN, works offline). Endpoints, payloads, limits and errors: ``docs/service.m
 
 Each computing endpoint parses its body on the event loop, then runs on a worker thread
 through :class:`crossmargin.service.limits.Gate` (concurrency, queue, timeout); the answer
-is rendered to JSON on that thread too.
+is rendered to JSON on that thread too. ``POST /v1/margin`` and ``POST /v1/what-if`` are
+answered by :class:`crossmargin.service.hot_routes.HotRoutes` ahead of FastAPI's router,
+with the same models, handlers, gate and error answers, for a third of the per-request cost.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from crossmargin.errors import InputError
 from crossmargin.instruments import contract_table
 from crossmargin.models import get_model
 from crossmargin.service.errors import ServiceError, install
+from crossmargin.service.hot_routes import HotRoute, HotRoutes
 from crossmargin.service.limits import Gate, LimitsMiddleware
 from crossmargin.service.payloads import (
     ErrorBody,
@@ -267,6 +270,11 @@ def create_app(config: ServiceConfig | None = None, state: ServiceState | None =
     )
     app.state.crossmargin = shared
     app.state.gate = gate
+    hot = {  # the busiest routes skip FastAPI's per-request machinery (inside the catch-all)
+        "/v1/margin": HotRoute(MarginRequest, lambda req: gate.run(_margin, shared, req)),
+        "/v1/what-if": HotRoute(WhatIfRequest, lambda req: gate.run(_what_if, shared, req)),
+    }
+    app.add_middleware(HotRoutes, routes=hot, handlers=app.exception_handlers)
     install(app)
     app.add_middleware(
         LimitsMiddleware,
