@@ -182,7 +182,8 @@ def _row_texts(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     keys, value types and values (``1`` and ``1.0`` write alike, but are kept apart)."""
     keys: list[tuple[Any, ...] | None] = []
     for row in rows:
-        key: tuple[Any, ...] | None = tuple((k, type(v), v) for k, v in row.items())
+        values = tuple(row.values())  # keys, values and their types: built in C, per row
+        key: tuple[Any, ...] | None = (tuple(row), values, tuple(map(type, values)))
         try:
             hash(key)
         except TypeError:  # an unhashable cell: written afresh
