@@ -323,6 +323,34 @@ def test_each_operation_frees_the_file_and_leaves_nothing_behind(store: RunStore
     con.close()
 
 
+def test_a_failed_checkpoint_at_close_keeps_the_run_and_frees_the_file(
+    store: RunStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A detach that fails (no space for its checkpoint) closes the whole host instance,
+    which frees the file, and warns; the committed run stands (replayed from the log)."""
+    import crossmargin.store as store_module
+
+    real = store_module._host()
+
+    class FailingDetach:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def execute(self, sql: str, *args: Any) -> Any:
+            if sql.startswith("DETACH"):
+                raise duckdb.IOException("IO Error: No space left on device")
+            return real.execute(sql, *args)
+
+    monkeypatch.setattr(store_module, "_host", lambda: FailingDetach())
+    with caplog.at_level("WARNING", logger="crossmargin.store"):
+        kept = record(store, result(acct("A", 5, 5, 5)))
+    assert "checkpoint at close failed (IO Error: No space left on device)" in caplog.text
+    monkeypatch.undo()
+    other = "import duckdb, sys; duckdb.connect(sys.argv[1]).close()"
+    subprocess.run([sys.executable, "-c", other, str(store.path)], check=True, timeout=60)
+    assert store.get(kept).result["accounts"][0]["total"] == 5
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
 @pytest.mark.parametrize("busy", [False, True], ids=["idle", "another-thread-in-the-store"])
 def test_a_forked_child_records_and_the_parent_goes_on(store: RunStore, busy: bool) -> None:

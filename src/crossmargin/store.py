@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import threading
 import time
@@ -95,6 +96,8 @@ from crossmargin.store_records import (
 from crossmargin.store_records import result_json as write_result_json
 
 SCHEMA_VERSION = 1
+
+logger = logging.getLogger("crossmargin.store")
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
@@ -294,7 +297,7 @@ class RunStore:
                 self._detach(con)
 
     def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
-        """The host connection with the file attached as ``store`` and in use."""
+        """The host connection with the file attached (as :data:`_ALIAS`) and in use."""
         con = _host()
         mode = " (READ_ONLY)" if read_only else ""
         path = str(self.path).replace("'", "''")
@@ -326,8 +329,10 @@ class RunStore:
                 ) from None
 
     def _detach(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Detach the file (checkpointing what was written). Should the detach fail, the
-        whole host instance is closed, which releases the file all the same."""
+        """Detach the file, checkpointing what was committed. Should the detach fail (no
+        space for the checkpoint), the whole host instance is closed, which releases the
+        file all the same, and a warning is logged: what was committed is in the file's log,
+        which the next opener replays, so the operation's outcome stands."""
         _rollback(con)  # a transaction left open by an error
         with contextlib.suppress(duckdb.Error):
             con.unregister(_NEW_ROWS)  # left by a failed insert (a no-op otherwise)
@@ -336,9 +341,10 @@ class RunStore:
             con.execute(f"DETACH {_ALIAS}")
         except duckdb.Error as error:
             _drop_host()
-            raise StoreError(
-                f"run store {self.path} could not be closed ({_first_line(error)})"
-            ) from None
+            logger.warning(
+                "run store %s: the checkpoint at close failed (%s); the next use replays "
+                "the log", self.path, _first_line(error),
+            )  # fmt: skip
 
     def _ensure_schema(self, con: duckdb.DuckDBPyConnection, *, read_only: bool = False) -> None:
         """Check the file is a run store of a known schema (create it in an empty file)."""
