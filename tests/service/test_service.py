@@ -205,6 +205,28 @@ def test_bad_input_is_4xx_with_reason_and_nothing_stored(client: Client, store_p
     assert _runs(store_path) == 0
 
 
+@pytest.mark.parametrize(
+    ("content_type", "status"),
+    [(None, 415), ("text/plain", 415), ("application/x-www-form-urlencoded", 415),
+     ("application/json; charset=utf-8", 200), ("application/merge-patch+json", 200)],
+)  # fmt: skip
+def test_a_body_not_sent_as_json_is_415_naming_the_type(
+    client: Client, content_type: str | None, status: int
+) -> None:
+    """A JSON body under another content type is never read as JSON: the answer says to send
+    ``Content-Type: application/json`` (not "Input should be a valid dictionary")."""
+    body = json.dumps({"positions": sample_rows(), "model": "span", "record": False}).encode()
+    headers = {} if content_type is None else {"content-type": content_type}
+    r = client.post("/v1/margin", content=body, headers=headers)
+    assert r.status_code == status, r.text
+    if status == 415:
+        assert r.json()["kind"] == "UnsupportedMediaType"
+        assert "must be JSON sent with 'Content-Type: application/json'" in r.json()["error"]
+        assert (content_type or "no Content-Type") in r.json()["error"]
+    broken = client.post("/v1/margin", content=b'{"positions": 3}', headers=headers)
+    assert broken.status_code == (415 if status == 415 else 422)  # a field error stays 422
+
+
 def test_simm_endpoint(client: Client) -> None:
     crif = [
         {"ProductClass": "RatesFX", "RiskType": "Risk_FX", "Qualifier": "EUR",

@@ -73,6 +73,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "API key missing or wrong (when keys are set)"},
     408: {"model": ErrorBody, "description": "The body did not arrive in time"},
     413: {"model": ErrorBody, "description": "The body is larger than the limit"},
+    415: {"model": ErrorBody, "description": "The body was not sent as JSON (Content-Type)"},
     422: {"model": ErrorBody, "description": "Invalid request or input the engine refuses"},
     503: {"model": ErrorBody, "description": "Busy: retry after Retry-After seconds"},
     504: {"model": ErrorBody, "description": "No answer within the request timeout"},

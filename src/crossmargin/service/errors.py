@@ -11,6 +11,8 @@ error                                   status  kind
 no or bad API key                       401     ``Unauthorized``
 unknown run id, run not recorded        404     ``NotFound``
 unknown path / method                   404/405 ``NotFound`` / ``MethodNotAllowed``
+a body not sent as JSON (no or another  415     ``UnsupportedMediaType``
+``Content-Type``)
 body did not arrive in time             408     ``RequestTimeout``
 body larger than the limit              413     ``PayloadTooLarge``
 malformed JSON                          400     ``MalformedJSON``
@@ -175,8 +177,26 @@ async def _http_error(request: Request, error: Exception) -> Response:
     return respond(request, error.status_code, error_body(kind, detail), headers=error.headers)
 
 
+def _json_declared(request: Request) -> bool:
+    """Whether the request's content type is one FastAPI reads as JSON (``application/json``
+    or ``application/...+json``)."""
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (
+        kind.startswith("application/") and kind.endswith("+json")
+    )
+
+
 async def _validation_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
+    if not _json_declared(request) and any(
+        tuple(e.get("loc", ())) == ("body",) for e in error.errors()
+    ):  # the body was never read as JSON: say so, not "Input should be a valid dictionary"
+        given = request.headers.get("content-type")
+        return respond(request, 415, error_body(
+            "UnsupportedMediaType",
+            "the request body must be JSON sent with 'Content-Type: application/json' "
+            f"(got {_cut(given, MAX_VALUE) if given else 'no Content-Type'})",
+        ))  # fmt: skip
     issues = []
     malformed = False
     for e in error.errors():
