@@ -212,14 +212,15 @@ def _host() -> duckdb.DuckDBPyConnection:
     A forked child starts its own and never releases the parent's: that one's destructor
     would wait for DuckDB threads the child does not have (it hangs)."""
     if _HOST and _HOST[0][0] != os.getpid():
-        _INHERITED.append(_HOST.pop()[1])
+        _drop_host()  # a parent's: parked, not closed
     if not _HOST:
         _HOST.append((os.getpid(), duckdb.connect(":memory:")))
     return _HOST[0][1]
 
 
 def _drop_host() -> None:
-    """Close the host instance (releasing any file it holds); the next use starts another."""
+    """Close the host instance (releasing any file it holds); the next use starts another. A
+    parent's instance, inherited by a fork, is parked in :data:`_INHERITED` instead."""
     if _HOST and _HOST[0][0] == os.getpid():
         with contextlib.suppress(duckdb.Error):
             _HOST.pop()[1].close()

@@ -271,7 +271,8 @@ def create_app(config: ServiceConfig | None = None, state: ServiceState | None =
     )
     app.state.crossmargin = shared
     app.state.gate = gate
-    hot = {  # the busiest routes skip FastAPI's per-request machinery (inside the catch-all)
+    hot = {  # the busiest routes skip FastAPI's machinery (inside the catch-all); their
+        # FastAPI routes below answer through the same HotRoute
         "/v1/margin": HotRoute(MarginRequest, lambda req: gate.run(_margin, shared, req)),
         "/v1/what-if": HotRoute(WhatIfRequest, lambda req: gate.run(_what_if, shared, req)),
     }
@@ -324,7 +325,7 @@ def create_app(config: ServiceConfig | None = None, state: ServiceState | None =
     ) -> Response:
         """Margin a book: the run id and the same payload as ``crossmargin margin --json``,
         valued on the service's date (or the request's ``asof``)."""
-        return await gate.run(_margin, shared, req)
+        return await hot["/v1/margin"].answer(req)
 
     @v1.post("/what-if", response_model=WhatIfResponse, responses=_ERRORS)
     async def what_if(
@@ -332,7 +333,7 @@ def create_app(config: ServiceConfig | None = None, state: ServiceState | None =
     ) -> Response:
         """An account's margin before and after proposed trades, against its collateral;
         before and after on one market (the service's date, or the request's ``asof``)."""
-        return await gate.run(_what_if, shared, req)
+        return await hot["/v1/what-if"].answer(req)
 
     @v1.post("/simm", response_model=SimmResponse, responses=_ERRORS)
     async def simm(

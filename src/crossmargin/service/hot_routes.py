@@ -22,7 +22,7 @@ an error none handles goes on to the catch-all (``500`` with an id).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,11 +30,9 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from crossmargin.service.errors import ASGIApp, Message, Receive, Scope, Send
+from crossmargin.service.limits import replayed
+
 Handler = Callable[[Request, Exception], Any]
 
 
@@ -90,13 +88,13 @@ class HotRoutes:
         while not received or received[-1].get("more_body"):
             received.append(await receive())
             if received[-1]["type"] != "http.request":  # the client left: as the app would
-                await self.app(scope, _replay(received, receive), send)
+                await self.app(scope, replayed(received, receive), send)
                 return
         body = b"".join(m.get("body", b"") for m in received)
         try:
             request = route.model.model_validate_json(body)
         except ValidationError:  # FastAPI's path answers it, in its own words
-            await self.app(scope, _replay(received, receive), send)
+            await self.app(scope, replayed(received, receive), send)
             return
         try:
             response = await route.answer(request)
@@ -115,18 +113,6 @@ class HotRoutes:
             if cls in self.handlers:
                 return self.handlers[cls]
         return None
-
-
-def _replay(received: list[Message], receive: Receive) -> Receive:
-    """``receive`` giving the messages already ``received``, in order, then the server's."""
-    pending = list(received)
-
-    async def replay() -> Message:
-        if pending:
-            return pending.pop(0)
-        return await receive()
-
-    return replay
 
 
 __all__ = ["HotRoute", "HotRoutes"]

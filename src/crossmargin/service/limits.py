@@ -24,20 +24,36 @@ import asyncio
 import functools
 import hmac
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from crossmargin.service.errors import ServiceError, error_body
+from crossmargin.service.errors import (
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    ServiceError,
+    error_body,
+)
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 T = TypeVar("T")
 
 OPEN_PATHS = ("/v1/health",)
+
+
+def replayed(messages: Sequence[Message], receive: Receive) -> Receive:
+    """A ``receive`` giving ``messages`` (read already) in order, then the server's own (after
+    the body: the disconnect, waited for as the server would)."""
+    pending = list(messages)
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay
 
 
 async def _send_error(
@@ -115,16 +131,8 @@ class LimitsMiddleware:
         if error is not None:
             await error(send)
             return
-        delivered = False
-
-        async def replay() -> Message:
-            nonlocal delivered
-            if not delivered:
-                delivered = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()  # after the body: wait for the disconnect, as the server
-
-        await self.app(scope, replay, send)
+        whole = {"type": "http.request", "body": body, "more_body": False}
+        await self.app(scope, replayed([whole], receive), send)
 
     async def _read_body(
         self, receive: Receive
@@ -256,4 +264,4 @@ class Gate:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-__all__ = ["OPEN_PATHS", "Gate", "LimitsMiddleware"]
+__all__ = ["OPEN_PATHS", "Gate", "LimitsMiddleware", "replayed"]

@@ -115,10 +115,9 @@ class RunRecorder:
         self._abandon = False
         self._thread: threading.Thread | None = None
         self.written = 0
-        # a read-only GET and the writer's batch use the file one at a time here (the store
-        # attaches one file at a time per process anyway); other worker processes meet the
-        # file lock and retry
-        self._io = threading.Lock()
+        # a read-only GET and the writer's batch take turns on the file without a lock here:
+        # the store attaches one file at a time per process; other worker processes meet
+        # the file lock and retry
 
     # ----------------------------------------------------------------- requests
     def submit(
@@ -163,7 +162,7 @@ class RunRecorder:
         pause, deadline = 0.05, time.monotonic() + 5.0
         while True:
             try:
-                with _turn(self.store.path), self._io:
+                with _turn(self.store.path):
                     return str(record(run, self.store)), "recorded"
             except (InputError, StoreError) as error:
                 if is_busy(error) and time.monotonic() < deadline:
@@ -197,8 +196,7 @@ class RunRecorder:
         fresh = _age_s(run_id) < RECENT_S  # maybe still queued in another worker process
         while True:
             try:
-                with self._io:
-                    return self.store.get(run_id)
+                return self.store.get(run_id)
             except (InputError, StoreError) as error:
                 if not (is_busy(error) or fresh):
                     raise
@@ -268,8 +266,7 @@ class RunRecorder:
         pause = 0.05
         while records:
             try:
-                with self._io:
-                    self.store.record_many(records)
+                self.store.record_many(records)
             except (InputError, StoreError) as error:
                 if is_busy(error) and not self._abandon:
                     time.sleep(pause)
