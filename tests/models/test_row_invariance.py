@@ -120,6 +120,15 @@ def test_row_pnl_equals_the_sparse_product_and_ignores_its_neighbours() -> None:
     want = np.asarray((sp.csr_matrix(q) @ block.T).T)  # SciPy: row sums in column order
     got = row_pnl(source, scen, cols, q)
     np.testing.assert_array_equal(got, want)
+    # read from a copy of the source kept instrument by instrument: the same sums
+    by_instrument = np.ascontiguousarray(source.T)
+    np.testing.assert_array_equal(row_pnl(source, scen, cols, q, by_instrument=by_instrument),
+                                  want)  # fmt: skip
+    gaps = scen[::3]  # not a run of scenarios: the kernel's gathering branch
+    np.testing.assert_array_equal(
+        row_pnl(source, gaps, cols, q, by_instrument=by_instrument),
+        np.asarray((sp.csr_matrix(q) @ source[np.ix_(gaps, cols)].T).T),
+    )
     np.testing.assert_array_equal(row_pnl(source, scen, cols, sp.csr_matrix(q)), want)
     np.testing.assert_array_equal(aggregate_pnl(block, sp.csr_matrix(q)), want)
     for rows in ([3], [0, 39], list(range(0, 40, 3))):

@@ -131,3 +131,51 @@ def test_a_context_priced_for_copying_holds_every_row(history: MarketHistory) ->
     for cal in priced:
         assert cal.priced_from == 0
         np.testing.assert_array_equal(cal.hs, _one_revaluation(ctx, cal))
+
+
+@pytest.mark.parametrize("apc", [None, "floor", "stress-weight"])
+def test_the_instrument_major_copy_is_kept_counted_and_changes_no_figure(
+    history: MarketHistory, apc: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crossmargin.models import var_context
+    from crossmargin.models.cache import context_nbytes
+
+    model = ExpectedShortfallModel(history=history, apc=apc)  # type: ignore[arg-type]
+    market, inst, book = _market(history), instruments(*SYMBOLS), holdings(BOOK)
+    ctx = model.prepare(inst, market)
+    before_count, before_bytes = ctx.computed(), context_nbytes(ctx)
+    kept = model.margin_rows(ctx, book)  # row P&L read from copies kept per calendar
+    copies = [(c, c.by_instrument("hs")) for c in ctx.computed_calendars()]
+    assert copies
+    for cal, copy in copies:
+        assert copy is not None
+        assert copy.flags.c_contiguous
+        np.testing.assert_array_equal(copy, cal.hs.T)
+        assert cal.by_instrument("hs") is copy  # made once, kept
+    # the cache sees the context grow by the copies (it measures again when computed moves)
+    assert ctx.computed() > before_count
+    assert context_nbytes(ctx) >= before_bytes + sum(c.nbytes for _, c in copies)
+    # no copy kept (a matrix above the limit): the block is copied per call, same figures
+    monkeypatch.setattr(var_context, "BY_INSTRUMENT_MAX_BYTES", 0)
+    bare = model.prepare(inst, market)
+    copied = model.margin_rows(bare, book)
+    assert all(c.by_instrument("hs") is None for c in bare.computed_calendars())
+    np.testing.assert_array_equal(copied.total, kept.total)
+    for name, value in kept.components.items():
+        np.testing.assert_array_equal(copied.components[name], value)
+    np.testing.assert_array_equal(copied.info["stress"], kept.info["stress"])
+
+
+def test_a_calendar_priced_further_gets_its_own_instrument_major_copy(
+    history: MarketHistory,
+) -> None:
+    model = ExpectedShortfallModel(history=history)
+    ctx = model.prepare(instruments(*SYMBOLS), _market(history))
+    lookback = ctx.calendar_pnl("crypto", history=False)
+    early = lookback.by_instrument("hs")
+    assert early is not None
+    assert lookback.priced_from > 0
+    assert not early[:, : lookback.priced_from].any()  # the older rows are not priced yet
+    whole = ctx.calendar_pnl("crypto")
+    assert whole is not lookback
+    np.testing.assert_array_equal(whole.by_instrument("hs"), whole.hs.T)

@@ -40,18 +40,33 @@ def _rows_at_slowly(
     return out
 
 
+def _rows_at(q: sp.csr_matrix, source: np.ndarray, scenarios: np.ndarray,
+             columns: np.ndarray) -> np.ndarray:  # fmt: skip
+    out = np.full((q.shape[0], scenarios.size), np.nan)
+    rows_at_into(q.indptr.astype(np.int64), q.indices.astype(np.int64), q.data,
+                 np.ascontiguousarray(source.T), scenarios, columns, out)  # fmt: skip
+    return out
+
+
 def test_rows_at_into_sums_each_row_in_entry_order() -> None:
     rng = np.random.default_rng(11)
     source = rng.normal(size=(400, 60)) * 10.0 ** rng.integers(-3, 6, size=(400, 60))
-    scenarios = np.sort(rng.choice(400, 150, replace=False)).astype(np.int64)
     columns = np.sort(rng.choice(60, 25, replace=False)).astype(np.int64)
     dense = rng.normal(size=(9, 25)) * (rng.random((9, 25)) < 0.5)
     dense[4] = 0.0  # an empty row
     q = sp.csr_matrix(dense)
-    out = np.full((9, scenarios.size), np.nan)
-    rows_at_into(q.indptr.astype(np.int64), q.indices.astype(np.int64), q.data, source,
-                 scenarios, columns, out)  # fmt: skip
-    assert np.array_equal(out, _rows_at_slowly(q, source, scenarios, columns))  # bit for bit
-    assert np.all(out[4] == 0.0)
-    block = source[np.ix_(scenarios, columns)]
-    np.testing.assert_allclose(out, (q @ block.T), rtol=1e-9, atol=1e-6)
+    picks = {
+        "scattered": np.sort(rng.choice(400, 150, replace=False)).astype(np.int64),
+        "a run": np.arange(230, 380, dtype=np.int64),  # the kernel's streaming branch
+        "a run, then a gap": np.r_[np.arange(10, 60), np.arange(61, 90)].astype(np.int64),
+        "one": np.array([399], dtype=np.int64),
+        "none": np.zeros(0, dtype=np.int64),
+        "unsorted": rng.permutation(400)[:40].astype(np.int64),
+    }
+    for what, scenarios in picks.items():
+        out = _rows_at(q, source, scenarios, columns)
+        want = _rows_at_slowly(q, source, scenarios, columns)
+        assert np.array_equal(out, want), what  # bit for bit
+        assert np.all(out[4] == 0.0)
+        block = source[np.ix_(scenarios, columns)]
+        np.testing.assert_allclose(out, (q @ block.T), rtol=1e-9, atol=1e-6)

@@ -371,7 +371,9 @@ class HistoricalVaRModel(MarginModel):
         if fused:
             tail = fused_var_es(core_source[np.ix_(fs.lookback, cols)], sub, self.confidence)
         else:
-            pnl = row_pnl(core_source, fs.lookback, cols, sub)
+            core_name = "fhs" if cal.fhs is not None else "hs"
+            pnl = row_pnl(core_source, fs.lookback, cols, sub,
+                          by_instrument=cal.by_instrument(core_name))  # fmt: skip
             tail = var_es(pnl, self.confidence)
         core = self._measure(tail)
         worst = fs.lookback[np.asarray(tail.worst_index, dtype=np.int64).reshape(-1)]
@@ -399,8 +401,9 @@ class HistoricalVaRModel(MarginModel):
             memo, keys = _stress_memo(fs, self, cols, sub, stressed_rows, length)
             known = [memo.get(k) for k in keys]
             if needs_stress or any(k is None for k in known):
-                whole = context.calendar_pnl(fs.calendar, history=True).hs  # every row priced
-                hist = row_pnl(whole, fs.history, cols, sub[stressed_rows])
+                priced = context.calendar_pnl(fs.calendar, history=True)  # every row priced
+                hist = row_pnl(priced.hs, fs.history, cols, sub[stressed_rows],
+                               by_instrument=priced.by_instrument("hs"))  # fmt: skip
                 if context.stress_dates is not None:
                     names = [cal.names[i] for i in fs.history]
                     lo, hi = window_by_dates(names, *context.stress_dates)
@@ -442,7 +445,10 @@ class HistoricalVaRModel(MarginModel):
             floor = self._measure(
                 fused_var_es(cal.hs[np.ix_(fs.floor, cols)], sub, self.confidence)
                 if fuses(sub, fs.floor.size)
-                else var_es(row_pnl(cal.hs, fs.floor, cols, sub), self.confidence)
+                else var_es(
+                    row_pnl(cal.hs, fs.floor, cols, sub, by_instrument=cal.by_instrument("hs")),
+                    self.confidence,
+                )
             )
             out.apc[rows] = np.maximum(floor - core, 0.0)
         shared = MappingProxyType(fs.facts)  # one read-only mapping for the set's rows

@@ -104,6 +104,11 @@ class CalendarGrid:
         return tuple(by_name[u] for u in underlyings)
 
 
+#: Above this size a calendar's P&L matrix is not kept a second time instrument by
+#: instrument (:meth:`CalendarPnL.by_instrument`).
+BY_INSTRUMENT_MAX_BYTES = 256 * 2**20
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CalendarPnL:
     """Scenario P&L of the instruments priced on one calendar (see the module docstring).
@@ -126,6 +131,23 @@ class CalendarPnL:
     in_floor: BoolArray | None
     names: tuple[str, ...]
     priced_from: int = 0
+    _by_instrument: dict[str, FloatArray] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def by_instrument(self, name: str) -> FloatArray | None:
+        """``hs`` or ``fhs`` (``name``) transposed in C order, one instrument's scenarios
+        side by side (what :func:`~crossmargin.pricing.revalue.row_pnl` reads fastest),
+        made on first use and kept with this object (a calendar priced further is a new
+        object); ``None`` where the matrix is absent or above :data:`BY_INSTRUMENT_MAX_BYTES`
+        (then ``row_pnl`` copies the block each call asks for)."""
+        found = self._by_instrument.get(name)
+        if found is None:
+            matrix = self.hs if name == "hs" else self.fhs
+            if matrix is None or matrix.nbytes > BY_INSTRUMENT_MAX_BYTES:
+                return None
+            found = self._by_instrument.setdefault(name, np.ascontiguousarray(matrix.T))
+        return found
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -278,12 +300,15 @@ class VarContext:
             return tuple(self._sets.values())
 
     def computed(self) -> int:
-        """How many grids, calendars (and calendars priced over their whole history) and
-        factor sets are built so far: a cache measures the context's memory again only when
-        this changes (:mod:`crossmargin.models.cache`)."""
+        """How many grids, calendars (and calendars priced over their whole history, and
+        their matrices kept instrument by instrument) and factor sets are built so far: a
+        cache measures the context's memory again only when this changes
+        (:mod:`crossmargin.models.cache`)."""
         with self._lock:
             whole = sum(c.priced_from == 0 for c in self._calendars.values())
-            return len(self._grids) + len(self._calendars) + whole + len(self._sets)
+            transposed = sum(len(c._by_instrument) for c in self._calendars.values())
+            return (len(self._grids) + len(self._calendars) + whole + len(self._sets)
+                    + transposed)  # fmt: skip
 
     def extended(
         self, new: tuple[Instrument, ...], *, addons: AddOnTerms | None, basis: Any

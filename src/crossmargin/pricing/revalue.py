@@ -67,16 +67,23 @@ def row_pnl(
     scenarios: npt.ArrayLike,
     columns: npt.ArrayLike,
     quantities: sp.spmatrix | FloatArray,
+    *,
+    by_instrument: FloatArray | None = None,
 ) -> FloatArray:
     """P&L (scenarios, rows) of holdings ``quantities`` (rows x ``columns``) from per-contract
     P&L ``source`` (all scenarios x all instruments), on the scenario rows ``scenarios``.
 
-    As ``aggregate_pnl(source[np.ix_(scenarios, columns)], quantities)``, without copying
-    the block, and with every row's P&L independent of the other rows of the call, bit for
-    bit: each row's sums run over its nonzero quantities in column order
+    As ``aggregate_pnl(source[np.ix_(scenarios, columns)], quantities)``, and with every
+    row's P&L independent of the other rows of the call, bit for bit: each row's sums run
+    over its nonzero quantities in column order
     (:func:`~crossmargin.pricing.kernels.rows_at_into`), the sums of the sparse and fused paths.
     A margin model that margins rows in batches (a netting set's rows beside other
-    accounts', or alone) gets the same figures either way."""
+    accounts', or alone) gets the same figures either way.
+
+    ``by_instrument`` is ``source.T`` in C order (instrument by instrument), when the caller
+    keeps one (:meth:`crossmargin.models.var_context.CalendarPnL.by_instrument`): the
+    kernel reads it without copying. Without it the block of the scenarios and columns asked
+    is copied instrument by instrument first. The figures are the same either way."""
     if sp.issparse(quantities):
         q = sp.csr_matrix(quantities, dtype=np.float64)
         if not q.has_sorted_indices:
@@ -89,14 +96,19 @@ def row_pnl(
         data = dense[r, indices]
         indptr = np.concatenate(([0], np.cumsum(np.bincount(r, minlength=dense.shape[0]))))
     scen = np.ascontiguousarray(scenarios, dtype=np.int64)
+    cols = np.ascontiguousarray(columns, dtype=np.int64)
+    if by_instrument is None:  # the block asked, instrument by instrument
+        by_instrument = np.ascontiguousarray(np.asarray(source)[np.ix_(scen, cols)].T,
+                                             dtype=np.float64)  # fmt: skip
+        scen, cols = np.arange(scen.size, dtype=np.int64), np.arange(cols.size, dtype=np.int64)
     by_row = np.empty((indptr.shape[0] - 1, scen.shape[0]))
     rows_at_into(
         np.ascontiguousarray(indptr, dtype=np.int64),
         np.ascontiguousarray(indices, dtype=np.int64),
         np.ascontiguousarray(data, dtype=np.float64),
-        np.ascontiguousarray(source, dtype=np.float64),  # a calendar matrix: C order already
+        by_instrument,
         scen,
-        np.ascontiguousarray(columns, dtype=np.int64),
+        cols,
         by_row,
     )
     out: FloatArray = by_row.T
