@@ -8,7 +8,7 @@ a holdings matrix (formulas: :mod:`crossmargin.models.pm_grid` and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -78,6 +78,13 @@ class RiskUnit:
     spot: float
     fx: float
     grid: GridParameters
+    #: :func:`scan_terms` of this unit, worked out once (every scan of a row reads them)
+    scan: tuple[IntArray, FloatArray, FloatArray, FloatArray] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scan", scan_terms(self))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -279,7 +286,7 @@ def unit_rows(unit: RiskUnit, h: sp.csr_matrix, *, keep_agg: bool = False) -> Un
         agg = np.zeros((0, unit.pnl.shape[0]))
         scan[held], worst[held] = fused_scan(
             (entries.indptr, entries.local, entries.quantity), unit.pnl, unit.weights,
-            *scan_terms(unit),
+            *unit.scan,
         )  # fmt: skip
     net = entries.row_sums(unit.delta, n)
     gross = entries.row_sums(np.abs(unit.delta), n, absolute=True)

@@ -271,11 +271,8 @@ def _from_sorted(
 
     The ES sums run worst first, one tail scenario after another (``Σ y_t`` then ``/ k``;
     or ``Σ w_t·y_t``), the order the fused kernel sums in, so the two agree bit for bit."""
-    if weights is None:
-        es = tail_sorted[0]
-        for t in range(1, k):
-            es = es + tail_sorted[t]
-        es = es / k
+    if weights is None:  # y_0 + y_1 + ... one after another: a running sum's last entry
+        es = np.cumsum(tail_sorted[:k], axis=0)[k - 1] / k
     else:
         es = np.zeros(tail_sorted.shape[1:])
         for t in range(k):
