@@ -279,3 +279,18 @@ def test_fractional_es_equals_quantile_integral(n: int, confidence: float) -> No
     res = var_es(pnl, confidence)
     ref = [_fractional_reference(pnl[:, j], confidence) for j in range(4)]
     np.testing.assert_allclose(res.es, ref, rtol=1e-12)
+
+
+def test_es_adds_the_tail_worst_first_one_scenario_after_another() -> None:
+    # magnitudes from 1e-8 to 1e16: the order of the additions shows in the last bits
+    rng = np.random.default_rng(5)
+    for _ in range(50):
+        pnl = rng.normal(size=(200, 3)) * 10.0 ** rng.integers(-8, 17, size=(200, 3))
+        got = var_es(pnl, 0.95)  # k = 10 worst of each column
+        for j in range(3):
+            tail = np.sort(pnl[:, j])[:10]  # worst first
+            acc = float(tail[0])
+            for y in tail[1:].tolist():  # Python floats, added one after another
+                acc += y
+            assert got.es[j] == -(acc / 10)  # bit for bit
+            assert got.var[j] == -float(tail[-1])
