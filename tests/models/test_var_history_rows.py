@@ -179,3 +179,21 @@ def test_a_calendar_priced_further_gets_its_own_instrument_major_copy(
     whole = ctx.calendar_pnl("crypto")
     assert whole is not lookback
     np.testing.assert_array_equal(whole.by_instrument("hs"), whole.hs.T)
+
+
+def test_a_shipped_context_leaves_its_instrument_major_copies_behind(
+    history: MarketHistory,
+) -> None:
+    model = ExpectedShortfallModel(history=history)
+    market, inst, book = _market(history), instruments(*SYMBOLS), holdings(BOOK)
+    ctx = model.prepare(inst, market)
+    for cal in ctx.price_calendars():  # priced to ship, with its copies made
+        assert cal.by_instrument("hs") is not None
+    # what pickling sends and rebuilds (this test's market is not picklable, a real one is)
+    shipped = object.__new__(VarContext)
+    shipped.__setstate__(ctx.__getstate__())
+    assert all(not c._by_instrument for c in shipped.computed_calendars())  # derived: not sent
+    assert all(c._by_instrument for c in ctx.computed_calendars())  # the sender keeps its own
+    got, want = model.margin_rows(shipped, book), model.margin_rows(ctx, book)
+    np.testing.assert_array_equal(got.total, want.total)
+    np.testing.assert_array_equal(got.info["stress"], want.info["stress"])

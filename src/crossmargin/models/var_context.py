@@ -221,9 +221,11 @@ class VarContext:
 
     def __getstate__(self) -> dict[str, Any]:
         """Picklable (a distributed run ships one priced context to its workers): the lock
-        stays behind and each copy gets its own."""
+        and the calendars' instrument-major copies (:meth:`CalendarPnL.by_instrument`) stay
+        behind; each copy of the context gets its own lock and makes its own copies on use."""
         with self._lock:
             state = dict(self.__dict__)
+            state["_calendars"] = {k: dataclasses.replace(c) for k, c in self._calendars.items()}
         del state["_lock"]
         return state
 
