@@ -59,6 +59,12 @@ def test_netting_within_account_not_across() -> None:
     assert book.underlyings == ("SPY", "SPX")
     np.testing.assert_array_equal(book.quantity_matrix().toarray(), [[7.0, -2.0], [6.0, 0.0]])
     np.testing.assert_array_equal(book.net_quantities(), [13.0, -2.0])
+    np.testing.assert_array_equal(book.row_positions(), [0, 1, 2, 0, 1])  # each row's position
+    alone = Portfolio.from_positions([_pos("A", "SPY", 1), _pos("A", "ESZ5", 1)])
+    np.testing.assert_array_equal(alone.row_positions(), [0, 1])  # nothing nets
+    spelled = Portfolio.from_positions([_pos("A", "ESZ5", 3), _pos("B", "SPY", 1),
+                                        _pos("A", "ESZ25", -1)])  # fmt: skip
+    np.testing.assert_array_equal(spelled.row_positions(), [0, 1, 0])
 
 
 def test_netting_to_zero_keeps_the_instrument() -> None:

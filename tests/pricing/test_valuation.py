@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pytest
@@ -215,8 +216,7 @@ def test_terms_are_kept_per_snapshot_and_spelling() -> None:
 def test_position_mtm_through_a_layout_is_the_books_bit_for_bit(seed: int) -> None:
     # cross_margin prices each position's MTM through its tier layout's columns (canonical
     # order, collateral instruments among them); the figures are those priced through the
-    # book's own instruments, row by row, to the last bit; a book whose rows net keeps the
-    # book's path.
+    # book's own instruments, row by row, to the last bit, for a book whose rows net too.
     from crossmargin import api
     from crossmargin.netting.layout import tier_layout
     from crossmargin.portfolio import Portfolio
@@ -234,9 +234,29 @@ def test_position_mtm_through_a_layout_is_the_books_bit_for_bit(seed: int) -> No
         via, own = position_mtm(book, market, layout), position_mtm(book, market)
         assert (via[0] == own[0]).all()
         assert (via[1] == own[1]).all()
-    netted = Portfolio(raw=book.raw + book.raw[:2], source=book.source)
+    netted = Portfolio(raw=book.raw + book.raw[:2] + book.raw[5:6], source=book.source)
     assert len(netted.positions) < len(netted.raw)
     layout = tier_layout(netted)
     via, own = position_mtm(netted, market, layout), position_mtm(netted, market)
-    assert (via[0] == own[0]).all()
-    assert (via[1] == own[1]).all()
+    want = _mtm_by_row_codes(netted, market)
+    for got in (via, own):
+        assert (got[0] == want[0]).all()
+        assert (got[1] == want[1]).all()
+
+
+def _mtm_by_row_codes(book: Any, market: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The reference: each booked row priced through its own instrument's column of the
+    book's instruments, its position the first-seen code of (account, instrument, venue)."""
+    from crossmargin.pricing.mtm import row_mtm
+
+    column = {inst: j for j, inst in enumerate(book.instruments)}
+    keys: dict[tuple[str, int, str], int] = {}
+    at = [keys.setdefault((p.account, column[p.instrument], p.venue), len(keys)) for p in book.raw]
+    return row_mtm(
+        instrument_terms(tuple(book.instruments), market),
+        np.array([column[p.instrument] for p in book.raw], dtype=np.int64),
+        np.array([p.quantity for p in book.raw]),
+        np.array([np.nan if p.trade_price is None else p.trade_price for p in book.raw]),
+        np.array(at, dtype=np.int64),
+        len(keys),
+    )

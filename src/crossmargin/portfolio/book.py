@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from crossmargin.collateral.holdings import CollateralHolding
@@ -86,9 +87,12 @@ class Account:
     positions: tuple[Position, ...]
 
 
-def _net(positions: Sequence[Position]) -> tuple[tuple[Position, ...], tuple[Instrument, ...]]:
+def _net(
+    positions: Sequence[Position],
+) -> tuple[tuple[Position, ...], tuple[Instrument, ...], tuple[int, ...] | None]:
     """Sum quantities of identical (account, instrument, venue) rows, keeping first-seen
-    order; and the distinct instruments, first-seen (the first object of equal ones).
+    order; the distinct instruments, first-seen (the first object of equal ones); and the
+    netted position of each row (``None`` where no rows net: row ``k`` is position ``k``).
 
     The netted trade price is the quantity-weighted average when every row has one and
     all rows are on the same side; otherwise it is ``None`` (the raw rows keep theirs).
@@ -106,7 +110,7 @@ def _net(positions: Sequence[Position]) -> tuple[tuple[Position, ...], tuple[Ins
         slot.append(index.setdefault((pos.account, c, pos.venue), len(index)))
     instruments = tuple(canon)
     if len(index) == len(positions):  # nothing to net: every position as it is
-        return tuple(positions), instruments
+        return tuple(positions), instruments, None
     groups: list[list[Position]] = [[] for _ in index]
     for pos, k in zip(positions, slot, strict=True):
         groups[k].append(pos)
@@ -132,7 +136,7 @@ def _net(positions: Sequence[Position]) -> tuple[tuple[Position, ...], tuple[Ins
                 venue=rows[0].venue,
             )
         )
-    return tuple(out), instruments
+    return tuple(out), instruments, tuple(slot)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, weakref_slot=True)
@@ -145,12 +149,21 @@ class Portfolio:
     positions: tuple[Position, ...] = field(init=False)
     accounts: tuple[str, ...] = field(init=False)
     instruments: tuple[Instrument, ...] = field(init=False)
+    _row_position: tuple[int, ...] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        netted, instruments = _net(self.raw)
+        netted, instruments, row_position = _net(self.raw)
         object.__setattr__(self, "positions", netted)
         object.__setattr__(self, "accounts", tuple(dict.fromkeys(p.account for p in netted)))
         object.__setattr__(self, "instruments", instruments)
+        object.__setattr__(self, "_row_position", row_position)
+
+    def row_positions(self) -> npt.NDArray[np.int64]:
+        """The netted position (index into :attr:`positions`) of each raw row, as the book
+        nets them."""
+        if self._row_position is None:
+            return np.arange(len(self.raw), dtype=np.int64)
+        return np.array(self._row_position, dtype=np.int64)
 
     @classmethod
     def from_positions(

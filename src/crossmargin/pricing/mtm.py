@@ -152,34 +152,31 @@ def position_mtm(
     portfolio: Portfolio, snapshot: MarketSnapshot, layout: TierLayout | None = None
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """MTM and unrealised P&L of every netted position (reporting currency, positions' order):
-    :func:`row_mtm` of the book's booked rows, each row's position being its (account,
-    instrument, venue) numbered first-seen, as :class:`~crossmargin.portfolio.Portfolio` nets.
+    :func:`row_mtm` of the book's booked rows, each row's position being the one the book
+    nets it into (:meth:`~crossmargin.portfolio.Portfolio.row_positions`).
 
     ``layout`` (the book's :func:`~crossmargin.netting.layout.tier_layout`, when the caller
-    has it) gives each position's instrument column already: where no rows net, row ``k``
-    is position ``k`` is the layout's item ``k``, and each row's figures are the same, bit for
-    bit, priced through the layout's columns."""
-    from crossmargin.portfolio.codes import codes, combine, instrument_codes
+    has it) gives each position's instrument column already: its item ``k`` is position
+    ``k``, and each row's figures are the same, bit for bit, priced through the layout's
+    columns (equal instruments have equal terms; the columns hold the first object of equal
+    ones, as the book's instruments do)."""
+    from crossmargin.portfolio.codes import instrument_codes
 
-    raw = portfolio.raw
-    n, n_raw = len(portfolio.positions), len(raw)
+    raw, positions = portfolio.raw, portfolio.positions
+    n, n_raw = len(positions), len(raw)
     price = np.fromiter(
         (math.nan if p.trade_price is None else p.trade_price for p in raw),
         dtype=np.float64,
         count=n_raw,
     )
-    if layout is not None and n_raw == n == layout.n_positions:
-        return row_mtm(instrument_terms(layout.instruments, snapshot), layout.instrument[:n],
-                       layout.quantity[:n], price, np.arange(n, dtype=np.int64), n)  # fmt: skip
-    j = instrument_codes([p.instrument for p in raw], portfolio.instruments)
-    if n_raw == n:  # nothing netted: each row is its own position
-        i = np.arange(n, dtype=np.int64)
-    else:  # the position of each row: (account, instrument, venue) numbered first-seen
-        acc, acc_names = codes([p.account for p in raw])
-        ven, ven_names = codes([p.venue for p in raw])
-        i = combine((acc, acc_names.size), (j, len(portfolio.instruments)), (ven, ven_names.size))
     q = np.fromiter((p.quantity for p in raw), dtype=np.float64, count=n_raw)
-    return row_mtm(instrument_terms(tuple(portfolio.instruments), snapshot), j, q, price, i, n)
+    at = portfolio.row_positions()
+    if layout is not None and n == layout.n_positions:
+        terms, column = instrument_terms(layout.instruments, snapshot), layout.instrument[:n]
+    else:
+        terms = instrument_terms(tuple(portfolio.instruments), snapshot)
+        column = instrument_codes([p.instrument for p in positions], portfolio.instruments)
+    return row_mtm(terms, column[at], q, price, at, n)
 
 
 def row_mtm(
