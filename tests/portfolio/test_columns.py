@@ -232,6 +232,9 @@ def test_rows_with_different_columns_flag_each_column_at_its_first_row() -> None
     ]
     raw = raw_rows(rows)
     assert [k for k, _ in raw.layouts] == [0, 1, 2, 3]
+    again = raw_rows([rows[0], rows[1], rows[0], rows[1], rows[3], rows[3]])
+    assert [k for k, _ in again.layouts] == [0, 1, 4]  # a layout's first row, layouts repeat
+    assert [len(names) for _, names in again.layouts] == [3, 4, 4]
 
 
 def test_units_are_converted_and_kept_as_booked() -> None:

@@ -171,11 +171,15 @@ def raw_rows(
 ) -> RawBook:
     """Row mappings as a :class:`RawBook`."""
     seen: dict[tuple[Any, ...], int] = {}
-    which = np.empty(len(rows), dtype=np.int64)
+    codes: list[int] = []
+    firsts: list[int] = []  # each layout's first row
     for k, row in enumerate(rows):
-        which[k] = seen.setdefault(tuple(row), len(seen))
+        j = seen.setdefault(tuple(row), len(seen))
+        if j == len(firsts):
+            firsts.append(k)
+        codes.append(j)
+    which = np.array(codes, dtype=np.int64)
     layouts = list(seen)
-    firsts = np.unique(which, return_index=True)[1] if len(rows) else np.zeros(0, np.int64)
     spelled = [_spelled([str(k) for k in layout]) for layout in layouts]
     # a layout's spelling of each known column, by its original (maybe non-text) key
     keys = [{str(k): k for k in layout} for layout in layouts]
@@ -451,8 +455,9 @@ def _number_column(
     numbers, why = _rule(values, number_value, (TypeError, ValueError, OverflowError))
     per_value = np.array([np.nan if x is None else x for x in numbers], dtype=np.float64)
     bad_value = np.array([w is not None for w in why], dtype=bool)
-    for k in np.flatnonzero(bad_value[codes]).tolist():
-        issues.add(k, rank, name, str(why[codes[k]]), values[codes[k]])
+    if bad_value.any():
+        for k in np.flatnonzero(bad_value[codes]).tolist():
+            issues.add(k, rank, name, str(why[codes[k]]), values[codes[k]])
     out = per_value[codes]
     bad = bad_value[codes]
     return out, np.isnan(out) & ~bad, bad
@@ -512,7 +517,7 @@ def parse_columns(
     # numbers
     qty, qty_missing, _ = _number_column(col("quantity"), n, issues, "quantity", 3)
     price, _, _ = _number_column(col("trade_price"), n, issues, "trade_price", 4)
-    beyond = np.abs(np.nan_to_num(qty)) > MAX_QUANTITY
+    beyond = np.abs(qty) > MAX_QUANTITY  # never for NaN (missing or bad): no issue twice
     for k in np.flatnonzero(beyond).tolist():
         issues.add(k, 5, "quantity", f"beyond the maximum quantity of {MAX_QUANTITY:g}",
                    _cell(raw.columns["quantity"], k))  # fmt: skip
@@ -582,7 +587,7 @@ def parse_columns(
         quantity=contracts,
         trade_price=price,
         booked=qty,
-        unit=None if not np.any(unit_code) else unit_code,
+        unit=None if not unit_code.any() else unit_code,
         position_id=ids,
         venue=venues,
     )
