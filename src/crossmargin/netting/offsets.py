@@ -7,7 +7,7 @@ tier below whose first item falls in it (positions alone below ``product``); per
 
     B = Σ C(members)   O = Σ N(members) − N   C = max(N, B − c·O) if eligible else max(N, B)
 
-summed per group code (:func:`crossmargin.netting.sums.group_sum`, ``fsum``-accurate) and
+summed per group code (:func:`crossmargin.netting.sums.group_sums`, ``fsum``-accurate) and
 capped on whole arrays. Where the tier has an eligibility rule, a group of two or more
 members is tested on every pair of distinct underlyings drawn from two different members
 (:mod:`crossmargin.netting.eligibility`); the verdict depends only on the members' sets of
@@ -31,7 +31,7 @@ import numpy.typing as npt
 
 from crossmargin.models.result import TierGroup, TierMargin
 from crossmargin.netting.layout import TierLayout
-from crossmargin.netting.sums import group_sum
+from crossmargin.netting.sums import group_sums
 from crossmargin.netting.tiers import TIERS, OffsetPolicy, TierRule
 
 if TYPE_CHECKING:
@@ -168,9 +168,8 @@ class TierBook:
             else:  # members: the groups below, each in the group of its first item
                 parent = g[lay.group_first[prev]]
                 item_kid = lay.group_of[prev]
-            n_kids = np.bincount(parent, minlength=n_g)
-            base = group_sum(parent, below_capped, n_g)
-            offset = group_sum(parent, below_netted, n_g) - netted
+            (base, below), n_kids = group_sums(parent, (below_capped, below_netted), n_g)
+            offset = below - netted
             verdict = np.zeros(n_g, dtype=np.int64)
             verdicts: tuple[Verdict, ...] = (NOT_TESTED, ONE_UNDERLYING)
             if rule.eligibility is not None:
@@ -185,9 +184,14 @@ class TierBook:
             out["margin"][tier], out["base"][tier], out["capped"][tier] = netted, base, capped
             out["standalone"][tier] = np.bincount(g[:n_pos], weights=standalone, minlength=n_g)
             out["verdict"][tier], out["verdicts"][tier] = verdict, verdicts
-            out["account_margin"][tier] = group_sum(owner, netted, n_acc)
-            out["account_base"][tier] = group_sum(owner, base, n_acc)
-            out["account_capped"][tier] = group_sum(owner, capped, n_acc)
+            (
+                (
+                    out["account_margin"][tier],
+                    out["account_base"][tier],
+                    out["account_capped"][tier],
+                ),
+                _,
+            ) = group_sums(owner, (netted, base, capped), n_acc)
             below_capped, below_netted = capped, netted
             prev = tier
         return TierFigures(**out)

@@ -44,4 +44,21 @@ def group_totals(
     return sums, redo
 
 
-__all__ = ["group_totals"]
+@numba.njit(cache=True, nogil=True)
+def group_totals_many(
+    codes: IntArray, values: FloatArray, n: int, rtol: float, unit_roundoff: float
+) -> tuple[FloatArray, npt.NDArray[np.bool_], IntArray]:  # pragma: no cover - compiled
+    """:func:`group_totals` of each row of ``values`` (vectors x codes) over the same
+    ``codes``, in one call, and the number of codes in each group: a tier walk sums two or
+    three vectors per tier over one set of codes."""
+    sums = np.zeros((values.shape[0], n))
+    redo = np.zeros((values.shape[0], n), dtype=np.bool_)
+    for r in range(values.shape[0]):
+        sums[r], redo[r] = group_totals(codes, values[r], n, rtol, unit_roundoff)
+    counts = np.zeros(n, dtype=np.int64)
+    for i in range(codes.shape[0]):
+        counts[codes[i]] += 1  # codes checked in range by group_totals
+    return sums, redo, counts
+
+
+__all__ = ["group_totals", "group_totals_many"]

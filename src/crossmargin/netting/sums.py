@@ -23,6 +23,7 @@ the terms by their positions, and a fused multiply-add rounds a product it adds 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -44,8 +45,30 @@ def group_sum(codes: IntArray, values: FloatArray, n: int, *, rtol: float = 1e-1
     if codes.shape != values.shape:
         raise ValueError(f"group_sum: {codes.size} codes for {values.size} values")
     out, wanted = group_totals(codes, values, int(n), float(rtol), UNIT_ROUNDOFF)
-    redo = np.flatnonzero(wanted)
-    if redo.size:
+    return _exact_where(codes, values, out, wanted)
+
+
+def group_sums(
+    codes: IntArray, values: Sequence[FloatArray], n: int, *, rtol: float = 1e-14
+) -> tuple[list[FloatArray], IntArray]:
+    """:func:`group_sum` of each of ``values`` over the same ``codes`` (each the same, bit
+    for bit), in one compiled call, and the number of codes in each group."""
+    from crossmargin.netting.sum_kernels import group_totals_many
+
+    codes = np.ascontiguousarray(codes, dtype=np.int64)
+    block = np.empty((len(values), codes.size))
+    for r, v in enumerate(values):
+        if np.shape(v) != codes.shape:
+            raise ValueError(f"group_sums: {codes.size} codes for {np.size(v)} values")
+        block[r] = v
+    out, wanted, counts = group_totals_many(codes, block, int(n), float(rtol), UNIT_ROUNDOFF)
+    return [_exact_where(codes, block[r], out[r], wanted[r]) for r in range(len(values))], counts
+
+
+def _exact_where(codes: IntArray, values: FloatArray, out: FloatArray,
+                 wanted: npt.NDArray[np.bool_]) -> FloatArray:  # fmt: skip
+    """``out`` with each group flagged in ``wanted`` summed again with :func:`math.fsum`."""
+    if wanted.any():
         rows = np.flatnonzero(wanted[codes])
         rows = rows[np.argsort(codes[rows], kind="stable")]
         bounds = np.flatnonzero(np.diff(codes[rows])) + 1
@@ -106,6 +129,7 @@ __all__ = [
     "as_csr",
     "entry_sums",
     "group_sum",
+    "group_sums",
     "ordered_row_sums",
     "row_dots",
     "row_group_sums",
