@@ -167,12 +167,17 @@ def fused_scan(
     cap = np.asarray(cap, dtype=np.float64)
     # only the columns the rows hold are laid out by column (a what-if holds a few of a
     # context's hundreds); renumbering keeps each row's entries in their order
-    used, local = np.unique(np.asarray(indices), return_inverse=True)
+    columns = np.asarray(indices, dtype=np.int64).reshape(-1)
+    held = np.zeros(pnl.shape[1], dtype=bool)
+    held[columns] = True
+    used = np.flatnonzero(held)  # as np.unique: ascending, each once
+    place = np.cumsum(held) - 1  # a held column's place in ``used``
+    local = place[columns]
     kernel = _scan_rows if data.size * pnl.shape[0] >= PARALLEL_MIN_WORK else _scan_rows_serial
     with KERNEL_LOCK:
         kernel(
             indptr,
-            np.asarray(local, dtype=np.int64).reshape(-1),
+            local,
             data,
             np.ascontiguousarray(pnl[:, used].T, dtype=np.float64),
             np.asarray(group_of, dtype=np.int64)[used],
