@@ -70,7 +70,7 @@ class RowMargins:
         n = self.total.shape[0]
         if self.facts and len(self.facts) != n:
             raise ModelError(f"{len(self.facts)} row facts for {n} rows")
-        if np.any(self.total < 0) or not np.all(np.isfinite(self.total)):
+        if (self.total < 0).any() or not np.isfinite(self.total).all():
             raise ModelError("a margin requirement must be finite and >= 0")
         for name, arr in {**self.components, **self.info}.items():
             if arr.shape != (n,):
