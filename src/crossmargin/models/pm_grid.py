@@ -70,6 +70,7 @@ from crossmargin.models.pm_grid_units import (
     unit_pnl,
     unit_rows,
 )
+from crossmargin.netting.sums import as_csr
 from crossmargin.pricing.greeks import reporting_greeks
 from crossmargin.pricing.terms import FUTURE, PERPETUAL, instrument_terms
 from crossmargin.pricing.valuation import base_fx
@@ -265,8 +266,10 @@ class PMGridModel(MarginModel):
 
     def unit_margins(self, context: PMGridContext, holdings: sp.spmatrix) -> UnitMargins:
         """Per-unit scan loss, add-ons, IM (USD and unit currency) and MM of every row."""
-        h = sp.csr_matrix(holdings, dtype=np.float64)
-        h.sum_duplicates()
+        h = as_csr(holdings)  # read only, never changed: a copy is summed where needed
+        if not h.has_canonical_format:
+            h = h.copy()
+            h.sum_duplicates()
         if h.shape[1] != len(context.instruments):
             raise InputError(
                 f"holdings have {h.shape[1]} columns for {len(context.instruments)} instruments"

@@ -50,7 +50,7 @@ def as_canonical(holdings: sp.spmatrix) -> sp.csr_matrix:
         isinstance(holdings, sp.csr_matrix)
         and holdings.dtype == np.float64
         and holdings.has_canonical_format
-        and bool(np.all(holdings.data != 0.0))
+        and bool((holdings.data != 0.0).all())
     ):
         return holdings
     q = sp.csr_matrix(holdings, dtype=np.float64, copy=True)
