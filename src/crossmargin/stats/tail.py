@@ -252,10 +252,11 @@ def _by_count(
     """
     pnl2d = pnl.reshape(pnl.shape[0], -1)
     part = _smallest_k(pnl2d, k)
-    tail_values = np.take_along_axis(pnl2d, part, axis=0)
+    column = np.arange(pnl2d.shape[1])  # (k, m) picks along axis 0, column by column
+    tail_values = pnl2d[part, column]
     order = np.argsort(tail_values, axis=0, kind="stable")
-    tail_indices = np.take_along_axis(part, order, axis=0)
-    tail_sorted = np.take_along_axis(tail_values, order, axis=0)
+    tail_indices = part[order, column]
+    tail_sorted = tail_values[order, column]
     return _from_sorted(tail_sorted, tail_indices, k, pnl.shape[1:], confidence, weights)
 
 
