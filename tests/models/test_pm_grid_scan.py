@@ -146,10 +146,12 @@ def test_unit_entries_equal_the_sparse_products_bit_for_bit(seed: int, mode: str
         np.testing.assert_array_equal(held.indptr, want.indptr)
         np.testing.assert_array_equal(held.indices, want.indices)
         np.testing.assert_array_equal(held.data, want.data)
-        for vector in (unit.delta, unit.roll):
-            assert (entries.row_sums(vector, n_rows) == hu @ vector).all()
-            got = entries.row_sums(np.abs(vector), n_rows, absolute=True)
-            assert (got == abs(hu) @ np.abs(vector)).all()
+        assert (entries.net == hu @ unit.delta).all()
+        assert (entries.gross == abs(hu) @ np.abs(unit.delta)).all()
+        assert (entries.roll == abs(hu) @ unit.roll).all()
+        assert (entries.row == np.repeat(np.arange(n_rows), np.diff(hu.indptr))).all()
+        np.testing.assert_array_equal(entries.local, hu.indices)
+        np.testing.assert_array_equal(entries.quantity, hu.data)
         rows = unit_rows(unit, h)
         scan, worst = fused_scan(want, unit.pnl, unit.weights,
                                  *scan_terms(unit))  # fmt: skip

@@ -34,8 +34,7 @@ from crossmargin.models.pm_grid_params import (
     GridScenarios,
     min_delta_floor,
 )
-from crossmargin.models.pm_grid_scan import fused_scan
-from crossmargin.netting.sums import entry_sums, row_of_data
+from crossmargin.models.pm_grid_scan import fused_scan, unit_entries
 from crossmargin.pricing.revalue import revalue_instruments
 from crossmargin.pricing.terms import OPTION, instrument_terms
 from crossmargin.pricing.valuation import base_fx
@@ -82,9 +81,14 @@ class RiskUnit:
     scan: tuple[IntArray, FloatArray, FloatArray, FloatArray] = field(
         init=False, repr=False, compare=False
     )
+    #: each context column's place in ``cols`` (-1: not the unit's), up to the last of them
+    local_of: IntArray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scan", scan_terms(self))
+        local_of = np.full(int(self.cols.max()) + 1 if self.cols.size else 0, -1, dtype=np.int64)
+        local_of[self.cols] = np.arange(self.cols.size)
+        object.__setattr__(self, "local_of", local_of)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -229,34 +233,28 @@ def scan_terms(unit: RiskUnit) -> tuple[IntArray, FloatArray, FloatArray, FloatA
 class UnitEntries:
     """The entries of a canonical CSR holdings matrix in one unit's columns, in their CSR
     order: ``row`` of each, its column ``local`` to the unit, its quantity; ``held`` the rows
-    holding any (ascending) and ``indptr`` their CSR row pointers over these entries."""
+    holding any (ascending) and ``indptr`` their CSR row pointers over these entries; and per
+    row of the matrix ``net = Σ q·δ``, ``gross = Σ |q|·|δ|`` and ``roll = Σ |q|·roll`` over
+    its entries, each added in CSR order from 0 (the sparse products' sums, bit for bit)."""
 
     row: IntArray
     local: IntArray
     quantity: FloatArray
     held: IntArray
     indptr: IntArray
+    net: FloatArray
+    gross: FloatArray
+    roll: FloatArray
 
     @classmethod
     def of(cls, unit: RiskUnit, h: sp.csr_matrix) -> UnitEntries:
         """The entries of ``h`` (rows x all instruments, canonical) in ``unit``'s columns
-        (``unit.cols`` ascending, so each row's entries stay in ascending local order)."""
-        local_of = np.full(h.shape[1], -1, dtype=np.int64)
-        local_of[unit.cols] = np.arange(unit.cols.size)
-        local = local_of[h.indices]
-        mine = local >= 0
-        row = row_of_data(h)[mine]
-        counts = np.bincount(row, minlength=h.shape[0])
-        held = np.flatnonzero(counts).astype(np.int64)
-        indptr = np.zeros(held.size + 1, dtype=np.int64)
-        np.cumsum(counts[held], out=indptr[1:])
-        return cls(row=row, local=local[mine], quantity=h.data[mine], held=held, indptr=indptr)
-
-    def row_sums(self, per_unit: FloatArray, n: int, *, absolute: bool = False) -> FloatArray:
-        """``Σ_entries q · per_unit[local]`` per row (``|q|`` with ``absolute``), each row's
-        entries added in CSR order from 0: the sparse product's sum, bit for bit."""
-        q = np.abs(self.quantity) if absolute else self.quantity
-        return entry_sums(self.row, q * per_unit[self.local], n)
+        (``unit.cols`` ascending, so each row's entries stay in ascending local order), in
+        one compiled pass (:func:`crossmargin.models.pm_grid_scan.unit_entries`)."""
+        return cls(*unit_entries(
+            np.asarray(h.indptr, dtype=np.int64), np.asarray(h.indices, dtype=np.int64),
+            np.asarray(h.data, dtype=np.float64), unit.local_of, unit.delta, unit.roll,
+        ))  # fmt: skip
 
     def held_matrix(self, width: int) -> sp.csr_matrix:
         """The held rows as a CSR matrix (held rows x the unit's ``width`` columns)."""
@@ -288,8 +286,7 @@ def unit_rows(unit: RiskUnit, h: sp.csr_matrix, *, keep_agg: bool = False) -> Un
             (entries.indptr, entries.local, entries.quantity), unit.pnl, unit.weights,
             *unit.scan,
         )  # fmt: skip
-    net = entries.row_sums(unit.delta, n)
-    gross = entries.row_sums(np.abs(unit.delta), n, absolute=True)
+    net, gross = entries.net, entries.gross
     g = unit.grid
     excess = excess_delta(net, unit.spot, g.delta_shock_threshold)
     raw_charge = g.min_charge_rate * gross * unit.spot
@@ -298,7 +295,7 @@ def unit_rows(unit: RiskUnit, h: sp.csr_matrix, *, keep_agg: bool = False) -> Un
         agg=agg,
         scan=scan,
         worst=worst.astype(np.int64),
-        roll=entries.row_sums(unit.roll, n, absolute=True),
+        roll=entries.roll,
         delta_shock=delta_shock(excess, unit.spot, g.max_delta_shock),
         im_increment=im_increment(excess, unit.spot, g.im_increment_rate),
         floor=min_delta_floor(
