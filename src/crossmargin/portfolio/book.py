@@ -149,21 +149,26 @@ class Portfolio:
     positions: tuple[Position, ...] = field(init=False)
     accounts: tuple[str, ...] = field(init=False)
     instruments: tuple[Instrument, ...] = field(init=False)
-    _row_position: tuple[int, ...] | None = field(init=False, repr=False, compare=False)
+    _row_position: npt.NDArray[np.int64] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         netted, instruments, row_position = _net(self.raw)
         object.__setattr__(self, "positions", netted)
         object.__setattr__(self, "accounts", tuple(dict.fromkeys(p.account for p in netted)))
         object.__setattr__(self, "instruments", instruments)
-        object.__setattr__(self, "_row_position", row_position)
+        if row_position is not None:  # 8 bytes a row, read-only
+            at = np.array(row_position, dtype=np.int64)
+            at.flags.writeable = False
+            object.__setattr__(self, "_row_position", at)
+        else:
+            object.__setattr__(self, "_row_position", None)
 
     def row_positions(self) -> npt.NDArray[np.int64]:
         """The netted position (index into :attr:`positions`) of each raw row, as the book
-        nets them."""
+        nets them (read-only)."""
         if self._row_position is None:
             return np.arange(len(self.raw), dtype=np.int64)
-        return np.array(self._row_position, dtype=np.int64)
+        return self._row_position
 
     @classmethod
     def from_positions(
