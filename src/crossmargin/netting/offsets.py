@@ -184,14 +184,9 @@ class TierBook:
             out["margin"][tier], out["base"][tier], out["capped"][tier] = netted, base, capped
             out["standalone"][tier] = np.bincount(g[:n_pos], weights=standalone, minlength=n_g)
             out["verdict"][tier], out["verdicts"][tier] = verdict, verdicts
-            (
-                (
-                    out["account_margin"][tier],
-                    out["account_base"][tier],
-                    out["account_capped"][tier],
-                ),
-                _,
-            ) = group_sums(owner, (netted, base, capped), n_acc)
+            per_account, _ = group_sums(owner, (netted, base, capped), n_acc)
+            for name, summed in zip(totals, per_account, strict=True):
+                out[name][tier] = summed
             below_capped, below_netted = capped, netted
             prev = tier
         return TierFigures(**out)
