@@ -5,6 +5,7 @@ of the whole book) from bad ones, for a stream of books that share rows."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -111,3 +112,74 @@ def test_a_new_fill_parses_one_row_and_a_bad_one_names_its_row() -> None:
     with pytest.raises(SchemaError, match="first used on row 2") as error:
         _parsed(kept, repeated)
     assert [(i.row, i.column) for i in error.value.issues] == [(4, "position_id")]
+
+
+_CELLS = (1.0, -2.5, 3, 0.0, -0.0, 1e12, -1e12, 1e12 + 1e-3 * 2**40, 2**70, 1e30, float("nan"),
+          float("inf"), "4", " 5 ", "1e3", "", "x", None, True, 7.25)  # fmt: skip
+
+
+def _sized(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The row's exact terms but its quantity cell."""
+    return tuple((k, type(v), repr(v)) for k, v in row.items() if k != "quantity")
+
+
+def _parsed_sized(kept: ParsedRows, rows: list[dict[str, Any]]) -> Portfolio:
+    table = contract_table()
+    return kept.portfolio([_key(r) for r in rows], lambda i: rows[i], source="request",
+                          table=table, table_key="shipped",
+                          sized=[_sized(r) for r in rows])  # fmt: skip
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_rows, min_size=1, max_size=6), st.data())
+def test_rows_of_known_terms_at_new_quantities_parse_as_whole_books(
+    pool: list[dict[str, Any]], data: Any
+) -> None:
+    # a row whose terms but its quantity were parsed before takes that position at its own
+    # quantity: every book gives what the parser gives the whole book (fields, types, bits
+    # of -0.0, errors and their rows), whatever the quantity cell
+    kept = ParsedRows()
+    table = contract_table()
+    picks = st.lists(
+        st.tuples(st.integers(0, len(pool) - 1), st.sampled_from(_CELLS)), min_size=0, max_size=6
+    )
+    for _ in range(6):
+        rows = [{**pool[i], "quantity": cell} for i, cell in data.draw(picks)]
+        whole = _outcome(lambda r=rows: parse_rows(r, source="request", table=table))
+        got = _outcome(lambda r=rows: _parsed_sized(kept, r))
+        assert got == whole
+        if got[0] == "book":  # the sign of a zero quantity too
+            parsed = parse_rows(rows, source="request", table=table).raw
+            signs = [math.copysign(1.0, p.quantity) for p in parsed]
+            assert [math.copysign(1.0, p.quantity) for p in _parsed_sized(kept, rows).raw] == signs
+
+
+def test_a_new_size_of_a_known_row_is_not_parsed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crossmargin.portfolio import parsed_rows
+
+    kept = ParsedRows()
+    base = [
+        {"account": "A", "symbol": "BTC-PERPETUAL", "quantity": 1000.0, "quantity_unit": "usd"},
+        {"account": "A", "symbol": "BTC-27MAR26-80000-C", "quantity": -1.0, "trade_price": 0.05},
+    ]
+    _parsed_sized(kept, base)
+    calls: list[int] = []
+    real = parsed_rows.parse_rows
+
+    def counted(rows: Any, **kwargs: Any) -> Portfolio:
+        calls.append(len(rows))
+        return real(rows, **kwargs)
+
+    monkeypatch.setattr(parsed_rows, "parse_rows", counted)
+    resized = [{**base[0], "quantity": 2500.0}, {**base[1], "quantity": -3.5}]
+    got = _parsed_sized(kept, resized)
+    assert calls == []  # both rows taken from the rows of their terms
+    want = real(resized, source="request", table=contract_table())
+    assert got == want
+    assert got.raw[0].input_quantity == 2500.0
+    assert got.raw[0].quantity == want.raw[0].quantity  # USD face converted to contracts
+    bad = [{**base[0], "quantity": "lots"}]
+    with pytest.raises(SchemaError) as error:  # not a number: the parser reports the row
+        _parsed_sized(kept, bad)
+    assert calls == [1]
+    assert [(i.row, i.column) for i in error.value.issues] == [(1, "quantity")]

@@ -159,7 +159,7 @@ def _what_if(shared: ServiceState, req: WhatIfRequest) -> Response:
     asof = shared.request_asof(req.asof)
     book = shared.book(req.positions, mine, req.holdings, req.cross_margin)
     result, snap = shared.what_if(
-        book, req.account, [t.model_dump() for t in req.trades], model,
+        book, req.account, req.trades, model,
         collateral=req.collateral, by=req.by, cap=req.cap, offsets=req.offsets, contracts=mine,
         asof=asof,
     )  # fmt: skip

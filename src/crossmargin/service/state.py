@@ -174,6 +174,18 @@ def _terms(rows: Sequence[Any]) -> tuple[tuple[Any, ...], ...]:
     return tuple(_row_terms(r) for r in rows)
 
 
+def _sized_terms(rows: Sequence[Any]) -> tuple[tuple[Any, ...], ...]:
+    """Each row's key but its ``quantity`` (:class:`~crossmargin.portfolio.parsed_rows.
+    ParsedRows`: rows of equal keys differ in their quantity cells alone)."""
+    out = []
+    for row in rows:
+        values = tuple(v for k, v in row.__dict__.items() if k != "quantity")
+        if 0.0 in values:
+            values += tuple(math.copysign(1.0, v) for v in values if type(v) is float)
+        out.append((type(row), "sized", *values))
+    return tuple(out)
+
+
 def _row_terms(row: Any) -> tuple[Any, ...]:
     """One row's key: its class and field values, and where a value equals zero the sign of
     each float (``-0.0 == 0.0`` as a key, but a row of ``-0.0`` books ``-0.0``)."""
@@ -217,6 +229,7 @@ def _parse_book(
         book = parsed.portfolio(
             _terms(rows) if terms is None else terms, lambda i: rows[i].model_dump(),
             source="request", table=contracts.table, table_key=contracts.key,
+            sized=_sized_terms(rows),
         )  # fmt: skip
     if collateral:
         held = parse_collateral_rows(
@@ -325,6 +338,22 @@ class ServiceState:
             if small:
                 self._books.put(key, found)
         return found
+
+    def trades(self, account: str, trades: Sequence[Any], contracts: Contracts) -> Portfolio:
+        """A what-if's proposed trades (frozen request models) as positions of ``account``,
+        each distinct trade parsed once (:class:`~crossmargin.portfolio.parsed_rows.
+        ParsedRows`), as ``parse_rows`` of the rows with the account added gives them."""
+
+        def row(i: int) -> dict[str, Any]:
+            return {**trades[i].model_dump(), "account": account}
+
+        if self.config.cache_size <= 0:
+            return parse_rows([row(i) for i in range(len(trades))], source="trades",
+                              table=contracts.table)  # fmt: skip
+        keys = tuple(("trade", account, k) for k in _terms(trades))
+        sized = tuple(("trade", account, k) for k in _sized_terms(trades))
+        return self._rows.portfolio(keys, row, source="trades", table=contracts.table,
+                                    table_key=contracts.key, sized=sized)  # fmt: skip
 
     # ----------------------------------------------------------------- market
     def history(self, contracts: Contracts | None = None) -> MarketHistory:
@@ -444,7 +473,7 @@ class ServiceState:
         self,
         portfolio: Portfolio,
         account: str,
-        trades: list[dict[str, Any]],
+        trades: Sequence[Any],
         model: CachedModel,
         *,
         collateral: float,
@@ -454,7 +483,8 @@ class ServiceState:
         contracts: Contracts | None = None,
         asof: date | None = None,
     ) -> tuple[api.WhatIfResult, MarketSnapshot]:
-        """``api.what_if`` with cached contexts and a cached "before" result.
+        """``api.what_if`` with cached contexts and a cached "before" result; ``trades``
+        are the request's trade rows (frozen request models, :meth:`trades`).
 
         Before and after use one snapshot of the request's date: the one covering the
         account's and the trades' underlyings together.
@@ -462,9 +492,7 @@ class ServiceState:
         portfolio.account(account)  # unknown account: InputError before any work
         book = portfolio.subset([account])
         mine = contracts if contracts is not None else self.contracts
-        trade_book = parse_rows(
-            [{**t, "account": account} for t in trades], source="trades", table=mine.table
-        )
+        trade_book = self.trades(account, trades, mine)
         unds = tuple(dict.fromkeys(book.priced_underlyings + trade_book.underlyings))
         key, snap = self.market(unds, mine, asof)
         bound = self._bound(model, key)
