@@ -7,7 +7,8 @@ tier below whose first item falls in it (positions alone below ``product``); per
 
     B = Σ C(members)   O = Σ N(members) − N   C = max(N, B − c·O) if eligible else max(N, B)
 
-summed per group code (:func:`crossmargin.netting.sums.group_sums`, ``fsum``-accurate) and
+summed per group code (:func:`crossmargin.netting.sum_kernels.tier_step`, each tier in one
+compiled call; ``fsum``-accurate as :func:`crossmargin.netting.sums.group_sum`) and
 capped on whole arrays. Where the tier has an eligibility rule, a group of two or more
 members is tested on every pair of distinct underlyings drawn from two different members
 (:mod:`crossmargin.netting.eligibility`); the verdict depends only on the members' sets of
@@ -31,7 +32,8 @@ import numpy.typing as npt
 
 from crossmargin.models.result import TierGroup, TierMargin
 from crossmargin.netting.layout import TierLayout
-from crossmargin.netting.sums import group_sums
+from crossmargin.netting.sum_kernels import tier_step
+from crossmargin.netting.sums import UNIT_ROUNDOFF, exact_where
 from crossmargin.netting.tiers import TIERS, OffsetPolicy, TierRule
 
 if TYPE_CHECKING:
@@ -168,25 +170,32 @@ class TierBook:
             else:  # members: the groups below, each in the group of its first item
                 parent = g[lay.group_first[prev]]
                 item_kid = lay.group_of[prev]
-            (base, below), n_kids = group_sums(parent, (below_capped, below_netted), n_g)
-            offset = below - netted
             verdict = np.zeros(n_g, dtype=np.int64)
             verdicts: tuple[Verdict, ...] = (NOT_TESTED, ONE_UNDERLYING)
             if rule.eligibility is not None:
                 work_out = partial(self._verdicts, rule, parent, item_kid, und, und_names,
-                                   n_kids > 1)  # fmt: skip
+                                   partial(_several, parent, n_g))  # fmt: skip
                 verdict, verdicts = self._shaped_verdicts(tier, rule, work_out)
             flags = np.array([v[0] for v in verdicts], dtype=bool)[verdict]
-            capped = np.where(
-                flags, np.maximum(netted, base - rule.cap * offset), np.maximum(netted, base)
-            )
             owner = lay.group_account[tier]
+            sums = partial(tier_step, parent, below_capped, below_netted, netted, flags,
+                           float(rule.cap), owner, n_acc, g[:n_pos], standalone)  # fmt: skip
+            step = sums(_NONE, _NONE, *_TOLERANCE)
+            base, below, redo_base, redo_below = step[:4]
+            if redo_base.any() or redo_below.any():  # exact sums asked: the rest from them
+                step = sums(
+                    exact_where(parent, below_capped, base, redo_base),
+                    exact_where(parent, below_netted, below, redo_below),
+                    *_TOLERANCE,
+                )
+            (base, _, _, _, capped, alone, acc_netted, acc_base, acc_capped, redo_netted,
+             redo_acc_base, redo_capped) = step  # fmt: skip
             out["margin"][tier], out["base"][tier], out["capped"][tier] = netted, base, capped
-            out["standalone"][tier] = np.bincount(g[:n_pos], weights=standalone, minlength=n_g)
+            out["standalone"][tier] = alone
             out["verdict"][tier], out["verdicts"][tier] = verdict, verdicts
-            per_account, _ = group_sums(owner, (netted, base, capped), n_acc)
-            for name, summed in zip(totals, per_account, strict=True):
-                out[name][tier] = summed
+            out["account_margin"][tier] = exact_where(owner, netted, acc_netted, redo_netted)
+            out["account_base"][tier] = exact_where(owner, base, acc_base, redo_acc_base)
+            out["account_capped"][tier] = exact_where(owner, capped, acc_capped, redo_capped)
             below_capped, below_netted = capped, netted
             prev = tier
         return TierFigures(**out)
@@ -219,10 +228,12 @@ class TierBook:
         item_kid: IntArray,
         und: IntArray,
         und_names: tuple[str, ...],
-        tested: BoolArray,
+        tested_of: Callable[[], BoolArray],
     ) -> tuple[IntArray, tuple[Verdict, ...]]:
-        """Per group (``tested``: two or more members), the index of its verdict, and the
-        verdicts: one per distinct combination of the members' sets of underlyings."""
+        """Per group (``tested_of()``: those of two or more members), the index of its
+        verdict, and the verdicts: one per distinct combination of the members' sets of
+        underlyings."""
+        tested = tested_of()
         n_und = max(len(und_names), 1)
         n_g = tested.size
         item = np.flatnonzero(item_kid >= 0)
@@ -275,6 +286,18 @@ class TierBook:
         failed = [t for t in tests if not t[0]]
         reason = "; ".join(t[1] for t in failed) if failed else "every pair passes"
         return not failed, reason, tuple(t[2] for t in tests)
+
+
+#: No sums given to :func:`~crossmargin.netting.sum_kernels.tier_step` (it makes them).
+_NONE = np.zeros(0)
+#: ``group_sum``'s tolerance for the bound past which a group is summed exactly.
+_TOLERANCE = (1e-14, UNIT_ROUNDOFF)
+
+
+def _several(parent: IntArray, n_groups: int) -> BoolArray:
+    """The groups of two or more members."""
+    out: BoolArray = np.bincount(parent, minlength=n_groups) > 1
+    return out
 
 
 def tier_margins(

@@ -45,20 +45,68 @@ def group_totals(
 
 
 @numba.njit(cache=True, nogil=True)
-def group_totals_many(
-    codes: IntArray, values: FloatArray, n: int, rtol: float, unit_roundoff: float
-) -> tuple[FloatArray, npt.NDArray[np.bool_], IntArray]:  # pragma: no cover - compiled
-    """:func:`group_totals` of each row of ``values`` (vectors x codes) over the same
-    ``codes``, in one call, and the number of codes in each group: a tier walk sums two or
-    three vectors per tier over one set of codes."""
-    sums = np.zeros((values.shape[0], n))
-    redo = np.zeros((values.shape[0], n), dtype=np.bool_)
-    for r in range(values.shape[0]):
-        sums[r], redo[r] = group_totals(codes, values[r], n, rtol, unit_roundoff)
-    counts = np.zeros(n, dtype=np.int64)
-    for i in range(codes.shape[0]):
-        counts[codes[i]] += 1  # codes checked in range by group_totals
-    return sums, redo, counts
+def tier_step(
+    parent: IntArray,
+    below_capped: FloatArray,
+    below_netted: FloatArray,
+    netted: FloatArray,
+    eligible: npt.NDArray[np.bool_],
+    cap: float,
+    owner: IntArray,
+    n_accounts: int,
+    position_group: IntArray,
+    standalone: FloatArray,
+    given_base: FloatArray,
+    given_below: FloatArray,
+    rtol: float,
+    unit_roundoff: float,
+) -> tuple[
+    FloatArray,
+    FloatArray,
+    npt.NDArray[np.bool_],
+    npt.NDArray[np.bool_],
+    FloatArray,
+    FloatArray,
+    FloatArray,
+    FloatArray,
+    FloatArray,
+    npt.NDArray[np.bool_],
+    npt.NDArray[np.bool_],
+    npt.NDArray[np.bool_],
+]:  # pragma: no cover - compiled
+    """One tier of the tier walk (:mod:`crossmargin.netting.offsets`) in one call.
+
+    Per group (``parent``: each member's group): ``B = Σ C(members)`` and ``Σ N(members)``
+    (:func:`group_totals`, with the groups whose bound asks for the exact sum; or
+    ``given_base``/``given_below`` where given, non-empty: those sums made exact),
+    ``O = Σ N(members) − N``, ``C = max(N, B − c·O)`` where ``eligible`` else ``max(N, B)``,
+    and the positions' standalone margins summed per group in their order from 0 (as
+    :func:`numpy.bincount`); per account (``owner``: each group's) ``Σ N``, ``Σ B`` and
+    ``Σ C`` with their exact-sum flags.
+
+    Returns ``(B, Σ N(members), redo B, redo Σ N, C, standalone, account N, account B,
+    account C, redo account N, redo account B, redo account C)``."""
+    n_g = netted.shape[0]
+    if given_base.shape[0] == n_g and given_below.shape[0] == n_g:
+        base, below = given_base, given_below
+        redo_base = np.zeros(n_g, dtype=np.bool_)
+        redo_below = np.zeros(n_g, dtype=np.bool_)
+    else:
+        base, redo_base = group_totals(parent, below_capped, n_g, rtol, unit_roundoff)
+        below, redo_below = group_totals(parent, below_netted, n_g, rtol, unit_roundoff)
+    offset = below - netted
+    capped = np.where(eligible, np.maximum(netted, base - cap * offset), np.maximum(netted, base))
+    alone = np.zeros(n_g)
+    for i in range(position_group.shape[0]):
+        c = position_group[i]
+        if c < 0 or c >= n_g:
+            raise ValueError("tier_step: a position outside the tier's groups")
+        alone[c] += standalone[i]
+    acc_netted, redo_netted = group_totals(owner, netted, n_accounts, rtol, unit_roundoff)
+    acc_base, redo_acc_base = group_totals(owner, base, n_accounts, rtol, unit_roundoff)
+    acc_capped, redo_capped = group_totals(owner, capped, n_accounts, rtol, unit_roundoff)
+    return (base, below, redo_base, redo_below, capped, alone, acc_netted, acc_base,
+            acc_capped, redo_netted, redo_acc_base, redo_capped)  # fmt: skip
 
 
-__all__ = ["group_totals", "group_totals_many"]
+__all__ = ["group_totals", "tier_step"]

@@ -23,7 +23,6 @@ the terms by their positions, and a fused multiply-add rounds a product it adds 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -45,31 +44,13 @@ def group_sum(codes: IntArray, values: FloatArray, n: int, *, rtol: float = 1e-1
     if codes.shape != values.shape:
         raise ValueError(f"group_sum: {codes.size} codes for {values.size} values")
     out, wanted = group_totals(codes, values, int(n), float(rtol), UNIT_ROUNDOFF)
-    return _exact_where(codes, values, out, wanted)
+    return exact_where(codes, values, out, wanted)
 
 
-def group_sums(
-    codes: IntArray, values: Sequence[FloatArray], n: int, *, rtol: float = 1e-14
-) -> tuple[list[FloatArray], IntArray]:
-    """:func:`group_sum` of each of ``values`` over the same ``codes`` (each the same, bit
-    for bit), in one compiled call, and the number of codes in each group."""
-    from crossmargin.netting.sum_kernels import group_totals_many
-
-    codes = np.ascontiguousarray(codes, dtype=np.int64)
-    block = np.empty((len(values), codes.size))
-    for r, v in enumerate(values):
-        if np.shape(v) != codes.shape:
-            raise ValueError(f"group_sums: {codes.size} codes for {np.size(v)} values")
-        block[r] = v
-    out, wanted, counts = group_totals_many(codes, block, int(n), float(rtol), UNIT_ROUNDOFF)
-    if not wanted.any():  # (mostly) no group asks for its exact sum
-        return list(out), counts
-    return [_exact_where(codes, block[r], out[r], wanted[r]) for r in range(len(values))], counts
-
-
-def _exact_where(codes: IntArray, values: FloatArray, out: FloatArray,
-                 wanted: npt.NDArray[np.bool_]) -> FloatArray:  # fmt: skip
-    """``out`` with each group flagged in ``wanted`` summed again with :func:`math.fsum`."""
+def exact_where(codes: IntArray, values: FloatArray, out: FloatArray,
+                wanted: npt.NDArray[np.bool_]) -> FloatArray:  # fmt: skip
+    """``out`` (``values`` summed per code, :func:`group_sum`'s one pass) with each group
+    flagged in ``wanted`` summed again with :func:`math.fsum` (in place)."""
     if wanted.any():
         rows = np.flatnonzero(wanted[codes])
         rows = rows[np.argsort(codes[rows], kind="stable")]
@@ -130,8 +111,8 @@ def ordered_row_sums(a: FloatArray, weights: FloatArray | None = None) -> FloatA
 __all__ = [
     "as_csr",
     "entry_sums",
+    "exact_where",
     "group_sum",
-    "group_sums",
     "ordered_row_sums",
     "row_dots",
     "row_group_sums",
