@@ -197,3 +197,25 @@ def test_a_shipped_context_leaves_its_instrument_major_copies_behind(
     got, want = model.margin_rows(shipped, book), model.margin_rows(ctx, book)
     np.testing.assert_array_equal(got.total, want.total)
     np.testing.assert_array_equal(got.info["stress"], want.info["stress"])
+
+
+def test_scenario_names_are_kept_while_the_same_calendars_are_priced(
+    history: MarketHistory,
+) -> None:
+    from crossmargin.models.var import CALENDAR_ORDER, _scenario_names
+
+    model = ExpectedShortfallModel(history=history)
+    ctx = model.prepare(instruments(*SYMBOLS), _market(history))
+    crypto = ctx.calendar_pnl("crypto", history=False)
+    names, offsets = _scenario_names(ctx)
+    assert names == crypto.names
+    assert _scenario_names(ctx)[0] is names  # kept: a row memo compares them by identity
+    ctx.calendar_pnl("crypto")  # the history priced: the same calendar, the same names
+    assert _scenario_names(ctx)[0] is names
+    nyse = ctx.calendar_pnl("nyse", history=False)  # another calendar priced: both, in order
+    both, at = _scenario_names(ctx)
+    order = [c for c in CALENDAR_ORDER if c in ("crypto", "nyse")]
+    parts = {"crypto": crypto.names, "nyse": nyse.names}
+    assert both == tuple(n for c in order for n in parts[c])
+    assert [int(at[CALENDAR_ORDER.index(c)]) for c in order] == [0, len(parts[order[0]])]
+    assert offsets is not at

@@ -563,15 +563,21 @@ def _underlyings_held(context: VarContext, h: sp.csr_matrix) -> BoolArray:
 
 def _scenario_names(context: VarContext) -> tuple[tuple[str, ...], IntArray]:
     """Every priced calendar's scenario names, concatenated, and each calendar's offset
-    (indexed like :data:`CALENDAR_ORDER`)."""
-    names: list[str] = []
-    offsets = np.zeros(len(CALENDAR_ORDER), dtype=np.int64)
+    (indexed like :data:`CALENDAR_ORDER`); the same objects again while the same calendars
+    are priced (a calendar's names never change: pricing more of its rows keeps them)."""
     priced = {c.calendar: c for c in context.computed_calendars()}
-    for i, calendar in enumerate(CALENDAR_ORDER):
-        if calendar in priced:
-            offsets[i] = len(names)
-            names.extend(priced[calendar].names)
-    return tuple(names), offsets
+    present = tuple(c for c in CALENDAR_ORDER if c in priced)
+    found = context.derived.get(("scenario names", present))
+    if found is None:
+        names: list[str] = []
+        offsets = np.zeros(len(CALENDAR_ORDER), dtype=np.int64)
+        for i, calendar in enumerate(CALENDAR_ORDER):
+            if calendar in priced:
+                offsets[i] = len(names)
+                names.extend(priced[calendar].names)
+        offsets.flags.writeable = False
+        found = context.derived.setdefault(("scenario names", present), (tuple(names), offsets))
+    return found  # type: ignore[no-any-return]
 
 
 def _correlations(cal: CalendarPnL, fs: FactorSet) -> dict[str, dict[str, float | None]]:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -217,6 +217,9 @@ class VarContext:
         self._grids: dict[Calendar, CalendarGrid] = {}
         self._calendars: dict[Calendar, CalendarPnL] = {}
         self._sets: dict[tuple[str, ...], FactorSet] = {}
+        #: what follows from the calendars priced so far, kept by its callers (e.g. the
+        #: scenario names of every calendar, :func:`crossmargin.models.var._scenario_names`)
+        self.derived: dict[Hashable, Any] = {}
         self._lock = threading.RLock()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -226,6 +229,7 @@ class VarContext:
         with self._lock:
             state = dict(self.__dict__)
             state["_calendars"] = {k: dataclasses.replace(c) for k, c in self._calendars.items()}
+            state["derived"] = {}
         del state["_lock"]
         return state
 
