@@ -97,9 +97,9 @@ def test_kept_shapes_are_bounded_and_read_only(monkeypatch: pytest.MonkeyPatch) 
     book = api.sample_book()
     for k in range(4):  # four shapes: each a book of its first k + 1 accounts
         tier_layout(book.subset(list(book.accounts[: k + 1])))
-    kept = layout_module._SHAPES._data
+    kept = layout_module._SHAPES.values()
     assert len(kept) == 2
-    shape = next(iter(kept.values()))
+    shape = kept[0]
     with pytest.raises(ValueError, match="read-only"):
         shape.group_of["product"][0] = 5
 
