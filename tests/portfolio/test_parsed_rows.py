@@ -127,7 +127,7 @@ def _parsed_sized(kept: ParsedRows, rows: list[dict[str, Any]]) -> Portfolio:
     table = contract_table()
     return kept.portfolio([_key(r) for r in rows], lambda i: rows[i], source="request",
                           table=table, table_key="shipped",
-                          sized=[_sized(r) for r in rows])  # fmt: skip
+                          sized=lambda i: _sized(rows[i]))  # fmt: skip
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])

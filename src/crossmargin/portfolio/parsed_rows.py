@@ -61,19 +61,20 @@ class ParsedRows:
         source: str,
         table: ContractTable,
         table_key: Hashable,
-        sized: Sequence[Hashable] | None = None,
+        sized: Callable[[int], Hashable] | None = None,
     ) -> Portfolio:
         """The book of ``len(keys)`` rows: row ``i`` has the exact terms ``keys[i]`` and the
         mapping ``row(i)`` (asked for only when the row is new). ``table_key`` names
-        ``table`` (equal keys: the same table). ``sized[i]``, when given, is row ``i``'s
+        ``table`` (equal keys: the same table). ``sized(i)``, when given, is row ``i``'s
         terms but its quantity (equal exactly when the rows are but for their quantity
-        cells): a new row of known ``sized`` terms is not parsed (module docstring)."""
+        cells; asked for new rows only): a new row of known ``sized`` terms is not parsed
+        (module docstring)."""
         kept, by_size = self._kept, self._sized
 
         def keep(i: int, position: Position) -> None:
             kept.put((table_key, keys[i]), position)
             if sized is not None:
-                by_size.put((table_key, sized[i]), position)
+                by_size.put((table_key, sized(i)), position)
 
         def whole() -> Portfolio:  # every row parsed: the whole book's report on a problem
             book = parse_rows([row(i) for i in range(len(keys))], source=source, table=table)
@@ -85,7 +86,7 @@ class ParsedRows:
         unseen = [i for i, p in enumerate(found) if p is None]
         if sized is not None:
             for i in unseen:
-                like = by_size.get((table_key, sized[i]))
+                like = by_size.get((table_key, sized(i)))
                 if like is not None:
                     found[i] = at_quantity(like, row(i))
         new = [i for i in unseen if found[i] is None]

@@ -174,16 +174,13 @@ def _terms(rows: Sequence[Any]) -> tuple[tuple[Any, ...], ...]:
     return tuple(_row_terms(r) for r in rows)
 
 
-def _sized_terms(rows: Sequence[Any]) -> tuple[tuple[Any, ...], ...]:
-    """Each row's key but its ``quantity`` (:class:`~crossmargin.portfolio.parsed_rows.
+def _sized_terms(row: Any) -> tuple[Any, ...]:
+    """A row's key but its ``quantity`` (:class:`~crossmargin.portfolio.parsed_rows.
     ParsedRows`: rows of equal keys differ in their quantity cells alone)."""
-    out = []
-    for row in rows:
-        values = tuple(v for k, v in row.__dict__.items() if k != "quantity")
-        if 0.0 in values:
-            values += tuple(math.copysign(1.0, v) for v in values if type(v) is float)
-        out.append((type(row), "sized", *values))
-    return tuple(out)
+    values = tuple(v for k, v in row.__dict__.items() if k != "quantity")
+    if 0.0 in values:
+        values += tuple(math.copysign(1.0, v) for v in values if type(v) is float)
+    return (type(row), "sized", *values)
 
 
 def _row_terms(row: Any) -> tuple[Any, ...]:
@@ -229,7 +226,7 @@ def _parse_book(
         book = parsed.portfolio(
             _terms(rows) if terms is None else terms, lambda i: rows[i].model_dump(),
             source="request", table=contracts.table, table_key=contracts.key,
-            sized=_sized_terms(rows),
+            sized=lambda i: _sized_terms(rows[i]),
         )  # fmt: skip
     if collateral:
         held = parse_collateral_rows(
@@ -351,9 +348,10 @@ class ServiceState:
             return parse_rows([row(i) for i in range(len(trades))], source="trades",
                               table=contracts.table)  # fmt: skip
         keys = tuple(("trade", account, k) for k in _terms(trades))
-        sized = tuple(("trade", account, k) for k in _sized_terms(trades))
-        return self._rows.portfolio(keys, row, source="trades", table=contracts.table,
-                                    table_key=contracts.key, sized=sized)  # fmt: skip
+        return self._rows.portfolio(
+            keys, row, source="trades", table=contracts.table, table_key=contracts.key,
+            sized=lambda i: ("trade", account, _sized_terms(trades[i])),
+        )  # fmt: skip
 
     # ----------------------------------------------------------------- market
     def history(self, contracts: Contracts | None = None) -> MarketHistory:
