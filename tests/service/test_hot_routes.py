@@ -277,8 +277,8 @@ def _middleware(answer: Any) -> tuple[HotRoutes, _Inner]:
 
 
 def test_middleware_takes_a_valid_body_in_pieces() -> None:
-    async def answer(req: _Body) -> Response:
-        return Response(f"n={req.n}".encode())
+    async def answer(req: _Body, small: bool = False) -> Response:
+        return Response(f"n={req.n} small={small}".encode())  # a tiny body: small
 
     hot, inner = _middleware(answer)
     sent = _run(hot, "POST", "/x", [
@@ -286,7 +286,7 @@ def test_middleware_takes_a_valid_body_in_pieces() -> None:
         {"type": "http.request", "body": b": 7}", "more_body": False},
     ])  # fmt: skip
     assert sent[0]["status"] == 200
-    assert sent[1]["body"] == b"n=7"
+    assert sent[1]["body"] == b"n=7 small=True"
     assert inner.seen == []
 
 
@@ -326,7 +326,7 @@ def test_middleware_takes_a_valid_body_in_pieces() -> None:
 def test_middleware_passes_on_what_it_does_not_take(
     method: str, path: str, headers: Any, messages: list[dict[str, Any]]
 ) -> None:
-    async def answer(_req: _Body) -> Response:
+    async def answer(_req: _Body, small: bool = False) -> Response:
         raise AssertionError("not taken here")
 
     hot, inner = _middleware(answer)
@@ -336,7 +336,7 @@ def test_middleware_passes_on_what_it_does_not_take(
 
 
 def test_middleware_answers_errors_with_the_applications_handlers() -> None:
-    async def known(_req: _Body) -> Response:
+    async def known(_req: _Body, small: bool = False) -> Response:
         raise _Known("over the limit")
 
     hot, _ = _middleware(known)
@@ -344,7 +344,7 @@ def test_middleware_answers_errors_with_the_applications_handlers() -> None:
     assert sent[0]["status"] == 418
     assert json.loads(sent[1]["body"]) == {"handled": "over the limit"}
 
-    async def unknown(_req: _Body) -> Response:
+    async def unknown(_req: _Body, small: bool = False) -> Response:
         raise KeyError("a bug")
 
     hot, _ = _middleware(unknown)

@@ -15,7 +15,7 @@ with the same models, handlers, gate and error answers, for a third of the per-r
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import date
 from typing import Annotated, Any
@@ -153,6 +153,18 @@ def _margin(shared: ServiceState, req: MarginRequest) -> Response:
     return TextJSONResponse(prefixed(head, payload, text))
 
 
+def _gated(
+    gate: Gate, handler: Callable[[ServiceState, Any], Response], shared: ServiceState, route: str
+) -> Callable[..., Awaitable[Response]]:
+    """The answer of a hot route: ``handler`` through the gate (a ``small`` body may be
+    answered on the event loop: :mod:`crossmargin.service.limits`)."""
+
+    async def answer(req: Any, small: bool = False) -> Response:
+        return await gate.run(handler, shared, req, route=route, small=small)
+
+    return answer
+
+
 def _what_if(shared: ServiceState, req: WhatIfRequest) -> Response:
     mine = _contracts(shared, req)
     model = _model(shared, req, mine)
@@ -273,8 +285,8 @@ def create_app(config: ServiceConfig | None = None, state: ServiceState | None =
     app.state.gate = gate
     hot = {  # the busiest routes skip FastAPI's machinery (inside the catch-all); their
         # FastAPI routes below answer through the same HotRoute
-        "/v1/margin": HotRoute(MarginRequest, lambda req: gate.run(_margin, shared, req)),
-        "/v1/what-if": HotRoute(WhatIfRequest, lambda req: gate.run(_what_if, shared, req)),
+        "/v1/margin": HotRoute(MarginRequest, _gated(gate, _margin, shared, "/v1/margin")),
+        "/v1/what-if": HotRoute(WhatIfRequest, _gated(gate, _what_if, shared, "/v1/what-if")),
     }
     app.add_middleware(HotRoutes, routes=hot, handlers=app.exception_handlers)
     install(app)

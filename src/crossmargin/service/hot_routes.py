@@ -31,17 +31,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from crossmargin.service.errors import ASGIApp, Message, Receive, Scope, Send
-from crossmargin.service.limits import replayed
+from crossmargin.service.limits import INLINE_MAX_BYTES, replayed
 
 Handler = Callable[[Request, Exception], Any]
 
 
 @dataclass(frozen=True, slots=True)
 class HotRoute:
-    """A route taken here: its body model and the coroutine answering a validated body."""
+    """A route taken here: its body model and the coroutine answering a validated body
+    (``small``: a body of at most :data:`~crossmargin.service.limits.INLINE_MAX_BYTES`)."""
 
     model: type[BaseModel]
-    answer: Callable[[Any], Awaitable[Response]]
+    answer: Callable[..., Awaitable[Response]]
 
 
 def _is_json(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -97,7 +98,7 @@ class HotRoutes:
             await self.app(scope, replayed(received, receive), send)
             return
         try:
-            response = await route.answer(request)
+            response = await route.answer(request, small=len(body) <= INLINE_MAX_BYTES)
         except Exception as error:
             handler = self._handler(error)
             if handler is None:

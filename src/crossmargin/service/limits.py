@@ -16,6 +16,16 @@ computations at once, requests waiting, and a deadline per request.
   answered (``503`` while still waiting, ``504`` once computing); a computation that runs
   over keeps its slot until it ends, so timeouts never pile up more work than the limits
   allow.
+* **Short answers on the event loop** (same gate): a request whose body is at most
+  :data:`INLINE_MAX_BYTES`, arriving when nothing is computing or waiting, on a route whose
+  last :data:`INLINE_RECENT` answers each took at most :data:`INLINE_MAX_SECONDS`, is
+  computed on the event loop itself rather than handed to a worker thread and back. The
+  hand-over cost more than a tenth of a short what-if's time at one client (two thread
+  wake-ups, on another core as often as not). The loop waits meanwhile, as it mostly does
+  anyway while a thread of the same process computes (the computation holds the GIL), and
+  only when idle: under load every request goes through the threads and the limits above.
+  An answer that took longer (a model context built afresh) sends the route's next
+  requests to the threads until its answers are short again.
 """
 
 from __future__ import annotations
@@ -24,6 +34,8 @@ import asyncio
 import functools
 import hmac
 import json
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -41,6 +53,11 @@ from crossmargin.service.errors import (
 T = TypeVar("T")
 
 OPEN_PATHS = ("/v1/health",)
+#: A body at most this large may be answered on the event loop (module docstring).
+INLINE_MAX_BYTES = 64 * 1024
+#: ... when the route's last this many answers each took at most INLINE_MAX_SECONDS.
+INLINE_RECENT = 4
+INLINE_MAX_SECONDS = 0.025
 
 
 def replayed(messages: Sequence[Message], receive: Receive) -> Receive:
@@ -191,8 +208,10 @@ class Gate:
         self._slots: asyncio.Semaphore | None = None
         self._waiting = 0
         self._running = 0
+        self._took: dict[str, deque[float]] = {}  # per route, its last answers' seconds
         self.refused = 0
         self.timed_out = 0
+        self.inline = 0
 
     def stats(self) -> dict[str, int | float]:
         """Requests running and waiting now, refused (503) and timed out so far."""
@@ -204,10 +223,30 @@ class Gate:
             "waiting": self._waiting,
             "refused": self.refused,
             "timed_out": self.timed_out,
+            "inline": self.inline,
         }
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)`` on a worker thread within the limits; ServiceError 503/504 if not."""
+    def _short(self, route: str) -> bool:
+        """Whether the route's last :data:`INLINE_RECENT` answers were all short."""
+        took = self._took.get(route)
+        return took is not None and len(took) == INLINE_RECENT and max(took) <= INLINE_MAX_SECONDS
+
+    def _timed(self, route: str, fn: Callable[..., T], *args: Any) -> T:
+        started = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            took = self._took.get(route)
+            if took is None:
+                took = self._took.setdefault(route, deque(maxlen=INLINE_RECENT))
+            took.append(time.perf_counter() - started)
+
+    async def run(
+        self, fn: Callable[..., T], *args: Any, route: str | None = None, small: bool = False
+    ) -> T:
+        """``fn(*args)`` on a worker thread within the limits; ServiceError 503/504 if not.
+        A ``small`` request of a ``route`` with short answers lately, arriving with nothing
+        else computing or waiting, is answered on the event loop (module docstring)."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.concurrency)
         slots = self._slots
@@ -220,6 +259,14 @@ class Gate:
                 kind="Overloaded",
                 headers={"Retry-After": "1"},
             )
+        if (route is not None and small and not self._running and not self._waiting
+                and self._short(route)):  # fmt: skip
+            self._running += 1
+            self.inline += 1
+            try:
+                return self._timed(route, fn, *args)
+            finally:
+                self._running -= 1
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
         if not slots.locked() and not self._waiting:  # a free slot: taken at once
@@ -244,7 +291,9 @@ class Gate:
             self._running -= 1
             slots.release()
 
-        future = loop.run_in_executor(self._executor, functools.partial(fn, *args))
+        call = (functools.partial(fn, *args) if route is None
+                else functools.partial(self._timed, route, fn, *args))  # fmt: skip
+        future = loop.run_in_executor(self._executor, call)
         future.add_done_callback(release)
         # asyncio.wait leaves the computation running at the deadline (it keeps its slot
         # until it ends), as a shielded wait_for would, without wrapping it twice
@@ -264,4 +313,12 @@ class Gate:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-__all__ = ["OPEN_PATHS", "Gate", "LimitsMiddleware", "replayed"]
+__all__ = [
+    "INLINE_MAX_BYTES",
+    "INLINE_MAX_SECONDS",
+    "INLINE_RECENT",
+    "OPEN_PATHS",
+    "Gate",
+    "LimitsMiddleware",
+    "replayed",
+]
