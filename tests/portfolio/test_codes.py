@@ -76,3 +76,19 @@ def test_first_seen_starts_equals_the_sorted_first_indices(
     expected = member[np.unique(code[member], return_index=True)[1]]
     assert got is not None
     assert got.tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 300])  # the dictionary path and pandas' (SMALL = 256)
+def test_instrument_codes_give_each_objects_column_by_equality(n: int) -> None:
+    from crossmargin.instruments import parse_symbol
+    from crossmargin.portfolio.codes import instrument_codes
+
+    names = ["ESZ5", "BTC-PERPETUAL", "SPY", "ESZ25", "ETH-PERPETUAL"]  # ESZ25 == ESZ5
+    made = [parse_symbol(s, reference_year=2025) for s in names]
+    columns = [made[2], made[1], made[0], made[4]]
+    rng = np.random.default_rng(n)
+    picks = [made[int(k)] for k in rng.integers(0, len(made), n)]
+    got = instrument_codes(picks, columns)
+    want = [next(j for j, c in enumerate(columns) if c == p) for p in picks]
+    assert got.tolist() == want
+    assert got.dtype == np.int64

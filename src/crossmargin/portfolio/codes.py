@@ -141,8 +141,9 @@ def instrument_codes(instruments: Sequence[Instrument], columns: Sequence[Instru
     else:
         code = np.asarray(pd.factorize(ids, sort=False)[0], dtype=np.int64)
     where = {inst: j for j, inst in enumerate(columns)}
-    firsts = np.unique(code, return_index=True)[1]
-    col_of = np.array([where[instruments[int(k)]] for k in firsts], dtype=np.int64)
+    firsts = first_seen_starts(code)  # first-seen codes: each one's first row, in code order
+    assert firsts is not None
+    col_of = np.array([where[instruments[k]] for k in firsts.tolist()], dtype=np.int64)
     return np.asarray(col_of[code], dtype=np.int64)
 
 
