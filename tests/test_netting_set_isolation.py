@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from datetime import date
 from functools import cache
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -96,12 +97,18 @@ def _book(asof: str, accounts: list[list[tuple[int, int]]]) -> Portfolio:
     return Portfolio.from_positions(positions)
 
 
-def _figures(result: MarginResult, account: str) -> list[float]:
+def _figures(result: MarginResult, account: str) -> list[Any]:
+    """The account's figures, its tiers' and each tier group's included."""
     acc = next(a for a in result.accounts if a.account == account)
-    return [acc.netted, acc.standalone, acc.grouped, *acc.components.values()]
+    tiers = [
+        (t.tier, t.margin, t.base, t.capped,
+         [(g.group, g.margin, g.base, g.capped, g.standalone, g.eligible) for g in t.groups])
+        for t in acc.tiers
+    ]  # fmt: skip
+    return [acc.netted, acc.standalone, acc.grouped, *acc.components.values(), tiers]
 
 
-def _same(a: list[float], b: list[float]) -> bool:
+def _same(a: list[Any], b: list[Any]) -> bool:
     """Equal figures, bit for bit (``0.0`` and ``-0.0`` are one figure)."""
     return a == b
 

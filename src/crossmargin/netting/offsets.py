@@ -315,8 +315,12 @@ def tier_margins(
     for tier in TIERS:
         cap = policy.rule(tier).cap
         owner = layout.group_account[tier]
-        order = np.argsort(owner, kind="stable")
-        bounds = np.searchsorted(owner[order], np.arange(n_acc + 1)).tolist()
+        if n_acc == 1:  # one account (a what-if, a service request): its groups in order
+            order: IntArray | slice = slice(None)
+            bounds = [0, int(owner.size)]
+        else:
+            order = np.argsort(owner, kind="stable")
+            bounds = np.searchsorted(owner[order], np.arange(n_acc + 1)).tolist()
         labels = layout.group_labels(tier)[order].tolist()
         verdicts = figures.verdicts[tier]
         made = [
