@@ -294,3 +294,17 @@ def test_es_adds_the_tail_worst_first_one_scenario_after_another() -> None:
                 acc += y
             assert got.es[j] == -(acc / 10)  # bit for bit
             assert got.var[j] == -float(tail[-1])
+
+
+def test_a_float_and_its_binary_fraction_keep_their_own_tail_counts() -> None:
+    # 0.975 reads as 39/40 (k = 25 of 1,000); Fraction(0.975) is the double's binary value,
+    # just under 39/40 (k = 26): equal as keys, so the cached counts must not be shared
+    binary = Fraction(0.975)
+    assert binary == 0.975
+    for first, second in ((0.975, binary), (binary, 0.975)):
+        tail_count.cache_clear()
+        tail_mass.cache_clear()
+        counts = {type(x): tail_count(x, 1000) for x in (first, second)}
+        assert counts == {float: 25, Fraction: 26}
+        assert tail_mass(0.975, 1000) == 25
+        assert tail_mass(binary, 1000) > 25

@@ -100,7 +100,10 @@ class TailResult:
         return np.maximum(self.es, 0.0)
 
 
-@functools.lru_cache(maxsize=256)  # exact arithmetic on Fractions: once per (α, n)
+# exact arithmetic on Fractions: once per (α, n); typed: a float α is read as its decimal
+# (0.975 is 39/40) and a Fraction as itself, and the two compare equal when the Fraction is
+# the float's binary value, so they must not share an entry
+@functools.lru_cache(maxsize=256, typed=True)
 def tail_count(confidence: float | Fraction | Decimal, n_scenarios: int) -> int:
     """Exact tail count ``k = ⌈(1 − α)·n⌉``.
 
@@ -122,7 +125,7 @@ def tail_count(confidence: float | Fraction | Decimal, n_scenarios: int) -> int:
     return max(1, math.ceil((1 - alpha) * n))
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=256, typed=True)  # typed: as tail_count
 def tail_mass(confidence: float | Fraction | Decimal, n_scenarios: int) -> Fraction:
     """Exact tail mass ``m = (1 − α)·n`` in scenarios (a fraction, e.g. 5/2 at 99% of 250)."""
     alpha = check_open_unit(confidence, name="confidence")
