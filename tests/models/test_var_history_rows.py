@@ -5,6 +5,7 @@ of every row, and a caller keeping totals only never prices the older rows."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -160,10 +161,15 @@ def test_the_instrument_major_copy_is_kept_counted_and_changes_no_figure(
     bare = model.prepare(inst, market)
     copied = model.margin_rows(bare, book)
     assert all(c.by_instrument("hs") is None for c in bare.computed_calendars())
-    np.testing.assert_array_equal(copied.total, kept.total)
-    for name, value in kept.components.items():
-        np.testing.assert_array_equal(copied.components[name], value)
-    np.testing.assert_array_equal(copied.info["stress"], kept.info["stress"])
+    _same_rows(copied, kept)
+
+
+def _same_rows(got: Any, want: Any) -> None:
+    """The same totals, components and stress figures, bit for bit."""
+    np.testing.assert_array_equal(got.total, want.total)
+    for name, value in want.components.items():
+        np.testing.assert_array_equal(got.components[name], value)
+    np.testing.assert_array_equal(got.info["stress"], want.info["stress"])
 
 
 def test_a_calendar_priced_further_gets_its_own_instrument_major_copy(
@@ -194,9 +200,7 @@ def test_a_shipped_context_leaves_its_instrument_major_copies_behind(
     shipped.__setstate__(ctx.__getstate__())
     assert all(not c._by_instrument for c in shipped.computed_calendars())  # derived: not sent
     assert all(c._by_instrument for c in ctx.computed_calendars())  # the sender keeps its own
-    got, want = model.margin_rows(shipped, book), model.margin_rows(ctx, book)
-    np.testing.assert_array_equal(got.total, want.total)
-    np.testing.assert_array_equal(got.info["stress"], want.info["stress"])
+    _same_rows(model.margin_rows(shipped, book), model.margin_rows(ctx, book))
 
 
 def test_scenario_names_are_kept_while_the_same_calendars_are_priced(

@@ -21,6 +21,15 @@ def _where() -> str:
     return threading.current_thread().name
 
 
+def _on(gate: Gate, go: Any) -> tuple[Any, str]:
+    """``go()``'s result, run on a new event loop (closing the gate after), and the name of
+    the loop's thread."""
+    try:
+        return asyncio.run(go()), threading.main_thread().name
+    finally:
+        gate.close()
+
+
 def test_an_idle_gate_answers_short_small_requests_on_the_loop() -> None:
     gate = Gate(concurrency=2, queue=4, timeout=5.0)
 
@@ -31,11 +40,7 @@ def test_an_idle_gate_answers_short_small_requests_on_the_loop() -> None:
         seen.append(await gate.run(_where, route="other", small=True))  # no history yet
         return seen
 
-    try:
-        seen = asyncio.run(go())
-    finally:
-        gate.close()
-    loop = threading.main_thread().name
+    seen, loop = _on(gate, go)
     # the first answers of a route are timed on the threads; then the loop answers
     assert seen[:INLINE_RECENT] == [s for s in seen[:INLINE_RECENT] if s != loop]
     assert seen[INLINE_RECENT : INLINE_RECENT + 2] == [loop, loop]
@@ -64,11 +69,7 @@ def test_a_long_answer_sends_the_route_back_to_the_threads(
         out += [await gate.run(work, route="r", small=True) for _ in range(INLINE_RECENT + 1)]
         return out
 
-    try:
-        seen = asyncio.run(go())
-    finally:
-        gate.close()
-    loop = threading.main_thread().name
+    seen, loop = _on(gate, go)
     assert seen[INLINE_RECENT] == loop
     assert seen[INLINE_RECENT + 1] == loop  # the long one (not known long beforehand)
     after = seen[INLINE_RECENT + 2 :]
@@ -101,11 +102,7 @@ def test_a_busy_gate_never_answers_on_the_loop_and_errors_pass_as_they_are() -> 
         assert gate.inline == before + 1
         return warm, busy
 
-    try:
-        warm, busy = asyncio.run(go())
-    finally:
-        gate.close()
-    loop = threading.main_thread().name
+    (warm, busy), loop = _on(gate, go)
     assert warm[-1] == loop
     assert busy != loop
     assert gate.stats()["running"] == 0
