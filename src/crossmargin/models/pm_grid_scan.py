@@ -201,12 +201,12 @@ def unit_entries(
     local_of: IntArray,
     delta: FloatArray,
     roll: FloatArray,
-) -> tuple[IntArray, IntArray, FloatArray, IntArray, IntArray, FloatArray, FloatArray, FloatArray]:
+) -> tuple[IntArray, FloatArray, IntArray, IntArray, FloatArray, FloatArray, FloatArray]:
     """One pass over a canonical CSR matrix's entries (``indptr``, ``indices``, ``data``:
     rows x instruments) picking those in one unit's columns (``local_of[column]`` >= 0: the
     column's place in the unit; columns past its end are not the unit's), in CSR order.
 
-    Returns each picked entry's ``row``, ``local`` column and ``quantity``; the rows holding
+    Returns each picked entry's ``local`` column and ``quantity``; the rows holding
     any (``held``, ascending; a stored zero counts) and their pointers over the entries; and
     per row ``net = Σ q·δ``, ``gross = Σ |q|·|δ|`` and ``roll = Σ |q|·roll`` over its entries,
     each added in CSR order from 0: the sparse products' sums, bit for bit (``δ``, ``roll``
@@ -217,7 +217,6 @@ def unit_entries(
     for p in range(indptr[0], indptr[n]):
         if indices[p] < size and local_of[indices[p]] >= 0:
             count += 1
-    row = np.empty(count, dtype=np.int64)
     local = np.empty(count, dtype=np.int64)
     quantity = np.empty(count)
     per_row = np.zeros(n, dtype=np.int64)
@@ -230,7 +229,7 @@ def unit_entries(
                 continue
             j = local_of[c]
             q = data[p]
-            row[k], local[k], quantity[k] = r, j, q
+            local[k], quantity[k] = j, q
             k += 1
             per_row[r] += 1
             net[r] += q * delta[j]
@@ -248,7 +247,7 @@ def unit_entries(
             held[h] = r
             pointers[h + 1] = pointers[h] + per_row[r]
             h += 1
-    return row, local, quantity, held, pointers, net, gross, rolled
+    return local, quantity, held, pointers, net, gross, rolled
 
 
 __all__ = ["fused_scan", "unit_entries"]

@@ -232,12 +232,11 @@ def scan_terms(unit: RiskUnit) -> tuple[IntArray, FloatArray, FloatArray, FloatA
 @dataclass(frozen=True, slots=True)
 class UnitEntries:
     """The entries of a canonical CSR holdings matrix in one unit's columns, in their CSR
-    order: ``row`` of each, its column ``local`` to the unit, its quantity; ``held`` the rows
+    order: each one's column ``local`` to the unit and its quantity; ``held`` the rows
     holding any (ascending) and ``indptr`` their CSR row pointers over these entries; and per
     row of the matrix ``net = Σ q·δ``, ``gross = Σ |q|·|δ|`` and ``roll = Σ |q|·roll`` over
     its entries, each added in CSR order from 0 (the sparse products' sums, bit for bit)."""
 
-    row: IntArray
     local: IntArray
     quantity: FloatArray
     held: IntArray

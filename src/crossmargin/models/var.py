@@ -365,13 +365,13 @@ class HistoricalVaRModel(MarginModel):
         quantities of the instruments ``used`` (rows x used, sparse or dense)."""
         cal = context.calendar_pnl(fs.calendar, history=False)  # lookback and floor rows
         cols = cal.columns[used]
+        core_name = "fhs" if cal.fhs is not None else "hs"  # filtered where FHS
         core_source = cal.fhs if cal.fhs is not None else cal.hs
         # large books: the fused kernel keeps each row's k worst, never rows x scenarios
         fused = self.apc != "stress-weight" and fuses(sub, fs.lookback.size)
         if fused:
             tail = fused_var_es(core_source[np.ix_(fs.lookback, cols)], sub, self.confidence)
         else:
-            core_name = "fhs" if cal.fhs is not None else "hs"
             pnl = row_pnl(core_source, fs.lookback, cols, sub,
                           by_instrument=cal.by_instrument(core_name))  # fmt: skip
             tail = var_es(pnl, self.confidence)

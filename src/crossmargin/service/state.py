@@ -178,18 +178,20 @@ def _sized_terms(row: Any) -> tuple[Any, ...]:
     """A row's key but its ``quantity`` (:class:`~crossmargin.portfolio.parsed_rows.
     ParsedRows`: rows of equal keys differ in their quantity cells alone)."""
     values = tuple(v for k, v in row.__dict__.items() if k != "quantity")
-    if 0.0 in values:
-        values += tuple(math.copysign(1.0, v) for v in values if type(v) is float)
-    return (type(row), "sized", *values)
+    return (type(row), "sized", *_signed(values))
 
 
 def _row_terms(row: Any) -> tuple[Any, ...]:
-    """One row's key: its class and field values, and where a value equals zero the sign of
-    each float (``-0.0 == 0.0`` as a key, but a row of ``-0.0`` books ``-0.0``)."""
-    values = tuple(row.__dict__.values())
+    """One row's key: its class and field values (:func:`_signed`)."""
+    return (type(row), *_signed(tuple(row.__dict__.values())))
+
+
+def _signed(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``values`` and, where one equals zero, the sign of each float (``-0.0 == 0.0`` as a
+    key, but a row of ``-0.0`` books ``-0.0``)."""
     if 0.0 in values:
-        values += tuple(math.copysign(1.0, v) for v in values if type(v) is float)
-    return (type(row), *values)
+        return values + tuple(math.copysign(1.0, v) for v in values if type(v) is float)
+    return values
 
 
 _LATEST = "the latest date the history covers every underlying of the contract table"
