@@ -196,6 +196,8 @@ _ARROW_TYPES = {
 }  # fmt: skip
 
 
+#: A run ready to insert: its id, its ``runs`` row and its ``run_accounts`` rows.
+PreparedRun = tuple[str, tuple[Any, ...], list[tuple[Any, ...]]]
 _ALIAS = "crossmargin_store"  # the attached file's name in the host instance
 _NEW_ROWS = "_new_rows"  # the Arrow table of rows being inserted
 _HOST_LOCK = threading.RLock()  # one file attached at a time per process
@@ -468,7 +470,7 @@ class RunStore:
             The JSON text of ``result`` when the caller has written it already (the
             service's answer): stored as it is; else written here.
         """
-        run_id, run_row, accounts = self._prepare_run(
+        run_id, run_row, accounts = self.prepare_run(
             kind, model=model, parameters=parameters, market_asof=market_asof,
             book_source=book_source, book_rows=book_rows, result=result,
             market_source=market_source, status=status, result_json=result_json,
@@ -484,12 +486,16 @@ class RunStore:
         before the run is written (the service's background writer). Rows are prepared
         before the file is opened, so the transaction is short.
         """
-        prepared = [self._prepare_run(**dict(run)) for run in runs]
-        if prepared:
-            self._write(prepared)
+        prepared = [self.prepare_run(**dict(run)) for run in runs]
+        self.write_prepared(prepared)
         return [p[0] for p in prepared]
 
-    def _prepare_run(
+    def write_prepared(self, prepared: Sequence[PreparedRun]) -> None:
+        """Insert runs made ready by :meth:`prepare_run`, in one transaction (all or none)."""
+        if prepared:
+            self._write(prepared)
+
+    def prepare_run(
         self,
         kind: str,
         *,
@@ -504,8 +510,10 @@ class RunStore:
         run_id: str | None = None,
         created_at: datetime | None = None,
         result_json: str | None = None,
-    ) -> tuple[str, tuple[Any, ...], list[tuple[Any, ...]]]:
-        """``(run id, runs row, run_accounts rows)`` of one run, ready to insert."""
+    ) -> PreparedRun:
+        """``(run id, runs row, run_accounts rows)`` of one run, ready to insert (the
+        keyword arguments of :meth:`record`, and ``run_id`` and ``created_at`` when the
+        caller chose them)."""
         if kind not in KINDS:
             raise InputError(f"unknown run kind {kind!r} (have: {', '.join(KINDS)})")
         now = created_at if created_at is not None else datetime.now(UTC)
@@ -532,7 +540,7 @@ class RunStore:
 
     def _write(
         self,
-        prepared: Sequence[tuple[str, tuple[Any, ...], list[tuple[Any, ...]]]],
+        prepared: Sequence[PreparedRun],
         accounts_from: Sequence[Path] | None = None,
     ) -> None:
         """Insert prepared runs in one transaction (``accounts_from``: Parquet files of
@@ -735,6 +743,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "AccountDelta",
     "AccountRecord",
+    "PreparedRun",
     "RunDiff",
     "RunRecord",
     "RunStore",

@@ -154,13 +154,13 @@ def _recorder_with_calls(
 
     recorder = RunRecorder(path)
     calls: list[int] = []
-    record_many = recorder.store.record_many
+    write_prepared = recorder.store.write_prepared
 
-    def counted(runs: Any) -> list[str]:
+    def counted(runs: Any) -> None:
         calls.append(len(runs))
-        return record_many(runs)
+        write_prepared(runs)
 
-    monkeypatch.setattr(recorder.store, "record_many", counted)
+    monkeypatch.setattr(recorder.store, "write_prepared", counted)
     book = parse_rows(sample_rows()[:3], source="test")
     snap = snapshot_from_history(ASOF, sorted(book.priced_underlyings))
     return recorder, calls, (api.margin(book, snap, "rules"), book, snap)
@@ -238,3 +238,29 @@ def _stored_text(path: Path, run_id: str) -> str:
         con.close()
     assert row is not None
     return str(row[0])
+
+
+def test_a_run_that_cannot_be_made_rows_is_answered_not_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The request makes the run's rows: one that cannot be made is refused at once, with
+    the reason, and nothing is queued or written."""
+    from crossmargin import api
+
+    recorder, _calls, run = _recorder_with_calls(tmp_path / "runs.duckdb", monkeypatch)
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("no rows for this one")
+
+    monkeypatch.setattr(api, "margin_record", broken)
+    run_id, status = recorder.submit(*run)
+    assert run_id is None
+    assert status.startswith("not recorded")
+    assert "no rows for this one" in status
+    assert recorder.queued() == 0
+    monkeypatch.undo()
+    good, status = recorder.submit(*run)  # the next run is recorded as before
+    assert status == "queued"
+    assert good is not None
+    assert recorder.close() == 0
+    assert [s.run_id for s in RunStore(tmp_path / "runs.duckdb").list(None)] == [good]

@@ -1,18 +1,27 @@
 """The service's run recording, off the request path: a background writer over the run store.
 
 A margin request that asks to be recorded gets its run id at once (``record_status``
-``"queued"``); a writer thread turns the queued results into store records and writes them
-in batches, one short transaction per batch (:meth:`crossmargin.store.RunStore.record_many`).
+``"queued"``); the request turns its result into the store's rows
+(:meth:`crossmargin.store.RunStore.prepare_run`, ~0.2 ms) and queues them, and a writer
+thread writes the queued rows in batches, one short transaction per batch
+(:meth:`crossmargin.store.RunStore.write_prepared`). The rows are made on the request's
+thread, not the writer's, because the writer shares the process's GIL with the requests:
+preparing a second's batch of runs there held it for tens of milliseconds at a time, which
+every request computing meanwhile waited out (the slowest answers under load came from
+these pauses); spread over the requests it costs each its own share and no more, and the
+writer's own work is DuckDB's, which releases the GIL. The queue then holds text and
+numbers, not each run's result objects. A result that cannot be made into rows is answered
+with ``record_status`` saying so (not recorded), at once.
 The writer writes a batch when no run has arrived for ``LINGER_S`` (0.2 s), or
 ``MAX_LINGER_S`` (1 s) after the batch's first run, or at ``BATCH`` runs: a lone run waits
 0.2 s, a steady stream is written about once a second. A request wakes the writer only for
 a batch's first run and a full batch; between them the writer looks at the queue every
 ``LINGER_S`` (at 200 requests a second, a wake-up and two thread switches per run were a
-few percent of a worker's time). Each transaction costs 5-10 ms to
-attach the file and check its schema, and 5-100 ms to checkpoint it at the detach (DuckDB
-rewrites the last, partly filled segment of compressed results), and each run about
-0.3 ms CPU to prepare plus its share of the insert (a batch is one ``INSERT`` per table), so
-batching is what lets recording keep up with hundreds of requests per second.
+few percent of a worker's time). Each transaction costs 5-10 ms to attach the file and check
+its schema, and 5-100 ms to checkpoint it at the detach (DuckDB rewrites the last, partly
+filled segment of compressed results), and each run its share of the insert (a batch is one
+``INSERT`` per table), so batching is what lets recording keep up with hundreds of requests
+per second.
 The writers of several worker processes take turns on a lock file next to the store
 (``<store>.writers``), so they queue for the file instead of colliding on it.
 
@@ -50,7 +59,7 @@ from crossmargin.errors import InputError, StoreError
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models import MarginResult
 from crossmargin.portfolio import Portfolio
-from crossmargin.store import RunStore
+from crossmargin.store import PreparedRun, RunStore
 from crossmargin.store_records import RunRecord, new_run_id
 
 logger = logging.getLogger("crossmargin.service")
@@ -84,13 +93,10 @@ def is_busy(error: BaseException) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class _Job:
+    """A queued run: its id and its rows, ready to insert (prepared by the request)."""
+
     run_id: str
-    created_at: datetime
-    result: MarginResult
-    portfolio: Portfolio
-    snapshot: MarketSnapshot
-    payload: dict[str, Any] | None
-    payload_json: str | None
+    prepared: PreparedRun
 
 
 class RunRecorder:
@@ -128,11 +134,22 @@ class RunRecorder:
         payload: dict[str, Any] | None = None,
         payload_json: str | None = None,
     ) -> tuple[str | None, str]:
-        """Queue a run: ``(run id, "queued")``, or ``(None, reason)`` when it cannot be.
-        ``payload`` is ``result.to_dict()`` when the caller has it already, ``payload_json``
-        its JSON text when the caller wrote it (recorded as the result's text)."""
+        """Queue a run, its rows made here (module docstring): ``(run id, "queued")``, or
+        ``(None, reason)`` when it cannot be. ``payload`` is ``result.to_dict()`` when the
+        caller has it already, ``payload_json`` its JSON text when the caller wrote it
+        (recorded as the result's text)."""
+        if self._closing:
+            return None, "not recorded: the service is shutting down"
         now = datetime.now(UTC)
-        job = _Job(new_run_id(now), now, result, portfolio, snapshot, payload, payload_json)
+        run_id = new_run_id(now)
+        try:
+            record = api.margin_record(
+                result, portfolio, snapshot, payload=payload, payload_json=payload_json
+            )
+            prepared = self.store.prepare_run(**record, run_id=run_id, created_at=now)
+        except Exception as error:  # a run that cannot be turned into a record
+            return None, f"not recorded: the run cannot be recorded ({error})"
+        job = _Job(run_id, prepared)
         with self._cond:
             if self._closing:
                 return None, "not recorded: the service is shutting down"
@@ -250,23 +267,12 @@ class RunRecorder:
             with _turn(self.store.path):
                 self._write(batch)
 
-    def _write(self, batch: list[_Job]) -> None:
-        records, jobs = [], []
-        for job in batch:
-            try:
-                record = api.margin_record(
-                    job.result, job.portfolio, job.snapshot, payload=job.payload,
-                    payload_json=job.payload_json,
-                )  # fmt: skip
-            except Exception as error:  # a run that cannot be turned into a record
-                self._done([job], f"cannot be recorded ({error})")
-                continue
-            records.append({**record, "run_id": job.run_id, "created_at": job.created_at})
-            jobs.append(job)
+    def _write(self, jobs: list[_Job]) -> None:
+        prepared = [job.prepared for job in jobs]
         pause = 0.05
-        while records:
+        while True:
             try:
-                self.store.record_many(records)
+                self.store.write_prepared(prepared)
             except (InputError, StoreError) as error:
                 if is_busy(error) and not self._abandon:
                     time.sleep(pause)
