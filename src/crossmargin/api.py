@@ -576,8 +576,7 @@ def what_if(
     mtm, unrealised = position_mtm(added, snapshot)
     premium = math.fsum(mtm) - math.fsum(unrealised)  # what the trades cost in cash
     paid = (CollateralHolding(account=account, asset=ccy, amount=-premium),) if premium else ()
-    after_book = Portfolio(raw=book.raw + added.raw, source=book.source,
-                           collateral=book.collateral + paid)  # fmt: skip
+    after_book = book.extended(added.raw, book.collateral + paid)
     chosen = make_model(model, **params) if isinstance(model, str) else model
     options = {"by": by, "cap": cap, "offsets": offsets, "haircuts": haircuts, "detail": detail}
     if before is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -204,3 +205,63 @@ def test_collateral_swapped_keeps_the_netting_a_fresh_book_gives() -> None:
             assert getattr(have, f.name) == getattr(want, f.name), f.name
         assert have == want
         assert have.positions[0].quantity == 2 * book.positions[0].quantity
+
+
+_ROW = st.tuples(
+    st.sampled_from(("a", "b")),
+    st.sampled_from(SYMBOLS),
+    st.integers(-3, 3),
+    st.sampled_from((None, 100.0, 250.0)),
+    st.sampled_from(("", "X")),
+    st.booleans(),  # the row's own instrument object (equal to, not the same as, the others)
+)
+
+
+def _rows(drawn: list[tuple], shared: dict[str, object], start: int) -> tuple[Position, ...]:
+    out = []
+    for k, (account, symbol, qty, price, venue, own) in enumerate(drawn):
+        inst = copy.copy(shared[symbol]) if own else shared[symbol]
+        out.append(Position(account=account, instrument=inst, quantity=float(qty),
+                            trade_price=price, position_id=f"p{start + k}" if k % 3 else None,
+                            venue=venue))  # fmt: skip
+    return tuple(out)
+
+
+def _same_book(got: Portfolio, want: Portfolio) -> None:
+    """Field for field, and the same objects where the netting keeps them."""
+    assert got.raw == want.raw
+    assert all(a is b for a, b in zip(got.raw, want.raw, strict=True))
+    assert (got.source, got.collateral) == (want.source, want.collateral)
+    assert got.positions == want.positions
+    assert all(
+        a.instrument is b.instrument for a, b in zip(got.positions, want.positions, strict=True)
+    )
+    assert len(got.instruments) == len(want.instruments)
+    assert all(a is b for a, b in zip(got.instruments, want.instruments, strict=True))
+    assert got.accounts == want.accounts
+    assert (got._row_position is None) == (want._row_position is None)
+    np.testing.assert_array_equal(got.row_positions(), want.row_positions())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(_ROW, max_size=8), st.lists(_ROW, max_size=3), st.lists(_ROW, max_size=3),
+)  # fmt: skip
+def test_an_extended_book_is_the_book_of_all_its_rows(
+    mine: list[tuple], added: list[tuple], more: list[tuple]
+) -> None:
+    """``extended`` nets only the added rows, and gives what a book of every row gives:
+    positions, first instrument objects, accounts and each row's netted position, also when
+    extended again and when the same book is extended twice (its kept keys reused)."""
+    from crossmargin.collateral.holdings import CollateralHolding
+
+    shared = {s: parse_symbol(s, reference_year=2025) for s in SYMBOLS}
+    book = Portfolio(raw=_rows(mine, shared, 0), source="book")
+    rows, later = _rows(added, shared, 100), _rows(more, shared, 200)
+    cash = (CollateralHolding(account="a", asset="USD", amount=5.0),)
+    whole = Portfolio(raw=book.raw + rows, source="book", collateral=cash)
+    _same_book(book.extended(rows, cash), whole)
+    _same_book(book.extended(rows, cash), whole)  # the keys kept by the first call
+    _same_book(book.with_collateral(cash).extended(rows, cash), whole)
+    again = Portfolio(raw=book.raw + rows + later, source="book")
+    _same_book(book.extended(rows).extended(later), again)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -87,56 +88,82 @@ class Account:
     positions: tuple[Position, ...]
 
 
-def _net(
-    positions: Sequence[Position],
-) -> tuple[tuple[Position, ...], tuple[Instrument, ...], tuple[int, ...] | None]:
-    """Sum quantities of identical (account, instrument, venue) rows, keeping first-seen
-    order; the distinct instruments, first-seen (the first object of equal ones); and the
-    netted position of each row (``None`` where no rows net: row ``k`` is position ``k``).
+#: A netted position's key: its account, its instrument (the id of the first object equal to
+#: it) and its venue.
+_Key = tuple[str, int, str]
 
-    The netted trade price is the quantity-weighted average when every row has one and
-    all rows are on the same side; otherwise it is ``None`` (the raw rows keep theirs).
+
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    """The netting keys of a book's rows (:func:`_net`), kept to net rows added to it
+    (:meth:`Portfolio.extended`): the first object of each distinct instrument, each row
+    instrument object's first equal one (by id), and each key's netted position. Read
+    only once made."""
+
+    canon: dict[Instrument, Instrument]
+    by_id: dict[int, int]
+    index: dict[_Key, int]
+
+
+def _keys(positions: Sequence[Position]) -> tuple[_Keys, list[int]]:
+    """The netting keys of ``positions`` and each row's netted position (first-seen order).
     Keys are factorised: each instrument object is hashed once (by identity, then by terms
-    for the first object of each), not once per row.
-    """
+    for the first object of each), not once per row."""
     canon: dict[Instrument, Instrument] = {}
     by_id: dict[int, int] = {}
-    index: dict[tuple[str, int, str], int] = {}
+    index: dict[_Key, int] = {}
     slot: list[int] = []
     for pos in positions:
         c = by_id.get(id(pos.instrument))
         if c is None:
             c = by_id[id(pos.instrument)] = id(canon.setdefault(pos.instrument, pos.instrument))
         slot.append(index.setdefault((pos.account, c, pos.venue), len(index)))
-    instruments = tuple(canon)
-    if len(index) == len(positions):  # nothing to net: every position as it is
+    return _Keys(canon, by_id, index), slot
+
+
+def _merged(rows: Sequence[Position]) -> Position:
+    """The netted position of rows of one key (in book order): the row itself when alone;
+    else the quantities summed exactly, the quantity-weighted trade price when every row has
+    one and all are on the same side (else none), and the rows' ids joined by ``+``."""
+    if len(rows) == 1:  # nothing to net: keep the position as it is
+        return rows[0]
+    qty = math.fsum(p.quantity for p in rows)
+    price = None
+    if all(p.trade_price is not None for p in rows) and (
+        all(p.quantity > 0 for p in rows) or all(p.quantity < 0 for p in rows)
+    ):
+        price = math.fsum(p.quantity * (p.trade_price or 0.0) for p in rows) / qty
+    ids = [p.position_id for p in rows if p.position_id]
+    return Position(
+        account=rows[0].account,
+        instrument=rows[0].instrument,
+        quantity=qty,
+        trade_price=price,
+        position_id="+".join(ids) if ids else None,
+        venue=rows[0].venue,
+    )
+
+
+def _net(
+    positions: Sequence[Position],
+) -> tuple[tuple[Position, ...], tuple[Instrument, ...], tuple[int, ...] | None]:
+    """Sum quantities of identical (account, instrument, venue) rows, keeping first-seen
+    order (:func:`_merged`); the distinct instruments, first-seen (the first object of equal
+    ones); and the netted position of each row (``None`` where no rows net: row ``k`` is
+    position ``k``)."""
+    keys, slot = _keys(positions)
+    instruments = tuple(keys.canon)
+    if len(keys.index) == len(positions):  # nothing to net: every position as it is
         return tuple(positions), instruments, None
-    groups: list[list[Position]] = [[] for _ in index]
+    groups: list[list[Position]] = [[] for _ in keys.index]
     for pos, k in zip(positions, slot, strict=True):
         groups[k].append(pos)
-    out = []
-    for rows in groups:
-        if len(rows) == 1:  # nothing to net: keep the position as it is
-            out.append(rows[0])
-            continue
-        qty = math.fsum(p.quantity for p in rows)
-        price = None
-        if all(p.trade_price is not None for p in rows) and (
-            all(p.quantity > 0 for p in rows) or all(p.quantity < 0 for p in rows)
-        ):
-            price = math.fsum(p.quantity * (p.trade_price or 0.0) for p in rows) / qty
-        ids = [p.position_id for p in rows if p.position_id]
-        out.append(
-            Position(
-                account=rows[0].account,
-                instrument=rows[0].instrument,
-                quantity=qty,
-                trade_price=price,
-                position_id="+".join(ids) if ids else None,
-                venue=rows[0].venue,
-            )
-        )
-    return tuple(out), instruments, tuple(slot)
+    return tuple(_merged(rows) for rows in groups), instruments, tuple(slot)
+
+
+#: Books of at most this many rows keep their netting keys once extended
+#: (:meth:`Portfolio.extended`); larger ones are netted whole.
+KEYS_KEPT_ROWS = 1_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, weakref_slot=True)
@@ -150,11 +177,33 @@ class Portfolio:
     accounts: tuple[str, ...] = field(init=False)
     instruments: tuple[Instrument, ...] = field(init=False)
     _row_position: npt.NDArray[np.int64] | None = field(init=False, repr=False, compare=False)
+    # the rows' netting keys once :meth:`extended` needed them, shared with the copies of
+    # :meth:`_holding` (the same rows); never pickled (they hold object ids)
+    _keys: list[_Keys] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         netted, instruments, row_position = _net(self.raw)
+        self._set(netted, instruments, row_position)
+        object.__setattr__(self, "_keys", [])
+
+    def __getstate__(self) -> list[Any]:
+        return [[] if f.name == "_keys" else getattr(self, f.name) for f in fields(Portfolio)]
+
+    def __setstate__(self, state: list[Any]) -> None:
+        for f, value in zip(fields(Portfolio), state, strict=True):
+            object.__setattr__(self, f.name, value)
+
+    def _set(
+        self,
+        netted: tuple[Position, ...],
+        instruments: tuple[Instrument, ...],
+        row_position: Sequence[int] | None,
+        accounts: tuple[str, ...] | None = None,
+    ) -> None:
+        if accounts is None:
+            accounts = tuple(dict.fromkeys(p.account for p in netted))
         object.__setattr__(self, "positions", netted)
-        object.__setattr__(self, "accounts", tuple(dict.fromkeys(p.account for p in netted)))
+        object.__setattr__(self, "accounts", accounts)
         object.__setattr__(self, "instruments", instruments)
         if row_position is not None:  # 8 bytes a row, read-only
             at = np.array(row_position, dtype=np.int64)
@@ -162,6 +211,56 @@ class Portfolio:
             object.__setattr__(self, "_row_position", at)
         else:
             object.__setattr__(self, "_row_position", None)
+
+    def extended(
+        self, added: Sequence[Position], collateral: Iterable[CollateralHolding] = ()
+    ) -> Portfolio:
+        """``Portfolio(raw=self.raw + added, source=self.source, collateral=collateral)``,
+        field for field, with only the added rows netted afresh: the book's positions that
+        no added row nets with are kept as they are (a what-if's after-book is its book and
+        a trade or two)."""
+        if len(self.raw) > KEYS_KEPT_ROWS:  # a large book's keys are not kept
+            return Portfolio(raw=self.raw + tuple(added), source=self.source,
+                             collateral=tuple(collateral))  # fmt: skip
+        if not self._keys:
+            self._keys.append(_keys(self.raw)[0])  # read-only once made
+        keys = self._keys[0]
+        n = len(self.positions)
+        canon: dict[Instrument, Instrument] = {}  # instruments new to the book, first-seen
+        fresh: dict[_Key, int] = {}  # keys new to the book: positions n, n + 1, ...
+        slots: list[int] = []
+        for pos in added:
+            c = keys.by_id.get(id(pos.instrument))
+            if c is None:
+                first = keys.canon.get(pos.instrument)
+                if first is None:
+                    first = canon.setdefault(pos.instrument, pos.instrument)
+                c = id(first)
+            key = (pos.account, c, pos.venue)
+            k = keys.index.get(key)
+            slots.append(k if k is not None else fresh.setdefault(key, n + len(fresh)))
+        groups: dict[int, list[Position]] = {}
+        for pos, k in zip(added, slots, strict=True):
+            groups.setdefault(k, []).append(pos)
+        positions = list(self.positions)
+        at = self.row_positions()
+        for k, rows in groups.items():
+            if k < n:  # the book's rows of this key first, in book order
+                mine = [self.raw[r] for r in np.flatnonzero(at == k).tolist()]
+                positions[k] = _merged(mine + rows)
+            else:
+                positions.append(_merged(rows))
+        out: Portfolio = object.__new__(Portfolio)
+        object.__setattr__(out, "raw", self.raw + tuple(added))
+        object.__setattr__(out, "source", self.source)
+        object.__setattr__(out, "collateral", tuple(collateral))
+        nets = self._row_position is not None or len(fresh) < len(slots)
+        row_position = [*at.tolist(), *slots] if nets else None
+        # the book's accounts, then those first met in the positions added after its own
+        accounts = tuple(dict.fromkeys([*self.accounts, *(p.account for p in positions[n:])]))
+        out._set(tuple(positions), self.instruments + tuple(canon), row_position, accounts)
+        object.__setattr__(out, "_keys", [])
+        return out
 
     def row_positions(self) -> npt.NDArray[np.int64]:
         """The netted position (index into :attr:`positions`) of each raw row, as the book
