@@ -58,6 +58,7 @@ from crossmargin.instruments.instrument import canonical_order
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import MarginModel, RowMargins
 from crossmargin.models.row_memo import MAX_CALL_ROWS, RowMemo
+from crossmargin.netting.csr import csr_of
 
 if TYPE_CHECKING:
     from crossmargin.models.result import MarginResult
@@ -351,10 +352,10 @@ def remap(mapped: MappedContext, holdings: sp.spmatrix) -> sp.csr_matrix:
     caller's quantities."""
     h = sp.csr_matrix(holdings)
     if mapped.width != h.shape[1] or not np.array_equal(mapped.columns, np.arange(h.shape[1])):
-        h = sp.csr_matrix(
-            (h.data.copy(), mapped.columns[h.indices], h.indptr.copy()),
-            shape=(h.shape[0], mapped.width),
-        )
+        cols = mapped.columns[h.indices]
+        if mapped.width <= np.iinfo(np.int32).max:  # int32, as SciPy narrows them
+            cols = cols.astype(np.int32)
+        h = csr_of(h.data.copy(), cols, h.indptr.copy(), (h.shape[0], mapped.width))
     return h
 
 

@@ -30,6 +30,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from crossmargin.models.base import MarginModel, RowMargins
+from crossmargin.netting.csr import csr_of
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -64,14 +65,12 @@ def take_rows(q: sp.csr_matrix, rows: IntArray) -> sp.csr_matrix:
     their order): ``q[rows]`` without SciPy's fancy-indexing machinery, for the few rows a
     memo misses."""
     starts, ends = q.indptr[rows], q.indptr[rows + 1]
-    counts = (ends - starts).astype(np.int64)
-    indptr = np.zeros(rows.size + 1, dtype=np.int64)
+    counts = ends - starts
+    indptr = np.zeros(rows.size + 1, dtype=q.indptr.dtype)  # q's index type, as SciPy keeps
     np.cumsum(counts, out=indptr[1:])
     # each entry's place in q: its row's start plus its rank within the row
     at = np.repeat(starts.astype(np.int64) - indptr[:-1], counts) + np.arange(indptr[-1])
-    return sp.csr_matrix(
-        (q.data[at], q.indices[at], indptr), shape=(rows.size, q.shape[1]), copy=False
-    )
+    return csr_of(q.data[at], q.indices[at], indptr, (rows.size, q.shape[1]))
 
 
 def row_keys(q: sp.csr_matrix) -> list[bytes]:

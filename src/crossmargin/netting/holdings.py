@@ -30,6 +30,8 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from crossmargin.netting.csr import csr_of
+
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 #: ``int32`` or ``int64`` (CSR index arrays).
@@ -157,7 +159,7 @@ def holdings_csr(
     )
     if nnz < capacity:  # equal columns folded: keep only the entries
         indices, data = indices[:nnz].copy(), data[:nnz].copy()
-    holdings = sp.csr_matrix((data, indices, indptr), shape=shape)
+    holdings = csr_of(data, indices, indptr, shape)
     holdings.has_canonical_format = True  # columns ascend, none repeats within a row
     return holdings
 
