@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -265,3 +266,10 @@ def test_an_extended_book_is_the_book_of_all_its_rows(
     _same_book(book.with_collateral(cash).extended(rows, cash), whole)
     again = Portfolio(raw=book.raw + rows + later, source="book")
     _same_book(book.extended(rows).extended(later), again)
+    # the kept keys hold object ids: a pickled book (a distributed worker's) leaves them
+    shipped = pickle.loads(pickle.dumps(book))
+    assert book._keys
+    assert shipped._keys == []
+    assert shipped == book
+    _same_book(shipped.extended(rows, cash),
+               Portfolio(raw=shipped.raw + rows, source="book", collateral=cash))  # fmt: skip
