@@ -498,6 +498,11 @@ class WhatIfResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the service's ``/v1/what-if`` payload (money in ``currency``; every
         figure's unit in ``units``, :func:`crossmargin.field_units.what_if_units`)."""
+        return self.payload(self.before.accounts[0].to_dict())
+
+    def payload(self, before: Any) -> dict[str, Any]:
+        """:meth:`to_dict` with ``before`` in place of the account's figures before the
+        trades (a caller holding them in another form already: the service, their JSON)."""
         from crossmargin.field_units import what_if_units
 
         return {
@@ -515,7 +520,7 @@ class WhatIfResult:
             "equity_after": self.equity_after,
             "excess": self.excess,
             "passes": self.passes,
-            "before": self.before.accounts[0].to_dict(),
+            "before": before,
             "after": self.after.accounts[0].to_dict(),
             "market": self.after.market,
             "units": what_if_units(self.after.currency),

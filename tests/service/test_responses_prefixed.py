@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crossmargin.errors import ModelError
-from crossmargin.service.responses import prefixed, strict_json
+from crossmargin.service.responses import prefixed, spliced, strict_json
 
 _values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
@@ -93,3 +93,24 @@ def test_registered_folders_are_cut_from_every_answer(tmp_path: Any) -> None:
     )
     plain = '{"pair":"BTC/ETH","unit":"USD/day"}'  # slashes, no folder: unchanged
     assert scrub_text(plain, thorough=False) is plain
+
+
+@settings(max_examples=200, deadline=None)
+@given(content=st.dictionaries(st.text(max_size=4), _values, min_size=1, max_size=6),
+       data=st.data())  # fmt: skip
+def test_spliced_parts_give_the_text_of_the_whole(content: dict[str, Any], data: Any) -> None:
+    """Parts written already (``spliced``) give, character for character, the text of the
+    whole, wherever they sit and whatever the rest holds (NUL characters included)."""
+    given_ = data.draw(st.sets(st.sampled_from(sorted(content)), max_size=3))
+    content = {**content, **data.draw(st.dictionaries(st.sampled_from(["\x00", "a\x00b"]), _values,
+                                                      max_size=2))}  # fmt: skip
+    texts = {k: strict_json(content[k]) for k in given_ if k in content}
+    placeholders = {k: (None if k in texts else v) for k, v in content.items()}
+    assert spliced(placeholders, texts) == strict_json(content)
+
+
+def test_spliced_refuses_a_missing_place_and_a_non_finite_rest() -> None:
+    with pytest.raises(ValueError, match="before"):
+        spliced({"after": 1.0}, {"before": "2.0"})
+    with pytest.raises(ModelError, match="after"):
+        spliced({"before": None, "after": float("inf")}, {"before": "2.0"})

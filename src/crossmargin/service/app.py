@@ -26,7 +26,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from crossmargin import __version__, api
 from crossmargin.contracts import Contracts
-from crossmargin.errors import InputError
+from crossmargin.errors import InputError, ModelError
 from crossmargin.instruments import contract_table
 from crossmargin.models import get_model
 from crossmargin.service.errors import ServiceError, install
@@ -48,6 +48,7 @@ from crossmargin.service.responses import (
     json_response,
     prefixed,
     register_roots,
+    spliced,
     strict_json,
 )
 from crossmargin.service.schemas import (
@@ -175,7 +176,13 @@ def _what_if(shared: ServiceState, req: WhatIfRequest) -> Response:
         collateral=req.collateral, by=req.by, cap=req.cap, offsets=req.offsets, contracts=mine,
         asof=asof,
     )  # fmt: skip
-    return json_response(_dated(snap.valuation_time.date(), result.to_dict()), thorough=False)
+    asof = snap.valuation_time.date()
+    try:  # the "before" figures are the same for every what-if on the book: written once
+        text = spliced(_dated(asof, result.payload(None)),
+                       {"before": shared.account_text(result.before.accounts[0])})  # fmt: skip
+    except ModelError:  # a non-finite figure: reported with its path in the whole answer
+        text = strict_json(_dated(asof, result.to_dict()))
+    return TextJSONResponse(text)
 
 
 def _simm(req: SimmRequest) -> Response:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import secrets
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -137,6 +138,27 @@ def prefixed(head: Mapping[str, Any], body: Mapping[str, Any], text: str) -> str
     return f"{first[:-1]},{text[1:]}"
 
 
+#: Marks no request or result can hold (a NUL and a per-process random token): where a
+#: part written already goes in :func:`spliced`.
+_MARK = f"\x00{secrets.token_hex(8)}:"
+
+
+def spliced(content: Mapping[str, Any], texts: Mapping[str, str]) -> str:
+    """The :func:`strict_json` text of ``content``, the value at each key of ``texts`` given
+    as that text (the caller's :func:`strict_json` of what it stands for: a part written
+    once and kept, not written again). The same characters as writing the whole: compact
+    JSON writes a value the same wherever it sits. A non-finite figure in the rest raises
+    as :func:`strict_json` does."""
+    marks = {key: f"{_MARK}{i}\x00" for i, key in enumerate(texts)}
+    text = strict_json({k: marks.get(k, v) for k, v in content.items()})
+    for key, mark in marks.items():
+        written = strict_json(mark)
+        if text.count(written) != 1:
+            raise ValueError(f"no single place for the part {key!r}")
+        text = text.replace(written, texts[key])
+    return text
+
+
 class TextJSONResponse(Response):
     """A response whose body is JSON text already written (:func:`strict_json`), scrubbed
     on the way out."""
@@ -186,5 +208,6 @@ __all__ = [
     "prefixed",
     "register_roots",
     "scrub_text",
+    "spliced",
     "strict_json",
 ]

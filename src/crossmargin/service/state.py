@@ -52,12 +52,13 @@ from crossmargin.lru import Lru
 from crossmargin.market.builder import latest_common_date, snapshot_from_history
 from crossmargin.market.history import MarketHistory
 from crossmargin.market.snapshot import MarketSnapshot
-from crossmargin.models import MarginModel, MarginResult
+from crossmargin.models import AccountMargin, MarginModel, MarginResult
 from crossmargin.models.cache import CachedModel, ContextCache
 from crossmargin.models.var import VAR_MODELS
 from crossmargin.netting.tiers import load_policy
 from crossmargin.portfolio import Portfolio, parse_rows
 from crossmargin.portfolio.parsed_rows import ParsedRows
+from crossmargin.service.responses import strict_json
 
 MB = 1024 * 1024
 #: Books of up to this many rows (positions and collateral) are kept parsed between requests.
@@ -280,6 +281,7 @@ class ServiceState:
         self._markets = Lru(256)
         self._models: dict[str, MarginModel] = {}
         self._before = Lru(256)
+        self._texts = Lru(256)  # JSON of results kept in _before, by object
         self._books = Lru(128)
         self._rows = ParsedRows()
         self._policies = {name: load_policy(name) for name in ("emir", "none")}
@@ -510,6 +512,16 @@ class ServiceState:
         if before is None and self.config.cache_size > 0:
             self._before.put(before_key, result.before)
         return result, snap
+
+    def account_text(self, account: AccountMargin) -> str:
+        """``strict_json(account.to_dict())``, kept per result object: a what-if's "before"
+        is one cached object for every what-if on the same book (:meth:`what_if`)."""
+        found = self._texts.get(id(account))
+        if found is not None and found[0] is account:  # the object, not a reused id
+            return str(found[1])
+        text = strict_json(account.to_dict())
+        self._texts.put(id(account), (account, text))
+        return text
 
     # ----------------------------------------------------------------- cascade
     def cascade(self, options: dict[str, Any]) -> Any:
