@@ -266,6 +266,8 @@ def test_an_extended_book_is_the_book_of_all_its_rows(
     _same_book(book.with_collateral(cash).extended(rows, cash), whole)
     again = Portfolio(raw=book.raw + rows + later, source="book")
     _same_book(book.extended(rows).extended(later), again)
+    # the book's kept keys are not changed by what it was extended with before
+    _same_book(book.extended(later), Portfolio(raw=book.raw + later, source="book"))
     # the kept keys hold object ids: a pickled book (a distributed worker's) leaves them
     shipped = pickle.loads(pickle.dumps(book))
     assert book._keys

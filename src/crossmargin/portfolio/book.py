@@ -93,32 +93,36 @@ class Account:
 _Key = tuple[str, int, str]
 
 
-@dataclass(frozen=True, slots=True)
 class _Keys:
-    """The netting keys of a book's rows (:func:`_net`), kept to net rows added to it
-    (:meth:`Portfolio.extended`): the first object of each distinct instrument, each row
-    instrument object's first equal one (by id), and each key's netted position. Read
-    only once made."""
+    """The netting keys of a book's rows (:func:`_net`): the first object of each distinct
+    instrument, each row instrument object's first equal one (by id), and each key's netted
+    position. Kept to net rows added to the book (:meth:`Portfolio.extended`), which adds
+    them to a copy: the kept keys are read only once made."""
 
-    canon: dict[Instrument, Instrument]
-    by_id: dict[int, int]
-    index: dict[_Key, int]
+    __slots__ = ("by_id", "canon", "index")
 
+    def __init__(self) -> None:
+        self.canon: dict[Instrument, Instrument] = {}
+        self.by_id: dict[int, int] = {}
+        self.index: dict[_Key, int] = {}
 
-def _keys(positions: Sequence[Position]) -> tuple[_Keys, list[int]]:
-    """The netting keys of ``positions`` and each row's netted position (first-seen order).
-    Keys are factorised: each instrument object is hashed once (by identity, then by terms
-    for the first object of each), not once per row."""
-    canon: dict[Instrument, Instrument] = {}
-    by_id: dict[int, int] = {}
-    index: dict[_Key, int] = {}
-    slot: list[int] = []
-    for pos in positions:
-        c = by_id.get(id(pos.instrument))
-        if c is None:
-            c = by_id[id(pos.instrument)] = id(canon.setdefault(pos.instrument, pos.instrument))
-        slot.append(index.setdefault((pos.account, c, pos.venue), len(index)))
-    return _Keys(canon, by_id, index), slot
+    def copy(self) -> _Keys:
+        out = _Keys()
+        out.canon, out.by_id, out.index = dict(self.canon), dict(self.by_id), dict(self.index)
+        return out
+
+    def add(self, positions: Iterable[Position]) -> list[int]:
+        """Each row's netted position (first-seen order, new keys after the known ones).
+        Keys are factorised: each instrument object is hashed once (by identity, then by
+        terms for the first object of each), not once per row."""
+        canon, by_id, index = self.canon, self.by_id, self.index
+        slot: list[int] = []
+        for pos in positions:
+            c = by_id.get(id(pos.instrument))
+            if c is None:
+                c = by_id[id(pos.instrument)] = id(canon.setdefault(pos.instrument, pos.instrument))
+            slot.append(index.setdefault((pos.account, c, pos.venue), len(index)))
+        return slot
 
 
 def _merged(rows: Sequence[Position]) -> Position:
@@ -151,7 +155,8 @@ def _net(
     order (:func:`_merged`); the distinct instruments, first-seen (the first object of equal
     ones); and the netted position of each row (``None`` where no rows net: row ``k`` is
     position ``k``)."""
-    keys, slot = _keys(positions)
+    keys = _Keys()
+    slot = keys.add(positions)
     instruments = tuple(keys.canon)
     if len(keys.index) == len(positions):  # nothing to net: every position as it is
         return tuple(positions), instruments, None
@@ -223,22 +228,12 @@ class Portfolio:
             return Portfolio(raw=self.raw + tuple(added), source=self.source,
                              collateral=tuple(collateral))  # fmt: skip
         if not self._keys:
-            self._keys.append(_keys(self.raw)[0])  # read-only once made
-        keys = self._keys[0]
+            kept = _Keys()
+            kept.add(self.raw)
+            self._keys.append(kept)  # read-only once made
+        keys = self._keys[0].copy()
+        slots = keys.add(added)  # the book's keys first: its positions keep their places
         n = len(self.positions)
-        canon: dict[Instrument, Instrument] = {}  # instruments new to the book, first-seen
-        fresh: dict[_Key, int] = {}  # keys new to the book: positions n, n + 1, ...
-        slots: list[int] = []
-        for pos in added:
-            c = keys.by_id.get(id(pos.instrument))
-            if c is None:
-                first = keys.canon.get(pos.instrument)
-                if first is None:
-                    first = canon.setdefault(pos.instrument, pos.instrument)
-                c = id(first)
-            key = (pos.account, c, pos.venue)
-            k = keys.index.get(key)
-            slots.append(k if k is not None else fresh.setdefault(key, n + len(fresh)))
         groups: dict[int, list[Position]] = {}
         for pos, k in zip(added, slots, strict=True):
             groups.setdefault(k, []).append(pos)
@@ -254,11 +249,13 @@ class Portfolio:
         object.__setattr__(out, "raw", self.raw + tuple(added))
         object.__setattr__(out, "source", self.source)
         object.__setattr__(out, "collateral", tuple(collateral))
-        nets = self._row_position is not None or len(fresh) < len(slots)
+        # rows net when the book's did, or an added row joined a key met before it
+        nets = self._row_position is not None or len(keys.index) - n < len(slots)
         row_position = [*at.tolist(), *slots] if nets else None
         # the book's accounts, then those first met in the positions added after its own
         accounts = tuple(dict.fromkeys([*self.accounts, *(p.account for p in positions[n:])]))
-        out._set(tuple(positions), self.instruments + tuple(canon), row_position, accounts)
+        instruments = self.instruments + tuple(keys.canon)[len(self.instruments) :]
+        out._set(tuple(positions), instruments, row_position, accounts)
         object.__setattr__(out, "_keys", [])
         return out
 
