@@ -264,3 +264,35 @@ def test_a_run_that_cannot_be_made_rows_is_answered_not_recorded(
     assert good is not None
     assert recorder.close() == 0
     assert [s.run_id for s in RunStore(tmp_path / "runs.duckdb").list(None)] == [good]
+
+
+def test_a_full_queue_and_a_shutdown_refuse_before_the_rows_are_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that would not be queued (the queue full, the service shutting down) is
+    answered "not recorded" with the reason, and its rows are not made for nothing."""
+    from crossmargin import api
+
+    monkeypatch.setattr(recorder_module, "LINGER_S", 5.0)  # the writer holds its batch
+    monkeypatch.setattr(recorder_module, "MAX_LINGER_S", 30.0)
+    recorder, _calls, run = _recorder_with_calls(tmp_path / "runs.duckdb", monkeypatch)
+    recorder.max_queue = 2
+    made: list[int] = []
+    margin_record = api.margin_record
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        made.append(1)
+        return margin_record(*args, **kwargs)
+
+    monkeypatch.setattr(api, "margin_record", counted)
+    kept = [recorder.submit(*run)[0] for _ in range(2)]
+    run_id, status = recorder.submit(*run)
+    assert run_id is None
+    assert status.startswith("not recorded: 2 runs are waiting for the run store")
+    assert len(made) == 2
+    assert recorder.close() == 0
+    run_id, status = recorder.submit(*run)
+    assert run_id is None
+    assert status == "not recorded: the service is shutting down"
+    assert len(made) == 2
+    assert {s.run_id for s in RunStore(tmp_path / "runs.duckdb").list(None)} == set(kept)

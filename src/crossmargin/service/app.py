@@ -176,12 +176,12 @@ def _what_if(shared: ServiceState, req: WhatIfRequest) -> Response:
         collateral=req.collateral, by=req.by, cap=req.cap, offsets=req.offsets, contracts=mine,
         asof=asof,
     )  # fmt: skip
-    asof = snap.valuation_time.date()
+    valued = snap.valuation_time.date()
     try:  # the "before" figures are the same for every what-if on the book: written once
-        text = spliced(_dated(asof, result.payload(None)),
+        text = spliced(_dated(valued, result.payload(None)),
                        {"before": shared.account_text(result.before.accounts[0])})  # fmt: skip
     except ModelError:  # a non-finite figure: reported with its path in the whole answer
-        text = strict_json(_dated(asof, result.to_dict()))
+        text = strict_json(_dated(valued, result.to_dict()))
     return TextJSONResponse(text)
 
 

@@ -138,8 +138,9 @@ class RunRecorder:
         ``(None, reason)`` when it cannot be. ``payload`` is ``result.to_dict()`` when the
         caller has it already, ``payload_json`` its JSON text when the caller wrote it
         (recorded as the result's text)."""
-        if self._closing:
-            return None, "not recorded: the service is shutting down"
+        refused = self._refused()  # before the rows are made: a refused run costs nothing
+        if refused is not None:
+            return None, refused
         now = datetime.now(UTC)
         run_id = new_run_id(now)
         try:
@@ -151,13 +152,9 @@ class RunRecorder:
             return None, f"not recorded: the run cannot be recorded ({error})"
         job = _Job(run_id, prepared)
         with self._cond:
-            if self._closing:
-                return None, "not recorded: the service is shutting down"
-            if len(self._queue) >= self.max_queue:
-                return None, (
-                    f"not recorded: {len(self._queue)} runs are waiting for the run store "
-                    "(busy); the result above is complete"
-                )
+            refused = self._refused()  # again, now that the queue is held
+            if refused is not None:
+                return None, refused
             self._queue.append(job)
             self._pending[job.run_id] = job
             if self._thread is None:
@@ -171,6 +168,17 @@ class RunRecorder:
             if len(self._queue) == 1 or len(self._queue) >= BATCH:
                 self._cond.notify_all()
         return job.run_id, "queued"
+
+    def _refused(self) -> str | None:
+        """Why a run would not be queued now (shutting down, the queue full), or None."""
+        if self._closing:
+            return "not recorded: the service is shutting down"
+        if len(self._queue) >= self.max_queue:
+            return (
+                f"not recorded: {len(self._queue)} runs are waiting for the run store "
+                "(busy); the result above is complete"
+            )
+        return None
 
     def record_now(self, record: Any, run: Any) -> tuple[str | None, str]:
         """Record a run other than a margin run (a cascade) at once, on the caller's thread:
