@@ -296,3 +296,86 @@ def test_a_full_queue_and_a_shutdown_refuse_before_the_rows_are_made(
     assert status == "not recorded: the service is shutting down"
     assert len(made) == 2
     assert {s.run_id for s in RunStore(tmp_path / "runs.duckdb").list(None)} == set(kept)
+
+
+def _priority_of_writes(
+    path: Path, monkeypatch: pytest.MonkeyPatch, runs: int = 3
+) -> tuple[list[int], list[int]]:
+    """Submit ``runs`` runs and close: the nice value of the thread writing each batch, and
+    of the thread that submitted them (before and after)."""
+    import os
+    import threading
+
+    recorder, _calls, run = _recorder_with_calls(path, monkeypatch)
+    write_prepared = recorder.store.write_prepared
+    seen: list[int] = []
+
+    def noted(prepared: Any) -> None:
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        write_prepared(prepared)
+
+    monkeypatch.setattr(recorder.store, "write_prepared", noted)
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    for _ in range(runs):
+        recorder.submit(*run)
+    assert recorder.close() == 0
+    after = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    return seen, [mine, after]
+
+
+linux_only = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="a thread's own priority is Linux's"
+)
+
+
+@linux_only
+def test_a_batch_is_written_below_the_requests_priority_while_the_writer_keeps_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the requests' thread keeps its priority (the nice value is the writing thread's own)
+    seen, (mine, after) = _priority_of_writes(tmp_path / "runs.duckdb", monkeypatch)
+    assert seen, "nothing was written"
+    assert set(seen) == {min(19, mine + recorder_module.WRITER_NICE)}
+    assert after == mine
+    assert len(RunStore(tmp_path / "runs.duckdb").list(None)) == 3
+
+
+@linux_only
+def test_a_batch_that_waited_too_long_is_written_at_the_requests_priority(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a writer starved of CPU at a lower priority could fall behind for good: a batch whose
+    # first run waited longer than BEHIND_S (here: any) is written at the priority of the
+    # thread that queued it
+    import os
+    import threading
+
+    if os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) >= 19:
+        pytest.skip("the tests run at the lowest priority already: nothing to tell apart")
+    monkeypatch.setattr(recorder_module, "BEHIND_S", -1.0)
+    seen, (mine, _after) = _priority_of_writes(tmp_path / "runs.duckdb", monkeypatch)
+    assert seen, "nothing was written"
+    assert set(seen) == {mine}
+    assert len(RunStore(tmp_path / "runs.duckdb").list(None)) == 3
+
+
+@linux_only
+def test_lower_priority_lowers_the_calling_thread_only() -> None:
+    import os
+    import threading
+
+    out: dict[str, Any] = {}
+
+    def probe() -> None:
+        me = threading.get_native_id()
+        out["lowered"] = recorder_module.lower_priority(4)
+        out["at"] = os.getpriority(os.PRIO_PROCESS, me)
+        out["again"] = recorder_module.lower_priority(30)  # past the lowest: the lowest
+        out["still"] = os.getpriority(os.PRIO_PROCESS, me)
+
+    main = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    thread = threading.Thread(target=probe)
+    thread.start()
+    thread.join()
+    assert out == {"lowered": True, "at": min(19, main + 4), "again": True, "still": 19}
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main
