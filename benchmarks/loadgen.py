@@ -7,6 +7,13 @@ machine. A request that gets no answer (the connection breaks or closes without 
 is counted as **dropped** and the client reconnects; an answer >= 500 is an error.
 
 Used by ``benchmarks/bench_service.py`` and ``tests/service/test_load.py``.
+
+:func:`run_paced` is the open-loop twin: requests leave at fixed times (``rate`` per second
+over all clients, in turn), whatever the answers do, and each latency counts from the
+request's scheduled time, so a slow answer that holds back the next request of its
+connection is charged to that request too (no "coordinated omission": a closed-loop client
+waiting on a stalled server sends nothing, and the stall shows once instead of in every
+request it delayed).
 """
 
 from __future__ import annotations
@@ -43,6 +50,8 @@ class LoadResult:
     latencies_ms: np.ndarray
     statuses: Counter[int] = field(default_factory=Counter)
     dropped: int = 0
+    #: requests per second offered (:func:`run_paced`); None for closed-loop clients
+    rate: float | None = None
 
     @property
     def answered(self) -> int:
@@ -60,8 +69,9 @@ class LoadResult:
         return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms.size else 0.0
 
     def summary(self) -> str:
+        offered = f" offered {self.rate:.0f} req/s (open loop)," if self.rate else ""
         return (
-            f"{self.clients} clients: {self.answered} answers in {self.seconds:.1f} s, "
+            f"{self.clients} clients:{offered} {self.answered} answers in {self.seconds:.1f} s, "
             f"{self.throughput:.0f} req/s, p50 {self.percentile(50):.1f} ms, "
             f"p99 {self.percentile(99):.1f} ms, statuses {dict(sorted(self.statuses.items()))}, "
             f"dropped {self.dropped}"
@@ -88,16 +98,23 @@ async def _answer(reader: asyncio.StreamReader) -> tuple[int, bool]:
 
 async def _client(
     host: str, port: int, requests: Sequence[bytes], deadline: float, out: LoadResult,
-    latencies: list[float],
+    latencies: list[float], times: Sequence[float] | None = None,
 ) -> None:  # fmt: skip
+    """Send ``requests`` in turn on one keep-alive connection: each when the previous answer
+    has come, or (``times``, ``time.perf_counter()`` values) at its time or, if the previous
+    answer comes later, then, its latency counted from its time."""
     reader = writer = None
-    for raw in requests:
+    for k, raw in enumerate(requests):
         if time.monotonic() > deadline:
             break
         if writer is None:
             reader, writer = await asyncio.open_connection(host, port)
         assert reader is not None
         t = time.perf_counter()
+        if times is not None:
+            if times[k] > t:
+                await asyncio.sleep(times[k] - t)
+            t = times[k]
         try:
             writer.write(raw)
             await writer.drain()
@@ -122,10 +139,7 @@ def run_load(
     """``clients`` closed-loop clients, each sending ``per_client`` requests drawn in turn from
     ``requests`` (client ``c`` from offset ``c·per_client``: with ``clients·per_client``
     requests every one is sent once), stopping after ``max_seconds``."""
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        raise ValueError("the load generator only targets loopback")
+    host, port = _loopback(url)
     out = LoadResult(clients=clients, seconds=0.0, latencies_ms=np.zeros(0))
     latencies: list[float] = []
 
@@ -146,4 +160,57 @@ def run_load(
     return out
 
 
-__all__ = ["LoadResult", "encode", "run_load"]
+def run_paced(
+    url: str,
+    requests: Sequence[bytes],
+    *,
+    clients: int,
+    rate: float,
+    max_seconds: float,
+) -> LoadResult:
+    """Every request of ``requests`` sent once, open loop (module docstring): request ``k``
+    leaves at ``k / rate`` seconds on client ``k % clients`` (its connection opened before),
+    or when that connection's previous answer has come if later; latencies count from the
+    scheduled times. Stops sending after ``max_seconds``."""
+    if rate <= 0 or clients < 1:
+        raise ValueError("rate must be positive and clients at least 1")
+    host, port = _loopback(url)
+    out = LoadResult(clients=clients, seconds=0.0, latencies_ms=np.zeros(0), rate=rate)
+    latencies: list[float] = []
+
+    async def main() -> None:
+        deadline = time.monotonic() + max_seconds
+        start = time.perf_counter() + 0.2  # every connection open before the first send
+        plans = [range(c, len(requests), clients) for c in range(clients)]
+        await asyncio.gather(
+            *(
+                _client(
+                    host,
+                    port,
+                    [requests[k] for k in ks],
+                    deadline,
+                    out,
+                    latencies,
+                    times=[start + k / rate for k in ks],
+                )
+                for ks in plans
+                if ks
+            )
+        )
+
+    t = time.perf_counter()
+    asyncio.run(main())
+    out.seconds = time.perf_counter() - t - 0.2
+    out.latencies_ms = np.asarray(latencies)
+    return out
+
+
+def _loopback(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError("the load generator only targets loopback")
+    return host, port
+
+
+__all__ = ["LoadResult", "encode", "run_load", "run_paced"]

@@ -51,6 +51,8 @@ ROWS = (
      "new", "the service with 1 worker"),
     ("service_load_32_clients_repeated", "service, 32 clients, the same 128 requests again",
      "every request new (the row above)"),
+    ("service_load_32_clients_paced", "service, 32 clients offered 400 req/s in all (open "
+     "loop), every request new: p99", "the service with 1 worker (ratio: its p99 / ours)"),
 )  # fmt: skip
 
 
