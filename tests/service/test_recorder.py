@@ -379,3 +379,27 @@ def test_lower_priority_lowers_the_calling_thread_only() -> None:
     thread.join()
     assert out == {"lowered": True, "at": min(19, main + 4), "again": True, "still": 19}
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main
+
+
+def test_a_file_system_without_locks_still_gets_its_runs_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the writers' turn is an advisory lock; where taking it fails, the batch is written
+    # without it (the store's own file lock still keeps writers apart)
+    fcntl = pytest.importorskip("fcntl")
+    flock = fcntl.flock
+    refused: list[int] = []
+
+    def no_exclusive_lock(fd: int, operation: int) -> None:
+        if operation == fcntl.LOCK_EX:
+            refused.append(fd)
+            raise OSError(37, "No locks available")
+        flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", no_exclusive_lock)
+    recorder, calls, run = _recorder_with_calls(tmp_path / "runs.duckdb", monkeypatch)
+    ids = [recorder.submit(*run)[0] for _ in range(3)]
+    assert recorder.close() == 0
+    assert refused, "the lock was never asked for"
+    assert sum(calls) == 3
+    assert {s.run_id for s in RunStore(tmp_path / "runs.duckdb").list(None)} == set(ids)

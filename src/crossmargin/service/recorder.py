@@ -305,8 +305,8 @@ class RunRecorder:
             writer.join()
 
     def _write_batch(self, jobs: list[_Job], background: bool) -> None:
-        """Write ``jobs`` on this thread, at the lowest priority if ``background`` (module
-        docstring)."""
+        """Write ``jobs`` on this thread, :data:`WRITER_NICE` steps below the requests'
+        priority if ``background`` (module docstring)."""
         if background:
             lower_priority(WRITER_NICE)
         with _turn(self.store.path):
@@ -371,24 +371,21 @@ def _turn(store: Path) -> Iterator[None]:
     except ImportError:  # pragma: no cover - not POSIX
         yield
         return
+    handle, locked = None, False
     try:
         store.parent.mkdir(parents=True, exist_ok=True)
         handle = open(store.with_name(store.name + ".writers"), "a+b")  # noqa: SIM115
-    except OSError:
-        yield
-        return
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        locked = True
+    except OSError:  # no lock file, or a file system without locks: no turn taken
+        pass
     try:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        except OSError:  # a file system without locks
-            yield
-            return
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        yield
     finally:
-        handle.close()
+        if handle is not None:
+            if locked:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            handle.close()
 
 
 __all__ = ["RunRecorder", "StoreBusy", "is_busy", "lower_priority"]
