@@ -483,8 +483,9 @@ class RunStore:
 
         Each mapping holds the keyword arguments of :meth:`record` (``kind`` included) and
         optionally ``run_id`` and ``created_at``, chosen by a caller that hands the id out
-        before the run is written (the service's background writer). Rows are prepared
-        before the file is opened, so the transaction is short.
+        before the run is written. Rows are prepared before the file is opened, so the
+        transaction is short. (The service's background writer uses the two halves apart:
+        :meth:`prepare_run` on the request's thread, :meth:`write_prepared` on the writer's.)
         """
         prepared = [self.prepare_run(**dict(run)) for run in runs]
         self.write_prepared(prepared)
