@@ -1,10 +1,12 @@
 """Running the service: one process, or ``workers`` processes on one port.
 
 ``serve(config, host, port, workers)`` is what ``crossmargin serve`` calls. With one worker
-the application runs in this process; with more, uvicorn's supervisor starts ``workers``
-processes and restarts any that dies. On Linux each worker listens on a socket of its own
-(``SO_REUSEPORT``, :mod:`crossmargin.service.listeners`), so that the kernel spreads the
-connections evenly over the workers; elsewhere they share the supervisor's socket. Each
+the application runs in this process; with more, a supervisor starts ``workers`` processes
+and replaces any that dies. On Linux it is this package's own
+(:mod:`crossmargin.service.supervisor`): it listens on the port and hands each new
+connection to the worker with the fewest open connections
+(:mod:`crossmargin.service.handover`); elsewhere it is uvicorn's, and the workers share its
+socket. Each
 worker builds its application from the configuration this process resolved — the valuation
 date is fixed here once, so every worker values on the same date — handed over in the
 environment variable :data:`CONFIG_ENV`.
@@ -34,7 +36,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from crossmargin.errors import InputError
-from crossmargin.service.listeners import spreads_connections
+from crossmargin.service.handover import hands_over_connections
 from crossmargin.service.state import ServiceConfig
 
 CONFIG_ENV = "CROSSMARGIN_SERVICE_CONFIG"
@@ -142,11 +144,11 @@ def serve(
         return
     os.environ[CONFIG_ENV] = config.to_json()
     target = "crossmargin.service.server:app_from_env"
-    if not spreads_connections():
+    if not hands_over_connections():
         announce()
         uvicorn.run(target, factory=True, workers=workers, **settings)  # type: ignore[arg-type]
         return
-    from crossmargin.service.listeners import run_workers
+    from crossmargin.service.supervisor import run_workers
 
     run_workers(
         uvicorn.Config(target, factory=True, workers=workers, **settings),  # type: ignore[arg-type]

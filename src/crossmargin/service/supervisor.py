@@ -1,0 +1,132 @@
+"""The supervisor of a multi-worker service: it listens on the port, hands each new
+connection to a worker (:class:`~crossmargin.service.handover.Dispatcher`), starts the
+worker processes (:func:`~crossmargin.service.worker.run_worker`) and keeps them running.
+
+* A worker that dies after it has served is replaced at once (checked twice a second).
+* A worker that dies before it ever served (its application could not be built, or it
+  could not reach the dispatcher) would fail the same way again: the supervisor stops the
+  service and says so, instead of restarting it in a loop.
+* ``SIGINT`` or ``SIGTERM`` stops the service: each worker gets ``SIGTERM`` and shuts down
+  as uvicorn does (requests in flight finish and queued runs are written), within
+  :data:`STOP_S`, after which it is killed.
+
+Workers are started with ``spawn``, so that each builds its own application (its own
+threads, caches and store connection) from the configuration the supervisor resolved.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import threading
+import time
+from collections.abc import Callable
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from crossmargin.errors import CrossMarginError
+from crossmargin.service.handover import Dispatcher, bind
+
+STOP_S = 40.0  # a worker's time to shut down (uvicorn's graceful 30 s, and its last writes)
+CHECK_S = 0.5  # how often the workers are checked
+
+logger = logging.getLogger("uvicorn.error")
+
+
+class Supervisor:
+    """Starts ``config.workers`` worker processes serving what ``dispatcher`` hands them,
+    and keeps them running until :meth:`stop` (module docstring)."""
+
+    def __init__(self, config: Any, dispatcher: Dispatcher) -> None:
+        self.config = config
+        self.dispatcher = dispatcher
+        self.processes: list[BaseProcess] = []
+        self._stop = threading.Event()
+        self._context = multiprocessing.get_context("spawn")
+
+    def _start(self) -> BaseProcess:
+        from crossmargin.service.worker import run_worker
+
+        process = self._context.Process(
+            target=run_worker, args=(self.config, self.dispatcher.path), daemon=False
+        )
+        process.start()
+        return process
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to stop the service (safe from a signal handler)."""
+        self._stop.set()
+
+    def run(self) -> None:
+        """Run the workers until :meth:`stop`; a :class:`CrossMarginError` if a worker could
+        not start."""
+        failed: str | None = None
+        try:
+            self.processes = [self._start() for _ in range(self.config.workers)]
+            self.dispatcher.start()
+            while failed is None and not self._stop.wait(CHECK_S):
+                failed = self._keep_alive()
+        finally:
+            self._stop_all()
+        if failed is not None:
+            raise CrossMarginError(failed)
+
+    def _keep_alive(self) -> str | None:
+        """Replace each worker that has died after serving; the reason to stop if one died
+        before it served."""
+        for i, process in enumerate(self.processes):
+            if process.is_alive():
+                continue
+            process.join()
+            if process.pid not in self.dispatcher.served:
+                return (
+                    f"a worker of the service stopped before it could serve (exit code "
+                    f"{process.exitcode}); see its log above"
+                )
+            logger.warning("worker %s died (exit code %s): starting another",
+                           process.pid, process.exitcode)  # fmt: skip
+            self.processes[i] = self._start()
+        return None
+
+    def _stop_all(self) -> None:
+        for process in self.processes:
+            if process.is_alive():
+                process.terminate()  # SIGTERM: uvicorn's graceful shutdown
+        deadline = time.monotonic() + STOP_S
+        for process in self.processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                logger.warning("worker %s did not stop in %.0f s: killed", process.pid, STOP_S)
+                process.kill()
+                process.join()
+
+
+def run_workers(config: Any, *, announce: Callable[[], None] | None = None) -> None:
+    """Serve ``config`` (a :class:`uvicorn.Config` with ``workers`` > 1) from worker processes
+    that this process hands connections to; ``announce()`` once the port is held. Returns
+    when interrupted (``SIGINT`` or ``SIGTERM``)."""
+    listener = bind(config.host, config.port, config.backlog)
+    try:
+        dispatcher = Dispatcher(listener, config.workers)
+    except OSError as error:  # its channels' folder or socket cannot be made
+        listener.close()
+        raise CrossMarginError(f"cannot start the workers' dispatcher: {error}") from None
+    supervisor = Supervisor(config, dispatcher)
+    stops = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda *_: supervisor.stop()) for sig in stops}
+    try:
+        host, port = listener.getsockname()[:2]
+        if announce is not None:
+            announce()
+        logger.info("crossmargin serving on http://%s:%d with %d workers (Press CTRL+C to quit)",
+                    host, port, config.workers)  # fmt: skip
+        supervisor.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        dispatcher.stop()
+        listener.close()
+
+
+__all__ = ["CHECK_S", "STOP_S", "Supervisor", "run_workers"]

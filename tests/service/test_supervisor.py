@@ -1,0 +1,172 @@
+"""The supervisor and its workers (:mod:`crossmargin.service.supervisor`,
+:mod:`crossmargin.service.worker`), end to end, on a tiny application that answers with
+its worker's process id: the connections are split evenly, a worker reports the ones it
+closes, a worker that dies is replaced, a worker that cannot start stops the service with
+a clear error, and ``SIGTERM`` stops it all."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from tests.service.live import free_port
+
+from crossmargin.errors import CrossMarginError
+from crossmargin.service.handover import hands_over_connections
+from crossmargin.service.supervisor import run_workers
+
+pytestmark = pytest.mark.skipif(not hands_over_connections(), reason="SCM_RIGHTS hand-over: Linux")
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVE = (
+    "import sys, uvicorn; from crossmargin.service.supervisor import run_workers; "
+    "run_workers(uvicorn.Config('tests.service.tiny_app:app', host='127.0.0.1', "
+    "port=int(sys.argv[1]), workers=2, log_level='warning', timeout_keep_alive=60))"
+)
+
+
+class Client:
+    """A keep-alive HTTP/1.1 connection that asks which worker serves it."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.file = self.sock.makefile("rb")
+
+    def pid(self) -> int:
+        self.sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert self.file.readline().startswith(b"HTTP/1.1 200")
+        length = 0
+        while (line := self.file.readline()) not in (b"\r\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        return int(self.file.read(length))
+
+    def close(self) -> None:
+        self.file.close()
+        self.sock.close()
+
+
+@pytest.fixture
+def service() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")])}
+    proc = subprocess.Popen([sys.executable, "-c", SERVE, str(port)], cwd=ROOT, env=env)
+    deadline = time.monotonic() + 60
+    while True:  # up once a request is answered (every worker serves by then)
+        try:
+            Client(port).close()
+            probe = Client(port)
+            probe.pid()
+            probe.close()
+            break
+        except OSError:
+            assert proc.poll() is None, "the service stopped"
+            assert time.monotonic() < deadline, "the service did not start"
+            time.sleep(0.1)
+    yield proc, port
+    if proc.poll() is None:
+        proc.terminate()
+        proc.wait(30)
+
+
+def _workers(proc: subprocess.Popen[bytes]) -> set[int]:
+    import psutil
+
+    workers = set()
+    for p in psutil.Process(proc.pid).children():
+        try:  # not multiprocessing's resource tracker, the other child of a spawning parent
+            if any("spawn_main" in part for part in p.cmdline()):
+                workers.add(p.pid)
+        except psutil.Error:  # gone meanwhile
+            continue
+    return workers
+
+
+def test_connections_are_split_evenly_and_closes_counted(
+    service: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    proc, port = service
+    clients = [Client(port) for _ in range(32)]
+    try:
+        owner = {c: c.pid() for c in clients}
+        split = Counter(owner.values())
+        assert sorted(split.values()) == [16, 16], split
+        assert set(split) == _workers(proc)
+        # a connection stays with its worker
+        assert all(c.pid() == owner[c] for c in clients[:8])
+        # close 6 of one worker's: the next 6 new connections all go to it
+        busy = split.most_common(1)[0][0]
+        for c in [c for c in clients if owner[c] == busy][:6]:
+            c.close()
+            clients.remove(c)
+        time.sleep(0.5)  # the worker's reports reach the dispatcher
+        new = [Client(port) for _ in range(6)]
+        clients += new
+        assert [c.pid() for c in new] == [busy] * 6
+    finally:
+        for c in clients:
+            c.close()
+
+
+def test_a_worker_that_dies_is_replaced(service: tuple[subprocess.Popen[bytes], int]) -> None:
+    proc, port = service
+    first = _workers(proc)
+    victim = min(first)
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while True:
+        now = _workers(proc)
+        if len(now) == 2 and victim not in now:
+            break
+        assert time.monotonic() < deadline, f"not replaced: {now}"
+        time.sleep(0.2)
+    # the service answers throughout, and the replacement takes its share once it serves
+    seen: Counter[int] = Counter()
+    clients = []
+    deadline = time.monotonic() + 60
+    while len(seen) < 2:
+        clients.append(Client(port))
+        seen[clients[-1].pid()] += 1
+        assert time.monotonic() < deadline, seen
+    for c in clients:
+        c.close()
+    assert set(seen) == now
+    assert victim not in seen
+
+
+def test_sigterm_stops_the_supervisor_and_its_workers(
+    service: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    import psutil
+
+    proc, port = service
+    workers = [psutil.Process(pid) for pid in _workers(proc)]
+    client = Client(port)
+    client.pid()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    for w in workers:
+        w.wait(5)  # gone (raises psutil.TimeoutExpired otherwise)
+    client.close()
+    with pytest.raises(ConnectionRefusedError):  # the port is closed with the supervisor
+        socket.create_connection(("127.0.0.1", port), timeout=2)
+
+
+def test_a_worker_that_cannot_start_stops_the_service_with_a_clear_error() -> None:
+    config = uvicorn.Config(
+        "tests.service.no_such_module:app", host="127.0.0.1", port=free_port(), workers=2,
+        log_level="critical",
+    )  # fmt: skip
+    started = time.monotonic()
+    with pytest.raises(CrossMarginError, match="stopped before it could serve"):
+        run_workers(config)
+    assert time.monotonic() - started < 60  # stopped, not restarted in a loop
