@@ -170,3 +170,45 @@ def test_a_worker_that_cannot_start_stops_the_service_with_a_clear_error() -> No
     with pytest.raises(CrossMarginError, match="stopped before it could serve"):
         run_workers(config)
     assert time.monotonic() - started < 60  # stopped, not restarted in a loop
+
+
+def test_workers_stop_when_their_supervisor_is_killed(
+    service: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    import psutil
+
+    proc, _ = service
+    workers = [psutil.Process(pid) for pid in _workers(proc)]
+    assert len(workers) == 2
+    proc.kill()  # no chance to stop them: they see the dispatcher's channel close
+    proc.wait(10)
+    gone, alive = psutil.wait_procs(workers, timeout=30)
+    assert alive == []
+    assert len(gone) == 2
+
+
+def test_a_failed_dispatcher_stops_the_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crossmargin.service.handover import Dispatcher, bind
+    from crossmargin.service.supervisor import Supervisor
+
+    def broken(self: Dispatcher) -> None:
+        raise RuntimeError("a fault outside any one event")
+
+    monkeypatch.setattr(Dispatcher, "_gate", broken)
+    listener = bind("127.0.0.1", 0, 16)
+    dispatcher = Dispatcher(listener, workers=2)
+    try:
+        dispatcher.start()
+        worker = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        worker.connect(dispatcher.path)  # an event: the dispatcher fails after handling it
+        worker.close()
+        deadline = time.monotonic() + 5
+        while dispatcher.running():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        reason = Supervisor(uvicorn.Config("x:app", workers=2), dispatcher)._keep_alive()
+        assert reason is not None
+        assert "connection dispatcher stopped" in reason
+    finally:
+        dispatcher.stop()
+        listener.close()

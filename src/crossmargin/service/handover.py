@@ -145,7 +145,17 @@ class Dispatcher:
 
     # --- the dispatcher's thread ----------------------------------------------------------
 
+    def running(self) -> bool:
+        """Whether the dispatcher's thread is handing over (false once stopped or failed)."""
+        return self._thread.is_alive()
+
     def _run(self) -> None:
+        try:
+            self._serve()
+        except Exception:  # a fault outside one event's handling: the supervisor stops
+            logger.exception("the connection dispatcher failed")
+
+    def _serve(self) -> None:
         while True:
             waiting = self._workers and not self._accepting  # for the rest of the start-up
             timeout = max(0.0, self._open_for - time.monotonic()) if waiting else None

@@ -6,6 +6,8 @@ worker processes (:func:`~crossmargin.service.worker.run_worker`) and keeps them
 * A worker that dies before it ever served (its application could not be built, or it
   could not reach the dispatcher) would fail the same way again: the supervisor stops the
   service and says so, instead of restarting it in a loop.
+* A dispatcher that fails stops the service too (a service that accepts and never answers
+  would be worse).
 * ``SIGINT`` or ``SIGTERM`` stops the service: each worker gets ``SIGTERM`` and shuts down
   as uvicorn does (requests in flight finish and queued runs are written), within
   :data:`STOP_S`, after which it is killed.
@@ -74,7 +76,9 @@ class Supervisor:
 
     def _keep_alive(self) -> str | None:
         """Replace each worker that has died after serving; the reason to stop if one died
-        before it served."""
+        before it served, or if the dispatcher has stopped."""
+        if not self.dispatcher.running():
+            return "the service's connection dispatcher stopped; see its log above"
         for i, process in enumerate(self.processes):
             if process.is_alive():
                 continue
