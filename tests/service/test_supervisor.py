@@ -6,6 +6,7 @@ a clear error, and ``SIGTERM`` stops it all."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -22,7 +23,7 @@ from tests.service.live import free_port
 
 from crossmargin.errors import CrossMarginError
 from crossmargin.service.handover import hands_over_connections
-from crossmargin.service.supervisor import run_workers
+from crossmargin.service.supervisor import MAX_DEATHS, run_workers
 
 pytestmark = pytest.mark.skipif(not hands_over_connections(), reason="SCM_RIGHTS hand-over: Linux")
 
@@ -41,8 +42,14 @@ class Client:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
         self.file = self.sock.makefile("rb")
 
-    def pid(self) -> int:
-        self.sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    def pid(self, path: str = "/") -> int:
+        self.ask(path)
+        return self.answer()
+
+    def ask(self, path: str) -> None:
+        self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+
+    def answer(self) -> int:
         assert self.file.readline().startswith(b"HTTP/1.1 200")
         length = 0
         while (line := self.file.readline()) not in (b"\r\n", b""):
@@ -59,7 +66,9 @@ class Client:
 def service() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")])}
-    proc = subprocess.Popen([sys.executable, "-c", SERVE, str(port)], cwd=ROOT, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVE, str(port)], cwd=ROOT, env=env, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 60
     while True:  # up once a request is answered (every worker serves by then)
         try:
@@ -108,7 +117,7 @@ def test_connections_are_split_evenly_and_closes_counted(
         for c in [c for c in clients if owner[c] == busy][:6]:
             c.close()
             clients.remove(c)
-        time.sleep(0.5)  # the worker's reports reach the dispatcher
+        time.sleep(1.0)  # the worker's reports reach the dispatcher (within milliseconds)
         new = [Client(port) for _ in range(6)]
         clients += new
         assert [c.pid() for c in new] == [busy] * 6
@@ -151,8 +160,11 @@ def test_sigterm_stops_the_supervisor_and_its_workers(
     proc, port = service
     workers = [psutil.Process(pid) for pid in _workers(proc)]
     client = Client(port)
-    client.pid()
+    serving = client.pid()
+    client.ask("/slow")  # answered 1 s from now
+    time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
+    assert client.answer() == serving  # a request in flight is finished
     assert proc.wait(30) == 0
     for w in workers:
         w.wait(5)  # gone (raises psutil.TimeoutExpired otherwise)
@@ -170,6 +182,27 @@ def test_a_worker_that_cannot_start_stops_the_service_with_a_clear_error() -> No
     with pytest.raises(CrossMarginError, match="stopped before it could serve"):
         run_workers(config)
     assert time.monotonic() - started < 60  # stopped, not restarted in a loop
+
+
+def test_workers_dying_over_and_over_stop_the_service(
+    service: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    proc, port = service
+    deadline = time.monotonic() + 120
+    while proc.poll() is None:  # each /die ends the worker that takes it
+        assert time.monotonic() < deadline, "the supervisor kept restarting its workers"
+        with contextlib.suppress(OSError):  # the port closed: the supervisor is stopping
+            client = Client(port)
+            try:
+                client.ask("/die")
+                assert client.file.readline() == b""  # no answer: the worker has ended
+            finally:
+                client.close()
+        time.sleep(0.3)
+    assert proc.wait(60) == 1
+    assert proc.stderr is not None
+    err = proc.stderr.read().decode()
+    assert f"{MAX_DEATHS} workers of the service died within 60 s" in err
 
 
 def test_workers_stop_when_their_supervisor_is_killed(

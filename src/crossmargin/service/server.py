@@ -134,6 +134,7 @@ def serve(
         "timeout_keep_alive": KEEP_ALIVE_S,
         "timeout_graceful_shutdown": GRACEFUL_S,
         "backlog": BACKLOG,
+        "ws": "none",  # no WebSocket routes: an upgrade is answered as plain HTTP
     }
     announce = announce or (lambda: None)
     if workers == 1:

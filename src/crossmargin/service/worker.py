@@ -8,8 +8,8 @@ a connection of the event loop (``loop.connect_accepted_socket``) served by uvic
 HTTP protocol, exactly as an accepted one would be. When a connection closes, the worker
 sends the dispatcher one byte, so that the dispatcher's count of its open connections stays
 exact. At shutdown it leaves the dispatcher first (nothing new is handed to it), then
-finishes its connections as uvicorn does. If the dispatcher goes (the supervisor has
-stopped), the worker stops too.
+finishes its connections as uvicorn does. When the dispatcher closes the channel (the
+service is stopping, or its supervisor has gone), the worker stops too.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ class HandedServer(uvicorn.Server):
         except OSError as error:
             channel.close()
             logger.error("worker %d cannot reach the dispatcher: %s", os.getpid(), error)
+            await self.lifespan.shutdown()  # as uvicorn does when it cannot listen
             sys.exit(STARTUP_FAILURE)
         channel.setblocking(False)
         self._channel = channel
@@ -106,11 +107,13 @@ class HandedServer(uvicorn.Server):
                 return
             except OSError:
                 data, fds = b"", []
-            if not data:
-                logger.warning("the dispatcher has gone: worker %d stops", os.getpid())
+            if not data:  # the service is stopping (or its supervisor has gone)
+                logger.info("the dispatcher closed worker %d's channel: it stops", os.getpid())
                 self._leave()
                 self.should_exit = True
                 return
+            if not fds:  # the descriptor was lost on the way (this process had no room)
+                self._report_closed()
             for fd in fds:
                 self._join(loop, protocol, socket.socket(fileno=fd))
 
@@ -132,7 +135,8 @@ class HandedServer(uvicorn.Server):
 def run_worker(config: uvicorn.Config, channel_path: str) -> None:
     """A worker process's body (started by :mod:`crossmargin.service.supervisor`)."""
     config.configure_logging()
-    HandedServer(config, channel_path).run()
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C while starting: no traceback
+        HandedServer(config, channel_path).run()
 
 
 __all__ = ["HandedServer", "run_worker"]
