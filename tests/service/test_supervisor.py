@@ -84,7 +84,7 @@ def service() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     yield proc, port
     if proc.poll() is None:
         proc.terminate()
-        proc.wait(30)
+    proc.communicate(timeout=60)  # waits, reading (and closing) its error stream
 
 
 def _workers(proc: subprocess.Popen[bytes]) -> set[int]:
