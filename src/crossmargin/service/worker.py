@@ -6,10 +6,12 @@ Once its application is built (uvicorn's start-up, lifespan included), the worke
 to the dispatcher's Unix socket and reads handed-over file descriptors from it; each becomes
 a connection of the event loop (``loop.connect_accepted_socket``) served by uvicorn's own
 HTTP protocol, exactly as an accepted one would be. When a connection closes, the worker
-sends the dispatcher one byte, so that the dispatcher's count of its open connections stays
-exact. At shutdown it leaves the dispatcher first (nothing new is handed to it), then
-finishes its connections as uvicorn does. When the dispatcher closes the channel (the
-service is stopping, or its supervisor has gone), the worker stops too.
+sends the dispatcher one byte, so that the dispatcher knows how many connections each worker
+has open (a descriptor lost on the way counts as closed; the service turns off WebSocket
+upgrades, which would change a connection's protocol). At shutdown it leaves the dispatcher
+first (nothing new is handed to it), then finishes its connections as uvicorn does. When the
+dispatcher closes the channel (the service is stopping, or its supervisor has gone), the
+worker stops too.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ logger = logging.getLogger("uvicorn.error")
 
 
 class HandedServer(uvicorn.Server):
-    """uvicorn's server, serving connections handed over through the Unix socket at
-    ``channel_path`` instead of a socket of its own (module docstring)."""
+    """uvicorn's server, serving connections handed over through the dispatcher's Unix
+    socket address ``channel_path`` instead of a socket of its own (module docstring)."""
 
     def __init__(self, config: uvicorn.Config, channel_path: str) -> None:
         super().__init__(config)
