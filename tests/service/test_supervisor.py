@@ -245,3 +245,18 @@ def test_a_failed_dispatcher_stops_the_service(monkeypatch: pytest.MonkeyPatch) 
     finally:
         dispatcher.stop()
         listener.close()
+
+
+def test_a_worker_process_that_cannot_be_made_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from multiprocessing.process import BaseProcess
+
+    def refuse(self: BaseProcess) -> None:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(BaseProcess, "start", refuse)
+    config = uvicorn.Config("tests.service.tiny_app:app", host="127.0.0.1", port=free_port(),
+                            workers=2)  # fmt: skip
+    with pytest.raises(CrossMarginError, match=r"cannot start a worker process: .*unavailable"):
+        run_workers(config)

@@ -58,7 +58,10 @@ class Supervisor:
         process = self._context.Process(
             target=run_worker, args=(self.config, self.dispatcher.path), daemon=False
         )
-        process.start()
+        try:
+            process.start()
+        except OSError as error:  # out of processes or memory
+            raise CrossMarginError(f"cannot start a worker process: {error}") from None
         return process
 
     def stop(self) -> None:
@@ -70,7 +73,8 @@ class Supervisor:
         not start, the workers die over and over, or the dispatcher fails."""
         failed: str | None = None
         try:
-            self.processes = [self._start() for _ in range(self.config.workers)]
+            for _ in range(self.config.workers):  # one by one: a failure stops those started
+                self.processes.append(self._start())
             self.dispatcher.start()
             while failed is None and not self._stopping:
                 time.sleep(CHECK_S)
