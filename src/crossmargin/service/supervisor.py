@@ -142,7 +142,7 @@ def run_workers(config: Any, *, announce: Callable[[], None] | None = None) -> N
     listener = bind(config.host, config.port, config.backlog)
     try:
         dispatcher = Dispatcher(listener, config.workers)
-    except OSError as error:  # its channels' folder or socket cannot be made
+    except OSError as error:  # its channels' socket cannot be made
         listener.close()
         raise CrossMarginError(f"cannot start the workers' dispatcher: {error}") from None
     supervisor = Supervisor(config, dispatcher)
@@ -158,8 +158,7 @@ def run_workers(config: Any, *, announce: Callable[[], None] | None = None) -> N
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        dispatcher.stop()
-        listener.close()
+        dispatcher.stop()  # closes the port too (a no-op if the supervisor stopped it)
 
 
 __all__ = ["CHECK_S", "DEATHS_WINDOW_S", "MAX_DEATHS", "STOP_S", "Supervisor", "run_workers"]
