@@ -338,13 +338,13 @@ def test_stressed_window_is_searched_once_per_book(
     import crossmargin.models.var as var
 
     calls: list[int] = []
-    original = var.worst_windows
+    original = var.row_worst_windows  # the search of a small book's rows
 
-    def counting(pnl: Any, *args: Any, **kwargs: Any) -> Any:
+    def counting(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
-        return original(pnl, *args, **kwargs)
+        return original(*args, **kwargs)
 
-    monkeypatch.setattr(var, "worst_windows", counting)
+    monkeypatch.setattr(var, "row_worst_windows", counting)
     account = "alpha-crypto"
     rows = [r for r in sample_rows() if r["account"] == account]
     req = {"positions": rows, "model": "es", "record": False}

@@ -25,6 +25,7 @@ exactly (same floating-point sums) on random books.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numba
@@ -440,8 +441,15 @@ def fused_var_es(
 def _tail_terms(confidence: float, n: int) -> tuple[int, FloatArray, bool]:
     """``k = ⌈(1 − α)·n⌉``, the ES weights of the k worst, and whether the tail mass is
     whole (then ES is their plain mean, as :func:`crossmargin.stats.tail.var_es` takes it)."""
+    k, whole = _count_whole(confidence, n)
+    return k, tail_weights(confidence, n), whole
+
+
+@functools.lru_cache(maxsize=256, typed=True)  # typed: as stats.tail.tail_count
+def _count_whole(confidence: float, n: int) -> tuple[int, bool]:
+    """``k`` and whether the tail mass is whole, once per ``(α, n)`` (exact fractions)."""
     k = tail_count(confidence, n)
-    return k, tail_weights(confidence, n), bool(tail_mass(confidence, n) == k)
+    return k, bool(tail_mass(confidence, n) == k)
 
 
 def _result(

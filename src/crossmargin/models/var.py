@@ -70,6 +70,7 @@ from crossmargin.models.basis import validate_parameters as validate_basis
 from crossmargin.models.fused_tail import fused_var_es, fused_worst_windows, fuses
 from crossmargin.models.params import ParameterSet, load_parameters, number
 from crossmargin.models.row_memo import as_canonical
+from crossmargin.models.row_tails import row_var_es, row_worst_windows
 from crossmargin.models.var_addons import addon_terms
 from crossmargin.models.var_context import (
     CalendarPnL,
@@ -367,10 +368,14 @@ class HistoricalVaRModel(MarginModel):
         cols = cal.columns[used]
         core_name = "fhs" if cal.fhs is not None else "hs"  # filtered where FHS
         core_source = cal.fhs if cal.fhs is not None else cal.hs
+        needs_stress = self.apc == "stress-weight"  # the whole P&L matrix is mixed in
         # large books: the fused kernel keeps each row's k worst, never rows x scenarios
-        fused = self.apc != "stress-weight" and fuses(sub, fs.lookback.size)
+        fused = not needs_stress and fuses(sub, fs.lookback.size)
         if fused:
             tail = fused_var_es(core_source[np.ix_(fs.lookback, cols)], sub, self.confidence)
+        elif not needs_stress:  # the others: each row's P&L in one buffer (row_tails)
+            tail = row_var_es(core_source, fs.lookback, cols, sub, self.confidence,
+                              by_instrument=cal.by_instrument(core_name))  # fmt: skip
         else:
             pnl = row_pnl(core_source, fs.lookback, cols, sub,
                           by_instrument=cal.by_instrument(core_name))  # fmt: skip
@@ -381,7 +386,6 @@ class HistoricalVaRModel(MarginModel):
         out.worst_row[rows] = worst
         out.worst_calendar[rows] = CALENDAR_ORDER.index(fs.calendar)
         out.horizon_days[rows] = float(fs.facts["mpor_calendar_days"]["mean"])
-        needs_stress = self.apc == "stress-weight"
         stressed_rows = np.arange(rows.size) if needs_stress else np.flatnonzero(want)
         windows: dict[int, tuple[int, int]] = {}
         searched = self.stress_window == "auto" and stressed_rows.size > 0
@@ -400,7 +404,17 @@ class HistoricalVaRModel(MarginModel):
             length = min(fs.stress_length, fs.history.size)
             memo, keys = _stress_memo(fs, self, cols, sub, stressed_rows, length)
             known = [memo.get(k) for k in keys]
-            if needs_stress or any(k is None for k in known):
+            if not needs_stress and context.stress_dates is None and None in known:
+                priced = context.calendar_pnl(fs.calendar, history=True)  # every row priced
+                starts, s_tail = row_worst_windows(
+                    priced.hs, fs.history, cols, sub[stressed_rows], length, self.confidence,
+                    measure=self.measure, by_instrument=priced.by_instrument("hs"),
+                )  # fmt: skip
+                stress = self._measure(s_tail)
+                for k, start, value in zip(keys, starts, stress, strict=True):
+                    if k is not None:
+                        memo[k] = (int(start), int(length), float(value))
+            elif needs_stress or any(k is None for k in known):
                 priced = context.calendar_pnl(fs.calendar, history=True)  # every row priced
                 hist = row_pnl(priced.hs, fs.history, cols, sub[stressed_rows],
                                by_instrument=priced.by_instrument("hs"))  # fmt: skip

@@ -84,6 +84,35 @@ def row_pnl(
     keeps one (:meth:`crossmargin.models.var_context.CalendarPnL.by_instrument`): the
     kernel reads it without copying. Without it the block of the scenarios and columns asked
     is copied instrument by instrument first. The figures are the same either way."""
+    indptr, indices, data, by_instrument, scen, cols = row_kernel_inputs(
+        source, scenarios, columns, quantities, by_instrument=by_instrument
+    )
+    by_row = np.empty((indptr.shape[0] - 1, scen.shape[0]))
+    rows_at_into(indptr, indices, data, by_instrument, scen, cols, by_row)
+    out: FloatArray = by_row.T
+    return out
+
+
+RowKernelInputs = tuple[
+    NDArray[np.int64], NDArray[np.int64], FloatArray, FloatArray, NDArray[np.int64],
+    NDArray[np.int64],
+]  # fmt: skip
+
+
+def row_kernel_inputs(
+    source: FloatArray,
+    scenarios: npt.ArrayLike,
+    columns: npt.ArrayLike,
+    quantities: sp.spmatrix | FloatArray,
+    *,
+    by_instrument: FloatArray | None = None,
+) -> RowKernelInputs:
+    """``(indptr, indices, data, by_instrument, scenarios, columns)`` as the per-row kernels
+    (:func:`~crossmargin.pricing.kernels.rows_at_into`, :mod:`crossmargin.models.row_tails`)
+    take them, for the arguments of :func:`row_pnl`: ``quantities`` as CSR arrays with each
+    row's columns ascending, and without ``by_instrument`` the block of the scenarios and
+    columns asked, copied instrument by instrument (scenarios and columns then count from
+    0 within it)."""
     if sp.issparse(quantities):
         q = sp.csr_matrix(quantities, dtype=np.float64)
         if not q.has_sorted_indices:
@@ -101,18 +130,14 @@ def row_pnl(
         by_instrument = np.ascontiguousarray(np.asarray(source)[np.ix_(scen, cols)].T,
                                              dtype=np.float64)  # fmt: skip
         scen, cols = np.arange(scen.size, dtype=np.int64), np.arange(cols.size, dtype=np.int64)
-    by_row = np.empty((indptr.shape[0] - 1, scen.shape[0]))
-    rows_at_into(
+    return (
         np.ascontiguousarray(indptr, dtype=np.int64),
         np.ascontiguousarray(indices, dtype=np.int64),
         np.ascontiguousarray(data, dtype=np.float64),
         by_instrument,
         scen,
         cols,
-        by_row,
     )
-    out: FloatArray = by_row.T
-    return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -137,11 +137,19 @@ def tail_weights(confidence: float | Fraction | Decimal, n_scenarios: int) -> Fl
     """Weights of the ``k = ⌈m⌉`` worst scenarios (worst first) in the ES by level.
 
     ``1/m`` for the first ``k − 1`` and ``(m − (k − 1))/m`` for the k-th; they sum to 1.
+    A new array each call (the caller may change it); the exact arithmetic is kept.
     """
+    return _tail_weights(confidence, n_scenarios).copy()
+
+
+@functools.lru_cache(maxsize=256, typed=True)  # typed: as tail_count
+def _tail_weights(confidence: float | Fraction | Decimal, n_scenarios: int) -> FloatArray:
+    """:func:`tail_weights`, once per ``(α, n)`` (read-only: shared by every caller)."""
     m = tail_mass(confidence, n_scenarios)
     k = max(1, math.ceil(m))
     weights = np.full(k, float(1 / m))
     weights[-1] = float((m - (k - 1)) / m)
+    weights.flags.writeable = False
     return weights
 
 
