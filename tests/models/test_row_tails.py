@@ -26,7 +26,7 @@ from crossmargin.market.volsurface import VolSurface
 from crossmargin.models.fused_tail import fused_var_es
 from crossmargin.models.row_tails import row_var_es, row_worst_windows
 from crossmargin.models.var import ExpectedShortfallModel, HistoricalVaRMarginModel
-from crossmargin.pricing.kernels import rows_at_into
+from crossmargin.pricing.kernels import rows_at_into, rows_block_into
 from crossmargin.pricing.revalue import row_pnl
 from crossmargin.stats.tail import TailResult, var_es
 
@@ -65,7 +65,7 @@ def test_row_var_es_equals_var_es_of_the_matrix(
     rng = np.random.default_rng(len(picked))
     source = _source(rng, 1400, 40)
     columns = np.sort(rng.choice(40, 25, replace=False))
-    dense = _holdings(rng, 7, 25)
+    dense = _holdings(rng, 37, 25)  # blocks of 16 rows: two whole and a part
     holdings: Any = sp.csr_matrix(dense) if sparse else dense
     scenarios = SCENARIOS[picked]
     by_instrument = np.ascontiguousarray(source.T)
@@ -84,7 +84,7 @@ def test_row_worst_windows_equal_worst_windows_then_var_es(
     rng = np.random.default_rng(window)
     source = _source(rng, 1500, 30)
     columns = np.sort(rng.choice(30, 20, replace=False))
-    dense = _holdings(rng, 5, 20)
+    dense = _holdings(rng, 21, 20)
     holdings: Any = sp.csr_matrix(dense) if sparse else dense
     history = np.arange(100, 1500)
     full = row_pnl(source, history, columns, holdings)
@@ -226,3 +226,27 @@ def test_models_give_the_same_rows_through_the_row_kernels_or_the_matrix(
     np.testing.assert_array_equal(compiled.worst_scenario, plain.worst_scenario)
     assert compiled.facts == plain.facts
     assert np.all(compiled.total >= 0)
+
+
+@pytest.mark.parametrize("run", [True, False])
+def test_a_block_of_rows_adds_each_rows_entries_in_storage_order(run: bool) -> None:
+    # rows sharing columns, one with its columns out of order and one column twice: each
+    # row's sums must be 0 + q1*p1 + q2*p2 + ... in its storage order, in Python floats
+    rng = np.random.default_rng(4)
+    source = rng.normal(size=(80, 6)) * 10.0 ** rng.integers(-4, 7, size=(80, 6))
+    indptr = np.array([0, 3, 7, 7, 9], dtype=np.int64)  # row 2 is empty
+    indices = np.array([0, 2, 5, 4, 1, 4, 0, 3, 3], dtype=np.int64)
+    data = rng.normal(size=9) * 11.0
+    scenarios = np.arange(10, 70) if run else np.sort(rng.choice(80, 50, replace=False))
+    scenarios = scenarios.astype(np.int64)
+    columns = np.array([5, 0, 1, 2, 3, 4], dtype=np.int64)
+    out = np.full((4, scenarios.size), np.nan)
+    first = int(scenarios[0])
+    rows_block_into(indptr, indices, data, np.ascontiguousarray(source.T), scenarios,
+                    columns, first, run, 0, out, np.empty(4, dtype=np.int64))  # fmt: skip
+    for r in range(4):
+        for j, s in enumerate(scenarios.tolist()):
+            acc = 0.0
+            for p in range(indptr[r], indptr[r + 1]):
+                acc += float(data[p]) * float(source[s, columns[indices[p]]])
+            assert out[r, j] == acc, (r, s)

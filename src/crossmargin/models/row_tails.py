@@ -11,10 +11,14 @@ are a dozen NumPy calls each of a few microseconds around little arithmetic.
 Here one compiled call does it per row ``r`` (CSR entries ``(iₚ, qₚ)``), reading the
 per-contract P&L instrument by instrument (``P.T``) where the caller keeps it::
 
-    pnl[r, s] = 0 + Σₚ qₚ · P[s, iₚ]     (:func:`crossmargin.pricing.kernels.row_into`)
+    pnl[r, s] = 0 + Σₚ qₚ · P[s, iₚ]     (summed in entry order, as row_pnl sums)
 
-then keeps the k smallest (ascending, ties to the earlier scenario; the fused kernel's
-rule) and takes VaR, ES and the worst scenario from them as ``var_es`` does
+the rows taken in blocks of :data:`BLOCK`, each instrument's scenarios read once for every
+row of the block that holds it (:func:`crossmargin.pricing.kernels.rows_block_into`: the
+rows of one netting set share most instruments, and on a what-if the reading, not the
+arithmetic, was most of the time: 156 -> 115 us a request for the lookback sums). It then
+keeps the k smallest (ascending, ties to the earlier scenario; the fused kernel's rule) and
+takes VaR, ES and the worst scenario from them as ``var_es`` does
 (``k = ⌈(1 − α)·n⌉``, the fractional k-th weight of Acerbi & Tasche 2002, summed worst
 first). The stressed window: the row's P&L over the history, its best window
 (:func:`crossmargin.market.stress_windows.best_window`, the function ``worst_windows``
@@ -38,12 +42,15 @@ import scipy.sparse as sp
 from crossmargin.errors import InputError
 from crossmargin.market.stress_windows import best_window, search_scratch, window_weights
 from crossmargin.models.fused_tail import _measures, _result, _smallest_of, _tail_terms
-from crossmargin.pricing.kernels import row_into, scenario_run
+from crossmargin.pricing.kernels import rows_block_into, scenario_run
 from crossmargin.pricing.revalue import row_kernel_inputs
 from crossmargin.stats.tail import TailResult
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+
+#: Rows summed together: each instrument's scenarios are read once per block of rows.
+BLOCK = 16
 
 
 @numba.njit(cache=True, nogil=True)
@@ -72,19 +79,25 @@ def _tails_of_rows(
     bad: IntArray,
 ) -> None:  # pragma: no cover - compiled
     """Per row: its P&L over ``scenarios``, its k smallest, its VaR, ES and worst scenario
-    (``bad = (row, scenario)`` of the first non-finite P&L, and the row's measures left)."""
+    (``bad = (row, scenario)`` of the first non-finite P&L, and the row's measures left);
+    the rows in blocks of :data:`BLOCK` (:func:`~crossmargin.pricing.kernels.rows_block_into`)."""
     first, run = scenario_run(scenarios)
-    acc = np.empty(scenarios.shape[0])
+    n_rows = indptr.shape[0] - 1
+    acc = np.empty((min(BLOCK, max(n_rows, 1)), scenarios.shape[0]))
+    head = np.empty(acc.shape[0], dtype=np.int64)
     vals = np.empty(k)
     idx = np.empty(k, dtype=np.int64)
-    for r in range(indptr.shape[0] - 1):
-        row_into(indptr, indices, data, by_instrument, scenarios, columns, first, run, r, acc)
-        s = _first_bad(acc)
-        if s >= 0:
-            bad[0], bad[1] = r, s
-            return
-        _smallest_of(acc, k, vals, idx)
-        _measures(vals, idx, weights, whole, r, var, es, worst)
+    for r0 in range(0, n_rows, BLOCK):
+        m = min(BLOCK, n_rows - r0)
+        rows_block_into(indptr, indices, data, by_instrument, scenarios, columns, first, run,
+                        r0, acc[:m], head)  # fmt: skip
+        for j in range(m):
+            s = _first_bad(acc[j])
+            if s >= 0:
+                bad[0], bad[1] = r0 + j, s
+                return
+            _smallest_of(acc[j], k, vals, idx)
+            _measures(vals, idx, weights, whole, r0 + j, var, es, worst)
 
 
 @numba.njit(cache=True, nogil=True)  # no fastmath: see fused_tail
@@ -108,22 +121,28 @@ def _windows_of_rows(
     bad: IntArray,
 ) -> None:  # pragma: no cover - compiled
     """Per row: its P&L over the history ``scenarios``, the start of its worst window of
-    ``window`` scenarios and the VaR, ES and worst scenario (within the window) there."""
+    ``window`` scenarios and the VaR, ES and worst scenario (within the window) there; the
+    rows in blocks of :data:`BLOCK`, as :func:`_tails_of_rows`."""
     first, run = scenario_run(scenarios)
-    acc = np.empty(scenarios.shape[0])
+    n_rows = indptr.shape[0] - 1
+    acc = np.empty((min(BLOCK, max(n_rows, 1)), scenarios.shape[0]))
+    head = np.empty(acc.shape[0], dtype=np.int64)
     cand, cand_index = search_scratch(search_weights.shape[0])
     vals = np.empty(k)
     idx = np.empty(k, dtype=np.int64)
-    for r in range(indptr.shape[0] - 1):
-        row_into(indptr, indices, data, by_instrument, scenarios, columns, first, run, r, acc)
-        s = _first_bad(acc)
-        if s >= 0:
-            bad[0], bad[1] = r, s
-            return
-        start, _ = best_window(acc, window, search_weights, var_search, cand, cand_index)
-        starts[r] = start
-        _smallest_of(acc[start : start + window], k, vals, idx)
-        _measures(vals, idx, weights, whole, r, var, es, worst)
+    for r0 in range(0, n_rows, BLOCK):
+        m = min(BLOCK, n_rows - r0)
+        rows_block_into(indptr, indices, data, by_instrument, scenarios, columns, first, run,
+                        r0, acc[:m], head)  # fmt: skip
+        for j in range(m):
+            s = _first_bad(acc[j])
+            if s >= 0:
+                bad[0], bad[1] = r0 + j, s
+                return
+            start, _ = best_window(acc[j], window, search_weights, var_search, cand, cand_index)
+            starts[r0 + j] = start
+            _smallest_of(acc[j, start : start + window], k, vals, idx)
+            _measures(vals, idx, weights, whole, r0 + j, var, es, worst)
 
 
 def _check(bad: IntArray) -> None:

@@ -156,8 +156,9 @@ def row_into(
 ) -> None:  # pragma: no cover - compiled
     """Row ``r`` of :func:`rows_at_into` into ``target`` (one entry per scenario): per
     scenario ``0 + q₁·p₁ + q₂·p₂ + …`` over the row's entries in storage order (``first``,
-    ``run``: :func:`scenario_run` of ``scenarios``). The fused per-row kernels
-    (:mod:`crossmargin.models.row_tails`) sum through here too, so their figures are these."""
+    ``run``: :func:`scenario_run` of ``scenarios``). The per-row tail kernels
+    (:mod:`crossmargin.models.row_tails`) take the same sums in blocks of rows
+    (:func:`rows_block_into`); the tests check both against a scalar twin."""
     target[:] = 0.0
     n = scenarios.shape[0]
     p, end = indptr[r], indptr[r + 1]
@@ -186,6 +187,58 @@ def row_into(
         for s in range(n):
             target[s] += w0 * a[s]
         p += 1
+
+
+@numba.njit(cache=True, nogil=True)  # no fastmath: the same sums as _aggregate_block
+def rows_block_into(
+    indptr: IntArray,
+    indices: IntArray,
+    data: FloatArray,
+    by_instrument: FloatArray,
+    scenarios: IntArray,
+    columns: IntArray,
+    first: int,
+    run: bool,
+    r0: int,
+    out: FloatArray,
+    head: IntArray,
+) -> None:  # pragma: no cover - compiled
+    """Rows ``r0 .. r0 + len(out) - 1`` of :func:`rows_at_into` into ``out``, each
+    instrument's scenarios read once for all the rows of the block that hold it: the rows'
+    entries are taken column by column, the smallest column at the head of any row first
+    (``head``: scratch, one entry per row). Each row still adds its own entries in storage
+    order, one after another from 0: the same sums as :func:`row_into`. Rows of one netting
+    set share most instruments (a position's row, its group's, its account's), so a block
+    reads each instrument's history once instead of once per row; that reading, not the
+    arithmetic, is most of a small book's time."""
+    n_rows = out.shape[0]
+    n = scenarios.shape[0]
+    for j in range(n_rows):
+        out[j, :] = 0.0
+        head[j] = indptr[r0 + j]
+    while True:
+        c = -1
+        for j in range(n_rows):
+            if head[j] < indptr[r0 + j + 1]:
+                col = indices[head[j]]
+                if c < 0 or col < c:
+                    c = col
+        if c < 0:
+            return
+        series = by_instrument[columns[c]]
+        for j in range(n_rows):
+            p = head[j]
+            if p < indptr[r0 + j + 1] and indices[p] == c:
+                w = data[p]
+                target = out[j]
+                if run:
+                    stream = series[first : first + n]
+                    for s in range(n):
+                        target[s] += w * stream[s]
+                else:
+                    for s in range(n):
+                        target[s] += w * series[scenarios[s]]
+                head[j] = p + 1
 
 
 @numba.njit(cache=True, nogil=True)  # no fastmath: the same sums as _aggregate_block
