@@ -167,6 +167,29 @@ class BasisTerms:
         out: FloatArray = ordered_row_sums(np.abs(net), self.funding_shock) * h / DAYS_PER_YEAR
         return out
 
+    def row_charges(
+        self, holdings: sp.csr_matrix, horizon_days: FloatArray
+    ) -> tuple[FloatArray, FloatArray]:
+        """``(basis, funding)`` per row in one compiled pass
+        (:func:`crossmargin.models.addon_kernels.basis_rows`): the figures of :meth:`basis`
+        and :meth:`funding`, bit for bit, with the same checks."""
+        from crossmargin.models.addon_kernels import basis_rows
+
+        q, h = self._rows(holdings, horizon_days)
+        n = q.shape[0]
+        basis, funding = np.empty(n), np.empty(n)
+        basis_rows(
+            q.indptr.astype(np.int64), q.indices.astype(np.int64),
+            np.ascontiguousarray(q.data, dtype=np.float64),
+            np.ascontiguousarray(self.underlying_index, dtype=np.int64),
+            np.ascontiguousarray(self.basis_pnl_up, dtype=np.float64),
+            np.ascontiguousarray(self.basis_pnl_down, dtype=np.float64),
+            np.ascontiguousarray(self.perpetual_notional, dtype=np.float64),
+            np.ascontiguousarray(self.funding_shock, dtype=np.float64),
+            float(self.reference_days), DAYS_PER_YEAR, np.ascontiguousarray(h), basis, funding,
+        )  # fmt: skip
+        return basis, funding
+
     def take(self, order: IntArray) -> BasisTerms:
         """These terms with the instruments taken in ``order``; the underlyings follow, in
         the order the instruments first hold them (as terms built on that order list them),

@@ -299,10 +299,10 @@ class HistoricalVaRModel(MarginModel):
             self._margin_set(context, fs, sub, used, rows, want[rows], out)
         liquidity_delta, liquidity_vega = np.zeros(n_rows), np.zeros(n_rows)
         concentration, days = np.zeros(n_rows), np.zeros(n_rows)
-        if context.addons is not None:
-            liquidity_delta, liquidity_vega = context.addons.liquidity(h)
-            days = context.addons.days_to_liquidate(h)
-            concentration = context.addons.concentration(h, out.core, out.horizon_days, days=days)
+        if context.addons is not None:  # one compiled pass (addon_kernels)
+            liquidity_delta, liquidity_vega, days, concentration = context.addons.row_figures(
+                h, out.core, out.horizon_days
+            )
         components = {"core": out.core, "apc": out.apc}
         components.update(
             liquidity_delta=liquidity_delta,
@@ -310,8 +310,9 @@ class HistoricalVaRModel(MarginModel):
             concentration=concentration,
         )
         if context.basis is not None:
-            components["basis"] = context.basis.basis(h, out.horizon_days)
-            components["funding"] = context.basis.funding(h, out.horizon_days)
+            components["basis"], components["funding"] = context.basis.row_charges(
+                h, out.horizon_days
+            )
         total = np.maximum(out.core + out.apc, 0.0)
         for name, value in components.items():
             if name not in ("core", "apc"):

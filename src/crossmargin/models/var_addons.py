@@ -158,6 +158,29 @@ class AddOnTerms:
         out: FloatArray = np.asarray(core, dtype=float) * (np.sqrt(ratio) - 1.0)
         return out
 
+    def row_figures(
+        self, holdings: sp.csr_matrix, core: FloatArray, mpor_days: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """``(liquidity_delta, liquidity_vega, days, concentration)`` per row in one compiled
+        pass (:func:`crossmargin.models.addon_kernels.addon_rows`): the figures of
+        :meth:`liquidity`, :meth:`days_to_liquidate` and :meth:`concentration`, bit for bit."""
+        from crossmargin.models.addon_kernels import addon_rows
+
+        q = as_csr(holdings)
+        n = q.shape[0]
+        out = tuple(np.empty(n) for _ in range(4))
+        addon_rows(
+            q.indptr.astype(np.int64), q.indices.astype(np.int64),
+            np.ascontiguousarray(q.data, dtype=np.float64),
+            np.ascontiguousarray(self.bucket_index, dtype=np.int64),
+            *(np.ascontiguousarray(a, dtype=np.float64) for a in (
+                self.dollar_delta, self.vega, self.half_spread, self.vol_half_spread,
+                self.delta_capacity, self.vega_capacity, core, mpor_days,
+            )),
+            *out,
+        )  # fmt: skip
+        return out[0], out[1], out[2], out[3]
+
     def extend(self, other: AddOnTerms) -> AddOnTerms:
         """These terms followed by ``other``'s instruments (same parameters and market)."""
         buckets = list(self.buckets)
