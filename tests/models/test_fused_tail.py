@@ -10,19 +10,17 @@ rows whether they fuse or build the matrix.
 from __future__ import annotations
 
 import importlib
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from var_fixtures import ASOF, instruments, random_history, snapshot
+from var_fixtures import assert_same_rows, mixed_market, random_history
 
 import crossmargin.models.fused_tail as fused_tail
 import crossmargin.models.var as var_module
 from crossmargin.market.history import MarketHistory
 from crossmargin.market.stress_windows import worst_windows
-from crossmargin.market.volsurface import VolSurface
 from crossmargin.models.fused_tail import fused_var_es, fused_worst_windows, smallest_k_rows
 from crossmargin.models.var import ExpectedShortfallModel, HistoricalVaRMarginModel
 from crossmargin.pricing.kernels import aggregate_rows
@@ -138,13 +136,7 @@ def test_models_give_the_same_rows_fused_or_not(
     options: dict[str, object],
 ) -> None:
     history = MarketHistory.load(random_folder)
-    market = snapshot(history, ASOF, ["BTC", "SPY"])
-    flat = VolSurface.from_parameters(atm_vol=0.6)
-    market = replace(market, vols={"BTC": flat, "SPY": flat})
-    inst = instruments(
-        "BTC_USDC", "SPY", "BTC-PERPETUAL", "BTC-25SEP20-9000-C", "BTC-25SEP20-9000-P",
-        "BTC-25SEP20-11000-C", "BTC-25DEC20-8000-P", "BTC-25SEP20",
-    )  # fmt: skip
+    market, inst = mixed_market(history)
     book = _book(np.random.default_rng(3), 300, len(inst), 4)
     # every book takes the compiled paths (the fused kernel; the blocked sums otherwise)
     monkeypatch.setattr(var_module, "_DENSE_CELLS", 0)
@@ -170,13 +162,5 @@ def test_models_give_the_same_rows_fused_or_not(
     assert (-1 in calls) == (searched and options.get("apc") != "stress-weight")
     monkeypatch.setattr(var_module, "fuses", lambda *_: False)
     plain = m.margin_rows(m.prepare(inst, market), book, detail=detail)
-    np.testing.assert_array_equal(fused.total, plain.total)
-    for name, value in plain.components.items():
-        np.testing.assert_array_equal(fused.components[name], value, err_msg=name)
-    for name, value in plain.info.items():
-        np.testing.assert_array_equal(fused.info[name], value, err_msg=name)
-    assert fused.worst_scenario is not None
-    assert plain.worst_scenario is not None
-    np.testing.assert_array_equal(fused.worst_scenario, plain.worst_scenario)
-    assert fused.facts == plain.facts
+    assert_same_rows(fused, plain)
     assert np.all(fused.total > 0)

@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from crossmargin.instruments import Instrument, parse_symbol
 from crossmargin.market.history import MarketHistory
 from crossmargin.market.snapshot import MarketSnapshot
+from crossmargin.models.base import RowMargins
 
 ASOF = "2020-06-30"
 FILES = {
@@ -86,6 +87,38 @@ def snapshot(history: MarketHistory, asof: str, underlyings: Sequence[str]) -> M
         rates={"USD": 0.0},
         fx={"USDC": 1.0, "USDT": 1.0},
     )
+
+
+def mixed_market(history: MarketHistory) -> tuple[MarketSnapshot, tuple[Instrument, ...]]:
+    """A BTC and SPY snapshot on :data:`ASOF` with flat 60% vols, and eight instruments on
+    them (spot, ETF, perpetual, options, future): the book the kernel-against-twin model
+    tests margin."""
+    from dataclasses import replace
+
+    from crossmargin.market.volsurface import VolSurface
+
+    market = snapshot(history, ASOF, ["BTC", "SPY"])
+    flat = VolSurface.from_parameters(atm_vol=0.6)
+    market = replace(market, vols={"BTC": flat, "SPY": flat})
+    inst = instruments(
+        "BTC_USDC", "SPY", "BTC-PERPETUAL", "BTC-25SEP20-9000-C", "BTC-25SEP20-9000-P",
+        "BTC-25SEP20-11000-C", "BTC-25DEC20-8000-P", "BTC-25SEP20",
+    )  # fmt: skip
+    return market, inst
+
+
+def assert_same_rows(got: RowMargins, want: RowMargins) -> None:
+    """Two models' rows are the same figures bit for bit: totals, every component and info
+    array, worst scenarios and facts."""
+    np.testing.assert_array_equal(got.total, want.total)
+    for name, value in want.components.items():
+        np.testing.assert_array_equal(got.components[name], value, err_msg=name)
+    for name, value in want.info.items():
+        np.testing.assert_array_equal(got.info[name], value, err_msg=name)
+    assert got.worst_scenario is not None
+    assert want.worst_scenario is not None
+    np.testing.assert_array_equal(got.worst_scenario, want.worst_scenario)
+    assert got.facts == want.facts
 
 
 def instruments(*symbols: str) -> tuple[Instrument, ...]:

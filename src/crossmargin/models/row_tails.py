@@ -63,45 +63,7 @@ def _first_bad(acc: FloatArray) -> int:  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)  # no fastmath: see fused_tail
-def _tails_of_rows(
-    indptr: IntArray,
-    indices: IntArray,
-    data: FloatArray,
-    by_instrument: FloatArray,
-    scenarios: IntArray,
-    columns: IntArray,
-    k: int,
-    weights: FloatArray,
-    whole: bool,
-    var: FloatArray,
-    es: FloatArray,
-    worst: IntArray,
-    bad: IntArray,
-) -> None:  # pragma: no cover - compiled
-    """Per row: its P&L over ``scenarios``, its k smallest, its VaR, ES and worst scenario
-    (``bad = (row, scenario)`` of the first non-finite P&L, and the row's measures left);
-    the rows in blocks of :data:`BLOCK` (:func:`~crossmargin.pricing.kernels.rows_block_into`)."""
-    first, run = scenario_run(scenarios)
-    n_rows = indptr.shape[0] - 1
-    acc = np.empty((min(BLOCK, max(n_rows, 1)), scenarios.shape[0]))
-    head = np.empty(acc.shape[0], dtype=np.int64)
-    vals = np.empty(k)
-    idx = np.empty(k, dtype=np.int64)
-    for r0 in range(0, n_rows, BLOCK):
-        m = min(BLOCK, n_rows - r0)
-        rows_block_into(indptr, indices, data, by_instrument, scenarios, columns, first, run,
-                        r0, acc[:m], head)  # fmt: skip
-        for j in range(m):
-            s = _first_bad(acc[j])
-            if s >= 0:
-                bad[0], bad[1] = r0 + j, s
-                return
-            _smallest_of(acc[j], k, vals, idx)
-            _measures(vals, idx, weights, whole, r0 + j, var, es, worst)
-
-
-@numba.njit(cache=True, nogil=True)  # no fastmath: see fused_tail
-def _windows_of_rows(
+def _row_tails(
     indptr: IntArray,
     indices: IntArray,
     data: FloatArray,
@@ -120,14 +82,16 @@ def _windows_of_rows(
     worst: IntArray,
     bad: IntArray,
 ) -> None:  # pragma: no cover - compiled
-    """Per row: its P&L over the history ``scenarios``, the start of its worst window of
-    ``window`` scenarios and the VaR, ES and worst scenario (within the window) there; the
-    rows in blocks of :data:`BLOCK`, as :func:`_tails_of_rows`."""
+    """Per row: its P&L over ``scenarios``; with ``window`` > 0 the start of its worst
+    window of that many scenarios (``starts``), else all of them; then the k smallest there
+    and the row's VaR, ES and worst scenario (within the window). The rows in blocks of
+    :data:`BLOCK` (:func:`~crossmargin.pricing.kernels.rows_block_into`). ``bad = (row,
+    scenario)`` of the first non-finite P&L, the rows from there left."""
     first, run = scenario_run(scenarios)
     n_rows = indptr.shape[0] - 1
     acc = np.empty((min(BLOCK, max(n_rows, 1)), scenarios.shape[0]))
     head = np.empty(acc.shape[0], dtype=np.int64)
-    cand, cand_index = search_scratch(search_weights.shape[0])
+    cand, cand_index = search_scratch(max(search_weights.shape[0], 1))
     vals = np.empty(k)
     idx = np.empty(k, dtype=np.int64)
     for r0 in range(0, n_rows, BLOCK):
@@ -139,18 +103,48 @@ def _windows_of_rows(
             if s >= 0:
                 bad[0], bad[1] = r0 + j, s
                 return
-            start, _ = best_window(acc[j], window, search_weights, var_search, cand, cand_index)
-            starts[r0 + j] = start
-            _smallest_of(acc[j, start : start + window], k, vals, idx)
+            pnl = acc[j]
+            if window > 0:
+                start, _ = best_window(pnl, window, search_weights, var_search, cand, cand_index)
+                starts[r0 + j] = start
+                pnl = pnl[start : start + window]
+            _smallest_of(pnl, k, vals, idx)
             _measures(vals, idx, weights, whole, r0 + j, var, es, worst)
 
 
-def _check(bad: IntArray) -> None:
+def _tails(
+    source: FloatArray,
+    scenarios: npt.ArrayLike,
+    columns: npt.ArrayLike,
+    quantities: sp.spmatrix | FloatArray,
+    confidence: float,
+    by_instrument: FloatArray | None,
+    window: int,
+    measure: str,
+) -> tuple[IntArray, TailResult]:
+    """:func:`_row_tails` on the arguments of :func:`row_pnl
+    <crossmargin.pricing.revalue.row_pnl>` (``window`` 0: no search); InputError if a row's
+    P&L is not finite."""
+    indptr, indices, data, by_inst, scen, cols = row_kernel_inputs(
+        source, scenarios, columns, quantities, by_instrument=by_instrument
+    )
+    if scen.size == 0:
+        raise InputError("no scenarios to take VaR/ES over, or to search a window in")
+    w = min(int(window), scen.size)
+    k, weights, whole = _tail_terms(confidence, w if w > 0 else scen.size)
+    search = window_weights(w, confidence, measure) if w > 0 else np.zeros(0)
+    n_rows = indptr.size - 1
+    starts = np.zeros(n_rows, dtype=np.int64)
+    var, es = np.empty(n_rows), np.empty(n_rows)
+    worst, bad = np.empty(n_rows, dtype=np.int64), np.full(2, -1, dtype=np.int64)
+    _row_tails(indptr, indices, data, by_inst, scen, cols, w, search, measure == "var", k,
+               weights, whole, starts, var, es, worst, bad)  # fmt: skip
     if bad[0] >= 0:
         raise InputError(
             f"the scenario P&L of row {int(bad[0])} is not finite at scenario {int(bad[1])}; "
             "remove or fill missing data before calling"
         )
+    return starts, _result(var, es, worst, k, confidence)
 
 
 def row_var_es(
@@ -165,19 +159,7 @@ def row_var_es(
     """``var_es(row_pnl(source, scenarios, columns, quantities, by_instrument=...), α)``
     without the ``scenarios x rows`` matrix (module docstring); ``tail_indices`` are not
     kept. InputError if a row's P&L is not finite."""
-    indptr, indices, data, by_inst, scen, cols = row_kernel_inputs(
-        source, scenarios, columns, quantities, by_instrument=by_instrument
-    )
-    if scen.size == 0:
-        raise InputError("no scenarios to take VaR/ES over")
-    k, weights, whole = _tail_terms(confidence, scen.size)
-    n_rows = indptr.size - 1
-    var, es = np.empty(n_rows), np.empty(n_rows)
-    worst, bad = np.empty(n_rows, dtype=np.int64), np.full(2, -1, dtype=np.int64)
-    _tails_of_rows(indptr, indices, data, by_inst, scen, cols, k, weights, whole,
-                   var, es, worst, bad)  # fmt: skip
-    _check(bad)
-    return _result(var, es, worst, k, confidence)
+    return _tails(source, scenarios, columns, quantities, confidence, by_instrument, 0, "es")[1]
 
 
 def row_worst_windows(
@@ -199,22 +181,8 @@ def row_worst_windows(
         raise InputError(f"unknown measure {measure!r}: use 'es' or 'var'")
     if window < 1:
         raise InputError(f"the stressed window must be >= 1 scenario, got {window}")
-    indptr, indices, data, by_inst, scen, cols = row_kernel_inputs(
-        source, scenarios, columns, quantities, by_instrument=by_instrument
-    )
-    if scen.size == 0:
-        raise InputError("no history scenarios to search a stressed window in")
-    w = min(int(window), scen.size)
-    k, weights, whole = _tail_terms(confidence, w)
-    n_rows = indptr.size - 1
-    starts = np.zeros(n_rows, dtype=np.int64)
-    var, es = np.empty(n_rows), np.empty(n_rows)
-    worst, bad = np.empty(n_rows, dtype=np.int64), np.full(2, -1, dtype=np.int64)
-    _windows_of_rows(indptr, indices, data, by_inst, scen, cols, w,
-                     window_weights(w, confidence, measure), measure == "var", k, weights,
-                     whole, starts, var, es, worst, bad)  # fmt: skip
-    _check(bad)
-    return starts, _result(var, es, worst, k, confidence)
+    return _tails(source, scenarios, columns, quantities, confidence, by_instrument, window,
+                  measure)  # fmt: skip
 
 
 __all__ = ["row_var_es", "row_worst_windows"]
