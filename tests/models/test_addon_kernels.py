@@ -120,3 +120,10 @@ def test_row_charges_check_their_inputs_as_the_numpy_forms_do() -> None:
         terms.row_charges(bad, np.ones(4))
     with pytest.raises(InputError, match="instrument columns"):
         terms.row_charges(sp.csr_matrix(np.ones((2, 3))), np.ones(2))
+
+
+def test_row_figures_refuse_holdings_of_other_instruments() -> None:
+    # the compiled pass reads the terms without bounds checks: a wrong width must not reach it
+    terms = _addons(np.random.default_rng(2), 6, 3)
+    with pytest.raises(InputError, match="instrument columns"):
+        terms.row_figures(sp.csr_matrix(np.ones((2, 7))), np.ones(2), np.full(2, 2.0))

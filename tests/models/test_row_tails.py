@@ -136,8 +136,8 @@ def test_bad_window_arguments_are_input_errors() -> None:
 def test_row_sums_take_the_entries_one_after_another_whatever_their_count(
     entries: int,
 ) -> None:
-    # the kernel adds four entries a pass: each count of entries (remainders 0 to 3) must
-    # give the plain sequential sums, 0 + q1*p1 + q2*p2 + ..., in Python floats
+    # each count of entries must give the plain sequential sums, 0 + q1*p1 + q2*p2 + ...,
+    # in Python floats, whatever the kernel's loop order
     rng = np.random.default_rng(entries)
     source = rng.normal(size=(64, 12)) * 10.0 ** rng.integers(-4, 7, size=(64, 12))
     columns = np.arange(12, dtype=np.int64)

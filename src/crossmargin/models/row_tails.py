@@ -13,16 +13,16 @@ per-contract P&L instrument by instrument (``P.T``) where the caller keeps it::
 
     pnl[r, s] = 0 + Σₚ qₚ · P[s, iₚ]     (summed in entry order, as row_pnl sums)
 
-the rows taken in blocks of :data:`BLOCK`, each instrument's scenarios read once for every
-row of the block that holds it (:func:`crossmargin.pricing.kernels.rows_block_into`: the
-rows of one netting set share most instruments, and on a what-if the reading, not the
-arithmetic, was most of the time: 156 -> 115 us a request for the lookback sums). It then
-keeps the k smallest (ascending, ties to the earlier scenario; the fused kernel's rule) and
-takes VaR, ES and the worst scenario from them as ``var_es`` does
-(``k = ⌈(1 − α)·n⌉``, the fractional k-th weight of Acerbi & Tasche 2002, summed worst
-first). The stressed window: the row's P&L over the history, its best window
-(:func:`crossmargin.market.stress_windows.best_window`, the function ``worst_windows``
-calls) and the measures of that window.
+the rows taken in blocks of :data:`~crossmargin.pricing.kernels.ROW_BLOCK`, each
+instrument's scenarios read once for every row of the block that holds it
+(:func:`crossmargin.pricing.kernels.rows_block_into`: the rows of one netting set share most
+instruments, and on a what-if the reading, not the arithmetic, was most of the time: 156 ->
+115 us a request for the lookback sums). It then keeps the k smallest (ascending, ties to
+the earlier scenario; the fused kernel's rule) and takes VaR, ES and the worst scenario from
+them as ``var_es`` does (``k = ⌈(1 − α)·n⌉``, the fractional k-th weight of Acerbi &
+Tasche 2002, summed worst first). The stressed window: the row's P&L over the history, its
+best window (:func:`crossmargin.market.stress_windows.best_window`, the function
+``worst_windows`` calls) and the measures of that window.
 
 The slow twins are the plain path's calls themselves; the tests check both give the same
 figures bit for bit (the P&L sums are the same code, the k smallest the same values in the
@@ -42,15 +42,12 @@ import scipy.sparse as sp
 from crossmargin.errors import InputError
 from crossmargin.market.stress_windows import best_window, search_scratch, window_weights
 from crossmargin.models.fused_tail import _measures, _result, _smallest_of, _tail_terms
-from crossmargin.pricing.kernels import rows_block_into, scenario_run
+from crossmargin.pricing.kernels import ROW_BLOCK, rows_block_into, scenario_run
 from crossmargin.pricing.revalue import row_kernel_inputs
 from crossmargin.stats.tail import TailResult
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-
-#: Rows summed together: each instrument's scenarios are read once per block of rows.
-BLOCK = 16
 
 
 @numba.njit(cache=True, nogil=True)
@@ -85,17 +82,17 @@ def _row_tails(
     """Per row: its P&L over ``scenarios``; with ``window`` > 0 the start of its worst
     window of that many scenarios (``starts``), else all of them; then the k smallest there
     and the row's VaR, ES and worst scenario (within the window). The rows in blocks of
-    :data:`BLOCK` (:func:`~crossmargin.pricing.kernels.rows_block_into`). ``bad = (row,
+    :data:`ROW_BLOCK` (:func:`~crossmargin.pricing.kernels.rows_block_into`). ``bad = (row,
     scenario)`` of the first non-finite P&L, the rows from there left."""
     first, run = scenario_run(scenarios)
     n_rows = indptr.shape[0] - 1
-    acc = np.empty((min(BLOCK, max(n_rows, 1)), scenarios.shape[0]))
+    acc = np.empty((min(ROW_BLOCK, max(n_rows, 1)), scenarios.shape[0]))
     head = np.empty(acc.shape[0], dtype=np.int64)
     cand, cand_index = search_scratch(max(search_weights.shape[0], 1))
     vals = np.empty(k)
     idx = np.empty(k, dtype=np.int64)
-    for r0 in range(0, n_rows, BLOCK):
-        m = min(BLOCK, n_rows - r0)
+    for r0 in range(0, n_rows, ROW_BLOCK):
+        m = min(ROW_BLOCK, n_rows - r0)
         rows_block_into(indptr, indices, data, by_instrument, scenarios, columns, first, run,
                         r0, acc[:m], head)  # fmt: skip
         for j in range(m):

@@ -457,14 +457,12 @@ class HistoricalVaRModel(MarginModel):
         if self.apc == "buffer":
             out.apc[rows] = self._n["apc_buffer"] * core
         elif self.apc == "floor" and fs.floor is not None:
-            floor = self._measure(
-                fused_var_es(cal.hs[np.ix_(fs.floor, cols)], sub, self.confidence)
-                if fuses(sub, fs.floor.size)
-                else var_es(
-                    row_pnl(cal.hs, fs.floor, cols, sub, by_instrument=cal.by_instrument("hs")),
-                    self.confidence,
-                )
-            )
+            if fuses(sub, fs.floor.size):
+                floor_tail = fused_var_es(cal.hs[np.ix_(fs.floor, cols)], sub, self.confidence)
+            else:
+                floor_tail = row_var_es(cal.hs, fs.floor, cols, sub, self.confidence,
+                                        by_instrument=cal.by_instrument("hs"))  # fmt: skip
+            floor = self._measure(floor_tail)
             out.apc[rows] = np.maximum(floor - core, 0.0)
         shared = MappingProxyType(fs.facts)  # one read-only mapping for the set's rows
         for j in np.flatnonzero(want).tolist():

@@ -167,6 +167,11 @@ class AddOnTerms:
         from crossmargin.models.addon_kernels import addon_rows
 
         q = as_csr(holdings)
+        if q.shape[1] != self.bucket_index.shape[0]:  # the kernel reads unchecked
+            raise InputError(
+                f"holdings have {q.shape[1]} instrument columns, the add-on terms "
+                f"{self.bucket_index.shape[0]}"
+            )
         n = q.shape[0]
         out = tuple(np.empty(n) for _ in range(4))
         addon_rows(

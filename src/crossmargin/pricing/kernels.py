@@ -129,64 +129,20 @@ def _aggregate_block(
                 target[s] += w * row[s]
 
 
+#: Rows summed together by :func:`rows_block_into` (each instrument read once per block).
+ROW_BLOCK = 16
+
+
 @numba.njit(cache=True, nogil=True)
 def scenario_run(scenarios: IntArray) -> tuple[int, bool]:  # pragma: no cover - compiled
     """``(first, run)``: the first scenario and whether ``scenarios`` are ``first, first + 1,
-    ...`` (a lookback, a history), which :func:`row_into` then reads as one stream."""
+    ...`` (a lookback, a history), which :func:`rows_block_into` then reads as one stream."""
     n_scenarios = scenarios.shape[0]
     first = scenarios[0] if n_scenarios else 0
     for s in range(n_scenarios):
         if scenarios[s] != first + s:
             return first, False
     return first, True
-
-
-@numba.njit(cache=True, nogil=True)  # no fastmath: the same sums as _aggregate_block
-def row_into(
-    indptr: IntArray,
-    indices: IntArray,
-    data: FloatArray,
-    by_instrument: FloatArray,
-    scenarios: IntArray,
-    columns: IntArray,
-    first: int,
-    run: bool,
-    r: int,
-    target: FloatArray,
-) -> None:  # pragma: no cover - compiled
-    """Row ``r`` of :func:`rows_at_into` into ``target`` (one entry per scenario): per
-    scenario ``0 + q₁·p₁ + q₂·p₂ + …`` over the row's entries in storage order (``first``,
-    ``run``: :func:`scenario_run` of ``scenarios``). The per-row tail kernels
-    (:mod:`crossmargin.models.row_tails`) take the same sums in blocks of rows
-    (:func:`rows_block_into`); the tests check both against a scalar twin."""
-    target[:] = 0.0
-    n = scenarios.shape[0]
-    p, end = indptr[r], indptr[r + 1]
-    if not run:
-        for p in range(indptr[r], end):
-            w = data[p]
-            series = by_instrument[columns[indices[p]]]
-            for s in range(n):
-                target[s] += w * series[scenarios[s]]
-        return
-    # a run: each entry's scenarios as one slice (an index per element would be checked
-    # for wrap-around one by one, which keeps the loop from vectorising), four entries a
-    # pass, added to each scenario's sum one after another: the same sums, read once
-    while p + 4 <= end:
-        w0, w1, w2, w3 = data[p], data[p + 1], data[p + 2], data[p + 3]
-        a = by_instrument[columns[indices[p]], first : first + n]
-        b = by_instrument[columns[indices[p + 1]], first : first + n]
-        c = by_instrument[columns[indices[p + 2]], first : first + n]
-        d = by_instrument[columns[indices[p + 3]], first : first + n]
-        for s in range(n):
-            target[s] = (((target[s] + w0 * a[s]) + w1 * b[s]) + w2 * c[s]) + w3 * d[s]
-        p += 4
-    while p < end:
-        w0 = data[p]
-        a = by_instrument[columns[indices[p]], first : first + n]
-        for s in range(n):
-            target[s] += w0 * a[s]
-        p += 1
 
 
 @numba.njit(cache=True, nogil=True)  # no fastmath: the same sums as _aggregate_block
@@ -203,14 +159,17 @@ def rows_block_into(
     out: FloatArray,
     head: IntArray,
 ) -> None:  # pragma: no cover - compiled
-    """Rows ``r0 .. r0 + len(out) - 1`` of :func:`rows_at_into` into ``out``, each
-    instrument's scenarios read once for all the rows of the block that hold it: the rows'
-    entries are taken column by column, the smallest column at the head of any row first
-    (``head``: scratch, one entry per row). Each row still adds its own entries in storage
-    order, one after another from 0: the same sums as :func:`row_into`. Rows of one netting
-    set share most instruments (a position's row, its group's, its account's), so a block
-    reads each instrument's history once instead of once per row; that reading, not the
-    arithmetic, is most of a small book's time."""
+    """Rows ``r0 .. r0 + len(out) - 1`` of :func:`rows_at_into` into ``out`` (``first``,
+    ``run``: :func:`scenario_run` of ``scenarios``), each instrument's scenarios read once for
+    all the rows of the block that hold it: the rows' entries are taken column by column, the
+    smallest column at the head of any row first (``head``: scratch, one entry per row). Each
+    row still adds its own entries in storage order, one after another from 0, per scenario
+    ``0 + q₁·p₁ + q₂·p₂ + …``. Rows of one netting set share most instruments (a position's
+    row, its group's, its account's), so a block reads each instrument's history once instead
+    of once per row; that reading, not the arithmetic, is most of a small book's time. A run
+    of scenarios is read as one slice: an index per element would be checked for wrap-around
+    one by one, which keeps the loop from vectorising (3-5x slower). The per-row tail kernels
+    (:mod:`crossmargin.models.row_tails`) sum through here too."""
     n_rows = out.shape[0]
     n = scenarios.shape[0]
     for j in range(n_rows):
@@ -260,16 +219,18 @@ def rows_at_into(
     the other rows of the call (a BLAS product's summation order depends on the shape). The
     reference twin is SciPy's ``Q @ block.T``.
 
-    The entries are the outer loop and the scenarios the inner one (:func:`row_into`): each
-    scenario's sum still takes the row's entries one after another from 0 (the same
-    figures, bit for bit), but the scenarios' sums are independent, so the processor
-    overlaps them. An instrument's scenarios lie side by side, and where ``scenarios`` is a
-    run of consecutive rows (a lookback, a history) the inner loop reads them in one stream,
-    element by element, which the compiler vectorises; reading ``P`` scenario-major instead
-    took one cache line per term (4-5x slower on a what-if's rows)."""
+    The entries are the outer loop and the scenarios the inner one (:func:`rows_block_into`,
+    in blocks of :data:`ROW_BLOCK` rows): each scenario's sum still takes the row's entries
+    one after another from 0 (the same figures, bit for bit), but the scenarios' sums are
+    independent, so the processor overlaps them. An instrument's scenarios lie side by side,
+    and where ``scenarios`` is a run of consecutive rows (a lookback, a history) the inner
+    loop reads them in one stream, which the compiler vectorises; reading ``P``
+    scenario-major instead took one cache line per term (4-5x slower on a what-if's rows)."""
     first, run = scenario_run(scenarios)
-    for r in range(out.shape[0]):
-        row_into(indptr, indices, data, by_instrument, scenarios, columns, first, run, r, out[r])
+    head = np.empty(ROW_BLOCK, dtype=np.int64)
+    for r0 in range(0, out.shape[0], ROW_BLOCK):
+        rows_block_into(indptr, indices, data, by_instrument, scenarios, columns, first, run,
+                        r0, out[r0 : r0 + ROW_BLOCK], head)  # fmt: skip
 
 
 def aggregate_rows(
