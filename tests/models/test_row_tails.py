@@ -108,6 +108,8 @@ def test_ties_take_the_earlier_scenario_as_the_fused_kernel_does() -> None:
     np.testing.assert_array_equal(got.es, [4.0, 0.0])
     fused = fused_var_es(source, sp.csr_matrix(holdings), 0.6)
     np.testing.assert_array_equal(fused.worst_index, got.worst_index)
+    matrix = var_es(row_pnl(source, np.arange(5), np.arange(2), holdings), 0.6)
+    np.testing.assert_array_equal(matrix.worst_index, got.worst_index)  # the matrix path too
 
 
 def test_a_non_finite_scenario_is_an_input_error_naming_row_and_scenario() -> None:

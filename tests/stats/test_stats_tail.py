@@ -240,6 +240,37 @@ def test_many_portfolios_across_blocks_match_loop() -> None:
     assert res.tail_indices.shape == (5, 600)
 
 
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 40])
+def test_ties_keep_scenario_order_and_the_worst_is_the_earliest(k: int) -> None:
+    # The compiled kernels' rule (fused_tail, row_tails): tied values in scenario order, the
+    # worst scenario the earliest of the smallest value. Columns: all zeros (every scenario
+    # tied), a few integer values (ties everywhere), three tied minima (at 7, 9, 30), random.
+    rng = np.random.default_rng(5)
+    pnl = np.zeros((40, 4))
+    pnl[:, 1] = rng.integers(-3, 3, 40)
+    pnl[:, 2] = rng.normal(size=40)
+    pnl[[30, 9, 7], 3] = -5.0
+    results = [var_es_by_count(pnl, k)]
+    if k < 40:  # α = 1 − k/40 takes the k worst
+        results.append(var_es(pnl, 1 - Fraction(k, 40)))
+    for res in results:
+        tail = np.asarray(res.tail_indices).reshape(k, 4)
+        np.testing.assert_array_equal(
+            np.asarray(res.worst_index).ravel(), [0, *pnl[:, 1:].argmin(axis=0)]
+        )
+        for c in range(4):
+            values = pnl[tail[:, c], c]
+            np.testing.assert_array_equal(values, np.sort(pnl[:, c])[:k])  # the k smallest
+            tied = values[1:] == values[:-1]
+            assert (np.diff(tail[:, c])[tied] > 0).all()  # ties in scenario order
+    # many tied minima (values -2..2 over 300 scenarios): the earliest of them is the worst
+    many = rng.integers(-2, 3, (300, 8)).astype(float)
+    np.testing.assert_array_equal(var_es_by_count(many, k).worst_index, many.argmin(axis=0))
+    # every scenario tied: the earliest k are the tail
+    np.testing.assert_array_equal(np.asarray(var_es_by_count(pnl, k).tail_indices)[:, 0],
+                                  np.arange(k))  # fmt: skip
+
+
 def test_es_fractional_tail_weight_n250() -> None:
     # Acerbi & Tasche (2002) eq. (3.3): at 99% of n = 250 the tail mass is m = 2.5, so the ES
     # takes the two worst P&Ls in full and half of the third; averaging the three worst would

@@ -260,14 +260,27 @@ def _by_count(
     """Tail statistics of the k smallest values along axis 0 (partition, then sort k).
 
     ``weights`` (worst first, summing to 1) give the ES; default ``1/k`` each.
+
+    Tied values keep scenario order, and the worst scenario of a column is its earliest
+    scenario of the smallest value: the rule of the compiled kernels
+    (:mod:`crossmargin.models.fused_tail`, :mod:`crossmargin.models.row_tails`), so a row
+    reports the same worst scenario on every path. ``argpartition`` picks among values tied
+    at the k-th place as it goes; that changes no figure (the values are equal), only which
+    of the tied scenarios are listed, except when all k picked tie with the smallest value:
+    such a column lists the earliest k scenarios of that value.
     """
     pnl2d = pnl.reshape(pnl.shape[0], -1)
     part = _smallest_k(pnl2d, k)
+    part.sort(axis=0)  # scenario order: the stable sort below keeps ties in it
     column = np.arange(pnl2d.shape[1])  # (k, m) picks along axis 0, column by column
     tail_values = pnl2d[part, column]
     order = np.argsort(tail_values, axis=0, kind="stable")
     tail_indices = part[order, column]
     tail_sorted = tail_values[order, column]
+    tied = np.flatnonzero(tail_sorted[k - 1] == tail_sorted[0]) if k < pnl2d.shape[0] else ()
+    if len(tied):  # every pick tied with the smallest: the earliest k scenarios of it
+        other = pnl2d[:, tied] != tail_sorted[0, tied]  # False (first in a sort) where tied
+        tail_indices[:, tied] = np.argsort(other, axis=0, kind="stable")[:k]
     return _from_sorted(tail_sorted, tail_indices, k, pnl.shape[1:], confidence, weights)
 
 
