@@ -171,15 +171,16 @@ def _what_if(shared: ServiceState, req: WhatIfRequest) -> Response:
     model = _model(shared, req, mine)
     asof = shared.request_asof(req.asof)
     book = shared.book(req.positions, mine, req.holdings, req.cross_margin)
-    result, snap = shared.what_if(
+    result, snap, before = shared.what_if(
         book, req.account, req.trades, model,
         collateral=req.collateral, by=req.by, cap=req.cap, offsets=req.offsets, contracts=mine,
         asof=asof,
     )  # fmt: skip
     valued = snap.valuation_time.date()
     try:  # the "before" figures are the same for every what-if on the book: written once
-        text = spliced(_dated(valued, result.payload(None)),
-                       {"before": shared.account_text(result.before.accounts[0])})  # fmt: skip
+        if before is None:
+            raise ModelError("the before figures hold a non-finite value")
+        text = spliced(_dated(valued, result.payload(None)), {"before": before})
     except ModelError:  # a non-finite figure: reported with its path in the whole answer
         text = strict_json(_dated(valued, result.to_dict()))
     return TextJSONResponse(text)

@@ -47,7 +47,7 @@ from crossmargin.contracts import (
     load_contracts,
     shipped_contracts,
 )
-from crossmargin.errors import InputError, MarketDataError
+from crossmargin.errors import InputError, MarketDataError, ModelError
 from crossmargin.lru import Lru
 from crossmargin.market.builder import latest_common_date, snapshot_from_history
 from crossmargin.market.history import MarketHistory
@@ -195,6 +195,15 @@ def _signed(values: tuple[Any, ...]) -> tuple[Any, ...]:
     return values
 
 
+def _account_json(account: AccountMargin) -> str | None:
+    """``strict_json(account.to_dict())``; None where a figure is not finite (the caller
+    then writes the whole answer, whose error names the figure)."""
+    try:
+        return strict_json(account.to_dict())
+    except ModelError:
+        return None
+
+
 _LATEST = "the latest date the history covers every underlying of the contract table"
 
 
@@ -280,8 +289,7 @@ class ServiceState:
             self._file_market = MarketSnapshot.load(self.config.market)
         self._markets = Lru(256)
         self._models: dict[str, MarginModel] = {}
-        self._before = Lru(256)
-        self._texts = Lru(256)  # JSON of results kept in _before, by object
+        self._before = Lru(256)  # a what-if's "before" result and its account's JSON
         self._books = Lru(128)
         self._rows = ParsedRows()
         self._policies = {name: load_policy(name) for name in ("emir", "none")}
@@ -484,12 +492,14 @@ class ServiceState:
         offsets: str = "emir",
         contracts: Contracts | None = None,
         asof: date | None = None,
-    ) -> tuple[api.WhatIfResult, MarketSnapshot]:
+    ) -> tuple[api.WhatIfResult, MarketSnapshot, str | None]:
         """``api.what_if`` with cached contexts and a cached "before" result; ``trades``
         are the request's trade rows (frozen request models, :meth:`trades`).
 
         Before and after use one snapshot of the request's date: the one covering the
-        account's and the trades' underlyings together.
+        account's and the trades' underlyings together. The third item is the
+        :func:`~crossmargin.service.responses.strict_json` text of the "before" account's
+        figures, written once per cached result (None where it holds a non-finite figure).
         """
         portfolio.account(account)  # unknown account: InputError before any work
         book = portfolio.subset([account])
@@ -503,25 +513,17 @@ class ServiceState:
         )
         held = tuple((h.asset, h.amount, h.venue) for h in book.collateral)
         before_key = (model.model_key, key, by, cap, offsets, account, rows, held, collateral)
-        before = self._before.get(before_key)
+        kept: tuple[MarginResult, str | None] | None = self._before.get(before_key)
         result = api.what_if(
             book, account, trade_book, snap, bound, collateral=collateral, by=by, cap=cap,
-            offsets=self._policy(offsets), haircuts=self._haircuts, before=before,
-            contracts=mine, detail=False,
+            offsets=self._policy(offsets), haircuts=self._haircuts,
+            before=None if kept is None else kept[0], contracts=mine, detail=False,
         )  # fmt: skip
-        if before is None and self.config.cache_size > 0:
-            self._before.put(before_key, result.before)
-        return result, snap
-
-    def account_text(self, account: AccountMargin) -> str:
-        """``strict_json(account.to_dict())``, kept per result object: a what-if's "before"
-        is one cached object for every what-if on the same book (:meth:`what_if`)."""
-        found = self._texts.get(id(account))
-        if found is not None and found[0] is account:  # the object, not a reused id
-            return str(found[1])
-        text = strict_json(account.to_dict())
-        self._texts.put(id(account), (account, text))
-        return text
+        if kept is None:
+            kept = (result.before, _account_json(result.before.accounts[0]))
+            if self.config.cache_size > 0:
+                self._before.put(before_key, kept)
+        return result, snap, kept[1]
 
     # ----------------------------------------------------------------- cascade
     def cascade(self, options: dict[str, Any]) -> Any:
