@@ -93,10 +93,15 @@ def bench_option_revaluation() -> dict[str, Any]:
     }
 
 
-def bench_option_kernel_vs_ceiling(repeats: int = 5) -> dict[str, Any]:
+def bench_option_kernel_vs_ceiling(pairs: int = 7) -> dict[str, Any]:
     """The project's option kernel against the hand-tuned ceiling (benchmarks/ceiling_kernel.py)
-    on identical inputs (10,000 options x 1,000 scenarios): best of ``repeats`` each, outputs
-    equal to 1e-13 of each column's largest P&L."""
+    on identical inputs (10,000 options x 1,000 scenarios), outputs equal to 1e-13 of each
+    column's largest P&L.
+
+    Timed in ``pairs`` back-to-back pairs, the order alternating, and the ratio is the median
+    of the pairs' ratios: this shared machine's speed changes by a third within seconds at
+    times, and two best-of-N blocks timed one after the other then measure the machine, not
+    the kernels (one such run gave 0.73, the next three 1.3, 1.4 and 1.0)."""
     from ceiling_kernel import ceiling_option_pnl_into, grouping
     from crossmargin.pricing.kernels import option_pnl_into
     from crossmargin.pricing.revalue import option_kernel_calls
@@ -110,28 +115,36 @@ def bench_option_kernel_vs_ceiling(repeats: int = 5) -> dict[str, Any]:
     ceiling_option_pnl_into(*ceiling_args)
     cells = N_OPTIONS * N_SCENARIOS
 
-    def best(fn: Any, a: tuple[Any, ...]) -> float:
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn(*a)
-            times.append(time.perf_counter() - start)
-        return min(times)
+    def timed(fn: Any, a: tuple[Any, ...]) -> float:
+        start = time.perf_counter()
+        fn(*a)
+        return time.perf_counter() - start
 
-    t_project = best(option_pnl_into, args)
-    t_ceiling = best(ceiling_option_pnl_into, ceiling_args)
+    project, ceiling = [], []
+    for i in range(pairs):
+        if i % 2:
+            ceiling.append(timed(ceiling_option_pnl_into, ceiling_args))
+            project.append(timed(option_pnl_into, args))
+        else:
+            project.append(timed(option_pnl_into, args))
+            ceiling.append(timed(ceiling_option_pnl_into, ceiling_args))
+    ratios = sorted(c / p for p, c in zip(project, ceiling, strict=True))
+    ratio = float(np.median(ratios))
     for got, want in ((out[0], mine[0]), (out[1], mine[1])):
         scale = np.maximum(np.abs(want).max(axis=0), 1.0)  # per column: P&L = V·X − V₀·X₀
         if not np.all(np.abs(got - want) <= 1e-13 * scale):
             raise AssertionError("the project kernel and the ceiling kernel disagree")
+    t_project, t_ceiling = min(project), min(ceiling)
     return {
         "name": "option_kernel_vs_ceiling",
         "value": cells / t_project,
         "unit": "revaluations/s",
-        "baseline_ratio": t_ceiling / t_project,
+        "baseline_ratio": ratio,
         "detail": f"project kernel {cells / t_project / 1e6:.1f} M/s, hand-tuned ceiling "
-        f"{cells / t_ceiling / 1e6:.1f} M/s (ratio = project / ceiling; target >= 0.9); "
-        "outputs equal to 1e-13",
+        f"{cells / t_ceiling / 1e6:.1f} M/s (best of {pairs} each); ratio project / ceiling "
+        f"{ratio:.2f}, the median of {pairs} back-to-back pairs (range {ratios[0]:.2f}-"
+        f"{ratios[-1]:.2f}; target >= 0.9: {'met' if ratio >= 0.9 else 'MISSED'}); outputs "
+        "equal to 1e-13",
     }
 
 

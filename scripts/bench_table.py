@@ -29,7 +29,7 @@ ROWS = (
     ("option_revaluation", "option revaluation, 10,000 options x 1,000 scenarios",
      "a plain-Python loop"),
     ("option_kernel_vs_ceiling", "option kernel against a hand-written ceiling kernel",
-     "the ceiling kernel (ratio: ours / ceiling)"),
+     "the ceiling kernel (ratio: ours / ceiling, median of back-to-back pairs)"),
     ("aggregation_100k_accounts", "aggregation to 100,000 accounts x 20 positions x 1,000 "
      "scenarios", "SciPy sparse product"),
     ("es_margin_10k_accounts", "ES margin rows, 10,000 accounts x 20 of 1,008 real instruments, "
