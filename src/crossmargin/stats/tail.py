@@ -277,10 +277,14 @@ def _by_count(
     order = np.argsort(tail_values, axis=0, kind="stable")
     tail_indices = part[order, column]
     tail_sorted = tail_values[order, column]
-    tied = np.flatnonzero(tail_sorted[k - 1] == tail_sorted[0]) if k < pnl2d.shape[0] else ()
-    if len(tied):  # every pick tied with the smallest: the earliest k scenarios of it
-        other = pnl2d[:, tied] != tail_sorted[0, tied]  # False (first in a sort) where tied
-        tail_indices[:, tied] = np.argsort(other, axis=0, kind="stable")[:k]
+    if k == 1:  # the smallest value's earliest scenario (argmin's rule)
+        tail_indices[0] = np.argmin(pnl2d, axis=0)
+    elif k < pnl2d.shape[0]:  # every pick tied with the smallest: the earliest k of it
+        tied = np.flatnonzero(tail_sorted[k - 1] == tail_sorted[0])
+        for start in range(0, tied.size, _BLOCK):  # a block of columns at a time
+            cols = tied[start : start + _BLOCK]
+            other = pnl2d[:, cols] != tail_sorted[0, cols]  # False (sorted first) where tied
+            tail_indices[:, cols] = np.argsort(other, axis=0, kind="stable")[:k]
     return _from_sorted(tail_sorted, tail_indices, k, pnl.shape[1:], confidence, weights)
 
 
