@@ -405,37 +405,36 @@ class HistoricalVaRModel(MarginModel):
             length = min(fs.stress_length, fs.history.size)
             memo, keys = _stress_memo(fs, self, cols, sub, stressed_rows, length)
             known = [memo.get(k) for k in keys]
-            if not needs_stress and context.stress_dates is None and None in known:
-                priced = context.calendar_pnl(fs.calendar, history=True)  # every row priced
-                starts, s_tail = row_worst_windows(
-                    priced.hs, fs.history, cols, sub[stressed_rows], length, self.confidence,
-                    measure=self.measure, by_instrument=priced.by_instrument("hs"),
-                )  # fmt: skip
-                stress = self._measure(s_tail)
-                for k, start, value in zip(keys, starts, stress, strict=True):
-                    if k is not None:
-                        memo[k] = (int(start), int(length), float(value))
-            elif needs_stress or any(k is None for k in known):
-                priced = context.calendar_pnl(fs.calendar, history=True)  # every row priced
-                hist = row_pnl(priced.hs, fs.history, cols, sub[stressed_rows],
-                               by_instrument=priced.by_instrument("hs"))  # fmt: skip
-                if context.stress_dates is not None:
-                    names = [cal.names[i] for i in fs.history]
-                    lo, hi = window_by_dates(names, *context.stress_dates)
-                    starts = np.full(stressed_rows.size, lo, dtype=np.int64)
-                    length = hi - lo
-                else:
-                    starts, _ = worst_windows(hist, length, self.confidence, measure=self.measure)
-                take = starts[np.newaxis, :] + np.arange(length)[:, np.newaxis]
-                s_pnl = np.take_along_axis(hist, take, axis=0)
-                stress = self._measure(var_es(s_pnl, self.confidence))
-                for k, start, value in zip(keys, starts, stress, strict=True):
-                    if k is not None:
-                        memo[k] = (int(start), int(length), float(value))
-            else:  # every row's window is known: this book was margined on this context
+            if not needs_stress and None not in known:  # margined on this context already
                 starts = np.array([k[0] for k in known], dtype=np.int64)  # type: ignore[index]
                 length = int(known[0][1])  # type: ignore[index]
                 stress = np.array([k[2] for k in known])  # type: ignore[index]
+            else:
+                priced = context.calendar_pnl(fs.calendar, history=True)  # every row priced
+                if not needs_stress and context.stress_dates is None:  # one buffer a row
+                    starts, s_tail = row_worst_windows(
+                        priced.hs, fs.history, cols, sub[stressed_rows], length,
+                        self.confidence, measure=self.measure,
+                        by_instrument=priced.by_instrument("hs"),
+                    )  # fmt: skip
+                    stress = self._measure(s_tail)
+                else:  # the matrix: mixed into the APC, or a window given by dates
+                    hist = row_pnl(priced.hs, fs.history, cols, sub[stressed_rows],
+                                   by_instrument=priced.by_instrument("hs"))  # fmt: skip
+                    if context.stress_dates is not None:
+                        names = [cal.names[i] for i in fs.history]
+                        lo, hi = window_by_dates(names, *context.stress_dates)
+                        starts = np.full(stressed_rows.size, lo, dtype=np.int64)
+                        length = hi - lo
+                    else:
+                        starts, _ = worst_windows(hist, length, self.confidence,
+                                                  measure=self.measure)  # fmt: skip
+                    take = starts[np.newaxis, :] + np.arange(length)[:, np.newaxis]
+                    s_pnl = np.take_along_axis(hist, take, axis=0)
+                    stress = self._measure(var_es(s_pnl, self.confidence))
+                for k, start, value in zip(keys, starts, stress, strict=True):
+                    if k is not None:
+                        memo[k] = (int(start), int(length), float(value))
             out.stress[rows[stressed_rows]] = stress
             windows = {
                 int(r): (int(s), int(s) + length)
