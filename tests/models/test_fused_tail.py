@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from var_fixtures import assert_same_rows, mixed_market, random_history
+from var_fixtures import MODEL_CASES, assert_same_rows, mixed_market, random_history
 
 import crossmargin.models.fused_tail as fused_tail
 import crossmargin.models.var as var_module
@@ -120,14 +120,7 @@ def random_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("model", "options"),
-    [
-        (ExpectedShortfallModel, {}),
-        (ExpectedShortfallModel, {"apc": "floor", "method": "fhs"}),
-        (ExpectedShortfallModel, {"apc": "buffer", "stress_window": None}),
-        (HistoricalVaRMarginModel, {"apc": "stress-weight"}),
-        (HistoricalVaRMarginModel, {"confidence": 0.975}),
-    ],
+    ("model", "options"), [*MODEL_CASES, (HistoricalVaRMarginModel, {"apc": "stress-weight"})]
 )
 def test_models_give_the_same_rows_fused_or_not(
     random_folder: Path,

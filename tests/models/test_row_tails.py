@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from var_fixtures import assert_same_rows, mixed_market, random_history
+from var_fixtures import MODEL_CASES, assert_same_rows, mixed_market, random_history
 
 import crossmargin.models.var as var_module
 from crossmargin.errors import InputError
@@ -23,7 +23,7 @@ from crossmargin.market.history import MarketHistory
 from crossmargin.market.stress_windows import worst_windows
 from crossmargin.models.fused_tail import fused_var_es
 from crossmargin.models.row_tails import row_var_es, row_worst_windows
-from crossmargin.models.var import ExpectedShortfallModel, HistoricalVaRMarginModel
+from crossmargin.models.var import ExpectedShortfallModel
 from crossmargin.pricing.kernels import rows_at_into, rows_block_into
 from crossmargin.pricing.revalue import row_pnl
 from crossmargin.stats.tail import TailResult, var_es
@@ -176,15 +176,7 @@ def _slow_windows(source: Any, scenarios: Any, columns: Any, quantities: Any, wi
     return starts, var_es(np.take_along_axis(full, take, axis=0), confidence)
 
 
-@pytest.mark.parametrize(
-    ("model", "options"),
-    [
-        (ExpectedShortfallModel, {}),
-        (ExpectedShortfallModel, {"apc": "floor", "method": "fhs"}),
-        (ExpectedShortfallModel, {"apc": "buffer", "stress_window": None}),
-        (HistoricalVaRMarginModel, {"confidence": 0.975}),
-    ],
-)
+@pytest.mark.parametrize(("model", "options"), MODEL_CASES)
 def test_models_give_the_same_rows_through_the_row_kernels_or_the_matrix(
     random_folder: Path,
     monkeypatch: pytest.MonkeyPatch,

@@ -15,6 +15,7 @@ from crossmargin.instruments import Instrument, parse_symbol
 from crossmargin.market.history import MarketHistory
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import RowMargins
+from crossmargin.models.var import ExpectedShortfallModel, HistoricalVaRMarginModel
 
 ASOF = "2020-06-30"
 FILES = {
@@ -141,3 +142,14 @@ def params_file(folder: Path, overrides: Mapping[str, object]) -> Path:
     path = folder / "es_params.json"
     path.write_text(json.dumps(data), encoding="utf-8")
     return path
+
+
+#: Models and options whose rows every path must give alike (the compiled kernels against the
+#: matrix): ES as configured by default, with the floor APC under FHS, with the buffer APC and
+#: no stressed window; VaR at 97.5%. The ``stress-weight`` APC mixes the matrix itself.
+MODEL_CASES: tuple[tuple[type[ExpectedShortfallModel], dict[str, object]], ...] = (
+    (ExpectedShortfallModel, {}),
+    (ExpectedShortfallModel, {"apc": "floor", "method": "fhs"}),
+    (ExpectedShortfallModel, {"apc": "buffer", "stress_window": None}),
+    (HistoricalVaRMarginModel, {"confidence": 0.975}),
+)
