@@ -39,9 +39,10 @@ service with ``--workers 1``.
 
 **whatif_pm_grid / whatif_es**: one client, sequential what-ifs of the 50-position account
 (the trade's quantity is new on every request, warm-up included, so every "after" is
-computed, its changed rows margined afresh), p50 and p99; the baseline is the same service
-with the context cache disabled (``prepare`` on every request, no row memo). ``es`` uses a
-1,000-day lookback. Targets (issue 19): p50 < 2 ms, p99 < 5 ms.
+computed, its changed rows margined afresh) to the application in one uvicorn process, its
+startup objects frozen as in every process ``crossmargin serve`` runs; p50 and p99; the
+baseline is the same service with the context cache disabled (``prepare`` on every request,
+no row memo). ``es`` uses a 1,000-day lookback. Targets (issue 19): p50 < 2 ms, p99 < 5 ms.
 """
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ TRADES = tuple(f"BTC-27MAR26-{k}-{'C' if k % 2000 else 'P'}" for k in range(60_0
 _SERVER = """
 import sys, uvicorn
 from crossmargin.service import ServiceConfig, create_app
-app = create_app(ServiceConfig(asof=sys.argv[1], record=False, cache_size=int(sys.argv[3])))
+from crossmargin.service.server import frozen
+config = ServiceConfig(asof=sys.argv[1], record=False, cache_size=int(sys.argv[3]))
+app = frozen(create_app(config))  # as a serving process's (crossmargin serve)
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False,
             timeout_keep_alive=75)
 """

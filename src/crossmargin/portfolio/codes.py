@@ -133,14 +133,17 @@ def first_seen_starts(code: IntArray) -> IntArray | None:
 
 
 def instrument_codes(instruments: Sequence[Instrument], columns: Sequence[Instrument]) -> IntArray:
-    """The column in ``columns`` of each of ``instruments`` (hashing each distinct object
-    once: books repeat the same instrument objects)."""
-    ids = np.fromiter(map(id, instruments), dtype=np.int64, count=len(instruments))
-    if ids.size < SMALL:
-        code = first_seen_small(ids.tolist())[0]  # type: ignore[index]  # integers: never missing
-    else:
-        code = np.asarray(pd.factorize(ids, sort=False)[0], dtype=np.int64)
+    """The column in ``columns`` of each of ``instruments``: under :data:`SMALL` of them,
+    each looked up by equality (a what-if's trades, a service's book: a dictionary lookup
+    costs less than numbering them first); else each distinct object hashed once (large
+    books repeat the same instrument objects). The same columns either way: one object is
+    always one key."""
     where = {inst: j for j, inst in enumerate(columns)}
+    if len(instruments) < SMALL:
+        return np.fromiter(map(where.__getitem__, instruments), dtype=np.int64,
+                           count=len(instruments))  # fmt: skip
+    ids = np.fromiter(map(id, instruments), dtype=np.int64, count=len(instruments))
+    code = np.asarray(pd.factorize(ids, sort=False)[0], dtype=np.int64)
     firsts = first_seen_starts(code)  # first-seen codes: each one's first row, in code order
     assert firsts is not None
     col_of = np.array([where[instruments[k]] for k in firsts.tolist()], dtype=np.int64)
