@@ -163,7 +163,8 @@ class LimitsMiddleware:
             try:
                 if left <= 0:
                     raise TimeoutError
-                message = await asyncio.wait_for(receive(), left)
+                async with asyncio.timeout(left):  # a timer, not a task around receive()
+                    message = await receive()
             except TimeoutError:
                 return b"", self._timed_out
             if message["type"] == "http.disconnect":
