@@ -2,11 +2,9 @@
 
 Each client is one coroutine on one keep-alive connection sending its requests in turn
 (a closed-loop client: the next request leaves when the answer has arrived). Requests are
-pre-encoded bytes and the event loop is uvloop's where it is installed (as with the
-service's ``uvicorn``; the standard loop otherwise), so the generator spends little CPU next
-to the service on the same machine. A request that gets no answer (the connection breaks or
-closes without a response) is counted as **dropped** and the client reconnects; an answer
->= 500 is an error.
+pre-encoded bytes, so the generator spends little CPU next to the service on the same
+machine. A request that gets no answer (the connection breaks or closes without a response)
+is counted as **dropped** and the client reconnects; an answer >= 500 is an error.
 
 Used by ``benchmarks/bench_service.py`` and ``tests/service/test_load.py``.
 
@@ -24,7 +22,7 @@ import asyncio
 import json
 import time
 from collections import Counter
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -156,7 +154,7 @@ def run_load(
         )
 
     t = time.perf_counter()
-    _run(main())
+    asyncio.run(main())
     out.seconds = time.perf_counter() - t
     out.latencies_ms = np.asarray(latencies)
     return out
@@ -201,21 +199,10 @@ def run_paced(
         )
 
     t = time.perf_counter()
-    _run(main())
+    asyncio.run(main())
     out.seconds = time.perf_counter() - t - 0.2
     out.latencies_ms = np.asarray(latencies)
     return out
-
-
-def _run(main: Coroutine[Any, Any, None]) -> None:
-    """``main`` to its end on a new event loop: uvloop's where it is installed."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is installed with the service
-        asyncio.run(main)
-        return
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(main)
 
 
 def _loopback(url: str) -> tuple[str, int]:
