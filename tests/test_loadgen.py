@@ -20,10 +20,11 @@ from loadgen import encode, run_load, run_paced
 
 
 @contextmanager
-def stub_server(delay_s: float) -> Iterator[tuple[str, list[tuple[int, int]]]]:
-    """A loopback HTTP/1.1 server answering ``200`` (empty body) ``delay_s`` after each
-    request, one at a time per connection; yields its URL and the ``(connection, request
-    index)`` pairs it saw (the index is the body's ``k``)."""
+def stub_server(delay_s: float, body: bytes = b"") -> Iterator[tuple[str, list[tuple[int, int]]]]:
+    """A loopback HTTP/1.1 server answering ``200`` with ``body`` ``delay_s`` after each
+    request (a non-empty body sent 2 ms after the head), one at a time per connection;
+    yields its URL and the ``(connection, request index)`` pairs it saw (the index is the
+    body's ``k``)."""
     seen: list[tuple[int, int]] = []
     ready = threading.Event()
     box: dict[str, object] = {}
@@ -38,11 +39,15 @@ def stub_server(delay_s: float) -> Iterator[tuple[str, list[tuple[int, int]]]]:
                     for line in head.split(b"\r\n")
                     if line.lower().startswith(b"content-length:")
                 )
-                body = await reader.readexactly(length)
-                seen.append((conn, int(body.decode().split(":")[1].strip(" }"))))
+                request = await reader.readexactly(length)
+                seen.append((conn, int(request.decode().split(":")[1].strip(" }"))))
                 await asyncio.sleep(delay_s)
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
                 await writer.drain()
+                if body:
+                    await asyncio.sleep(0.002)
+                    writer.write(body)
+                    await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
 
@@ -117,3 +122,52 @@ def test_open_loop_refuses_a_rate_or_clients_it_cannot_keep() -> None:
         run_paced("http://127.0.0.1:1", _requests(1), clients=1, rate=0.0, max_seconds=1)
     with pytest.raises(ValueError, match="loopback"):
         run_paced("http://example.com:80", _requests(1), clients=1, rate=1.0, max_seconds=1)
+
+
+def test_polled_client_sends_in_turn_and_times_each_whole_answer() -> None:
+    # a 300 kB body 2 ms after a head 5 ms after each request: each latency holds the whole
+    # answer (a client stopping at the head would time 5 ms, and take the body left unread
+    # for the next answer's head) and no more than that plus a slack; requests go in
+    # order on one connection, each once
+    from loadgen import run_polled
+
+    with stub_server(0.005, body=b"x" * 300_000) as (url, seen):
+        polled = run_polled(url, _requests(20), max_seconds=30)
+    assert polled.statuses == {200: 20}
+    assert polled.dropped == 0
+    assert polled.latencies_ms.size == 20
+    assert np.all(polled.latencies_ms >= 7.0 - 0.5), polled.latencies_ms.round(2)
+    assert polled.percentile(50) < 5.0 + 50.0  # a slack for the CI
+    assert [k for _, k in seen] == list(range(20))
+    assert len({conn for conn, _ in seen}) == 1
+    with pytest.raises(ValueError, match="loopback"):
+        run_polled("http://example.com:80", _requests(1), max_seconds=1)
+
+
+def test_polled_client_counts_a_connection_closed_without_answer_as_dropped() -> None:
+    # a server that reads each request and closes the connection: every request dropped,
+    # none answered, and the client reconnects for the next
+    import socket as socket_module
+
+    from loadgen import run_polled
+
+    listener = socket_module.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        for _ in range(3):
+            conn, _ = listener.accept()
+            conn.recv(1 << 16)
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        polled = run_polled(f"http://127.0.0.1:{port}", _requests(3), max_seconds=30)
+    finally:
+        thread.join(10)
+        listener.close()
+    assert polled.dropped == 3
+    assert polled.answered == 0
