@@ -82,10 +82,12 @@ class LoadResult:
         )
 
 
-async def _answer(reader: asyncio.StreamReader) -> tuple[int, bool]:
-    """Read one response: (status, whether the server closes the connection)."""
-    head = await reader.readuntil(b"\r\n\r\n")
+def _head(head: bytes) -> tuple[int, int, bool]:
+    """A response head's status, body length and whether the server closes the connection;
+    ConnectionError if it is not a response head (an earlier answer's body left unread)."""
     lines = head.decode("latin-1").split("\r\n")
+    if not lines[0].startswith("HTTP/"):
+        raise ConnectionError(f"not the head of an answer: {lines[0][:40]!r}")
     status = int(lines[0].split(" ", 2)[1])
     length, close = 0, False
     for line in lines[1:]:
@@ -95,6 +97,12 @@ async def _answer(reader: asyncio.StreamReader) -> tuple[int, bool]:
             length = int(value)
         elif name == "connection" and value.strip().lower() == "close":
             close = True
+    return status, length, close
+
+
+async def _answer(reader: asyncio.StreamReader) -> tuple[int, bool]:
+    """Read one response: (status, whether the server closes the connection)."""
+    status, length, close = _head(await reader.readuntil(b"\r\n\r\n"))
     if length:
         await reader.readexactly(length)
     return status, close
@@ -273,18 +281,7 @@ def _polled_answer(sock: socket.socket, deadline: float) -> tuple[int, bool]:
     while b"\r\n\r\n" not in data:
         more()
     end = data.index(b"\r\n\r\n") + 4
-    lines = bytes(data[:end]).decode("latin-1").split("\r\n")
-    if not lines[0].startswith("HTTP/"):  # e.g. an earlier answer's body left unread
-        raise ConnectionError(f"not the head of an answer: {lines[0][:40]!r}")
-    status = int(lines[0].split(" ", 2)[1])
-    length, close = 0, False
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        name = name.strip().lower()
-        if name == "content-length":
-            length = int(value)
-        elif name == "connection" and value.strip().lower() == "close":
-            close = True
+    status, length, close = _head(bytes(data[:end]))
     while len(data) < end + length:
         more()
     return status, close
