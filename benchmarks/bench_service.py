@@ -394,12 +394,16 @@ def _paced_record(paced: Level, base: Level, workers: int) -> dict[str, Any]:
     }
 
 
+def _one_client_bodies(model: str, start: float, n: int) -> list[dict[str, Any]]:
+    """``n`` what-if bodies for a one-client run: the same trade, each of its own quantity
+    ``-(start + i / 64)``; each run takes its own ``start``, so no request repeats another's
+    (a quantity the service has not seen on every request, warm-up included)."""
+    return [what_if_body(model, TRADES[2], -(start + i / 64)) for i in range(n)]
+
+
 def _latencies(service: Service, model: str, n: int) -> tuple[np.ndarray, float]:
     """Latencies (ms) of ``n`` sequential what-ifs and the service's CPU ms per answer."""
-    bodies = [  # a quantity the service has not seen on every request, warm-up included
-        encode("/v1/what-if", what_if_body(model, TRADES[2], -(1.0 + i / 64)))
-        for i in range(WARMUP + n)
-    ]
+    bodies = [encode("/v1/what-if", b) for b in _one_client_bodies(model, 1.0, WARMUP + n)]
     run_load(service.url, bodies[:WARMUP], clients=1, per_client=WARMUP, max_seconds=120)
     bodies = bodies[WARMUP:]
     cpu = service.cpu_seconds()
@@ -413,8 +417,7 @@ def _polled_p50(service: Service, model: str, n: int) -> float:
     """p50 (ms) of ``n`` sequential what-ifs from a client polling its socket
     (:func:`loadgen.run_polled`: no wake-up of its own in the latency); quantities unlike
     the other runs'."""
-    bodies = [encode("/v1/what-if", what_if_body(model, TRADES[2], -(200.0 + i / 64)))
-              for i in range(n)]  # fmt: skip
+    bodies = [encode("/v1/what-if", b) for b in _one_client_bodies(model, 200.0, n)]
     result = run_polled(service.url, bodies, max_seconds=120)
     assert result.statuses == {200: n}, result.summary()
     return result.percentile(50)
@@ -434,8 +437,7 @@ def _in_process(model: str, n: int) -> float:
     from crossmargin.service.state import ServiceState
 
     state = ServiceState(ServiceConfig(asof=ASOF, record=False))
-    bodies = [json.dumps(what_if_body(model, TRADES[2], -(500.0 + i / 64))).encode()
-              for i in range(WARMUP + n)]  # fmt: skip
+    bodies = [json.dumps(b).encode() for b in _one_client_bodies(model, 500.0, WARMUP + n)]
     for body in bodies[:WARMUP]:
         handler(state, WhatIfRequest.model_validate_json(body))
     gc.collect()
