@@ -1,6 +1,7 @@
-"""The compiled tier walk (``tier_step``, one call per tier) against the walk on arrays it
-replaced (``group_sum`` per vector, ``np.where`` and ``np.bincount``): the same figures, bit
-for bit, with the exact re-sums as group_sum makes them and with every group re-summed."""
+"""The compiled tier walk (``tier_walk``, one call for every tier; ``tier_step`` a tier at a
+time where exact sums are asked) against the walk on arrays it replaced (``group_sum`` per
+vector, ``np.where`` and ``np.bincount``): the same figures, bit for bit, with the exact
+re-sums as group_sum makes them and with every group re-summed."""
 
 from __future__ import annotations
 
@@ -89,3 +90,27 @@ def test_the_compiled_walk_is_the_walk_on_arrays_bit_for_bit(
             for tier, value in per_tier.items():
                 assert np.array_equal(getattr(got, name)[tier], value), (name, tier)
         assert any(np.any(a != 0) for a in want["capped"].values())
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_the_walk_goes_tier_by_tier_exactly_when_an_exact_sum_is_asked(
+    exact: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one-call walk answers unless a sum's bound asks for the exact sum; then (every
+    group of three or more members re-summed) the tier-by-tier walk does, so both paths of
+    the test above are the ones it means to compare."""
+    if exact:
+        monkeypatch.setattr(offsets, "_TOLERANCE", (0.0, UNIT_ROUNDOFF))
+    calls: list[TierBook] = []
+    real = TierBook._stepwise
+
+    def spy(self: TierBook, *args: Any) -> Any:
+        calls.append(self)
+        return real(self, *args)
+
+    monkeypatch.setattr(TierBook, "_stepwise", spy)
+    books = _books("pm_grid")
+    calls.clear()  # those of the run itself
+    for book in books:
+        book.evaluate()
+    assert len(calls) == (len(books) if exact else 0)

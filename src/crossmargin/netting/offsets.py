@@ -7,9 +7,13 @@ tier below whose first item falls in it (positions alone below ``product``); per
 
     B = Σ C(members)   O = Σ N(members) − N   C = max(N, B − c·O) if eligible else max(N, B)
 
-summed per group code (:func:`crossmargin.netting.sum_kernels.tier_step`, each tier in one
-compiled call; ``fsum``-accurate as :func:`crossmargin.netting.sums.group_sum`) and
-capped on whole arrays. Where the tier has an eligibility rule, a group of two or more
+summed per group code and capped, the whole walk in one compiled call
+(:func:`crossmargin.netting.sum_kernels.tier_walk`; ``fsum``-accurate as
+:func:`crossmargin.netting.sums.group_sum`: where a sum's error bound asks for the exact sum,
+the walk goes tier by tier, :func:`~crossmargin.netting.sum_kernels.tier_step`, with those
+sums made exact). What the walk reads besides the margins (each member's group, each
+group's verdict, the caps) follows from the layout's shape and is kept with it, so a what-if
+of a book seen before walks its tiers in one call on arrays made before. Where the tier has an eligibility rule, a group of two or more
 members is tested on every pair of distinct underlyings drawn from two different members
 (:mod:`crossmargin.netting.eligibility`); the verdict depends only on the members' sets of
 underlyings, so it is worked out once per distinct combination of those sets and each pair
@@ -32,7 +36,7 @@ import numpy.typing as npt
 
 from crossmargin.models.result import TierGroup, TierMargin
 from crossmargin.netting.layout import TierLayout
-from crossmargin.netting.sum_kernels import tier_step
+from crossmargin.netting.sum_kernels import tier_step, tier_walk
 from crossmargin.netting.sums import UNIT_ROUNDOFF, exact_where
 from crossmargin.netting.tiers import TIERS, OffsetPolicy, TierRule
 
@@ -130,6 +134,56 @@ def member_sets(
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class _WalkPlan:
+    """What the tier walk reads besides the margins, per tier of :data:`TIERS`: each
+    member's group (``parent``), each group's verdict and whether it is granted its credit
+    (``eligible``), the tier's cap; and the same packed for
+    :func:`~crossmargin.netting.sum_kernels.tier_walk`. It follows from the layout's shape,
+    the policy, the date and the history alone."""
+
+    parent: tuple[IntArray, ...]
+    verdict: tuple[IntArray, ...]
+    verdicts: tuple[tuple[Verdict, ...], ...]
+    eligible: tuple[BoolArray, ...]
+    caps: FloatArray
+    parent_all: IntArray
+    parent_at: IntArray
+    group_at: IntArray
+    eligible_all: BoolArray
+    owner_all: IntArray
+    position_group: IntArray
+
+    @classmethod
+    def packed(
+        cls,
+        layout: TierLayout,
+        parent: tuple[IntArray, ...],
+        verdict: tuple[IntArray, ...],
+        verdicts: tuple[tuple[Verdict, ...], ...],
+        eligible: tuple[BoolArray, ...],
+        caps: tuple[float, ...],
+    ) -> _WalkPlan:
+        """The plan of these per-tier parts, packed (``*_at``: each tier's bounds)."""
+        n_pos = layout.n_positions
+        sizes = [layout.n_groups(t) for t in TIERS]
+        return cls(
+            parent=parent,
+            verdict=verdict,
+            verdicts=verdicts,
+            eligible=eligible,
+            caps=np.array(caps, dtype=np.float64),
+            parent_all=np.concatenate(parent),
+            parent_at=np.concatenate([[0], np.cumsum([p.size for p in parent])]).astype(np.int64),
+            group_at=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+            eligible_all=np.concatenate(eligible),
+            owner_all=np.concatenate([layout.group_account[t] for t in TIERS]).astype(np.int64),
+            position_group=np.array(
+                [layout.group_of[t][:n_pos] for t in TIERS], dtype=np.int64
+            ).reshape(len(TIERS), n_pos),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TierBook:
     """Inputs of the tier walk (built by :func:`crossmargin.netting.core.cross_margin`):
     the layout, the model's margin of each tier's groups (``totals``) and of each position
@@ -146,24 +200,103 @@ class TierBook:
     )  # pair tests met so far, per pair and rule
 
     def evaluate(self) -> TierFigures:
-        """Every tier's figures (module docstring)."""
+        """Every tier's figures (module docstring): the whole walk in one compiled call
+        (:func:`~crossmargin.netting.sum_kernels.tier_walk`); where a sum's error bound asks
+        for the exact sum, tier by tier with those sums made exact (:meth:`_stepwise`)."""
+        lay, plan = self.layout, self._plan()
+        n_acc = len(lay.accounts)
+        standalone = np.asarray(self.standalone, dtype=np.float64)
+        netted = [np.asarray(self.totals[t], dtype=np.float64) for t in TIERS]
+        groups = np.empty((3, int(plan.group_at[-1])))
+        accounts = np.empty((3, len(TIERS), n_acc))
+        if not tier_walk(plan.parent_all, plan.parent_at, plan.group_at, np.concatenate(netted),
+                         plan.eligible_all, plan.caps, plan.owner_all, plan.position_group,
+                         standalone, n_acc, *_TOLERANCE, groups, accounts):  # fmt: skip
+            return self._stepwise(plan, standalone, netted)
+        groups.flags.writeable = accounts.flags.writeable = False  # views of one buffer each
+        out = self._figures(plan, standalone)
+        for t, tier in enumerate(TIERS):
+            at = slice(int(plan.group_at[t]), int(plan.group_at[t + 1]))
+            out["margin"][tier], out["base"][tier] = netted[t], groups[0, at]
+            out["capped"][tier], out["standalone"][tier] = groups[1, at], groups[2, at]
+            out["account_margin"][tier] = accounts[0, t]
+            out["account_base"][tier] = accounts[1, t]
+            out["account_capped"][tier] = accounts[2, t]
+        return TierFigures(**out)
+
+    def _figures(self, plan: _WalkPlan, standalone: FloatArray) -> dict[str, dict[str, Any]]:
+        """The figures' tables, with each tier's verdicts and the ``position`` accounts."""
+        lay = self.layout
+        n_acc = len(lay.accounts)
+        alone_acc = np.bincount(lay.account[: lay.n_positions], weights=standalone,
+                                minlength=n_acc)  # fmt: skip
+        names = ("margin", "base", "capped", "standalone", "account_margin", "account_base",
+                 "account_capped")  # fmt: skip
+        out: dict[str, dict[str, Any]] = {k: {} for k in names}
+        for k in ("account_margin", "account_base", "account_capped"):
+            out[k]["position"] = alone_acc
+        out["verdict"] = dict(zip(TIERS, plan.verdict, strict=True))
+        out["verdicts"] = dict(zip(TIERS, plan.verdicts, strict=True))
+        return out
+
+    def _stepwise(
+        self, plan: _WalkPlan, standalone: FloatArray, netted: list[FloatArray]
+    ) -> TierFigures:
+        """The walk a tier at a time (:func:`~crossmargin.netting.sum_kernels.tier_step`),
+        each sum whose error bound asks for it made exact (:func:`~crossmargin.netting.sums.
+        exact_where`)."""
         lay = self.layout
         n_pos, n_acc = lay.n_positions, len(lay.accounts)
-        und, und_names = lay.underlying_codes()
-        standalone = np.asarray(self.standalone, dtype=np.float64)
-        alone_acc = np.bincount(lay.account[:n_pos], weights=standalone, minlength=n_acc)
-        names = ("margin", "base", "capped", "standalone", "verdict", "verdicts")
-        totals = ("account_margin", "account_base", "account_capped")
-        out: dict[str, dict[str, Any]] = {k: {} for k in (*names, *totals)}
-        for k in totals:
-            out[k]["position"] = alone_acc
+        out = self._figures(plan, standalone)
         below_capped = below_netted = standalone
+        for t, tier in enumerate(TIERS):
+            g = lay.group_of[tier]
+            parent, owner = plan.parent[t], lay.group_account[tier]
+            sums = partial(tier_step, parent, below_capped, below_netted, netted[t],
+                           plan.eligible[t], float(plan.caps[t]), owner, n_acc, g[:n_pos],
+                           standalone)  # fmt: skip
+            step = sums(_NONE, _NONE, *_TOLERANCE)
+            base, below, redo_base, redo_below = step[:4]
+            if redo_base.any() or redo_below.any():  # exact sums asked: the rest from them
+                step = sums(
+                    exact_where(parent, below_capped, base, redo_base),
+                    exact_where(parent, below_netted, below, redo_below),
+                    *_TOLERANCE,
+                )
+            (base, _, _, _, capped, alone, acc_netted, acc_base, acc_capped, redo_netted,
+             redo_acc_base, redo_capped) = step  # fmt: skip
+            out["margin"][tier], out["base"][tier], out["capped"][tier] = netted[t], base, capped
+            out["standalone"][tier] = alone
+            out["account_margin"][tier] = exact_where(owner, netted[t], acc_netted, redo_netted)
+            out["account_base"][tier] = exact_where(owner, base, acc_base, redo_acc_base)
+            out["account_capped"][tier] = exact_where(owner, capped, acc_capped, redo_capped)
+            below_capped, below_netted = capped, netted[t]
+        return TierFigures(**out)
+
+    def _plan(self) -> _WalkPlan:
+        """The walk's :class:`_WalkPlan`, kept with the layout's shape (as the verdicts are:
+        :meth:`_shaped_verdicts`) for this policy, date and history."""
+
+        def make() -> tuple[MarketHistory | None, _WalkPlan]:
+            return self.history, self._make_plan()
+
+        rules = tuple(self.policy.rule(t) for t in TIERS)
+        key = ("walk", rules, self.asof, id(self.history))
+        history, plan = self.layout.shaped(key, make)
+        if history is not self.history:  # another history object under a reused id
+            return self._make_plan()
+        return plan
+
+    def _make_plan(self) -> _WalkPlan:
+        lay = self.layout
+        n_pos = lay.n_positions
+        und, und_names = lay.underlying_codes()
+        parents, verdict_of, verdicts_of, eligible = [], [], [], []
         prev = "position"
         for tier in TIERS:
             rule = self.policy.rule(tier)
             g = lay.group_of[tier]
             n_g = lay.n_groups(tier)
-            netted = np.asarray(self.totals[tier], dtype=np.float64)
             if prev == "position":  # members: the positions alone
                 parent = g[:n_pos]
                 item_kid = np.arange(n_pos, dtype=np.int64)
@@ -176,29 +309,14 @@ class TierBook:
                 work_out = partial(self._verdicts, rule, parent, item_kid, und, und_names,
                                    partial(_several, parent, n_g))  # fmt: skip
                 verdict, verdicts = self._shaped_verdicts(tier, rule, work_out)
-            flags = np.array([v[0] for v in verdicts], dtype=bool)[verdict]
-            owner = lay.group_account[tier]
-            sums = partial(tier_step, parent, below_capped, below_netted, netted, flags,
-                           float(rule.cap), owner, n_acc, g[:n_pos], standalone)  # fmt: skip
-            step = sums(_NONE, _NONE, *_TOLERANCE)
-            base, below, redo_base, redo_below = step[:4]
-            if redo_base.any() or redo_below.any():  # exact sums asked: the rest from them
-                step = sums(
-                    exact_where(parent, below_capped, base, redo_base),
-                    exact_where(parent, below_netted, below, redo_below),
-                    *_TOLERANCE,
-                )
-            (base, _, _, _, capped, alone, acc_netted, acc_base, acc_capped, redo_netted,
-             redo_acc_base, redo_capped) = step  # fmt: skip
-            out["margin"][tier], out["base"][tier], out["capped"][tier] = netted, base, capped
-            out["standalone"][tier] = alone
-            out["verdict"][tier], out["verdicts"][tier] = verdict, verdicts
-            out["account_margin"][tier] = exact_where(owner, netted, acc_netted, redo_netted)
-            out["account_base"][tier] = exact_where(owner, base, acc_base, redo_acc_base)
-            out["account_capped"][tier] = exact_where(owner, capped, acc_capped, redo_capped)
-            below_capped, below_netted = capped, netted
+            parents.append(np.ascontiguousarray(parent, dtype=np.int64))
+            verdict_of.append(verdict)
+            verdicts_of.append(verdicts)
+            eligible.append(np.array([v[0] for v in verdicts], dtype=bool)[verdict])
             prev = tier
-        return TierFigures(**out)
+        caps = tuple(self.policy.rule(t).cap for t in TIERS)
+        return _WalkPlan.packed(lay, tuple(parents), tuple(verdict_of), tuple(verdicts_of),
+                                tuple(eligible), caps)  # fmt: skip
 
     def _shaped_verdicts(
         self,

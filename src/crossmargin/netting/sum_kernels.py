@@ -109,4 +109,56 @@ def tier_step(
             acc_capped, redo_netted, redo_acc_base, redo_capped)  # fmt: skip
 
 
-__all__ = ["group_totals", "tier_step"]
+@numba.njit(cache=True, nogil=True)
+def tier_walk(
+    parent: IntArray,
+    parent_at: IntArray,
+    group_at: IntArray,
+    netted: FloatArray,
+    eligible: npt.NDArray[np.bool_],
+    caps: FloatArray,
+    owner: IntArray,
+    position_group: IntArray,
+    standalone: FloatArray,
+    n_accounts: int,
+    rtol: float,
+    unit_roundoff: float,
+    groups_out: FloatArray,
+    accounts_out: FloatArray,
+) -> bool:  # pragma: no cover - compiled
+    """Every tier of the tier walk in one call: :func:`tier_step` tier after tier, each
+    tier's members the groups of the tier below (the positions alone below the first).
+
+    Tier ``t``'s groups are ``group_at[t]:group_at[t + 1]`` of ``netted``, ``eligible`` and
+    ``owner``; its members' groups are ``parent[parent_at[t]:parent_at[t + 1]]``; each
+    position's group is ``position_group[t]``. Writes each group's ``B``, ``C`` and its
+    positions' standalone sum into rows 0-2 of ``groups_out`` (``3 x groups``) and each
+    account's ``Σ N``, ``Σ B`` and ``Σ C`` into ``accounts_out[0-2, t]`` (``3 x tiers x
+    accounts``). Returns False as soon as a sum's error bound asks for the exact sum (the
+    outputs are then incomplete: the caller walks tier by tier, re-summing exactly)."""
+    none = np.zeros(0)
+    below_capped = standalone.copy()
+    below_netted = standalone.copy()
+    for t in range(caps.shape[0]):
+        g0, g1 = group_at[t], group_at[t + 1]
+        tier_netted = netted[g0:g1].copy()
+        (base, _, redo_base, redo_below, capped, alone, acc_netted, acc_base, acc_capped,
+         redo_netted, redo_acc_base, redo_capped) = tier_step(
+            parent[parent_at[t] : parent_at[t + 1]], below_capped, below_netted, tier_netted,
+            eligible[g0:g1], caps[t], owner[g0:g1], n_accounts, position_group[t], standalone,
+            none, none, rtol, unit_roundoff,
+        )  # fmt: skip
+        if (redo_base.any() or redo_below.any() or redo_netted.any() or redo_acc_base.any()
+                or redo_capped.any()):  # fmt: skip
+            return False
+        groups_out[0, g0:g1] = base
+        groups_out[1, g0:g1] = capped
+        groups_out[2, g0:g1] = alone
+        accounts_out[0, t] = acc_netted
+        accounts_out[1, t] = acc_base
+        accounts_out[2, t] = acc_capped
+        below_capped, below_netted = capped, tier_netted
+    return True
+
+
+__all__ = ["group_totals", "tier_step", "tier_walk"]
