@@ -13,8 +13,10 @@ summed per group code and capped, the whole walk in one compiled call
 the walk goes tier by tier, :func:`~crossmargin.netting.sum_kernels.tier_step`, with those
 sums made exact). What the walk reads besides the margins (each member's group, each
 group's verdict, the caps) follows from the layout's shape and is kept with it, so a what-if
-of a book seen before walks its tiers in one call on arrays made before. Where the tier has an eligibility rule, a group of two or more
-members is tested on every pair of distinct underlyings drawn from two different members
+of a book seen before walks its tiers in one call on arrays made before.
+
+Where the tier has an eligibility rule, a group of two or more members is tested on every
+pair of distinct underlyings drawn from two different members
 (:mod:`crossmargin.netting.eligibility`); the verdict depends only on the members' sets of
 underlyings, so it is worked out once per distinct combination of those sets and each pair
 test once per pair and rule. :func:`tier_margins` turns the arrays into the result's
