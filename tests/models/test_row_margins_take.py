@@ -42,3 +42,27 @@ def test_take_follows_the_rows(rows: list[int] | slice) -> None:
     assert isinstance(got.facts, tuple)
     assert [f["row"] for f in got.facts] == want
     assert got.scenario_names == ("a", "b")
+
+
+def test_take_is_the_checked_rows_field_for_field() -> None:
+    """``take`` skips ``__post_init__``'s checks (``of_checked``): its rows equal those the
+    checked constructor makes, every field set, so a field added to RowMargins and not to
+    ``of_checked`` fails here rather than as a missing attribute in use."""
+    from dataclasses import fields
+
+    m = _margins(7)
+    rows = np.array([4, 0, 0, 2], dtype=np.int64)
+    got = m.take(rows)
+    checked = RowMargins(**{f.name: getattr(got, f.name) for f in fields(RowMargins)})
+    for f in fields(RowMargins):
+        a, b = getattr(got, f.name), getattr(checked, f.name)
+        if isinstance(a, np.ndarray):
+            assert np.array_equal(a, b), f.name
+        elif isinstance(a, dict):
+            assert a.keys() == b.keys(), f.name
+            assert all(np.array_equal(a[k], b[k]) for k in a), f.name
+        else:
+            assert a == b, f.name
+    # the checks themselves still stand on the constructor
+    with pytest.raises(Exception, match="finite and >= 0"):
+        RowMargins(total=np.array([-1.0]))

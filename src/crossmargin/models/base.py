@@ -76,9 +76,33 @@ class RowMargins:
             if arr.shape != (n,):
                 raise ModelError(f"component {name} has shape {arr.shape}, expected ({n},)")
 
+    @classmethod
+    def of_checked(
+        cls,
+        *,
+        total: FloatArray,
+        maintenance: FloatArray | None,
+        components: Mapping[str, FloatArray],
+        info: Mapping[str, FloatArray],
+        worst_scenario: IntArray | None,
+        scenario_names: tuple[str, ...],
+        facts: tuple[Mapping[str, Any], ...],
+    ) -> RowMargins:
+        """Rows made of the same rows of checked :class:`RowMargins` (one's :meth:`take`, a
+        memo's table of them): the checks of ``__post_init__`` hold by construction and are
+        not made again (they were most of the cost of a what-if's few rows)."""
+        out = object.__new__(cls)
+        for name, value in (
+            ("total", total), ("maintenance", maintenance), ("components", components),
+            ("info", info), ("worst_scenario", worst_scenario),
+            ("scenario_names", scenario_names), ("facts", facts),
+        ):  # fmt: skip
+            object.__setattr__(out, name, value)
+        return out
+
     def take(self, rows: IntArray | slice) -> RowMargins:
         """The margins of a subset of rows."""
-        return RowMargins(
+        return RowMargins.of_checked(
             total=self.total[rows],
             maintenance=None if self.maintenance is None else self.maintenance[rows],
             components={k: v[rows] for k, v in self.components.items()},

@@ -181,7 +181,7 @@ class RowMemo:
         has_mm, comps, info, has_worst, has_facts = self._shape
         table = self._values[slot]
         at = 1 + int(has_mm)
-        return RowMargins(
+        return RowMargins.of_checked(  # rows margined (and checked) before
             total=table[:, 0].copy(),
             maintenance=table[:, 1].copy() if has_mm else None,
             components={k: table[:, at + j].copy() for j, k in enumerate(comps)},
