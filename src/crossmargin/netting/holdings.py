@@ -37,6 +37,7 @@ FloatArray = npt.NDArray[np.float64]
 #: ``int32`` or ``int64`` (CSR index arrays).
 IndexArray = npt.NDArray[np.signedinteger[Any]]
 
+_INT32_MAX = int(np.iinfo(np.int32).max)
 #: Rows up to this many entries are sorted by insertion, longer ones by merge sort.
 _INSERTION_MAX = 32
 
@@ -129,6 +130,12 @@ def _fill_rows(
     return out
 
 
+def entries_at_most(n_positions: int, groups: Sequence[IntArray]) -> int:
+    """The holdings matrix's entries before equal columns fold: a row per position, and
+    each item once per tier it has a group in."""
+    return n_positions + sum(int(np.count_nonzero(g >= 0)) for g in groups)
+
+
 def holdings_csr(
     n_positions: int,
     column: IntArray,
@@ -136,13 +143,17 @@ def holdings_csr(
     groups: Sequence[IntArray],
     start: Sequence[int],
     shape: tuple[int, int],
+    *,
+    capacity: int | None = None,
 ) -> sp.csr_matrix:
     """The (rows x instruments) holdings matrix of the module docstring: ``column`` and
     ``quantity`` per item (the first ``n_positions`` items have a row each), ``groups[t]``
-    each item's group in tier ``t`` (``-1``: none) and ``start[t]`` its first row."""
+    each item's group in tier ``t`` (``-1``: none) and ``start[t]`` its first row.
+    ``capacity`` may pass :func:`entries_at_most` of these already counted."""
     n_rows, n_cols = shape
-    capacity = n_positions + sum(int(np.count_nonzero(g >= 0)) for g in groups)
-    fits = max(capacity, n_rows, n_cols) <= np.iinfo(np.int32).max
+    if capacity is None:
+        capacity = entries_at_most(n_positions, groups)
+    fits = max(capacity, n_rows, n_cols) <= _INT32_MAX
     index_dtype = np.int32 if fits else np.int64
     indptr: IndexArray = np.empty(n_rows + 1, dtype=index_dtype)
     indices: IndexArray = np.empty(capacity, dtype=index_dtype)
@@ -164,4 +175,4 @@ def holdings_csr(
     return holdings
 
 
-__all__ = ["holdings_csr"]
+__all__ = ["entries_at_most", "holdings_csr"]

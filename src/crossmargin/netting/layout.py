@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 import numpy as np
@@ -44,7 +45,7 @@ import scipy.sparse as sp
 from crossmargin.instruments import Instrument
 from crossmargin.instruments.instrument import in_canonical_order
 from crossmargin.lru import Lru
-from crossmargin.netting.holdings import holdings_csr
+from crossmargin.netting.holdings import entries_at_most, holdings_csr
 from crossmargin.netting.tiers import TIERS, venue_of
 from crossmargin.portfolio import Portfolio
 from crossmargin.portfolio.codes import (
@@ -448,15 +449,22 @@ def with_quantities(
     item_qty = np.concatenate([quantity, np.asarray(amount, dtype=np.float64)])
     if item_qty.shape != shape.quantity.shape:
         raise AssertionError("a book of another shape")
-    holdings = holdings_csr(
-        shape.n_positions,
-        shape.instrument,
-        item_qty,
-        [shape.group_of[t] for t in TIERS],
-        [shape.offsets_of[t] for t in TIERS],
-        shape.holdings.shape,
-    )
-    return replace(shape, quantity=item_qty, holdings=holdings)
+    groups, start, capacity = shape.shaped(("holdings",), partial(_holdings_args, shape))
+    holdings = holdings_csr(shape.n_positions, shape.instrument, item_qty, groups, start,
+                            shape.holdings.shape, capacity=capacity)  # fmt: skip
+    out: TierLayout = object.__new__(TierLayout)  # ``replace``, without its field walk
+    for name in TierLayout.__slots__:
+        object.__setattr__(out, name, getattr(shape, name))
+    object.__setattr__(out, "quantity", item_qty)
+    object.__setattr__(out, "holdings", holdings)
+    return out
+
+
+def _holdings_args(shape: TierLayout) -> tuple[list[IntArray], list[int], int]:
+    """What :func:`~crossmargin.netting.holdings.holdings_csr` reads of a layout's shape:
+    each item's group per tier, each tier's first row, the entries at most."""
+    groups = [shape.group_of[t] for t in TIERS]
+    return groups, [shape.offsets_of[t] for t in TIERS], entries_at_most(shape.n_positions, groups)
 
 
 #: Book shapes whose layouts are kept, and the largest book (positions and collateral legs)
