@@ -144,10 +144,13 @@ class BasisTerms:
             raise InputError(
                 f"holdings have {q.shape[1]} instrument columns, the basis terms {self.size}"
             )
-        h = np.broadcast_to(np.asarray(horizon_days, dtype=np.float64), (q.shape[0],))
-        if not np.all(np.isfinite(h)) or np.any(h < 0):
+        h = np.asarray(horizon_days, dtype=np.float64)
+        if h.shape != (q.shape[0],):  # one figure for every row (a row's array as it is)
+            h = np.broadcast_to(h, (q.shape[0],))
+        # the arrays' own methods: NumPy's function forms cost more than a few rows' checks
+        if not np.isfinite(h).all() or (h < 0).any():
             raise InputError("horizon_days must be finite and >= 0 (calendar days per row)")
-        if not np.all(np.isfinite(q.data)):
+        if not np.isfinite(q.data).all():
             raise InputError("holdings must be finite")
         return q, h
 
