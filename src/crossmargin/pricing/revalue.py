@@ -31,7 +31,7 @@ from crossmargin.instruments import Instrument
 from crossmargin.market.scenarios import ScenarioSet
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.portfolio import Portfolio
-from crossmargin.pricing.kernels import aggregate_rows, option_pnl_into, rows_at_into
+from crossmargin.pricing.kernels import aggregate_rows, dense_rows, option_pnl_into, rows_at_into
 from crossmargin.pricing.terms import OPTION, InstrumentTerms, instrument_terms
 from crossmargin.pricing.valuation import base_fx, base_values, settlement_value
 
@@ -119,11 +119,8 @@ def row_kernel_inputs(
             q = q.copy()
             q.sort_indices()
         indptr, indices, data = q.indptr, q.indices, q.data
-    else:
-        dense = np.asarray(quantities, dtype=np.float64)
-        r, indices = np.nonzero(dense)  # row by row, columns ascending
-        data = dense[r, indices]
-        indptr = np.concatenate(([0], np.cumsum(np.bincount(r, minlength=dense.shape[0]))))
+    else:  # row by row, columns ascending (one compiled pass)
+        indptr, indices, data = dense_rows(np.ascontiguousarray(quantities, dtype=np.float64))
     scen = np.ascontiguousarray(scenarios, dtype=np.int64)
     cols = np.ascontiguousarray(columns, dtype=np.int64)
     if by_instrument is None:  # the block asked, instrument by instrument
