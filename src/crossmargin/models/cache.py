@@ -343,17 +343,22 @@ def context_nbytes(context: Any) -> int:
     return total
 
 
+_INT32_MAX = int(np.iinfo(np.int32).max)
+
+
 def remap(mapped: MappedContext, holdings: sp.spmatrix) -> sp.csr_matrix:
     """``holdings`` (rows x the requested instruments) re-indexed onto the columns of
-    ``mapped.context`` (rows x ``mapped.width``); unchanged when the columns already agree.
+    ``mapped.context`` (rows x ``mapped.width``); unchanged when the columns already agree
+    (a CSR matrix: the same object).
 
     A re-indexed matrix owns its arrays: its columns may be out of order, and a model that
     sorts them in place (SciPy does in ``maximum``, ``sum_duplicates``) must not reorder the
     caller's quantities."""
-    h = sp.csr_matrix(holdings)
+    # a CSR matrix as it is (a new matrix object over its arrays cost more than the remap)
+    h = holdings if type(holdings) is sp.csr_matrix else sp.csr_matrix(holdings)
     if mapped.width != h.shape[1] or not np.array_equal(mapped.columns, np.arange(h.shape[1])):
         cols = mapped.columns[h.indices]
-        if mapped.width <= np.iinfo(np.int32).max:  # int32, as SciPy narrows them
+        if mapped.width <= _INT32_MAX:  # int32, as SciPy narrows them
             cols = cols.astype(np.int32)
         h = csr_of(h.data.copy(), cols, h.indptr.copy(), (h.shape[0], mapped.width))
     return h

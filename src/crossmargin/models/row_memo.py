@@ -32,6 +32,7 @@ import scipy.sparse as sp
 from crossmargin.models.base import MarginModel, RowMargins
 from crossmargin.netting.csr import csr_of
 
+BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
@@ -73,12 +74,17 @@ def take_rows(q: sp.csr_matrix, rows: IntArray) -> sp.csr_matrix:
     return csr_of(q.data[at], q.indices[at], indptr, (rows.size, q.shape[1]))
 
 
-def row_keys(q: sp.csr_matrix) -> list[bytes]:
-    """One key per row of the canonical ``q``: its columns' and quantities' bytes."""
+def row_keys(q: sp.csr_matrix, detail: BoolArray) -> list[bytes]:
+    """One key per row of the canonical ``q``: its columns' and quantities' bytes, and
+    whether the row is asked for in ``detail`` (``d``, else ``-``)."""
     cols = q.indices.astype(np.int64).tobytes()
     data = q.data.tobytes()
     ptr = q.indptr.tolist()
-    return [cols[8 * a : 8 * b] + data[8 * a : 8 * b] for a, b in itertools.pairwise(ptr)]
+    marks = [b"d" if w else b"-" for w in detail.tolist()]
+    return [
+        cols[8 * a : 8 * b] + data[8 * a : 8 * b] + mark
+        for (a, b), mark in zip(itertools.pairwise(ptr), marks, strict=True)
+    ]
 
 
 class RowMemo:
@@ -110,7 +116,7 @@ class RowMemo:
         n = q.shape[0]
         # as margin_rows takes it: no ``detail`` means every row in detail
         want = np.ones(n, dtype=bool) if detail is None else np.asarray(detail, dtype=bool)
-        keys = [k + (b"d" if w else b"-") for k, w in zip(row_keys(q), want.tolist(), strict=True)]
+        keys = row_keys(q, want)
         with self._lock:  # one call at a time per context: the table stays consistent
             index = self._index
             slot = np.fromiter((index.get(k, -1) for k in keys), dtype=np.int64, count=n)
