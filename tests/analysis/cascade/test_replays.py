@@ -118,4 +118,33 @@ def test_docs_cascade_table_is_the_scripts_output(history: MarketHistory) -> Non
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert read_block(root / "docs/cascade.md", "cascade-table") == module.table(history)
+    _assert_same_table(read_block(root / "docs/cascade.md", "cascade-table"), module.table(history))
+
+
+def _assert_same_table(documented: str, computed: str) -> None:
+    """The documented table is the script's: the same rows, labels and columns, every
+    figure within what the machine it ran on can move. A cascade is a fixed point of
+    liquidation decisions taken at thresholds: a last-bit difference between machines can
+    tip one account across its threshold, and with it the later steps. Measured, the same
+    code and data: the 2024-08-05 venue run, cross margined, gave
+    411,192,779 USD notional closed in 39 iterations on one machine and 411,193,205 USD in
+    40 on another, ADL 1,149,611 against 1,149,186 USD (3.7e-4 apart), the accounts
+    liquidated equal. So money within 0.1% (or 1,000 USD), counts within 1% (or 2): a stale
+    table, or one edited by hand, moves more than that."""
+    doc_rows = [r.split("|")[1:-1] for r in documented.strip().splitlines()]
+    new_rows = [r.split("|")[1:-1] for r in computed.strip().splitlines()]
+    assert len(doc_rows) == len(new_rows)
+    header = doc_rows[0]
+    for doc, new in zip(doc_rows, new_rows, strict=True):
+        assert len(doc) == len(new) == len(header)
+        for name, a, b in zip(header, doc, new, strict=True):
+            a, b = a.strip(), b.strip()
+            try:
+                x, y = float(a.replace(",", "")), float(b.replace(",", ""))
+            except ValueError:
+                assert a == b, (name, a, b)  # labels and the header's rules
+                continue
+            if "USD" in name:
+                assert abs(x - y) <= max(1_000.0, 1e-3 * max(abs(x), abs(y))), (name, a, b)
+            else:
+                assert abs(x - y) <= max(2.0, 0.01 * max(abs(x), abs(y))), (name, a, b)
