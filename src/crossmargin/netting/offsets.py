@@ -168,7 +168,7 @@ class _WalkPlan:
         """The plan of these per-tier parts, packed (``*_at``: each tier's bounds)."""
         n_pos = layout.n_positions
         sizes = [layout.n_groups(t) for t in TIERS]
-        return cls(
+        plan = cls(
             parent=parent,
             verdict=verdict,
             verdicts=verdicts,
@@ -183,6 +183,10 @@ class _WalkPlan:
                 [layout.group_of[t][:n_pos] for t in TIERS], dtype=np.int64
             ).reshape(len(TIERS), n_pos),
         )
+        for name in ("caps", "parent_all", "parent_at", "group_at", "eligible_all", "owner_all",
+                     "position_group"):  # fmt: skip
+            getattr(plan, name).flags.writeable = False  # kept with the shape: shared
+        return plan
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
