@@ -58,7 +58,7 @@ from crossmargin.instruments.instrument import canonical_order
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import MarginModel, RowMargins
 from crossmargin.models.row_memo import MAX_CALL_ROWS, RowMemo
-from crossmargin.netting.csr import csr_of
+from crossmargin.netting.csr import INT32_MAX, csr_of
 
 if TYPE_CHECKING:
     from crossmargin.models.result import MarginResult
@@ -343,9 +343,6 @@ def context_nbytes(context: Any) -> int:
     return total
 
 
-_INT32_MAX = int(np.iinfo(np.int32).max)
-
-
 def remap(mapped: MappedContext, holdings: sp.spmatrix) -> sp.csr_matrix:
     """``holdings`` (rows x the requested instruments) re-indexed onto the columns of
     ``mapped.context`` (rows x ``mapped.width``); unchanged when the columns already agree
@@ -358,7 +355,7 @@ def remap(mapped: MappedContext, holdings: sp.spmatrix) -> sp.csr_matrix:
     h = holdings if type(holdings) is sp.csr_matrix else sp.csr_matrix(holdings)
     if mapped.width != h.shape[1] or not np.array_equal(mapped.columns, np.arange(h.shape[1])):
         cols = mapped.columns[h.indices]
-        if mapped.width <= _INT32_MAX:  # int32, as SciPy narrows them
+        if mapped.width <= INT32_MAX:  # int32, as SciPy narrows them
             cols = cols.astype(np.int32)
         h = csr_of(h.data.copy(), cols, h.indptr.copy(), (h.shape[0], mapped.width))
     return h

@@ -26,7 +26,8 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-_INT32_MAX = int(np.iinfo(np.int32).max)
+#: The largest index an ``int32`` CSR index array holds (SciPy narrows to ``int32`` below it).
+INT32_MAX = int(np.iinfo(np.int32).max)
 
 
 def _assembled(
@@ -91,7 +92,7 @@ def fits_shortcut(
         and data.ndim == indices.ndim == indptr.ndim == 1
         and indptr.size == shape[0] + 1
         and data.size == indices.size == (int(indptr[-1]) if indptr.size else -1)
-        and max(shape) <= _INT32_MAX
+        and max(shape) <= INT32_MAX
         and min(shape) >= 0
     )
 
@@ -107,4 +108,4 @@ def csr_of(
     return sp.csr_matrix((data, indices, indptr), shape=shape, copy=False)
 
 
-__all__ = ["SHORTCUT", "csr_of", "fits_shortcut"]
+__all__ = ["INT32_MAX", "SHORTCUT", "csr_of", "fits_shortcut"]

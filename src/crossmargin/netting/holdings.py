@@ -30,14 +30,13 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from crossmargin.netting.csr import csr_of
+from crossmargin.netting.csr import INT32_MAX, csr_of
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 #: ``int32`` or ``int64`` (CSR index arrays).
 IndexArray = npt.NDArray[np.signedinteger[Any]]
 
-_INT32_MAX = int(np.iinfo(np.int32).max)
 #: Rows up to this many entries are sorted by insertion, longer ones by merge sort.
 _INSERTION_MAX = 32
 
@@ -153,7 +152,7 @@ def holdings_csr(
     n_rows, n_cols = shape
     if capacity is None:
         capacity = entries_at_most(n_positions, groups)
-    fits = max(capacity, n_rows, n_cols) <= _INT32_MAX
+    fits = max(capacity, n_rows, n_cols) <= INT32_MAX
     index_dtype = np.int32 if fits else np.int64
     indptr: IndexArray = np.empty(n_rows + 1, dtype=index_dtype)
     indices: IndexArray = np.empty(capacity, dtype=index_dtype)
