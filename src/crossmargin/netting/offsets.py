@@ -138,15 +138,14 @@ def member_sets(
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _WalkPlan:
     """What the tier walk reads besides the margins, per tier of :data:`TIERS`: each
-    member's group (``parent``), each group's verdict and whether it is granted its credit
-    (``eligible``), the tier's cap; and the same packed for
-    :func:`~crossmargin.netting.sum_kernels.tier_walk`. It follows from the layout's shape,
-    the policy, the date and the history alone."""
+    group's verdict, the tier's cap, and packed as
+    :func:`~crossmargin.netting.sum_kernels.tier_walk` reads them, each member's group
+    (``parent_all``), whether each group is granted its credit (``eligible_all``), each
+    group's account and each position's group (``*_at``: each tier's bounds; :meth:`tier`).
+    It follows from the layout's shape, the policy, the date and the history alone."""
 
-    parent: tuple[IntArray, ...]
     verdict: tuple[IntArray, ...]
     verdicts: tuple[tuple[Verdict, ...], ...]
-    eligible: tuple[BoolArray, ...]
     caps: FloatArray
     parent_all: IntArray
     parent_at: IntArray
@@ -169,10 +168,8 @@ class _WalkPlan:
         n_pos = layout.n_positions
         sizes = [layout.n_groups(t) for t in TIERS]
         plan = cls(
-            parent=parent,
             verdict=verdict,
             verdicts=verdicts,
-            eligible=eligible,
             caps=np.array(caps, dtype=np.float64),
             parent_all=np.concatenate(parent),
             parent_at=np.concatenate([[0], np.cumsum([p.size for p in parent])]).astype(np.int64),
@@ -187,6 +184,11 @@ class _WalkPlan:
                      "position_group"):  # fmt: skip
             getattr(plan, name).flags.writeable = False  # kept with the shape: shared
         return plan
+
+    def tier(self, t: int) -> tuple[IntArray, BoolArray]:
+        """Tier ``t``'s members' groups and its groups' eligibility (views of the packed)."""
+        return (self.parent_all[self.parent_at[t] : self.parent_at[t + 1]],
+                self.eligible_all[self.group_at[t] : self.group_at[t + 1]])  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -257,10 +259,9 @@ class TierBook:
         below_capped = below_netted = standalone
         for t, tier in enumerate(TIERS):
             g = lay.group_of[tier]
-            parent, owner = plan.parent[t], lay.group_account[tier]
-            sums = partial(tier_step, parent, below_capped, below_netted, netted[t],
-                           plan.eligible[t], float(plan.caps[t]), owner, n_acc, g[:n_pos],
-                           standalone)  # fmt: skip
+            (parent, eligible), owner = plan.tier(t), lay.group_account[tier]
+            sums = partial(tier_step, parent, below_capped, below_netted, netted[t], eligible,
+                           float(plan.caps[t]), owner, n_acc, g[:n_pos], standalone)  # fmt: skip
             step = sums(_NONE, _NONE, *_TOLERANCE)
             base, below, redo_base, redo_below = step[:4]
             if redo_base.any() or redo_below.any():  # exact sums asked: the rest from them
@@ -283,24 +284,24 @@ class TierBook:
         """The walk's :class:`_WalkPlan`, kept with the layout's shape (as the verdicts are:
         :meth:`_shaped_verdicts`) for this policy, date and history."""
 
-        def make() -> tuple[MarketHistory | None, _WalkPlan]:
-            return self.history, self._make_plan()
-
         rules = tuple(self.policy.rule(t) for t in TIERS)
+
+        def make() -> tuple[MarketHistory | None, _WalkPlan]:
+            return self.history, self._make_plan(rules)
+
         key = ("walk", rules, self.asof, id(self.history))
         history, plan = self.layout.shaped(key, make)
         if history is not self.history:  # another history object under a reused id
-            return self._make_plan()
+            return self._make_plan(rules)
         return plan
 
-    def _make_plan(self) -> _WalkPlan:
+    def _make_plan(self, rules: tuple[TierRule, ...]) -> _WalkPlan:
         lay = self.layout
         n_pos = lay.n_positions
         und, und_names = lay.underlying_codes()
         parents, verdict_of, verdicts_of, eligible = [], [], [], []
         prev = "position"
-        for tier in TIERS:
-            rule = self.policy.rule(tier)
+        for tier, rule in zip(TIERS, rules, strict=True):
             g = lay.group_of[tier]
             n_g = lay.n_groups(tier)
             if prev == "position":  # members: the positions alone
@@ -320,9 +321,8 @@ class TierBook:
             verdicts_of.append(verdicts)
             eligible.append(np.array([v[0] for v in verdicts], dtype=bool)[verdict])
             prev = tier
-        caps = tuple(self.policy.rule(t).cap for t in TIERS)
         return _WalkPlan.packed(lay, tuple(parents), tuple(verdict_of), tuple(verdicts_of),
-                                tuple(eligible), caps)  # fmt: skip
+                                tuple(eligible), tuple(r.cap for r in rules))  # fmt: skip
 
     def _shaped_verdicts(
         self,
