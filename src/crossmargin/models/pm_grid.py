@@ -52,6 +52,7 @@ from crossmargin.instruments import Instrument
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import MarginModel, RowMargins, register
 from crossmargin.models.params import ParameterSet
+from crossmargin.models.pm_grid_figures import unit_figures
 from crossmargin.models.pm_grid_params import (
     GridParameters,
     GridScenarios,
@@ -279,29 +280,15 @@ class PMGridModel(MarginModel):
         contingency = correlate(context.units, rows) if self.mode == "cross" else []
         parts: dict[str, list[Any]] = {k: [] for k in UnitMargins.__slots__ if k != "units"}
         for k, (unit, r) in enumerate(zip(context.units, rows, strict=True)):
-            g = unit.grid
             corr = contingency[k] if contingency else np.zeros_like(r.scan)
-            risk = r.scan + r.roll + r.delta_shock + corr
-            base = np.maximum(np.maximum(risk, r.floor), r.min_charge)
-            im = g.im_factor * base + r.im_increment
-            for key, value in (
-                ("scan_loss", r.scan),
-                ("roll_shock", r.roll),
-                ("delta_shock", r.delta_shock),
-                ("correlation_contingency", corr),
-                ("floor", r.floor),
-                ("min_charge", r.min_charge),
-                ("im_increment", r.im_increment),
-                ("risk", risk),
-                ("base", base),
-                ("initial", im),
-                ("initial_in_currency", im / unit.fx),
-                ("maintenance", g.mm_factor * base),
-                (
-                    "worst_scenario",
-                    np.where(r.scan > 0, r.worst + unit.scenario_offset, -1).astype(np.int64),
-                ),
-            ):
+            figures, worst = unit_figures(
+                unit.figure_terms, r.scan, r.worst, r.net, r.gross, r.roll, corr
+            )
+            parts["scan_loss"].append(r.scan)
+            parts["roll_shock"].append(r.roll)
+            parts["correlation_contingency"].append(corr)
+            parts["worst_scenario"].append(worst)
+            for key, value in figures.items():
                 parts[key].append(value)
         return UnitMargins(
             units=tuple((u.underlying, u.currency) for u in context.units),

@@ -22,17 +22,13 @@ from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.pm_grid_addons import (
     CurrencyTerms,
     dampen,
-    delta_shock,
-    excess_delta,
     extended_allowance,
-    im_increment,
     offset_gains,
-    tiered_charge,
 )
+from crossmargin.models.pm_grid_figures import FigureTerms
 from crossmargin.models.pm_grid_params import (
     GridParameters,
     GridScenarios,
-    min_delta_floor,
 )
 from crossmargin.models.pm_grid_scan import fused_scan, unit_entries
 from crossmargin.pricing.revalue import revalue_instruments
@@ -83,12 +79,16 @@ class RiskUnit:
     )
     #: each context column's place in ``cols`` (-1: not the unit's), up to the last of them
     local_of: IntArray = field(init=False, repr=False, compare=False)
+    #: the terms :func:`~crossmargin.models.pm_grid_figures.unit_figures` reads, once
+    figure_terms: FigureTerms = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scan", scan_terms(self))
         local_of = np.full(int(self.cols.max()) + 1 if self.cols.size else 0, -1, dtype=np.int64)
         local_of[self.cols] = np.arange(self.cols.size)
         object.__setattr__(self, "local_of", local_of)
+        terms = FigureTerms.of(self.grid, self.spot, self.fx, self.scenario_offset)
+        object.__setattr__(self, "figure_terms", terms)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,10 +101,8 @@ class UnitRows:
     scan: FloatArray
     worst: IntArray
     roll: FloatArray
-    delta_shock: FloatArray
-    im_increment: FloatArray
-    floor: FloatArray
-    min_charge: FloatArray
+    net: FloatArray  # Σ q·δ (coins of the underlying)
+    gross: FloatArray  # Σ |q|·|δ|
 
 
 def merge_units(prev: RiskUnit, new: RiskUnit) -> RiskUnit:
@@ -285,28 +283,14 @@ def unit_rows(unit: RiskUnit, h: sp.csr_matrix, *, keep_agg: bool = False) -> Un
             (entries.indptr, entries.local, entries.quantity), unit.pnl, unit.weights,
             *unit.scan,
         )  # fmt: skip
-    net, gross = entries.net, entries.gross
-    g = unit.grid
-    excess = excess_delta(net, unit.spot, g.delta_shock_threshold)
-    raw_charge = g.min_charge_rate * gross * unit.spot
     return UnitRows(
         held=held,
         agg=agg,
         scan=scan,
         worst=worst.astype(np.int64),
         roll=entries.roll,
-        delta_shock=delta_shock(excess, unit.spot, g.max_delta_shock),
-        im_increment=im_increment(excess, unit.spot, g.im_increment_rate),
-        floor=min_delta_floor(
-            net,
-            gross,
-            unit.spot,
-            net_rate=g.min_delta_net_rate,
-            hedged_rate=g.min_delta_hedged_rate,
-        ),
-        min_charge=tiered_charge(raw_charge, g.min_charge_tiers)
-        if g.min_charge_tiers
-        else raw_charge,
+        net=entries.net,
+        gross=entries.gross,
     )
 
 
