@@ -28,14 +28,18 @@ def _bits(a: np.ndarray) -> np.ndarray:
 
 
 def _same(grid, terms, scan, worst, net, gross, roll, corr) -> None:  # type: ignore[no-untyped-def]
-    fast, fast_worst = unit_figures(terms, scan, worst, net, gross, roll, corr)
+    # the unit's slice of a book's (figures, units, rows) buffer, as unit_margins passes it
+    out = np.full((len(FIGURES), 3, scan.size), 7.5)
+    fast_worst = np.full((3, scan.size), 99, dtype=np.int64)
+    unit_figures(terms, scan, worst, net, gross, roll, corr, out[:, 1, :], fast_worst[1])
     slow, slow_worst = unit_figures_plain(grid, terms, scan, worst, net, gross, roll, corr)
-    assert tuple(fast) == tuple(slow) == FIGURES
-    for key in FIGURES:
-        assert fast[key].shape == slow[key].shape == scan.shape, key
-        np.testing.assert_array_equal(_bits(fast[key]), _bits(slow[key]), err_msg=key)
-    np.testing.assert_array_equal(fast_worst, slow_worst)
-    assert fast_worst.dtype == np.int64
+    assert tuple(slow) == FIGURES
+    for i, key in enumerate(FIGURES):
+        assert slow[key].shape == scan.shape, key
+        np.testing.assert_array_equal(_bits(out[i, 1]), _bits(slow[key]), err_msg=key)
+    np.testing.assert_array_equal(fast_worst[1], slow_worst)
+    assert (out[:, [0, 2]] == 7.5).all()  # its slice only
+    assert (fast_worst[[0, 2]] == 99).all()
 
 
 def _drawn(rng: np.random.Generator, n: int, spot: float) -> tuple[np.ndarray, ...]:
@@ -117,5 +121,45 @@ def test_the_models_units_bit_for_bit(venue: str, mode: str) -> None:
             unit.grid, unit.figure_terms, r.scan, r.worst, r.net, r.gross, r.roll, corr
         )
         for key in FIGURES:
-            np.testing.assert_array_equal(_bits(getattr(per, key)[k]), _bits(slow[key]), key)
+            np.testing.assert_array_equal(_bits(per.stacked[key][k]), _bits(slow[key]), key)
+            if not key.endswith("_uplift"):
+                np.testing.assert_array_equal(_bits(getattr(per, key)[k]), _bits(slow[key]), key)
         np.testing.assert_array_equal(per.worst_scenario[k], worst)
+        np.testing.assert_array_equal(per.worst_stacked[k], worst)
+
+
+@pytest.mark.parametrize("venue", ["deribit", "okx", "paradex"])
+@pytest.mark.parametrize("rows", [1, 3, 40])
+def test_the_books_totals_are_the_sums_of_the_units_tuples(venue: str, rows: int) -> None:
+    """margin_rows reduces each stacked block; the sum it replaced was ``np.sum`` of the
+    units' tuple (with its own order for one row): the same bits, every row count."""
+    model = PMGridModel(venue=venue)
+    positions = book(
+        ("BTC-PERPETUAL", 120_000),
+        ("BTC-27MAR26-60000-C", -7),
+        ("ETH-27MAR26-3000-C", 11),
+        ("ETH-PERPETUAL", -30_000),
+    )
+    context = model.prepare(positions.instruments, market())
+    rng = np.random.default_rng(rows)
+    h = sp.csr_matrix(rng.normal(0.0, 4.0, (rows, len(positions.instruments))))
+    per = model.unit_margins(context, h)
+    got = model.margin_rows(context, h)
+    np.testing.assert_array_equal(_bits(got.total), _bits(np.sum(per.initial, axis=0)))
+    np.testing.assert_array_equal(_bits(got.maintenance), _bits(np.sum(per.maintenance, axis=0)))
+    for key in FIGURES:
+        np.testing.assert_array_equal(
+            _bits(np.add.reduce(per.stacked[key], axis=0)),
+            _bits(np.sum(tuple(per.stacked[key]), axis=0)),
+            err_msg=key,
+        )
+
+
+def test_buffers_of_the_wrong_shape_are_refused() -> None:
+    grid = PMGridModel(venue="okx").grid("BTC")
+    terms = FigureTerms.of(grid, 60_000.0, 1.0, 0)
+    ones = np.ones(3)
+    worst = np.zeros(3, dtype=np.int64)
+    with pytest.raises(ValueError, match="buffers of shape"):
+        unit_figures(terms, ones, worst, ones, ones, ones, ones, np.empty((len(FIGURES), 2)),
+                     np.empty(3, dtype=np.int64))  # fmt: skip

@@ -38,7 +38,7 @@ Funding and fee provisions (Paradex), open-order and MMP margin are not modelled
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -52,7 +52,7 @@ from crossmargin.instruments import Instrument
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import MarginModel, RowMargins, register
 from crossmargin.models.params import ParameterSet
-from crossmargin.models.pm_grid_figures import unit_figures
+from crossmargin.models.pm_grid_figures import FIGURES, unit_figures
 from crossmargin.models.pm_grid_params import (
     GridParameters,
     GridScenarios,
@@ -93,9 +93,14 @@ class PMGridContext:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UnitMargins:
-    """Per-unit figures of each row: arrays (rows,) per unit, USD unless ``_in_currency``."""
+    """Per-unit figures of each row: arrays (rows,) per unit, USD unless ``_in_currency``;
+    ``stacked`` has every figure of :data:`~crossmargin.models.pm_grid_figures.FIGURES` as
+    one (units, rows) block (the tuples' arrays are its rows) and ``worst_stacked`` the worst
+    scenarios so."""
 
     units: tuple[tuple[str, str], ...]
+    stacked: Mapping[str, FloatArray]
+    worst_stacked: IntArray
     scan_loss: tuple[FloatArray, ...]
     roll_shock: tuple[FloatArray, ...]
     delta_shock: tuple[FloatArray, ...]
@@ -109,6 +114,10 @@ class UnitMargins:
     initial_in_currency: tuple[FloatArray, ...]
     maintenance: tuple[FloatArray, ...]
     worst_scenario: tuple[IntArray, ...]
+
+
+#: The figures :class:`UnitMargins` also gives unit by unit (all but the uplifts).
+_PER_UNIT = tuple(f for f in FIGURES if not f.endswith("_uplift"))
 
 
 @register
@@ -278,21 +287,20 @@ class PMGridModel(MarginModel):
         joint = set(joint_members(context.units)) if self.mode == "cross" else set()
         rows = [unit_rows(unit, h, keep_agg=k in joint) for k, unit in enumerate(context.units)]
         contingency = correlate(context.units, rows) if self.mode == "cross" else []
-        parts: dict[str, list[Any]] = {k: [] for k in UnitMargins.__slots__ if k != "units"}
+        n = h.shape[0]
+        out = np.empty((len(FIGURES), len(context.units), n))
+        worst = np.empty((len(context.units), n), dtype=np.int64)
         for k, (unit, r) in enumerate(zip(context.units, rows, strict=True)):
             corr = contingency[k] if contingency else np.zeros_like(r.scan)
-            figures, worst = unit_figures(
-                unit.figure_terms, r.scan, r.worst, r.net, r.gross, r.roll, corr
-            )
-            parts["scan_loss"].append(r.scan)
-            parts["roll_shock"].append(r.roll)
-            parts["correlation_contingency"].append(corr)
-            parts["worst_scenario"].append(worst)
-            for key, value in figures.items():
-                parts[key].append(value)
+            unit_figures(unit.figure_terms, r.scan, r.worst, r.net, r.gross, r.roll, corr,
+                         out[:, k, :], worst[k])  # fmt: skip
+        stacked = dict(zip(FIGURES, out, strict=True))
         return UnitMargins(
             units=tuple((u.underlying, u.currency) for u in context.units),
-            **{k: tuple(v) for k, v in parts.items()},
+            stacked=stacked,
+            worst_stacked=worst,
+            worst_scenario=tuple(worst),
+            **{k: tuple(stacked[k]) for k in _PER_UNIT},
         )
 
     def margin_rows(
@@ -306,44 +314,37 @@ class PMGridModel(MarginModel):
         n = holdings.shape[0]
         per = self.unit_margins(context, holdings)
 
-        def total(arrs: tuple[FloatArray, ...]) -> FloatArray:
-            out: FloatArray = np.sum(arrs, axis=0) if arrs else np.zeros(n)
+        def total(name: str) -> FloatArray:
+            # np.sum of the units' tuple, without stacking it: the same reduction, bit for bit
+            out: FloatArray = np.add.reduce(per.stacked[name], axis=0)
             return out
 
         worst = np.full(n, -1, dtype=np.int64)
-        if per.scan_loss:
-            stacked = np.vstack(per.scan_loss)
+        if per.units:
+            stacked = per.stacked["scan_loss"]
             best = np.argmax(stacked, axis=0)
-            cand = np.vstack(per.worst_scenario)[best, np.arange(n)]
+            cand = per.worst_stacked[best, np.arange(n)]
             worst = np.where(stacked[best, np.arange(n)] > 0, cand, -1)
-        floor_up = tuple(np.maximum(f - r, 0.0) for f, r in zip(per.floor, per.risk, strict=True))
-        charge_up = tuple(
-            np.maximum(c - np.maximum(r, f), 0.0)
-            for c, r, f in zip(per.min_charge, per.risk, per.floor, strict=True)
-        )
-        factor_up = tuple(
-            (u.grid.im_factor - 1.0) * b for u, b in zip(context.units, per.base, strict=True)
-        )
         components = {
-            "scan_loss": total(per.scan_loss),
-            "roll_shock": total(per.roll_shock),
-            "delta_floor": total(floor_up),
+            "scan_loss": total("scan_loss"),
+            "roll_shock": total("roll_shock"),
+            "delta_floor": total("floor_uplift"),
         }
         grids = list(self._grids.values())  # the model's, never the book's: same keys always
         optional = (
-            ("delta_shock", any(g.max_delta_shock > 0 for g in grids), per.delta_shock),
+            ("delta_shock", any(g.max_delta_shock > 0 for g in grids), "delta_shock"),
             ("correlation_contingency", any(g.correlation_set for g in grids),
-             per.correlation_contingency),
-            ("min_charge", any(g.min_charge_rate > 0 for g in grids), charge_up),
-            ("im_factor_uplift", any(g.im_factor != 1.0 for g in grids), factor_up),
-            ("im_increment", any(g.im_increment_rate > 0 for g in grids), per.im_increment),
+             "correlation_contingency"),
+            ("min_charge", any(g.min_charge_rate > 0 for g in grids), "charge_uplift"),
+            ("im_factor_uplift", any(g.im_factor != 1.0 for g in grids), "factor_uplift"),
+            ("im_increment", any(g.im_increment_rate > 0 for g in grids), "im_increment"),
         )  # fmt: skip
-        for key, used, values in optional:
+        for key, used, name in optional:
             if used:
-                components[key] = total(values)
+                components[key] = total(name)
         return RowMargins(
-            total=total(per.initial),
-            maintenance=total(per.maintenance),
+            total=total("initial"),
+            maintenance=total("maintenance"),
             components=components,
             info=_unit_info(context, per) if self.mode == "segregated" else {},
             worst_scenario=worst,

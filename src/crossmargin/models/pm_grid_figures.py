@@ -16,9 +16,15 @@ shock and correlation contingency (USD) [formulas: :mod:`.pm_grid_addons`,
     IM        = im_factor · base + increment;   IM / fx in the unit's currency
     MM        = mm_factor · base
     worst     = the unit's first scenario index + the row's worst where scan > 0, else −1
+    uplifts   = max(floor − risk, 0),  max(charge − max(risk, floor), 0),  (im_factor − 1) · base
 
-Before, these were a dozen NumPy calls per unit (two dozen with the margins), each on a
-what-if's few rows: most of the time went on the calls. :func:`unit_figures` does each
+(the uplifts are what the floor, the minimum charge and the IM factor add to the risk: the
+components of a row's IM).
+
+Before, these were a dozen NumPy calls per unit (three dozen with the margins and uplifts),
+each on a what-if's few rows: most of the time went on the calls. :func:`unit_figures` writes
+every unit's figures into one ``(figures, units, rows)`` buffer, so the book's totals are one
+reduction of a block laid out as ``np.sum`` of the units' tuple lays it out. It does each
 operation in the order of its NumPy twin (:func:`unit_figures_plain`, the formulation it
 replaced), so the figures are the same bit for bit (``tests/models/test_pm_grid_figures.py``).
 """
@@ -47,8 +53,11 @@ if TYPE_CHECKING:
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-#: The rows of :func:`unit_figures`' buffer, in order.
+#: The rows of :func:`unit_figures`' buffer, in order (USD unless ``_in_currency``).
 FIGURES = (
+    "scan_loss",
+    "roll_shock",
+    "correlation_contingency",
     "delta_shock",
     "floor",
     "min_charge",
@@ -58,6 +67,9 @@ FIGURES = (
     "initial",
     "initial_in_currency",
     "maintenance",
+    "floor_uplift",
+    "charge_uplift",
+    "factor_uplift",
 )
 
 
@@ -150,15 +162,21 @@ def _figures(
         risk = scan[r] + roll[r] + shock + corr[r]
         base = _maximum(_maximum(risk, floor), charge)
         initial = im_factor * base + increment
-        out[0, r] = shock
-        out[1, r] = floor
-        out[2, r] = charge
-        out[3, r] = increment
-        out[4, r] = risk
-        out[5, r] = base
-        out[6, r] = initial
-        out[7, r] = initial / fx
-        out[8, r] = mm_factor * base
+        out[0, r] = scan[r]
+        out[1, r] = roll[r]
+        out[2, r] = corr[r]
+        out[3, r] = shock
+        out[4, r] = floor
+        out[5, r] = charge
+        out[6, r] = increment
+        out[7, r] = risk
+        out[8, r] = base
+        out[9, r] = initial
+        out[10, r] = initial / fx
+        out[11, r] = mm_factor * base
+        out[12, r] = _maximum(floor - risk, 0.0)
+        out[13, r] = _maximum(charge - _maximum(risk, floor), 0.0)
+        out[14, r] = (im_factor - 1.0) * base
         worst_out[r] = worst[r] + offset if scan[r] > 0 else -1
 
 
@@ -170,15 +188,17 @@ def unit_figures(
     gross: FloatArray,
     roll: FloatArray,
     corr: FloatArray,
-) -> tuple[dict[str, FloatArray], IntArray]:
-    """The :data:`FIGURES` of every row (module docstring) and the worst scenario in the
-    context's numbering; every array is one row's figure per row of ``scan``."""
+    out: FloatArray,
+    worst_out: IntArray,
+) -> None:
+    """Write the :data:`FIGURES` of every row (module docstring) into ``out`` (figures x
+    rows: a unit's slice of the book's buffer) and the worst scenario, in the context's
+    numbering, into ``worst_out``."""
     n = scan.size
-    out = np.empty((len(FIGURES), n))
-    worst_out = np.empty(n, dtype=np.int64)
+    if out.shape != (len(FIGURES), n) or worst_out.shape != (n,):
+        raise ValueError(f"buffers of shape {out.shape} and {worst_out.shape} for {n} rows")
     _figures(scan, worst, net, gross, roll, corr, t.terms, t.tier_hi, t.tier_mult, t.offset,
              out, worst_out)  # fmt: skip
-    return dict(zip(FIGURES, out, strict=True)), worst_out
 
 
 def unit_figures_plain(
@@ -210,14 +230,21 @@ def unit_figures_plain(
         "im_increment": im_increment(excess, spot, grid.im_increment_rate),
     }
     risk = scan + roll + figures["delta_shock"] + corr
-    base = np.maximum(np.maximum(risk, figures["floor"]), figures["min_charge"])
+    floor, charge = figures["floor"], figures["min_charge"]
+    base = np.maximum(np.maximum(risk, floor), charge)
     initial = grid.im_factor * base + figures["im_increment"]
     figures |= {
+        "scan_loss": scan,
+        "roll_shock": roll,
+        "correlation_contingency": corr,
         "risk": risk,
         "base": base,
         "initial": initial,
         "initial_in_currency": initial / fx,
         "maintenance": grid.mm_factor * base,
+        "floor_uplift": np.maximum(floor - risk, 0.0),
+        "charge_uplift": np.maximum(charge - np.maximum(risk, floor), 0.0),
+        "factor_uplift": (grid.im_factor - 1.0) * base,
     }
     worst_out = np.where(scan > 0, worst + t.offset, -1).astype(np.int64)
     return {k: figures[k] for k in FIGURES}, worst_out
