@@ -278,19 +278,23 @@ class HistoricalVaRModel(MarginModel):
         n_rows = h.shape[0]
         want = np.ones(n_rows, dtype=bool) if detail is None else np.asarray(detail, dtype=bool)
         out = _Rows(n_rows)
-        held = _underlyings_held(context, h)
+        entry_rows = row_of_data(h)
+        held = _underlyings_held(context, h, entry_rows)
         n_sets, inverse = _set_groups(np.packbits(held, axis=1))
         # small books (what-if, service requests): dense slices cost less than sparse ones
-        dense = h.toarray() if h.shape[0] * h.shape[1] <= _DENSE_CELLS else None
+        dense = None
+        if h.shape[0] * h.shape[1] <= _DENSE_CELLS:  # h.toarray() of a canonical matrix
+            dense = np.zeros(h.shape)
+            dense[entry_rows, h.indices] = h.data
         for g in range(n_sets):
-            rows = np.flatnonzero(inverse == g)
+            rows = (inverse == g).nonzero()[0]
             unds = context.factor_set_of(held[rows[0]])
             if not unds:
                 continue  # empty rows: no position, no margin
             fs = context.factor_set(unds)
             if dense is not None:
                 block = dense[rows]
-                used = np.flatnonzero(np.any(block != 0.0, axis=0))
+                used = (block != 0.0).any(axis=0).nonzero()[0]
                 sub: sp.csr_matrix | FloatArray = block[:, used]
             else:
                 group = h[rows]
@@ -565,11 +569,15 @@ def _set_groups(packed: npt.NDArray[np.uint8]) -> tuple[int, IntArray]:
 _DICT_GROUPS_MAX = 256
 
 
-def _underlyings_held(context: VarContext, h: sp.csr_matrix) -> BoolArray:
+def _underlyings_held(
+    context: VarContext, h: sp.csr_matrix, entry_rows: IntArray | None = None
+) -> BoolArray:
     """(rows, underlyings): whether each row holds any instrument of each underlying (any
-    stored entry counts, as a product with a 0/1 exposure matrix would count it)."""
+    stored entry counts, as a product with a 0/1 exposure matrix would count it);
+    ``entry_rows``, the row of each stored entry (:func:`row_of_data`), if known."""
     out = np.zeros((h.shape[0], len(context.underlyings)), dtype=bool)
-    out[row_of_data(h), np.asarray(context.und_index)[h.indices]] = True
+    rows = row_of_data(h) if entry_rows is None else entry_rows
+    out[rows, np.asarray(context.und_index)[h.indices]] = True
     return out
 
 
