@@ -23,6 +23,7 @@ whatever the number of scenarios.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numba
 import numpy as np
@@ -135,6 +136,45 @@ _scan_rows_serial = numba.njit(cache=True, nogil=True)(_scan_rows_py)
 PARALLEL_MIN_WORK = 2_000_000
 
 
+@dataclass(frozen=True, slots=True)
+class ScanTerms:
+    """A unit's scan terms as the kernel reads them, converted once: the scenario
+    ``weights``; each column's currency group ``group_of``; each group's dampener per
+    scenario ``allowance`` (USD, 0 off the extended table) and whether it has any
+    (``dampened``); each group's gain ``offset``, its ``cap``, and whether both leave gains
+    as they are (``plain``: offset >= 1 and no cap)."""
+
+    weights: FloatArray
+    group_of: IntArray
+    allowance: FloatArray
+    dampened: npt.NDArray[np.bool_]
+    offset: FloatArray
+    cap: FloatArray
+    plain: npt.NDArray[np.bool_]
+
+    @classmethod
+    def of(
+        cls,
+        weights: npt.ArrayLike,
+        group_of: npt.ArrayLike,
+        allowance: npt.ArrayLike,
+        offset: npt.ArrayLike,
+        cap: npt.ArrayLike,
+    ) -> ScanTerms:
+        allow = np.ascontiguousarray(allowance, dtype=np.float64)
+        off = np.asarray(offset, dtype=np.float64)
+        top = np.asarray(cap, dtype=np.float64)
+        return cls(
+            weights=np.asarray(weights, dtype=np.float64),
+            group_of=np.asarray(group_of, dtype=np.int64),
+            allowance=allow,
+            dampened=np.asarray(allow.any(axis=1)),
+            offset=off,
+            cap=top,
+            plain=(off >= 1.0) & np.isinf(top),
+        )
+
+
 def fused_scan(
     holdings: sp.csr_matrix | tuple[npt.ArrayLike, npt.ArrayLike, FloatArray],
     pnl: FloatArray,
@@ -149,7 +189,16 @@ def fused_scan(
     scanned without a matrix object) under the unit's ``pnl`` (scenarios x columns, before
     the weights); ``group_of`` gives each column's currency group, ``allowance`` each group's
     dampener per scenario (USD, 0 off the extended table), ``offset``/``cap`` each group's
-    gain offset and its cap."""
+    gain offset and its cap. :func:`scan_rows` with the terms a unit keeps converted."""
+    return scan_rows(holdings, pnl, ScanTerms.of(weights, group_of, allowance, offset, cap))
+
+
+def scan_rows(
+    holdings: sp.csr_matrix | tuple[npt.ArrayLike, npt.ArrayLike, FloatArray],
+    pnl: FloatArray,
+    terms: ScanTerms,
+) -> tuple[FloatArray, IntArray]:
+    """:func:`fused_scan` on a unit's converted :class:`ScanTerms`."""
     if isinstance(holdings, tuple):
         indptr, indices, data = holdings
     else:
@@ -162,15 +211,12 @@ def fused_scan(
     if n == 0 or pnl.shape[0] == 0:
         return scan, worst
     data = np.asarray(data, dtype=np.float64)
-    allowance = np.ascontiguousarray(allowance, dtype=np.float64)
-    offset = np.asarray(offset, dtype=np.float64)
-    cap = np.asarray(cap, dtype=np.float64)
     # only the columns the rows hold are laid out by column (a what-if holds a few of a
     # context's hundreds); renumbering keeps each row's entries in their order
     columns = np.asarray(indices, dtype=np.int64).reshape(-1)
     held = np.zeros(pnl.shape[1], dtype=bool)
     held[columns] = True
-    used = np.flatnonzero(held)  # as np.unique: ascending, each once
+    used = held.nonzero()[0]  # as np.unique: ascending, each once
     place = np.cumsum(held) - 1  # a held column's place in ``used``
     local = place[columns]
     kernel = _scan_rows if data.size * pnl.shape[0] >= PARALLEL_MIN_WORK else _scan_rows_serial
@@ -180,13 +226,13 @@ def fused_scan(
             local,
             data,
             np.ascontiguousarray(pnl[:, used].T, dtype=np.float64),
-            np.asarray(group_of, dtype=np.int64)[used],
-            np.asarray(weights, dtype=np.float64),
-            allowance,
-            np.asarray(allowance.any(axis=1)),
-            offset,
-            cap,
-            (offset >= 1.0) & np.isinf(cap),
+            terms.group_of[used],
+            terms.weights,
+            terms.allowance,
+            terms.dampened,
+            terms.offset,
+            terms.cap,
+            terms.plain,
             scan,
             worst,
         )
@@ -250,4 +296,4 @@ def unit_entries(
     return local, quantity, held, pointers, net, gross, rolled
 
 
-__all__ = ["fused_scan", "unit_entries"]
+__all__ = ["ScanTerms", "fused_scan", "scan_rows", "unit_entries"]

@@ -30,7 +30,7 @@ from crossmargin.models.pm_grid_params import (
     GridParameters,
     GridScenarios,
 )
-from crossmargin.models.pm_grid_scan import fused_scan, unit_entries
+from crossmargin.models.pm_grid_scan import ScanTerms, scan_rows, unit_entries
 from crossmargin.pricing.revalue import revalue_instruments
 from crossmargin.pricing.terms import OPTION, instrument_terms
 from crossmargin.pricing.valuation import base_fx
@@ -73,17 +73,16 @@ class RiskUnit:
     spot: float
     fx: float
     grid: GridParameters
-    #: :func:`scan_terms` of this unit, worked out once (every scan of a row reads them)
-    scan: tuple[IntArray, FloatArray, FloatArray, FloatArray] = field(
-        init=False, repr=False, compare=False
-    )
+    #: :func:`scan_terms` of this unit with its weights, converted once (every scan of a
+    #: row reads them)
+    scan: ScanTerms = field(init=False, repr=False, compare=False)
     #: each context column's place in ``cols`` (-1: not the unit's), up to the last of them
     local_of: IntArray = field(init=False, repr=False, compare=False)
     #: the terms :func:`~crossmargin.models.pm_grid_figures.unit_figures` reads, once
     figure_terms: FigureTerms = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "scan", scan_terms(self))
+        object.__setattr__(self, "scan", ScanTerms.of(self.weights, *scan_terms(self)))
         local_of = np.full(int(self.cols.max()) + 1 if self.cols.size else 0, -1, dtype=np.int64)
         local_of[self.cols] = np.arange(self.cols.size)
         object.__setattr__(self, "local_of", local_of)
@@ -279,10 +278,9 @@ def unit_rows(unit: RiskUnit, h: sp.csr_matrix, *, keep_agg: bool = False) -> Un
             scan[held] = np.maximum(-agg[np.arange(held.size), worst[held]], 0.0)
     else:
         agg = np.zeros((0, unit.pnl.shape[0]))
-        scan[held], worst[held] = fused_scan(
-            (entries.indptr, entries.local, entries.quantity), unit.pnl, unit.weights,
-            *unit.scan,
-        )  # fmt: skip
+        scan[held], worst[held] = scan_rows(
+            (entries.indptr, entries.local, entries.quantity), unit.pnl, unit.scan
+        )
     return UnitRows(
         held=held,
         agg=agg,
