@@ -260,3 +260,36 @@ def _mtm_by_row_codes(book: Any, market: Any) -> tuple[np.ndarray, np.ndarray]:
         np.array(at, dtype=np.int64),
         len(keys),
     )
+
+
+def test_a_tuple_asked_for_again_is_found_without_hashing_its_instruments(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a cached layout asks with the same tuple object on every what-if: found by its identity
+    # (no instrument hashed); an equal tuple built anew is found by its terms as before
+    from crossmargin.instruments import Instrument
+    from crossmargin.pricing import terms as terms_module
+
+    snap = _snapshot()
+    insts = (parse_symbol("BTC-26JUN26-100000-C"), parse_symbol("BTC-PERPETUAL"))
+    first = instrument_terms(insts, snap)
+
+    def refuse(self: object) -> int:
+        raise AssertionError("an instrument was hashed")
+
+    monkeypatch.setattr(Instrument, "__hash__", refuse)
+    assert instrument_terms(insts, snap) is first
+    with pytest.raises(AssertionError, match="hashed"):
+        instrument_terms(tuple(list(insts)), snap)
+    monkeypatch.undo()
+    again = tuple(list(insts))
+    assert instrument_terms(again, snap) is first  # by its terms, then kept by identity too
+    entry = terms_module._kept[id(snap)]
+    assert entry[2][id(again)] == (again, first)
+    for k in range(terms_module.KEPT + 5):  # the identity memo keeps the last KEPT tuples
+        instrument_terms((parse_symbol(f"BTC-26JUN26-{100_000 + 1_000 * k}-C"),), snap)
+    assert len(entry[2]) == terms_module.KEPT
+    assert id(insts) not in entry[2]
+    resolved = instrument_terms(insts, snap)  # dropped from both: resolved again, same figures
+    assert resolved is not first
+    assert resolved.spot.tolist() == first.spot.tolist()

@@ -104,7 +104,15 @@ def _expired_value(inst: Instrument, snapshot: MarketSnapshot) -> float:
 
 #: Tuples of instruments whose terms are kept per snapshot (most recently used).
 KEPT = 64
-_kept: dict[int, tuple[weakref.ref[MarketSnapshot], OrderedDict[object, InstrumentTerms]]] = {}
+_Kept = tuple[
+    weakref.ref[MarketSnapshot],
+    OrderedDict[object, InstrumentTerms],
+    OrderedDict[int, tuple[tuple[Instrument, ...], InstrumentTerms]],
+]
+#: per snapshot (by id): its terms by instruments and symbols, and the same by the identity
+#: of the tuple asked with (kept alive with them, so its id is not reused): a tuple asked for
+#: again, as a cached layout's is on every what-if, is found without hashing its instruments
+_kept: dict[int, _Kept] = {}
 # re-entrant: a snapshot collected while this thread holds the lock calls back into it
 _kept_lock = threading.RLock()
 
@@ -125,6 +133,12 @@ def instrument_terms(
     """Resolve ``instruments`` against ``snapshot`` (see :class:`InstrumentTerms`); the same
     (read-only) terms again for the same instruments, spelled the same, on the same snapshot
     (module docstring)."""
+    with _kept_lock:
+        entry = _kept.get(id(snapshot))
+        if entry is not None and entry[0]() is snapshot:
+            same = entry[2].get(id(instruments))
+            if same is not None and same[0] is instruments:
+                return same[1]
     # symbols are part of the key: equal instruments spelled differently may look up
     # different settlement prices
     key = (instruments, tuple(i.symbol for i in instruments))
@@ -134,6 +148,7 @@ def instrument_terms(
             found = entry[1].get(key)
             if found is not None:
                 entry[1].move_to_end(key)
+                _remember(entry, instruments, found)
                 return found
     terms = _resolve(instruments, snapshot)
     for f in fields(terms):
@@ -143,12 +158,21 @@ def instrument_terms(
     with _kept_lock:
         entry = _kept.get(id(snapshot))
         if entry is None or entry[0]() is not snapshot:
-            entry = (weakref.ref(snapshot, _forgetter(id(snapshot))), OrderedDict())
+            entry = (weakref.ref(snapshot, _forgetter(id(snapshot))), OrderedDict(), OrderedDict())
             _kept[id(snapshot)] = entry
         entry[1][key] = terms
         while len(entry[1]) > KEPT:
             entry[1].popitem(last=False)
+        _remember(entry, instruments, terms)
     return terms
+
+
+def _remember(entry: _Kept, instruments: tuple[Instrument, ...], terms: InstrumentTerms) -> None:
+    """Keep ``terms`` by the identity of ``instruments`` too (the last :data:`KEPT` tuples)."""
+    entry[2][id(instruments)] = (instruments, terms)
+    entry[2].move_to_end(id(instruments))
+    while len(entry[2]) > KEPT:
+        entry[2].popitem(last=False)
 
 
 def _resolve(instruments: tuple[Instrument, ...], snapshot: MarketSnapshot) -> InstrumentTerms:
