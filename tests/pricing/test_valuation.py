@@ -286,6 +286,14 @@ def test_a_tuple_asked_for_again_is_found_without_hashing_its_instruments(
     assert instrument_terms(again, snap) is first  # by its terms, then kept by identity too
     entry = terms_module._kept[id(snap)]
     assert entry[2][id(again)] == (again, first)
+    for k in range(terms_module.KEPT - 2):  # full: insts is the least recent
+        instrument_terms((parse_symbol(f"BTC-26JUN26-{50_000 + 1_000 * k}-P"),), snap)
+    assert len(entry[2]) == terms_module.KEPT
+    assert instrument_terms(insts, snap) is first  # found by identity: the most recent again
+    for k in range(2):
+        instrument_terms((parse_symbol(f"BTC-26JUN26-{20_000 + 1_000 * k}-P"),), snap)
+    assert id(insts) in entry[2]
+    assert id(again) not in entry[2]
     for k in range(terms_module.KEPT + 5):  # the identity memo keeps the last KEPT tuples
         instrument_terms((parse_symbol(f"BTC-26JUN26-{100_000 + 1_000 * k}-C"),), snap)
     assert len(entry[2]) == terms_module.KEPT

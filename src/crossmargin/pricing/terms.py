@@ -134,17 +134,18 @@ def instrument_terms(
     (read-only) terms again for the same instruments, spelled the same, on the same snapshot
     (module docstring)."""
     with _kept_lock:
-        entry = _kept.get(id(snapshot))
-        if entry is not None and entry[0]() is snapshot:
+        entry = _live(snapshot)
+        if entry is not None:
             same = entry[2].get(id(instruments))
             if same is not None and same[0] is instruments:
+                entry[2].move_to_end(id(instruments))
                 return same[1]
     # symbols are part of the key: equal instruments spelled differently may look up
     # different settlement prices
     key = (instruments, tuple(i.symbol for i in instruments))
     with _kept_lock:
-        entry = _kept.get(id(snapshot))
-        if entry is not None and entry[0]() is snapshot:
+        entry = _live(snapshot)
+        if entry is not None:
             found = entry[1].get(key)
             if found is not None:
                 entry[1].move_to_end(key)
@@ -156,8 +157,8 @@ def instrument_terms(
         if isinstance(value, np.ndarray):
             value.flags.writeable = False
     with _kept_lock:
-        entry = _kept.get(id(snapshot))
-        if entry is None or entry[0]() is not snapshot:
+        entry = _live(snapshot)
+        if entry is None:
             entry = (weakref.ref(snapshot, _forgetter(id(snapshot))), OrderedDict(), OrderedDict())
             _kept[id(snapshot)] = entry
         entry[1][key] = terms
@@ -167,8 +168,16 @@ def instrument_terms(
     return terms
 
 
+def _live(snapshot: MarketSnapshot) -> _Kept | None:
+    """The kept entry of ``snapshot`` (locked), or None (none yet, or one of a collected
+    snapshot whose id this one reuses)."""
+    entry = _kept.get(id(snapshot))
+    return entry if entry is not None and entry[0]() is snapshot else None
+
+
 def _remember(entry: _Kept, instruments: tuple[Instrument, ...], terms: InstrumentTerms) -> None:
-    """Keep ``terms`` by the identity of ``instruments`` too (the last :data:`KEPT` tuples)."""
+    """Keep ``terms`` by the identity of ``instruments`` too (the :data:`KEPT` tuples asked
+    with most recently)."""
     entry[2][id(instruments)] = (instruments, terms)
     entry[2].move_to_end(id(instruments))
     while len(entry[2]) > KEPT:
