@@ -298,6 +298,7 @@ def test_underlyings_held_marks_every_stored_entry() -> None:
     from types import SimpleNamespace
 
     from crossmargin.models.var import _underlyings_held
+    from crossmargin.netting.sums import row_of_data
 
     rng = np.random.default_rng(3)
     n_rows, n_inst, n_und, nnz = 12, 20, 4, 40
@@ -312,4 +313,5 @@ def test_underlyings_held_marks_every_stored_entry() -> None:
     exposure = sp.csr_matrix((np.ones(n_inst), (np.arange(n_inst), und_index)),
                              shape=(n_inst, n_und))  # fmt: skip
     want = (ones @ exposure).toarray() > 0
-    assert np.array_equal(_underlyings_held(context, h), want)  # type: ignore[arg-type]
+    held = _underlyings_held(context, h, row_of_data(h))  # type: ignore[arg-type]
+    assert np.array_equal(held, want)

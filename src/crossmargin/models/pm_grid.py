@@ -116,8 +116,8 @@ class UnitMargins:
     worst_scenario: tuple[IntArray, ...]
 
 
-#: The figures :class:`UnitMargins` also gives unit by unit (all but the uplifts).
-_PER_UNIT = tuple(f for f in FIGURES if not f.endswith("_uplift"))
+#: The figures :class:`UnitMargins` also gives unit by unit (its fields among them).
+_PER_UNIT = tuple(f for f in FIGURES if f in UnitMargins.__slots__)
 
 
 @register

@@ -341,7 +341,7 @@ class HistoricalVaRModel(MarginModel):
         [])``."""
         h = sp.csr_matrix(holdings, dtype=np.float64, copy=True)
         h.eliminate_zeros()
-        held = _underlyings_held(context, h)
+        held = _underlyings_held(context, h, row_of_data(h))
         out: list[tuple[FactorSet | None, tuple[str, ...], FloatArray]] = []
         for r in range(h.shape[0]):
             unds = context.factor_set_of(held[r])
@@ -569,15 +569,12 @@ def _set_groups(packed: npt.NDArray[np.uint8]) -> tuple[int, IntArray]:
 _DICT_GROUPS_MAX = 256
 
 
-def _underlyings_held(
-    context: VarContext, h: sp.csr_matrix, entry_rows: IntArray | None = None
-) -> BoolArray:
+def _underlyings_held(context: VarContext, h: sp.csr_matrix, entry_rows: IntArray) -> BoolArray:
     """(rows, underlyings): whether each row holds any instrument of each underlying (any
     stored entry counts, as a product with a 0/1 exposure matrix would count it);
-    ``entry_rows``, the row of each stored entry (:func:`row_of_data`), if known."""
+    ``entry_rows``: the row of each stored entry (:func:`row_of_data`)."""
     out = np.zeros((h.shape[0], len(context.underlyings)), dtype=bool)
-    rows = row_of_data(h) if entry_rows is None else entry_rows
-    out[rows, np.asarray(context.und_index)[h.indices]] = True
+    out[entry_rows, np.asarray(context.und_index)[h.indices]] = True
     return out
 
 
