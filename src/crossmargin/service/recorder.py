@@ -2,7 +2,7 @@
 
 A margin request that asks to be recorded gets its run id at once (``record_status``
 ``"queued"``); the request turns its result into the store's rows
-(:meth:`crossmargin.store.RunStore.prepare_run`, ~0.2 ms) and queues them, and a writer
+(:meth:`crossmargin.store.RunStore.prepare_run`, ~0.4-0.55 ms) and queues them, and a writer
 thread writes the queued rows in batches, one short transaction per batch
 (:meth:`crossmargin.store.RunStore.write_prepared`). The rows are made on the request's
 thread, not the writer's, because the writer shares the process's GIL with the requests:
