@@ -160,7 +160,8 @@ def _figures(
                 lo = tier_hi[t]
             charge = acc + tier_mult[n_tiers - 1] * _maximum(charge - lo, 0.0)
         risk = scan[r] + roll[r] + shock + corr[r]
-        base = _maximum(_maximum(risk, floor), charge)
+        higher = _maximum(risk, floor)
+        base = _maximum(higher, charge)
         initial = im_factor * base + increment
         out[0, r] = scan[r]
         out[1, r] = roll[r]
@@ -175,7 +176,7 @@ def _figures(
         out[10, r] = initial / fx
         out[11, r] = mm_factor * base
         out[12, r] = _maximum(floor - risk, 0.0)
-        out[13, r] = _maximum(charge - _maximum(risk, floor), 0.0)
+        out[13, r] = _maximum(charge - higher, 0.0)
         out[14, r] = (im_factor - 1.0) * base
         worst_out[r] = worst[r] + offset if scan[r] > 0 else -1
 
