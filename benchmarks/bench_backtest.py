@@ -76,18 +76,18 @@ def bench_backtest_es_7y() -> dict[str, Any]:
     }
 
 
-def _same(new: Any, old: Any) -> bool:
+def _same(first: Any, second: Any) -> bool:
     """Whether two runs' dates, skipped days, margins, P&L and forecasts are identical."""
     return bool(
-        new.dates == old.dates
-        and new.skipped == old.skipped
-        and all(np.array_equal(new.margin[m], old.margin[m]) for m in MODES)
-        and np.array_equal(new.pnl, old.pnl)
-        and np.array_equal(new.pnl_clean, old.pnl_clean)
-        and new.forecast is not None
-        and old.forecast is not None
+        first.dates == second.dates
+        and first.skipped == second.skipped
+        and all(np.array_equal(first.margin[m], second.margin[m]) for m in MODES)
+        and np.array_equal(first.pnl, second.pnl)
+        and np.array_equal(first.pnl_clean, second.pnl_clean)
+        and first.forecast is not None
+        and second.forecast is not None
         and all(
-            np.array_equal(getattr(new.forecast, k), getattr(old.forecast, k), equal_nan=True)
+            np.array_equal(getattr(first.forecast, k), getattr(second.forecast, k), equal_nan=True)
             for k in ("var", "es", "n", "tail", "tail_count")
         )
     )
