@@ -44,7 +44,7 @@ from crossmargin.market.history import MarketHistory
 from crossmargin.market.scenarios import ScenarioSet
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models import MarginModel, MarginResult, get_model, model_factory
-from crossmargin.portfolio import Portfolio, load_portfolio, portfolio_records
+from crossmargin.portfolio import Portfolio, book_records, load_portfolio
 from crossmargin.portfolio.sample import sample_portfolio
 from crossmargin.pricing.mtm import BookValuation, value_portfolio
 from crossmargin.pricing.revalue import BookPnL, revalue
@@ -219,7 +219,7 @@ def margin_record(
         "market_asof": snapshot.valuation_time,
         "market_source": snapshot.source,
         "book_source": portfolio.source,
-        "book_rows": portfolio_records(portfolio),
+        "book_rows": book_records(portfolio),
         "result": result.to_dict() if payload is None else payload,
     }
 
@@ -233,9 +233,10 @@ def record_margin(
     """Record a margin run in the run store (the default one when ``store`` is None).
 
     Returns the run id. The parameters recorded are the model's plus ``by`` and ``cap`` (and
-    the specs of products the shipped table lacks, under ``contracts``); the book rows
-    (account, symbol, quantity, quantity unit, trade price, position id) enter the inputs
-    hash.
+    the specs of products the shipped table lacks, under ``contracts``); the book's rows enter
+    the inputs hash: its positions (account, symbol, quantity, quantity unit, trade price,
+    position id, venue) and its collateral (account, asset, amount, venue),
+    :func:`crossmargin.portfolio.book_records`.
     """
     record = margin_record(result, portfolio, snapshot)
     return _record_run(record.pop("kind"), store, **record)
@@ -767,7 +768,7 @@ def record_stress(
         market_asof=snapshot.valuation_time,
         market_source=snapshot.source,
         book_source=portfolio.source,
-        book_rows=portfolio_records(portfolio),
+        book_rows=book_records(portfolio),
         result=report.to_dict(),
     )
 
@@ -814,13 +815,17 @@ def population(
 
 def record_cascade(run: CascadeRun, store: RunStore | PathLike | None = None) -> str:
     """Record a cascade run (kind ``cascade``) in the run store; returns the run id. A
-    generated population enters the inputs hash by its spec, a book by its rows."""
+    generated population enters the inputs hash by its spec; a book by its rows: its
+    positions, its collateral and each account margined in isolation (the accounts not
+    named are cross-margined, as a book's are by default)."""
     report, pop = run.report, run.population
     rows: Sequence[Mapping[str, Any]]
     if pop.spec is not None and pop.book is None:
         rows = [pop.spec.model_dump(mode="json")]
     else:
-        rows = pop.records()["positions"]
+        records = pop.records()
+        isolated = [r for r in records["accounts"] if r["margin_mode"] != "cross"]
+        rows = [*records["positions"], *records["collateral"], *isolated]
     return _record_run(
         "cascade",
         store,

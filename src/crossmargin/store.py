@@ -21,8 +21,9 @@ Schema (version 1, created on first write)
                   parameters       JSON       parameters in force (canonical JSON)
                   market_asof      TIMESTAMP  valuation time of the market snapshot, UTC
                   market_source    VARCHAR    where the snapshot came from
-                  inputs_hash      VARCHAR    SHA-256 of the canonical JSON of book rows +
-                                              model + parameters + market source
+                  inputs_hash      VARCHAR    SHA-256 of the canonical JSON of book rows
+                                              (positions and collateral) + model +
+                                              parameters + market source
                   book_source      VARCHAR    the book file (or ``sample``)
                   status           VARCHAR    ``ok`` for a completed run
                   version          VARCHAR    crossmargin version that computed it

@@ -125,6 +125,30 @@ def test_record_flag(tmp_path: Path, record: bool) -> None:
     assert len(RunStore(path).list(None)) == int(record)
 
 
+def test_a_runs_inputs_hash_covers_the_books_collateral(tmp_path: Path) -> None:
+    """Two margin requests of the same positions and other collateral are other inputs (the
+    collateral nets in the scenarios); the same holdings in another order are the same."""
+    path = tmp_path / "runs.duckdb"
+    client = Client(ServiceState(ServiceConfig(asof=ASOF, store=path)))
+    held = [{"account": "alpha-crypto", "asset": "BTC", "amount": 2.0},
+            {"account": "alpha-crypto", "asset": "USDC", "amount": 10_000.0}]  # fmt: skip
+    bodies = [
+        {"positions": sample_rows()[:4], "model": "rules"},
+        {"positions": sample_rows()[:4], "model": "rules", "collateral": held},
+        {"positions": sample_rows()[:4], "model": "rules", "collateral": held[::-1]},
+        {"positions": sample_rows()[:4], "model": "rules",
+         "collateral": [dict(held[0], amount=3.0), held[1]]},
+    ]  # fmt: skip
+    try:
+        ids = [client.post("/v1/margin", json=body).json()["run_id"] for body in bodies]
+        hashes = [client.get(f"/v1/runs/{run_id}").json()["inputs_hash"] for run_id in ids]
+    finally:
+        client.close()
+    bare, held_, reordered, other = hashes
+    assert held_ == reordered
+    assert len({bare, held_, other}) == 3
+
+
 def test_record_many_writes_a_batch_all_or_nothing(tmp_path: Path) -> None:
     store = RunStore(tmp_path / "runs.duckdb")
     run = {"kind": "margin", "model": "m", "parameters": {}, "market_asof": None,

@@ -136,7 +136,7 @@ def backtest_command(
         with atomic_output(series, what="series") as temp:
             pd.DataFrame(result.series()).to_csv(temp, index=False)
     rows = (
-        _portfolio.portfolio_records(portfolio)
+        _portfolio.book_records(portfolio)
         if portfolio is not None
         else _strategies.strategy_records(_strategies.representative_strategies())
     )

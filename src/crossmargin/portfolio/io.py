@@ -256,6 +256,16 @@ def collateral_records(portfolio: Portfolio) -> list[dict[str, Any]]:
     ]
 
 
+def book_records(portfolio: Portfolio) -> list[dict[str, Any]]:
+    """The rows that make a book, as a run's inputs hash reads them: its positions
+    (:func:`portfolio_records`), then its collateral (:func:`collateral_records`): the
+    collateral is revalued in the scenarios and nets against the positions, so two books of
+    the same positions and other collateral are other inputs. A collateral row's keys are
+    not a position row's, so neither writes as the other; a book without collateral gives
+    its positions' rows alone, as before its collateral entered the hash."""
+    return [*portfolio_records(portfolio), *collateral_records(portfolio)]
+
+
 def collateral_path(path: str | Path) -> Path:
     """Where :func:`save_portfolio` writes a CSV or Parquet book's collateral:
     ``<stem>_collateral<suffix>`` beside it."""
