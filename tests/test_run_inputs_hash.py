@@ -126,3 +126,67 @@ def test_a_cascade_runs_hash_covers_collateral_and_isolated_accounts(
         [*positions, *_collateral_rows(*held), {"account": "b", "margin_mode": "isolated"}],
     )
     assert len({first.inputs_hash, other.inputs_hash, isolated.inputs_hash}) == 3
+
+
+# ------------------------------------------------- the offset policy and the haircut schedule
+def test_a_schedules_digest_is_of_its_figures_not_its_layout(tmp_path: Any) -> None:
+    import hashlib
+    import json
+
+    from crossmargin.collateral.haircuts import load_haircuts
+
+    house = {"source": "test", "kinds": {"fiat": 0.0, "stablecoin": 0.02, "coin": 0.1,
+                                         "security": 0.15}}  # fmt: skip
+    compact = tmp_path / "a.json"
+    compact.write_text(json.dumps({"version": "1", "venues": {"house": house}}))
+    spread = tmp_path / "b.json"  # the same figures, keys in another order, indented
+    spread.write_text(json.dumps({"venues": {"house": dict(reversed(house.items()))},
+                                  "version": "1"}, indent=3))  # fmt: skip
+    edited = tmp_path / "c.json"
+    edited.write_text(json.dumps({"version": "1", "venues": {"house": {
+        **house, "kinds": {**house["kinds"], "coin": 0.2}}}}))  # fmt: skip
+    # the venues as the schedule keeps them (assets and not_accepted filled), written out
+    text = (
+        '{"house":{"assets":{},"kinds":{"coin":0.1,"fiat":0.0,"security":0.15,'
+        '"stablecoin":0.02},"not_accepted":[],"source":"test"}}'
+    )
+    a, b, c = (load_haircuts(p) for p in (compact, spread, edited))
+    assert a.sha256 == hashlib.sha256(text.encode()).hexdigest() == b.sha256
+    assert c.sha256 != a.sha256
+    assert a.identity() == {"file": str(compact), "version": "1", "sha256": a.sha256}
+
+
+@needs_data
+def test_a_margin_runs_inputs_name_its_offsets_and_haircut_schedule(
+    market: MarketSnapshot, tmp_path: Any
+) -> None:
+    import json
+
+    from crossmargin.collateral.haircuts import load_haircuts
+
+    store = RunStore(tmp_path / "runs.duckdb")
+    book = _book(("a", "BTC", 1.5), ("b", "USDC", 10_000.0))
+    shipped = load_haircuts(None)
+    harsher = tmp_path / "haircuts.json"
+    harsher.write_text(json.dumps({"version": shipped.version, "venues": {
+        name: {**v, "kinds": {k: min(0.9, h + 0.1) for k, h in v["kinds"].items()}}
+        for name, v in shipped.venues.items()}}))  # fmt: skip
+
+    def recorded(**options: Any) -> tuple[Any, RunRecord]:
+        result = api.margin(book, market, "es", **options)
+        return result, store.get(api.record_margin(result, book, market, store))
+
+    base, first = recorded()
+    _, no_offsets = recorded(offsets="none")
+    other, harsh = recorded(haircuts=harsher)
+    assert base.parameters["haircut_schedule"] == shipped.identity()
+    assert shipped.identity()["file"] == "crossmargin/data/haircuts.json"
+    assert first.parameters["offsets"] == base.offsets
+    assert first.parameters["haircut_schedule"] == shipped.identity()
+    # the harsher schedule keeps the version: its digest tells it apart
+    assert harsh.parameters["haircut_schedule"]["sha256"] != shipped.sha256
+    assert other.accounts[0].equity.equity < base.accounts[0].equity.equity
+    assert len({first.inputs_hash, no_offsets.inputs_hash, harsh.inputs_hash}) == 3
+    changed = store.diff(first.run_id, no_offsets.run_id).parameter_changes
+    assert set(changed) == {"offsets"}
+    assert set(store.diff(first.run_id, harsh.run_id).parameter_changes) == {"haircut_schedule"}

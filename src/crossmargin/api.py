@@ -214,6 +214,7 @@ def margin_record(
             **result.parameters,
             "by": result.by,
             "cap": result.cap,
+            "offsets": result.offsets,
             **_own_products(portfolio),
         },
         "market_asof": snapshot.valuation_time,
@@ -232,8 +233,9 @@ def record_margin(
 ) -> str:
     """Record a margin run in the run store (the default one when ``store`` is None).
 
-    Returns the run id. The parameters recorded are the model's plus ``by`` and ``cap`` (and
-    the specs of products the shipped table lacks, under ``contracts``); the book's rows enter
+    Returns the run id. The parameters recorded are the model's, the haircut schedule's
+    identity (``haircut_schedule``), ``by``, ``cap`` and the offset policy (``offsets``), and
+    the specs of products the shipped table lacks (``contracts``); the book's rows enter
     the inputs hash: its positions (account, symbol, quantity, quantity unit, trade price,
     position id, venue) and its collateral (account, asset, amount, venue),
     :func:`crossmargin.portfolio.book_records`.
@@ -303,7 +305,7 @@ def record_backtest(
         "backtest",
         store,
         model=result.model,
-        parameters={"confidence": result.confidence, "mpor": result.mpor,
+        parameters={"confidence": result.confidence, "mpor": result.mpor, "by": result.by,
                     "start": result.start.isoformat(), "end": result.end.isoformat()},
         market_asof=result.end,
         market_source="history",
@@ -404,6 +406,7 @@ def backtest(
         book=label,
         rolling=True,
         offsets=offset_backtest(paths, underlyings, history),
+        by=by,
     )
 
 

@@ -90,11 +90,12 @@ def test_backtest_is_recorded_in_the_run_store(run_cli: Run, tmp_path: Path) -> 
 
 
 @needs_data
-def test_a_backtest_runs_inputs_hash_covers_the_books_collateral(
+def test_a_backtest_runs_inputs_hash_covers_the_books_collateral_and_grouping(
     run_cli: Run, tmp_path: Path
 ) -> None:
     """The book's collateral enters the recorded inputs hash: the documented formula over the
-    position and collateral rows written out here; another amount is another hash."""
+    position and collateral rows written out here; another amount is another hash, and so
+    is another grouping of the grouped margin (``--by``), which the result states."""
     from crossmargin.store_records import inputs_hash
 
     position = {
@@ -108,21 +109,25 @@ def test_a_backtest_runs_inputs_hash_covers_the_books_collateral(
     }
     store = tmp_path / "runs.duckdb"
     hashes = []
-    for amount in (1.0, 2.0):
+    for amount, by in ((1.0, "underlying"), (2.0, "underlying"), (1.0, "account")):
         held = {"account": "a", "asset": "BTC", "amount": amount, "venue": None}
         book = tmp_path / f"book{amount:g}.json"
         book.write_text(json.dumps({"positions": [position], "collateral": [held]}))
-        res = run_cli("backtest", str(book), "--model", "rules", "--start", "2025-01-06",
-                      "--end", "2025-01-31", "--store", str(store), "--json")  # fmt: skip
+        window = ["--start", "2025-01-06", "--end", "2025-01-31"]
+        res = run_cli("backtest", str(book), "--model", "rules", "--by", by, *window,
+                      "--store", str(store), "--json")  # fmt: skip
         assert res.code == 0, res.err
-        run_id = json.loads(res.out)["run_id"]
+        answer = json.loads(res.out)
+        assert answer["by"] == by
+        run_id = answer["run_id"]
         shown = json.loads(run_cli("runs", "show", run_id, "--store", str(store), "--json").out)
+        assert shown["parameters"]["by"] == by
         expected = inputs_hash(book_rows=[position, held], model=shown["model"],
                                parameters=shown["parameters"],
                                market_source=shown["market_source"])  # fmt: skip
         assert shown["inputs_hash"] == expected
         hashes.append(shown["inputs_hash"])
-    assert hashes[0] != hashes[1]
+    assert len(set(hashes)) == 3
 
 
 def test_backtest_table_reads_at_80_columns() -> None:

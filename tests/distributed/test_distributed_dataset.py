@@ -72,7 +72,11 @@ def test_dataset_results_equal_single_process(client: Client, tmp_path: Path, na
     assert {r.account: r.total for r in recorded} == pytest.approx(
         {a.account: a.total for a in single.accounts}, rel=REL
     )
-    assert store.get(run.run_id or "").result["total"] == pytest.approx(single.total, rel=REL)
+    stored = store.get(run.run_id or "")
+    assert stored.result["total"] == pytest.approx(single.total, rel=REL)
+    # the run's inputs name its offset policy and haircut schedule, as a margin run's do
+    assert stored.parameters["offsets"] == single.offsets
+    assert stored.parameters["haircut_schedule"] == single.parameters["haircut_schedule"]
 
 
 def test_every_bad_row_of_every_file_is_reported(client: Client, tmp_path: Path) -> None:

@@ -289,7 +289,14 @@ def _assemble(
         accounts=tuple(accounts),
         groups=groups,
         positions=positions,
-        parameters=model.parameters_for(portfolio.underlyings),
+        parameters={
+            **model.parameters_for(portfolio.underlyings),
+            "haircut_schedule": {
+                "file": schedule.path,
+                "version": schedule.version,
+                "sha256": schedule.sha256,
+            },
+        },
         market=market.source or market.valuation_time.isoformat(),
         offsets=policy.to_dict(),
     )

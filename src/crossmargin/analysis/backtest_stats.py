@@ -170,6 +170,8 @@ class BacktestResult:
     paths: BacktestPaths
     stats: dict[tuple[str, str], SeriesStats] = field(default_factory=dict)
     offsets: tuple[dict[str, Any], ...] = ()
+    #: the grouping of the ``grouped`` margin
+    by: str = "underlying"
 
     @property
     def start(self) -> date:
@@ -229,6 +231,7 @@ class BacktestResult:
             "end": self.end.isoformat(),
             "confidence": self.confidence,
             "mpor": self.mpor,
+            "by": self.by,
             **book["netted"],
             **book,
             "accounts": [
@@ -274,6 +277,7 @@ def summarise(
     book: str,
     rolling: bool,
     offsets: tuple[dict[str, Any], ...] = (),
+    by: str = "underlying",
 ) -> BacktestResult:
     """Statistics of every account and mode on its own days, and of the whole book (sums
     across accounts on the days on which every account has a value)."""
@@ -314,6 +318,7 @@ def summarise(
         paths=paths,
         stats=stats,
         offsets=offsets,
+        by=by,
     )
 
 

@@ -12,6 +12,8 @@ key.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -45,11 +47,19 @@ class _File(BaseModel):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HaircutSchedule:
-    """Haircuts per venue (see the module docstring); ``path`` names the file."""
+    """Haircuts per venue (see the module docstring); ``path`` names the file; ``sha256``
+    is :func:`schedule_digest` of ``venues``."""
 
     path: str
     version: str
     venues: Mapping[str, Mapping[str, Any]]
+    sha256: str
+
+    def identity(self) -> dict[str, str]:
+        """Which schedule this is, as a result's parameters report it and a recorded run's
+        inputs hash reads it: its file, version and the digest of its venues' figures (a
+        schedule edited without a new version is another schedule all the same)."""
+        return {"file": self.path, "version": self.version, "sha256": self.sha256}
 
     def accepted(self, asset: str, venue: str = "") -> bool:
         """Whether ``venue`` accepts ``asset`` as collateral."""
@@ -72,6 +82,13 @@ class HaircutSchedule:
         """Where the venue's figures come from."""
         schedule = self.venues.get(venue or HOUSE) or self.venues[HOUSE]
         return str(schedule["source"])
+
+
+def schedule_digest(venues: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of ``venues`` as compact JSON with sorted keys: the same figures give
+    the same digest whatever the file's layout or key order."""
+    text = json.dumps(venues, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _error(label: str, bad: ValidationError) -> InputError:
@@ -123,11 +140,10 @@ def load_haircuts(path: str | Path | HaircutSchedule | None = None) -> HaircutSc
                 asset_kind(asset)
             except InputError as bad:
                 raise InputError(f"haircut file {label}: venues.{name}: {bad}") from None
+    venues = {name: v.model_dump() for name, v in parsed.venues.items()}
     return HaircutSchedule(
-        path=label,
-        version=parsed.version,
-        venues={name: v.model_dump() for name, v in parsed.venues.items()},
+        path=label, version=parsed.version, venues=venues, sha256=schedule_digest(venues)
     )
 
 
-__all__ = ["HOUSE", "HaircutSchedule", "load_haircuts"]
+__all__ = ["HOUSE", "HaircutSchedule", "load_haircuts", "schedule_digest"]

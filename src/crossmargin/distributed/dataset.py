@@ -306,7 +306,7 @@ def margin_dataset(
         "instruments": len(universe),
         "seconds": {"prepare": prepared - started, "total": time.perf_counter() - started},
         "workers": {"count": len(peaks), "peak_rss_mb": peaks},
-        "parameters": m.parameters(),
+        "parameters": {**m.parameters(), "haircut_schedule": shared.margin.haircuts.identity()},
         "market": market.source or market.valuation_time.isoformat(),
         "offsets": shared.margin.offsets.to_dict(),
         "units": {
@@ -323,7 +323,12 @@ def margin_dataset(
         run_id = runs.record(
             "margin",
             model=m.name,
-            parameters={**summary["parameters"], "by": by, "cap": cap},
+            parameters={
+                **summary["parameters"],
+                "by": by,
+                "cap": cap,
+                "offsets": summary["offsets"],
+            },  # as a margin run's (api.margin_record)
             market_asof=market.valuation_time,
             market_source=market.source,
             book_source=str(path),

@@ -26,7 +26,7 @@ from crossmargin.models.base import MarginModel
 from crossmargin.models.result import GROUPINGS, GroupMargin, MarginResult, PositionMargin
 from crossmargin.netting.assemble import worst_scenario_names
 from crossmargin.netting.columnar import columnar_book
-from crossmargin.netting.core import BY_TIER, run_tiers
+from crossmargin.netting.core import BY_TIER, result_parameters, run_tiers
 from crossmargin.netting.tiers import load_policy
 from crossmargin.portfolio import Portfolio
 from crossmargin.portfolio.codes import object_array
@@ -147,7 +147,7 @@ def run_margin(
     # cross_margin reports them for the whole book)
     return dataclasses.replace(
         merge_results(results, portfolio),
-        parameters=model.parameters_for(portfolio.underlyings),
+        parameters=result_parameters(model, portfolio, shared.haircuts),
     )
 
 

@@ -55,6 +55,7 @@ from crossmargin.netting.tiers import TIERS, OffsetPolicy, capped, load_policy
 from crossmargin.portfolio import Portfolio
 
 if TYPE_CHECKING:
+    from crossmargin.collateral.haircuts import HaircutSchedule
     from crossmargin.market.history import MarketHistory
 
 #: The ``by`` groupings and the tier whose groups they report.
@@ -254,10 +255,22 @@ def _assemble(
             ),
             groups=group_margins(layout, figures, by_tier, run.positions.total) if detail else (),
             positions=position_margins(portfolio, layout, by_tier, run.positions) if detail else (),
-            parameters=run.model.parameters_for(portfolio.underlyings) if detail else {},
+            parameters=result_parameters(run.model, portfolio, schedule) if detail else {},
             market=market.source or market.valuation_time.isoformat(),
             offsets=run.policy.to_dict(),
         )
+
+
+def result_parameters(
+    model: MarginModel, portfolio: Portfolio, schedule: HaircutSchedule
+) -> dict[str, Any]:
+    """The parameters in force that a result on ``portfolio`` reports: the model's for the
+    book's underlyings and the haircut schedule's identity (the equity's haircuts came from
+    it; :meth:`~crossmargin.collateral.haircuts.HaircutSchedule.identity`)."""
+    return {
+        **model.parameters_for(portfolio.underlyings),
+        "haircut_schedule": schedule.identity(),
+    }
 
 
 __all__ = [
@@ -270,6 +283,7 @@ __all__ = [
     "cross_margin",
     "eligibility_history",
     "netting_set_holdings",
+    "result_parameters",
     "run_tiers",
     "tier_layout",
 ]
