@@ -12,6 +12,7 @@ key.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -101,15 +102,23 @@ def _error(label: str, bad: ValidationError) -> InputError:
 
 def load_haircuts(path: str | Path | HaircutSchedule | None = None) -> HaircutSchedule:
     """The shipped schedule, or the file at ``path`` (same shape; a schedule is returned as
-    it is); errors name file and key."""
+    it is); errors name file and key. The shipped schedule is read once per process (a
+    margin call without a schedule of its own reads it: ~0.25 ms each time before)."""
     if isinstance(path, HaircutSchedule):
         return path
     if path is None:
-        label = f"crossmargin/{_SHIPPED}"
-        text = resources.files("crossmargin").joinpath(_SHIPPED).read_text("utf-8")
-    else:
-        label = str(path)
-        text = read_text(path, what="haircut")
+        return _shipped()
+    return _parsed(str(path), read_text(path, what="haircut"))
+
+
+@functools.cache
+def _shipped() -> HaircutSchedule:
+    text = resources.files("crossmargin").joinpath(_SHIPPED).read_text("utf-8")
+    return _parsed(f"crossmargin/{_SHIPPED}", text)
+
+
+def _parsed(label: str, text: str) -> HaircutSchedule:
+    """The schedule written in ``text`` (the file ``label``), validated."""
     try:
         parsed = _File.model_validate(parse_json(text, label, what="haircut"))
     except ValidationError as bad:

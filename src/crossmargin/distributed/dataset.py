@@ -49,7 +49,7 @@ from crossmargin.instruments.instrument import in_canonical_order
 from crossmargin.market.snapshot import MarketSnapshot
 from crossmargin.models.base import MarginModel
 from crossmargin.models.result import GROUPINGS, result_units
-from crossmargin.netting.core import BY_TIER
+from crossmargin.netting.core import BY_TIER, result_parameters
 from crossmargin.peak_memory import peak_rss_mb
 from crossmargin.portfolio.columns import REQUIRED, parse_columns
 from crossmargin.portfolio.io import read_book
@@ -306,7 +306,7 @@ def margin_dataset(
         "instruments": len(universe),
         "seconds": {"prepare": prepared - started, "total": time.perf_counter() - started},
         "workers": {"count": len(peaks), "peak_rss_mb": peaks},
-        "parameters": {**m.parameters(), "haircut_schedule": shared.margin.haircuts.identity()},
+        "parameters": result_parameters(m.parameters(), shared.margin.haircuts),
         "market": market.source or market.valuation_time.isoformat(),
         "offsets": shared.margin.offsets.to_dict(),
         "units": {

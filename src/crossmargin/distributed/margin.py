@@ -147,7 +147,7 @@ def run_margin(
     # cross_margin reports them for the whole book)
     return dataclasses.replace(
         merge_results(results, portfolio),
-        parameters=result_parameters(model, portfolio, shared.haircuts),
+        parameters=result_parameters(model.parameters_for(portfolio.underlyings), shared.haircuts),
     )
 
 

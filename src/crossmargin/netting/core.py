@@ -28,6 +28,7 @@ accounts cannot change an account's figures (a property test holds every model t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -255,22 +256,23 @@ def _assemble(
             ),
             groups=group_margins(layout, figures, by_tier, run.positions.total) if detail else (),
             positions=position_margins(portfolio, layout, by_tier, run.positions) if detail else (),
-            parameters=result_parameters(run.model, portfolio, schedule) if detail else {},
+            parameters=(
+                result_parameters(run.model.parameters_for(portfolio.underlyings), schedule)
+                if detail
+                else {}
+            ),
             market=market.source or market.valuation_time.isoformat(),
             offsets=run.policy.to_dict(),
         )
 
 
 def result_parameters(
-    model: MarginModel, portfolio: Portfolio, schedule: HaircutSchedule
+    model_parameters: Mapping[str, Any], schedule: HaircutSchedule
 ) -> dict[str, Any]:
-    """The parameters in force that a result on ``portfolio`` reports: the model's for the
-    book's underlyings and the haircut schedule's identity (the equity's haircuts came from
+    """The parameters in force that a result reports: the model's (``parameters_for`` the
+    book's underlyings) and the haircut schedule's identity (the equity's haircuts came from
     it; :meth:`~crossmargin.collateral.haircuts.HaircutSchedule.identity`)."""
-    return {
-        **model.parameters_for(portfolio.underlyings),
-        "haircut_schedule": schedule.identity(),
-    }
+    return {**model_parameters, "haircut_schedule": schedule.identity()}
 
 
 __all__ = [
