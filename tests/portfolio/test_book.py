@@ -85,6 +85,21 @@ def test_netted_trade_price_is_quantity_weighted_on_one_side() -> None:
     assert net.position_id == "p1+p2"
 
 
+def test_netted_trade_price_of_subnormal_quantities_is_their_average() -> None:
+    """Rows of the smallest quantities net to their weighted price, not to the 0.0 their
+    underflowing products would give (a valid book that failed to load: found by
+    ``tests/portfolio/test_loader_keeps_rows.py``)."""
+    tiny = 5e-324  # the smallest subnormal float: tiny * 0.01 underflows to 0.0
+    book = Portfolio.from_positions([_pos("A", "SPY", tiny, 0.01), _pos("A", "SPY", tiny, 0.01)])
+    (net,) = book.positions
+    assert net.quantity == 2 * tiny
+    assert net.trade_price == 0.01  # both rows at 0.01: the average is 0.01 exactly
+    short = Portfolio.from_positions(
+        [_pos("A", "SPY", -tiny, 0.02), _pos("A", "SPY", -3 * tiny, 0.04)]
+    )
+    assert short.positions[0].trade_price == pytest.approx((0.02 + 3 * 0.04) / 4, rel=1e-15)
+
+
 def test_netted_trade_price_dropped_when_sides_or_prices_mix() -> None:
     mixed = Portfolio.from_positions([_pos("A", "SPY", 10, 500.0), _pos("A", "SPY", -3, 510.0)])
     assert mixed.positions[0].trade_price is None

@@ -128,7 +128,12 @@ class _Keys:
 def _merged(rows: Sequence[Position]) -> Position:
     """The netted position of rows of one key (in book order): the row itself when alone;
     else the quantities summed exactly, the quantity-weighted trade price when every row has
-    one and all are on the same side (else none), and the rows' ids joined by ``+``."""
+    one and all are on the same side (else none), and the rows' ids joined by ``+``.
+
+    The weighted price is ``Σ qᵢ·pᵢ / Σ qᵢ``; where quantities are so small that the
+    products underflow to zero (subnormal quantities: ``5e-324 · 0.01`` is 0), it is taken as
+    ``Σ (qᵢ / Σ q)·pᵢ`` instead, each row's share of the quantity being an ordinary number,
+    so the price stays the positive average it is (not a zero the position then refuses)."""
     if len(rows) == 1:  # nothing to net: keep the position as it is
         return rows[0]
     qty = math.fsum(p.quantity for p in rows)
@@ -137,6 +142,8 @@ def _merged(rows: Sequence[Position]) -> Position:
         all(p.quantity > 0 for p in rows) or all(p.quantity < 0 for p in rows)
     ):
         price = math.fsum(p.quantity * (p.trade_price or 0.0) for p in rows) / qty
+        if not price > 0.0:  # the products underflowed (each price is > 0)
+            price = math.fsum(p.quantity / qty * (p.trade_price or 0.0) for p in rows)
     ids = [p.position_id for p in rows if p.position_id]
     return Position(
         account=rows[0].account,
